@@ -1,0 +1,45 @@
+"""Environment switches that must be readable at interpreter start, with the standard library only."""
+
+import os
+
+TRUTHY = frozenset(("1", "true", "yes", "y", "on"))
+FALSY = frozenset(("0", "false", "no", "n", "off", ""))
+
+
+def truthy(value):
+    """Return True for 1/true/yes/y/on in any case; anything else (unset included) is False."""
+    return value is not None and value.strip().lower() in TRUTHY
+
+
+def home_dir():
+    """The user's home directory, or None when it cannot be known (no HOME, no passwd entry)."""
+    try:
+        home = os.path.expanduser("~")
+    except Exception:
+        return None
+    if not home or home == "~":
+        return None
+    return home
+
+
+def kill_switch(environ=None):
+    """Name the kill switch that is on, or return None.
+
+    Checked before anything else at start-up: any of these turns the whole client off,
+    so nothing is counted, written or sent, and no "opted out" event exists.
+    """
+    environ = os.environ if environ is None else environ
+    if truthy(environ.get("TELLY_DISABLE")):
+        return "TELLY_DISABLE"
+    # DO_NOT_TRACK is a convention: any value other than an explicit "no" means do not track.
+    dnt = environ.get("DO_NOT_TRACK")
+    if dnt is not None and dnt.strip().lower() not in FALSY:
+        return "DO_NOT_TRACK"
+    home = home_dir()
+    if home is not None:
+        try:
+            if os.path.lexists(os.path.join(home, ".telly_disable")):
+                return "~/.telly_disable"
+        except Exception:
+            return "~/.telly_disable (unreadable home)"
+    return None

@@ -1,0 +1,322 @@
+"""Every setting, declared once as data, and the layering of its sources into frozen objects.
+
+Sources, lowest to highest precedence:
+
+1. the default in ``SETTINGS``;
+2. the package's own table: ``[tool.telly]`` in ``pyproject.toml`` (source checkout or
+   editable install) or ``telly.toml`` shipped inside the package (installed wheel);
+3. the user's config file, ``$XDG_CONFIG_HOME/telly_autoinst/config.toml`` (top-level keys,
+   then ``[project."<project_id>"]`` tables for one project);
+4. environment variables.
+
+Project settings (who gets the counts and how) come from all four; process settings (how this
+user's process behaves) only from 1, 3 and 4, because a package must not be able to turn on
+``show_me`` or move this user's spool.
+"""
+
+import dataclasses
+import os
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from ._env import FALSY, TRUTHY, home_dir
+from .errors import ConfigError
+
+__all__ = ["ProjectSettings", "ProcessSettings", "SETTINGS", "Setting"]
+
+
+def _bool(value, where):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in TRUTHY:
+            return True
+        if lowered in FALSY:
+            return False
+    raise ConfigError(f"{where}: expected true or false, got {value!r}")
+
+
+def _str(value, where):
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+
+
+def _opt_str(value, where):
+    return None if value in (None, "") else _str(value, where)
+
+
+def _positive(value, where):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not number > 0:
+        raise ConfigError(f"{where}: expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def _names(value, where):
+    """A list of strings; a comma-separated string is accepted from the environment."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _module_names(value, where):
+    names = _names(value, where)
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(f"{where}: {name!r} is not an importable module name")
+    return names
+
+
+def _choice(*allowed):
+    def parse(value, where):
+        if isinstance(value, str) and value.strip().lower() in allowed:
+            return value.strip().lower()
+        raise ConfigError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
+
+    parse.allowed = allowed
+    return parse
+
+
+def _endpoints(value, where):
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(f"{where}: expected a table like {{us = \"https://...\", eu = \"https://...\"}}")
+    unknown = sorted(set(value) - {"us", "eu"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown region(s) {', '.join(unknown)}; use us and eu")
+    return tuple(sorted((region, _str(url, f"{where}.{region}")) for region, url in value.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: its name, where it may come from, how it is parsed, and its default."""
+
+    name: str
+    scope: str  # "project" or "process"
+    parse: Callable[[Any, str], Any]
+    default: Any
+    env: Optional[str]
+    doc: str
+
+    @property
+    def key(self):
+        """The key in ``[tool.telly]``, ``telly.toml`` and the user config file."""
+        return self.name
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    # Project scope: an author's table declares these; a user may override them.
+    Setting("project_id", "project", _str, None, None,
+            "Identifies the project at the collector. Required."),
+    Setting("packages", "project", _module_names, (), None,
+            "Top-level modules to instrument. Default: the entry point's module, else the distribution name."),
+    Setting("include", "project", _names, ("*",), None,
+            "Glob patterns on qualified names (pkg.mod.func); only matches are counted."),
+    Setting("exclude", "project", _names, (), None,
+            "Glob patterns on qualified names that are never counted; wins over include."),
+    Setting("endpoint", "project", _opt_str, None, None,
+            "Collector base URL. Default: the endpoint of `region` in `endpoints`."),
+    Setting("endpoints", "project", _endpoints, (), None,
+            "Per-region collector URLs: {us = ..., eu = ...}."),
+    Setting("region", "project", _choice("us", "eu"), "us", "TELLY_REGION",
+            "Which of `endpoints` receives this project's reports."),
+    Setting("engine", "project", _choice("wrapt", "monitoring"), "wrapt", "TELLY_ENGINE",
+            "Counting engine: wrapt proxies, or sys.monitoring on CPython 3.12+."),
+    Setting("mode", "project", _choice("optout", "optin"), "optout", None,
+            "optin: send only if the user ran `python -m telly_autoinst optin PROJECT_ID`."),
+    Setting("level2", "project", _bool, True, "TELLY_INCLUDE_LEVEL2",
+            "Send Level II data (salted HMAC hashes of user, home, machine id, hostname)."),
+    Setting("send_from_ci", "project", _bool, True, "TELLY_SEND_FROM_CI",
+            "Send reports from CI runs (they are flagged as CI either way)."),
+    # Process scope: only the user (config file or environment) decides these.
+    Setting("optin_only", "process", _bool, False, "TELLY_OPTIN",
+            "Opt-in mode for every project: send only for projects listed in ~/.telly_optin."),
+    Setting("force_packages", "process", _module_names, (), "TELLY_AUTOINST_PACKAGES",
+            "Top-level modules to instrument even though they did not opt in."),
+    Setting("storage_type", "process", _choice("http_async", "http", "file"), "http_async",
+            "TELLY_STORAGE_TYPE", "How reports leave: detached sender, synchronous HTTP, or files."),
+    Setting("local_storage_path", "process", _opt_str, None, "TELLY_LOCAL_STORAGE_PATH",
+            "Directory for reports when storage_type is file."),
+    Setting("http_server", "process", _opt_str, None, "TELLY_HTTP_SERVER",
+            "Collector base URL for every project, overriding the packages' endpoints."),
+    Setting("http_timeout", "process", _positive, 3.0, "TELLY_HTTP_TIMEOUT",
+            "Seconds allowed for one HTTP request."),
+    Setting("show_me", "process", _bool, False, "TELLY_SHOW_ME",
+            "Print to stderr exactly the bytes that are sent."),
+    Setting("exit_signal_only", "process", _bool, False, "TELLY_EXIT_SIGNAL_ONLY",
+            "Report only at normal exit; trap no signal."),
+    Setting("timer", "process", _bool, False, "TELLY_TIMER",
+            "Also report periodically from a daemon thread, for long-running services."),
+    Setting("timer_interval_sec", "process", _positive, 3600.0, "TELLY_TIMER_INTERVAL_SEC",
+            "Seconds between periodic reports."),
+    Setting("salt_type", "process", _choice("random_uuid4", "machine_id"), "random_uuid4",
+            "TELLY_SALT_TYPE", "Salt for Level II hashes: a random UUID4 kept in ~/.telly_salt, or the machine id."),
+    Setting("spool_dir", "process", _opt_str, None, "TELLY_SPOOL_DIR",
+            "Where reports wait for the sender. Default: the user cache directory."),
+    Setting("debug", "process", _bool, False, "TELLY_DEBUG",
+            "Log the client's own errors to stderr instead of staying silent."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+_PROJECT_KEYS = frozenset(s.name for s in SETTINGS if s.scope == "project")
+_PROCESS_KEYS = frozenset(s.name for s in SETTINGS if s.scope == "process")
+# Project keys a user may set for every project at the top of the config file; the others
+# (which project, which modules, where to) only make sense per project.
+_USER_WIDE_KEYS = frozenset(("region", "engine", "mode", "level2", "send_from_ci"))
+
+
+def _defaults(scope):
+    return {s.name: s.default for s in SETTINGS if s.scope == scope}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectSettings:
+    """Settings of one watched project, after layering; ``source`` says where the table came from."""
+
+    project_id: str
+    packages: Tuple[str, ...]
+    include: Tuple[str, ...]
+    exclude: Tuple[str, ...]
+    endpoint: Optional[str]
+    endpoints: Tuple[Tuple[str, str], ...]
+    region: str
+    engine: str
+    mode: str
+    level2: bool
+    send_from_ci: bool
+    source: str
+    distribution: Optional[str] = None
+
+    def collector_url(self, process):
+        """The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint."""
+        if process.http_server:
+            return process.http_server
+        if self.endpoint:
+            return self.endpoint
+        return dict(self.endpoints).get(self.region)
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data["endpoints"] = dict(self.endpoints)
+        data["packages"] = list(self.packages)
+        data["include"] = list(self.include)
+        data["exclude"] = list(self.exclude)
+        return data
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessSettings:
+    """How this user's process reports: never influenced by a package's own table."""
+
+    optin_only: bool
+    force_packages: Tuple[str, ...]
+    storage_type: str
+    local_storage_path: Optional[str]
+    http_server: Optional[str]
+    http_timeout: float
+    show_me: bool
+    exit_signal_only: bool
+    timer: bool
+    timer_interval_sec: float
+    salt_type: str
+    spool_dir: Optional[str]
+    debug: bool
+
+
+def parse_table(table, origin, allowed=_PROJECT_KEYS):
+    """Validate one table (package or user config) and return only the keys it sets, parsed.
+
+    Raises ConfigError naming the file and key, so ``--dry-run`` can show authors what to fix.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{origin}: expected a table, got {type(table).__name__}")
+    parsed = {}
+    for key, value in table.items():
+        if key not in allowed:
+            if key in _PROCESS_KEYS:
+                hint = " (only the user's config file or environment may set it)"
+            elif key in _PROJECT_KEYS:
+                hint = " (set it in a [project.\"<project_id>\"] table)"
+            else:
+                hint = ""
+            raise ConfigError(f"{origin}: unknown key {key!r}{hint}; see config/telly.schema.json")
+        parsed[key] = _BY_NAME[key].parse(value, f"{origin}: {key}")
+    return parsed
+
+
+def _from_env(scope, environ):
+    found = {}
+    for s in SETTINGS:
+        if s.scope == scope and s.env and environ.get(s.env) not in (None, ""):
+            found[s.name] = s.parse(environ[s.env], f"environment variable {s.env}")
+    return found
+
+
+def user_config_path(environ=None):
+    """``$XDG_CONFIG_HOME/telly_autoinst/config.toml``, or None without a usable home."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME")
+    if not base:
+        home = home_dir()
+        if home is None:
+            return None
+        base = os.path.join(home, ".config")
+    return os.path.join(base, "telly_autoinst", "config.toml")
+
+
+def read_user_config(environ=None):
+    """The user's config file as a dict ({} when absent); ConfigError when it is malformed."""
+    path = user_config_path(environ)
+    if path is None or not os.path.isfile(path):
+        return {}
+    from ._toml import load_toml
+
+    return load_toml(path)
+
+
+def process_settings(environ=None, user_config=None):
+    """Layer defaults, the user's config file and the environment into ProcessSettings."""
+    environ = os.environ if environ is None else environ
+    user_config = read_user_config(environ) if user_config is None else user_config
+    values = _defaults("process")
+    top = {k: v for k, v in user_config.items() if k != "project"}
+    for key, value in parse_table(top, "user config", _PROCESS_KEYS | _USER_WIDE_KEYS).items():
+        if key in _PROCESS_KEYS:
+            values[key] = value
+    values.update(_from_env("process", environ))
+    return ProcessSettings(**values)
+
+
+def project_settings(package_table, source, *, distribution=None, default_packages=(),
+                     environ=None, user_config=None):
+    """Layer defaults, the package's table, the user's config and the environment for one project."""
+    environ = os.environ if environ is None else environ
+    user_config = read_user_config(environ) if user_config is None else user_config
+    values = _defaults("project")
+    values.update(parse_table(package_table, source))
+    top = {k: v for k, v in user_config.items() if k in _USER_WIDE_KEYS}
+    values.update(parse_table(top, "user config"))
+    per_project = user_config.get("project", {})
+    if values.get("project_id") and isinstance(per_project, Mapping):
+        override = per_project.get(values["project_id"])
+        if override is not None:
+            where = f"user config [project.{values['project_id']!r}]"
+            values.update(parse_table(override, where, _PROJECT_KEYS - {"project_id", "packages"}))
+    values.update(_from_env("project", environ))
+    if not values.get("project_id"):
+        raise ConfigError(f"{source}: project_id is missing; add project_id = \"...\" to the table")
+    if not values["packages"]:
+        values["packages"] = tuple(default_packages)
+    if not values["packages"]:
+        raise ConfigError(f"{source}: no module to instrument; add packages = [\"yourmodule\"]")
+    return ProjectSettings(source=source, distribution=distribution, **values)
+
+
+def describe():
+    """Rows (name, scope, env, default, doc) for the README and ``--help``: the table is the documentation."""
+    return [(s.name, s.scope, s.env, s.default, s.doc) for s in SETTINGS]
