@@ -43,3 +43,15 @@ def kill_switch(environ=None):
         except Exception:
             return "~/.telly_disable (unreadable home)"
     return None
+
+
+def user_config_path(environ=None):
+    """``$XDG_CONFIG_HOME/telly_autoinst/config.toml``, or None without a usable home."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME")
+    if not base:
+        home = home_dir()
+        if home is None:
+            return None
+        base = os.path.join(home, ".config")
+    return os.path.join(base, "telly_autoinst", "config.toml")

@@ -18,7 +18,7 @@ import dataclasses
 import os
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from ._env import FALSY, TRUTHY, home_dir
+from ._env import FALSY, TRUTHY, user_config_path
 from .errors import ConfigError
 
 __all__ = ["ProjectSettings", "ProcessSettings", "SETTINGS", "Setting"]
@@ -255,18 +255,6 @@ def _from_env(scope, environ):
         if s.scope == scope and s.env and environ.get(s.env) not in (None, ""):
             found[s.name] = s.parse(environ[s.env], f"environment variable {s.env}")
     return found
-
-
-def user_config_path(environ=None):
-    """``$XDG_CONFIG_HOME/telly_autoinst/config.toml``, or None without a usable home."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CONFIG_HOME")
-    if not base:
-        home = home_dir()
-        if home is None:
-            return None
-        base = os.path.join(home, ".config")
-    return os.path.join(base, "telly_autoinst", "config.toml")
 
 
 def read_user_config(environ=None):

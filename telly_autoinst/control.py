@@ -1,0 +1,129 @@
+"""Decides what happens to a watched module once it has run: its project, consent, and engine.
+
+State is built lazily, on the first watched import, from the index that bootstrap already read:
+importing a package that nobody watches never reaches this module.
+"""
+
+import os
+import sys
+import threading
+
+from . import discovery, index
+from .errors import TellyError
+
+__all__ = ["instrument"]
+
+_lock = threading.RLock()
+_state = None  # (process settings, projects by top-level module, errors)
+_engines = {}
+_activated = False
+
+
+def _load_state():
+    global _state
+    with _lock:
+        if _state is None:
+            from .settings import process_settings, read_user_config
+
+            user_config = read_user_config()
+            process = process_settings(user_config=user_config)
+            forced = set(process.force_packages)
+            cached = index.read()
+            if cached is None:
+                watched, payload = discovery.rebuild_index()
+            else:
+                watched, payload = cached
+            declarations = discovery.load_declarations(payload)
+            by_module, errors = discovery.resolve(declarations, sorted(forced), user_config=user_config)
+            _state = (process, by_module, errors)
+        return _state
+
+
+def process():
+    """This process's ProcessSettings."""
+    return _load_state()[0]
+
+
+def projects():
+    """Active projects by project id (a project may own several top-level modules)."""
+    return {p.project_id: p for p in _load_state()[1].values()}
+
+
+def project_for(module_name):
+    """The ProjectSettings that owns ``module_name``, or None."""
+    return _load_state()[1].get(module_name.partition(".")[0])
+
+
+def _engine(name):
+    with _lock:
+        if name not in _engines:
+            from .engines import make_engine
+
+            _engines[name] = make_engine(name)[0]
+        return _engines[name]
+
+
+def _allowed(project):
+    from .consent import allows_counting
+
+    return allows_counting(project, process())
+
+
+def _activate_pipeline():
+    global _activated
+    with _lock:
+        if _activated:
+            return
+        _activated = True
+    from .pipeline import activate
+
+    activate()
+
+
+def on_module_loaded(module):
+    """Instrument a module the finder saw executing, if its project and the user allow it."""
+    project = project_for(module.__name__)
+    if project is None or not _allowed(project):
+        return
+    _engine(project.engine).instrument(module, project)
+    _activate_pipeline()
+
+
+def instrument(module, project_id=None):
+    """Instrument ``module`` by hand, for programs where the import hook does not run.
+
+    Use it where the ``.pth`` file is not processed (``python -S``, embedded interpreters) or for
+    modules imported before the hook was installed. Kill switches and consent still apply.
+    Returns the count keys that were instrumented.
+    """
+    from ._env import kill_switch
+    from .settings import project_settings
+
+    if isinstance(module, str):
+        module = sys.modules[module]
+    if kill_switch() is not None:
+        return []
+    project = project_for(module.__name__)
+    if project is None or (project_id is not None and project.project_id != project_id):
+        if project_id is None:
+            raise TellyError(f"module {module.__name__!r} belongs to no watched project; pass project_id=")
+        top = module.__name__.partition(".")[0]
+        project = project_settings({"project_id": project_id}, "telly_autoinst.instrument()",
+                                   default_packages=(top,))
+        with _lock:
+            _load_state()[1].setdefault(top, project)
+    if not _allowed(project):
+        return []
+    keys = _engine(project.engine).instrument(module, project)
+    _activate_pipeline()
+    return keys
+
+
+def _reset_after_fork_in_child():
+    # The lock may have been held by another thread at fork time.
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork_in_child)

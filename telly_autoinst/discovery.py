@@ -1,0 +1,221 @@
+"""Finds the packages that opted in, and where each one's ``[tool.telly]`` settings come from.
+
+Two code-free routes, because wheels carry no ``pyproject.toml``:
+
+* **Source checkout or editable install**: the distribution's ``direct_url.json`` points at a
+  local directory whose ``pyproject.toml`` has a ``[tool.telly]`` table.
+* **Installed wheel**: the distribution declares an entry point in the group ``telly`` whose value
+  names the module to instrument (``mypkg = "mypkg"``), and ships the same keys as package data
+  in ``<module>/telly.toml``.
+
+When both exist, the checkout's ``pyproject.toml`` wins: it is what the author is editing.
+The user may also force packages (``TELLY_AUTOINST_PACKAGES`` or ``force_packages`` in the user's
+config file); a forced package that did not opt in reports under the project id ``local:<name>``.
+
+This module is heavy (importlib.metadata, TOML); it runs only when the index is stale, in
+``--dry-run``, and once a watched module is imported.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+from typing import List, Optional, Tuple
+from urllib.parse import unquote, urlparse
+
+from . import index
+from ._toml import load_toml
+from .errors import ConfigError, DiscoveryError
+from .settings import ProjectSettings, process_settings, project_settings, read_user_config
+
+if sys.version_info >= (3, 10):
+    from importlib import metadata as _metadata
+else:  # pragma: no cover - exercised on 3.9
+    import importlib_metadata as _metadata
+
+ENTRY_POINT_GROUP = "telly"
+PACKAGE_SETTINGS_FILE = "telly.toml"
+
+
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+    """What one distribution declared, before layering: the raw table and where it came from."""
+
+    source: str
+    table: Optional[dict]
+    distribution: Optional[str]
+    version: Optional[str]
+    default_packages: Tuple[str, ...]
+    error: Optional[str] = None
+    stamp: Optional[str] = None  # the file whose change must rebuild the index
+
+
+def _normalize(name):
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
+def _checkout_dir(dist):
+    """The local directory a distribution was installed from (editable or not), if any."""
+    try:
+        text = dist.read_text("direct_url.json")
+    except Exception:
+        return None
+    if not text:
+        return None
+    try:
+        url = json.loads(text).get("url", "")
+    except ValueError:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme != "file":
+        return None
+    path = unquote(parsed.path)
+    return path if os.path.isdir(path) else None
+
+
+def _pyproject_declaration(dist, name, version, default_packages):
+    checkout = _checkout_dir(dist)
+    if checkout is None:
+        return None
+    pyproject = os.path.join(checkout, "pyproject.toml")
+    if not os.path.isfile(pyproject):
+        return None
+    try:
+        data = load_toml(pyproject)
+    except ConfigError as exc:
+        return Declaration(pyproject, None, name, version, default_packages, str(exc), pyproject)
+    table = data.get("tool", {}).get("telly")
+    if table is None:
+        return None
+    if not default_packages:
+        default_packages = (_normalize(name),)
+    return Declaration(f"[tool.telly] in {pyproject}", table, name, version, default_packages, None, pyproject)
+
+
+def _wheel_declaration(dist, name, version, module):
+    relative = os.path.join(*module.split("."), PACKAGE_SETTINGS_FILE)
+    located = str(dist.locate_file(relative))
+    origin = f"{PACKAGE_SETTINGS_FILE} of distribution {name} {version} (entry point {ENTRY_POINT_GROUP}: {module})"
+    if not os.path.isfile(located):
+        return Declaration(origin, {}, name, version, (module.split(".")[0],), None)
+    try:
+        table = load_toml(located)
+    except ConfigError as exc:
+        return Declaration(origin, None, name, version, (module.split(".")[0],), str(exc))
+    return Declaration(origin, table, name, version, (module.split(".")[0],), None)
+
+
+def search_path():
+    """Site directories first (the ``.pth`` runs before they are all on sys.path), then sys.path."""
+    seen = []
+    for entry in index.site_dirs() + sys.path:
+        if entry and entry not in seen and os.path.isdir(entry):
+            seen.append(entry)
+    return seen
+
+
+def scan(path=None) -> List[Declaration]:
+    """Every distribution on ``path`` that opted in, first one per distribution name."""
+    found = []
+    seen = set()
+    for dist in _metadata.distributions(path=path or search_path()):
+        try:
+            name = dist.metadata["Name"]
+        except Exception:
+            continue
+        if not name or _normalize(name) in seen:
+            continue
+        seen.add(_normalize(name))
+        version = dist.version
+        modules = [ep.value.partition(":")[0].strip() for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+        tops = tuple(dict.fromkeys(m.split(".")[0] for m in modules if m))
+        declaration = _pyproject_declaration(dist, name, version, tops)
+        if declaration is None and modules:
+            declaration = _wheel_declaration(dist, name, version, modules[0])
+        if declaration is not None:
+            found.append(declaration)
+    return found
+
+
+def rebuild_index():
+    """Scan, write the index, and return the watched top-level names (forced ones excluded).
+
+    The environment's forced packages are not written: they are read at every start, so
+    changing ``TELLY_AUTOINST_PACKAGES`` needs no rebuild.
+    """
+    declarations = scan()
+    try:
+        user_forced = process_settings(user_config=read_user_config()).force_packages
+    except ConfigError:
+        user_forced = ()
+    watched = set(user_forced)
+    for declaration in declarations:
+        packages = declaration.default_packages
+        if declaration.table and isinstance(declaration.table.get("packages"), list):
+            packages = tuple(p.split(".")[0] for p in declaration.table["packages"] if isinstance(p, str))
+        watched.update(p for p in packages if p.isidentifier())
+    payload = json.dumps([dataclasses.asdict(d) for d in declarations], separators=(",", ":"))
+    stamps = index.base_stamps() + [d.stamp for d in declarations if d.stamp]
+    index.write(stamps, watched, payload)
+    return watched, payload
+
+
+def load_declarations(payload_text):
+    """Declarations from the index payload (written by ``rebuild_index``)."""
+    return [Declaration(**{**item, "default_packages": tuple(item["default_packages"])})
+            for item in json.loads(payload_text)]
+
+
+def resolve(declarations, forced=(), environ=None, user_config=None):
+    """Layer every declaration into ProjectSettings.
+
+    Returns ``(projects by top-level module, errors)``; an error names the table and the key to
+    fix. A module claimed by two projects goes to the first, and the second is an error.
+    """
+    user_config = read_user_config(environ) if user_config is None else user_config
+    by_module = {}
+    errors = []
+    for declaration in declarations:
+        if declaration.error or declaration.table is None:
+            errors.append(declaration.error or f"{declaration.source}: unreadable")
+            continue
+        try:
+            project = project_settings(declaration.table, declaration.source, distribution=declaration.distribution,
+                                       default_packages=declaration.default_packages, environ=environ,
+                                       user_config=user_config)
+        except ConfigError as exc:
+            errors.append(str(exc))
+            continue
+        for module in project.packages:
+            top = module.split(".")[0]
+            if top in by_module:
+                errors.append(f"{declaration.source}: module {top!r} is already claimed by project "
+                              f"{by_module[top].project_id!r} ({by_module[top].source})")
+                continue
+            by_module[top] = project
+    for name in forced:
+        if name not in by_module:
+            by_module[name] = _forced_project(name, environ, user_config)
+    return by_module, errors
+
+
+def _forced_project(name, environ, user_config) -> ProjectSettings:
+    source = "forced by the user (TELLY_AUTOINST_PACKAGES or force_packages in the user config)"
+    return project_settings({"project_id": f"local:{name}"}, source, default_packages=(name,),
+                            environ=environ, user_config=user_config)
+
+
+def check_forced_importable(forced):
+    """Raise DiscoveryError naming every forced package that cannot be found on sys.path."""
+    import importlib.util
+
+    missing = []
+    for name in forced:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    if missing:
+        raise DiscoveryError(f"forced package(s) not found: {', '.join(missing)}; check TELLY_AUTOINST_PACKAGES "
+                             "or force_packages in the user config (top-level module names, comma-separated)")

@@ -1,0 +1,119 @@
+"""Level II identity: the user's salt and per-project HMAC-SHA-256 hashes of user, home, machine and host.
+
+Why HMAC with a per-project key: the original hashed ``value + salt`` with one salt shared by
+every project, so two authors could join their data on the same hash. Here the key is
+``HMAC(salt, "telly-autoinst/level2/" + project_id)``, so each project sees unrelated values
+for the same user, and nobody without the salt can test guesses (the salt never leaves the
+machine).
+"""
+
+import functools
+import getpass
+import hashlib
+import hmac
+import os
+import socket
+import uuid
+
+from ._env import home_dir
+
+__all__ = ["level2_hashes", "salt"]
+
+_SALT_FILE = ".telly_salt"
+_KEY_LABEL = b"telly-autoinst/level2/"
+_MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def _machine_id():
+    """The OS machine id (systemd/dbus), else the MAC address from uuid.getnode() as a last resort."""
+    for path in _MACHINE_ID_FILES:
+        try:
+            with open(path, "r", encoding="ascii", errors="replace") as handle:
+                value = handle.read(256).strip()
+        except OSError:
+            continue
+        if value:
+            return value
+    return str(uuid.getnode())
+
+
+def _read_salt(path):
+    with open(path, "r", encoding="utf-8") as handle:
+        value = handle.read(256).strip()
+    if not value:
+        raise OSError("empty salt file")
+    return value
+
+
+def _create_salt(path):
+    """Write a fresh UUID4 salt with mode 0600; if another process won the race, use its salt."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(str(uuid.uuid4()))
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link() fails if the salt exists, so two first runs never end with different salts
+        # (replace() would let the second overwrite a salt the first already used).
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            # File systems without hard links: replace only when still missing.
+            if not os.path.exists(path):
+                os.replace(tmp, path)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return _read_salt(path)
+
+
+@functools.lru_cache(maxsize=4)
+def salt(salt_type="random_uuid4"):
+    """(salt, source): the UUID4 in ~/.telly_salt, or the machine id when asked or when the file is unusable."""
+    if salt_type == "random_uuid4":
+        home = home_dir()
+        if home is not None:
+            path = os.path.join(home, _SALT_FILE)
+            try:
+                return _read_salt(path), "random_uuid4"
+            except FileNotFoundError:
+                try:
+                    return _create_salt(path), "random_uuid4"
+                except OSError:
+                    pass
+            except (OSError, UnicodeDecodeError):
+                pass
+    return _machine_id(), "machine_id"
+
+
+def _project_key(salt_value, project_id):
+    return hmac.new(salt_value.encode("utf-8"), _KEY_LABEL + project_id.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _safe(getter):
+    try:
+        value = getter()
+    except Exception:  # getpass raises KeyError/OSError without a passwd entry, e.g. in containers
+        return None
+    return value or None
+
+
+def level2_hashes(project_id, salt_type="random_uuid4"):
+    """Hex HMAC-SHA-256 of user name, home path, machine id and host name under this project's key."""
+    key = _project_key(salt(salt_type)[0], project_id)
+    values = {
+        "user": _safe(getpass.getuser),
+        "home": _safe(home_dir),
+        "machine": _safe(_machine_id),
+        "host": _safe(socket.gethostname),
+    }
+    return {
+        name: (hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+               if value is not None else None)
+        for name, value in values.items()
+    }

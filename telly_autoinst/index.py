@@ -1,0 +1,151 @@
+"""The cached index of watched packages: read at every start with the standard library only.
+
+Finding opted-in packages needs ``importlib.metadata`` and a TOML parser (about 30 ms), far too
+much for every interpreter start. So discovery writes its result here, and start-up only checks
+that nothing it depended on changed: the mtime of every site directory (an install or uninstall
+adds or removes a ``.dist-info`` directory there), of the user's config file and of every
+``pyproject.toml`` that supplied settings.
+
+File format, one record per line, tab-separated (no json: it must not be imported at start)::
+
+    telly_autoinst-index <FORMAT>
+    stamp <path> <mtime_ns or ->
+    watch <top-level module name>
+    payload <json text, parsed only once a watched module is imported>
+"""
+
+import os
+import sys
+
+from ._env import home_dir, user_config_path
+
+FORMAT = "1"
+_MAGIC = "telly_autoinst-index"
+
+
+def cache_dir():
+    """``$XDG_CACHE_HOME/telly_autoinst`` or ``~/.cache/telly_autoinst``; None without a home."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = home_dir()
+        if home is None:
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "telly_autoinst")
+
+
+def index_path():
+    """One index per interpreter and environment: two venvs never share (or fight over) a file."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    import zlib  # built into the interpreter: no file to load
+
+    ident = f"{sys.prefix}\0{sys.base_prefix}\0{sys.version}\0{sys.executable}".encode("utf-8", "replace")
+    return os.path.join(directory, f"index-{zlib.crc32(ident):08x}.txt")
+
+
+def writable():
+    """Whether the index can be written: checked before paying for a scan."""
+    path = index_path()
+    if path is None:
+        return False
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK)
+
+
+def _mtime(path):
+    try:
+        return str(os.stat(path).st_mtime_ns)
+    except OSError:
+        return "-"
+
+
+def site_dirs():
+    """Every directory ``site`` adds, computed the way ``site`` does.
+
+    The ``.pth`` line runs while ``site`` is still adding directories (in a venv with system
+    site-packages, the base ones come later), so ``sys.path`` is not complete yet.
+    """
+    import site
+
+    dirs = []
+    try:
+        dirs.extend(site.getsitepackages())
+    except Exception:
+        pass
+    try:
+        if site.ENABLE_USER_SITE is not False:
+            dirs.append(site.getusersitepackages())
+    except Exception:
+        pass
+    return dirs
+
+
+def base_stamps():
+    """The stamps every index depends on, whatever it found: site directories and user config."""
+    paths = site_dirs()
+    config = user_config_path()
+    if config:
+        paths.append(config)
+    return paths
+
+
+def read():
+    """Return ``(watched names, payload text)`` when the index is present and fresh, else None."""
+    path = index_path()
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except (OSError, ValueError):
+        return None
+    if not lines or lines[0] != f"{_MAGIC}\t{FORMAT}":
+        return None
+    watched = set()
+    stamped = set()
+    payload = None
+    for line in lines[1:]:
+        kind, _, rest = line.partition("\t")
+        if kind == "stamp":
+            stamp_path, _, mtime = rest.rpartition("\t")
+            if _mtime(stamp_path) != mtime:
+                return None
+            stamped.add(stamp_path)
+        elif kind == "watch":
+            watched.add(rest)
+        elif kind == "payload":
+            payload = rest
+    # A site directory that appeared since (a new user site, a venv re-created elsewhere) also
+    # makes the index stale.
+    for stamp_path in base_stamps():
+        if stamp_path not in stamped:
+            return None
+    if payload is None:
+        return None
+    return watched, payload
+
+
+def write(stamp_paths, watched, payload_text):
+    """Write the index atomically; a failure (read-only home, full disk) is the caller's to ignore."""
+    path = index_path()
+    if path is None:
+        raise OSError("no home directory for the cache")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lines = [f"{_MAGIC}\t{FORMAT}"]
+    for stamp_path in dict.fromkeys(stamp_paths):
+        lines.append(f"stamp\t{stamp_path}\t{_mtime(stamp_path)}")
+    lines.extend(f"watch\t{name}" for name in sorted(watched))
+    if "\n" in payload_text:
+        raise ValueError("payload must be one line")
+    lines.append(f"payload\t{payload_text}")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path

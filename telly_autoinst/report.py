@@ -1,0 +1,63 @@
+"""Turns one project's counts into a report payload (config/report.schema.json, version 1) and its bytes."""
+
+import datetime
+import json
+import os
+import sys
+
+from . import __version__, facts
+
+__all__ = ["SCHEMA_VERSION", "build", "encode"]
+
+# Bump together with config/report.schema.json and the collector's ingest.
+SCHEMA_VERSION = 1
+
+
+def _report_id():
+    """A random UUID4 as 32 hex digits, without importing uuid on the exit path."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
+def _engine(project):
+    # sys.monitoring exists from 3.12; the engine factory falls back to wrapt below that.
+    if project.engine == "monitoring" and sys.version_info >= (3, 12):
+        return "monitoring"
+    return "wrapt"
+
+
+def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4", interpreter=None):
+    """The report dict for one project: Level I facts, its counts, and Level II hashes when allowed.
+
+    ``interpreter`` may be captured earlier (at activation) because the run mode is only
+    knowable while ``__main__`` is still intact.
+    """
+    distribution = project.distribution or (project.packages[0] if project.packages else None)
+    own_version, dependencies = facts.distribution_versions(distribution)
+    level2 = None
+    if project.level2:
+        from .identity import level2_hashes
+
+        level2 = level2_hashes(project.project_id, salt_type)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "report_id": _report_id(),
+        "project_id": project.project_id,
+        "created_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "trigger": trigger,
+        "exit_signal": exit_signal,
+        "client": {"name": "telly_autoinst", "version": __version__, "engine": _engine(project)},
+        "interpreter": dict(interpreter or facts.interpreter()),
+        "platform": dict(facts.platform_facts()),
+        "package": {"name": (distribution or "unknown")[:128], "version": own_version},
+        "packages": dependencies,
+        "stats": {key: int(count) for key, count in sorted(stats.items()) if count > 0},
+        "level2": level2,
+    }
+
+
+def encode(report):
+    """The exact bytes sent and shown by TELLY_SHOW_ME: pretty, key-sorted, ASCII-only JSON."""
+    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=True).encode("ascii") + b"\n"
