@@ -8,7 +8,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
-    "DiscoveryError",
     "TellyError",
     "TransportError",
     "flush",
@@ -20,7 +19,6 @@ _LAZY = {
     "instrument": "telly_autoinst.control",
     "TellyError": "telly_autoinst.errors",
     "ConfigError": "telly_autoinst.errors",
-    "DiscoveryError": "telly_autoinst.errors",
     "TransportError": "telly_autoinst.errors",
 }
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from . import index
 from ._toml import load_toml
-from .errors import ConfigError, DiscoveryError
+from .errors import ConfigError
 from .settings import ProjectSettings, process_settings, project_settings, read_user_config
 
 if sys.version_info >= (3, 10):
@@ -205,17 +205,15 @@ def _forced_project(name, environ, user_config) -> ProjectSettings:
                             environ=environ, user_config=user_config)
 
 
-def check_forced_importable(forced):
-    """Raise DiscoveryError naming every forced package that cannot be found on sys.path."""
+def missing_packages(names):
+    """The names among ``names`` that no finder on sys.path can find."""
     import importlib.util
 
     missing = []
-    for name in forced:
+    for name in names:
         try:
             if importlib.util.find_spec(name) is None:
                 missing.append(name)
         except (ImportError, ValueError):
             missing.append(name)
-    if missing:
-        raise DiscoveryError(f"forced package(s) not found: {', '.join(missing)}; check TELLY_AUTOINST_PACKAGES "
-                             "or force_packages in the user config (top-level module names, comma-separated)")
+    return missing

@@ -2,14 +2,13 @@
 
     TellyError
      +-- ConfigError      a [tool.telly] table, telly.toml or user config is malformed
-     +-- DiscoveryError   a forced package cannot be found
      +-- TransportError   a report could not be delivered (always caught inside the client)
 
 None of these ever reaches a host program: the hook, wrapper and sender boundaries catch them.
 They exist so that ``--dry-run`` and the CLI can print a message that names the setting to fix.
 """
 
-__all__ = ["TellyError", "ConfigError", "DiscoveryError", "TransportError"]
+__all__ = ["TellyError", "ConfigError", "TransportError"]
 
 
 class TellyError(Exception):
@@ -18,10 +17,6 @@ class TellyError(Exception):
 
 class ConfigError(TellyError, ValueError):
     """A configuration table or value is malformed; the message names the file and key."""
-
-
-class DiscoveryError(TellyError, LookupError):
-    """A package that was asked for cannot be found."""
 
 
 class TransportError(TellyError, OSError):

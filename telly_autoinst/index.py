@@ -73,17 +73,39 @@ def site_dirs():
     """
     import site
 
+    # In a venv, site.venv() runs the venv's .pth files before it updates site.PREFIXES and
+    # ENABLE_USER_SITE, so both still describe the base interpreter here: decide from pyvenv.cfg.
+    in_venv = sys.prefix != sys.base_prefix
+    system_site = not in_venv or _venv_includes_system_site()
+    prefixes = [sys.prefix, sys.exec_prefix]
+    if system_site:
+        prefixes += [sys.base_prefix, sys.base_exec_prefix]
     dirs = []
     try:
-        dirs.extend(site.getsitepackages())
+        dirs.extend(site.getsitepackages(list(dict.fromkeys(prefixes))))
     except Exception:
         pass
     try:
-        if site.ENABLE_USER_SITE is not False:
-            dirs.append(site.getusersitepackages())
+        user_site = site.ENABLE_USER_SITE
+        if user_site is None:
+            user_site = site.check_enableusersite()
+        if system_site and user_site:
+            dirs.insert(0, site.getusersitepackages())
     except Exception:
         pass
     return dirs
+
+
+def _venv_includes_system_site():
+    try:
+        with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "include-system-site-packages":
+                    return value.strip().lower() == "true"
+    except OSError:
+        pass
+    return False
 
 
 def base_stamps():
