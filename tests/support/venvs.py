@@ -4,7 +4,6 @@ A venv is built once per (python, extra packages) and reused across the session;
 gets its own HOME so no test sees another's salt, opt-in file, cache or spool.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -98,6 +97,7 @@ class VenvFactory:
         self.base = Path(base)
         self._project_wheel = None
         self._cache = {}
+        self._count = 0
 
     def project_wheel(self):
         if self._project_wheel is None:
@@ -105,20 +105,27 @@ class VenvFactory:
         return self._project_wheel
 
     def get(self, python=None, extra=(), with_telly=True, system_site_packages=False):
-        """A venv for ``python`` with telly_autoinst (as a real wheel) and ``extra`` pip args."""
-        python = python or sys.executable
-        key = json.dumps([python, list(map(str, extra)), with_telly, system_site_packages])
+        """A shared venv for ``python`` with telly_autoinst (a real wheel) and ``extra`` pip args.
+
+        Shared across the session: tests must not install into it or uninstall from it.
+        """
+        key = json.dumps([python or sys.executable, list(map(str, extra)), with_telly, system_site_packages])
         if key not in self._cache:
-            name = hashlib.sha1(key.encode()).hexdigest()[:12]
-            path = self.base / f"venv-{name}"
-            cmd = [python, "-m", "venv", str(path)]
-            if system_site_packages:
-                cmd.insert(3, "--system-site-packages")
-            subprocess.run(cmd, check=True)
-            venv = Venv(path)
-            args = [str(self.project_wheel())] if with_telly else []
-            args += [str(e) for e in extra]
-            if args:
-                venv.pip(*args)
-            self._cache[key] = venv
+            self._cache[key] = self.new(python, extra, with_telly, system_site_packages)
         return self._cache[key]
+
+    def new(self, python=None, extra=(), with_telly=True, system_site_packages=False):
+        """A venv of the test's own, which it may change."""
+        python = python or sys.executable
+        self._count += 1
+        path = self.base / f"venv-{self._count}"
+        cmd = [python, "-m", "venv", str(path)]
+        if system_site_packages:
+            cmd.insert(3, "--system-site-packages")
+        subprocess.run(cmd, check=True)
+        venv = Venv(path)
+        args = [str(self.project_wheel())] if with_telly else []
+        args += [str(e) for e in extra]
+        if args:
+            venv.pip(*args)
+        return venv
