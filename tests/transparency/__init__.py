@@ -1,0 +1,1 @@
+"""Transparency harness: other projects' own test suites, run plainly and instrumented, must agree."""

@@ -1,0 +1,306 @@
+"""Runs a subject package's own test suite plainly and instrumented in a real venv, and compares.
+
+A subject is a popular pure-Python package whose sdist ships its tests. Its sdist is pip-installed
+(not editable) into a venv that also holds the telly_autoinst wheel; its tests run from a copy of
+the unpacked sdist from which the source tree was removed, so the tests can only import the
+installed copy (a probe plugin records the file that was really imported, and the harness checks
+it). The plain run sets TELLY_DISABLE=1; the instrumented run forces the subject into
+instrumentation with TELLY_AUTOINST_PACKAGES and writes its reports as files, which the harness
+reads back to show that the subject's functions were really counted.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+from tests.support.venvs import clean_env
+
+HERE = Path(__file__).resolve().parent
+
+# Pinned so that a new upstream release cannot change the verdict; these versions support 3.9-3.13.
+PYTEST = "pytest==8.3.5"
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """A package whose own test suite is run against the hook."""
+
+    name: str  # top-level module, also the TELLY_AUTOINST_PACKAGES entry
+    requirement: str  # the pinned sdist
+    test_requirements: Tuple[str, ...]
+    min_counted: int  # distinct counted functions below which instrumentation evidently did not happen
+
+
+SUBJECTS = {
+    s.name: s
+    for s in (
+        Subject("click", "click==8.1.8", (PYTEST,), min_counted=100),
+        Subject("packaging", "packaging==24.2", (PYTEST, "pretend==1.0.9"), min_counted=60),
+    )
+}
+
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One pytest run of a subject's suite."""
+
+    mode: str  # "plain" or "instrumented"
+    returncode: int
+    outcomes: Dict[str, str]  # test id -> one of OUTCOMES
+    messages: Dict[str, str]  # test id -> failure/error text, for the report
+    summary: Dict[str, int]  # pytest's own summary line: also counts xpassed and warnings
+    module_file: Optional[str]
+    stats: Dict[str, int]  # count key -> calls, summed over the run's reports
+    report_files: int
+    stderr_tail: str
+
+    def counts(self):
+        totals = dict.fromkeys(OUTCOMES, 0)
+        for outcome in self.outcomes.values():
+            totals[outcome] += 1
+        return totals
+
+
+@dataclasses.dataclass
+class Comparison:
+    """A subject's plain and instrumented runs, and everything that differs between them."""
+
+    subject: Subject
+    python: str
+    engine: str
+    plain: RunResult
+    instrumented: RunResult
+    site_packages: str
+
+    def problems(self):
+        """Human-readable reasons why the runs are not transparent; empty when they are."""
+        found = []
+        for run in (self.plain, self.instrumented):
+            if not run.module_file or not run.module_file.startswith(self.site_packages):
+                found.append(f"{run.mode}: {self.subject.name} was imported from {run.module_file!r}, "
+                             f"not from the venv's {self.site_packages}")
+            if not run.outcomes:
+                found.append(f"{run.mode}: no test results (exit {run.returncode}); stderr:\n{run.stderr_tail}")
+        if self.plain.stats:
+            found.append(f"plain: reports were written although TELLY_DISABLE=1 ({len(self.plain.stats)} keys)")
+        if self.plain.counts() != self.instrumented.counts():
+            found.append(f"outcome counts differ: plain {_fmt(self.plain.counts())}, "
+                         f"instrumented {_fmt(self.instrumented.counts())}")
+        if self.plain.summary != self.instrumented.summary:
+            found.append(f"pytest summary differs: plain {self.plain.summary}, "
+                         f"instrumented {self.instrumented.summary}")
+        if self.plain.returncode != self.instrumented.returncode:
+            found.append(f"pytest exit code differs: plain {self.plain.returncode}, "
+                         f"instrumented {self.instrumented.returncode}")
+        changed = sorted(t for t in set(self.plain.outcomes) | set(self.instrumented.outcomes)
+                         if self.plain.outcomes.get(t) != self.instrumented.outcomes.get(t))
+        for test in changed[:20]:
+            detail = self.instrumented.messages.get(test, "")
+            found.append(f"  {test}: plain {self.plain.outcomes.get(test)}, instrumented "
+                         f"{self.instrumented.outcomes.get(test)}" + (f"\n    {detail[:800]}" if detail else ""))
+        if len(changed) > 20:
+            found.append(f"  ... and {len(changed) - 20} more tests changed outcome")
+        foreign = sorted(k for k in self.instrumented.stats if not k.startswith(self.subject.name + "."))
+        if foreign:
+            found.append(f"instrumented: counted keys outside {self.subject.name}: {foreign[:5]}")
+        bad = sorted(k for k, v in self.instrumented.stats.items() if not (isinstance(v, int) and v > 0))
+        if bad:
+            found.append(f"instrumented: non-positive or non-integer counts for {bad[:5]}")
+        if self.counted_functions() < self.subject.min_counted:
+            found.append(f"instrumented: only {self.counted_functions()} distinct {self.subject.name} functions "
+                         f"counted in {self.instrumented.report_files} report file(s) "
+                         f"(expected at least {self.subject.min_counted})")
+        return found
+
+    def counted_functions(self):
+        return sum(1 for k, v in self.instrumented.stats.items() if k.startswith(self.subject.name + ".") and v)
+
+    def total_calls(self):
+        return sum(v for k, v in self.instrumented.stats.items() if k.startswith(self.subject.name + "."))
+
+    def row(self):
+        return {
+            "package": self.subject.requirement,
+            "python": self.python,
+            "engine": self.engine,
+            "plain": _fmt(self.plain.counts()),
+            "instrumented": _fmt(self.instrumented.counts()),
+            "functions": self.counted_functions(),
+            "calls": self.total_calls(),
+            "verdict": "same" if not self.problems() else "DIFFERENT",
+        }
+
+
+def _fmt(counts):
+    return " ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]) or "nothing"
+
+
+def fetch_sdist(subject, dest):
+    """Download the subject's pinned sdist (the release's own tests come with it)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    name, _, version = subject.requirement.partition("==")
+    for found in dest.glob(f"{name}-{version}.tar.gz"):
+        return found
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                    "--no-binary", ":all:", "--no-deps", "-d", str(dest), subject.requirement],
+                   check=True, capture_output=True, text=True)
+    return next(dest.glob(f"{name}-{version}.tar.gz"))
+
+
+def unpack_tests(subject, sdist, dest):
+    """Unpack the sdist without its source tree: only tests, docs and config remain.
+
+    Both subjects use a src/ layout, but a tests directory with an ``__init__.py`` puts the
+    sdist root on sys.path (pytest's rootdir insertion), and ``python -m pytest`` puts the
+    working directory there; removing ``src/`` and any top-level copy of the package makes
+    the installed copy the only one importable.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    with tarfile.open(sdist) as tar:
+        members = tar.getmembers()
+        root = members[0].name.split("/")[0]
+        tar.extractall(dest, members=[m for m in members if m.name.startswith(root + "/")])
+    tree = dest / root
+    for stale in (tree / "src", tree / subject.name, tree / "tests" / ".pytest_cache"):
+        if stale.exists():
+            shutil.rmtree(stale)
+    return tree
+
+
+def venv_extras(subjects, sdists):
+    """Pip arguments that install every subject (from its sdist) and its test requirements."""
+    extras = [str(sdists[s.name]) for s in subjects]
+    for s in subjects:
+        extras += [r for r in s.test_requirements if r not in extras]
+    return extras
+
+
+def run_suite(venv, subject, tree, work, mode, engine="wrapt"):
+    """Run the subject's tests once, ``plain`` or ``instrumented``, and collect everything."""
+    work = Path(work) / f"{subject.name}-{mode}"
+    if work.exists():
+        shutil.rmtree(work)
+    home, reports, probe_dir = work / "home", work / "reports", work / "probe"
+    for d in (home, reports, probe_dir):
+        d.mkdir(parents=True)
+    shutil.copy(HERE / "_probe.py", probe_dir / "transparency_probe.py")
+    junit, probe_out = work / "junit.xml", work / "probe.json"
+    env = {
+        "PYTHONPATH": str(probe_dir),
+        "TRANSPARENCY_PROBE_OUT": str(probe_out),
+        "TRANSPARENCY_SUBJECT": subject.name,
+    }
+    if mode == "plain":
+        env["TELLY_DISABLE"] = "1"
+    else:
+        env.update(TELLY_AUTOINST_PACKAGES=subject.name, TELLY_ENGINE=engine,
+                   TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH=str(reports))
+    proc = subprocess.run(
+        [venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "transparency_probe",
+         f"--junitxml={junit}", "tests"],
+        cwd=tree, env=clean_env(home, **env), capture_output=True, text=True, timeout=900)
+    outcomes, messages = parse_junit(junit) if junit.exists() else ({}, {})
+    probe = json.loads(probe_out.read_text()) if probe_out.exists() else {}
+    stats, files = read_reports(reports)
+    return RunResult(mode=mode, returncode=proc.returncode, outcomes=outcomes, messages=messages,
+                     summary=parse_summary(proc.stdout),
+                     module_file=probe.get("module_file"), stats=stats, report_files=files,
+                     stderr_tail=(proc.stdout[-1500:] + proc.stderr[-1500:]))
+
+
+def parse_junit(path):
+    """Map each test id to passed/failed/error/skipped/xfailed, with the failure text."""
+    outcomes, messages = {}, {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        test = f"{case.get('classname')}::{case.get('name')}"
+        tags = {child.tag: child for child in case}
+        if "failure" in tags or "error" in tags:
+            # A call failure and a teardown error on one test: the failure is the headline.
+            outcome = "failed" if "failure" in tags else "error"
+            child = tags.get("failure", tags.get("error"))
+            messages[test] = (child.get("message") or "") + "\n" + (child.text or "")[-600:]
+        elif "skipped" in tags:
+            outcome = "xfailed" if tags["skipped"].get("type") == "pytest.xfail" else "skipped"
+        else:
+            outcome = "passed"
+        # The same id twice (a test that is both failed in call and errored in teardown is one
+        # testcase; a duplicate here is a genuinely repeated id): keep both.
+        while test in outcomes:
+            test += "+"
+        outcomes[test] = outcome
+    return outcomes, messages
+
+
+def parse_summary(stdout):
+    """The counts of pytest's last summary line, e.g. ``1 failed, 627 passed, 3 warnings in 2.2s``."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip("= ")
+        if " in " not in line:
+            continue
+        counts = {}
+        for part in line.rsplit(" in ", 1)[0].split(", "):
+            number, _, word = part.partition(" ")
+            if not number.isdigit():
+                counts = None
+                break
+            counts[word.rstrip("s") if word in ("warnings", "errors") else word] = int(number)
+        if counts:
+            return counts
+    return {}
+
+
+def read_reports(directory):
+    """Sum the ``stats`` of every ``*.json`` report in DIRECTORY (one file per project per flush)."""
+    stats, files = {}, 0
+    for path in sorted(Path(directory).rglob("*.json")):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        files += 1
+        for key, value in (report.get("stats") or {}).items():
+            stats[key] = stats.get(key, 0) + value if isinstance(value, int) else value
+    return stats, files
+
+
+def compare(venv, subject, tree, work, python, engine="wrapt"):
+    """Run the suite plainly, then instrumented, in the same venv."""
+    plain = run_suite(venv, subject, tree, work, "plain")
+    instrumented = run_suite(venv, subject, tree, work, "instrumented", engine=engine)
+    return Comparison(subject=subject, python=python, engine=engine, plain=plain,
+                      instrumented=instrumented, site_packages=str(venv.site_packages))
+
+
+def prepare(factory, work, python=None, names=None):
+    """A venv for PYTHON with telly_autoinst and the subjects installed, and their unpacked tests."""
+    subjects = [SUBJECTS[n] for n in (names or SUBJECTS)]
+    work = Path(work)
+    sdists = {s.name: fetch_sdist(s, work / "sdists") for s in subjects}
+    trees = {s.name: unpack_tests(s, sdists[s.name], work / "trees" / s.name) for s in subjects}
+    venv = factory.get(python=python, extra=venv_extras(subjects, sdists))
+    return venv, subjects, trees
+
+
+COLUMNS = ("package", "python", "engine", "plain", "instrumented", "functions", "calls", "verdict")
+
+
+def format_table(rows):
+    """A plain-text table of comparison rows."""
+    cells = [COLUMNS] + [tuple(str(r[c]) for c in COLUMNS) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
