@@ -1,0 +1,172 @@
+"""Flush orchestration: one report per project with counts, consent checked, shown if asked, handed to the transport.
+
+Nothing here runs before a watched module was instrumented: ``control`` calls :func:`activate`
+once, which captures the run mode and installs the triggers.
+"""
+
+import os
+import sys
+import threading
+
+__all__ = ["activate", "cli_show", "flush"]
+
+_lock = threading.Lock()
+_activated = False
+_interpreter = None  # captured at activation, while __main__ and sys.argv are still the program's
+
+
+def activate():
+    """Install the triggers (atexit, signals, timer, fork) once per process."""
+    global _activated, _interpreter
+    if _activated:
+        return
+    _activated = True
+    from . import control, facts, triggers
+
+    _interpreter = facts.interpreter()
+    triggers.install(control.process(), flush)
+
+
+def flush(trigger="manual", exit_signal=None):
+    """Send (or hand off) every project's counts now; returns how many reports were handed over.
+
+    Public API for programs whose exit path skips atexit (``os._exit``, some servers). Never
+    raises: a failure is recorded as a loss and, with TELLY_DEBUG=1, printed to stderr.
+    """
+    # A signal handler runs on the main thread between bytecodes, possibly while this same
+    # thread is inside a flush: never block there (it would deadlock), just skip.
+    if not _lock.acquire(timeout=0 if trigger == "signal" else 10):
+        return 0
+    try:
+        return _flush(trigger, exit_signal)
+    except Exception as exc:
+        _debug(f"flush failed: {exc!r}")
+        return 0
+    finally:
+        _lock.release()
+
+
+def _debug(message):
+    try:
+        from . import control
+
+        if control.process().debug:
+            sys.stderr.write(f"telly_autoinst: {message}\n")
+    except Exception:
+        pass
+
+
+def _flush(trigger, exit_signal):
+    from . import consent, control, counters, spool
+    from .report import build, encode
+    from .transport import make_transport, record_loss
+
+    process = control.process()
+    projects = control.projects()
+    transport = None
+    handed = 0
+    for project_id in counters.pending_projects():
+        project = projects.get(project_id)
+        if project is None:
+            continue
+        decision = consent.decide(project, process)
+        stats = counters.take(project_id)
+        if not decision.send or not stats:
+            # Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped,
+            # and no "opted out" event is ever sent.
+            continue
+        report = build(project, stats, trigger=trigger, exit_signal=exit_signal, salt_type=process.salt_type,
+                       interpreter=_interpreter)
+        body = encode(report)
+        if process.show_me:
+            _show(body)
+        if transport is None:
+            transport = make_transport(process)
+        try:
+            outcome = transport.deliver(project.collector_url(process), project_id, body, report["report_id"])
+        except Exception as exc:  # the transport boundary: a bug there must not lose the rest
+            outcome = None
+            reason = f"transport-error:{type(exc).__name__}"
+        else:
+            reason = outcome.reason
+        if outcome is not None and outcome.delivered:
+            handed += 1
+        elif outcome is not None and outcome.retry and trigger in ("manual", "timer"):
+            # The process goes on: the counts ride along with the next report.
+            counters.give_back(project_id, stats)
+        else:
+            record_loss(reason, project_id, spool.default_dir(process.spool_dir), process.debug)
+    return handed
+
+
+def _show(body):
+    """TELLY_SHOW_ME: the exact bytes that are sent, on stderr (stdout belongs to the program)."""
+    try:
+        sys.stderr.flush()
+        buffer = getattr(sys.stderr, "buffer", None)
+        if buffer is not None:
+            buffer.write(body)
+            buffer.flush()
+        else:
+            sys.stderr.write(body.decode("ascii"))
+            sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def cli_show(as_json=False):
+    """`show`: what would be sent now, without sending: queued reports and each watched project's envelope.
+
+    A new process has counted nothing yet, so each project's report is shown with empty
+    ``stats``: everything else in it is exactly what this user's reports carry.
+    """
+    import json
+
+    from . import consent, spool
+    from .report import build
+    from .settings import process_settings
+
+    process = process_settings()
+    envelopes = []
+    for project_id, project in sorted(consent.known_projects().items()):
+        if project is None:
+            continue
+        decision = consent.decide(project, process, show_notice=False)
+        envelopes.append({
+            "project_id": project_id,
+            "would_send": decision.send,
+            "why": decision.reason,
+            "endpoint": project.collector_url(process),
+            "report": build(project, {}, trigger="manual", salt_type=process.salt_type),
+        })
+    directory = spool.default_dir(process.spool_dir)
+    queued = []
+    for name in spool.entries(directory) if directory else []:
+        try:
+            header, body = spool.read(directory, name)
+            queued.append({"file": name, "url": header.get("url"), "attempts": header.get("attempts", 0),
+                           "report": json.loads(body)})
+        except (OSError, ValueError):
+            continue
+    if as_json:
+        return json.dumps({"projects": envelopes, "queued": queued}, indent=2, sort_keys=True), 0
+    lines = []
+    for item in envelopes:
+        state = "would send" if item["would_send"] else "would NOT send"
+        lines.append(f"# {item['project_id']}: {state} ({item['why']}) to {item['endpoint'] or '(no endpoint)'}")
+        lines.append(json.dumps(item["report"], indent=2, sort_keys=True))
+    lines.append(f"# {len(queued)} report(s) waiting in the spool {directory or '(none)'}")
+    for item in queued:
+        lines.append(f"# {item['file']} -> {item['url']} (attempts: {item['attempts']})")
+        lines.append(json.dumps(item["report"], indent=2, sort_keys=True))
+    return "\n".join(lines), 0
+
+
+def _reset_after_fork_in_child():
+    # Another thread may have held the lock at fork time; the child has only this thread.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork_in_child)

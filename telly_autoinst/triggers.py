@@ -1,0 +1,138 @@
+"""When reports leave: normal exit, SIGTERM/SIGINT/SIGHUP, a daemon timer, forked children, multiprocessing workers.
+
+Signals: only TERM, INT and HUP, and only where the current handler is the default or a Python
+callable (never where the host chose SIG_IGN or a C handler). Our handler flushes, then chains:
+a Python handler is called as if we were not there; the default action is restored and the
+signal re-raised, so the exit status is exactly what it would have been without us.
+
+Multiprocessing workers end with ``os._exit`` (no atexit). Their ``Process._bootstrap`` calls
+``multiprocessing.util._exit_function()`` just before, looked up on the module at call time, so
+wrapping that attribute lets each worker flush its own counts (fork, spawn and forkserver
+alike). A bare ``os.fork()`` child that leaves with ``os._exit`` reports nothing unless it calls
+``telly_autoinst.flush()`` first.
+"""
+
+import atexit
+import os
+import signal
+import sys
+import threading
+
+__all__ = ["install"]
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+_flush = None
+_process = None
+_previous = {}
+_installed = False
+_in_fork_child = False
+_timer_stop = None
+
+
+def install(process, flush):
+    """Register every trigger that ``process`` settings allow; safe to call once per process."""
+    global _flush, _process, _installed
+    if _installed:
+        return
+    _installed = True
+    _flush, _process = flush, process
+    atexit.register(_at_exit)
+    # TELLY_EXIT_SIGNAL_ONLY: report only at normal exit (the documented meaning; the original
+    # did the opposite), so no signal is trapped and no timer runs.
+    if not process.exit_signal_only:
+        _install_signals()
+        if process.timer:
+            _start_timer()
+    _wrap_multiprocessing_exit()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _exit_trigger():
+    return "fork" if _in_fork_child else "exit"
+
+
+def _at_exit():
+    if _timer_stop is not None:
+        _timer_stop.set()
+    _flush(trigger=_exit_trigger())
+
+
+def _install_signals():
+    # signal.signal only works on the main thread; a package first imported from another
+    # thread gets atexit and the timer, not signals.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in SIGNALS:
+        try:
+            current = signal.getsignal(signum)
+        except (ValueError, OSError):
+            continue
+        # None: installed from C (we cannot chain to it). SIG_IGN: the host wants it ignored.
+        if current is None or current is signal.SIG_IGN or current is _on_signal:
+            continue
+        if current is not signal.SIG_DFL and not callable(current):
+            continue
+        try:
+            signal.signal(signum, _on_signal)
+        except (ValueError, OSError):
+            continue
+        _previous[signum] = current
+
+
+def _on_signal(signum, frame):
+    previous = _previous.get(signum, signal.SIG_DFL)
+    try:
+        _flush(trigger="signal", exit_signal=int(signum))
+    except Exception:
+        pass
+    if callable(previous) and previous is not signal.SIG_DFL:
+        return previous(signum, frame)
+    # Default action: put it back and re-raise, so the process dies of this signal as it would have.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return None
+
+
+def _start_timer():
+    global _timer_stop
+    stop = threading.Event()
+    interval = _process.timer_interval_sec
+
+    def run():
+        # Event.wait, not sleep: the exit handler sets the event so no timer flush races the exit flush.
+        while not stop.wait(interval):
+            _flush(trigger="timer")
+
+    thread = threading.Thread(target=run, name="telly_autoinst-timer", daemon=True)
+    thread.start()
+    _timer_stop = stop
+
+
+def _wrap_multiprocessing_exit():
+    """Make multiprocessing workers flush before their ``os._exit`` (see the module docstring)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or getattr(util._exit_function, "_telly_wrapped", False):
+        return
+    original = util._exit_function
+
+    def _exit_function(*args, **kwargs):
+        # In the parent this attribute is never called: its atexit holds the original function.
+        try:
+            _flush(trigger=_exit_trigger())
+        except Exception:
+            pass
+        return original(*args, **kwargs)
+
+    _exit_function._telly_wrapped = True
+    util._exit_function = _exit_function
+
+
+def _after_fork_in_child():
+    global _in_fork_child
+    _in_fork_child = True
+    # The timer thread did not survive the fork; a long-running child gets its own.
+    if _process is not None and _process.timer and not _process.exit_signal_only:
+        _start_timer()
+    _wrap_multiprocessing_exit()
