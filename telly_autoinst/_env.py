@@ -12,14 +12,13 @@ def truthy(value):
 
 
 def home_dir():
-    """The user's home directory, or None when it cannot be known (no HOME, no passwd entry)."""
-    try:
-        home = os.path.expanduser("~")
-    except Exception:
-        return None
-    if not home or home == "~":
-        return None
-    return home
+    """The user's home directory, or None when HOME is missing or empty.
+
+    No fallback to the passwd entry: a process started without HOME (a service, a sandbox) did
+    not ask for per-user state, so the client leaves it untouched.
+    """
+    home = os.environ.get("USERPROFILE" if os.name == "nt" else "HOME")
+    return home or None
 
 
 def kill_switch(environ=None):

@@ -65,6 +65,10 @@ class Venv:
         subprocess.run([self.python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
                        check=True, capture_output=True, text=True)
 
+    def pip_uninstall(self, *names):
+        subprocess.run([self.python, "-m", "pip", "uninstall", "-q", "-y", *names],
+                       check=True, capture_output=True, text=True)
+
     def run(self, args, home, env=None, cwd=None, timeout=120, check=False, input=None):
         """Run ``python ARGS`` in this venv with a clean environment and the given HOME."""
         if isinstance(args, str):
@@ -92,6 +96,8 @@ def build_wheel(source, out_dir):
 
 class VenvFactory:
     """Builds and caches venvs for one test session."""
+
+    project_root = ROOT
 
     def __init__(self, base):
         self.base = Path(base)

@@ -1,0 +1,120 @@
+"""Interpreter start with the hook installed: kill switches, the cached index, and doing no harm."""
+
+import pytest
+
+from telly_autoinst._env import kill_switch, truthy
+
+HEAVY = ("wrapt", "requests", "tomli", "tomllib", "importlib.metadata", "importlib_metadata", "json", "threading",
+         "telly_autoinst.control", "telly_autoinst.discovery", "telly_autoinst.settings")
+PROBE = "import sys; print(any(type(f).__name__ == 'WatchFinder' for f in sys.meta_path))"
+
+
+@pytest.fixture(scope="module")
+def venv(venvs, sample_wheels):
+    return venvs.get(extra=[sample_wheels["pkg_setuptools"], sample_wheels["pkg_hatch"]])
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("y", True), ("On", True),
+                                              ("0", False), ("no", False), ("", False), (None, False), ("2", False)])
+def test_truthy_values(value, expected):
+    assert truthy(value) is expected
+
+
+def test_kill_switch_order_and_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert kill_switch({}) is None
+    assert kill_switch({"TELLY_DISABLE": "Yes"}) == "TELLY_DISABLE"
+    assert kill_switch({"DO_NOT_TRACK": "1"}) == "DO_NOT_TRACK"
+    assert kill_switch({"DO_NOT_TRACK": "0"}) is None
+    (tmp_path / ".telly_disable").touch()
+    assert kill_switch({}) == "~/.telly_disable"
+
+
+def test_start_installs_finder_and_imports_nothing_heavy(venv, home):
+    venv.run("pass", home, check=True)  # the first start builds the index
+    proc = venv.run(f"import sys; heavy = {HEAVY!r}; print(sorted(m for m in heavy if m in sys.modules)); " + PROBE,
+                    home, check=True)
+    assert proc.stdout.split("\n")[:2] == ["[]", "True"]
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("env", [{"TELLY_DISABLE": "1"}, {"TELLY_DISABLE": "on"}, {"TELLY_DISABLE": "Y"},
+                                 {"DO_NOT_TRACK": "1"}, {"DO_NOT_TRACK": "true"}])
+def test_kill_switch_variables_turn_everything_off(venv, home, env):
+    proc = venv.run(PROBE + "; import sample_st; print(type(sample_st.greet).__name__)", home, env=env, check=True)
+    assert proc.stdout.split() == ["False", "function"]
+    assert not (home / ".cache").exists()
+
+
+def test_kill_switch_file(venv, home):
+    (home / ".telly_disable").touch()
+    assert venv.run(PROBE, home, check=True).stdout.strip() == "False"
+
+
+def test_falsy_disable_keeps_hook(venv, home):
+    assert venv.run(PROBE, home, env={"TELLY_DISABLE": "0"}, check=True).stdout.strip() == "True"
+
+
+def test_broken_cache_is_rebuilt_and_program_untouched(venv, home):
+    venv.run("pass", home, check=True)
+    [index_file] = (home / ".cache" / "telly_autoinst").glob("index-*.txt")
+    index_file.write_bytes(b"\xff\xfe garbage\nstamp\t\t\n")
+    proc = venv.run("import sample_st; print(sample_st.greet('a'))", home, check=True)
+    assert proc.stdout == "hello a\n" and proc.stderr == ""
+    assert index_file.read_text().startswith("telly_autoinst-index\t")
+
+
+@pytest.mark.parametrize("case", ["no-home", "home-is-a-file", "read-only-cache"])
+def test_unusable_home_means_untouched(venv, tmp_path, case):
+    home = tmp_path / "home"
+    env = {}
+    if case == "no-home":
+        env["HOME"] = None
+    elif case == "home-is-a-file":
+        home.write_text("not a directory")
+    else:
+        home.mkdir()
+        env["XDG_CACHE_HOME"] = "/proc/self"  # writes fail there even for root
+    code = "import sample_st; print(sample_st.greet('b')); " + PROBE
+    proc = venv.run(code, home, env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.split("\n")[0] == "hello b"
+    assert proc.stdout.split("\n")[1] == "False"
+
+
+def test_install_and_uninstall_rebuild_the_index(venvs, sample_wheels, home):
+    venv = venvs.new(extra=[sample_wheels["pkg_setuptools"]])
+    watched = "import sys; print(sorted(next(f for f in sys.meta_path if type(f).__name__ == 'WatchFinder').watched))"
+    assert venv.run(watched, home, check=True).stdout.strip() == "['sample_st']"
+    venv.pip(str(sample_wheels["pkg_hatch"]))
+    assert venv.run(watched, home, check=True).stdout.strip() == "['sample_hatch', 'sample_st']"
+    venv.pip_uninstall("sample-st")
+    assert venv.run(watched, home, check=True).stdout.strip() == "['sample_hatch']"
+
+
+def test_start_is_idempotent(venv, home):
+    code = ("import sys, telly_autoinst.bootstrap as b; b.start(); b._started = False; b.start(); "
+            "print(sum(type(f).__name__ == 'WatchFinder' for f in sys.meta_path))")
+    assert venv.run(code, home, check=True).stdout.strip() == "1"
+
+
+def test_pth_file_at_site_packages_root(venv):
+    pth = venv.site_packages / "telly_autoinst.pth"
+    assert pth.is_file()
+    assert "telly_autoinst.bootstrap" in pth.read_text()
+
+
+def test_pth_line_survives_missing_package(venvs, home):
+    """A leftover .pth whose package is gone must not print 'Error processing line'."""
+    venv = venvs.new(with_telly=False)
+    pth_text = (venvs.project_root / "telly_autoinst.pth").read_text()
+    (venv.site_packages / "telly_autoinst.pth").write_text(pth_text)
+    proc = venv.run("print('ok')", home)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", "")
+
+
+def test_system_site_packages_venv(venvs, home, sample_wheels):
+    """The venv's .pth runs before base site-packages are on sys.path; the hook still starts cleanly."""
+    venv = venvs.new(extra=[sample_wheels["pkg_hatch"]], system_site_packages=True)
+    proc = venv.run(PROBE, home)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "True", "")
