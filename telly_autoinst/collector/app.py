@@ -1,0 +1,81 @@
+"""Wiring only: the Starlette application, its routes, and the background jobs' schedule."""
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import jobs
+from .dashboard import DashboardViews
+from .ingest import IngestEndpoints
+from .ratelimit import RateLimiter
+from .registry import Registry
+from .window import Window, utc_now
+from .writer import BatchWriter
+
+__all__ = ["Config", "build_app"]
+
+_log = logging.getLogger("telly_autoinst.collector")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """How one collector process serves; set from the `collector serve` options."""
+
+    region: str = "us"
+    min_group: int = 10
+    window_days: int = 30
+    rate: float = 1000.0  # reports per second per project; 0 turns the limit off
+    burst: float = 5000.0
+    max_wire: int = 1 << 20  # bytes on the wire
+    max_decoded: int = 4 << 20  # bytes after gunzip
+    publish_interval: float = 3600.0  # seconds between scheduled publish-and-expire runs; 0 = never
+
+
+async def _maintain_forever(store, config, now):
+    while True:
+        try:
+            await run_in_threadpool(jobs.maintain, store, config.region, now().date(), config.window_days)
+        except Exception as exc:  # a failed run is retried at the next interval; serving goes on
+            _log.warning("scheduled publish/expire failed: %s: %s", type(exc).__name__, exc)
+        await asyncio.sleep(config.publish_interval)
+
+
+def build_app(store, config=Config(), now=utc_now):
+    registry = Registry(store)
+    writer = BatchWriter(store.insert_reports)
+    ingest = IngestEndpoints(config, registry, RateLimiter(config.rate, config.burst), Window(store, now), writer)
+    views = DashboardViews(store, registry, config, now)
+    static = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        writer.start()
+        job = asyncio.get_running_loop().create_task(_maintain_forever(store, config, now)) \
+            if config.publish_interval > 0 else None
+        try:
+            yield
+        finally:
+            if job:
+                job.cancel()
+            await writer.stop()
+
+    async def health(_request):
+        return JSONResponse({"ok": True, "region": config.region})
+
+    return Starlette(routes=[
+        Route("/api/v1/reports", ingest.v1, methods=["POST"]),
+        Route("/v1.0/collect", ingest.v10, methods=["POST"]),
+        Route("/api/v1/projects/{project_id}/stats", views.api_stats, methods=["GET"]),
+        Route("/projects/{project_id}", views.page, methods=["GET"]),
+        Route("/projects/{project_id}/login", views.login, methods=["POST"]),
+        Route("/healthz", health, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=static), name="static"),
+    ], lifespan=lifespan)

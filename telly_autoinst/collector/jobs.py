@@ -1,0 +1,51 @@
+"""Scheduled work: release every completed UTC day, then delete what has left the analytics window."""
+
+import datetime
+
+from . import privacy
+
+__all__ = ["publish", "expire", "maintain"]
+
+
+def publish(store, project_ids, today, through_now=False, bounds=privacy.Bounds()):
+    """Release each completed day not yet released complete (and today's partial day if asked).
+
+    Returns [(project_id, day, epsilon or None when the per-day cap refused it)].
+    """
+    done = []
+    for project_id in project_ids:
+        project = store.project(project_id)
+        if project is None:
+            continue
+        released = store.release_summary(project_id)
+        for day in store.raw_days(project_id):
+            if day < today and not released.get(day, (0.0, False))[1]:
+                done.append((project_id, day, privacy.release_day(store, project, day, True, bounds)))
+            elif day == today and through_now:
+                done.append((project_id, day, privacy.release_day(store, project, day, False, bounds)))
+    return done
+
+
+def expire(store, project_ids, today, window_days, bounds=privacy.Bounds()):
+    """Delete raw rows and window keys of days older than the window, after releasing them.
+
+    A day that was never released complete (server down at midnight) is released first, so
+    leaving the window never loses a day's numbers; its raw rows go either way.
+    """
+    cutoff = today - datetime.timedelta(days=window_days)
+    for project_id in project_ids:
+        project = store.project(project_id)
+        released = store.release_summary(project_id)
+        for day in store.raw_days(project_id):
+            if day < cutoff and not released.get(day, (0.0, False))[1]:
+                privacy.release_day(store, project, day, True, bounds)
+        store.expire(project_id, cutoff)
+    return cutoff
+
+
+def maintain(store, region, today, window_days):
+    """The server's periodic job for every project of its region."""
+    project_ids = store.project_ids(region)
+    published = publish(store, project_ids, today)
+    expire(store, project_ids, today, window_days)
+    return published

@@ -1,0 +1,67 @@
+"""The project registry: registration with a hashed read token, cached lookup, token checks."""
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import ConfigError
+
+__all__ = ["REGIONS", "Registry", "create_project", "token_matches"]
+
+REGIONS = ("us", "eu")
+
+
+def _sha256(token):
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, epsilon_cap_per_day=None):
+    """Register a project; return (project_id, read_token). The token is shown once, stored hashed."""
+    if region not in REGIONS:
+        raise ConfigError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
+    if not epsilon_per_day > 0:
+        raise ConfigError("--epsilon-per-day must be positive")
+    # The region is part of the id, so an id pasted into the wrong region's config is obvious.
+    project_id = project_id or f"{region}-{secrets.token_hex(12)}"
+    if store.project(project_id) is not None:
+        raise ConfigError(f"project {project_id!r} is already registered")
+    token = secrets.token_urlsafe(32)
+    store.create_project(project_id=project_id, name=name[:200], region=region, read_token_sha256=_sha256(token),
+                         epsilon_per_day=float(epsilon_per_day),
+                         epsilon_cap_per_day=float(epsilon_cap_per_day or 4 * epsilon_per_day))
+    return project_id, token
+
+
+def token_matches(project, token):
+    return bool(token) and hmac.compare_digest(project["read_token_sha256"], _sha256(token))
+
+
+class Registry:
+    """Project rows by id, cached: ingestion looks a project up on every request."""
+
+    # A miss is remembered briefly, so a flood for an unknown id costs one query per interval.
+    _MISS_SECONDS = 1.0
+
+    def __init__(self, store):
+        self._store = store
+        self._known = {}
+        self._misses = {}
+
+    async def get(self, project_id):
+        project = self._known.get(project_id)
+        if project is not None:
+            return project
+        now = time.monotonic()
+        if now - self._misses.get(project_id, -1e9) < self._MISS_SECONDS:
+            return None
+        project = await run_in_threadpool(self._store.project, project_id)
+        if project is None:
+            if len(self._misses) > 10000:  # bounded: hostile ids must not grow memory
+                self._misses.clear()
+            self._misses[project_id] = now
+        else:
+            self._known[project_id] = project
+        return project

@@ -1,0 +1,267 @@
+"""Storage: SQLAlchemy Core tables, the schema version and its migrations, and every query.
+
+One SQL layer for SQLite (the embedded default) and PostgreSQL (psycopg 3). Every table but
+``schema_version`` carries ``project_id``, every key starts with it and every query filters on
+it, so each table can be distributed by ``project_id`` on Citus (``schema_version`` becomes a
+reference table); see docs/collector-readme-draft.md.
+"""
+
+import datetime
+import os
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .._env import home_dir
+from ..errors import ConfigError
+
+__all__ = ["SCHEMA_VERSION", "Store", "default_url", "open_store"]
+
+# Bump with every change to the tables below, and add the step to _MIGRATIONS.
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+projects = sa.Table(
+    "projects", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("region", sa.String(8), nullable=False),
+    # SHA-256 of a 256-bit random token: a slow KDF adds nothing for a secret that is not a password.
+    sa.Column("read_token_sha256", sa.String(64), nullable=False),
+    sa.Column("epsilon_per_day", sa.Float, nullable=False),
+    sa.Column("epsilon_cap_per_day", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One HMAC key per project and UTC day; deleted with that day's raw rows when it leaves the window.
+window_keys = sa.Table(
+    "window_keys", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("key", sa.LargeBinary(32), nullable=False),
+)
+
+# Raw reports inside the analytics window: only re-keyed ids and the facts that get published.
+raw_reports = sa.Table(
+    "raw_reports", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("report_id", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("uid", sa.String(32), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("python", sa.String(48), nullable=False),
+    sa.Column("os", sa.String(64), nullable=False),
+    sa.Column("arch", sa.String(64), nullable=False),
+    sa.Column("stats", sa.Text, nullable=False),
+    sa.Index("raw_reports_by_day", "project_id", "day"),
+)
+
+# One row per release of a day; the sum per day is the privacy loss of a user-day.
+releases = sa.Table(
+    "releases", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("release", sa.Integer, primary_key=True),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("epsilon", sa.Float, nullable=False),
+    sa.Column("complete", sa.Boolean, nullable=False),
+)
+
+# The published noisy numbers of the latest release of each day: all that the dashboard reads.
+cells = sa.Table(
+    "cells", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("metric", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("scale", sa.Float, nullable=False),
+)
+
+
+def _migrate_to_1(conn):
+    for table in (projects, window_keys, raw_reports, releases, cells):
+        table.create(conn, checkfirst=True)
+
+
+# version -> step; each step runs in its own transaction together with its schema_version row.
+_MIGRATIONS = {1: _migrate_to_1}
+
+
+def default_url(region):
+    """The embedded default: one SQLite file per region, so regions never share a store."""
+    base = home_dir() or os.getcwd()
+    directory = os.path.join(base, ".telly_autoinst", "collector")
+    os.makedirs(directory, exist_ok=True)
+    return "sqlite:///" + os.path.join(directory, f"collector-{region}.sqlite3")
+
+
+def _engine(url):
+    if url.startswith(("postgresql://", "postgres://")):
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("postgresql+psycopg://"):
+        return sa.create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+    if not url.startswith("sqlite:"):
+        raise ConfigError(f"collector database URL must start with sqlite:// or postgresql://, got {url[:40]!r}")
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Autocommit at the driver so that the "begin" hook below owns transaction start.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before we acknowledge the reports in it (power loss included).
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # IMMEDIATE takes the write lock up front; a deferred transaction that later writes can
+        # fail with SQLITE_BUSY without waiting when another process (the CLI) holds the lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_store(url):
+    """Connect, apply any pending migrations, and return the Store."""
+    store = Store(_engine(url))
+    store.migrate()
+    return store
+
+
+class Store:
+    """All reads and writes of the collector, each filtered by project id."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    def dispose(self):
+        self.engine.dispose()
+
+    # --- schema --------------------------------------------------------------------------
+    def migrate(self):
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two processes starting at once must not both run the same migration.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7406057)"))
+            schema_version.create(conn, checkfirst=True)
+            current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+            if current > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"the collector database has schema version {current}, newer than this "
+                    f"telly_autoinst ({SCHEMA_VERSION}); upgrade telly_autoinst[collector]")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[version](conn)
+                conn.execute(schema_version.insert().values(version=version, applied_at=_now()))
+
+    def version(self):
+        with self.engine.begin() as conn:
+            return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+
+    # --- projects ------------------------------------------------------------------------
+    def create_project(self, **row):
+        with self.engine.begin() as conn:
+            conn.execute(projects.insert().values(created_at=_now(), **row))
+
+    def project(self, project_id):
+        """The project's row as a dict, or None."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(projects).where(projects.c.project_id == project_id)).mappings().first()
+        return dict(row) if row else None
+
+    def project_ids(self, region):
+        with self.engine.begin() as conn:
+            return list(conn.execute(
+                sa.select(projects.c.project_id).where(projects.c.region == region)
+                .order_by(projects.c.project_id)).scalars())
+
+    # --- window keys and raw reports -----------------------------------------------------
+    def window_key(self, project_id, day, candidate):
+        """The key of (project, day), storing ``candidate`` if the day has none yet."""
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(window_keys).values(project_id=project_id, day=day, key=candidate)
+                         .on_conflict_do_nothing())
+            return conn.execute(sa.select(window_keys.c.key).where(
+                window_keys.c.project_id == project_id, window_keys.c.day == day)).scalar_one()
+
+    def insert_reports(self, rows):
+        """Store raw rows in one transaction; a report id seen before is dropped silently."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(raw_reports).on_conflict_do_nothing(), rows)
+
+    def reports_of_day(self, project_id, day):
+        columns = [raw_reports.c[name] for name in ("uid", "version", "python", "os", "arch", "stats")]
+        with self.engine.begin() as conn:
+            return [tuple(r) for r in conn.execute(sa.select(*columns).where(
+                raw_reports.c.project_id == project_id, raw_reports.c.day == day))]
+
+    def raw_days(self, project_id):
+        """Days that still have raw rows, oldest first."""
+        with self.engine.begin() as conn:
+            return list(conn.execute(sa.select(raw_reports.c.day).where(raw_reports.c.project_id == project_id)
+                                     .group_by(raw_reports.c.day).order_by(raw_reports.c.day)).scalars())
+
+    def report_ids(self, project_id):
+        with self.engine.begin() as conn:
+            return set(conn.execute(sa.select(raw_reports.c.report_id)
+                                    .where(raw_reports.c.project_id == project_id)).scalars())
+
+    def key_days(self, project_id):
+        with self.engine.begin() as conn:
+            return list(conn.execute(sa.select(window_keys.c.day).where(window_keys.c.project_id == project_id)
+                                     .order_by(window_keys.c.day)).scalars())
+
+    def expire(self, project_id, before_day):
+        """Delete raw rows and window keys of days before ``before_day``, together."""
+        with self.engine.begin() as conn:
+            conn.execute(raw_reports.delete().where(raw_reports.c.project_id == project_id,
+                                                    raw_reports.c.day < before_day))
+            conn.execute(window_keys.delete().where(window_keys.c.project_id == project_id,
+                                                    window_keys.c.day < before_day))
+
+    # --- releases and published cells ----------------------------------------------------
+    def release_summary(self, project_id):
+        """{day: (epsilon spent on the day, complete day released?)}."""
+        query = (sa.select(releases.c.day, sa.func.sum(releases.c.epsilon),
+                           sa.func.max(sa.cast(releases.c.complete, sa.Integer)))
+                 .where(releases.c.project_id == project_id).group_by(releases.c.day))
+        with self.engine.begin() as conn:
+            return {day: (float(eps), bool(done)) for day, eps, done in conn.execute(query)}
+
+    def record_release(self, project_id, day, epsilon, complete, new_cells):
+        """Replace the day's published cells with a new release and account its epsilon, atomically."""
+        with self.engine.begin() as conn:
+            number = conn.execute(sa.select(sa.func.count()).select_from(releases).where(
+                releases.c.project_id == project_id, releases.c.day == day)).scalar()
+            conn.execute(releases.insert().values(project_id=project_id, day=day, release=number + 1,
+                                                  published_at=_now(), epsilon=epsilon, complete=complete))
+            conn.execute(cells.delete().where(cells.c.project_id == project_id, cells.c.day == day))
+            if new_cells:
+                conn.execute(cells.insert(), [dict(c, project_id=project_id, day=day) for c in new_cells])
+
+    def published_cells(self, project_id, first_day, last_day):
+        """Published (day, metric, key, value, scale) rows of the days in [first_day, last_day]."""
+        query = (sa.select(cells.c.day, cells.c.metric, cells.c.key, cells.c.value, cells.c.scale)
+                 .where(cells.c.project_id == project_id, cells.c.day >= first_day, cells.c.day <= last_day)
+                 .order_by(cells.c.day))
+        with self.engine.begin() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)

@@ -1,0 +1,51 @@
+"""The rolling analytics window: client hashes re-keyed on arrival with the day's secret key.
+
+Each project has one random key per UTC day. The stored id is HMAC(key, client hash), so the
+stored rows cannot be matched against hashes computed elsewhere, and once a day leaves the
+window its raw rows and its key are deleted together (jobs.py): then nobody, the operator
+included, can tell whether a given user is in what remains, which is only published aggregates.
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import secrets
+
+from starlette.concurrency import run_in_threadpool
+
+__all__ = ["Window", "utc_now"]
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Window:
+    """Turns Facts into raw rows keyed by (project, day), with the user id re-keyed."""
+
+    def __init__(self, store, now=utc_now):
+        self._store, self._now = store, now
+        self._keys = {}  # (project_id, day) -> key, for the current day only
+
+    async def _key(self, project_id, day):
+        key = self._keys.get((project_id, day))
+        if key is None:
+            key = await run_in_threadpool(self._store.window_key, project_id, day, secrets.token_bytes(32))
+            if any(cached_day != day for _, cached_day in self._keys):
+                # Yesterday's keys must not outlive their rows in memory either.
+                self._keys = {k: v for k, v in self._keys.items() if k[1] == day}
+            self._keys[(project_id, day)] = key
+        return key
+
+    async def row(self, facts):
+        day = self._now().date()
+        if facts.user is None:
+            # No Level II id: the report is its own user, so its contribution is bounded alone.
+            uid = secrets.token_hex(16)
+        else:
+            key = await self._key(facts.project_id, day)
+            uid = hmac.new(key, facts.user.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+        return {"project_id": facts.project_id, "report_id": facts.report_id, "day": day, "uid": uid,
+                "version": facts.version, "python": facts.python, "os": facts.os, "arch": facts.arch,
+                "stats": json.dumps(facts.stats, separators=(",", ":"))}
