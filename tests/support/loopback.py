@@ -1,0 +1,106 @@
+"""A real HTTP collector stand-in on 127.0.0.1, scripted per request: status, Retry-After, delay, reset."""
+
+import gzip
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Received:
+    """One request as the server saw it."""
+
+    def __init__(self, path, headers, raw):
+        self.path = path
+        self.headers = headers
+        self.raw = raw
+        self.time = time.time()
+
+    @property
+    def body(self):
+        """The body after gunzip, exactly as the client built it."""
+        if self.headers.get("Content-Encoding") == "gzip":
+            return gzip.decompress(self.raw)
+        return self.raw
+
+
+class Loopback:
+    """``script`` is a list of actions used in order (the last one repeats): ``200``, ``500``,
+    ``(429, {"Retry-After": "1"})``, ``("sleep", seconds)`` or ``"reset"``."""
+
+    def __init__(self, script=(200,)):
+        self.script = list(script)
+        self.received = []
+        self.attempts = 0
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _next(self):
+        with self._lock:
+            index = min(self.attempts, len(self.script) - 1)
+            self.attempts += 1
+            return self.script[index]
+
+    def _handler(self):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                action = outer._next()
+                if action == "reset":
+                    # SO_LINGER 0 makes close() send RST: the client sees "connection reset by peer".
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if isinstance(action, tuple) and action[0] == "sleep":
+                    time.sleep(action[1])
+                    action = 200
+                status, headers = (action if isinstance(action, tuple) else (action, {}))
+                if 200 <= status < 300:
+                    with outer._lock:
+                        outer.received.append(Received(self.path, dict(self.headers), raw))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        return Handler
+
+    def wait_for(self, count, timeout=30.0):
+        """Wait until ``count`` reports were accepted; returns them (fewer on timeout)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.received) < count:
+            time.sleep(0.05)
+        return list(self.received)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dead_url():
+    """A loopback URL where nothing listens (connection refused)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"

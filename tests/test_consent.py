@@ -1,0 +1,226 @@
+"""Consent: kill switches, opt-in/opt-out lists, CI, the first-run notice, and the CLI handlers."""
+
+import json
+import multiprocessing
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+from telly_autoinst import consent
+from telly_autoinst.cli import main as cli_main
+from telly_autoinst.errors import ConfigError
+from telly_autoinst.settings import process_settings, project_settings
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    for var in ("TELLY_DISABLE", "DO_NOT_TRACK", "TELLY_OPTIN", "CI", "GITHUB_ACTIONS", "BUILD_NUMBER",
+                "BUILD_ID", "RUN_ID", "CONTINUOUS_INTEGRATION", "JENKINS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(consent, "_interactive", lambda: False)
+    return path
+
+
+def _project(pid="proj-x", **table):
+    return project_settings({"project_id": pid, **table}, "test", default_packages=("pkg",), environ={},
+                            user_config={})
+
+
+def _process(**env):
+    return process_settings(environ=env, user_config={})
+
+
+def test_default_is_on_without_a_tty(home):
+    decision = consent.decide(_project(), _process(), environ={})
+    assert decision.send and "opt-out mode" in decision.reason
+    assert not (home / ".telly_notices").exists()
+
+
+@pytest.mark.parametrize("environ, named", [({"TELLY_DISABLE": "1"}, "TELLY_DISABLE"),
+                                            ({"TELLY_DISABLE": "YES"}, "TELLY_DISABLE"),
+                                            ({"DO_NOT_TRACK": "1"}, "DO_NOT_TRACK"),
+                                            ({"DO_NOT_TRACK": "true"}, "DO_NOT_TRACK")])
+def test_kill_switch_env(home, environ, named):
+    decision = consent.decide(_project(), _process(), environ=environ)
+    assert not decision.send and named in decision.reason
+
+
+def test_kill_switch_file_wins_over_optin(home):
+    consent.cli_optin("proj-x")
+    (home / ".telly_disable").write_text("")
+    assert not consent.decide(_project(), _process(), environ={}).send
+
+
+def test_optout_then_optin(home):
+    assert consent.cli_optout("proj-x") == ("opted out: proj-x", 0)
+    assert (home / ".telly_optout").read_text() == "proj-x\n"
+    assert not consent.decide(_project(), _process(), environ={}).send
+    # Ids compare without regard to case, as in the original client.
+    assert not consent.decide(_project("PROJ-X"), _process(), environ={}).send
+    assert consent.decide(_project("other"), _process(), environ={}).send
+    consent.cli_optin("Proj-X")
+    assert (home / ".telly_optout").read_text() == ""
+    assert consent.decide(_project(), _process(), environ={}).send
+
+
+@pytest.mark.parametrize("how", ["env", "project"])
+def test_optin_mode(home, how):
+    process = _process(TELLY_OPTIN="1") if how == "env" else _process()
+    project = _project() if how == "env" else _project(mode="optin")
+    decision = consent.decide(project, process, environ={})
+    assert not decision.send and "opt-in mode" in decision.reason
+    consent.cli_optin("proj-x")
+    assert consent.decide(project, process, environ={}).send
+    assert not consent.decide(_project("other", mode="optin"), process, environ={}).send
+
+
+def test_missing_and_unwritable_files(home, monkeypatch):
+    assert consent._read_ids(".telly_optin") == []
+    monkeypatch.setenv("HOME", str(home / "not-a-dir" / "x"))
+    (home / "not-a-dir").write_text("")
+    assert consent.decide(_project(), _process(), environ={}).send
+    with pytest.raises(ConfigError, match="HOME"):
+        consent.cli_optout("proj-x")
+
+
+def test_cli_errors_become_exit_2(home, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(home / "file"))
+    (home / "file").write_text("")
+    assert cli_main(["optout", "p"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("environ, send_from_ci, expected", [
+    ({"CI": "true"}, False, False),
+    ({"GITHUB_ACTIONS": "true"}, False, False),
+    ({"CI": "false", "GITHUB_ACTIONS": "true"}, False, True),
+    ({"CI": "true"}, True, True),
+])
+def test_ci(home, environ, send_from_ci, expected):
+    project = _project(send_from_ci=send_from_ci)
+    assert consent.decide(project, _process(), environ=environ).send is expected
+
+
+def test_notice_once_per_user_and_project(home, monkeypatch, capsys):
+    monkeypatch.setattr(consent, "_interactive", lambda: True)
+    assert not consent.decide(_project(), _process(), environ={}, show_notice=False).send
+    assert consent.decide(_project(), _process(), environ={}).send
+    first = capsys.readouterr()
+    assert "proj-x collects anonymous usage statistics" in first.err and first.out == ""
+    assert consent.decide(_project(), _process(), environ={}).send
+    assert consent.decide(_project(), _process(), environ={}, show_notice=False).send
+    assert capsys.readouterr().err == ""
+    consent.decide(_project("proj-y"), _process(), environ={})
+    assert "proj-y" in capsys.readouterr().err
+
+
+def test_notice_never_in_ci(home, monkeypatch, capsys):
+    monkeypatch.setattr(consent, "_interactive", lambda: True)
+    assert consent.decide(_project(), _process(), environ={"CI": "1"}).send
+    assert capsys.readouterr().err == ""
+
+
+def test_notice_unrecordable_means_silent_and_no_send(home, monkeypatch, capsys):
+    monkeypatch.setattr(consent, "_interactive", lambda: True)
+    monkeypatch.setenv("HOME", str(home / "file"))
+    (home / "file").write_text("")
+    decision = consent.decide(_project(), _process(), environ={})
+    assert not decision.send and "cannot be recorded" in decision.reason
+    assert capsys.readouterr().err == ""
+
+
+def _edit_many(args):
+    home, worker = args
+    os.environ["HOME"] = home
+    for i in range(25):
+        consent.cli_optout(f"w{worker}-{i}")
+        consent.cli_optin(f"in-w{worker}-{i}")
+
+
+def test_concurrent_edits_lose_nothing(home):
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        pool.map(_edit_many, [(str(home), w) for w in range(6)])
+    out = (home / ".telly_optout").read_text().split()
+    assert sorted(out) == sorted(f"w{w}-{i}" for w in range(6) for i in range(25))
+    assert len((home / ".telly_optin").read_text().split()) == 150
+
+
+def test_enable_disable(home, monkeypatch):
+    consent.cli_disable()
+    assert (home / ".telly_disable").exists()
+    assert not consent.decide(_project(), _process()).send
+    text, code = consent.cli_enable()
+    assert code == 0 and not (home / ".telly_disable").exists()
+    assert consent.decide(_project(), _process()).send
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    text, _ = consent.cli_enable(as_json=True)
+    assert json.loads(text)["still_disabled_by"] == "DO_NOT_TRACK"
+
+
+def test_status_table_and_json(home, monkeypatch):
+    consent.cli_optout("gone-proj")
+    consent.cli_optin("kept-proj")
+    monkeypatch.setenv("TELLY_OPTIN", "1")
+    text, code = consent.cli_status()
+    assert code == 0
+    assert "opt-in for every project" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.endswith(("opted in (~/.telly_optin)",
+                                                                                  "opted out (~/.telly_optout)"))}
+    assert " off " in lines["gone-proj"] and " on " in lines["kept-proj"]
+    data = json.loads(consent.cli_status(as_json=True)[0])
+    rows = {r["project_id"]: r for r in data["projects"]}
+    assert rows["kept-proj"]["on"] and not rows["gone-proj"]["on"]
+    assert data["optin_only"] is True
+
+
+# The real thing: a fresh interpreter on a pseudo-terminal.
+
+_TTY_CODE = """
+import sys
+from telly_autoinst import consent
+from telly_autoinst.settings import process_settings, project_settings
+p = project_settings({"project_id": "tty-proj"}, "t", default_packages=("x",))
+print("decision", consent.decide(p, process_settings()).send, flush=True)
+"""
+
+
+def _run_on_pty(venv, home, env=None):
+    master, slave = pty.openpty()
+    from tests.support.venvs import clean_env
+
+    proc = subprocess.Popen([venv.python, "-c", _TTY_CODE], stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+                            env=clean_env(home, **(env or {})), cwd=str(home))
+    os.close(slave)
+    out, _ = proc.communicate(timeout=60)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return out.decode(), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_notice_on_a_real_tty_once(venvs, home):
+    venv = venvs.get()
+    out, tty = _run_on_pty(venv, home)
+    assert out.strip() == "decision True"
+    assert "tty-proj collects anonymous usage statistics" in tty
+    out, tty = _run_on_pty(venv, home)
+    assert out.strip() == "decision True" and "collects" not in tty
+    ci_home = home / "ci-home"
+    ci_home.mkdir()
+    out, tty = _run_on_pty(venv, ci_home, {"CI": "true"})
+    assert out.strip() == "decision True" and "collects" not in tty
+    assert not (ci_home / ".telly_notices").exists()

@@ -1,0 +1,77 @@
+"""Level II: the salt file, its fallbacks, and per-project HMAC keys."""
+
+import hashlib
+import hmac
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from telly_autoinst import identity
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    identity.salt.cache_clear()
+    yield home
+    identity.salt.cache_clear()
+
+
+def test_salt_created_once_with_mode_0600(fresh_home):
+    value, source = identity.salt("random_uuid4")
+    path = fresh_home / ".telly_salt"
+    assert source == "random_uuid4"
+    assert path.read_text() == value and len(value) == 36
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    identity.salt.cache_clear()
+    assert identity.salt("random_uuid4") == (value, "random_uuid4")
+    assert not [p for p in os.listdir(fresh_home) if p.endswith(".tmp")]
+
+
+def test_unwritable_home_falls_back_to_machine_id(fresh_home):
+    if os.geteuid() == 0:
+        # root ignores directory permissions: point HOME at a path under a regular file instead.
+        os.environ["HOME"] = str(fresh_home / "file" / "home")
+        (fresh_home / "file").write_text("")
+    else:
+        fresh_home.chmod(0o500)
+    try:
+        value, source = identity.salt("random_uuid4")
+    finally:
+        fresh_home.chmod(0o700)
+    assert source == "machine_id"
+    assert value == identity._machine_id()
+
+
+def test_machine_id_salt_type(fresh_home):
+    assert identity.salt("machine_id")[1] == "machine_id"
+    assert not (fresh_home / ".telly_salt").exists()
+
+
+def test_concurrent_first_runs_agree_on_one_salt(fresh_home):
+    code = "from telly_autoinst.identity import salt; print(salt()[0])"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, HOME=str(fresh_home))) for _ in range(8)]
+    salts = {p.communicate()[0].strip() for p in procs}
+    assert len(salts) == 1
+    assert salts == {(fresh_home / ".telly_salt").read_text()}
+
+
+def test_hashes_are_hmac_under_a_per_project_key(fresh_home):
+    a = identity.level2_hashes("project-a")
+    b = identity.level2_hashes("project-b")
+    assert set(a) == {"user", "home", "machine", "host"}
+    for field in a:
+        assert a[field] != b[field]
+        assert len(a[field]) == 64
+    salt = identity.salt()[0]
+    key = hmac.new(salt.encode(), b"telly-autoinst/level2/project-a", hashlib.sha256).digest()
+    assert a["home"] == hmac.new(key, str(fresh_home).encode(), hashlib.sha256).hexdigest()
+    # Not the original's unkeyed SHA-256(value + salt).
+    assert a["home"] != hashlib.sha256((str(fresh_home) + salt).encode()).hexdigest()
+    assert identity.level2_hashes("project-a") == a
