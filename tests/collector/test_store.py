@@ -1,0 +1,106 @@
+"""Storage on SQLite and PostgreSQL: migrations, project scoping, dedupe, expiry, releases."""
+
+import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from telly_autoinst.collector import store as store_module
+from telly_autoinst.errors import ConfigError
+
+DAY = datetime.date(2026, 11, 1)
+
+
+def _row(project_id, report_id, day=DAY, uid="u" * 32):
+    return {"project_id": project_id, "report_id": report_id, "day": day, "uid": uid, "version": "1.0",
+            "python": "CPython 3.11", "os": "Linux", "arch": "x86_64", "stats": '{"m.f": 1}'}
+
+
+def _project(store, project_id, region="us"):
+    store.create_project(project_id=project_id, name=project_id, region=region, read_token_sha256="0" * 64,
+                         epsilon_per_day=1.0, epsilon_cap_per_day=4.0)
+
+
+def test_migrates_a_new_database_to_the_current_version(store, db_url):
+    assert store.version() == store_module.SCHEMA_VERSION
+    # Opening again finds nothing to do and keeps the data.
+    _project(store, "p1")
+    again = store_module.open_store(db_url)
+    assert again.version() == store_module.SCHEMA_VERSION and again.project("p1")["name"] == "p1"
+    again.dispose()
+
+
+def test_refuses_a_database_from_a_newer_release(store, db_url):
+    with store.engine.begin() as conn:
+        conn.execute(store_module.schema_version.insert().values(
+            version=store_module.SCHEMA_VERSION + 1, applied_at=datetime.datetime.now(datetime.timezone.utc)))
+    with pytest.raises(ConfigError, match="newer"):
+        store_module.open_store(db_url)
+
+
+def test_every_table_but_the_version_is_keyed_by_project_id(store):
+    inspector = sa.inspect(store.engine)
+    tables = set(inspector.get_table_names())
+    assert {"projects", "window_keys", "raw_reports", "releases", "cells", "schema_version"} <= tables
+    for table in tables - {"schema_version"}:
+        primary = inspector.get_pk_constraint(table)["constrained_columns"]
+        # Citus needs the distribution column in every primary key.
+        assert primary[0] == "project_id", table
+
+
+def test_duplicate_report_ids_are_stored_once(store):
+    _project(store, "p1")
+    store.insert_reports([_row("p1", "a" * 32), _row("p1", "a" * 32)])
+    store.insert_reports([_row("p1", "a" * 32), _row("p1", "b" * 32)])
+    assert store.report_ids("p1") == {"a" * 32, "b" * 32}
+
+
+def test_queries_see_only_their_project(store):
+    _project(store, "p1")
+    _project(store, "p2")
+    store.insert_reports([_row("p1", "a" * 32), _row("p2", "a" * 32), _row("p2", "b" * 32)])
+    assert store.report_ids("p1") == {"a" * 32}
+    assert len(store.reports_of_day("p2", DAY)) == 2
+    store.record_release("p1", DAY, 1.0, True, [{"metric": "dau", "key": "", "value": 5, "scale": 5.0}])
+    assert store.published_cells("p2", DAY, DAY) == []
+    assert store.release_summary("p2") == {}
+    store.expire("p1", DAY + datetime.timedelta(days=1))
+    assert store.report_ids("p2") == {"a" * 32, "b" * 32}
+
+
+def test_window_key_is_created_once_per_day(store):
+    first = store.window_key("p1", DAY, b"1" * 32)
+    assert store.window_key("p1", DAY, b"2" * 32) == first == b"1" * 32
+    assert store.window_key("p1", DAY + datetime.timedelta(days=1), b"3" * 32) == b"3" * 32
+    assert store.window_key("p2", DAY, b"4" * 32) == b"4" * 32
+
+
+def test_expire_deletes_rows_and_keys_of_old_days_together(store):
+    later = DAY + datetime.timedelta(days=3)
+    store.insert_reports([_row("p1", "a" * 32, DAY), _row("p1", "b" * 32, later)])
+    store.window_key("p1", DAY, b"1" * 32)
+    store.window_key("p1", later, b"2" * 32)
+    store.expire("p1", later)
+    assert store.report_ids("p1") == {"b" * 32}
+    assert store.key_days("p1") == [later]
+    assert store.raw_days("p1") == [later]
+
+
+def test_a_new_release_replaces_cells_and_adds_its_epsilon(store):
+    store.record_release("p1", DAY, 1.0, False, [{"metric": "dau", "key": "", "value": 5, "scale": 5.0},
+                                                 {"metric": "calls", "key": "m.f", "value": 9, "scale": 1.0}])
+    store.record_release("p1", DAY, 0.5, True, [{"metric": "dau", "key": "", "value": 7, "scale": 5.0}])
+    assert store.published_cells("p1", DAY, DAY) == [(DAY, "dau", "", 7, 5.0)]
+    assert store.release_summary("p1") == {DAY: (1.5, True)}
+
+
+def test_project_region_listing(store):
+    _project(store, "p1", "us")
+    _project(store, "p2", "eu")
+    assert store.project_ids("us") == ["p1"] and store.project_ids("eu") == ["p2"]
+    assert store.project("nope") is None
+
+
+def test_rejects_other_database_urls():
+    with pytest.raises(ConfigError, match="sqlite:// or postgresql://"):
+        store_module.open_store("mysql://x")
