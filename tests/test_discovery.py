@@ -1,0 +1,72 @@
+"""Discovery in real venvs: wheels from setuptools and hatchling, editable checkouts, forced packages."""
+
+import json
+import shutil
+
+import pytest
+
+from tests.support.venvs import FIXTURES
+
+PROJECTS = ("import json; from telly_autoinst import control; "
+            "print(json.dumps({pid: [p.source, list(p.packages), p.distribution] "
+            "for pid, p in sorted(control.projects().items())}))")
+
+
+@pytest.fixture(scope="module")
+def venv(venvs, sample_wheels):
+    return venvs.get(extra=[sample_wheels[name] for name in ("pkg_setuptools", "pkg_hatch", "pkg_plain",
+                                                               "pkg_badconfig")])
+
+
+def projects(venv, home, **env):
+    return json.loads(venv.run(PROJECTS, home, env=env, check=True).stdout)
+
+
+def test_wheels_of_both_backends_declare_through_entry_point_and_telly_toml(venv, home):
+    found = projects(venv, home)
+    assert found["sample-st-project"][1:] == [["sample_st"], "sample-st"]
+    assert found["sample-hatch-project"][1:] == [["sample_hatch"], "sample-hatch"]
+    assert found["sample-st-project"][0].startswith("telly.toml of distribution sample-st 1.2.3")
+    assert "entry point telly: sample_st" in found["sample-st-project"][0]
+
+
+def test_malformed_table_is_silent_at_run_time(venv, home):
+    proc = venv.run("import sample_bad; print(sample_bad.still_works())", home, check=True)
+    assert (proc.stdout, proc.stderr) == ("ok\n", "")
+    assert not any("sample_bad" in v[1] for v in projects(venv, home).values())
+
+
+def test_forced_package_from_environment(venv, home):
+    found = projects(venv, home, TELLY_AUTOINST_PACKAGES="sample_plain")
+    assert found["local:sample_plain"][1] == ["sample_plain"]
+    assert "forced" in found["local:sample_plain"][0]
+
+
+def test_forced_package_from_user_config(venv, home):
+    config = home / ".config" / "telly_autoinst"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text('force_packages = ["sample_plain"]\n')
+    watched = "import sys; print(sorted(next(f for f in sys.meta_path if type(f).__name__ == 'WatchFinder').watched))"
+    assert "sample_plain" in venv.run(watched, home, check=True).stdout
+    assert "local:sample_plain" in projects(venv, home)
+
+
+def test_editable_checkout_pyproject_wins_and_edits_are_seen(venvs, tmp_path, home):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(FIXTURES / "proj_editable", checkout)
+    venv = venvs.new()
+    venv.pip("-e", str(checkout))
+    found = projects(venv, home)
+    assert found["sample-editable-project"][0] == f"[tool.telly] in {checkout / 'pyproject.toml'}"
+    assert found["sample-editable-project"][1] == ["sample_editable"]
+    pyproject = checkout / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("sample-editable-project", "renamed-project"))
+    assert list(projects(venv, home)) == ["renamed-project"]
+
+
+def test_non_editable_install_from_checkout_reads_its_pyproject(venvs, tmp_path, home):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(FIXTURES / "proj_editable", checkout)
+    venv = venvs.new()
+    venv.pip(str(checkout))
+    assert list(projects(venv, home)) == ["sample-editable-project"]
