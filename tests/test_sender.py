@@ -1,0 +1,134 @@
+"""The spool drainer: retries, backoff, Retry-After, give-up, one sender at a time, detached spawn."""
+
+import gzip
+import os
+import sys
+import time
+
+import pytest
+
+from telly_autoinst import sender, spool
+from tests.support.loopback import Loopback, dead_url
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _queue(directory, url, n=1):
+    bodies = []
+    for i in range(n):
+        body = b'{\n  "n": %d\n}\n' % i
+        spool.enqueue(str(directory), url + "/api/v1/reports", f"p{i}", body, f"r{i}")
+        bodies.append(body)
+    return bodies
+
+
+class Sleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+def test_drains_oldest_first(tmp_path):
+    with Loopback([200]) as server:
+        bodies = _queue(tmp_path, server.url, 3)
+        assert sender.drain(str(tmp_path)) == (3, 0)
+        assert [r.body for r in server.received] == bodies
+    assert spool.entries(str(tmp_path)) == []
+
+
+def test_retries_with_backoff_then_delivers(tmp_path):
+    sleeps = Sleeps()
+    with Loopback([500, 500, 200]) as server:
+        _queue(tmp_path, server.url)
+        assert sender.drain(str(tmp_path), sleep=sleeps) == (1, 0)
+        assert server.attempts == 3
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.3
+
+
+def test_bounded_retries_keep_report_for_later(tmp_path):
+    sleeps = Sleeps()
+    with Loopback([503]) as server:
+        _queue(tmp_path, server.url, 2)
+        assert sender.drain(str(tmp_path), sleep=sleeps) == (0, 2)
+        # The first report used its attempts; the second was not tried against a URL known to be down.
+        assert server.attempts == sender.ATTEMPTS_PER_RUN
+    header, _ = spool.read(str(tmp_path), spool.entries(str(tmp_path))[0])
+    assert header["attempts"] == sender.ATTEMPTS_PER_RUN and header["not_before"] > time.time()
+
+
+def test_retry_after_is_honoured(tmp_path):
+    sleeps = Sleeps()
+    with Loopback([(429, {"Retry-After": "2"}), 200]) as server:
+        _queue(tmp_path, server.url)
+        assert sender.drain(str(tmp_path), sleep=sleeps) == (1, 0)
+    assert sleeps == [2.0]
+
+
+def test_long_retry_after_postpones_to_a_later_run(tmp_path):
+    with Loopback([(429, {"Retry-After": "3600"})]) as server:
+        _queue(tmp_path, server.url)
+        assert sender.drain(str(tmp_path), sleep=Sleeps()) == (0, 1)
+        assert server.attempts == 1
+        # A second run before the date does not even try.
+        assert sender.drain(str(tmp_path), sleep=Sleeps()) == (0, 1)
+        assert server.attempts == 1
+    header, _ = spool.read(str(tmp_path), spool.entries(str(tmp_path))[0])
+    assert 3500 < header["not_before"] - time.time() <= 3600
+
+
+def test_rejected_report_is_dropped_with_reason(tmp_path):
+    with Loopback([422]) as server:
+        _queue(tmp_path, server.url)
+        assert sender.drain(str(tmp_path)) == (1, 0)
+    assert (tmp_path / "losses.log").read_text().split()[1:] == ["http-422", "p0"]
+
+
+def test_gives_up_after_max_attempts(tmp_path, monkeypatch):
+    monkeypatch.setattr(sender, "MAX_ATTEMPTS", 2)
+    _queue(tmp_path, dead_url())
+    assert sender.drain(str(tmp_path), sleep=Sleeps()) == (1, 0)
+    assert "gave-up:connection-error" in (tmp_path / "losses.log").read_text()
+
+
+def test_corrupt_file_is_dropped(tmp_path):
+    (tmp_path / f"{time.time_ns():020d}-x.report").write_bytes(b"no header")
+    assert sender.drain(str(tmp_path)) == (0, 0)
+    assert "spool-corrupt" in (tmp_path / "losses.log").read_text()
+
+
+def test_only_one_sender_at_a_time(tmp_path):
+    fd = sender._try_lock(str(tmp_path))
+    try:
+        _queue(tmp_path, dead_url())
+        assert sender.drain(str(tmp_path)) == (0, -1)
+    finally:
+        os.close(fd)
+
+
+def test_spawned_sender_is_detached_and_drains(tmp_path):
+    with Loopback([200]) as server:
+        bodies = _queue(tmp_path, server.url, 2)
+        child = sender.spawn(str(tmp_path))
+        assert os.getsid(child.pid) == child.pid != os.getsid(0)
+        assert child.wait(timeout=60) == 0
+        assert [r.body for r in server.received] == bodies
+    assert spool.entries(str(tmp_path)) == []
+    # stdio went to /dev/null, so the sender can never write into the host's pipes.
+    assert child.stdout is None and child.stderr is None
+
+
+def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
+    monkeypatch.setenv("TELLY_DISABLE", "1")
+    with Loopback([200]) as server:
+        _queue(tmp_path, server.url)
+        assert sender.spawn(str(tmp_path)).wait(timeout=60) == 0
+        assert server.received == []
+    assert len(spool.entries(str(tmp_path))) == 1
+
+
+def test_main_never_raises(tmp_path):
+    assert sender.main([str(tmp_path / "missing")]) == 0
+    assert sender.main([]) == 0

@@ -1,0 +1,139 @@
+"""Transports against a real loopback server: outcomes, gzip, proxies, timeouts, losses, file output."""
+
+import gzip
+import json
+import socket
+
+import pytest
+
+from telly_autoinst import spool, transport
+from tests.support.loopback import Loopback, dead_url
+
+BODY = json.dumps({"project_id": "p", "stats": {"a.b": 1}}, indent=2).encode() + b"\n"
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "")
+
+
+def test_delivered_gzip_byte_identical():
+    with Loopback([200]) as server:
+        outcome = transport.post(transport.reports_url(server.url), BODY, 3.0)
+        assert outcome.delivered
+        (req,) = server.received
+    assert req.path == "/api/v1/reports"
+    assert req.headers["Content-Encoding"] == "gzip"
+    assert req.headers["Content-Type"] == "application/json"
+    assert gzip.decompress(req.raw) == BODY
+
+
+@pytest.mark.parametrize("script, retry, reason, retry_after", [
+    ([500], True, "http-500", None),
+    ([503], True, "http-503", None),
+    ([(429, {"Retry-After": "7"})], True, "http-429", 7.0),
+    ([(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})], True, "http-429", 0.0),
+    ([400], False, "http-400", None),
+    ([413], False, "http-413", None),
+    (["reset"], True, "connection-error", None),
+])
+def test_failures(script, retry, reason, retry_after):
+    with Loopback(script) as server:
+        outcome = transport.post(server.url + "/api/v1/reports", BODY, 3.0)
+    assert not outcome.delivered
+    assert (outcome.retry, outcome.reason, outcome.retry_after) == (retry, reason, retry_after)
+
+
+def test_endpoint_down():
+    outcome = transport.post(dead_url(), BODY, 2.0)
+    assert (outcome.delivered, outcome.retry, outcome.reason) == (False, True, "connection-error")
+
+
+def test_slow_endpoint_times_out_and_global_timeout_untouched():
+    before = socket.getdefaulttimeout()
+    with Loopback([("sleep", 3)]) as server:
+        outcome = transport.post(server.url, BODY, 0.5)
+    assert (outcome.delivered, outcome.reason) == (False, "timeout")
+    assert socket.getdefaulttimeout() == before
+
+
+def test_proxy_from_environment_is_honoured(monkeypatch):
+    with Loopback([200]) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        outcome = transport.post("http://collector.invalid/api/v1/reports", BODY, 3.0)
+        assert outcome.delivered
+        (req,) = proxy.received
+    # A forward proxy receives the absolute URL of the real destination.
+    assert req.path == "http://collector.invalid/api/v1/reports"
+    assert gzip.decompress(req.raw) == BODY
+
+
+def test_file_transport(tmp_path):
+    out = tmp_path / "reports"
+    outcome = transport.FileTransport(str(out)).deliver(None, "p", BODY, "abc")
+    assert outcome.delivered
+    assert (out / "telly_abc.json").read_bytes() == BODY
+    assert [p.name for p in out.iterdir()] == ["telly_abc.json"]
+
+
+def test_file_transport_without_path_is_a_loss():
+    outcome = transport.FileTransport(None).deliver(None, "p", BODY, "abc")
+    assert (outcome.delivered, outcome.reason) == (False, "no-local-storage-path")
+
+
+def test_http_transport_spools_retryable_failure(tmp_path):
+    directory = tmp_path / "spool"
+    outcome = transport.HttpTransport(1.0, str(directory)).deliver(dead_url(), "p", BODY, "r1")
+    assert (outcome.delivered, outcome.reason) == (True, "deferred")
+    (name,) = spool.entries(str(directory))
+    header, body = spool.read(str(directory), name)
+    assert body == BODY and header["url"].endswith("/api/v1/reports") and header["project_id"] == "p"
+
+
+def test_http_transport_drops_rejected(tmp_path):
+    with Loopback([400]) as server:
+        outcome = transport.HttpTransport(1.0, str(tmp_path)).deliver(server.url, "p", BODY, "r1")
+    assert (outcome.delivered, outcome.retry, outcome.reason) == (False, False, "http-400")
+    assert spool.entries(str(tmp_path)) == []
+
+
+def test_no_endpoint_is_a_loss(tmp_path):
+    for t in (transport.HttpTransport(1.0, str(tmp_path)), transport.SpoolTransport(str(tmp_path), spawn=False)):
+        assert t.deliver(None, "p", BODY, "r").reason == "no-endpoint"
+
+
+def test_spool_caps_drop_oldest_and_record_the_loss(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool, "MAX_FILES", 3)
+    directory = str(tmp_path / "spool")
+    t = transport.SpoolTransport(directory, spawn=False)
+    for i in range(5):
+        assert t.deliver("http://x", f"p{i}", BODY, f"r{i}").delivered
+    names = spool.entries(directory)
+    assert [n.split("-", 1)[1] for n in names] == ["r2.report", "r3.report", "r4.report"]
+    log = (tmp_path / "spool" / "losses.log").read_text().splitlines()
+    assert [line.split()[1:] for line in log] == [["spool-full-count", "p0"], ["spool-full-count", "p1"]]
+    assert ("spool-full-count", "p1") in transport.LOSSES
+
+
+def test_spool_age_cap(tmp_path):
+    directory = str(tmp_path)
+    spool.enqueue(directory, "http://x", "old", BODY, "r1")
+    (name,) = spool.entries(directory)
+    dropped = spool.enforce_caps(directory, now=int(name.split("-")[0]) / 1e9 + spool.MAX_AGE_SEC + 1)
+    assert dropped == [(name, "old", "spool-too-old")]
+    assert spool.entries(directory) == []
+
+
+def test_make_transport(tmp_path):
+    from telly_autoinst.settings import process_settings
+
+    def make(**env):
+        return transport.make_transport(process_settings(environ={"TELLY_SPOOL_DIR": str(tmp_path), **env},
+                                                         user_config={}))
+
+    assert isinstance(make(), transport.SpoolTransport)
+    assert isinstance(make(TELLY_STORAGE_TYPE="http"), transport.HttpTransport)
+    assert make(TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH="/x").directory == "/x"
