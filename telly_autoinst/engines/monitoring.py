@@ -1,0 +1,172 @@
+"""The sys.monitoring engine (CPython 3.12+): counts calls from local PY_START events, changing no object.
+
+A ``PY_START`` event is switched on (``sys.monitoring.set_local_events``) for each target's code
+object only, so other code runs at full speed, and identity, pickling, ``type()`` and every
+reference taken before instrumentation stay exact. The callback never returns ``DISABLE``:
+that would stop the event for the code object after its first call, and every call counts.
+
+What a code object cannot tell, this engine hands to the wrapt engine, so keys stay the same:
+
+* a function whose code is not its own: a ``functools.wraps``-style wrapper (``__wrapped__``;
+  e.g. ``singledispatch``), or one whose ``co_qualname`` differs from its ``__qualname__``;
+* a code object shared by two keys (the first key is moved to wrapt too).
+
+Instantiation is observed through the package ``__init__``'s code (see ``_instances``); it reads
+``self`` from the starting frame, which costs more than a plain call. Classes without a package
+``__init__`` have no instantiation key (``selection``), as with wrapt.
+
+Generators, coroutines and async generators start (PY_START) at their first ``next``/``send``/
+``await``, not when called: one that is created and never started is not counted, where wrapt
+counts the call.
+"""
+
+import sys
+import threading
+import types
+
+from .. import counters
+from ..selection import select
+from . import _record
+from ._instances import Instantiations
+
+__all__ = ["MonitoringEngine", "claim"]
+
+_TOOL_NAME = "telly_autoinst"
+# 0 debugger, 1 coverage, 2 profiler and 5 optimizer are the ids other tools ask for by number
+# and fail without; 3 and 4 are nobody's. 5 is taken only as a last resort: nothing in the
+# standard library uses it on 3.12/3.13.
+_TOOL_IDS = (3, 4, 5)
+
+
+def claim():
+    """``(MonitoringEngine, None)`` on a free tool id, else ``(None, reason)``."""
+    monitoring = sys.monitoring
+    for tool in _TOOL_IDS:
+        if monitoring.get_tool(tool) is not None:
+            continue
+        try:
+            monitoring.use_tool_id(tool, _TOOL_NAME)
+        except ValueError:  # taken between the check and the claim
+            continue
+        return MonitoringEngine(tool), None
+    held = ", ".join(f"{tool}={monitoring.get_tool(tool)}" for tool in _TOOL_IDS)
+    return None, f"no free sys.monitoring tool id ({held}); using 'wrapt'"
+
+
+def _own_code(func, initializer=False):
+    """The code object that identifies ``func``, or None when its code is not its own."""
+    if type(func) is not types.FunctionType or hasattr(func, "__wrapped__"):
+        return None
+    code = func.__code__
+    if initializer:
+        # dataclass-generated __init__s have a synthetic co_qualname but a code of their own;
+        # the instance is read from the first positional parameter.
+        return code if code.co_name == "__init__" and code.co_argcount >= 1 else None
+    return code if code.co_qualname == func.__qualname__ else None
+
+
+def _observe_init(code, cached, resolve, getframe=sys._getframe):
+    argname = code.co_varnames[0]
+
+    def observe():
+        try:
+            # Frames: 0 observe, 1 the monitoring callback, 2 the __init__ that is starting.
+            cls = type(getframe(2).f_locals[argname])
+            entry = cached(cls) or resolve(cls)
+            if entry[0] is code:
+                entry[1]()
+        except Exception:  # an exception here would be raised inside the host's __init__
+            pass
+
+    return observe
+
+
+class MonitoringEngine:
+    """Counts the selected targets of a module with sys.monitoring local PY_START events."""
+
+    name = "monitoring"
+
+    def __init__(self, tool):
+        self.tool = tool
+        self._lock = threading.RLock()
+        # Keyed by id(code): equal code objects of different functions (same name, line and
+        # body in two modules) compare equal, and each must keep its own claim.
+        self._handlers = {}  # id(code) -> zero-argument callable run at each PY_START
+        self._claims = {}  # id(code) -> (claim, target, project, code); claim: a key or ("__init__", owner)
+        self._shared = {}  # id(code) -> code found under two claims; counted by wrapt instead
+        self._instances = Instantiations(self._init_token)
+        handler_for = self._handlers.get
+        monitoring = sys.monitoring
+
+        def on_start(code, instruction_offset):
+            handler = handler_for(id(code))
+            if handler is not None:
+                handler()
+
+        monitoring.register_callback(tool, monitoring.events.PY_START, on_start)
+
+    def instrument(self, module, project):
+        """Watch ``module``'s targets; return the keys newly instrumented (``[]`` when repeated)."""
+        done = []
+        with self._lock:
+            for target in select(module, project):
+                try:
+                    if self._watch(target, project):
+                        done.append(target.key)
+                except Exception:  # one target that cannot be watched is skipped, not the module
+                    continue
+        _record(project.project_id, done)
+        return done
+
+    def _watch(self, target, project):
+        if target.kind == "class":
+            if self._instances.counts(target.obj):
+                return False
+            init = vars(target.init_owner).get("__init__")
+            code = _own_code(init, initializer=True)
+            claim = ("__init__", target.init_owner)
+            if code is None or not self._claim(code, claim, target, project):
+                return self._by_wrapt(target, project)
+            if id(code) not in self._handlers:
+                self._subscribe(code, _observe_init(code, self._instances.cached, self._instances.resolve))
+            self._instances.add(target.obj, counters.tick_for(project.project_id, target.key))
+            return True
+        func = target.obj.__func__ if target.kind in ("classmethod", "staticmethod") else target.obj
+        code = _own_code(func)
+        if code is None or not self._claim(code, target.key, target, project):
+            return self._by_wrapt(target, project)
+        if id(code) in self._handlers:  # the same function again: a repeated instrument call
+            return False
+        self._subscribe(code, counters.tick_for(project.project_id, target.key))
+        return True
+
+    def _claim(self, code, claim, target, project):
+        """True when ``code`` is free or already ``claim``'s; a second claimant makes it shared."""
+        if id(code) in self._shared:
+            return False
+        held = self._claims.setdefault(id(code), (claim, target, project, code))
+        if held[0] == claim:
+            return True
+        # One code object, two keys: its events cannot say which was called. Both go to wrapt.
+        self._shared[id(code)] = code
+        del self._claims[id(code)]
+        self._handlers.pop(id(code), None)
+        sys.monitoring.set_local_events(self.tool, code, 0)
+        if held[1].kind != "class":
+            self._by_wrapt(held[1], held[2])
+        return False
+
+    def _subscribe(self, code, handler):
+        self._handlers[id(code)] = handler
+        events = sys.monitoring.get_local_events(self.tool, code)
+        sys.monitoring.set_local_events(self.tool, code, events | sys.monitoring.events.PY_START)
+
+    def _by_wrapt(self, target, project):
+        from . import _wrapt
+
+        return _wrapt().wrap_target(target, project)
+
+    def _init_token(self, value):
+        code = getattr(value, "__code__", None)
+        held = self._claims.get(id(code))
+        return code if held is not None and held[3] is code and isinstance(held[0], tuple) else None

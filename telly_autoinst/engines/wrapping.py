@@ -1,0 +1,195 @@
+"""The wrapt engine: counts calls through wrapt wrappers patched into modules and class ``__dict__``s.
+
+Class objects are never proxied (a proxied class breaks ``type(x) is C``, pickling of instances,
+Enum iteration and ABCs): methods are patched in the class ``__dict__`` instead, with wrapt
+outside ``classmethod``/``staticmethod`` (the only order that binds right on every Python), and
+instantiation is observed by wrapping the package ``__init__`` that runs for the class (see
+``_instances``).
+
+Every wrapper is built once per original object and kept in a registry, so an object reachable
+under several names of the package gets the same wrapper, and a repeated ``instrument`` or an
+``importlib.reload`` never stacks wrappers. The per-call path only ticks a precomputed counter
+and calls through.
+"""
+
+import copy
+import threading
+
+import wrapt
+
+from .. import counters
+from ..selection import select
+from . import _record
+from ._instances import Instantiations
+
+__all__ = ["WraptEngine"]
+
+
+class _CountedBoundFunction(wrapt.BoundFunctionWrapper):
+    """A counted function bound by attribute access; pickles and copies like a bound method."""
+
+    def _rebind_args(self):
+        # What a bound method reduces to: (getattr, (its __self__, its name)). For a staticmethod
+        # or a function fetched from the class there is no __self__: the class takes its place.
+        wrapped = self.__wrapped__
+        target = getattr(wrapped, "__self__", None)
+        if target is None:
+            target = self._self_owner
+        return target, wrapped.__name__
+
+    def __reduce_ex__(self, protocol):
+        return getattr, self._rebind_args()
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        target, name = self._rebind_args()
+        return getattr(copy.deepcopy(target, memo), name)
+
+
+class _CountedFunction(wrapt.FunctionWrapper):
+    """A counted function, method, classmethod or staticmethod, patched where the original was.
+
+    wrapt proxies refuse to pickle or copy by design; a function is pickled by reference, so
+    this one reduces to its qualified name at module level (multiprocessing spawn re-imports it)
+    or to ``getattr(owner_class, name)`` inside a class, and copies to itself as functions do.
+    """
+
+    __bound_function_wrapper__ = _CountedBoundFunction
+
+    def __init__(self, wrapped, wrapper, owner, name):
+        super().__init__(wrapped, wrapper)
+        self._self_telly_owner = owner  # None at module level
+        self._self_telly_name = name
+
+    def __reduce_ex__(self, protocol):
+        if self._self_telly_owner is None:
+            # A string means "the global of this name in obj.__module__"; pickle checks that the
+            # module attribute is this very wrapper.
+            return self.__qualname__
+        return getattr, (self._self_telly_owner, self._self_telly_name)
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _CountedInit(_CountedFunction):
+    """A package ``__init__`` wrapped to observe instantiation (its token is the original)."""
+
+
+def _count_calls(tick):
+    def count_call(wrapped, instance, args, kwargs):
+        tick()
+        return wrapped(*args, **kwargs)
+
+    return count_call
+
+
+def _count_instances(token, cached, resolve):
+    def count_instance(wrapped, instance, args, kwargs):
+        cls = type(instance)
+        entry = cached(cls) or resolve(cls)
+        if entry[0] is token:
+            entry[1]()
+        return wrapped(*args, **kwargs)
+
+    return count_instance
+
+
+def _set(owner, name, value):
+    if isinstance(owner, type):
+        # type.__setattr__ goes past a metaclass __setattr__ that forbids assignment.
+        type.__setattr__(owner, name, value)
+    else:
+        vars(owner)[name] = value
+
+
+class WraptEngine:
+    """Counts the selected targets of a module with wrapt wrappers."""
+
+    name = "wrapt"
+
+    def __init__(self):
+        # Imports run in several threads; one module is instrumented at a time.
+        self._lock = threading.RLock()
+        # id(original) -> (original, wrapper, project_id); holding the original keeps the id valid.
+        self._wrappers = {}
+        self._instances = Instantiations(self._init_token)
+
+    def instrument(self, module, project):
+        """Wrap ``module``'s targets; return the keys newly instrumented (``[]`` when repeated)."""
+        targets = select(module, project)
+        done = []
+        with self._lock:
+            for target in targets:
+                try:
+                    if self.wrap_target(target, project):
+                        done.append(target.key)
+                except Exception:  # one attribute that resists patching is skipped, not the module
+                    continue
+            classes = {id(t.owner): t.owner for t in targets if isinstance(t.owner, type)}
+            for owner in [module, *classes.values()]:
+                self._share(owner, project.project_id)
+        _record(project.project_id, done)
+        return done
+
+    def wrap_target(self, target, project):
+        """Instrument one target; False when it is already instrumented or cannot be."""
+        if target.kind == "class":
+            return self._count_class(target, project)
+        owner, name, original = target.owner, target.name, target.obj
+        if vars(owner).get(name) is not original or type(original) in (_CountedFunction, _CountedInit):
+            return False
+        wrapper = self._existing(original, _CountedFunction)
+        if wrapper is None:
+            tick = counters.tick_for(project.project_id, target.key)
+            wrapper = _CountedFunction(original, _count_calls(tick), owner if isinstance(owner, type) else None, name)
+            self._wrappers[id(original)] = (original, wrapper, project.project_id)
+        _set(owner, name, wrapper)
+        return True
+
+    def _count_class(self, target, project):
+        cls, init_owner = target.obj, target.init_owner
+        if self._instances.counts(cls):
+            return False
+        init = vars(init_owner).get("__init__")
+        if type(init) is not _CountedInit:
+            if type(init) is _CountedFunction:
+                return False
+            wrapper = self._existing(init, _CountedInit)
+            if wrapper is None:
+                observe = _count_instances(init, self._instances.cached, self._instances.resolve)
+                wrapper = _CountedInit(init, observe, init_owner, "__init__")
+                self._wrappers[id(init)] = (init, wrapper, project.project_id)
+            _set(init_owner, "__init__", wrapper)
+        self._instances.add(cls, counters.tick_for(project.project_id, target.key))
+        return True
+
+    def _existing(self, original, kind):
+        entry = self._wrappers.get(id(original))
+        if entry is not None and entry[0] is original and type(entry[1]) is kind:
+            return entry[1]
+        return None
+
+    def _share(self, owner, project_id):
+        """Point every other name in ``owner`` that holds an original of this project at its wrapper."""
+        for name, value in list(vars(owner).items()):
+            entry = self._wrappers.get(id(value))
+            if entry is not None and entry[0] is value and entry[2] == project_id:
+                try:
+                    _set(owner, name, entry[1])
+                except Exception:  # e.g. a read-only class: the alias keeps counting nothing
+                    continue
+
+    def _init_token(self, value):
+        return value.__wrapped__ if type(value) is _CountedInit else None

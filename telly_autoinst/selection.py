@@ -1,0 +1,136 @@
+"""Which objects of a module are counted, and under which keys: shared by the engines and --dry-run.
+
+Rules (the same for every engine, so ``--dry-run`` lists exactly what runs):
+
+* Module level: the public names (``__all__`` when the module defines it, else every name
+  without a leading underscore) that hold a function or class *defined in this module*
+  (``__module__`` is the module, and the qualified name has no ``<``: no lambdas, no closures).
+  Re-exports from other modules are counted where they are defined, never here.
+* Classes: the public functions, classmethods and staticmethods in the class ``__dict__`` whose
+  qualified name places them in that class; nested classes the same way, recursively.
+  Properties and other descriptors are not counted.
+* Instantiation: ``pkg.mod.Class`` counts ``Class(...)``. It is observed through the first
+  Python ``__init__`` in the class's MRO that the package itself defines (its own or a base's),
+  so a class whose ``__init__`` is ``object.__init__``, a C type's or another package's (a plain
+  ``class C: pass``, an Enum, a NamedTuple, a Protocol) has no instantiation key.
+* Keys are ``module.qualname``; ``include``/``exclude`` glob patterns (fnmatch, case-sensitive)
+  filter them, and ``exclude`` wins.
+
+Selection only reads attributes with ``vars()``: it never calls module ``__getattr__``, never
+touches argument values and never changes an object.
+"""
+
+import fnmatch
+import inspect
+from typing import Any, NamedTuple, Optional
+
+__all__ = ["Target", "select"]
+
+
+class Target(NamedTuple):
+    """One counted object: its key, what kind it is, and where it lives.
+
+    ``owner.__dict__[name]`` holds ``obj`` (for ``kind == "class"``, ``obj`` is the class and
+    ``init_owner`` the class whose ``__dict__`` holds the ``__init__`` that observes it).
+    """
+
+    key: str
+    kind: str  # "function", "method", "classmethod", "staticmethod" or "class"
+    owner: Any
+    name: str
+    obj: Any
+    init_owner: Optional[type] = None
+
+
+def select(module, project):
+    """The targets of ``module`` under ``project``'s include/exclude patterns, in definition order."""
+    modname = module.__name__
+    namespace = vars(module)
+    roots = set(project.packages) | {modname.split(".")[0]}
+    declared = namespace.get("__all__")
+    if isinstance(declared, (list, tuple)) and all(isinstance(n, str) for n in declared):
+        names = list(dict.fromkeys(declared))
+    else:
+        names = [n for n in list(namespace) if not n.startswith("_")]
+    found = {}
+    for name in names:
+        if name not in namespace:
+            continue
+        try:
+            _select_module_attribute(module, modname, name, namespace[name], roots, found)
+        except Exception:  # a hostile object (broken __module__, proxy) is simply not counted
+            continue
+    return [t for t in found.values() if _wanted(t.key, project)]
+
+
+def _wanted(key, project):
+    if not any(fnmatch.fnmatchcase(key, p) for p in project.include):
+        return False
+    return not any(fnmatch.fnmatchcase(key, p) for p in project.exclude)
+
+
+def _defined_here(obj, modname, prefix=""):
+    qualname = getattr(obj, "__qualname__", None)
+    return (
+        isinstance(qualname, str)
+        and "<" not in qualname
+        and getattr(obj, "__module__", None) == modname
+        and qualname.startswith(prefix)
+        and "." not in qualname[len(prefix):]
+    )
+
+
+def _select_module_attribute(module, modname, name, obj, roots, found):
+    if isinstance(obj, type):
+        if _defined_here(obj, modname):
+            _select_class(obj, modname, roots, found)
+    elif inspect.isfunction(obj) and _defined_here(obj, modname):
+        key = f"{modname}.{obj.__qualname__}"
+        found.setdefault(key, Target(key, "function", module, name, obj))
+
+
+def _select_class(cls, modname, roots, found):
+    key = f"{modname}.{cls.__qualname__}"
+    if key in found:
+        return
+    init_owner = package_init_owner(cls, roots)
+    if init_owner is not None:
+        found[key] = Target(key, "class", cls, "__init__", cls, init_owner)
+    prefix = cls.__qualname__ + "."
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        try:
+            if isinstance(value, type):
+                if _defined_here(value, modname, prefix):
+                    _select_class(value, modname, roots, found)
+                continue
+            if isinstance(value, staticmethod):
+                kind, func = "staticmethod", value.__func__
+            elif isinstance(value, classmethod):
+                kind, func = "classmethod", value.__func__
+            elif inspect.isfunction(value):
+                kind, func = "method", value
+            else:
+                continue
+            if inspect.isfunction(func) and _defined_here(func, modname, prefix):
+                method_key = f"{modname}.{func.__qualname__}"
+                found.setdefault(method_key, Target(method_key, kind, cls, name, value))
+        except Exception:  # same as above: skip what cannot be inspected safely
+            continue
+
+
+def package_init_owner(cls, roots):
+    """The first class in ``cls.__mro__`` whose own ``__init__`` is a function of one of ``roots``.
+
+    Foreign initializers (``object``, C types, other packages) are skipped rather than ending the
+    search, because a cooperative one still calls ``super().__init__()`` into the package's.
+    """
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or not inspect.isfunction(init):
+            continue
+        module = getattr(init, "__module__", None)
+        if isinstance(module, str) and any(module == r or module.startswith(r + ".") for r in roots):
+            return klass
+    return None
