@@ -1,0 +1,90 @@
+"""``python -m telly_autoinst --dry-run``: the listing equals what run time wraps; broken configs fail CI."""
+
+import json
+
+import pytest
+
+RUNTIME_KEYS = """
+import importlib, json, pkgutil, sys
+from telly_autoinst import engines
+tops = sys.argv[1:]
+for top in tops:
+    root = importlib.import_module(top)
+    for info in pkgutil.walk_packages(root.__path__, top + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+from telly_autoinst import control
+print(json.dumps({pid: sorted(engines.instrumented_keys(pid)) for pid in control.projects()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def venv(venvs, sample_wheels):
+    return venvs.get(extra=[sample_wheels[name] for name in ("pkg_setuptools", "pkg_hatch", "pkg_edgecases")])
+
+
+def dry_run(venv, home, *args, **env):
+    return venv.run(["-m", "telly_autoinst", "--dry-run", *args], home, env=env)
+
+
+def test_json_lists_sources_projects_and_keys(venv, home):
+    proc = dry_run(venv, home, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ok"] and result["errors"] == []
+    by_package = {p["package"]: p for p in result["packages"]}
+    st = by_package["sample_st"]
+    assert st["project_id"] == "sample-st-project"
+    assert st["source"].startswith("telly.toml of distribution sample-st")
+    assert "sample_st.core.greet" in st["keys"]
+    assert {"sample_st.core.Greeter", "sample_st.core.Greeter.greet", "sample_st.core.Greeter.default",
+            "sample_st.core.Greeter.shout", "sample_st.double", "sample_st.sub.tools.visible"} <= set(st["keys"])
+    # private names, names re-exported from elsewhere and excluded patterns are not wrapped
+    assert not any(k.endswith(("_private", ".join", "hidden_tool")) for k in st["keys"])
+    assert "sample_st.greet" not in st["keys"]  # re-exported inside the package: keyed where defined
+
+
+def test_text_output_is_readable(venv, home):
+    proc = dry_run(venv, home)
+    assert proc.returncode == 0, proc.stderr
+    assert "sample_st  (project sample-st-project)" in proc.stdout
+    assert "settings from: telly.toml of distribution sample-st" in proc.stdout
+    assert "    sample_st.core.greet" in proc.stdout
+
+
+def test_dry_run_equals_runtime_instrumentation(venv, home):
+    listed = {p["project_id"]: p["keys"] for p in json.loads(dry_run(venv, home, "--json").stdout)["packages"]}
+    proc = venv.run(["-c", RUNTIME_KEYS, "sample_st", "sample_hatch", "sample_edgecases"], home, check=True)
+    runtime = json.loads(proc.stdout)
+    assert set(listed) == set(runtime)
+    for project_id, keys in listed.items():
+        assert keys == runtime[project_id], project_id
+        assert keys
+
+
+def test_malformed_config_fails_with_message(venvs, sample_wheels, home):
+    venv = venvs.get(extra=[sample_wheels["pkg_setuptools"], sample_wheels["pkg_badconfig"]])
+    proc = dry_run(venv, home)
+    assert proc.returncode == 1
+    assert "include: expected a list of strings, got 5" in proc.stdout
+    assert "sample-bad" in proc.stdout
+
+
+def test_missing_forced_package_fails(venv, home):
+    proc = dry_run(venv, home, TELLY_AUTOINST_PACKAGES="no_such_pkg_xyz,sample_hatch")
+    assert proc.returncode == 1
+    assert "forced package(s) not found: no_such_pkg_xyz" in proc.stdout
+
+
+def test_forced_package_is_listed(venv, home):
+    proc = dry_run(venv, home, "--json", TELLY_AUTOINST_PACKAGES="sample_hatch")
+    assert proc.returncode == 0
+    assert any(p["package"] == "sample_hatch" for p in json.loads(proc.stdout)["packages"])
+
+
+def test_dry_run_reports_nothing(venv, home, tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    proc = dry_run(venv, home, TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH=str(out))
+    assert proc.returncode == 0
+    assert list(out.iterdir()) == []
