@@ -1,0 +1,145 @@
+"""Selection: which objects of a module are counted, under which keys, and what is left alone."""
+
+import sys
+import textwrap
+import types
+
+import pytest
+
+from telly_autoinst.selection import Target, package_init_owner, select
+from tests.support.engines import forget_edgecases, import_edgecases, project
+
+
+@pytest.fixture
+def edge(monkeypatch):
+    yield types.SimpleNamespace(**{name.rsplit(".", 1)[-1]: m for name, m in import_edgecases(monkeypatch).items()})
+    forget_edgecases()
+
+
+def _module(name, source, **extra):
+    """A module object built from source, registered in sys.modules for the test."""
+    module = types.ModuleType(name)
+    module.__dict__.update(extra)
+    exec(compile(textwrap.dedent(source), f"<{name}>", "exec"), vars(module))
+    return module
+
+
+def _keys(module, **table):
+    return [t.key for t in select(module, project(**table))]
+
+
+def test_module_functions_and_classes_defined_here(edge):
+    keys = _keys(edge.core)
+    for key in ("edgecases.core.add", "edgecases.core.fail", "edgecases.core.describe",
+                "edgecases.core.Shape", "edgecases.core.Shape.describe", "edgecases.core.Shape.unit",
+                "edgecases.core.Shape.sum_sides", "edgecases.core.Shape.Edge", "edgecases.core.Shape.Edge.double",
+                "edgecases.core.Triangle", "edgecases.core.Point", "edgecases.core.FrozenPoint.moved",
+                "edgecases.core.Color.label", "edgecases.core.Color.default", "edgecases.core.Plain.hello"):
+        assert key in keys
+    assert len(keys) == len(set(keys))
+    for absent in ("dumps", "path_join", "square_lambda", "add_one", "also_add", "_private", "_hidden",
+                   "Shape.label", "same_describe", "CALLS", "Color.RED", "_describe_list"):
+        assert not any(k.endswith("." + absent) for k in keys), absent
+
+
+def test_instantiation_keys_need_a_package_init(edge):
+    keys = set(_keys(edge.core)) | set(_keys(edge.meta))
+    assert {"edgecases.core.Shape", "edgecases.core.Triangle", "edgecases.core.Square", "edgecases.core.Point",
+            "edgecases.meta.Registry", "edgecases.meta.PluginA", "edgecases.meta.Locked"} <= keys
+    # object.__init__, Enum's, typing.Protocol's: no instantiation key.
+    assert not keys & {"edgecases.core.Plain", "edgecases.core.CustomNew", "edgecases.core.Color",
+                       "edgecases.meta.SupportsClose", "edgecases.meta.Figure", "edgecases.meta.Tagged"}
+    triangle = next(t for t in select(edge.core, project()) if t.key == "edgecases.core.Triangle")
+    assert triangle == Target("edgecases.core.Triangle", "class", edge.core.Triangle, "__init__",
+                              edge.core.Triangle, edge.core.Shape)
+
+
+def test_target_kinds_and_places(edge):
+    targets = {t.key: t for t in select(edge.core, project())}
+    shape = edge.core.Shape
+    assert targets["edgecases.core.add"][:4] == ("edgecases.core.add", "function", edge.core, "add")
+    assert targets["edgecases.core.Shape.describe"].kind == "method"
+    assert targets["edgecases.core.Shape.unit"].kind == "classmethod"
+    assert targets["edgecases.core.Shape.sum_sides"].kind == "staticmethod"
+    for target in targets.values():
+        if target.kind != "class":
+            assert vars(target.owner)[target.name] is target.obj
+    assert targets["edgecases.core.Shape.Edge.double"].owner is shape.Edge
+
+
+def test_all_wins_both_ways_and_module_getattr_is_not_called(edge):
+    assert _keys(edge.exported) == ["edgecases.exported.shown", "edgecases.exported._shown_private"]
+    assert edge.exported.LAZY_LOADS == []
+
+
+def test_reexports_are_counted_where_defined(edge):
+    assert _keys(edge.edgecases) == ["edgecases.version"]
+
+
+def test_include_and_exclude_patterns(edge):
+    assert _keys(edge.core, include=["*.Shape", "*.Shape.*"], exclude=["*.Edge*"]) == [
+        "edgecases.core.Shape", "edgecases.core.Shape.describe", "edgecases.core.Shape.unit",
+        "edgecases.core.Shape.sum_sides"]
+    assert _keys(edge.core, include=["edgecases.core.add"], exclude=["edgecases.core.add"]) == []
+    assert _keys(edge.core, exclude=["*"]) == []
+
+
+def test_closures_lambdas_and_local_classes_are_not_counted():
+    module = _module("selmod", """
+        def factory():
+            def inner():
+                pass
+            class Local:
+                def m(self):
+                    pass
+            return inner, Local
+        inner, Local = factory()
+        handler = lambda: None
+        class Host:
+            method = lambda self: None
+            def real(self):
+                pass
+            def __init__(self):
+                pass
+            def __repr__(self):
+                return "Host"
+    """)
+    assert _keys(module) == ["selmod.factory", "selmod.Host", "selmod.Host.real"]
+
+
+def test_init_owner_skips_foreign_initializers():
+    module = _module("selmod2", """
+        import threading
+        class Worker(threading.Thread):
+            def work(self):
+                pass
+        class Base:
+            def __init__(self):
+                pass
+        class Mixed(threading.Thread, Base):
+            pass
+    """)
+    keys = _keys(module)
+    assert "selmod2.Worker" not in keys and "selmod2.Worker.work" in keys
+    assert package_init_owner(module.Mixed, {"selmod2"}) is module.Base
+    assert package_init_owner(module.Worker, {"selmod2"}) is None
+
+
+def test_hostile_attributes_are_skipped():
+    class Hostile:
+        def __getattribute__(self, name):
+            raise RuntimeError(name)
+
+    module = _module("selmod3", """
+        def ok():
+            pass
+    """, hostile=Hostile())
+    assert _keys(module) == ["selmod3.ok"]
+
+
+def test_selection_changes_nothing(edge):
+    before = dict(vars(edge.core)), {k: dict(vars(v)) for k, v in vars(edge.core).items() if isinstance(v, type)}
+    first = select(edge.core, project())
+    assert select(edge.core, project()) == first
+    after = dict(vars(edge.core)), {k: dict(vars(v)) for k, v in vars(edge.core).items() if isinstance(v, type)}
+    assert before == after and "selmod" not in sys.modules
