@@ -154,8 +154,8 @@ class WraptEngine:
         if wrapper is None:
             tick = counters.tick_for(project.project_id, target.key)
             wrapper = _CountedFunction(original, _count_calls(tick), owner if isinstance(owner, type) else None, name)
-            self._wrappers[id(original)] = (original, wrapper, project.project_id)
         _set(owner, name, wrapper)
+        self._wrappers[id(original)] = (original, wrapper, project.project_id)
         return True
 
     def _count_class(self, target, project):
@@ -170,8 +170,8 @@ class WraptEngine:
             if wrapper is None:
                 observe = _count_instances(init, self._instances.cached, self._instances.resolve)
                 wrapper = _CountedInit(init, observe, init_owner, "__init__")
-                self._wrappers[id(init)] = (init, wrapper, project.project_id)
             _set(init_owner, "__init__", wrapper)
+            self._wrappers[id(init)] = (init, wrapper, project.project_id)
         self._instances.add(cls, counters.tick_for(project.project_id, target.key))
         return True
 

@@ -1,0 +1,42 @@
+"""The engine factory: singletons, fallbacks with a note, and the record of instrumented keys."""
+
+import sys
+
+import pytest
+
+from telly_autoinst.engines import instrumented_keys, make_engine
+from tests.support.engines import forget_edgecases, instrumented
+
+
+def test_wrapt_is_the_default_and_a_singleton():
+    engine, note = make_engine()
+    assert engine.name == "wrapt" and note is None
+    assert make_engine("wrapt")[0] is engine
+
+
+def test_unknown_engine_falls_back_with_a_note():
+    engine, note = make_engine("bytecode")
+    assert engine.name == "wrapt" and "bytecode" in note
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the fallback is for Pythons without sys.monitoring")
+def test_monitoring_before_3_12_falls_back_to_wrapt_with_a_note():
+    engine, note = make_engine("monitoring")
+    assert engine.name == "wrapt" and "3.12" in note
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring needs Python 3.12+")
+def test_monitoring_is_a_singleton():
+    engine, note = make_engine("monitoring")
+    assert engine.name == "monitoring" and note is None
+    assert make_engine("monitoring")[0] is engine
+
+
+def test_instrumented_keys_is_a_copy_per_project(monkeypatch):
+    edge = instrumented(monkeypatch, "wrapt")
+    keys = instrumented_keys(edge.project.project_id)
+    assert "edgecases.core.add" in keys and "edgecases.meta.Box.get" in keys
+    keys.clear()
+    assert instrumented_keys(edge.project.project_id)
+    assert instrumented_keys("never-instrumented") == set()
+    forget_edgecases()
