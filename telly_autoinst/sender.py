@@ -25,7 +25,7 @@ BACKOFF_BASE_SEC = 0.5
 MAX_WAIT_SEC = 30.0
 # The whole run is bounded so a sender never lingers behind a dead network.
 RUN_DEADLINE_SEC = 120.0
-REQUEST_TIMEOUT_SEC = 5.0
+REQUEST_TIMEOUT_SEC = 3.0  # when the spawner passes none; it passes TELLY_HTTP_TIMEOUT
 
 _child = None
 
@@ -95,8 +95,8 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline_sec
     try:
         for _name, project_id, reason in spool.enforce_caps(directory):
             record_loss(reason, project_id, directory)
-        # A down endpoint stays down for every report: stop the pass at the first postponement.
-        failed_urls = set()
+        # A down endpoint stays down for every report: stop trying a URL at its first postponement.
+        failed_urls, up_urls, postponed = set(), set(), []
         for name in spool.entries(directory):
             if time.monotonic() > deadline:
                 break
@@ -111,18 +111,30 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline_sec
                     pass
                 record_loss("spool-corrupt", None, directory)
                 continue
-            if header.get("not_before", 0) > time.time() or header.get("url") in failed_urls:
+            url = header.get("url")
+            if url in failed_urls:
+                continue
+            if header.get("not_before", 0) > time.time():
+                postponed.append((name, header, body))
                 continue
             if _attempt(directory, name, header, body, timeout, sleep, deadline):
                 done += 1
+                up_urls.add(url)
             else:
-                failed_urls.add(header.get("url"))
+                failed_urls.add(url)
+        # The endpoint accepted a newer report, so it is back: older ones waiting out a backoff go now.
+        for name, header, body in postponed:
+            if header.get("url") in up_urls - failed_urls and time.monotonic() < deadline:
+                if _attempt(directory, name, header, body, timeout, sleep, deadline):
+                    done += 1
+                else:
+                    failed_urls.add(header.get("url"))
     finally:
         os.close(fd)  # closing the descriptor releases the flock
     return done, len(spool.entries(directory))
 
 
-def spawn(directory):
+def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
     """Start a detached sender for ``directory`` unless the previous one from this process is still running."""
     global _child
     if _child is not None and _child.poll() is None:
@@ -134,7 +146,7 @@ def spawn(directory):
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
     env.pop("PYTHONSTARTUP", None)
     _child = subprocess.Popen(
-        [sys.executable, "-S", "-m", "telly_autoinst.sender", directory],
+        [sys.executable, "-S", "-m", "telly_autoinst.sender", directory, repr(float(timeout))],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         close_fds=True, start_new_session=True, cwd=directory, env=env,
     )
@@ -147,8 +159,9 @@ def main(argv=None):
     try:
         if argv and not _disabled():
             directory = argv[0]
+            timeout = float(argv[1]) if len(argv) > 1 else REQUEST_TIMEOUT_SEC
             while True:
-                done, left = drain(directory)
+                done, left = drain(directory, timeout=timeout)
                 # A report spooled while this sender held the lock was not drained by the
                 # sender its writer spawned (it found the lock taken): go round once more.
                 if left <= 0 or done == 0:

@@ -149,9 +149,10 @@ class HttpTransport:
 class SpoolTransport:
     """Hands the report to the spool and makes sure a detached sender drains it; never waits on the network."""
 
-    def __init__(self, spool_dir, spawn=True):
+    def __init__(self, spool_dir, spawn=True, timeout=3.0):
         self.spool_dir = spool_dir
         self.spawn = spawn
+        self.timeout = timeout
 
     def deliver(self, url, project_id, body, report_id):
         if not url:
@@ -167,7 +168,7 @@ class SpoolTransport:
         if self.spawn:
             from .sender import spawn
 
-            spawn(self.spool_dir)
+            spawn(self.spool_dir, self.timeout)
         return Outcome(True, reason="spooled" if self.spawn else "deferred")
 
 
@@ -178,4 +179,4 @@ def make_transport(process):
         return FileTransport(process.local_storage_path)
     if process.storage_type == "http":
         return HttpTransport(process.http_timeout, spool_dir)
-    return SpoolTransport(spool_dir)
+    return SpoolTransport(spool_dir, timeout=process.http_timeout)

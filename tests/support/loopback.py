@@ -37,12 +37,12 @@ class Loopback:
     """``script`` is a list of actions used in order (the last one repeats): ``200``, ``500``,
     ``(429, {"Retry-After": "1"})``, ``("sleep", seconds)`` or ``"reset"``."""
 
-    def __init__(self, script=(200,)):
+    def __init__(self, script=(200,), port=0):
         self.script = list(script)
         self.received = []
         self.attempts = 0
         self._lock = threading.Lock()
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -105,7 +105,7 @@ class Loopback:
 
 
 def dead_url():
-    """A loopback URL where nothing listens (connection refused)."""
+    """A loopback URL where nothing listens (connection refused); ``Loopback(port=...)`` may bring it up later."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
