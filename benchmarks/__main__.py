@@ -1,0 +1,112 @@
+"""Command line: ``python -m benchmarks [--quick] [--only startup,threads] [--json PATH]``.
+
+Runs every case (building the venvs they need in a temporary directory), prints the table of
+figures against their targets, and writes the same rows as JSON. Exits 0 even when a target is
+missed: the table says so; a benchmark is a measurement, not a test.
+"""
+
+import argparse
+import datetime
+import importlib
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import _table
+from benchmarks._setup import Lab
+
+# (module, rows to print when the module does not exist yet: (case, measured, target)).
+CASES = (
+    ("startup", ()),
+    ("imports", ()),
+    ("call_overhead", (
+        ("one counted call, wrapt engine: function, method, classmethod",
+         "overhead ratio to a bare wrapt.FunctionWrapper", "<= 1.10"),
+        ("one counted call, sys.monitoring engine (3.12+)", "overhead ratio to a bare wrapt.FunctionWrapper",
+         "<= 0.35"),
+    )),
+    ("telly_original", ()),
+    ("threads", ()),
+    ("exit_delay", (
+        ("process exit, report pending, endpoint unreachable", "extra wall time over no hook (ms)", "<= 5"),
+    )),
+    ("collector_load", (
+        ("collector ingestion, SQLite", "reports/s at zero errors", ">= 10000"),
+        ("collector ingestion, PostgreSQL", "reports/s at zero errors", ">= 5000"),
+        ("collector ingestion, p99 latency at half rate", "ms", "<= 50"),
+        ("dashboard JSON API, 30 days, 1,000,000 reports", "time to answer (ms)", "<= 300"),
+    )),
+)
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _run_case(name, placeholders, quick, lab):
+    """The rows of one case module; placeholder rows when it is missing, an error row when it fails."""
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"benchmarks.{name}":
+            raise
+        return [_table.missing(case, measured, target, f"not yet available (benchmarks/{name}.py missing)")
+                for case, measured, target in placeholders]
+    kwargs = {}
+    params = inspect.signature(module.run).parameters
+    if "quick" in params:
+        kwargs["quick"] = quick
+    if "lab" in params:
+        kwargs["lab"] = lab
+    try:
+        rows = module.run(**kwargs)
+    except Exception as exc:  # one broken case must not lose the others' figures
+        return [_table.missing(name, "", "", f"failed: {type(exc).__name__}: {exc}")]
+    return [_table.normalize(item, name) for item in rows or []]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: a rough table in a few minutes")
+    parser.add_argument("--only", help="comma-separated case modules: " + ",".join(n for n, _ in CASES))
+    parser.add_argument("--json", dest="json_out", default=str(DEFAULT_JSON), help="where to write the rows")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument("--work", help="keep venvs and outputs in this directory (default: a temporary one)")
+    args = parser.parse_args(argv)
+
+    selected = [c for c in CASES if not args.only or c[0] in args.only.split(",")]
+    lab = Lab(args.work)
+    rows, durations = [], {}
+    load_before = os.getloadavg()
+    try:
+        for name, placeholders in selected:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            rows += _run_case(name, placeholders, args.quick, lab)
+            durations[name] = round(time.perf_counter() - start, 1)
+    finally:
+        lab.close()
+    print(_table.format_table(rows))
+    if args.markdown:
+        print("\n" + _table.format_markdown(rows))
+    record = {
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_before_after": [load_before, os.getloadavg()],
+        "durations_s": durations,
+        "rows": rows,
+    }
+    out = Path(args.json_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Timing child processes and interleaving variants, so drift on a shared machine hits all alike."""
+
+import os
+import statistics
+import tempfile
+import time
+
+
+class Child:
+    """What one child process did: wall time, exit status and stdout."""
+
+    __slots__ = ("seconds", "status", "stdout")
+
+    def __init__(self, seconds, status, stdout):
+        self.seconds, self.status, self.stdout = seconds, status, stdout
+
+
+def spawn(argv, env):
+    """Run ARGV to completion and time it from spawn to reap.
+
+    posix_spawn rather than subprocess keeps the parent's own overhead small and equal between
+    variants. Stdout goes to a file so no pipe can block; stderr is discarded.
+    """
+    with tempfile.TemporaryFile() as out:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+            start = time.perf_counter()
+            pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+            _, status = os.waitpid(pid, 0)
+            seconds = time.perf_counter() - start
+        finally:
+            os.close(devnull)
+        out.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+    return Child(seconds, os.waitstatus_to_exitcode(status), stdout)
+
+
+def interleave(variants, rounds, warmup=1):
+    """Call each variant once per round, in turn (A B A B ...), after WARMUP untimed rounds.
+
+    VARIANTS maps a label to a zero-argument callable returning one sample (any value);
+    returns {label: [samples...]}.
+    """
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+    samples = {label: [] for label in variants}
+    for _ in range(rounds):
+        for label, fn in variants.items():
+            samples[label].append(fn())
+    return samples
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def spread(values):
+    """The interquartile range relative to the median, as a rough noise figure for the notes."""
+    if len(values) < 4:
+        return 0.0
+    q = statistics.quantiles(values, n=4)
+    mid = statistics.median(values)
+    return (q[2] - q[0]) / mid if mid else 0.0
+
+
+def checked(child, what):
+    """CHILD, or an error naming WHAT when it failed: a crashed child must not be timed."""
+    if child.status != 0:
+        raise RuntimeError(f"{what} exited with {child.status}; stdout: {child.stdout[-500:]!r}")
+    return child

@@ -1,0 +1,87 @@
+"""The venvs the cases share, each built on first use and at most once per run of the suite.
+
+A "pair" is two venvs with the same packages installed by pip, the telly_autoinst wheel
+included; in the ``bare`` one the ``telly_autoinst.pth`` is deleted afterwards, so the two differ
+only in whether the hook runs at interpreter start.
+"""
+
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+from benchmarks import _generate
+from tests.support.venvs import VenvFactory, build_wheel, clean_env
+
+TELLY_ORIGINAL = "telly==0.9.3"
+REAL_PACKAGE = "click==8.1.8"
+
+
+class Pair:
+    """Two otherwise identical venvs: ``hooked`` runs the .pth, ``bare`` has none."""
+
+    def __init__(self, hooked, bare):
+        self.hooked, self.bare = hooked, bare
+
+
+class Lab:
+    """Builds, caches and finally removes everything the cases need."""
+
+    def __init__(self, base=None):
+        self._owned = base is None
+        self.base = Path(base) if base else Path(tempfile.mkdtemp(prefix="telly-bench-"))
+        self.factory = VenvFactory(self.base / "venvs")
+        self._homes = 0
+
+    @functools.cached_property
+    def wheels(self):
+        sources = self.base / "sources"
+        out = self.base / "wheels"
+        return {
+            _generate.GEN: build_wheel(_generate.write_gen(sources), out),
+            _generate.CALLS: build_wheel(_generate.write_calls(sources), out),
+        }
+
+    def _pair(self, extra):
+        hooked = self.factory.new(extra=extra)
+        bare = self.factory.new(extra=extra)
+        (bare.site_packages / "telly_autoinst.pth").unlink()
+        return Pair(hooked, bare)
+
+    @functools.cached_property
+    def small(self):
+        """One watched package (the tiny one) installed: start-up, per-call and thread cases."""
+        return self._pair([str(self.wheels[_generate.CALLS])])
+
+    @functools.cached_property
+    def imports(self):
+        """The generated watched package and a real package (forced in by the case)."""
+        return self._pair([str(self.wheels[_generate.GEN]), REAL_PACKAGE])
+
+    @functools.cached_property
+    def original(self):
+        """The original Telly client in a venv of its own, without telly_autoinst."""
+        return self.factory.new(extra=[TELLY_ORIGINAL], with_telly=False)
+
+    def home(self):
+        """A fresh HOME directory."""
+        self._homes += 1
+        path = self.base / "homes" / str(self._homes)
+        path.mkdir(parents=True)
+        return path
+
+    def env(self, home, **extra):
+        """A clean child environment (no TELLY_*/CI leaking in) with HOME and EXTRA."""
+        return clean_env(home, **extra)
+
+    def close(self):
+        if self._owned:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def script(lab, name, text):
+    """Write a benchmark script to a file: a real program runs from files, not ``-c`` strings."""
+    path = lab.base / "scripts" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
