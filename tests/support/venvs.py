@@ -19,15 +19,13 @@ def find_python(version):
     """The interpreter for "3.9" .. "3.13" from pyenv, or None when it is not installed."""
     if version == "%d.%d" % sys.version_info[:2]:
         return sys.executable
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    # pyenv's own directories first: its shim on PATH fails unless that version is selected.
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     for candidate in sorted(root.glob(f"{version}.*"), reverse=True):
         exe = candidate / "bin" / "python3"
         if exe.exists():
             return str(exe)
-    return None
+    return shutil.which(f"python{version}")
 
 
 def clean_env(home, **extra):
