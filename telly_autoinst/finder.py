@@ -15,7 +15,7 @@ from importlib.machinery import BuiltinImporter, ExtensionFileLoader, FrozenImpo
 
 def _skip_loader(loader):
     """Loaders whose modules carry no Python code of their own: nothing to instrument."""
-    if loader is None or isinstance(loader, (ExtensionFileLoader, _ChainedLoader, _LegacyChainedLoader)):
+    if loader is None or isinstance(loader, (ExtensionFileLoader, _Chained)):
         return True
     if loader is BuiltinImporter or loader is FrozenImporter or isinstance(loader, type):
         return True
@@ -37,12 +37,9 @@ def _restore_loader(module, loader):
             pass
 
 
-class _ChainedLoader:
-    """Runs the real loader, then hands the executed module to the callback.
-
-    Every attribute it does not define (get_code, get_source, is_package, resource readers...)
-    is forwarded to the real loader.
-    """
+class _Chained:
+    """Holds the real loader and forwards every attribute it does not define to it
+    (get_code, get_source, is_package, resource readers...)."""
 
     def __init__(self, loader, on_loaded):
         self._telly_loader = loader
@@ -50,6 +47,10 @@ class _ChainedLoader:
 
     def __getattr__(self, name):
         return getattr(self._telly_loader, name)
+
+
+class _ChainedLoader(_Chained):
+    """Runs the real loader, then hands the executed module to the callback."""
 
     def create_module(self, spec):
         create = getattr(self._telly_loader, "create_module", None)
@@ -64,15 +65,8 @@ class _ChainedLoader:
         self._telly_on_loaded(module)
 
 
-class _LegacyChainedLoader:
+class _LegacyChainedLoader(_Chained):
     """The same, for loaders with only ``load_module`` (zipimport before Python 3.10)."""
-
-    def __init__(self, loader, on_loaded):
-        self._telly_loader = loader
-        self._telly_on_loaded = on_loaded
-
-    def __getattr__(self, name):
-        return getattr(self._telly_loader, name)
 
     def load_module(self, fullname):
         module = self._telly_loader.load_module(fullname)
