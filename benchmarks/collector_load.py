@@ -1,0 +1,256 @@
+"""Collector load: reports/s at zero errors, and p99 latency at half that rate; one worker, SQLite and PostgreSQL.
+
+The collector runs as `python -m telly_autoinst collector serve` (one process, one worker) and the
+load comes from Debian's `wrk` in a separate process on loopback, posting distinct valid v1
+reports (a new report_id each) with keep-alive connections:
+
+1. Capacity: closed loop at several connection counts; the best rate whose run had no
+   socket error and no non-2xx answer is "reports/s at zero errors".
+2. Latency: each of 32 connections waits between requests so that the offered load is half the
+   capacity; wrk's p50/p99 of those requests are reported.
+3. Check: the store holds exactly as many reports as were acknowledged.
+
+Also measured: GET /healthz on the same server (the HTTP stack alone, to read the figures as a
+ratio on a busy machine) and the stats API over 30 days of `TELLY_BENCH_STATS_REPORTS`
+(default 1,000,000) stored reports, released through the real publish path.
+
+PostgreSQL is measured when TELLY_BENCH_POSTGRES_URL (or TELLY_TEST_POSTGRES_URL) names a server;
+a fresh database is created and dropped. Usage: python benchmarks/collector_load.py [--quick]
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+_LUA = r"""
+local template = os.getenv("TELLY_BENCH_BODY")
+local delay_ms = tonumber(os.getenv("TELLY_BENCH_DELAY_MS") or "0")
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local counter, prefix = 0, nil
+function init(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  prefix = string.format("%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+end
+function request()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, (template:gsub("REPORTID", prefix .. string.format("%016x", counter), 1)))
+end
+if delay_ms > 0 then function delay() return delay_ms end end
+function done(summary, latency, requests)
+  io.write(string.format('\nRESULT {"requests": %d, "duration_us": %d, "non2xx": %d, "errors": %d, ' ..
+    '"p50_ms": %.3f, "p99_ms": %.3f}\n', summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+_REPORT = {
+    "schema_version": 1, "report_id": "REPORTID", "project_id": None, "created_at": "2026-11-29T01:02:03Z",
+    "trigger": "exit", "exit_signal": None,
+    "client": {"name": "telly_autoinst", "version": "0.1.0", "engine": "wrapt"},
+    "interpreter": {"implementation": "CPython", "version": "3.11.7", "mode": "script"},
+    "platform": {"os": "Linux", "release": "6.1.0", "machine": "x86_64", "cpu_model": "Intel Xeon", "cpu_count": 2,
+                 "memory_mib": 2048, "container": False, "ci": False, "ci_vendor": None, "wsl": False},
+    "package": {"name": "demo", "version": "1.4.0"},
+    "packages": {"wrapt": "1.16.0", "requests": "2.32.3", "numpy": "2.1.0"},
+    "stats": {"demo.core.load": 12, "demo.core.save": 3, "demo.Model.fit": 1, "demo.Model": 1, "demo.util.fmt": 40},
+    "level2": {"user": "3f" * 32, "home": None, "machine": "a1" * 32, "host": None},
+}
+
+
+def _postgres_url():
+    return os.environ.get("TELLY_BENCH_POSTGRES_URL") or os.environ.get("TELLY_TEST_POSTGRES_URL")
+
+
+@contextlib.contextmanager
+def _database(backend, workdir):
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir}/bench.sqlite3"
+        return
+    import psycopg
+
+    admin = _postgres_url()
+    name = "telly_bench_" + secrets.token_hex(4)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def _server(db_url, workdir):
+    import httpx
+
+    env = dict(os.environ, HOME=workdir, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "telly_autoinst", "collector", "serve", "--port", "0",
+                             "--db", db_url, "--rate-limit", "0", "--publish-interval", "0", "--min-group", "1"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        base = re.search(r"listening on (http://\S+)", proc.stdout.readline()).group(1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _wrk(url, connections, seconds, body=None, delay_ms=0):
+    env = dict(os.environ, TELLY_BENCH_BODY=body or "", TELLY_BENCH_DELAY_MS=str(delay_ms))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_LUA)
+    try:
+        args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", url]
+        if body is not None:
+            args[-1:-1] = ["-s", script.name]
+            out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+            return json.loads(out.split("RESULT ", 1)[1])
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        return {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    finally:
+        os.unlink(script.name)
+
+
+def _rate(result):
+    return result["requests"] / (result["duration_us"] / 1e6)
+
+
+def _ingest(backend, seconds):
+    from telly_autoinst.collector.registry import create_project
+    from telly_autoinst.collector.store import open_store
+
+    with tempfile.TemporaryDirectory() as workdir, _database(backend, workdir) as db_url:
+        store = open_store(db_url)
+        project_id, _ = create_project(store, "bench", "us")
+        body = json.dumps(dict(_REPORT, project_id=project_id))
+        with _server(db_url, workdir) as base:
+            url = base + "/api/v1/reports"
+            warm = _wrk(url, 32, 2, body)  # warm-up: window key, caches, connections
+            runs = {c: _wrk(url, c, seconds, body) for c in (64, 128, 256)}
+            clean = {c: r for c, r in runs.items() if r["errors"] == 0 and r["non2xx"] == 0}
+            best_c, best = max(clean.items(), key=lambda kv: _rate(kv[1])) if clean else (None, None)
+            capacity = _rate(best) if best else 0.0
+            half = None
+            if capacity:
+                connections = 32
+                half = _wrk(url, connections, seconds, body, delay_ms=max(1, round(connections * 1000 / (capacity / 2))))
+            healthz = _wrk(base + "/healthz", 64, 3)["rate"]
+        acked = sum(r["requests"] - r["non2xx"] for r in [warm, *runs.values()]) + (half["requests"] - half["non2xx"] if half else 0)
+        stored = len(store.report_ids(project_id))
+        in_flight = sum(runs) + 32 * 2 + sum(r["errors"] for r in [warm, *runs.values()])
+        store.dispose()
+    return {
+        "name": f"collector ingest ({backend})",
+        "backend": backend,
+        "reports_per_s_zero_errors": round(capacity),
+        "best_connections": best_c,
+        "runs": {str(c): {"rate": round(_rate(r)), "non2xx": r["non2xx"], "errors": r["errors"]} for c, r in runs.items()},
+        "half_rate_offered": round(capacity / 2),
+        "half_rate_achieved": round(_rate(half)) if half else None,
+        "p50_ms_at_half_rate": half["p50_ms"] if half else None,
+        "p99_ms_at_half_rate": half["p99_ms"] if half else None,
+        "healthz_req_per_s": round(healthz),
+        "ingest_to_healthz_ratio": round(capacity / healthz, 3) if healthz else None,
+        # Every acknowledged report is stored; at most the requests wrk left in flight (or timed out) more.
+        "stored_equals_acknowledged": acked <= stored <= acked + in_flight,
+        "stored": stored,
+        "acknowledged": acked,
+    }
+
+
+def _stats_latency(backend, n_reports):
+    """Release 30 days of n_reports raw reports, then time GET stats (30 days) through the server."""
+    import httpx
+
+    from telly_autoinst.collector import jobs
+    from telly_autoinst.collector.registry import create_project
+    from telly_autoinst.collector.store import open_store
+
+    with tempfile.TemporaryDirectory() as workdir, _database(backend, workdir) as db_url:
+        store = open_store(db_url)
+        project_id, token = create_project(store, "bench", "us")
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        per_day = n_reports // 30
+        features = [f"demo.mod{i // 10}.func{i}" for i in range(200)]
+        t0 = time.perf_counter()
+        for back in range(30, 0, -1):
+            day = today - datetime.timedelta(days=back)
+            rows = []
+            for i in range(per_day):
+                stats = {features[(i * 7 + k * 13) % 200]: 1 + (i + k) % 9 for k in range(5)}
+                rows.append({"project_id": project_id, "report_id": uuid.uuid4().hex, "day": day,
+                             "uid": f"{i % (per_day // 3 + 1):032x}", "version": f"1.{i % 6}.0",
+                             "python": f"CPython 3.{9 + i % 5}", "os": ("Linux", "Darwin", "Windows")[i % 3],
+                             "arch": ("x86_64", "arm64")[i % 2], "stats": json.dumps(stats)})
+            for start in range(0, len(rows), 20000):
+                store.insert_reports(rows[start:start + 20000])
+        loaded = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        jobs.publish(store, [project_id], today)
+        published = time.perf_counter() - t0
+        timings = []
+        with _server(db_url, workdir) as base, httpx.Client(base_url=base, timeout=60) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            # 31 days ending today (not yet released) cover the 30 released days.
+            url = f"/api/v1/projects/{project_id}/stats?days=31"
+            client.get(url, headers=headers)
+            for _ in range(30):
+                t = time.perf_counter()
+                response = client.get(url, headers=headers)
+                timings.append((time.perf_counter() - t) * 1000)
+                assert response.status_code == 200 and len(response.json()["dau"]) == 30
+        store.dispose()
+    timings.sort()
+    return {
+        "name": f"collector stats API, 30 days ({backend})",
+        "backend": backend,
+        "stored_reports": per_day * 30,
+        "load_seconds": round(loaded, 1),
+        "publish_seconds": round(published, 1),
+        "stats_p50_ms": round(statistics.median(timings), 2),
+        "stats_p99_ms": round(timings[int(len(timings) * 0.99) - 1], 2),
+        "stats_max_ms": round(timings[-1], 2),
+    }
+
+
+def run(quick=False):
+    """Every measurement as a list of dicts (one per backend and measurement)."""
+    if not shutil.which("wrk"):
+        raise SystemExit("benchmarks/collector_load.py needs wrk: apt-get install wrk")
+    backends = ["sqlite"] + (["postgresql"] if _postgres_url() else [])
+    seconds = 4 if quick else 10
+    n_reports = int(os.environ.get("TELLY_BENCH_STATS_REPORTS", 100_000 if quick else 1_000_000))
+    results = []
+    for backend in backends:
+        results.append(_ingest(backend, seconds))
+        results.append(_stats_latency(backend, n_reports))
+    return results
+
+
+if __name__ == "__main__":
+    for result in run(quick="--quick" in sys.argv):
+        print(json.dumps(result))
