@@ -1,15 +1,16 @@
 """Call counts per (project, key): exact under threads, restarted from zero in a forked child.
 
-Each counter is an ``itertools.count``; a call is counted by its bound ``__next__``, a single C
-call that holds the GIL from start to end, so concurrent calls never lose an increment and the
-per-call path takes no lock. Reading a count also goes through ``next()`` (an ``itertools.count``
-cannot be read otherwise without the deprecated ``__reduce__``), so every counter remembers how
-many of its steps were reads and subtracts them.
+Each counter is an ``itertools.count``; a call is counted by stepping it from C code that holds
+the GIL from start to end, so concurrent calls never lose an increment and the per-call path
+takes no lock. Reading a count also goes through ``next()`` (an ``itertools.count`` cannot be
+read otherwise without the deprecated ``__reduce__``), so every counter remembers how many of
+its steps were reads and subtracts them.
 
 Limit: on a free-threaded build (3.13t) ``itertools.count`` is not atomic, so counts may be low.
 """
 
 import itertools
+import operator
 import os
 import threading
 
@@ -25,10 +26,14 @@ _returned = {}
 class _Counter:
     """One counter: the ``itertools.count`` the wrappers tick, and the bookkeeping of reads."""
 
-    __slots__ = ("steps", "reads", "baseline")
+    __slots__ = ("steps", "tick", "reads", "baseline")
 
     def __init__(self):
         self.steps = itertools.count()
+        # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
+        # ``enabled`` callable, so wrapt counts and then calls the original straight from C,
+        # with no Python frame of ours in between.
+        self.tick = map(operator.not_, self.steps).__next__
         self.reads = 0  # steps spent on reading, not on calls
         self.baseline = 0  # calls already taken
 
@@ -40,7 +45,7 @@ class _Counter:
 
 
 def tick_for(project_id, key):
-    """A zero-argument callable that counts one call of ``key`` for ``project_id``.
+    """A zero-argument callable that counts one call of ``key`` for ``project_id`` and returns False.
 
     The same (project_id, key) always shares one counter, so a module reloaded or a key
     wrapped twice keeps adding to the same total.
@@ -50,7 +55,7 @@ def tick_for(project_id, key):
     if counter is None:
         with _lock:
             counter = _projects.setdefault(project_id, {}).setdefault(key, _Counter())
-    return counter.steps.__next__
+    return counter.tick
 
 
 def take(project_id):

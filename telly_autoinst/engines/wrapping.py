@@ -9,7 +9,9 @@ instantiation is observed by wrapping the package ``__init__`` that runs for the
 Every wrapper is built once per original object and kept in a registry, so an object reachable
 under several names of the package gets the same wrapper, and a repeated ``instrument`` or an
 ``importlib.reload`` never stacks wrappers. The per-call path only ticks a precomputed counter
-and calls through.
+and calls through: the tick is the wrapper's ``enabled`` callable, which wrapt's C extension
+evaluates and, as it returns False, follows by calling the original itself, so a counted call
+runs no Python code of ours (instantiation observers are the exception: they look at ``self``).
 """
 
 import copy
@@ -61,8 +63,8 @@ class _CountedFunction(wrapt.FunctionWrapper):
 
     __bound_function_wrapper__ = _CountedBoundFunction
 
-    def __init__(self, wrapped, wrapper, owner, name):
-        super().__init__(wrapped, wrapper)
+    def __init__(self, wrapped, wrapper, owner, name, enabled=None):
+        super().__init__(wrapped, wrapper, enabled)
         self._self_telly_owner = owner  # None at module level
         self._self_telly_name = name
 
@@ -87,12 +89,10 @@ class _CountedInit(_CountedFunction):
     """A package ``__init__`` wrapped to observe instantiation (its token is the original)."""
 
 
-def _count_calls(tick):
-    def count_call(wrapped, instance, args, kwargs):
-        tick()
-        return wrapped(*args, **kwargs)
-
-    return count_call
+def _call_through(wrapped, instance, args, kwargs):
+    # Never reached while the counter's tick (the wrappers' ``enabled``) returns False; kept
+    # so that a truthy return could only ever mean "call the original".
+    return wrapped(*args, **kwargs)
 
 
 def _count_instances(token, cached, resolve):
@@ -153,7 +153,10 @@ class WraptEngine:
         wrapper = self._existing(original, _CountedFunction)
         if wrapper is None:
             tick = counters.tick_for(project.project_id, target.key)
-            wrapper = _CountedFunction(original, _count_calls(tick), owner if isinstance(owner, type) else None, name)
+            # The count happens in ``enabled``, evaluated by wrapt at each call before anything
+            # else; it returns False, so wrapt then calls the original directly.
+            wrapper = _CountedFunction(original, _call_through, owner if isinstance(owner, type) else None, name,
+                                       enabled=tick)
         _set(owner, name, wrapper)
         self._wrappers[id(original)] = (original, wrapper, project.project_id)
         return True
