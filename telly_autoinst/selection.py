@@ -21,7 +21,7 @@ touches argument values and never changes an object.
 """
 
 import fnmatch
-import inspect
+from types import FunctionType
 from typing import Any, NamedTuple, Optional
 
 __all__ = ["Target", "select"]
@@ -60,6 +60,8 @@ def select(module, project):
             _select_module_attribute(module, modname, name, namespace[name], roots, found)
         except Exception:  # a hostile object (broken __module__, proxy) is simply not counted
             continue
+    if tuple(project.include) == ("*",) and not project.exclude:  # the default: no pattern to test
+        return list(found.values())
     return [t for t in found.values() if _wanted(t.key, project)]
 
 
@@ -84,7 +86,7 @@ def _select_module_attribute(module, modname, name, obj, roots, found):
     if isinstance(obj, type):
         if _defined_here(obj, modname):
             _select_class(obj, modname, roots, found)
-    elif inspect.isfunction(obj) and _defined_here(obj, modname):
+    elif isinstance(obj, FunctionType) and _defined_here(obj, modname):
         key = f"{modname}.{obj.__qualname__}"
         found.setdefault(key, Target(key, "function", module, name, obj))
 
@@ -109,11 +111,11 @@ def _select_class(cls, modname, roots, found):
                 kind, func = "staticmethod", value.__func__
             elif isinstance(value, classmethod):
                 kind, func = "classmethod", value.__func__
-            elif inspect.isfunction(value):
+            elif isinstance(value, FunctionType):
                 kind, func = "method", value
             else:
                 continue
-            if inspect.isfunction(func) and _defined_here(func, modname, prefix):
+            if isinstance(func, FunctionType) and _defined_here(func, modname, prefix):
                 method_key = f"{modname}.{func.__qualname__}"
                 found.setdefault(method_key, Target(method_key, kind, cls, name, value))
         except Exception:  # same as above: skip what cannot be inspected safely
@@ -128,7 +130,7 @@ def package_init_owner(cls, roots):
     """
     for klass in cls.__mro__:
         init = vars(klass).get("__init__")
-        if init is None or not inspect.isfunction(init):
+        if init is None or not isinstance(init, FunctionType):
             continue
         module = getattr(init, "__module__", None)
         if isinstance(module, str) and any(module == r or module.startswith(r + ".") for r in roots):

@@ -63,17 +63,13 @@ class _CountedFunction(wrapt.FunctionWrapper):
 
     __bound_function_wrapper__ = _CountedBoundFunction
 
-    def __init__(self, wrapped, wrapper, owner, name, enabled=None):
-        super().__init__(wrapped, wrapper, enabled)
-        self._self_telly_owner = owner  # None at module level
-        self._self_telly_name = name
-
     def __reduce_ex__(self, protocol):
-        if self._self_telly_owner is None:
+        place = _places.get(id(self))
+        if place is None:
             # A string means "the global of this name in obj.__module__"; pickle checks that the
             # module attribute is this very wrapper.
             return self.__qualname__
-        return getattr, (self._self_telly_owner, self._self_telly_name)
+        return getattr, place
 
     def __reduce__(self):
         return self.__reduce_ex__(2)
@@ -87,6 +83,13 @@ class _CountedFunction(wrapt.FunctionWrapper):
 
 class _CountedInit(_CountedFunction):
     """A package ``__init__`` wrapped to observe instantiation (its token is the original)."""
+
+
+# id(wrapper) -> (class, attribute name) for wrappers that live in a class __dict__. Kept
+# beside the wrappers rather than on them: setting attributes on a proxy at wrap time costs
+# more than the wrapper itself, on every one of thousands of callables at import.
+# Wrappers are never freed (the engine's registry holds them), so an id stays theirs.
+_places = {}
 
 
 def _call_through(wrapped, instance, args, kwargs):
@@ -155,10 +158,11 @@ class WraptEngine:
             tick = counters.tick_for(project.project_id, target.key)
             # The count happens in ``enabled``, evaluated by wrapt at each call before anything
             # else; it returns False, so wrapt then calls the original directly.
-            wrapper = _CountedFunction(original, _call_through, owner if isinstance(owner, type) else None, name,
-                                       enabled=tick)
+            wrapper = _CountedFunction(original, _call_through, tick)
         _set(owner, name, wrapper)
         self._wrappers[id(original)] = (original, wrapper, project.project_id)
+        if isinstance(owner, type):
+            _places.setdefault(id(wrapper), (owner, name))
         return True
 
     def _count_class(self, target, project):
@@ -172,9 +176,10 @@ class WraptEngine:
             wrapper = self._existing(init, _CountedInit)
             if wrapper is None:
                 observe = _count_instances(init, self._instances.cached, self._instances.resolve)
-                wrapper = _CountedInit(init, observe, init_owner, "__init__")
+                wrapper = _CountedInit(init, observe)
             _set(init_owner, "__init__", wrapper)
             self._wrappers[id(init)] = (init, wrapper, project.project_id)
+            _places.setdefault(id(wrapper), (init_owner, "__init__"))
         self._instances.add(cls, counters.tick_for(project.project_id, target.key))
         return True
 
