@@ -54,7 +54,7 @@ def test_text_output_is_readable(venv, home):
 
 def test_dry_run_equals_runtime_instrumentation(venv, home):
     listed = {p["project_id"]: p["keys"] for p in json.loads(dry_run(venv, home, "--json").stdout)["packages"]}
-    proc = venv.run(["-c", RUNTIME_KEYS, "sample_st", "sample_hatch", "sample_edgecases"], home, check=True)
+    proc = venv.run(["-c", RUNTIME_KEYS, "sample_st", "sample_hatch", "edgecases"], home, check=True)
     runtime = json.loads(proc.stdout)
     assert set(listed) == set(runtime)
     for project_id, keys in listed.items():
