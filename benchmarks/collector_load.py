@@ -6,8 +6,8 @@ reports (a new report_id each) with keep-alive connections:
 
 1. Capacity: closed loop at several connection counts; the best rate whose run had no
    socket error and no non-2xx answer is "reports/s at zero errors".
-2. Latency: each of 32 connections waits between requests so that the offered load is half the
-   capacity; wrk's p50/p99 of those requests are reported.
+2. Latency: each of 64 connections pauses between requests (calibrated on a short run) so that
+   the offered load is half the capacity; wrk's p50/p99 of those requests are reported.
 3. Check: the store holds exactly as many reports as were acknowledged.
 
 Also measured: GET /healthz on the same server (the HTTP stack alone, to read the figures as a
@@ -139,6 +139,18 @@ def _rate(result):
     return result["requests"] / (result["duration_us"] / 1e6)
 
 
+def _paced(url, body, target, seconds, connections=64):
+    """A run offering about ``target`` reports/s: each connection pauses between its requests.
+
+    wrk's pause comes on top of the response time, so the pause is calibrated on a short run first.
+    """
+    delay = connections * 1000 / target
+    probe = _wrk(url, connections, 3, body, delay_ms=max(1, round(delay)))
+    # per-connection period = pause + latency; solve for the pause that gives the target rate.
+    latency = max(0.0, connections * 1000 / _rate(probe) - delay)
+    return probe, _wrk(url, connections, seconds, body, delay_ms=max(1, round(delay - latency)))
+
+
 def _ingest(backend, seconds):
     from telly_autoinst.collector.registry import create_project
     from telly_autoinst.collector.store import open_store
@@ -154,14 +166,14 @@ def _ingest(backend, seconds):
             clean = {c: r for c, r in runs.items() if r["errors"] == 0 and r["non2xx"] == 0}
             best_c, best = max(clean.items(), key=lambda kv: _rate(kv[1])) if clean else (None, None)
             capacity = _rate(best) if best else 0.0
-            half = None
+            probe = half = None
             if capacity:
-                connections = 32
-                half = _wrk(url, connections, seconds, body, delay_ms=max(1, round(connections * 1000 / (capacity / 2))))
+                probe, half = _paced(url, body, capacity / 2, seconds)
             healthz = _wrk(base + "/healthz", 64, 3)["rate"]
-        acked = sum(r["requests"] - r["non2xx"] for r in [warm, *runs.values()]) + (half["requests"] - half["non2xx"] if half else 0)
+        every = [r for r in (warm, *runs.values(), probe, half) if r]
+        acked = sum(r["requests"] - r["non2xx"] for r in every)
         stored = len(store.report_ids(project_id))
-        in_flight = sum(runs) + 32 * 2 + sum(r["errors"] for r in [warm, *runs.values()])
+        in_flight = sum(runs) + 32 + 64 * 2 + sum(r["errors"] for r in every)
         store.dispose()
     return {
         "name": f"collector ingest ({backend})",

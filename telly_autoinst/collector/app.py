@@ -70,12 +70,25 @@ def build_app(store, config=Config(), now=utc_now):
     async def health(_request):
         return JSONResponse({"ok": True, "region": config.region})
 
-    return Starlette(routes=[
-        Route("/api/v1/reports", ingest.v1, methods=["POST"]),
-        Route("/v1.0/collect", ingest.v10, methods=["POST"]),
+    site = Starlette(routes=[
         Route("/api/v1/projects/{project_id}/stats", views.api_stats, methods=["GET"]),
         Route("/projects/{project_id}", views.page, methods=["GET"]),
         Route("/projects/{project_id}/login", views.login, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
         Mount("/static", StaticFiles(directory=static), name="static"),
     ], lifespan=lifespan)
+    return _Dispatch({"/api/v1/reports": ingest.v1, "/v1.0/collect": ingest.v10}, site)
+
+
+class _Dispatch:
+    """Sends report POSTs straight to their raw ASGI endpoints and everything else to Starlette."""
+
+    def __init__(self, posts, site):
+        self._posts, self.site = posts, site
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._posts.get(scope["path"])
+            if endpoint is not None:
+                return await endpoint(scope, receive, send)
+        return await self.site(scope, receive, send)

@@ -9,17 +9,18 @@ produce a 5xx.
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 import zlib
 from typing import NamedTuple, Optional
 
-from starlette.responses import JSONResponse
-
 from .writer import Overloaded
 
 __all__ = ["Facts", "Rejected", "read_body", "validate_v1", "facts_v1", "facts_v10", "IngestEndpoints"]
 
+
+_log = logging.getLogger("telly_autoinst.collector")
 
 # Bodies above this size are handled a few at a time (see IngestEndpoints._handle).
 _SMALL_BODY = 256 * 1024
@@ -32,9 +33,16 @@ class Rejected(Exception):
         super().__init__(detail)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
-    def response(self):
-        return JSONResponse({"error": self.code, "detail": self.detail}, status_code=self.status,
-                            headers=self.headers)
+    async def send(self, send):
+        await _respond(send, self.status, {"error": self.code, "detail": self.detail}, self.headers)
+
+
+async def _respond(send, status, payload, headers=None):
+    body = json.dumps(payload).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Facts(NamedTuple):
@@ -51,26 +59,35 @@ class Facts(NamedTuple):
 
 
 # --- body ---------------------------------------------------------------------------------
-async def read_body(request, max_wire, max_decoded):
-    """The request body, decompressed, refusing more than the caps while reading (gzip bombs too)."""
-    declared = request.headers.get("content-length")
+async def read_body(headers, receive, max_wire, max_decoded):
+    """The request body, decompressed, refusing more than the caps while reading (gzip bombs too).
+
+    ``headers`` maps lower-case header names to values (bytes), as ASGI gives them.
+    """
+    declared = headers.get(b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise Rejected(400, "bad_content_length", "Content-Length is not a number")
         if int(declared) > max_wire:
             raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding not in ("", "identity", "gzip", "x-gzip"):
+    encoding = headers.get(b"content-encoding", b"").strip().lower()
+    if encoding not in (b"", b"identity", b"gzip", b"x-gzip"):
         raise Rejected(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
     chunks, total = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Rejected(400, "disconnected", "the client went away before the body was complete")
+        chunk = message.get("body", b"")
         total += len(chunk)
         # Counted while streaming: a chunked body has no Content-Length to check up front.
         if total > max_wire:
             raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     raw = b"".join(chunks)
-    if encoding in ("gzip", "x-gzip"):
+    if encoding in (b"gzip", b"x-gzip"):
         return _gunzip(raw, max_decoded)
     if len(raw) > max_decoded:
         raise Rejected(413, "too_large", f"body larger than {max_decoded} bytes")
@@ -351,23 +368,31 @@ class IngestEndpoints:
             raise Rejected(503, "storage_unavailable", f"the report was not stored ({type(exc).__name__})",
                            headers={"Retry-After": "5"}) from None
 
-    async def _handle(self, request, accept):
-        """Read the body and run ``accept(body)``; large bodies take one of a few slots first."""
+    async def _handle(self, scope, receive, send, accept):
+        """Read the body and answer with ``accept(body)``; large bodies take one of a few slots first."""
         try:
-            body = await read_body(request, self._config.max_wire, self._config.max_decoded)
+            body = await read_body(dict(scope["headers"]), receive, self._config.max_wire, self._config.max_decoded)
             if len(body) <= _SMALL_BODY:
-                return await accept(body)
-            # Parsed JSON weighs several times its text: bound how many large ones are in memory.
-            async with self._large_slots:
-                return await accept(body)
+                status, payload = await accept(body)
+            else:
+                # Parsed JSON weighs several times its text: bound how many large ones are in memory.
+                async with self._large_slots:
+                    status, payload = await accept(body)
         except Rejected as exc:
-            return exc.response()
+            await exc.send(send)
+            return
+        except Exception as exc:  # a bug must not turn a client's input into a 5xx; say what kind
+            _log.warning("report refused after an internal error: %s", type(exc).__name__)
+            await Rejected(422, "unprocessable", f"the report could not be processed ({type(exc).__name__})").send(send)
+            return
+        await _respond(send, status, payload)
 
-    async def v1(self, request):
-        return await self._handle(request, self._accept_v1)
+    # Raw ASGI endpoints: ingestion is the hot path, so it skips the framework's request objects.
+    async def v1(self, scope, receive, send):
+        await self._handle(scope, receive, send, self._accept_v1)
 
-    async def v10(self, request):
-        return await self._handle(request, self._accept_v10)
+    async def v10(self, scope, receive, send):
+        await self._handle(scope, receive, send, self._accept_v10)
 
     async def _accept_v1(self, body):
         doc = parse_json(body)
@@ -378,7 +403,7 @@ class IngestEndpoints:
         validate_v1(doc)
         facts = facts_v1(doc)
         await self._store([facts])
-        return JSONResponse({"accepted": 1, "report_id": facts.report_id})
+        return 200, {"accepted": 1, "report_id": facts.report_id}
 
     async def _accept_v10(self, body):
         admitted, refusal = [], None
@@ -392,4 +417,4 @@ class IngestEndpoints:
         if not admitted:
             raise refusal
         await self._store(admitted)
-        return JSONResponse({"accepted": len(admitted)})
+        return 200, {"accepted": len(admitted)}
