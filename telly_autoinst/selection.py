@@ -95,7 +95,7 @@ def _select_class(cls, modname, roots, found):
     key = f"{modname}.{cls.__qualname__}"
     if key in found:
         return
-    init_owner = package_init_owner(cls, roots)
+    init_owner = _package_init_owner(cls, roots)
     if init_owner is not None:
         found[key] = Target(key, "class", cls, "__init__", cls, init_owner)
     prefix = cls.__qualname__ + "."
@@ -122,7 +122,7 @@ def _select_class(cls, modname, roots, found):
             continue
 
 
-def package_init_owner(cls, roots):
+def _package_init_owner(cls, roots):
     """The first class in ``cls.__mro__`` whose own ``__init__`` is a function of one of ``roots``.
 
     Foreign initializers (``object``, C types, other packages) are skipped rather than ending the

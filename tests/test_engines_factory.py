@@ -40,3 +40,11 @@ def test_instrumented_keys_is_a_copy_per_project(monkeypatch):
     assert instrumented_keys(edge.project.project_id)
     assert instrumented_keys("never-instrumented") == set()
     forget_edgecases()
+
+
+def test_public_names():
+    from telly_autoinst import counters, engines, selection
+
+    assert engines.__all__ == ["Engine", "make_engine", "instrumented_keys"]
+    assert selection.__all__ == ["Target", "select"]
+    assert counters.__all__ == ["tick_for", "take", "give_back", "pending_projects"]

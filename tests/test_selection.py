@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from telly_autoinst.selection import Target, package_init_owner, select
+from telly_autoinst.selection import Target, _package_init_owner, select
 from tests.support.engines import forget_edgecases, import_edgecases, project
 
 
@@ -121,8 +121,8 @@ def test_init_owner_skips_foreign_initializers():
     """)
     keys = _keys(module)
     assert "selmod2.Worker" not in keys and "selmod2.Worker.work" in keys
-    assert package_init_owner(module.Mixed, {"selmod2"}) is module.Base
-    assert package_init_owner(module.Worker, {"selmod2"}) is None
+    assert _package_init_owner(module.Mixed, {"selmod2"}) is module.Base
+    assert _package_init_owner(module.Worker, {"selmod2"}) is None
 
 
 def test_hostile_attributes_are_skipped():

@@ -40,7 +40,7 @@ class Engine(Protocol):
 def make_engine(name="wrapt"):
     """``(engine, note)``: the engine called ``name``, or wrapt with a note saying why not."""
     if name == "monitoring":
-        if sys.version_info < (3, 12):
+        if sys.version_info < (3, 12) or not hasattr(sys, "monitoring"):
             return _wrapt(), (
                 "engine 'monitoring' needs Python 3.12+ (this is %d.%d); using 'wrapt'" % sys.version_info[:2])
         engine, note = _monitoring()

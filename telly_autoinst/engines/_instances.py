@@ -41,6 +41,7 @@ class Instantiations:
         self.forget()
 
     def counts(self, cls):
+        """Whether instantiations of ``cls`` are counted already (instrumenting is idempotent)."""
         return cls in self._ticks
 
     def forget(self):
@@ -49,25 +50,29 @@ class Instantiations:
         self._others.clear()
 
     def resolve(self, cls):
-        """``(token, tick)`` for an instance of ``cls``; ``(None, None)`` when nothing counts it."""
+        """``(token, tick)`` for an instance of ``cls``; ``(None, None)`` when nothing counts it.
+
+        Runs inside the host's ``__init__`` call, so it never raises: whatever cannot be
+        resolved is simply not counted.
+        """
         try:
             return self._others[cls]
-        except (KeyError, TypeError):
+        except Exception:  # KeyError, or a type that cannot be weakly referenced
             pass
         entry = _NOTHING
-        mro = getattr(cls, "__mro__", ())
-        tick = next((self._ticks[k] for k in mro if k in self._ticks), None)
-        if tick is not None:
-            for klass in mro:
-                token = self._token_of(vars(klass).get("__init__"))
-                if token is not None:
-                    entry = (token, tick)
-                    break
         try:
+            mro = cls.__mro__
+            tick = next((self._ticks[k] for k in mro if k in self._ticks), None)
+            if tick is not None:
+                for klass in mro:
+                    token = self._token_of(vars(klass).get("__init__"))
+                    if token is not None:
+                        entry = (token, tick)
+                        break
             if cls in self._ticks:
                 self._resolved[cls] = entry
             else:
                 self._others[cls] = entry
-        except TypeError:  # not weak-referenceable: resolve again next time
+        except Exception:  # e.g. not weak-referenceable: resolved again next time
             pass
         return entry
