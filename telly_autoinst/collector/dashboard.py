@@ -46,6 +46,7 @@ def stats(store, project, today, days, min_group, window_days):
     dau = []
     for day in day_list:
         value, scale = per_day[day]["dau"][""]
+        value = max(0, value)
         low, high = privacy.band(value, scale)
         shown = value >= min_group
         dau.append({"day": day.isoformat(), "value": value if shown else None, "low": low if shown else None,
@@ -57,13 +58,14 @@ def stats(store, project, today, days, min_group, window_days):
             for key, (value, _) in cells_of_day.get(metric, {}).items():
                 table[key] = table.get(key, 0) + value
         version_keys.update(k for k, (v, _) in cells_of_day.get("version", {}).items() if v >= min_group)
+    # Sums of the unclamped noisy cells are unbiased; only the totals shown are clamped at 0.
     shown = [k for k, users in sums["users"].items() if users >= min_group]
-    features = [{"key": k, "calls": sums["calls"].get(k, 0), "users": sums["users"][k]} for k in shown]
+    features = [{"key": k, "calls": max(0, sums["calls"].get(k, 0)), "users": sums["users"][k]} for k in shown]
     versions = {}
     for key in sorted(version_keys):
         series = []
         for day in day_list:
-            value = per_day[day].get("version", {}).get(key, (0, 0))[0]
+            value = max(0, per_day[day].get("version", {}).get(key, (0, 0))[0])
             series.append(value if value >= min_group else None)
         versions[key] = series
     return {

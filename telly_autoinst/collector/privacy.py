@@ -100,8 +100,9 @@ def release_day(store, project, day, complete, bounds=Bounds()):
         if not keys:
             continue
         noisy = mechanism([hists[metric][k] for k in keys])
-        # Clamping at 0 is post-processing: it costs nothing and a negative count means nothing.
-        cells.extend({"metric": metric, "key": k, "value": max(0, v), "scale": scale} for k, v in zip(keys, noisy))
+        # Stored unclamped: sums over days stay unbiased; the views clamp what they show at 0
+        # (post-processing, no privacy cost).
+        cells.extend({"metric": metric, "key": k, "value": v, "scale": scale} for k, v in zip(keys, noisy))
     store.record_release(project_id, day, total, complete, cells)
     return total
 

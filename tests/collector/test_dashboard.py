@@ -168,3 +168,17 @@ def test_browser_draws_the_charts_and_shows_the_api_numbers(tmp_path, serve):
         "min_group")]
     assert shown == expected
     assert len(api["dau"]) == 6
+
+
+def test_negative_noisy_cells_are_summed_unbiased_and_shown_clamped(store):
+    project_id, _ = create_project(store, "demo", "us")
+    today = datetime.date(2026, 11, 10)
+    for back, (dau, calls) in enumerate([(-3, -50), (8, 120)], start=1):
+        day = today - datetime.timedelta(days=back)
+        store.record_release(project_id, day, 1.0, True, [
+            {"metric": "dau", "key": "", "value": dau, "scale": 5.0},
+            {"metric": "calls", "key": "m.f", "value": calls, "scale": 1000.0},
+            {"metric": "users", "key": "m.f", "value": 6, "scale": 66.0}])
+    data = stats(store, store.project(project_id), today, 30, min_group=1, window_days=30)
+    assert [d["value"] for d in data["dau"]] == [8, None]  # oldest first; -3 is 0, below min_group
+    assert data["features"]["by_calls"] == [{"key": "m.f", "calls": 70, "users": 12}]  # -50 + 120, not 0 + 120
