@@ -154,6 +154,14 @@ def test_instantiation_is_counted_under_the_class_created(edge):
     assert stats == {"edgecases.core.Triangle": 2, "edgecases.core.Square": 2, "edgecases.core.Shape": 2}
 
 
+def test_initializers_from_other_modules_and_private_bases(edge):
+    meta = edge.meta
+    assert meta.Hexagon("h").describe() == "h with 6 sides" and meta.Parcel(2).weight() == 4
+    assert meta.Shape is edge.core.Shape  # a re-export: counted where defined only
+    assert edge.take() == {"edgecases.meta.Hexagon": 1, "edgecases.meta.Parcel": 1,
+                           "edgecases.meta.Parcel.weight": 1, "edgecases.core.Shape.describe": 1}
+
+
 def test_classes_without_package_init_keep_their_behaviour(edge):
     core = edge.core
     assert core.CustomNew(1, 2).total() == 3
