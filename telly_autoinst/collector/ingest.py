@@ -108,7 +108,7 @@ def _gunzip(raw, max_decoded):
     return out
 
 
-def parse_json(body):
+def _parse_json(body):
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -395,7 +395,7 @@ class IngestEndpoints:
         await self._handle(scope, receive, send, self._accept_v10)
 
     async def _accept_v1(self, body):
-        doc = parse_json(body)
+        doc = _parse_json(body)
         project_id = doc.get("project_id") if type(doc) is dict else None
         if type(project_id) is not str or len(project_id) > 128 or not _PROJECT_ID.fullmatch(project_id):
             raise Rejected(422, "schema_violation", "project_id: missing or malformed")
@@ -407,7 +407,7 @@ class IngestEndpoints:
 
     async def _accept_v10(self, body):
         admitted, refusal = [], None
-        for facts in facts_v10(parse_json(body)):
+        for facts in facts_v10(_parse_json(body)):
             try:
                 await self._admit(facts.project_id)
                 admitted.append(facts)

@@ -19,7 +19,7 @@ import math
 
 import opendp.prelude as dp
 
-__all__ = ["Bounds", "SHARES", "release_day", "budget", "band"]
+__all__ = ["Bounds", "SHARES", "histograms", "release_day", "budget", "band"]
 
 # Integer Laplace (CKS20 sampler) lives behind OpenDP's "contrib" flag, like most of its constructors.
 dp.enable_features("contrib")
