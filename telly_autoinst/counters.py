@@ -54,7 +54,10 @@ def tick_for(project_id, key):
     counter = counters.get(key) if counters is not None else None
     if counter is None:
         with _lock:
-            counter = _projects.setdefault(project_id, {}).setdefault(key, _Counter())
+            counters = _projects.setdefault(project_id, {})
+            counter = counters.get(key)
+            if counter is None:
+                counter = counters[key] = _Counter()
     return counter.tick
 
 
