@@ -62,7 +62,9 @@ def _run_case(name, placeholders, quick, lab):
         kwargs["lab"] = lab
     try:
         rows = module.run(**kwargs)
-    except Exception as exc:  # one broken case must not lose the others' figures
+    # One broken case must not lose the others' figures (SystemExit too: a case may exit when a
+    # tool it needs is missing).
+    except (Exception, SystemExit) as exc:
         return [_table.missing(name, "", "", f"failed: {type(exc).__name__}: {exc}")]
     return [_table.normalize(item, name) for item in rows or []]
 

@@ -2,6 +2,7 @@
 
 import re
 
+_KEYS = ("case", "measured", "value", "target", "met", "detail")
 _TARGET = re.compile(r"^\s*(<=|>=|≤|≥|==)\s*([-+0-9.eE/]+)\s*(.*)$")
 
 
@@ -48,15 +49,22 @@ def missing(case, measured, target, why):
 
 
 def normalize(item, source):
-    """Fill in what a foreign ``run()`` left out, so one bad row cannot break the table."""
+    """Fill in what a foreign ``run()`` left out, so one odd row cannot break the table.
+
+    Keys outside the row format are kept and also appended to ``detail``, so a case that
+    returns its own figures still shows them.
+    """
     if not isinstance(item, dict):
         return missing(source, "", "", f"run() returned {type(item).__name__}, not dict")
     out = dict(item)
-    out.setdefault("case", source)
+    out.setdefault("case", out.get("name") or source)
     out.setdefault("measured", "")
     out.setdefault("value", None)
     out.setdefault("target", "")
     out.setdefault("detail", "")
+    extra = {k: v for k, v in item.items() if k not in _KEYS and k != "name"}
+    if extra:
+        out["detail"] = "; ".join(filter(None, [str(out["detail"]), ", ".join(f"{k}={v}" for k, v in extra.items())]))
     if "met" not in out:
         out["met"] = meets(out["value"], out["target"]) if isinstance(out["value"], (int, float)) else None
     return out
