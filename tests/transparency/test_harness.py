@@ -1,0 +1,102 @@
+"""The harness's own machinery: it must tell outcomes apart and notice every kind of difference."""
+
+import subprocess
+import sys
+import textwrap
+
+from tests.transparency.harness import SUBJECTS, Comparison, RunResult, parse_junit, parse_summary
+
+_SUITE = textwrap.dedent("""
+    import pytest
+
+    @pytest.fixture
+    def broken():
+        raise RuntimeError("fixture broke")
+
+    def test_pass():
+        pass
+
+    def test_fail():
+        assert 1 == 2
+
+    def test_skip():
+        pytest.skip("not here")
+
+    @pytest.mark.xfail(reason="known")
+    def test_xfail():
+        assert False
+
+    @pytest.mark.xfail(reason="strict", strict=True)
+    def test_xpass_strict():
+        pass
+
+    def test_error(broken):
+        pass
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_param(n):
+        assert n
+""")
+
+
+def _run(tmp_path):
+    (tmp_path / "test_sample.py").write_text(_SUITE)
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                           "test_sample.py"], cwd=tmp_path, capture_output=True, text=True)
+    return proc, junit
+
+
+def test_junit_and_summary_tell_every_outcome_apart(tmp_path):
+    proc, junit = _run(tmp_path)
+    outcomes, messages = parse_junit(junit)
+    by_name = {test.split("::")[1]: outcome for test, outcome in outcomes.items()}
+    assert by_name == {
+        "test_pass": "passed", "test_fail": "failed", "test_skip": "skipped", "test_xfail": "xfailed",
+        "test_xpass_strict": "failed", "test_error": "error", "test_param[1]": "passed", "test_param[2]": "passed",
+    }
+    assert "assert 1 == 2" in next(m for t, m in messages.items() if t.endswith("test_fail"))
+    assert parse_summary(proc.stdout) == {"failed": 2, "passed": 3, "skipped": 1, "xfailed": 1, "error": 1}
+
+
+def _result(mode, outcomes, module_file="/venv/site-packages/click/__init__.py", stats=None):
+    return RunResult(mode=mode, returncode=0, outcomes=outcomes, messages={"t::b": "boom"},
+                     summary={"passed": len(outcomes)}, module_file=module_file, stats=stats or {},
+                     report_files=1, stderr_tail="")
+
+
+def _comparison(plain, instrumented, selectable=None):
+    stats = instrumented.stats
+    return Comparison(subject=SUBJECTS["click"], python="3.11", engine="wrapt", plain=plain,
+                      instrumented=instrumented, site_packages="/venv/site-packages",
+                      selectable=set(stats) if selectable is None else selectable, dry_run_error="")
+
+
+def _many_counts():
+    return {f"click.core.f{i}": 1 for i in range(SUBJECTS["click"].min_counted)}
+
+
+def test_identical_runs_with_enough_counts_have_no_problems():
+    same = {"t::a": "passed", "t::b": "failed"}
+    comparison = _comparison(_result("plain", same), _result("instrumented", same, stats=_many_counts()))
+    assert comparison.problems() == []
+    assert comparison.row()["verdict"] == "same"
+
+
+def test_every_difference_is_reported():
+    plain = _result("plain", {"t::a": "passed", "t::b": "passed"}, module_file="/src/click/__init__.py")
+    stats = dict(_many_counts(), **{"other.f": 1, "click.zero": 0})
+    instrumented = _result("instrumented", {"t::a": "passed", "t::b": "failed"}, stats=stats)
+    problems = "\n".join(_comparison(plain, instrumented, selectable=set(_many_counts())).problems())
+    assert "plain: click was imported from '/src/click/__init__.py'" in problems
+    assert "outcome counts differ" in problems
+    assert "t::b: plain passed, instrumented failed\n    boom" in problems
+    assert "counted keys outside click: ['other.f']" in problems
+    assert "non-positive or non-integer counts for ['click.zero']" in problems
+    assert "--dry-run does not list" in problems
+
+
+def test_too_few_counted_functions_is_a_problem():
+    same = {"t::a": "passed"}
+    comparison = _comparison(_result("plain", same), _result("instrumented", same, stats={"click.core.main": 3}))
+    assert any("only 1 distinct click functions counted" in p for p in comparison.problems())
