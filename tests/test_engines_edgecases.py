@@ -162,6 +162,17 @@ def test_initializers_from_other_modules_and_private_bases(edge):
                            "edgecases.meta.Parcel.weight": 1, "edgecases.core.Shape.describe": 1}
 
 
+def test_one_function_as_several_initializers_or_as_function_and_initializer(edge):
+    meta = edge.meta
+    assert meta.Twin(1).n == 1 and meta.TwinAlias(2).n == 2 and meta.TwinAlias().n == 0
+    assert meta.Configured(3).n == 3
+    plain = types.SimpleNamespace()
+    meta.setup(plain, 4)
+    assert plain.n == 4
+    assert edge.take() == {"edgecases.meta.Twin": 1, "edgecases.meta.TwinAlias": 2,
+                           "edgecases.meta.Configured": 1, "edgecases.meta.setup": 1}
+
+
 def test_classes_without_package_init_keep_their_behaviour(edge):
     core = edge.core
     assert core.CustomNew(1, 2).total() == 3

@@ -132,3 +132,19 @@ def test_other_tools_can_still_claim_their_ids(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"edgecases.core.add": 2}
+
+
+def test_a_function_reused_as_an_initializer_in_either_order():
+    from telly_autoinst.engines import make_engine
+
+    engine, _ = make_engine("monitoring")
+    module = types.ModuleType("reuse_mod")
+    exec("__all__ = ['Configured', 'setup']\n"  # the class is selected first
+         "def setup(self, n=0):\n    self.n = n\n"
+         "class Configured:\n    __init__ = setup\n", vars(module))
+    settings = project(packages=["reuse_mod"])
+    assert engine.instrument(module, settings) == ["reuse_mod.Configured", "reuse_mod.setup"]
+    assert type(vars(module)["setup"]) is not types.FunctionType  # the function key went to wrapt
+    assert vars(module.Configured)["__init__"].__code__ is module.setup.__code__
+    module.Configured(1), module.setup(types.SimpleNamespace(), 2)
+    assert counters.take(settings.project_id) == {"reuse_mod.Configured": 1, "reuse_mod.setup": 1}

@@ -36,6 +36,8 @@ _TOOL_NAME = "telly_autoinst"
 # and fail without; 3 and 4 are nobody's. 5 is taken only as a last resort: nothing in the
 # standard library uses it on 3.12/3.13.
 _TOOL_IDS = (3, 4, 5)
+# The claim of an initializer's code object (keys are dotted, so this never equals one).
+_INIT = "__init__"
 
 
 def claim():
@@ -59,9 +61,9 @@ def _own_code(func, initializer=False):
         return None
     code = func.__code__
     if initializer:
-        # dataclass-generated __init__s have a synthetic co_qualname but a code of their own;
-        # the instance is read from the first positional parameter.
-        return code if code.co_name == "__init__" and code.co_argcount >= 1 else None
+        # Initializers are told apart by type(self), so a synthetic co_qualname (dataclasses) or a
+        # function reused as __init__ is fine; the instance is the first positional parameter.
+        return code if code.co_argcount >= 1 else None
     return code if code.co_qualname == func.__qualname__ else None
 
 
@@ -92,7 +94,7 @@ class MonitoringEngine:
         # Keyed by id(code): equal code objects of different functions (same name, line and
         # body in two modules) compare equal, and each must keep its own claim.
         self._handlers = {}  # id(code) -> zero-argument callable run at each PY_START
-        self._claims = {}  # id(code) -> (claim, target, project, code); claim: a key or ("__init__", owner)
+        self._claims = {}  # id(code) -> (claim, target, project, code); claim: a key or _INIT
         self._shared = {}  # id(code) -> code found under two claims; counted by wrapt instead
         self._instances = Instantiations(self._init_token)
         handler_for = self._handlers.get
@@ -124,8 +126,7 @@ class MonitoringEngine:
                 return False
             init = vars(target.init_owner).get("__init__")
             code = _own_code(init, initializer=True)
-            claim = ("__init__", target.init_owner)
-            if code is None or not self._claim(code, claim, target, project):
+            if code is None or not self._claim(code, _INIT, target, project):
                 return self._by_wrapt(target, project)
             if id(code) not in self._handlers:
                 self._subscribe(code, _observe_init(code, self._instances.cached, self._instances.resolve))
@@ -141,19 +142,25 @@ class MonitoringEngine:
         return True
 
     def _claim(self, code, claim, target, project):
-        """True when ``code`` is free or already ``claim``'s; a second claimant makes it shared."""
+        """True when ``code`` is free or already ``claim``'s; False sends ``target`` to wrapt."""
         if id(code) in self._shared:
             return False
         held = self._claims.setdefault(id(code), (claim, target, project, code))
         if held[0] == claim:
             return True
-        # One code object, two keys: its events cannot say which was called. Both go to wrapt.
+        if claim != _INIT and held[0] == _INIT:
+            # An initializer tells its classes apart by type(self), not by code: it keeps the code.
+            return False
+        # One code object, two function keys (or a function key that an initializer now needs):
+        # its events cannot say which was called, so the function key(s) go to wrapt.
+        self._handlers.pop(id(code), None)
+        self._by_wrapt(held[1], held[2])
+        if claim == _INIT:
+            self._claims[id(code)] = (claim, target, project, code)
+            return True
         self._shared[id(code)] = code
         del self._claims[id(code)]
-        self._handlers.pop(id(code), None)
         sys.monitoring.set_local_events(self.tool, code, 0)
-        if held[1].kind != "class":
-            self._by_wrapt(held[1], held[2])
         return False
 
     def _subscribe(self, code, handler):
@@ -169,4 +176,4 @@ class MonitoringEngine:
     def _init_token(self, value):
         code = getattr(value, "__code__", None)
         held = self._claims.get(id(code))
-        return code if held is not None and held[3] is code and isinstance(held[0], tuple) else None
+        return code if held is not None and held[3] is code and held[0] == _INIT else None
