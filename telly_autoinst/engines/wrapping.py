@@ -178,7 +178,8 @@ class WraptEngine:
                 observe = _count_instances(init, self._instances.cached, self._instances.resolve)
                 wrapper = _CountedInit(init, observe)
             _set(init_owner, "__init__", wrapper)
-            self._wrappers[id(init)] = (init, wrapper, project.project_id)
+            # setdefault: a function that is also counted as itself keeps that wrapper for aliases.
+            self._wrappers.setdefault(id(init), (init, wrapper, project.project_id))
             _places.setdefault(id(wrapper), (init_owner, "__init__"))
         self._instances.add(cls, counters.tick_for(project.project_id, target.key))
         return True
