@@ -6,6 +6,7 @@ window its raw rows and its key are deleted together (jobs.py): then nobody, the
 included, can tell whether a given user is in what remains, which is only published aggregates.
 """
 
+import asyncio
 import datetime
 import hashlib
 import hmac
@@ -27,15 +28,26 @@ class Window:
     def __init__(self, store, now=utc_now):
         self._store, self._now = store, now
         self._keys = {}  # (project_id, day) -> key, for the current day only
+        self._pending = {}  # (project_id, day) -> future of the key being fetched
 
     async def _key(self, project_id, day):
         key = self._keys.get((project_id, day))
-        if key is None:
-            key = await run_in_threadpool(self._store.window_key, project_id, day, secrets.token_bytes(32))
-            if any(cached_day != day for _, cached_day in self._keys):
-                # Yesterday's keys must not outlive their rows in memory either.
-                self._keys = {k: v for k, v in self._keys.items() if k[1] == day}
-            self._keys[(project_id, day)] = key
+        if key is not None:
+            return key
+        # One lookup per (project, day) even when many requests arrive together after midnight.
+        pending = self._pending.get((project_id, day))
+        if pending is None:
+            pending = self._pending[(project_id, day)] = asyncio.ensure_future(
+                run_in_threadpool(self._store.window_key, project_id, day, secrets.token_bytes(32)))
+        try:
+            key = await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._pending.pop((project_id, day), None)
+        if any(cached_day != day for _, cached_day in self._keys):
+            # Yesterday's keys must not outlive their rows in memory either.
+            self._keys = {k: v for k, v in self._keys.items() if k[1] == day}
+        self._keys[(project_id, day)] = key
         return key
 
     async def row(self, facts):

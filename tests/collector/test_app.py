@@ -111,3 +111,23 @@ def test_no_client_address_is_logged(db_url, serve, path):
     httpx.get(server.url + "/nothing-here")
     output = server.stop()
     assert "127.0.0.1" not in output
+
+
+def test_the_server_releases_completed_days_and_expires_old_ones_on_its_own(db_url, serve):
+    import datetime
+    import json
+
+    (project_id, _), _ = _projects(db_url)
+    store = open_store(db_url)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    old, yesterday = today - datetime.timedelta(days=40), today - datetime.timedelta(days=1)
+    store.insert_reports([{"project_id": project_id, "report_id": f"{i:032x}", "day": day, "uid": "u" * 32,
+                           "version": "1.0", "python": "CPython 3.11", "os": "Linux", "arch": "x86_64",
+                           "stats": json.dumps({"m.f": 1})} for i, day in enumerate((old, yesterday, today))])
+    store.window_key(project_id, old, b"k" * 32)
+    serve(db_url, "--publish-interval", "1")
+    deadline = time.monotonic() + 30
+    while set(store.release_summary(project_id)) != {old, yesterday} or old in store.raw_days(project_id):
+        assert time.monotonic() < deadline, store.release_summary(project_id)
+        time.sleep(0.2)
+    assert store.raw_days(project_id) == [yesterday, today] and store.key_days(project_id) == []

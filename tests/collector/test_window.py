@@ -76,3 +76,22 @@ def test_after_the_window_only_aggregates_remain(store, clock):
     assert {day for day, *_ in every_cell} == {start + datetime.timedelta(days=d) for d in range(5)}
     stored = json.dumps([list(map(str, c)) for c in every_cell])
     assert hashlib.sha256(b"a").hexdigest() not in stored
+
+
+def test_many_first_reports_of_a_day_fetch_the_key_once(store, clock):
+    project_id, _ = create_project(store, "demo", "us")
+    calls = []
+    original = store.window_key
+
+    def counting(*args):
+        calls.append(args[:2])
+        return original(*args)
+
+    store.window_key = counting
+    window = Window(store, now=clock)
+
+    async def burst():
+        return await asyncio.gather(*(window.row(facts_v1(make_report(project_id, user="alice"))) for _ in range(50)))
+
+    rows = asyncio.run(burst())
+    assert len(calls) == 1 and len({r["uid"] for r in rows}) == 1
