@@ -104,7 +104,7 @@ def default_url(region):
     return "sqlite:///" + os.path.join(directory, f"collector-{region}.sqlite3")
 
 
-def _engine(url):
+def _engine(url, for_writes=True):
     if url.startswith(("postgresql://", "postgres://")):
         # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -127,16 +127,19 @@ def _engine(url):
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):
-        # IMMEDIATE takes the write lock up front; a deferred transaction that later writes can
-        # fail with SQLITE_BUSY without waiting when another process (the CLI) holds the lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers: IMMEDIATE takes the write lock up front; a deferred transaction that later
+        # writes can fail with SQLITE_BUSY without waiting when another process holds the lock.
+        # Readers: deferred, so that under WAL a long read (publishing a day, the dashboard)
+        # never holds the write lock that ingestion's group commits need.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if for_writes else "BEGIN")
 
     return engine
 
 
 def open_store(url):
     """Connect, apply any pending migrations, and return the Store."""
-    store = Store(_engine(url))
+    writer = _engine(url)
+    store = Store(writer, _engine(url, for_writes=False) if writer.dialect.name == "sqlite" else writer)
     store.migrate()
     return store
 
@@ -144,13 +147,19 @@ def open_store(url):
 class Store:
     """All reads and writes of the collector, each filtered by project id."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, reader=None):
         self.engine = engine
+        self._reader = reader or engine
         self.dialect = engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
 
     def dispose(self):
         self.engine.dispose()
+        self._reader.dispose()
+
+    def _read(self):
+        """A read-only transaction (see _engine: it never blocks the writer on SQLite)."""
+        return self._reader.begin()
 
     # --- schema --------------------------------------------------------------------------
     def migrate(self):
@@ -169,7 +178,7 @@ class Store:
                 conn.execute(schema_version.insert().values(version=version, applied_at=_now()))
 
     def version(self):
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
 
     # --- projects ------------------------------------------------------------------------
@@ -179,12 +188,12 @@ class Store:
 
     def project(self, project_id):
         """The project's row as a dict, or None."""
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(projects).where(projects.c.project_id == project_id)).mappings().first()
         return dict(row) if row else None
 
     def project_ids(self, region):
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(
                 sa.select(projects.c.project_id).where(projects.c.region == region)
                 .order_by(projects.c.project_id)).scalars())
@@ -221,24 +230,28 @@ class Store:
         return str(compiled), names
 
     def reports_of_day(self, project_id, day):
+        """Yield (uid, version, python, os, arch, stats) of a day's raw rows, streamed in chunks."""
         columns = [raw_reports.c[name] for name in ("uid", "version", "python", "os", "arch", "stats")]
-        with self.engine.begin() as conn:
-            return [tuple(r) for r in conn.execute(sa.select(*columns).where(
-                raw_reports.c.project_id == project_id, raw_reports.c.day == day))]
+        with self._read() as conn:
+            # yield_per: a busy day has millions of rows; never hold them all in memory.
+            result = conn.execution_options(yield_per=5000).execute(sa.select(*columns).where(
+                raw_reports.c.project_id == project_id, raw_reports.c.day == day))
+            for row in result:
+                yield tuple(row)
 
     def raw_days(self, project_id):
         """Days that still have raw rows, oldest first."""
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(sa.select(raw_reports.c.day).where(raw_reports.c.project_id == project_id)
                                      .group_by(raw_reports.c.day).order_by(raw_reports.c.day)).scalars())
 
     def report_ids(self, project_id):
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return set(conn.execute(sa.select(raw_reports.c.report_id)
                                     .where(raw_reports.c.project_id == project_id)).scalars())
 
     def key_days(self, project_id):
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return list(conn.execute(sa.select(window_keys.c.day).where(window_keys.c.project_id == project_id)
                                      .order_by(window_keys.c.day)).scalars())
 
@@ -256,7 +269,7 @@ class Store:
         query = (sa.select(releases.c.day, sa.func.sum(releases.c.epsilon),
                            sa.func.max(sa.cast(releases.c.complete, sa.Integer)))
                  .where(releases.c.project_id == project_id).group_by(releases.c.day))
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return {day: (float(eps), bool(done)) for day, eps, done in conn.execute(query)}
 
     def record_release(self, project_id, day, epsilon, complete, new_cells):
@@ -275,7 +288,7 @@ class Store:
         query = (sa.select(cells.c.day, cells.c.metric, cells.c.key, cells.c.value, cells.c.scale)
                  .where(cells.c.project_id == project_id, cells.c.day >= first_day, cells.c.day <= last_day)
                  .order_by(cells.c.day))
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return [tuple(r) for r in conn.execute(query)]
 
 

@@ -60,7 +60,7 @@ def test_queries_see_only_their_project(store):
     _project(store, "p2")
     store.insert_reports([_row("p1", "a" * 32), _row("p2", "a" * 32), _row("p2", "b" * 32)])
     assert store.report_ids("p1") == {"a" * 32}
-    assert len(store.reports_of_day("p2", DAY)) == 2
+    assert len(list(store.reports_of_day("p2", DAY))) == 2
     store.record_release("p1", DAY, 1.0, True, [{"metric": "dau", "key": "", "value": 5, "scale": 5.0}])
     assert store.published_cells("p2", DAY, DAY) == []
     assert store.release_summary("p2") == {}
@@ -104,3 +104,13 @@ def test_project_region_listing(store):
 def test_rejects_other_database_urls():
     with pytest.raises(ConfigError, match="sqlite:// or postgresql://"):
         store_module.open_store("mysql://x")
+
+
+def test_a_long_read_does_not_hold_up_writes(store):
+    """Publishing a big day streams rows for a while; ingestion must keep committing meanwhile."""
+    store.insert_reports([_row("p1", f"{i:032x}") for i in range(20)])
+    rows = store.reports_of_day("p1", DAY)
+    next(rows)  # a read transaction is now open and positioned mid-result
+    store.insert_reports([_row("p1", "f" * 32)])  # would wait for the read on a single lock
+    assert "f" * 32 in store.report_ids("p1")
+    assert len(list(rows)) == 19
