@@ -3,8 +3,8 @@
 Validation of schema v1 is written out by hand, mirroring config/report.schema.json line by line,
 because it runs for every report and the generic validator costs more than the rest of the
 request; tests/collector/test_ingest.py checks it agrees with ``jsonschema`` on generated input.
-Every refusal is a ``Rejected`` with a 4xx status and a JSON body; nothing a client sends can
-produce a 5xx.
+Every refusal is a ``Rejected`` with a 4xx status and a JSON body, so nothing a client sends can
+produce a 5xx; the one exception is 503 (with Retry-After) when storage itself fails or is full.
 """
 
 import asyncio
