@@ -8,9 +8,11 @@ import os
 import sys
 import threading
 
-__all__ = ["activate", "cli_show", "flush"]
+__all__ = ["activate", "cli_show", "defer_signal", "flush"]
 
 _lock = threading.Lock()
+_owner = None  # thread id of the flush in progress
+_deferred_signals = []
 _activated = False
 _interpreter = None  # captured at activation, while __main__ and sys.argv are still the program's
 
@@ -33,17 +35,35 @@ def flush(trigger="manual", exit_signal=None):
     Public API for programs whose exit path skips atexit (``os._exit``, some servers). Never
     raises: a failure is recorded as a loss and, with TELLY_DEBUG=1, printed to stderr.
     """
-    # A signal handler runs on the main thread between bytecodes, possibly while this same
-    # thread is inside a flush: never block there (it would deadlock), just skip.
-    if not _lock.acquire(timeout=0 if trigger == "signal" else 10):
+    global _owner
+    # A signal handler may run on a thread that is itself inside a flush (see defer_signal);
+    # a flush on another thread (the timer) is worth a short wait before the process dies.
+    if not _lock.acquire(timeout=2 if trigger == "signal" else 10):
         return 0
+    _owner = threading.get_ident()
     try:
         return _flush(trigger, exit_signal)
     except Exception as exc:
         _debug(f"flush failed: {exc!r}")
         return 0
     finally:
+        _owner = None
         _lock.release()
+        while _deferred_signals:
+            # Re-raised now that the report is out; the handler then chains as usual.
+            os.kill(os.getpid(), _deferred_signals.pop(0))
+
+
+def defer_signal(signum):
+    """True (and the signal is re-raised when the flush ends) if this thread is inside a flush.
+
+    Without this, a SIGTERM landing during the exit flush (e.g. ``Pool.terminate()`` hitting a
+    worker that is already exiting) would kill the process halfway through its report.
+    """
+    if _owner == threading.get_ident():
+        _deferred_signals.append(signum)
+        return True
+    return False
 
 
 def _debug(message):
@@ -164,8 +184,10 @@ def cli_show(as_json=False):
 
 def _reset_after_fork_in_child():
     # Another thread may have held the lock at fork time; the child has only this thread.
-    global _lock
+    global _lock, _owner
     _lock = threading.Lock()
+    _owner = None
+    del _deferred_signals[:]
 
 
 if hasattr(os, "register_at_fork"):

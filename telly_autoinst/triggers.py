@@ -27,6 +27,7 @@ _process = None
 _previous = {}
 _installed = False
 _in_fork_child = False
+_forking = False
 _timer_stop = None
 
 
@@ -46,7 +47,10 @@ def install(process, flush):
             _start_timer()
     _wrap_multiprocessing_exit()
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        # Registered after counters' hooks, so our "before" runs first and our "after" runs last:
+        # _forking spans exactly the window in which the counters' lock is held across fork.
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
 
 
 def _exit_trigger():
@@ -83,10 +87,17 @@ def _install_signals():
 
 def _on_signal(signum, frame):
     previous = _previous.get(signum, signal.SIG_DFL)
-    try:
-        _flush(trigger="signal", exit_signal=int(signum))
-    except Exception:
-        pass
+    # A signal can land inside fork (e.g. Pool.terminate() hitting a worker still being born),
+    # while the counters' lock is held across the fork: flushing there would deadlock forever.
+    if not _forking:
+        from .pipeline import defer_signal
+
+        if defer_signal(signum):
+            return None
+        try:
+            _flush(trigger="signal", exit_signal=int(signum))
+        except Exception:
+            pass
     if callable(previous) and previous is not signal.SIG_DFL:
         return previous(signum, frame)
     # Default action: put it back and re-raise, so the process dies of this signal as it would have.
@@ -129,9 +140,42 @@ def _wrap_multiprocessing_exit():
     util._exit_function = _exit_function
 
 
+def _swap_handlers(ours):
+    """Put the previous handlers back (ours=False) or ours again (ours=True), main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, previous in _previous.items():
+        try:
+            current = signal.getsignal(signum)
+            if not ours and current is _on_signal:
+                signal.signal(signum, previous)
+            elif ours and current is previous:
+                signal.signal(signum, _on_signal)
+        except (ValueError, OSError):
+            continue
+
+
+def _before_fork():
+    # CPython drops a signal that reaches a child before its after-fork clean-up, so a Python
+    # handler inherited across fork can swallow e.g. Pool.terminate()'s SIGTERM to a worker
+    # still being born, which then blocks forever. During fork the previous handlers (usually
+    # SIG_DFL, which the kernel applies at once) are in place; ours return afterwards.
+    global _forking
+    _forking = True
+    _swap_handlers(ours=False)
+
+
+def _after_fork_in_parent():
+    global _forking
+    _swap_handlers(ours=True)
+    _forking = False
+
+
 def _after_fork_in_child():
-    global _in_fork_child
+    global _in_fork_child, _forking
     _in_fork_child = True
+    _swap_handlers(ours=True)
+    _forking = False
     # The timer thread did not survive the fork; a long-running child gets its own.
     if _process is not None and _process.timer and not _process.exit_signal_only:
         _start_timer()

@@ -1,0 +1,180 @@
+"""Every trigger in a fresh interpreter: exit, each signal, chaining, timer, fork, multiprocessing, os._exit."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.schema import read_reports
+from tests.support.venvs import clean_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def venv(venvs, sample_wheels):
+    return venvs.get(extra=[sample_wheels["pkg_hatch"]])
+
+
+def _env(tmp_path, **extra):
+    return {"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(tmp_path / "out"), **extra}
+
+
+def _reports(tmp_path):
+    return read_reports(tmp_path / "out") if (tmp_path / "out").exists() else []
+
+
+def _total(reports):
+    return sum(r["stats"].get("sample_hatch.add", 0) for r in reports)
+
+
+WAIT_FOR_SIGNAL = """
+import sys, time
+{prelude}
+import sample_hatch
+sample_hatch.add(1, 2); sample_hatch.add(1, 2)
+print("ready", flush=True)
+time.sleep(60)
+print("not reached")
+"""
+
+
+def _signalled(venv, home, env, signum, prelude=""):
+    proc = subprocess.Popen([venv.python, "-c", WAIT_FOR_SIGNAL.format(prelude=prelude)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean_env(home, **env), cwd=str(home))
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_signal_reports_and_keeps_exit_status(venv, home, tmp_path, signum):
+    plain = _signalled(venv, home, {"TELLY_DISABLE": "1"}, signum)
+    hooked = _signalled(venv, home, _env(tmp_path), signum)
+    assert hooked[0] == plain[0] and hooked[1] == plain[1] == ""
+    if signum != signal.SIGINT:
+        assert hooked[0] == -signum
+    (report,) = _reports(tmp_path)
+    assert (report["trigger"], report["exit_signal"], report["stats"]) == ("signal", int(signum),
+                                                                            {"sample_hatch.add": 2})
+
+
+def test_host_handler_is_chained(venv, home, tmp_path):
+    prelude = ("import os, signal\n"
+               "def host(signum, frame):\n"
+               # os.write: the signal may land while print("ready") still holds stdout's lock.
+               "    os.write(1, b'host handler %d\\n' % signum); sys.exit(3)\n"
+               "signal.signal(signal.SIGTERM, host)\n")
+    status, out, err = _signalled(venv, home, _env(tmp_path), signal.SIGTERM, prelude)
+    assert (status, out, err) == (3, "host handler 15\n", "")
+    reports = _reports(tmp_path)
+    assert [r["trigger"] for r in reports] == ["signal"] and _total(reports) == 2
+
+
+def test_ignored_signal_stays_ignored(venv, home, tmp_path):
+    prelude = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    code = WAIT_FOR_SIGNAL.format(prelude=prelude).replace("time.sleep(60)", (
+        "print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN,"
+        " signal.getsignal(signal.SIGCHLD) is signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL)"))
+    proc = venv.run(code, home, env=_env(tmp_path), check=True)
+    assert proc.stdout.splitlines()[1] == "True True"
+
+
+def test_only_term_int_hup_are_trapped_and_subprocess_sends_nothing(venv, home, tmp_path):
+    code = ("import signal, subprocess, sys, sample_hatch\n"
+            "sample_hatch.add(1, 2)\n"
+            "subprocess.run([sys.executable, '-c', 'pass'])\n"
+            "trapped = [s.name for s in signal.Signals if callable(signal.getsignal(s))"
+            " and getattr(signal.getsignal(s), '__module__', '') == 'telly_autoinst.triggers']\n"
+            "print(sorted(trapped))\n")
+    proc = venv.run(code, home, env=_env(tmp_path), check=True)
+    assert proc.stdout == "['SIGHUP', 'SIGINT', 'SIGTERM']\n"
+    assert [r["trigger"] for r in _reports(tmp_path)] == ["exit"]
+
+
+def test_exit_signal_only(venv, home, tmp_path):
+    code = ("import signal, sample_hatch\nsample_hatch.add(1, 2)\n"
+            "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,"
+            " signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    proc = venv.run(code, home, env=_env(tmp_path, TELLY_EXIT_SIGNAL_ONLY="1", TELLY_TIMER="1",
+                                          TELLY_TIMER_INTERVAL_SEC="0.1"), check=True)
+    assert proc.stdout == "True True\n"
+    assert [r["trigger"] for r in _reports(tmp_path)] == ["exit"]
+    status, _, _ = _signalled(venv, home, _env(tmp_path / "b", TELLY_EXIT_SIGNAL_ONLY="1"), signal.SIGTERM)
+    assert status == -signal.SIGTERM and _reports(tmp_path / "b") == []
+
+
+def test_timer(venv, home, tmp_path):
+    code = ("import time, threading, sample_hatch\n"
+            "for _ in range(30):\n"
+            "    sample_hatch.add(1, 2); time.sleep(0.05)\n"
+            "print(sorted(t.name for t in threading.enumerate() if t.daemon))\n")
+    proc = venv.run(code, home, env=_env(tmp_path, TELLY_TIMER="1", TELLY_TIMER_INTERVAL_SEC="0.3"), check=True)
+    assert proc.stdout == "['telly_autoinst-timer']\n"
+    reports = _reports(tmp_path)
+    triggers = [r["trigger"] for r in reports]
+    assert triggers.count("timer") >= 2 and triggers[-1] == "exit"
+    assert _total(reports) == 30
+
+
+def test_fork_child_reports_its_own_counts(venv, home, tmp_path):
+    code = ("import os, sys, sample_hatch\n"
+            "sample_hatch.add(1, 2); sample_hatch.add(1, 2)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    for _ in range(3): sample_hatch.add(1, 2)\n"
+            "    sys.exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "sample_hatch.add(1, 2)\n")
+    venv.run(code, home, env=_env(tmp_path), check=True)
+    reports = _reports(tmp_path)
+    assert sorted((r["trigger"], r["stats"]["sample_hatch.add"]) for r in reports) == [("exit", 3), ("fork", 3)]
+
+
+def test_os_exit_child_reports_nothing_unless_flushed(venv, home, tmp_path):
+    code = ("import os, sample_hatch, telly_autoinst\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    sample_hatch.add(1, 2)\n"
+            "    if os.environ.get('FLUSH'): telly_autoinst.flush()\n"
+            "    os._exit(0)\n"
+            "os.waitpid(pid, 0)\n")
+    venv.run(code, home, env=_env(tmp_path), check=True)
+    assert _reports(tmp_path) == []
+    venv.run(code, home, env=_env(tmp_path, FLUSH="1"), check=True)
+    assert [(r["trigger"], r["stats"]) for r in _reports(tmp_path)] == [("manual", {"sample_hatch.add": 1})]
+
+
+MP_PROGRAM = """
+import multiprocessing, sys
+import sample_hatch
+
+def work(n):
+    for _ in range(n):
+        sample_hatch.add(1, 2)
+    return n
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context(sys.argv[1])
+    sample_hatch.add(0, 0)
+    procs = [ctx.Process(target=work, args=(4,)) for _ in range(2)]
+    for p in procs: p.start()
+    for p in procs: p.join()
+    with ctx.Pool(2) as pool:
+        print(sum(pool.map(work, [5, 5, 5])))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_workers_report_once(venv, home, tmp_path, method):
+    (home / "mp_prog.py").write_text(MP_PROGRAM)
+    proc = venv.run(["mp_prog.py", method], home, env=_env(tmp_path), check=True)
+    assert proc.stdout == "15\n"
+    reports = _reports(tmp_path)
+    # Parent 1 + Process workers 2 x 4 + Pool 15. Pool workers are terminated by the
+    # `with` block (SIGTERM), so their reports come from the signal trigger.
+    assert _total(reports) == 1 + 8 + 15
+    assert len({r["report_id"] for r in reports}) == len(reports)
