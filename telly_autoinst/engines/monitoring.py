@@ -20,6 +20,7 @@ Generators, coroutines and async generators start (PY_START) at their first ``ne
 counts the call.
 """
 
+import os
 import sys
 import threading
 import types
@@ -91,6 +92,8 @@ class MonitoringEngine:
     def __init__(self, tool):
         self.tool = tool
         self._lock = threading.RLock()
+        if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
+            os.register_at_fork(after_in_child=self._new_lock)
         # Keyed by id(code): equal code objects of different functions (same name, line and
         # body in two modules) compare equal, and each must keep its own claim.
         self._handlers = {}  # id(code) -> zero-argument callable run at each PY_START
@@ -172,6 +175,9 @@ class MonitoringEngine:
         from . import _wrapt
 
         return _wrapt().wrap_target(target, project)
+
+    def _new_lock(self):
+        self._lock = threading.RLock()
 
     def _init_token(self, value):
         code = getattr(value, "__code__", None)

@@ -15,6 +15,7 @@ runs no Python code of ours (instantiation observers are the exception: they loo
 """
 
 import copy
+import os
 import threading
 
 import wrapt
@@ -125,6 +126,8 @@ class WraptEngine:
     def __init__(self):
         # Imports run in several threads; one module is instrumented at a time.
         self._lock = threading.RLock()
+        if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
+            os.register_at_fork(after_in_child=self._new_lock)
         # id(original) -> (original, wrapper, project_id); holding the original keeps the id valid.
         self._wrappers = {}
         self._instances = Instantiations(self._init_token)
@@ -202,3 +205,6 @@ class WraptEngine:
 
     def _init_token(self, value):
         return value.__wrapped__ if type(value) is _CountedInit else None
+
+    def _new_lock(self):
+        self._lock = threading.RLock()
