@@ -1,4 +1,4 @@
-"""Fresh interpreters in real venvs: multiprocessing spawn with counted objects, and counts across fork.
+"""Fresh interpreters in real venvs: spawn pickling, counts across fork, and the engine suites on 3.9/3.13.
 
 The engine is called directly (the import hook is kept out with TELLY_DISABLE), so these tests
 pin the engines' own behaviour in an installed project, whatever the hook does.
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support.venvs import find_python
+from tests.support.venvs import ROOT, find_python
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ if find_python("3.13"):
 @pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
 @pytest.mark.parametrize(("version", "engine"), _CASES)
 def test_spawn_pickling_and_fork_counts(venvs, sample_wheels, home, tmp_path, version, engine):
-    venv = venvs.get(python=find_python(version) if version else None, extra=[sample_wheels["pkg_edgecases"]])
+    venv = venvs.get(python=find_python(version) if version else None, extra=[sample_wheels["pkg_edgecases"], "pytest"])
     script = tmp_path / "run_engine.py"
     script.write_text(_SCRIPT)
     proc = venv.run([str(script), engine], home, env={"TELLY_DISABLE": "1"}, timeout=180)
@@ -65,3 +65,21 @@ def test_spawn_pickling_and_fork_counts(venvs, sample_wheels, home, tmp_path, ve
     assert out["bound"] == "spawned with 0 sides" and out["classmethod"] == "unit" and out["staticmethod"] == 4
     assert out["child"] == {"edgecases.core.add": 1, "edgecases.core.Triangle": 1}
     assert out["parent"] == {"edgecases.core.Shape": 1, "edgecases.core.Square": 1, "edgecases.core.add": 3}
+
+
+_SUITES = ["tests/test_engines_edgecases.py", "tests/test_engines_wrapt.py", "tests/test_engines_monitoring.py",
+           "tests/test_engines_instances.py", "tests/test_engines_factory.py", "tests/test_counters.py",
+           "tests/test_selection.py"]
+
+
+_OTHER_PYTHONS = [v for v in ("3.9", "3.13") if find_python(v) and v != "%d.%d" % sys.version_info[:2]]
+
+
+@pytest.mark.parametrize("version", _OTHER_PYTHONS)
+def test_engine_suites_pass_on_other_pythons(venvs, sample_wheels, home, version):
+    """The in-process engine suites, run by another interpreter (3.13 runs the monitoring half)."""
+    venv = venvs.get(python=find_python(version), extra=[sample_wheels["pkg_edgecases"], "pytest"])
+    proc = venv.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *_SUITES], home, cwd=ROOT,
+                    env={"TELLY_DISABLE": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout.splitlines()[-1]
