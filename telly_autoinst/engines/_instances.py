@@ -12,6 +12,9 @@ wanted, under the right key:
 
 Both answers are cached per type: strongly for counted classes (they live as long as their
 module), weakly for other types (a user's dynamically created classes must stay collectable).
+
+Known limit: an explicit ``Cls.__init__(obj, ...)`` on an existing object looks exactly like an
+instantiation from inside ``__init__``, and is counted as one.
 """
 
 import weakref

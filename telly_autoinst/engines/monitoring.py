@@ -9,11 +9,19 @@ What a code object cannot tell, this engine hands to the wrapt engine, so keys s
 
 * a function whose code is not its own: a ``functools.wraps``-style wrapper (``__wrapped__``;
   e.g. ``singledispatch``), or one whose ``co_qualname`` differs from its ``__qualname__``;
-* a code object shared by two keys (the first key is moved to wrapt too).
+* a code object shared by two function keys (the first key is moved to wrapt too), or by a
+  function key and an initializer (the initializer keeps the code);
+* an ``__init__`` that is decorated or takes no positional ``self``.
+
+Such a hand-off imports wrapt, which this engine otherwise never needs.
 
 Instantiation is observed through the package ``__init__``'s code (see ``_instances``); it reads
-``self`` from the starting frame, which costs more than a plain call. Classes without a package
-``__init__`` have no instantiation key (``selection``), as with wrapt.
+``self`` from the starting frame (``f_locals``), which costs more than a plain call. Classes
+without a package ``__init__`` have no instantiation key (``selection``), as with wrapt.
+
+Tool ids: 3 and 4 are free by convention, 5 is taken only as a last resort; with none free,
+``engines.make_engine`` falls back to wrapt with a note. Debuggers, coverage and profilers keep
+their own ids (0, 1, 2) and run alongside.
 
 Generators, coroutines and async generators start (PY_START) at their first ``next``/``send``/
 ``await``, not when called: one that is created and never started is not counted, where wrapt
