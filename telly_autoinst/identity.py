@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import os
 import socket
-import uuid
 
 from ._env import home_dir
 
@@ -34,6 +33,8 @@ def _machine_id():
             continue
         if value:
             return value
+    import uuid  # only here: importing it costs a millisecond on the exit path
+
     return str(uuid.getnode())
 
 
@@ -47,6 +48,8 @@ def _read_salt(path):
 
 def _create_salt(path):
     """Write a fresh UUID4 salt with mode 0600; if another process won the race, use its salt."""
+    import uuid
+
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

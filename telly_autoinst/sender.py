@@ -134,11 +134,20 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline_sec
     return done, len(spool.entries(directory))
 
 
+def _busy(directory):
+    """True when a sender already holds the spool's lock (it will pick up what was just queued)."""
+    fd = _try_lock(directory)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
 def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
-    """Start a detached sender for ``directory`` unless the previous one from this process is still running."""
+    """Start a detached sender for ``directory`` unless one is already draining it."""
     global _child
-    if _child is not None and _child.poll() is None:
-        return _child
+    if (_child is not None and _child.poll() is None) or _busy(directory):
+        return None
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # -S skips site (no .pth, no hook, fast start), so give the child this process's import path.
     path = [package_root] + [p for p in sys.path if p and os.path.isdir(p)]
@@ -153,6 +162,17 @@ def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
     return _child
 
 
+def _queued_since(directory, started_ns):
+    """Whether a report was queued after ``started_ns`` (its name starts with its creation time)."""
+    for name in spool.entries(directory):
+        try:
+            if int(name.split("-", 1)[0]) >= started_ns:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def main(argv=None):
     """Entry point of the detached process; never prints, always exits 0."""
     argv = sys.argv[1:] if argv is None else argv
@@ -160,11 +180,12 @@ def main(argv=None):
         if argv and not _disabled():
             directory = argv[0]
             timeout = float(argv[1]) if len(argv) > 1 else REQUEST_TIMEOUT_SEC
-            while True:
-                done, left = drain(directory, timeout=timeout)
-                # A report spooled while this sender held the lock was not drained by the
-                # sender its writer spawned (it found the lock taken): go round once more.
-                if left <= 0 or done == 0:
+            for _ in range(10):
+                started = time.time_ns()
+                _done, left = drain(directory, timeout=timeout)
+                # A process that queued a report while this sender held the lock did not start
+                # another sender (see spawn): pick its report up before leaving.
+                if left <= 0 or not _queued_since(directory, started):
                     break
     except Exception:
         pass

@@ -132,3 +132,29 @@ def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
 def test_main_never_raises(tmp_path):
     assert sender.main([str(tmp_path / "missing")]) == 0
     assert sender.main([]) == 0
+
+
+def test_no_second_sender_while_one_drains(tmp_path):
+    fd = sender._try_lock(str(tmp_path))
+    try:
+        assert sender.spawn(str(tmp_path)) is None
+    finally:
+        os.close(fd)
+
+
+def test_report_queued_during_a_pass_is_picked_up(tmp_path, monkeypatch):
+    with Loopback([200]) as server:
+        _queue(tmp_path, server.url)
+        real_drain = sender.drain
+        calls = []
+
+        def drain_and_queue(directory, **kwargs):
+            result = real_drain(directory, **kwargs)
+            if not calls:  # another process queued one while this pass held the lock
+                spool.enqueue(directory, server.url + "/api/v1/reports", "late", b"{}\n", "late")
+            calls.append(result)
+            return result[0], len(spool.entries(directory))
+
+        monkeypatch.setattr(sender, "drain", drain_and_queue)
+        assert sender.main([str(tmp_path), "2.0"]) == 0
+        assert len(server.received) == 2 and len(calls) == 2
