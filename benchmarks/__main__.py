@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks import _table
 from benchmarks._setup import Lab
+from tests.support.venvs import find_python
 
 # (module, rows to print when the module does not exist yet: (case, measured, target)).
 CASES = (
@@ -75,11 +76,16 @@ def main(argv=None):
     parser.add_argument("--only", help="comma-separated case modules: " + ",".join(n for n, _ in CASES))
     parser.add_argument("--json", dest="json_out", default=str(DEFAULT_JSON), help="where to write the rows")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument("--python", help="interpreter version for the venv-based cases, e.g. 3.13 (default: this one)")
+    parser.add_argument("--engine", help="TELLY_ENGINE for the hooked children: wrapt or monitoring (default: wrapt)")
     parser.add_argument("--work", help="keep venvs and outputs in this directory (default: a temporary one)")
     args = parser.parse_args(argv)
 
     selected = [c for c in CASES if not args.only or c[0] in args.only.split(",")]
-    lab = Lab(args.work)
+    python = find_python(args.python) if args.python else None
+    if args.python and python is None:
+        parser.error(f"python {args.python} is not installed")
+    lab = Lab(args.work, python=python, engine=args.engine)
     rows, durations = [], {}
     load_before = os.getloadavg()
     try:
@@ -90,13 +96,16 @@ def main(argv=None):
             durations[name] = round(time.perf_counter() - start, 1)
     finally:
         lab.close()
+    print(f"Python {args.python or platform.python_version()}, engine {args.engine or 'wrapt'} (venv cases), "
+          f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start{', quick' if args.quick else ''}\n")
     print(_table.format_table(rows))
     if args.markdown:
         print("\n" + _table.format_markdown(rows))
     record = {
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
-        "python": platform.python_version(),
+        "python": args.python or platform.python_version(),
+        "engine": args.engine or "wrapt",
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_before_after": [load_before, os.getloadavg()],

@@ -27,7 +27,9 @@ class Pair:
 class Lab:
     """Builds, caches and finally removes everything the cases need."""
 
-    def __init__(self, base=None):
+    def __init__(self, base=None, python=None, engine=None):
+        self.python = python  # interpreter for every venv; None: the one running the suite
+        self.engine = engine  # TELLY_ENGINE for the hooked children; None: the default (wrapt)
         self._owned = base is None
         self.base = Path(base) if base else Path(tempfile.mkdtemp(prefix="telly-bench-"))
         self.factory = VenvFactory(self.base / "venvs")
@@ -43,8 +45,8 @@ class Lab:
         }
 
     def _pair(self, extra):
-        hooked = self.factory.new(extra=extra)
-        bare = self.factory.new(extra=extra)
+        hooked = self.factory.new(python=self.python, extra=extra)
+        bare = self.factory.new(python=self.python, extra=extra)
         (bare.site_packages / "telly_autoinst.pth").unlink()
         return Pair(hooked, bare)
 
@@ -61,7 +63,7 @@ class Lab:
     @functools.cached_property
     def original(self):
         """The original Telly client in a venv of its own, without telly_autoinst."""
-        return self.factory.new(extra=[TELLY_ORIGINAL], with_telly=False)
+        return self.factory.new(python=self.python, extra=[TELLY_ORIGINAL], with_telly=False)
 
     def home(self):
         """A fresh HOME directory."""
@@ -71,8 +73,8 @@ class Lab:
         return path
 
     def env(self, home, **extra):
-        """A clean child environment (no TELLY_*/CI leaking in) with HOME and EXTRA."""
-        return clean_env(home, **extra)
+        """A clean child environment (no TELLY_*/CI leaking in) with HOME, the engine and EXTRA."""
+        return clean_env(home, TELLY_ENGINE=self.engine, **extra)
 
     def close(self):
         if self._owned:
