@@ -167,9 +167,19 @@ def decide(project, process, environ=None, show_notice=True):
     return Decision(False, "opt-out mode, first-run notice cannot be recorded (home not writable)")
 
 
+_counting = {}  # project_id -> bool, decided once per process (flush decides again before sending)
+
+
 def allows_counting(project, process):
-    """True when this project may be counted (and so reported) in this process; shows the notice if due."""
-    return decide(project, process).send
+    """True when this project may be counted (and so reported) in this process; shows the notice if due.
+
+    Cached per project: it is asked for every module of a watched package as it is imported,
+    and the lists need not be read hundreds of times.
+    """
+    allowed = _counting.get(project.project_id)
+    if allowed is None:
+        allowed = _counting[project.project_id] = decide(project, process).send
+    return allowed
 
 
 # Command handlers: each returns (text, exit_code); cli.main turns TellyError into exit 2.

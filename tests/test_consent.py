@@ -224,3 +224,12 @@ def test_notice_on_a_real_tty_once(venvs, home):
     out, tty = _run_on_pty(venv, ci_home, {"CI": "true"})
     assert out.strip() == "decision True" and "collects" not in tty
     assert not (ci_home / ".telly_notices").exists()
+
+
+def test_allows_counting_is_decided_once_per_project(home, monkeypatch):
+    monkeypatch.setattr(consent, "_counting", {})
+    assert consent.allows_counting(_project(), _process())
+    consent.cli_optout("proj-x")
+    # Still counted in this process; the flush asks decide() again and drops the counts.
+    assert consent.allows_counting(_project(), _process())
+    assert not consent.decide(_project(), _process(), environ={}).send

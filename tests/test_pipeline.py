@@ -183,8 +183,16 @@ def test_consent_paths(venv, home, tmp_path, setup, env, expect):
         assert hatch[0]["platform"]["ci"] and hatch[0]["platform"]["ci_vendor"] == "github_actions"
 
 
-def test_level2_off(venv, home, tmp_path):
-    venv.run(PROGRAM, home, env=_file_env(tmp_path, TELLY_INCLUDE_LEVEL2="0"), check=True)
+@pytest.mark.parametrize("how", ["env", "user-config"])
+def test_level2_off(venv, home, tmp_path, how):
+    env = _file_env(tmp_path)
+    if how == "env":
+        env["TELLY_INCLUDE_LEVEL2"] = "0"
+    else:
+        config = home / ".config" / "telly_autoinst" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text("level2 = false\n")
+    venv.run(PROGRAM, home, env=env, check=True)
     reports = read_reports(tmp_path / "out")
     assert reports and all(r["level2"] is None for r in reports)
     assert not (home / ".telly_salt").exists()
@@ -215,3 +223,14 @@ def test_cli_show_and_status(venv, home):
     assert shown["queued"] == []
     text = venv.run(["-m", "telly_autoinst", "show"], home, check=True).stdout
     assert "# sample-hatch-project: would send" in text
+
+
+def test_optout_during_the_run_drops_the_counts(venv, home, tmp_path):
+    program = ("import sample_hatch\nsample_hatch.add(1, 2)\n"
+               "from telly_autoinst.consent import cli_optout\ncli_optout('sample-hatch-project')\n")
+    venv.run(program, home, env=_file_env(tmp_path), check=True)
+    assert _no_reports(tmp_path)
+
+
+def _no_reports(tmp_path):
+    return not (tmp_path / "out").exists() or read_reports(tmp_path / "out") == []
