@@ -114,3 +114,23 @@ def test_a_long_read_does_not_hold_up_writes(store):
     store.insert_reports([_row("p1", "f" * 32)])  # would wait for the read on a single lock
     assert "f" * 32 in store.report_ids("p1")
     assert len(list(rows)) == 19
+
+
+def test_a_later_migration_runs_once_on_an_existing_database(store, db_url, monkeypatch):
+    applied = []
+
+    def to_2(conn):
+        applied.append(2)
+        conn.execute(sa.text("CREATE TABLE extra_v2 (project_id VARCHAR(128) PRIMARY KEY)"))
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module._MIGRATIONS, 2, to_2)
+    _project(store, "p1")
+    upgraded = store_module.open_store(db_url)
+    again = store_module.open_store(db_url)
+    assert applied == [2] and upgraded.version() == again.version() == 2
+    assert upgraded.project("p1") is not None and "extra_v2" in sa.inspect(upgraded.engine).get_table_names()
+    with upgraded.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE extra_v2"))
+    for opened in (upgraded, again):
+        opened.dispose()
