@@ -76,6 +76,40 @@ def test_hand_validator_agrees_with_jsonschema(data):
     assert _hand_valid(doc) == REFERENCE.is_valid(doc)
 
 
+_TRICKY = [None, True, False, 0, 1, -1, 1.0, 1.5, 3.0, 64, 65, 100000, 100001, 2 ** 70, "", "x", "a" * 33,
+           "0" * 32, "0" * 31, "0" * 64, "0" * 63, "G" * 64, "A" * 129, "a" * 513, "p:q.r-s_t", "bad id", [], {},
+           "exit", "timer", "wrapt", "monitoring", "script", "jupyter", "telly_autoinst", "CPython"]
+
+
+def test_hand_validator_agrees_on_every_single_change():
+    """Each path of the sample report, replaced by each tricky value, deleted, or given a stranger."""
+    checked = 0
+    for path in [p for p in _paths(VALID_REPORT) if p]:
+        variants = []
+        for value in _TRICKY:
+            variants.append(("replace", value))
+        variants.append(("delete", None))
+        # New keys, including names at and just past the propertyNames limits.
+        variants += [("add", (k, v)) for k in ("unexpected", "k" * 128, "k" * 129, "k" * 512, "k" * 513)
+                     for v in (1, "1.0")]
+        for action, value in variants:
+            doc = copy.deepcopy(VALID_REPORT)
+            parent = doc
+            for key in path[:-1]:
+                parent = parent[key]
+            if action == "replace":
+                parent[path[-1]] = copy.deepcopy(value)
+            elif action == "delete":
+                del parent[path[-1]]
+            elif isinstance(parent[path[-1]], dict):
+                parent[path[-1]][value[0]] = value[1]
+            else:
+                continue
+            assert _hand_valid(doc) == REFERENCE.is_valid(doc), (path, action, value)
+            checked += 1
+    assert checked > 1000
+
+
 # --- the endpoints, in process ------------------------------------------------------------
 @pytest.fixture
 def app_and_project(tmp_path, clock):
