@@ -22,7 +22,7 @@ _REGION = dict(choices=REGIONS, default=os.environ.get("TELLY_COLLECTOR_REGION",
 # command path, help, [(flags, argparse keywords)], handler name in this module.
 _COMMANDS = (
     (("serve",), "run the collector", [
-        (("--host",), dict(default="127.0.0.1")),
+        (("--host",), dict(default="127.0.0.1", help="address to listen on (default 127.0.0.1)")),
         (("--port",), dict(type=int, default=8470, help="0 picks a free port (printed on start)")),
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
@@ -68,6 +68,8 @@ def _serve(args):
 
     if args.min_group < 1:
         raise TellyError("--min-group must be at least 1")
+    if args.window_days < 1:
+        raise TellyError("--window-days must be at least 1")
     if args.min_group == 1:
         print("telly_autoinst collector: --min-group 1 shows groups of a single user; use it only for development",
               file=sys.stderr)
