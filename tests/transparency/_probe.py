@@ -17,7 +17,6 @@ def pytest_sessionfinish(session):
     module = sys.modules.get(name)
     record = {
         "module_file": getattr(module, "__file__", None),
-        "telly_loaded": "telly_autoinst.control" in sys.modules,
         "sys_path": sys.path,
     }
     with open(out, "w") as fh:

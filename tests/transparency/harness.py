@@ -63,6 +63,7 @@ class RunResult:
     messages: Dict[str, str]  # test id -> failure/error text, for the report
     summary: Dict[str, int]  # pytest's own summary line: also counts xpassed and warnings
     module_file: Optional[str]
+    sys_path: list  # the run's sys.path, to explain a wrong module_file
     stats: Dict[str, int]  # count key -> calls, summed over the run's reports
     report_files: int
     stderr_tail: str
@@ -93,7 +94,7 @@ class Comparison:
         for run in (self.plain, self.instrumented):
             if not run.module_file or not run.module_file.startswith(self.site_packages):
                 found.append(f"{run.mode}: {self.subject.name} was imported from {run.module_file!r}, "
-                             f"not from the venv's {self.site_packages}")
+                             f"not from the venv's {self.site_packages}; sys.path: {run.sys_path}")
             if not run.outcomes:
                 found.append(f"{run.mode}: no test results (exit {run.returncode}); stderr:\n{run.stderr_tail}")
         if self.plain.stats:
@@ -184,7 +185,9 @@ def unpack_tests(subject, sdist, dest):
     with tarfile.open(sdist) as tar:
         members = tar.getmembers()
         root = members[0].name.split("/")[0]
-        tar.extractall(dest, members=[m for m in members if m.name.startswith(root + "/")])
+        # The "data" filter (where this Python has it) refuses links and paths leaving DEST.
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(dest, members=[m for m in members if m.name.startswith(root + "/")], **safe)
     tree = dest / root
     for stale in (tree / "src", tree / subject.name, tree / "tests" / ".pytest_cache"):
         if stale.exists():
@@ -230,7 +233,7 @@ def run_suite(venv, subject, tree, work, mode, engine="wrapt"):
     stats, files = read_reports(reports)
     return RunResult(mode=mode, returncode=proc.returncode, outcomes=outcomes, messages=messages,
                      summary=parse_summary(proc.stdout),
-                     module_file=probe.get("module_file"), stats=stats, report_files=files,
+                     module_file=probe.get("module_file"), sys_path=probe.get("sys_path", []), stats=stats, report_files=files,
                      stderr_tail=(proc.stdout[-1500:] + proc.stderr[-1500:]))
 
 
@@ -249,9 +252,7 @@ def parse_junit(path):
             outcome = "xfailed" if tags["skipped"].get("type") == "pytest.xfail" else "skipped"
         else:
             outcome = "passed"
-        # The same id twice (a test that is both failed in call and errored in teardown is one
-        # testcase; a duplicate here is a genuinely repeated id): keep both.
-        while test in outcomes:
+        while test in outcomes:  # a repeated id must not hide the first one's outcome
             test += "+"
         outcomes[test] = outcome
     return outcomes, messages

@@ -61,7 +61,7 @@ def test_junit_and_summary_tell_every_outcome_apart(tmp_path):
 
 def _result(mode, outcomes, module_file="/venv/site-packages/click/__init__.py", stats=None):
     return RunResult(mode=mode, returncode=0, outcomes=outcomes, messages={"t::b": "boom"},
-                     summary={"passed": len(outcomes)}, module_file=module_file, stats=stats or {},
+                     summary={"passed": len(outcomes)}, module_file=module_file, sys_path=[], stats=stats or {},
                      report_files=1, stderr_tail="")
 
 
