@@ -82,8 +82,11 @@ def _serve(args):
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
     # No access log and no proxy headers: client addresses are never logged or stored.
+    # limit_concurrency: beyond this many open connections uvicorn answers 503 (overload). Each
+    # connection holds at most 64 KiB of body unless it has one of the few large-body slots.
     server = uvicorn.Server(uvicorn.Config(build_app(store, config), access_log=False, proxy_headers=False,
-                                           server_header=False, log_level="warning", limit_concurrency=1024))
+                                           server_header=False, log_level="warning", limit_concurrency=4096,
+                                           backlog=4096))
     print(f"telly_autoinst collector: listening on http://{args.host}:{port} region={args.region} "
           f"db={store.dialect} min_group={args.min_group} window_days={args.window_days}", flush=True)
     server.run(sockets=[sock])

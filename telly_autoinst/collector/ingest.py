@@ -8,6 +8,7 @@ produce a 5xx; the one exception is 503 (with Retry-After) when storage itself f
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -22,8 +23,10 @@ __all__ = ["Facts", "Rejected", "read_body", "validate_v1", "facts_v1", "facts_v
 
 _log = logging.getLogger("telly_autoinst.collector")
 
-# Bodies above this size are handled a few at a time (see IngestEndpoints._handle).
-_SMALL_BODY = 256 * 1024
+# Bodies above this size (on the wire or decompressed) are held a few at a time, so memory stays
+# bounded however many connections are open (see read_body and IngestEndpoints._handle). A
+# report is typically a few KiB.
+_SMALL_BODY = 64 * 1024
 
 
 class Rejected(Exception):
@@ -59,10 +62,12 @@ class Facts(NamedTuple):
 
 
 # --- body ---------------------------------------------------------------------------------
-async def read_body(headers, receive, max_wire, max_decoded):
+async def read_body(headers, receive, max_wire, max_decoded, on_large=None):
     """The request body, decompressed, refusing more than the caps while reading (gzip bombs too).
 
-    ``headers`` maps lower-case header names to values (bytes), as ASGI gives them.
+    ``headers`` maps lower-case header names to values (bytes), as ASGI gives them. ``on_large``
+    is awaited once, before the body (on the wire or decompressed) grows past _SMALL_BODY bytes
+    in memory: the caller bounds how many large bodies are held at once.
     """
     declared = headers.get(b"content-length")
     if declared is not None:
@@ -73,6 +78,7 @@ async def read_body(headers, receive, max_wire, max_decoded):
     encoding = headers.get(b"content-encoding", b"").strip().lower()
     if encoding not in (b"", b"identity", b"gzip", b"x-gzip"):
         raise Rejected(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
+    large = _Large(on_large)
     chunks, total = [], 0
     while True:
         message = await receive()
@@ -83,22 +89,49 @@ async def read_body(headers, receive, max_wire, max_decoded):
         # Counted while streaming: a chunked body has no Content-Length to check up front.
         if total > max_wire:
             raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
+        if total > _SMALL_BODY:
+            await large.enter()
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
     raw = b"".join(chunks)
     if encoding in (b"gzip", b"x-gzip"):
-        return _gunzip(raw, max_decoded)
+        return await _gunzip(raw, max_decoded, large)
     if len(raw) > max_decoded:
         raise Rejected(413, "too_large", f"body larger than {max_decoded} bytes")
     return raw
 
 
-def _gunzip(raw, max_decoded):
+class _Large:
+    """Calls ``on_large`` at most once."""
+
+    def __init__(self, on_large):
+        self._on_large, self._entered = on_large, False
+
+    async def enter(self):
+        if not self._entered:
+            self._entered = True
+            if self._on_large is not None:
+                await self._on_large()
+
+
+async def _gunzip(raw, max_decoded, large):
     inflater = zlib.decompressobj(wbits=31)
     try:
-        # max_length bounds the output, so a small bomb never inflates past the cap in memory.
-        out = inflater.decompress(raw, max_decoded + 1)
+        # max_length bounds the output, so a small bomb never inflates past a cap in memory:
+        # first up to the small-body size, then (holding a large-body slot) up to max_decoded.
+        out = inflater.decompress(raw, _SMALL_BODY + 1)
+        if len(out) > _SMALL_BODY:
+            await large.enter()
+            parts = [out]
+            size = len(out)
+            while not inflater.eof and size <= max_decoded:
+                more = inflater.decompress(inflater.unconsumed_tail, max_decoded + 1 - size)
+                if not more:
+                    break  # input exhausted before the end of the stream: truncated
+                parts.append(more)
+                size += len(more)
+            out = b"".join(parts)
     except zlib.error as exc:
         raise Rejected(400, "bad_gzip", f"body is not valid gzip: {exc}") from None
     if len(out) > max_decoded:
@@ -370,21 +403,23 @@ class IngestEndpoints:
 
     async def _handle(self, scope, receive, send, accept):
         """Read the body and answer with ``accept(body)``; large bodies take one of a few slots first."""
-        try:
-            body = await read_body(dict(scope["headers"]), receive, self._config.max_wire, self._config.max_decoded)
-            if len(body) <= _SMALL_BODY:
-                status, payload = await accept(body)
-            else:
+        async with contextlib.AsyncExitStack() as held:
+            async def take_large_slot():
                 # Parsed JSON weighs several times its text: bound how many large ones are in memory.
-                async with self._large_slots:
-                    status, payload = await accept(body)
-        except Rejected as exc:
-            await exc.send(send)
-            return
-        except Exception as exc:  # a bug must not turn a client's input into a 5xx; say what kind
-            _log.warning("report refused after an internal error: %s", type(exc).__name__)
-            await Rejected(422, "unprocessable", f"the report could not be processed ({type(exc).__name__})").send(send)
-            return
+                await held.enter_async_context(self._large_slots)
+
+            try:
+                body = await read_body(dict(scope["headers"]), receive, self._config.max_wire,
+                                       self._config.max_decoded, on_large=take_large_slot)
+                status, payload = await accept(body)
+            except Rejected as exc:
+                await exc.send(send)
+                return
+            except Exception as exc:  # a bug must not turn a client's input into a 5xx; say what kind
+                _log.warning("report refused after an internal error: %s", type(exc).__name__)
+                await Rejected(422, "unprocessable",
+                               f"the report could not be processed ({type(exc).__name__})").send(send)
+                return
         await _respond(send, status, payload)
 
     # Raw ASGI endpoints: ingestion is the hot path, so it skips the framework's request objects.

@@ -271,3 +271,14 @@ def test_memory_stays_bounded_under_bombs_and_huge_bodies(serve, tmp_path):
     with open(f"/proc/{pid}/status") as status:
         rss_kib = int(next(line for line in status if line.startswith("VmRSS")).split()[1])
     assert rss_kib < 400 * 1024, f"collector RSS {rss_kib} KiB"
+
+
+def test_a_large_gzipped_report_is_inflated_past_the_small_body_size(app_and_project):
+    client, store, project_id, _ = app_and_project
+    report = make_report(project_id, stats={f"pkg.module_{i:05d}.function_name": i + 1 for i in range(3000)})
+    body = json.dumps(report).encode()
+    assert 64 * 1024 < len(body) < 256 * 1024
+    response = client.post("/api/v1/reports", content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.text
+    (row,) = store.reports_of_day(project_id, datetime.datetime(2026, 11, 1).date())
+    assert len(json.loads(row[-1])) == 3000
