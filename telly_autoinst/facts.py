@@ -6,7 +6,6 @@ report may be built on the exit path; the costly ones are cached once per proces
 
 import functools
 import os
-import platform
 import sys
 
 __all__ = ["ci_vendor", "distribution_versions", "interpreter", "platform_facts"]
@@ -64,9 +63,29 @@ def interpreter():
     """Implementation, version and how this interpreter was started (script, module, command, repl, jupyter)."""
     return {
         "implementation": sys.implementation.name,
-        "version": platform.python_version(),
+        "version": _python_version(),
         "mode": _run_mode(),
     }
+
+
+def _python_version():
+    """What platform.python_version() returns, without importing platform (~2 ms on the exit path)."""
+    info = sys.version_info
+    version = f"{info.major}.{info.minor}.{info.micro}"
+    if info.releaselevel != "final":
+        version += {"alpha": "a", "beta": "b", "candidate": "rc"}.get(info.releaselevel, "") + str(info.serial)
+    return version
+
+
+def _uname():
+    """(system, release, machine): os.uname() where it exists, platform.uname() on Windows."""
+    if hasattr(os, "uname"):
+        uname = os.uname()
+        return uname.sysname, uname.release, uname.machine
+    import platform
+
+    uname = platform.uname()
+    return uname.system, uname.release, uname.machine
 
 
 def _run_mode():
@@ -91,13 +110,13 @@ def _run_mode():
 @functools.lru_cache(maxsize=None)
 def platform_facts():
     """OS, release, machine, CPU model and count, total RAM in MiB, and container/CI/WSL flags."""
-    uname = platform.uname()
+    system, release, machine = _uname()
     is_ci, vendor = ci_vendor()
-    release = uname.release or ""
+    release = release or ""
     return {
-        "os": (uname.system or "unknown")[:64],
+        "os": (system or "unknown")[:64],
         "release": release[:128],
-        "machine": (uname.machine or "unknown")[:64],
+        "machine": (machine or "unknown")[:64],
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "memory_mib": _memory_mib(),
@@ -123,6 +142,8 @@ def _cpu_model():
         if key.strip() in ("model name", "Hardware", "cpu model") and value.strip():
             return " ".join(value.split())[:128]
     if sys.platform == "win32":
+        import platform
+
         return platform.processor()[:128] or None
     return None
 

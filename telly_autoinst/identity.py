@@ -9,10 +9,7 @@ machine).
 
 import functools
 import getpass
-import hashlib
-import hmac
 import os
-import socket
 
 from ._env import home_dir
 
@@ -94,8 +91,41 @@ def salt(salt_type="random_uuid4"):
     return _machine_id(), "machine_id"
 
 
+def _sha256():
+    # The interpreter's built-in SHA-256, because importing hashlib (which hmac does) initialises
+    # OpenSSL, ~3 ms on the exit path of a program that never needed it.
+    try:
+        from _sha2 import sha256  # 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # 3.9 - 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256
+
+
+def _hmac_sha256(key, message):
+    """RFC 2104 HMAC with SHA-256 (equal to hmac.new(key, message, "sha256"); tested against it)."""
+    sha256 = _sha256()
+    block = 64
+    if len(key) > block:
+        key = sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = sha256(bytes(b ^ 0x36 for b in key) + message).digest()
+    return sha256(bytes(b ^ 0x5C for b in key) + inner)
+
+
 def _project_key(salt_value, project_id):
-    return hmac.new(salt_value.encode("utf-8"), _KEY_LABEL + project_id.encode("utf-8"), hashlib.sha256).digest()
+    return _hmac_sha256(salt_value.encode("utf-8"), _KEY_LABEL + project_id.encode("utf-8")).digest()
+
+
+def _hostname():
+    # os.uname().nodename is what socket.gethostname() returns on POSIX, without importing socket.
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def _safe(getter):
@@ -113,10 +143,10 @@ def level2_hashes(project_id, salt_type="random_uuid4"):
         "user": _safe(getpass.getuser),
         "home": _safe(home_dir),
         "machine": _safe(_machine_id),
-        "host": _safe(socket.gethostname),
+        "host": _safe(_hostname),
     }
     return {
-        name: (hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        name: (_hmac_sha256(key, value.encode("utf-8", "surrogatepass")).hexdigest()
                if value is not None else None)
         for name, value in values.items()
     }

@@ -1,9 +1,9 @@
 """Turns one project's counts into a report payload (config/report.schema.json, version 1) and its bytes."""
 
-import datetime
 import json
 import os
 import sys
+import time
 
 from . import __version__, facts
 
@@ -45,7 +45,7 @@ def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4"
         "schema_version": SCHEMA_VERSION,
         "report_id": _report_id(),
         "project_id": project.project_id,
-        "created_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "trigger": trigger,
         "exit_signal": exit_signal,
         "client": {"name": "telly_autoinst", "version": __version__, "engine": _engine(project)},

@@ -81,3 +81,11 @@ def test_distribution_versions_only_own_requirements(tmp_path, monkeypatch):
 def test_distribution_versions_unknown():
     assert facts.distribution_versions("surely-not-installed-xyz") == (None, {})
     assert facts.distribution_versions(None) == (None, {})
+
+
+def test_python_version_and_uname_match_platform():
+    import platform
+
+    assert facts._python_version() == platform.python_version()
+    uname = platform.uname()
+    assert facts._uname() == (uname.system, uname.release, uname.machine)

@@ -75,3 +75,15 @@ def test_hashes_are_hmac_under_a_per_project_key(fresh_home):
     # Not the original's unkeyed SHA-256(value + salt).
     assert a["home"] != hashlib.sha256((str(fresh_home) + salt).encode()).hexdigest()
     assert identity.level2_hashes("project-a") == a
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"x" * 64, b"y" * 65, b"z" * 200])
+@pytest.mark.parametrize("message", [b"", b"hello", b"\xff" * 300])
+def test_builtin_hmac_equals_stdlib(key, message):
+    assert identity._hmac_sha256(key, message).hexdigest() == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def test_hostname_matches_socket():
+    import socket
+
+    assert identity._hostname() == socket.gethostname()
