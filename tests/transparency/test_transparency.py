@@ -7,9 +7,9 @@ from tests.transparency.harness import SUBJECTS, compare, prepare
 
 pytestmark = pytest.mark.slow
 
-# (python, engine): this interpreter with the default engine, and the sys.monitoring engine on the
-# newest Python. 3.9 is left to `python -m tests.transparency --python 3.9` to keep tests/run short.
-CONFIGS = [("3.11", "wrapt"), ("3.13", "monitoring")]
+# (python, engine): the oldest supported Python and the default one with the default engine, and
+# the sys.monitoring engine on the newest. More: `python -m tests.transparency --python ... --engine ...`.
+CONFIGS = [("3.9", "wrapt"), ("3.11", "wrapt"), ("3.13", "monitoring")]
 
 
 @pytest.fixture(scope="module")
