@@ -10,7 +10,8 @@ reports (a new report_id each) with keep-alive connections:
    the offered load is half the capacity; wrk's p50/p99 of those requests are reported.
 3. Check: the store holds exactly as many reports as were acknowledged.
 
-Also measured: GET /healthz on the same server (the HTTP stack alone, to read the figures as a
+Also measured: the CPU per report of the ingest handler alone (in process, no HTTP, no commit)
+and of the batched insert, which bound the rate one core can reach; GET /healthz on the same server (the HTTP stack alone, to read the figures as a
 ratio on a busy machine) and the stats API over 30 days of `TELLY_BENCH_STATS_REPORTS`
 (default 1,000,000) stored reports, released through the real publish path.
 
@@ -249,6 +250,55 @@ def _stats_latency(backend, n_reports):
     }
 
 
+def _cpu_per_report(backend, n=20000):
+    """CPU per report of the ingest handler alone (in process: no HTTP, no commit) and of the batch insert."""
+    import asyncio
+
+    from telly_autoinst.collector.app import Config
+    from telly_autoinst.collector.ingest import IngestEndpoints
+    from telly_autoinst.collector.ratelimit import RateLimiter
+    from telly_autoinst.collector.registry import Registry, create_project
+    from telly_autoinst.collector.store import open_store
+    from telly_autoinst.collector.window import Window
+
+    class _Rows:
+        rows = []
+
+        async def submit(self, rows):
+            self.rows.extend(rows)
+
+    with tempfile.TemporaryDirectory() as workdir, _database(backend, workdir) as db_url:
+        store = open_store(db_url)
+        project_id, _ = create_project(store, "bench", "us")
+        sink = _Rows()
+        endpoints = IngestEndpoints(Config(rate=0), Registry(store), RateLimiter(0, 0), Window(store), sink)
+        bodies = [json.dumps(dict(_REPORT, project_id=project_id, report_id=uuid.uuid4().hex)).encode()
+                  for _ in range(n)]
+
+        async def handle_all():
+            async def send(_message):
+                pass
+
+            for i, body in enumerate(bodies):
+                if i == 1000:
+                    start = time.process_time()
+
+                async def receive(body=body):
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                await endpoints.v1({"headers": [(b"content-length", str(len(body)).encode())]}, receive, send)
+            return (time.process_time() - start) / (n - 1000)
+
+        handler = asyncio.run(handle_all())
+        start = time.process_time()
+        for i in range(0, len(sink.rows), 256):
+            store.insert_reports(sink.rows[i:i + 256])
+        insert = (time.process_time() - start) / len(sink.rows)
+        store.dispose()
+    return {"name": f"collector CPU per report ({backend})", "backend": backend,
+            "handler_us": round(handler * 1e6, 1), "insert_us_batches_of_256": round(insert * 1e6, 1)}
+
+
 def run(quick=False):
     """Every measurement as a list of dicts (one per backend and measurement)."""
     if not shutil.which("wrk"):
@@ -258,6 +308,7 @@ def run(quick=False):
     n_reports = int(os.environ.get("TELLY_BENCH_STATS_REPORTS", 100_000 if quick else 1_000_000))
     results = []
     for backend in backends:
+        results.append(_cpu_per_report(backend))
         results.append(_ingest(backend, seconds))
         results.append(_stats_latency(backend, n_reports))
     return results
