@@ -178,3 +178,21 @@ def test_multiprocessing_workers_report_once(venv, home, tmp_path, method):
     # `with` block (SIGTERM), so their reports come from the signal trigger.
     assert _total(reports) == 1 + 8 + 15
     assert len({r["report_id"] for r in reports}) == len(reports)
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_oldest_and_newest_python(venvs, sample_wheels, home, tmp_path, version):
+    from tests.support.venvs import find_python
+
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"Python {version} is not installed")
+    venv = venvs.get(python=python, extra=[sample_wheels["pkg_hatch"]])
+    status, _, _ = _signalled(venv, home, _env(tmp_path / "signal"), signal.SIGTERM)
+    assert status == -signal.SIGTERM
+    assert [r["trigger"] for r in _reports(tmp_path / "signal")] == ["signal"]
+    (home / "mp_prog.py").write_text(MP_PROGRAM)
+    for method in ("fork", "spawn"):
+        out = tmp_path / method
+        assert venv.run(["mp_prog.py", method], home, env=_env(out), check=True).stdout == "15\n"
+        assert _total(_reports(out)) == 1 + 8 + 15
