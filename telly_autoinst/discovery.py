@@ -16,38 +16,28 @@ This module is heavy (importlib.metadata, TOML); it runs only when the index is 
 ``--dry-run``, and once a watched module is imported.
 """
 
-import dataclasses
-import json
+import marshal
 import os
 import sys
-from typing import List, Optional, Tuple
-from urllib.parse import unquote, urlparse
+from collections import namedtuple
 
 from . import index
-from ._toml import load_toml
 from .errors import ConfigError
-from .settings import ProjectSettings, process_settings, project_settings, read_user_config
+from .settings import process_settings, project_settings, read_user_config
 
-if sys.version_info >= (3, 10):
-    from importlib import metadata as _metadata
-else:  # pragma: no cover - exercised on 3.9
-    import importlib_metadata as _metadata
+# Scanning (importlib.metadata, json, TOML, urllib) is imported inside the functions that scan:
+# this module is also loaded on the first watched import, which only resolves the cached index.
 
 ENTRY_POINT_GROUP = "telly"
 PACKAGE_SETTINGS_FILE = "telly.toml"
 
 
-@dataclasses.dataclass(frozen=True)
-class Declaration:
-    """What one distribution declared, before layering: the raw table and where it came from."""
+class Declaration(namedtuple("Declaration", "source table distribution version default_packages error stamp",
+                             defaults=(None, None))):
+    """What one distribution declared, before layering: the raw table and where it came from.
+    ``stamp`` names the file whose change must rebuild the index."""
 
-    source: str
-    table: Optional[dict]
-    distribution: Optional[str]
-    version: Optional[str]
-    default_packages: Tuple[str, ...]
-    error: Optional[str] = None
-    stamp: Optional[str] = None  # the file whose change must rebuild the index
+    __slots__ = ()
 
 
 def _normalize(name):
@@ -56,6 +46,9 @@ def _normalize(name):
 
 def _checkout_dir(dist):
     """The local directory a distribution was installed from (editable or not), if any."""
+    import json
+    from urllib.parse import unquote, urlparse
+
     try:
         text = dist.read_text("direct_url.json")
     except Exception:
@@ -74,6 +67,8 @@ def _checkout_dir(dist):
 
 
 def _pyproject_declaration(dist, name, version, default_packages):
+    from ._toml import load_toml
+
     checkout = _checkout_dir(dist)
     if checkout is None:
         return None
@@ -93,6 +88,8 @@ def _pyproject_declaration(dist, name, version, default_packages):
 
 
 def _wheel_declaration(dist, name, version, module):
+    from ._toml import load_toml
+
     relative = os.path.join(*module.split("."), PACKAGE_SETTINGS_FILE)
     located = str(dist.locate_file(relative))
     origin = f"{PACKAGE_SETTINGS_FILE} of distribution {name} {version} (entry point {ENTRY_POINT_GROUP}: {module})"
@@ -114,11 +111,19 @@ def search_path():
     return seen
 
 
-def scan(path=None) -> List[Declaration]:
-    """Every distribution on ``path`` that opted in, first one per distribution name."""
+def _metadata():
+    if sys.version_info >= (3, 10):
+        from importlib import metadata
+    else:  # pragma: no cover - exercised on 3.9
+        import importlib_metadata as metadata
+    return metadata
+
+
+def scan(path=None):
+    """Every distribution on ``path`` that opted in (a list of Declaration), first one per name."""
     found = []
     seen = set()
-    for dist in _metadata.distributions(path=path or search_path()):
+    for dist in _metadata().distributions(path=path or search_path()):
         try:
             name = dist.metadata["Name"]
         except Exception:
@@ -154,16 +159,26 @@ def rebuild_index():
         if declaration.table and isinstance(declaration.table.get("packages"), list):
             packages = tuple(p.split(".")[0] for p in declaration.table["packages"] if isinstance(p, str))
         watched.update(p for p in packages if p.isidentifier())
-    payload = json.dumps([dataclasses.asdict(d) for d in declarations], separators=(",", ":"))
+    # marshal, not json: loading it on the first watched import costs no module import at all.
+    # The index is per interpreter, so marshal's version-specific format is safe here.
+    payload = marshal.dumps([_marshalable(d) for d in declarations]).hex()
     stamps = index.base_stamps() + [d.stamp for d in declarations if d.stamp]
     index.write(stamps, watched, payload)
     return watched, payload
 
 
+def _marshalable(declaration):
+    try:
+        marshal.dumps(tuple(declaration))
+    except ValueError:  # a TOML date or time: no setting takes one
+        declaration = declaration._replace(table=None, error=f"{declaration.source}: dates and times are not valid "
+                                                                  "values for any setting")
+    return tuple(declaration)
+
+
 def load_declarations(payload_text):
     """Declarations from the index payload (written by ``rebuild_index``)."""
-    return [Declaration(**{**item, "default_packages": tuple(item["default_packages"])})
-            for item in json.loads(payload_text)]
+    return [Declaration(*item) for item in marshal.loads(bytes.fromhex(payload_text))]
 
 
 def resolve(declarations, forced=(), environ=None, user_config=None):
@@ -199,7 +214,7 @@ def resolve(declarations, forced=(), environ=None, user_config=None):
     return by_module, errors
 
 
-def _forced_project(name, environ, user_config) -> ProjectSettings:
+def _forced_project(name, environ, user_config):
     source = "forced by the user (TELLY_AUTOINST_PACKAGES or force_packages in the user config)"
     return project_settings({"project_id": f"local:{name}"}, source, default_packages=(name,),
                             environ=environ, user_config=user_config)

@@ -14,9 +14,9 @@ user's process behaves) only from 1, 3 and 4, because a package must not be able
 ``show_me`` or move this user's spool.
 """
 
-import dataclasses
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from collections import namedtuple
+from collections.abc import Mapping
 
 from ._env import FALSY, TRUTHY, user_config_path
 from .errors import ConfigError
@@ -92,24 +92,14 @@ def _endpoints(value, where):
     return tuple(sorted((region, _str(url, f"{where}.{region}")) for region, url in value.items()))
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One setting: its name, where it may come from, how it is parsed, and its default."""
+class Setting(namedtuple("Setting", "name scope parse default env doc")):
+    """One setting: its name (also its key in every table), its scope ("project" or
+    "process"), how a raw value is parsed, its default, its environment variable, and its doc."""
 
-    name: str
-    scope: str  # "project" or "process"
-    parse: Callable[[Any, str], Any]
-    default: Any
-    env: Optional[str]
-    doc: str
-
-    @property
-    def key(self):
-        """The key in ``[tool.telly]``, ``telly.toml`` and the user config file."""
-        return self.name
+    __slots__ = ()
 
 
-SETTINGS: Tuple[Setting, ...] = (
+SETTINGS = (
     # Project scope: an author's table declares these; a user may override them.
     Setting("project_id", "project", _str, None, None,
             "Identifies the project at the collector. Required."),
@@ -174,23 +164,14 @@ def _defaults(scope):
     return {s.name: s.default for s in SETTINGS if s.scope == scope}
 
 
-@dataclasses.dataclass(frozen=True)
-class ProjectSettings:
+# namedtuples rather than dataclasses: this module is imported on the first watched import, where
+# the dataclasses module (with inspect and re) would cost more than all of the rest.
+# Their fields come from SETTINGS, so a setting is declared in one place only.
+class ProjectSettings(namedtuple("ProjectSettings", [s.name for s in SETTINGS if s.scope == "project"]
+                                 + ["source", "distribution"], defaults=(None,))):
     """Settings of one watched project, after layering; ``source`` says where the table came from."""
 
-    project_id: str
-    packages: Tuple[str, ...]
-    include: Tuple[str, ...]
-    exclude: Tuple[str, ...]
-    endpoint: Optional[str]
-    endpoints: Tuple[Tuple[str, str], ...]
-    region: str
-    engine: str
-    mode: str
-    level2: bool
-    send_from_ci: bool
-    source: str
-    distribution: Optional[str] = None
+    __slots__ = ()
 
     def collector_url(self, process):
         """The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint."""
@@ -200,32 +181,11 @@ class ProjectSettings:
             return self.endpoint
         return dict(self.endpoints).get(self.region)
 
-    def to_dict(self):
-        data = dataclasses.asdict(self)
-        data["endpoints"] = dict(self.endpoints)
-        data["packages"] = list(self.packages)
-        data["include"] = list(self.include)
-        data["exclude"] = list(self.exclude)
-        return data
 
-
-@dataclasses.dataclass(frozen=True)
-class ProcessSettings:
+class ProcessSettings(namedtuple("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])):
     """How this user's process reports: never influenced by a package's own table."""
 
-    optin_only: bool
-    force_packages: Tuple[str, ...]
-    storage_type: str
-    local_storage_path: Optional[str]
-    http_server: Optional[str]
-    http_timeout: float
-    show_me: bool
-    exit_signal_only: bool
-    timer: bool
-    timer_interval_sec: float
-    salt_type: str
-    spool_dir: Optional[str]
-    debug: bool
+    __slots__ = ()
 
 
 def parse_table(table, origin, allowed=_PROJECT_KEYS):
