@@ -44,9 +44,12 @@ SUBJECTS = {
     s.name: s
     for s in (
         # Measured with the wrapt engine on 3.11: click 267 of 303 selectable keys counted,
-        # packaging 57 of 59 (it is small; most of its API is properties and dunders).
+        # packaging 57 of 59 (it is small; most of its API is properties and dunders),
+        # more_itertools 162 of 162.
         Subject("click", "click==8.1.8", (PYTEST,), min_counted=150),
         Subject("packaging", "packaging==24.2", (PYTEST, "pretend==1.0.9"), min_counted=40),
+        # Flat layout (the package sits next to tests/ in the sdist) and mostly generators.
+        Subject("more_itertools", "more-itertools==10.5.0", (PYTEST,), min_counted=100),
     )
 }
 
@@ -162,18 +165,23 @@ def fetch_sdist(subject, dest):
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     name, _, version = subject.requirement.partition("==")
-    for found in dest.glob(f"{name}-{version}.tar.gz"):
-        return found
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                    "--no-binary", ":all:", "--no-deps", "-d", str(dest), subject.requirement],
-                   check=True, capture_output=True, text=True)
-    return next(dest.glob(f"{name}-{version}.tar.gz"))
+    # Older sdists keep the distribution's spelling (more-itertools-...), newer ones normalize it.
+    wanted = f"{name}-{version}.tar.gz".replace("-", "_").lower()
+
+    def found():
+        return [p for p in dest.glob("*.tar.gz") if p.name.replace("-", "_").lower() == wanted]
+
+    if not found():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                        "--no-binary", ":all:", "--no-deps", "-d", str(dest), subject.requirement],
+                       check=True, capture_output=True, text=True)
+    return found()[0]
 
 
 def unpack_tests(subject, sdist, dest):
     """Unpack the sdist without its source tree: only tests, docs and config remain.
 
-    Both subjects use a src/ layout, but a tests directory with an ``__init__.py`` puts the
+    Even with a src/ layout, a tests directory with an ``__init__.py`` puts the
     sdist root on sys.path (pytest's rootdir insertion), and ``python -m pytest`` puts the
     working directory there; removing ``src/`` and any top-level copy of the package makes
     the installed copy the only one importable.
