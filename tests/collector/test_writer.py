@@ -48,13 +48,18 @@ def test_a_failed_commit_fails_its_requests_and_the_writer_goes_on():
 
 
 def test_a_full_queue_refuses_instead_of_growing():
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
+
+    def write(rows):
+        entered.set()
+        gate.wait(30)
 
     async def run():
-        writer = BatchWriter(lambda rows: gate.wait(5), max_pending=10)
+        writer = BatchWriter(write, max_pending=10)
         writer.start()
         first = asyncio.ensure_future(writer.submit(list(range(10))))
-        await asyncio.sleep(0.05)  # the first batch is in the writer thread now
+        while not entered.is_set():  # the first batch has left the queue for the writer thread
+            await asyncio.sleep(0.01)
         second = asyncio.ensure_future(writer.submit(list(range(10))))
         await asyncio.sleep(0)
         with pytest.raises(Overloaded):
