@@ -20,26 +20,22 @@ Selection only reads attributes with ``vars()``: it never calls module ``__getat
 touches argument values and never changes an object.
 """
 
-import fnmatch
+from collections import namedtuple
 from types import FunctionType
-from typing import Any, NamedTuple, Optional
 
 __all__ = ["Target", "select"]
 
 
-class Target(NamedTuple):
-    """One counted object: its key, what kind it is, and where it lives.
+# A namedtuple, not typing.NamedTuple: typing costs more to import than selecting a whole module.
+class Target(namedtuple("Target", "key kind owner name obj init_owner", defaults=(None,))):
+    """One counted object: its key, its kind ("function", "method", "classmethod",
+    "staticmethod" or "class"), and where it lives.
 
     ``owner.__dict__[name]`` holds ``obj`` (for ``kind == "class"``, ``obj`` is the class and
     ``init_owner`` the class whose ``__dict__`` holds the ``__init__`` that observes it).
     """
 
-    key: str
-    kind: str  # "function", "method", "classmethod", "staticmethod" or "class"
-    owner: Any
-    name: str
-    obj: Any
-    init_owner: Optional[type] = None
+    __slots__ = ()
 
 
 def select(module, project):
@@ -66,6 +62,8 @@ def select(module, project):
 
 
 def _wanted(key, project):
+    import fnmatch  # with re: only for projects that set patterns
+
     if not any(fnmatch.fnmatchcase(key, p) for p in project.include):
         return False
     return not any(fnmatch.fnmatchcase(key, p) for p in project.exclude)

@@ -14,7 +14,6 @@ process-wide too.
 
 import sys
 import threading
-from typing import List, Protocol
 
 __all__ = ["Engine", "make_engine", "instrumented_keys"]
 
@@ -24,17 +23,19 @@ _engines = {}
 _instrumented = {}
 
 
-class Engine(Protocol):
-    """What control and the dry-run need from an engine."""
+class Engine:
+    """What control and the dry-run need from an engine (a plain class rather than a
+    typing.Protocol, whose import would cost more than the engine on the first watched import)."""
 
-    name: str
+    name = None
 
-    def instrument(self, module, project) -> List[str]:
+    def instrument(self, module, project):
         """Count ``module``'s targets; return the keys newly instrumented by this call.
 
         Idempotent: a second call on the same module object, or a call after
         ``importlib.reload``, never double-counts; a repeated call returns ``[]``.
         """
+        raise NotImplementedError
 
 
 def make_engine(name="wrapt"):

@@ -35,7 +35,7 @@ import types
 
 from .. import counters
 from ..selection import select
-from . import _record
+from . import Engine, _record
 from ._instances import Instantiations
 
 __all__ = ["MonitoringEngine", "claim"]
@@ -92,7 +92,7 @@ def _observe_init(code, cached, resolve, getframe=sys._getframe):
     return observe
 
 
-class MonitoringEngine:
+class MonitoringEngine(Engine):
     """Counts the selected targets of a module with sys.monitoring local PY_START events."""
 
     name = "monitoring"

@@ -14,7 +14,6 @@ evaluates and, as it returns False, follows by calling the original itself, so a
 runs no Python code of ours (instantiation observers are the exception: they look at ``self``).
 """
 
-import copy
 import os
 import threading
 
@@ -22,7 +21,7 @@ import wrapt
 
 from .. import counters
 from ..selection import select
-from . import _record
+from . import Engine, _record
 from ._instances import Instantiations
 
 __all__ = ["WraptEngine"]
@@ -50,6 +49,8 @@ class _CountedBoundFunction(wrapt.BoundFunctionWrapper):
         return self
 
     def __deepcopy__(self, memo):
+        import copy  # only deep copies need it; the first watched import should not
+
         target, name = self._rebind_args()
         return getattr(copy.deepcopy(target, memo), name)
 
@@ -118,7 +119,7 @@ def _set(owner, name, value):
         vars(owner)[name] = value
 
 
-class WraptEngine:
+class WraptEngine(Engine):
     """Counts the selected targets of a module with wrapt wrappers."""
 
     name = "wrapt"
