@@ -5,7 +5,6 @@ import multiprocessing
 import os
 import pty
 import subprocess
-import sys
 
 import pytest
 
@@ -182,7 +181,6 @@ def test_status_table_and_json(home, monkeypatch):
 # The real thing: a fresh interpreter on a pseudo-terminal.
 
 _TTY_CODE = """
-import sys
 from telly_autoinst import consent
 from telly_autoinst.settings import process_settings, project_settings
 p = project_settings({"project_id": "tty-proj"}, "t", default_packages=("x",))

@@ -125,16 +125,12 @@ def _wait_sender_idle(spool, timeout=60):
 ], ids=["500", "reset", "429", "slow"])
 def test_endpoint_failures_are_retried_by_the_sender(venv, home, script):
     with Loopback(script) as server:
-        start = time.time()
         proc = venv.run("import sample_hatch; sample_hatch.add(1, 1); print('done')", home,
                         env={"TELLY_HTTP_SERVER": server.url, "TELLY_SHOW_ME": "1"}, check=True)
-        exit_time = time.time() - start
         (received,) = server.wait_for(1, timeout=60)
     assert proc.stdout == "done\n"
     assert split_shown(proc.stderr) == [received.body]
     assert server.attempts >= 2
-    # Loose sanity bound only (the benchmark measures the delay): the exit never waited for the server.
-    assert exit_time < 8
 
 
 def test_unwritable_home(venv, tmp_path):

@@ -1,8 +1,6 @@
 """The spool drainer: retries, backoff, Retry-After, give-up, one sender at a time, detached spawn."""
 
-import gzip
 import os
-import sys
 import time
 
 import pytest

@@ -2,8 +2,6 @@
 
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
