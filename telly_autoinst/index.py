@@ -39,10 +39,16 @@ def index_path():
     directory = cache_dir()
     if directory is None:
         return None
-    import zlib  # built into the interpreter: no file to load
+    ident = f"{sys.prefix}\0{sys.base_prefix}\0{sys.version}\0{sys.executable}"
+    return os.path.join(directory, f"index-{_fnv1a(ident):016x}.txt")
 
-    ident = f"{sys.prefix}\0{sys.base_prefix}\0{sys.version}\0{sys.executable}".encode("utf-8", "replace")
-    return os.path.join(directory, f"index-{zlib.crc32(ident):08x}.txt")
+
+def _fnv1a(text):
+    """A stable 64-bit hash (str hashes are salted per process; zlib is a shared library to load)."""
+    value = 0xCBF29CE484222325
+    for byte in text.encode("utf-8", "replace"):
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value
 
 
 def writable():
