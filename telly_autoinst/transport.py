@@ -13,8 +13,8 @@ import time
 
 from . import spool
 
-__all__ = ["FileTransport", "HttpTransport", "LOSSES", "Outcome", "SpoolTransport", "make_transport", "post", "record_loss",
-           "reports_url"]
+__all__ = ["FileTransport", "HttpTransport", "LOSSES", "Outcome", "SpoolTransport", "make_transport", "post",
+           "record_loss", "reports_url"]
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
 LOSSES = collections.deque(maxlen=100)
