@@ -14,8 +14,8 @@ from starlette.staticfiles import StaticFiles
 
 from . import jobs
 from .dashboard import DashboardViews
-from .ingest import IngestEndpoints
 from .ratelimit import RateLimiter
+from .receive import IngestEndpoints
 from .registry import Registry
 from .window import Window, utc_now
 from .writer import BatchWriter

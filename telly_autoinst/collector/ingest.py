@@ -1,32 +1,18 @@
-"""Accepting reports: bounded body reading, validation of both wire formats, and the ingest endpoints.
+"""Validating payloads: report schema v1 and the original Telly v1.0 format, down to the Facts kept.
 
 Validation of schema v1 is written out by hand, mirroring config/report.schema.json line by line,
 because it runs for every report and the generic validator costs more than the rest of the
-request; tests/collector/test_ingest.py checks it agrees with ``jsonschema`` on generated input.
-Every refusal is a ``Rejected`` with a 4xx status and a JSON body, so nothing a client sends can
-produce a 5xx; the one exception is 503 (with Retry-After) when storage itself fails or is full.
+request; tests/collector/test_ingest.py checks it agrees with ``jsonschema``. Every refusal is a
+``Rejected`` carrying the 4xx status and error code the client will see (receive.py sends it).
 """
 
-import asyncio
-import contextlib
 import json
-import logging
 import re
 import uuid
-import zlib
 from typing import NamedTuple, Optional
 
-from .writer import Overloaded
 
-__all__ = ["Facts", "Rejected", "read_body", "validate_v1", "facts_v1", "facts_v10", "IngestEndpoints"]
-
-
-_log = logging.getLogger("telly_autoinst.collector")
-
-# Bodies above this size (on the wire or decompressed) are held a few at a time, so memory stays
-# bounded however many connections are open (see read_body and IngestEndpoints._handle). A
-# report is typically a few KiB.
-_SMALL_BODY = 64 * 1024
+__all__ = ["Facts", "Rejected", "parse_json", "project_id_of", "validate_v1", "facts_v1", "facts_v10"]
 
 
 class Rejected(Exception):
@@ -35,17 +21,6 @@ class Rejected(Exception):
     def __init__(self, status, code, detail, headers=None):
         super().__init__(detail)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
-
-    async def send(self, send):
-        await _respond(send, self.status, {"error": self.code, "detail": self.detail}, self.headers)
-
-
-async def _respond(send, status, payload, headers=None):
-    body = json.dumps(payload).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items())
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
 
 
 class Facts(NamedTuple):
@@ -61,87 +36,7 @@ class Facts(NamedTuple):
     stats: dict
 
 
-# --- body ---------------------------------------------------------------------------------
-async def read_body(headers, receive, max_wire, max_decoded, on_large=None):
-    """The request body, decompressed, refusing more than the caps while reading (gzip bombs too).
-
-    ``headers`` maps lower-case header names to values (bytes), as ASGI gives them. ``on_large``
-    is awaited once, before the body (on the wire or decompressed) grows past _SMALL_BODY bytes
-    in memory: the caller bounds how many large bodies are held at once.
-    """
-    declared = headers.get(b"content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Rejected(400, "bad_content_length", "Content-Length is not a number")
-        if int(declared) > max_wire:
-            raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
-    encoding = headers.get(b"content-encoding", b"").strip().lower()
-    if encoding not in (b"", b"identity", b"gzip", b"x-gzip"):
-        raise Rejected(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    large = _Large(on_large)
-    chunks, total = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Rejected(400, "disconnected", "the client went away before the body was complete")
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        # Counted while streaming: a chunked body has no Content-Length to check up front.
-        if total > max_wire:
-            raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
-        if total > _SMALL_BODY:
-            await large.enter()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    raw = b"".join(chunks)
-    if encoding in (b"gzip", b"x-gzip"):
-        return await _gunzip(raw, max_decoded, large)
-    if len(raw) > max_decoded:
-        raise Rejected(413, "too_large", f"body larger than {max_decoded} bytes")
-    return raw
-
-
-class _Large:
-    """Calls ``on_large`` at most once."""
-
-    def __init__(self, on_large):
-        self._on_large, self._entered = on_large, False
-
-    async def enter(self):
-        if not self._entered:
-            self._entered = True
-            if self._on_large is not None:
-                await self._on_large()
-
-
-async def _gunzip(raw, max_decoded, large):
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        # max_length bounds the output, so a small bomb never inflates past a cap in memory:
-        # first up to the small-body size, then (holding a large-body slot) up to max_decoded.
-        out = inflater.decompress(raw, _SMALL_BODY + 1)
-        if len(out) > _SMALL_BODY:
-            await large.enter()
-            parts = [out]
-            size = len(out)
-            while not inflater.eof and size <= max_decoded:
-                more = inflater.decompress(inflater.unconsumed_tail, max_decoded + 1 - size)
-                if not more:
-                    break  # input exhausted before the end of the stream: truncated
-                parts.append(more)
-                size += len(more)
-            out = b"".join(parts)
-    except zlib.error as exc:
-        raise Rejected(400, "bad_gzip", f"body is not valid gzip: {exc}") from None
-    if len(out) > max_decoded:
-        raise Rejected(413, "too_large", f"decompressed body larger than {max_decoded} bytes")
-    if not inflater.eof:
-        raise Rejected(400, "bad_gzip", "gzip body is truncated")
-    return out
-
-
-def _parse_json(body):
+def parse_json(body):
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -279,6 +174,14 @@ def _validate_platform(plat):
             _fail(f"platform.{flag}", "expected true or false")
 
 
+def project_id_of(doc):
+    """The project id of a v1 report, checked first: the project decides whether to read further."""
+    project_id = doc.get("project_id") if type(doc) is dict else None
+    if type(project_id) is not str or len(project_id) > 128 or not _PROJECT_ID.fullmatch(project_id):
+        raise Rejected(422, "schema_violation", "project_id: missing or malformed")
+    return project_id
+
+
 def validate_v1(doc):
     """Raise Rejected(422) unless ``doc`` satisfies report schema v1."""
     try:
@@ -365,91 +268,3 @@ def facts_v10(doc):
     )
     # The original client has no report id and never retries a delivered body: nothing to dedupe.
     return [Facts(project_id=pid, report_id=uuid.uuid4().hex, **common) for pid in dict.fromkeys(ids)]
-
-
-# --- endpoints ----------------------------------------------------------------------------
-class IngestEndpoints:
-    """POST /api/v1/reports and POST /v1.0/collect; acknowledged only after the batch commit."""
-
-    def __init__(self, config, registry, limiter, window, writer):
-        self._config, self._registry, self._limiter = config, registry, limiter
-        self._window, self._writer = window, writer
-        self._large_slots = asyncio.Semaphore(4)
-
-    async def _admit(self, project_id):
-        """Refuse unknown, foreign-region and over-limit projects before any further work."""
-        project = await self._registry.get(project_id)
-        if project is None:
-            raise Rejected(404, "unknown_project", f"no project {project_id!r} is registered here")
-        if project["region"] != self._config.region:
-            raise Rejected(421, "wrong_region",
-                           f"project is registered in region {project['region']!r}; this collector "
-                           f"serves {self._config.region!r}")
-        wait = self._limiter.take(project_id)
-        if wait:
-            raise Rejected(429, "rate_limited", "too many reports for this project; retry later",
-                           headers={"Retry-After": str(wait)})
-
-    async def _store(self, facts):
-        try:
-            rows = [await self._window.row(f) for f in facts]
-            await self._writer.submit(rows)
-        except Overloaded:
-            raise Rejected(503, "overloaded", "the collector is saturated; retry later",
-                           headers={"Retry-After": "1"}) from None
-        except Exception as exc:  # storage failed: the client keeps its report and retries
-            raise Rejected(503, "storage_unavailable", f"the report was not stored ({type(exc).__name__})",
-                           headers={"Retry-After": "5"}) from None
-
-    async def _handle(self, scope, receive, send, accept):
-        """Read the body and answer with ``accept(body)``; large bodies take one of a few slots first."""
-        async with contextlib.AsyncExitStack() as held:
-            async def take_large_slot():
-                # Parsed JSON weighs several times its text: bound how many large ones are in memory.
-                await held.enter_async_context(self._large_slots)
-
-            try:
-                body = await read_body(dict(scope["headers"]), receive, self._config.max_wire,
-                                       self._config.max_decoded, on_large=take_large_slot)
-                status, payload = await accept(body)
-            except Rejected as exc:
-                await exc.send(send)
-                return
-            except Exception as exc:  # a bug must not turn a client's input into a 5xx; say what kind
-                _log.warning("report refused after an internal error: %s", type(exc).__name__)
-                await Rejected(422, "unprocessable",
-                               f"the report could not be processed ({type(exc).__name__})").send(send)
-                return
-        await _respond(send, status, payload)
-
-    # Raw ASGI endpoints: ingestion is the hot path, so it skips the framework's request objects.
-    async def v1(self, scope, receive, send):
-        await self._handle(scope, receive, send, self._accept_v1)
-
-    async def v10(self, scope, receive, send):
-        await self._handle(scope, receive, send, self._accept_v10)
-
-    async def _accept_v1(self, body):
-        doc = _parse_json(body)
-        project_id = doc.get("project_id") if type(doc) is dict else None
-        if type(project_id) is not str or len(project_id) > 128 or not _PROJECT_ID.fullmatch(project_id):
-            raise Rejected(422, "schema_violation", "project_id: missing or malformed")
-        await self._admit(project_id)
-        validate_v1(doc)
-        facts = facts_v1(doc)
-        await self._store([facts])
-        return 200, {"accepted": 1, "report_id": facts.report_id}
-
-    async def _accept_v10(self, body):
-        admitted, refusal = [], None
-        for facts in facts_v10(_parse_json(body)):
-            try:
-                await self._admit(facts.project_id)
-                admitted.append(facts)
-            except Rejected as exc:
-                refusal = exc
-        # A v1.0 client lists every project of its process; keep the reports of those hosted here.
-        if not admitted:
-            raise refusal
-        await self._store(admitted)
-        return 200, {"accepted": len(admitted)}

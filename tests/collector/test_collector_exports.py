@@ -5,7 +5,7 @@ import inspect
 
 import pytest
 
-MODULES = ["app", "cli", "dashboard", "ingest", "jobs", "privacy", "ratelimit", "registry", "store", "window",
+MODULES = ["app", "cli", "dashboard", "ingest", "jobs", "privacy", "ratelimit", "receive", "registry", "store", "window",
            "writer"]
 
 

@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import os
 import random
 import re
 import shutil

@@ -1,0 +1,190 @@
+"""Receiving over HTTP: bodies capped while streaming, clear 4xx answers, fuzzing never gets a 5xx."""
+
+import datetime
+import gzip
+import json
+import zlib
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import HealthCheck, given, settings
+from starlette.testclient import TestClient
+
+from telly_autoinst.collector.app import Config, build_app
+from telly_autoinst.collector.registry import create_project
+
+from .conftest import make_report
+from .test_ingest import _json
+
+@pytest.fixture
+def app_and_project(tmp_path, clock):
+    from telly_autoinst.collector.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    project_id, token = create_project(store, "demo", "us")
+    foreign, _ = create_project(store, "abroad", "eu")
+    # 20 reports, then (practically) no refill: the rate-limit test does not depend on speed.
+    config = Config(region="us", rate=0.01, burst=20, max_wire=64 * 1024, max_decoded=256 * 1024, publish_interval=0)
+    with TestClient(build_app(store, config, now=clock)) as client:
+        yield client, store, project_id, foreign
+    store.dispose()
+
+
+def test_a_valid_report_is_stored_once(app_and_project):
+    client, store, project_id, _ = app_and_project
+    report = make_report(project_id, user="alice")
+    for _ in range(2):
+        response = client.post("/api/v1/reports", content=json.dumps(report))
+        assert response.status_code == 200, response.text
+    gz = make_report(project_id)
+    assert client.post("/api/v1/reports", content=gzip.compress(json.dumps(gz).encode()),
+                       headers={"Content-Encoding": "gzip"}).status_code == 200
+    assert store.report_ids(project_id) == {report["report_id"], gz["report_id"]}
+
+
+@pytest.mark.parametrize("body, headers, status, code", [
+    (b"{not json", {}, 400, "malformed_json"),
+    (b"[" * 30000 + b"]" * 30000, {}, 400, "malformed_json"),
+    (b"\xff\xfe", {}, 400, "malformed_json"),
+    (b"{}", {}, 422, "schema_violation"),
+    (b"x" * 70000, {}, 413, "too_large"),
+    (gzip.compress(b" " * 300 * 1024), {"Content-Encoding": "gzip"}, 413, "too_large"),
+    (gzip.compress(b"{}")[:-6], {"Content-Encoding": "gzip"}, 400, "bad_gzip"),
+    (b"garbage", {"Content-Encoding": "gzip"}, 400, "bad_gzip"),
+    (b"{}", {"Content-Encoding": "br"}, 415, "unsupported_encoding"),
+], ids=["syntax", "deep", "not-utf8", "empty-object", "too-large", "gzip-bomb", "gzip-truncated", "not-gzip",
+        "brotli"])
+def test_bad_bodies_get_a_clear_4xx(app_and_project, body, headers, status, code):
+    client, store, project_id, _ = app_and_project
+    response = client.post("/api/v1/reports", content=body, headers=headers)
+    assert (response.status_code, response.json()["error"]) == (status, code)
+
+
+def test_a_chunked_body_is_capped_while_streaming(app_and_project):
+    client, store, project_id, _ = app_and_project
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 4096
+
+    response = client.post("/api/v1/reports", content=chunks())
+    assert response.status_code == 413
+
+
+def test_schema_violations_say_where(app_and_project):
+    client, store, project_id, _ = app_and_project
+    response = client.post("/api/v1/reports", content=json.dumps(make_report(project_id, trigger="boom")))
+    assert response.status_code == 422 and response.json()["detail"].startswith("trigger")
+    assert store.report_ids(project_id) == set()
+
+
+def test_unknown_and_foreign_projects_are_refused(app_and_project):
+    client, store, project_id, foreign = app_and_project
+    assert client.post("/api/v1/reports", content=json.dumps(make_report("nobody"))).status_code == 404
+    response = client.post("/api/v1/reports", content=json.dumps(make_report(foreign)))
+    assert (response.status_code, response.json()["error"]) == (421, "wrong_region")
+    assert store.report_ids(foreign) == set()
+
+
+def test_rate_limit_answers_429_with_retry_after(app_and_project):
+    client, store, project_id, _ = app_and_project
+    statuses = [client.post("/api/v1/reports", content=json.dumps(make_report(project_id))) for _ in range(25)]
+    assert [r.status_code for r in statuses] == [200] * 20 + [429] * 5
+    assert int(statuses[-1].headers["Retry-After"]) >= 1 and statuses[-1].json()["error"] == "rate_limited"
+    assert len(store.report_ids(project_id)) == 20
+
+
+def test_nul_and_lone_surrogates_are_refused_not_crashing(app_and_project):
+    client, store, project_id, _ = app_and_project
+    for key in ("a\u0000b", "\ud800"):
+        body = json.dumps(make_report(project_id, stats={key: 1}))
+        response = client.post("/api/v1/reports", content=body)
+        assert response.status_code == 422, response.text
+
+
+def _hostile():
+    valid = json.dumps(make_report("PROJECT")).encode()
+    return st.one_of(
+        st.binary(max_size=2000),
+        st.integers(0, len(valid)).map(lambda n: valid[:n]),
+        st.builds(lambda a, b: a + b, st.binary(max_size=50), st.just(valid)),
+        _json.map(lambda v: json.dumps(v).encode()),
+        st.integers(1, 5000).map(lambda n: b'{"a":' * n),
+        st.integers(1, 100).map(lambda n: ('{"project_id":"PROJECT","stats":{"k":1%s}}' % ("0" * (n * 100))).encode()),
+        st.binary(max_size=300).map(gzip.compress),
+        st.binary(min_size=1, max_size=300).map(lambda b: zlib.compress(b)),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(body=_hostile(), gzipped=st.booleans(), path=st.sampled_from(["/api/v1/reports", "/v1.0/collect"]))
+def test_fuzzed_bodies_never_get_a_5xx(app_and_project, body, gzipped, path):
+    client, store, project_id, _ = app_and_project
+    body = body.replace(b"PROJECT", project_id.encode())
+    headers = {"Content-Encoding": "gzip"} if gzipped else {}
+    response = client.post(path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert "error" in response.json()
+
+
+def test_v1_0_payload_of_the_original_client_is_accepted(app_and_project, clock):
+    client, store, project_id, _ = app_and_project
+    # Every key the original telly 0.9.3 sends (research/telly_original.md §2, §5), gzipped as it does.
+    payload = {
+        "api_version": "v1.0", "stats": {"mypkg.mod.func": 4, "mypkg.mod.Class.meth": 0},
+        "extra": {"anything": [1, 2]},
+        "client": {"language": "python", "language_implementation": "CPython", "language_version": "3.9.18",
+                   "has_stdin": False, "ipython_class": None},
+        "platform": {"os_name": "Linux", "os_release": "6.1.0", "os_version": "#1 SMP", "architecture": "",
+                     "processor_type": "Intel", "cpu_count": 4, "total_memory": 16000000, "language": "en_US",
+                     "encoding": "UTF-8", "dockerenv": False, "user_name": "f" * 64, "user_home": "e" * 64,
+                     "machine_id": "d" * 64, "hostname": "c" * 64},
+        "package_environment": {"mypkg": "2.0"}, "hash_level2": True, "version": "0.9.3",
+        "client_id": [project_id, "00000000-0000-0000-0000-000000000000"], "exit_signal": None,
+        "timestamp": "2026-11-29T01:02:03.123456",
+    }
+    response = client.post("/v1.0/collect", content=gzip.compress(json.dumps(payload).encode()),
+                           headers={"Content-Encoding": "gzip", "User-Agent": "Telly/0.9.3"})
+    assert response.status_code == 200 and response.json() == {"accepted": 1}
+    (row,) = store.reports_of_day(project_id, clock().date())
+    uid, version, python, os_name, arch, stats = row
+    assert (python, os_name, arch, json.loads(stats)) == ("CPython 3.9", "Linux", "unknown", {"mypkg.mod.func": 4})
+    assert uid not in json.dumps(payload)  # re-keyed, never the client's hash
+    # Only unknown projects: refused like any unknown project.
+    payload["client_id"] = ["00000000-0000-0000-0000-000000000000"]
+    assert client.post("/v1.0/collect", content=json.dumps(payload)).status_code == 404
+
+
+def test_memory_stays_bounded_under_bombs_and_huge_bodies(serve, tmp_path):
+    """A real server: gzip bombs and maximal bodies must not grow its memory without bound."""
+    import httpx
+
+    db = f"sqlite:///{tmp_path / 'mem.sqlite3'}"
+    from telly_autoinst.collector.store import open_store
+
+    project_id, _ = create_project(open_store(db), "demo", "us")
+    server = serve(db)
+    pid = server.proc.pid
+    bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB from ~200 KB on the wire
+    big = json.dumps(make_report(project_id, stats={f"k{i}" * 8: 1 for i in range(20000)})).encode()
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for i in range(20):
+            assert client.post("/api/v1/reports", content=bomb, headers={"Content-Encoding": "gzip"}).status_code == 413
+            assert client.post("/api/v1/reports", content=gzip.compress(big),
+                               headers={"Content-Encoding": "gzip"}).status_code in (200, 413)
+    with open(f"/proc/{pid}/status") as status:
+        rss_kib = int(next(line for line in status if line.startswith("VmRSS")).split()[1])
+    assert rss_kib < 400 * 1024, f"collector RSS {rss_kib} KiB"
+
+
+def test_a_large_gzipped_report_is_inflated_past_the_small_body_size(app_and_project):
+    client, store, project_id, _ = app_and_project
+    report = make_report(project_id, stats={f"pkg.module_{i:05d}.function_name": i + 1 for i in range(3000)})
+    body = json.dumps(report).encode()
+    assert 64 * 1024 < len(body) < 256 * 1024
+    response = client.post("/api/v1/reports", content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.text
+    (row,) = store.reports_of_day(project_id, datetime.datetime(2026, 11, 1).date())
+    assert len(json.loads(row[-1])) == 3000
