@@ -23,8 +23,8 @@ from . import __version__
 from ._env import home_dir, kill_switch
 from .facts import ci_vendor
 
-__all__ = ["Decision", "allows_counting", "known_projects", "cli_disable", "cli_enable", "cli_optin", "cli_optout", "cli_status", "decide",
-           "NOTICE"]
+__all__ = ["Decision", "NOTICE", "allows_counting", "cli_disable", "cli_enable", "cli_optin", "cli_optout",
+           "cli_status", "decide", "known_projects"]
 
 OPTIN_FILE = ".telly_optin"
 OPTOUT_FILE = ".telly_optout"
