@@ -177,8 +177,6 @@ def _ingest(backend, seconds):
         in_flight = sum(runs) + 32 + 64 * 2 + sum(r["errors"] for r in every)
         store.dispose()
     return {
-        "name": f"collector ingest ({backend})",
-        "backend": backend,
         "reports_per_s_zero_errors": round(capacity),
         "best_connections": best_c,
         "runs": {str(c): {"rate": round(_rate(r)), "non2xx": r["non2xx"], "errors": r["errors"]} for c, r in runs.items()},
@@ -239,8 +237,6 @@ def _stats_latency(backend, n_reports):
         store.dispose()
     timings.sort()
     return {
-        "name": f"collector stats API, 30 days ({backend})",
-        "backend": backend,
         "stored_reports": per_day * 30,
         "load_seconds": round(loaded, 1),
         "publish_seconds": round(published, 1),
@@ -255,7 +251,7 @@ def _cpu_per_report(backend, n=20000):
     import asyncio
 
     from telly_autoinst.collector.app import Config
-    from telly_autoinst.collector.ingest import IngestEndpoints
+    from telly_autoinst.collector.receive import IngestEndpoints
     from telly_autoinst.collector.ratelimit import RateLimiter
     from telly_autoinst.collector.registry import Registry, create_project
     from telly_autoinst.collector.store import open_store
@@ -295,23 +291,55 @@ def _cpu_per_report(backend, n=20000):
             store.insert_reports(sink.rows[i:i + 256])
         insert = (time.process_time() - start) / len(sink.rows)
         store.dispose()
-    return {"name": f"collector CPU per report ({backend})", "backend": backend,
-            "handler_us": round(handler * 1e6, 1), "insert_us_batches_of_256": round(insert * 1e6, 1)}
+    return {"handler_us": round(handler * 1e6, 1), "insert_us_batches_of_256": round(insert * 1e6, 1)}
+
+
+_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+_INGEST_TARGET = {"sqlite": ">= 10000", "postgresql": ">= 5000"}
+
+
+def _rows(backend, cpu, ingest, stats):
+    """The figures of one backend as rows of the benchmarks table (case, measured, value, target, detail)."""
+    label = _LABEL[backend]
+    runs = ", ".join(f"{c} conns {r['rate']}/s" + (f" ({r['non2xx']} non-2xx, {r['errors']} errors)"
+                                                    if r["non2xx"] or r["errors"] else "")
+                     for c, r in ingest["runs"].items())
+    return [
+        {"case": f"collector ingestion, {label}", "measured": "reports/s at zero errors",
+         "value": ingest["reports_per_s_zero_errors"], "target": _INGEST_TARGET[backend],
+         "detail": f"{runs}; /healthz on the same server {ingest['healthz_req_per_s']}/s "
+                   f"(ratio {ingest['ingest_to_healthz_ratio']}); stored == acknowledged: "
+                   f"{ingest['stored_equals_acknowledged']} ({ingest['stored']} stored, {ingest['acknowledged']} acked)"},
+        {"case": f"collector ingestion, p99 latency at half rate, {label}", "measured": "ms",
+         "value": ingest["p99_ms_at_half_rate"], "target": "<= 50",
+         "detail": f"offered {ingest['half_rate_offered']}/s, achieved {ingest['half_rate_achieved']}/s, "
+                   f"p50 {ingest['p50_ms_at_half_rate']} ms"},
+        {"case": f"dashboard JSON API, 30 days, {stats['stored_reports']:,} reports, {label}",
+         "measured": "time to answer, p99 of 30 (ms)", "value": stats["stats_p99_ms"], "target": "<= 300",
+         "detail": f"p50 {stats['stats_p50_ms']} ms, max {stats['stats_max_ms']} ms; loading took "
+                   f"{stats['load_seconds']} s, publishing 30 days {stats['publish_seconds']} s"},
+        {"case": f"collector CPU per report, {label}", "measured": "us (handler + batched insert)",
+         "value": round(cpu["handler_us"] + cpu["insert_us_batches_of_256"], 1), "target": "",
+         "detail": f"handler {cpu['handler_us']} us (parse, validate, re-key, queue; no HTTP), "
+                   f"insert {cpu['insert_us_batches_of_256']} us per row in batches of 256"},
+    ]
 
 
 def run(quick=False):
-    """Every measurement as a list of dicts (one per backend and measurement)."""
+    """Every measurement as rows of the benchmarks table (see benchmarks/_table.py)."""
     if not shutil.which("wrk"):
         raise SystemExit("benchmarks/collector_load.py needs wrk: apt-get install wrk")
     backends = ["sqlite"] + (["postgresql"] if _postgres_url() else [])
     seconds = 4 if quick else 10
     n_reports = int(os.environ.get("TELLY_BENCH_STATS_REPORTS", 100_000 if quick else 1_000_000))
-    results = []
+    rows = []
     for backend in backends:
-        results.append(_cpu_per_report(backend))
-        results.append(_ingest(backend, seconds))
-        results.append(_stats_latency(backend, n_reports))
-    return results
+        rows += _rows(backend, _cpu_per_report(backend), _ingest(backend, seconds), _stats_latency(backend, n_reports))
+    if not _postgres_url():
+        rows.append({"case": "collector ingestion, PostgreSQL", "measured": "reports/s at zero errors",
+                     "value": None, "target": _INGEST_TARGET["postgresql"],
+                     "detail": "not measured: set TELLY_BENCH_POSTGRES_URL (or TELLY_TEST_POSTGRES_URL)"})
+    return rows
 
 
 if __name__ == "__main__":
