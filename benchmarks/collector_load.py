@@ -11,12 +11,14 @@ reports (a new report_id each) with keep-alive connections:
 3. Check: the store holds exactly as many reports as were acknowledged.
 
 Also measured: the CPU per report of the ingest handler alone (in process, no HTTP, no commit)
-and of the batched insert, which bound the rate one core can reach; GET /healthz on the same server (the HTTP stack alone, to read the figures as a
-ratio on a busy machine) and the stats API over 30 days of `TELLY_BENCH_STATS_REPORTS`
-(default 1,000,000) stored reports, released through the real publish path.
+and of the batched insert, which bound the rate one core can reach; GET /healthz on the same
+server (the HTTP stack alone, to read the figures as a ratio on a busy machine); and the stats
+API over 30 days of `TELLY_BENCH_STATS_REPORTS` (default 1,000,000) stored reports, released
+through the real publish path.
 
 PostgreSQL is measured when TELLY_BENCH_POSTGRES_URL (or TELLY_TEST_POSTGRES_URL) names a server;
-a fresh database is created and dropped. Usage: python benchmarks/collector_load.py [--quick]
+a fresh database is created and dropped. Usage: python benchmarks/collector_load.py [--quick],
+or as one case of `python -m benchmarks --only collector_load`.
 """
 
 import contextlib
