@@ -230,3 +230,38 @@ def test_optout_during_the_run_drops_the_counts(venv, home, tmp_path):
 
 def _no_reports(tmp_path):
     return not (tmp_path / "out").exists() or read_reports(tmp_path / "out") == []
+
+
+def test_first_run_notice_on_a_tty_with_a_real_import(venv, home, tmp_path):
+    import pty
+    import subprocess
+
+    from tests.support.venvs import clean_env
+
+    def run_on_tty(out):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([venv.python, "-c", PROGRAM], stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+                                env=clean_env(home, **_file_env(out)), cwd=str(home))
+        os.close(slave)
+        stdout, _ = proc.communicate(timeout=60)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(master)
+        return stdout.decode(), b"".join(chunks).decode(errors="replace")
+
+    stdout, tty = run_on_tty(tmp_path / "first")
+    assert "result 5" in stdout and "collects anonymous usage statistics" not in stdout
+    assert tty.count("sample-hatch-project collects anonymous usage statistics") == 1
+    assert tty.count("sample-st-project collects anonymous usage statistics") == 1
+    assert {r["project_id"] for r in read_reports(tmp_path / "first" / "out")} == {"sample-hatch-project",
+                                                                           "sample-st-project"}
+    stdout, tty = run_on_tty(tmp_path / "second")
+    assert "collects" not in tty
+    assert len(read_reports(tmp_path / "second" / "out")) == 2
