@@ -48,6 +48,15 @@ async def _maintain_forever(store, config, now):
         await asyncio.sleep(config.publish_interval)
 
 
+async def _checkpoint_forever(store):
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            await run_in_threadpool(store.checkpoint)
+        except Exception as exc:  # the WAL's own threshold still bounds it; try again next second
+            _log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+
+
 def build_app(store, config=Config(), now=utc_now):
     registry = Registry(store)
     writer = BatchWriter(store.insert_reports)
@@ -58,13 +67,15 @@ def build_app(store, config=Config(), now=utc_now):
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         writer.start()
-        job = asyncio.get_running_loop().create_task(_maintain_forever(store, config, now)) \
-            if config.publish_interval > 0 else None
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(_checkpoint_forever(store))]
+        if config.publish_interval > 0:
+            tasks.append(loop.create_task(_maintain_forever(store, config, now)))
         try:
             yield
         finally:
-            if job:
-                job.cancel()
+            for task in tasks:
+                task.cancel()
             await writer.stop()
 
     async def health(_request):
