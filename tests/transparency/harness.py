@@ -13,7 +13,6 @@ reads back to show that the subject's functions were really counted, and only un
 import concurrent.futures
 import dataclasses
 import json
-import os
 import shutil
 import subprocess
 import sys
