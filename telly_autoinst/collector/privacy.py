@@ -87,7 +87,7 @@ def release_day(store, project, day, complete, bounds=Bounds()):
     epsilon = project["epsilon_per_day"]
     spent = store.release_summary(project_id).get(day, (0.0, False))[0]
     if spent + epsilon > project["epsilon_cap_per_day"] * (1 + 1e-9):
-        return None
+        return None  # cheap early refusal; record_release checks again atomically
     hists = histograms(store.reports_of_day(project_id, day), bounds)
     cells, total = [], 0.0
     for metric, share in SHARES.items():
@@ -103,7 +103,8 @@ def release_day(store, project, day, complete, bounds=Bounds()):
         # Stored unclamped: sums over days stay unbiased; the views clamp what they show at 0
         # (post-processing, no privacy cost).
         cells.extend({"metric": metric, "key": k, "value": v, "scale": scale} for k, v in zip(keys, noisy))
-    store.record_release(project_id, day, total, complete, cells)
+    if not store.record_release(project_id, day, total, complete, cells, cap=project["epsilon_cap_per_day"]):
+        return None  # another publisher spent the day's remaining budget meanwhile
     return total
 
 

@@ -290,16 +290,27 @@ class Store:
         with self._read() as conn:
             return {day: (float(eps), bool(done)) for day, eps, done in conn.execute(query)}
 
-    def record_release(self, project_id, day, epsilon, complete, new_cells):
-        """Replace the day's published cells with a new release and account its epsilon, atomically."""
+    def record_release(self, project_id, day, epsilon, complete, new_cells, cap=None):
+        """Replace the day's published cells with a new release and account its epsilon, atomically.
+
+        Returns False, writing nothing, when the day's account would pass ``cap``: the check and
+        the write are one transaction, so two publishers at once cannot both spend the last room.
+        """
         with self.engine.begin() as conn:
-            number = conn.execute(sa.select(sa.func.count()).select_from(releases).where(
-                releases.c.project_id == project_id, releases.c.day == day)).scalar()
+            if self.dialect == "postgresql":
+                # SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(project_id))))
+            number, spent = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(releases.c.epsilon), 0.0))
+                .where(releases.c.project_id == project_id, releases.c.day == day)).one()
+            if cap is not None and float(spent) + epsilon > cap * (1 + 1e-9):
+                return False
             conn.execute(releases.insert().values(project_id=project_id, day=day, release=number + 1,
                                                   published_at=_now(), epsilon=epsilon, complete=complete))
             conn.execute(cells.delete().where(cells.c.project_id == project_id, cells.c.day == day))
             if new_cells:
                 conn.execute(cells.insert(), [dict(c, project_id=project_id, day=day) for c in new_cells])
+        return True
 
     def published_cells(self, project_id, first_day, last_day):
         """Published (day, metric, key, value, scale) rows of the days in [first_day, last_day]."""

@@ -145,3 +145,26 @@ def test_checkpoint_moves_the_wal_into_the_database(store, db_url):
         assert busy == 0 and log == checkpointed > 0
     else:
         assert result is None
+
+
+def test_the_budget_cap_is_checked_in_the_same_transaction(store, db_url):
+    import threading
+
+    cell = [{"metric": "dau", "key": "", "value": 1, "scale": 1.0}]
+    # Eight publishers race for a day whose cap leaves room for three releases.
+    stores = [store_module.open_store(db_url) for _ in range(8)]
+    results, start = [], threading.Barrier(8)
+
+    def publish(own):
+        start.wait()
+        results.append(own.record_release("p1", DAY, 1.0, False, cell, cap=3.0))
+
+    threads = [threading.Thread(target=publish, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 5 + [True] * 3
+    assert store.release_summary("p1") == {DAY: (3.0, False)}
+    for own in stores:
+        own.dispose()
