@@ -8,7 +8,12 @@ signal re-raised, so the exit status is exactly what it would have been without 
 Multiprocessing workers end with ``os._exit`` (no atexit). Their ``Process._bootstrap`` calls
 ``multiprocessing.util._exit_function()`` just before, looked up on the module at call time, so
 wrapping that attribute lets each worker flush its own counts (fork, spawn and forkserver
-alike). A bare ``os.fork()`` child that leaves with ``os._exit`` reports nothing unless it calls
+alike). Workers get no signal handler of ours: a Python-level handler can miss a signal that
+lands just before a blocking C call such as ``SemLock.acquire`` (CPython runs handlers only on
+EINTR there), and ``Pool.terminate()`` hits idle workers exactly there, so the worker would
+hang instead of dying. A worker killed by ``terminate()`` therefore loses its counts since its
+last report; ``pool.close(); pool.join()`` lets workers exit normally and report. A bare
+``os.fork()`` child that leaves with ``os._exit`` reports nothing unless it calls
 ``telly_autoinst.flush()`` first.
 """
 
@@ -28,6 +33,7 @@ _previous = {}
 _installed = False
 _in_fork_child = False
 _forking = False
+_signals_off = False  # a multiprocessing worker: signals are left to their previous handlers
 _timer_stop = None
 
 
@@ -42,7 +48,8 @@ def install(process, flush):
     # TELLY_EXIT_SIGNAL_ONLY: report only at normal exit (the documented meaning; the original
     # did the opposite), so no signal is trapped and no timer runs.
     if not process.exit_signal_only:
-        _install_signals()
+        if not _in_multiprocessing_child():
+            _install_signals()
         if process.timer:
             _start_timer()
     _wrap_multiprocessing_exit()
@@ -121,8 +128,32 @@ def _start_timer():
     _timer_stop = stop
 
 
+class _Marker:
+    """Owner of our entry in multiprocessing's after-fork registry (a weak-value mapping)."""
+
+
+_MARKER = _Marker()
+
+
+def _in_multiprocessing_child():
+    process = sys.modules.get("multiprocessing.process")
+    if process is None:
+        return False
+    # parent_process() is set once Process._bootstrap runs; before that, a spawn or forkserver
+    # child is "_inheriting" while it imports __mp_main__ and unpickles its target (when the
+    # watched package is usually imported). Spawned workers never run the after-fork registry.
+    return process.parent_process() is not None or bool(getattr(process.current_process(), "_inheriting", False))
+
+
+def _leave_signals_alone(_marker=None):
+    """In a multiprocessing worker: previous handlers back for good (see the module docstring)."""
+    global _signals_off
+    _signals_off = True
+    _swap_handlers(ours=False)
+
+
 def _wrap_multiprocessing_exit():
-    """Make multiprocessing workers flush before their ``os._exit`` (see the module docstring)."""
+    """Make multiprocessing workers flush before their ``os._exit`` and run without our signal handlers."""
     util = sys.modules.get("multiprocessing.util")
     if util is None or getattr(util._exit_function, "_telly_wrapped", False):
         return
@@ -138,11 +169,13 @@ def _wrap_multiprocessing_exit():
 
     _exit_function._telly_wrapped = True
     util._exit_function = _exit_function
+    # Run by every worker's Process._bootstrap before its target (fork, spawn and forkserver).
+    util.register_after_fork(_MARKER, _leave_signals_alone)
 
 
 def _swap_handlers(ours):
     """Put the previous handlers back (ours=False) or ours again (ours=True), main thread only."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or (ours and _signals_off):
         return
     for signum, previous in _previous.items():
         try:
