@@ -143,6 +143,19 @@ def _busy(directory):
     return False
 
 
+class _DetachedPopen(subprocess.Popen):
+    """A sender process that outlives us on purpose.
+
+    Popen warns (ResourceWarning, visible under ``-X dev`` or pytest) when an object is
+    collected while its child still runs, which is exactly what a detached sender does at
+    exit: that warning would change the host's stderr. ``spawn`` reaps a finished sender with
+    ``poll()`` before starting the next one, so a long-running host keeps no zombie either.
+    """
+
+    def __del__(self):
+        pass
+
+
 def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
     """Start a detached sender for ``directory`` unless one is already draining it."""
     global _child
@@ -154,7 +167,7 @@ def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
     env.pop("PYTHONSTARTUP", None)
-    _child = subprocess.Popen(
+    _child = _DetachedPopen(
         [sys.executable, "-S", "-m", "telly_autoinst.sender", directory, repr(float(timeout))],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         close_fds=True, start_new_session=True, cwd=directory, env=env,

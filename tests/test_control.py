@@ -132,3 +132,11 @@ def test_manual_instrument_api(venv, home, tmp_path):
         sample_plain.plain(1)
         """)
     assert found["manual-project"][0]["stats"] == {"sample_plain.plain": 1}
+
+
+@pytest.mark.parametrize("flags", [["-X", "dev"], ["-W", "error"]])
+def test_no_warning_reaches_the_host_with_default_storage(venv, home, flags):
+    """The default exit path (spool + detached sender) leaves stderr empty even under -X dev."""
+    code = "import sample_st; print(sample_st.greet('w'))"
+    proc = venv.run([*flags, "-c", code], home, env={"TELLY_HTTP_SERVER": "http://127.0.0.1:9"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "hello w\n", "")
