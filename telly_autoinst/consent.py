@@ -15,7 +15,6 @@ several shells lose nothing and a crash never leaves a half-written list.
 """
 
 import contextlib
-import json
 import os
 import sys
 
@@ -186,6 +185,8 @@ def allows_counting(project, process):
 
 def _result(message, as_json, **data):
     if as_json:
+        import json  # CLI output only: the counting path never needs it
+
         return json.dumps({"message": message, **data}, sort_keys=True), 0
     return message, 0
 
@@ -289,6 +290,8 @@ def cli_status(as_json=False):
         "projects": rows,
     }
     if as_json:
+        import json
+
         return json.dumps(data, indent=2, sort_keys=True), 0
     lines = [
         f"telly_autoinst {__version__}",
