@@ -8,7 +8,6 @@ same selection the engines wrap at run time.
 import importlib
 import json
 import pkgutil
-import sys
 
 from . import discovery, finder
 from ._env import kill_switch

@@ -3,8 +3,6 @@
 import json
 import multiprocessing
 import os
-import pty
-import subprocess
 
 import pytest
 
@@ -189,24 +187,7 @@ print("decision", consent.decide(p, process_settings()).send, flush=True)
 
 
 def _run_on_pty(venv, home, env=None):
-    master, slave = pty.openpty()
-    from tests.support.venvs import clean_env
-
-    proc = subprocess.Popen([venv.python, "-c", _TTY_CODE], stdin=slave, stdout=subprocess.PIPE, stderr=slave,
-                            env=clean_env(home, **(env or {})), cwd=str(home))
-    os.close(slave)
-    out, _ = proc.communicate(timeout=60)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return out.decode(), b"".join(chunks).decode(errors="replace")
+    return venv.run_on_tty(_TTY_CODE, home, env)
 
 
 @pytest.mark.slow

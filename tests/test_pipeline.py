@@ -233,28 +233,8 @@ def _no_reports(tmp_path):
 
 
 def test_first_run_notice_on_a_tty_with_a_real_import(venv, home, tmp_path):
-    import pty
-    import subprocess
-
-    from tests.support.venvs import clean_env
-
     def run_on_tty(out):
-        master, slave = pty.openpty()
-        proc = subprocess.Popen([venv.python, "-c", PROGRAM], stdin=slave, stdout=subprocess.PIPE, stderr=slave,
-                                env=clean_env(home, **_file_env(out)), cwd=str(home))
-        os.close(slave)
-        stdout, _ = proc.communicate(timeout=60)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        os.close(master)
-        return stdout.decode(), b"".join(chunks).decode(errors="replace")
+        return venv.run_on_tty(PROGRAM, home, _file_env(out))
 
     stdout, tty = run_on_tty(tmp_path / "first")
     assert "result 5" in stdout and "collects anonymous usage statistics" not in stdout

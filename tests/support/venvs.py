@@ -67,6 +67,27 @@ class Venv:
         subprocess.run([self.python, "-m", "pip", "uninstall", "-q", "-y", *names],
                        check=True, capture_output=True, text=True)
 
+    def run_on_tty(self, code, home, env=None):
+        """Run ``python -c CODE`` with stdin and stderr on a pseudo-terminal; return (stdout, tty text)."""
+        import pty
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([self.python, "-c", code], stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+                                env=clean_env(home, **(env or {})), cwd=str(home))
+        os.close(slave)
+        stdout, _ = proc.communicate(timeout=60)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO once the child has closed its side
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(master)
+        return stdout.decode(), b"".join(chunks).decode(errors="replace")
+
     def run(self, args, home, env=None, cwd=None, timeout=120, check=False, input=None):
         """Run ``python ARGS`` in this venv with a clean environment and the given HOME."""
         if isinstance(args, str):
