@@ -91,6 +91,18 @@ def _object(value, where, allowed, required):
         _fail(where, f"missing property {sorted(missing)[0]!r}")
 
 
+
+def _bounded_map(value, path, max_entries, max_key, key_word):
+    """An object with at most ``max_entries`` keys of at most ``max_key`` characters."""
+    if type(value) is not dict:
+        _fail(path, "expected an object")
+    if len(value) > max_entries:
+        _fail(path, f"more than {max_entries} entries")
+    for key in value:
+        if len(key) > max_key:
+            _fail(path, f"{key_word} is longer than {max_key} characters")
+    return value
+
 def _validate(doc):
     _object(doc, "report", _TOP, _TOP_REQUIRED)
     version = doc["schema_version"]
@@ -128,23 +140,11 @@ def _validate(doc):
     _object(package, "package", {"name", "version"}, {"name", "version"})
     _str(package["name"], "package.name", 128)
     _str(package["version"], "package.version", 64, nullable=True)
-    packages = doc["packages"]
-    if type(packages) is not dict:
-        _fail("packages", "expected an object")
-    if len(packages) > 2000:
-        _fail("packages", "more than 2000 entries")
+    packages = _bounded_map(doc["packages"], "packages", 2000, 128, "a name")
     for name, version in packages.items():
-        if len(name) > 128:
-            _fail("packages", "a name is longer than 128 characters")
         _str(version, f"packages[{name[:40]!r}]", 64)
-    stats = doc["stats"]
-    if type(stats) is not dict:
-        _fail("stats", "expected an object")
-    if len(stats) > 20000:
-        _fail("stats", "more than 20000 entries")
+    stats = _bounded_map(doc["stats"], "stats", 20000, 512, "a key")
     for key, count in stats.items():
-        if len(key) > 512:
-            _fail("stats", "a key is longer than 512 characters")
         if not (_int(count) and count >= 1):
             _fail(f"stats[{key[:40]!r}]", "expected an integer >= 1")
     level2 = doc["level2"]
