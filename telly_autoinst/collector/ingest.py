@@ -54,6 +54,9 @@ _TOP_REQUIRED = _TOP - {"exit_signal"}
 _TRIGGERS = {"exit", "signal", "timer", "fork", "manual"}
 _MODES = {"script", "module", "command", "repl", "jupyter", "unknown"}
 _LEVEL2 = {"user", "home", "machine", "host"}
+# Both clients speak schema v1: the Python client and the Node client (node/, npm telly-autoinst).
+_CLIENTS = {"telly_autoinst", "telly-autoinst-node"}
+_ENGINES = {"wrapt", "monitoring", "cjs", "esm", "cjs+esm"}
 _PLATFORM = {"os", "release", "machine", "cpu_model", "cpu_count", "memory_mib", "container", "ci",
              "ci_vendor", "wsl"}
 
@@ -124,11 +127,11 @@ def _validate(doc):
             _fail("exit_signal", "expected null or an integer from 1 to 64")
     client = doc["client"]
     _object(client, "client", {"name", "version", "engine"}, {"name", "version", "engine"})
-    if client["name"] != "telly_autoinst" or type(client["name"]) is not str:
-        _fail("client.name", "must be 'telly_autoinst'")
+    if type(client["name"]) is not str or client["name"] not in _CLIENTS:
+        _fail("client.name", f"expected one of {sorted(_CLIENTS)}")
     _str(client["version"], "client.version", 64)
-    if type(client["engine"]) is not str or client["engine"] not in ("wrapt", "monitoring"):
-        _fail("client.engine", "expected 'wrapt' or 'monitoring'")
+    if type(client["engine"]) is not str or client["engine"] not in _ENGINES:
+        _fail("client.engine", f"expected one of {sorted(_ENGINES)}")
     interp = doc["interpreter"]
     _object(interp, "interpreter", {"implementation", "version", "mode"}, {"implementation", "version", "mode"})
     _str(interp["implementation"], "interpreter.implementation", 32)

@@ -31,7 +31,8 @@ def test_the_sample_report_is_valid_for_both():
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-3, 70), st.integers(), st.floats(allow_nan=False), st.just(1.0),
     st.just(3.0), st.text(max_size=3), st.text(alphabet="0123456789abcdef", min_size=31, max_size=65),
-    st.sampled_from(["exit", "wrapt", "monitoring", "script", "telly_autoinst", "", "A" * 129, "a" * 513,
+    st.sampled_from(["exit", "wrapt", "monitoring", "cjs", "esm", "cjs+esm", "script", "telly_autoinst",
+                     "telly-autoinst-node", "node", "", "A" * 129, "a" * 513,
                      "0" * 32, "0" * 64, "p:q.r-s_t", "bad id", "ab\u00e9"]),
 )
 _json = st.recursive(_scalars, lambda inner: st.one_of(
@@ -70,7 +71,8 @@ def test_hand_validator_agrees_with_jsonschema(data):
 
 _TRICKY = [None, True, False, 0, 1, -1, 1.0, 1.5, 3.0, 64, 65, 100000, 100001, 2 ** 70, "", "x", "a" * 33,
            "0" * 32, "0" * 31, "0" * 64, "0" * 63, "G" * 64, "A" * 129, "a" * 513, "p:q.r-s_t", "bad id", [], {},
-           "exit", "timer", "wrapt", "monitoring", "script", "jupyter", "telly_autoinst", "CPython"]
+           "exit", "timer", "wrapt", "monitoring", "cjs", "esm", "cjs+esm", "script", "jupyter", "telly_autoinst",
+           "telly-autoinst-node", "CPython", "node"]
 
 
 def test_hand_validator_agrees_on_every_single_change():
@@ -129,3 +131,14 @@ def test_project_id_is_read_before_the_rest():
             assert exc.status == 422
         else:
             raise AssertionError(doc)
+
+
+def test_a_node_client_report_is_schema_v1_for_both():
+    """The Node client (node/) sends schema v1 with its own client name, engine and interpreter."""
+    doc = copy.deepcopy(VALID_REPORT)
+    doc["client"] = {"name": "telly-autoinst-node", "version": "0.1.0", "engine": "cjs+esm"}
+    doc["interpreter"] = {"implementation": "node", "version": "20.20.2", "mode": "script"}
+    assert REFERENCE.is_valid(doc) and _hand_valid(doc)
+    assert ingest.facts_v1(doc).python == "node 20.20"
+    doc["client"]["engine"] = "wrapt-ish"
+    assert not REFERENCE.is_valid(doc) and not _hand_valid(doc)
