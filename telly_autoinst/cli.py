@@ -10,8 +10,9 @@ import sys
 
 from .errors import TellyError
 
-# name, help, positional arguments, handler ("module:function").
-# A handler takes the parsed arguments as keywords and returns (text, exit_code).
+# name, help, arguments, handler ("module:function"). An argument is a positional's name, or
+# (flag, argparse keywords) for an option. A handler takes the parsed arguments as keywords
+# (an option's flag without its dashes) and returns (text, exit_code).
 _COMMANDS = (
     ("optin", "send reports for PROJECT_ID (required for projects in opt-in mode)", ("project_id",),
      "telly_autoinst.consent:cli_optin"),
@@ -22,6 +23,10 @@ _COMMANDS = (
      "telly_autoinst.consent:cli_disable"),
     ("status", "show what is on, for which project, and why", (), "telly_autoinst.consent:cli_status"),
     ("show", "print the reports that would be sent now, without sending", (), "telly_autoinst.pipeline:cli_show"),
+    ("notice", "print the README notice for an opted-in package, built from its own settings", (
+        ("--package", dict(metavar="NAME", help="module or distribution name (needed when several opted in)")),
+        ("--format", dict(choices=("md", "rst", "text"), default="md", help="md (default), rst or text")),
+    ), "telly_autoinst.cli:cli_notice"),
 )
 
 # flag, help, handler. Kept as options because CI scripts call `python -m telly_autoinst --dry-run`.
@@ -47,8 +52,11 @@ def _parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, positionals, _ in _COMMANDS:
         command = sub.add_parser(name, help=help_text)
-        for positional in positionals:
-            command.add_argument(positional)
+        for argument in positionals:
+            if isinstance(argument, str):
+                command.add_argument(argument)
+            else:
+                command.add_argument(argument[0], **argument[1])
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub.add_parser("collector", help="run and manage a self-hosted collector (extra: telly_autoinst[collector])",
                    add_help=False)
@@ -76,7 +84,8 @@ def main(argv=None):
         target = next(t for name, _, _, t in _COMMANDS if name == args.command)
         positionals = next(p for name, _, p, _ in _COMMANDS if name == args.command)
         handler = _load(target)
-        kwargs = {p: getattr(args, p) for p in positionals}
+        names = [p if isinstance(p, str) else p[0].lstrip("-").replace("-", "_") for p in positionals]
+        kwargs = {name: getattr(args, name) for name in names}
         kwargs["as_json"] = args.json
     if handler is None:
         parser.print_help()
@@ -89,3 +98,17 @@ def main(argv=None):
     if text:
         print(text)
     return code
+
+
+def cli_notice(package=None, format="md", as_json=False):
+    """`notice [--package NAME] [--format md|rst|text]`: the README notice, from the package's own settings."""
+    from . import notice
+
+    name, project = notice.select(package)
+    text = notice.render(notice.build(name, project), format)
+    if as_json:
+        import json
+
+        return json.dumps({"package": name, "project_id": project.project_id, "format": format, "text": text},
+                          indent=2, sort_keys=True), 0
+    return text.rstrip("\n"), 0

@@ -40,7 +40,8 @@ class Declaration(namedtuple("Declaration", "source table distribution version d
     __slots__ = ()
 
 
-def _normalize(name):
+def normalize(name):
+    """A distribution or module name in one spelling (lower case, ``-`` and ``.`` as ``_``), for comparing names."""
     return name.replace("-", "_").replace(".", "_").lower()
 
 
@@ -83,7 +84,7 @@ def _pyproject_declaration(dist, name, version, default_packages):
     if table is None:
         return None
     if not default_packages:
-        default_packages = (_normalize(name),)
+        default_packages = (normalize(name),)
     return Declaration(f"[tool.telly] in {pyproject}", table, name, version, default_packages, None, pyproject)
 
 
@@ -128,9 +129,9 @@ def scan(path=None):
             name = dist.metadata["Name"]
         except Exception:
             continue
-        if not name or _normalize(name) in seen:
+        if not name or normalize(name) in seen:
             continue
-        seen.add(_normalize(name))
+        seen.add(normalize(name))
         version = dist.version
         modules = [ep.value.partition(":")[0].strip() for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
         tops = tuple(dict.fromkeys(m.split(".")[0] for m in modules if m))
