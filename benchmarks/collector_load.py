@@ -181,7 +181,9 @@ def _ingest(backend, seconds):
     return {
         "reports_per_s_zero_errors": round(capacity),
         "best_connections": best_c,
-        "runs": {str(c): {"rate": round(_rate(r)), "non2xx": r["non2xx"], "errors": r["errors"]} for c, r in runs.items()},
+        "runs": {
+            str(c): {"rate": round(_rate(r)), "non2xx": r["non2xx"], "errors": r["errors"]} for c, r in runs.items()
+        },
         "half_rate_offered": round(capacity / 2),
         "half_rate_achieved": round(_rate(half)) if half else None,
         "p50_ms_at_half_rate": half["p50_ms"] if half else None,
@@ -253,8 +255,8 @@ def _cpu_per_report(backend, n=20000):
     import asyncio
 
     from telly_autoinst.collector.app import Config
-    from telly_autoinst.collector.receive import IngestEndpoints
     from telly_autoinst.collector.ratelimit import RateLimiter
+    from telly_autoinst.collector.receive import IngestEndpoints
     from telly_autoinst.collector.registry import Registry, create_project
     from telly_autoinst.collector.store import open_store
     from telly_autoinst.collector.window import Window
@@ -311,7 +313,8 @@ def _rows(backend, cpu, ingest, stats):
          "value": ingest["reports_per_s_zero_errors"], "target": _INGEST_TARGET[backend],
          "detail": f"{runs}; /healthz on the same server {ingest['healthz_req_per_s']}/s "
                    f"(ratio {ingest['ingest_to_healthz_ratio']}); stored == acknowledged: "
-                   f"{ingest['stored_equals_acknowledged']} ({ingest['stored']} stored, {ingest['acknowledged']} acked)"},
+                   f"{ingest['stored_equals_acknowledged']} "
+                   f"({ingest['stored']} stored, {ingest['acknowledged']} acked)"},
         {"case": f"collector ingestion, p99 latency at half rate, {label}", "measured": "ms",
          "value": ingest["p99_ms_at_half_rate"], "target": "<= 50",
          "detail": f"offered {ingest['half_rate_offered']}/s, achieved {ingest['half_rate_achieved']}/s, "

@@ -33,7 +33,7 @@ def _measure_one(lab, pair, name, env_extra, quick):
     # File storage: the exit path must not try the network while we time the import.
     env = lab.env(home, TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH=reports, **env_extra)
     variants = {
-        label: (lambda venv=venv: _measure.checked(_measure.spawn([venv.python, path], env), label))
+        label: (lambda venv=venv, label=label: _measure.checked(_measure.spawn([venv.python, path], env), label))
         for label, venv in (("hooked", pair.hooked), ("plain", pair.bare))
     }
     rounds = 6 if quick else 20

@@ -22,14 +22,16 @@ def run(quick=False, lab=None):
         probe = _measure.checked(_measure.spawn([pair.hooked.python, "-c", _PROBE], env), "probe").stdout.split()
         hook_active = probe[:1] == ["True"]
         variants = {
-            label: (lambda venv=venv: _measure.checked(_measure.spawn([venv.python, "-c", "pass"], env), label))
+            label: (lambda venv=venv, label=label:
+                    _measure.checked(_measure.spawn([venv.python, "-c", "pass"], env), label))
             for label, venv in (("hooked", pair.hooked), ("bare", pair.bare))
         }
         rounds = 40 if quick else 200
         samples = _measure.interleave(variants, rounds, warmup=3)
         times = {k: _measure.median([c.seconds for c in v]) for k, v in samples.items()}
         peaks = _measure.interleave({
-            label: (lambda venv=venv: _hwm(_measure.checked(_measure.spawn([venv.python, "-c", _HWM], env), label)))
+            label: (lambda venv=venv, label=label:
+                    _hwm(_measure.checked(_measure.spawn([venv.python, "-c", _HWM], env), label)))
             for label, venv in (("hooked", pair.hooked), ("bare", pair.bare))
         }, 5 if quick else 20)
         rss = {k: _measure.median(v) for k, v in peaks.items()}
@@ -39,7 +41,8 @@ def run(quick=False, lab=None):
         return [
             _table.row(CASE, "ratio to the same venv without the .pth", ratio, "<= 1.05",
                        f"median {times['hooked'] * 1e3:.2f} ms vs {times['bare'] * 1e3:.2f} ms over {rounds} "
-                       f"interleaved runs each (IQR/median {_measure.spread([c.seconds for c in samples['hooked']]):.0%}"
+                       f"interleaved runs each "
+                       f"(IQR/median {_measure.spread([c.seconds for c in samples['hooked']]):.0%}"
                        f" / {_measure.spread([c.seconds for c in samples['bare']]):.0%}){note}",
                        met=None if not hook_active else _table.meets(ratio, "<= 1.05")),
             _table.row(CASE + ", resident memory", "difference of peak RSS (MiB)", extra_mib, "<= 1",

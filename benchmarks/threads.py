@@ -70,7 +70,8 @@ def run(quick=False, lab=None):
         ratio = per_call["eight"] / per_call["one"]
         exact = not wrong
         detail = (f"per call {per_call['eight'] * 1e9:.0f} ns (8 threads) vs {per_call['one'] * 1e9:.0f} ns "
-                  f"(1 thread making 1,600,000 calls), medians of {rounds} interleaved runs each; counts from the reports "
+                  f"(1 thread making 1,600,000 calls), medians of {rounds} interleaved runs each; "
+                  "counts from the reports "
                   + ("exact in every run" if exact else "WRONG: " + "; ".join(wrong[:3])))
         return [
             _table.row(CASE + ", counts", "counted = made, in every run", exact, "== exact",

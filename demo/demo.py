@@ -57,7 +57,8 @@ def _wait_for(url, timeout=30.0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default=os.environ.get("TELLY_DEMO_DIR"), help="working directory (default: a temp dir)")
+    parser.add_argument("--dir", default=os.environ.get("TELLY_DEMO_DIR"),
+                        help="working directory (default: a temp dir)")
     parser.add_argument("--users", type=int, default=12, help="simulated users (default 12)")
     parser.add_argument("--no-wait", action="store_true", help="stop the collector at the end instead of serving")
     args = parser.parse_args()

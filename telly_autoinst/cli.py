@@ -48,7 +48,8 @@ def _parser():
     )
     for flag, help_text, _ in _OPTIONS:
         parser.add_argument(flag, action="store_true", help=help_text)
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON (with --dry-run, status, show)")
+    parser.add_argument("--json", action="store_true",
+                        help="print machine-readable JSON (with --dry-run, status, show)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, positionals, _ in _COMMANDS:
         command = sub.add_parser(name, help=help_text)

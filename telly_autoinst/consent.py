@@ -14,6 +14,8 @@ every edit takes an exclusive lock and replaces the file atomically, so concurre
 several shells lose nothing and a crash never leaves a half-written list.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
@@ -166,7 +168,7 @@ def decide(project, process, environ=None, show_notice=True):
     return Decision(False, "opt-out mode, first-run notice cannot be recorded (home not writable)")
 
 
-_counting = {}  # project_id -> bool, decided once per process (flush decides again before sending)
+_counting: dict[str, bool] = {}  # project_id -> bool, decided once per process (flush decides again before sending)
 
 
 def allows_counting(project, process):
@@ -266,7 +268,7 @@ def known_projects():
 
 def cli_status(as_json=False):
     """`status`: a plain table of what is on, for which project, and why."""
-    from .settings import ProjectSettings, SETTINGS, process_settings
+    from .settings import SETTINGS, ProjectSettings, process_settings
 
     process = process_settings()
     switch = kill_switch()

@@ -4,6 +4,8 @@ State is built lazily, on the first watched import, from the index that bootstra
 importing a package that nobody watches never reaches this module.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import threading
@@ -15,7 +17,7 @@ __all__ = ["instrument"]
 
 _lock = threading.RLock()
 _state = None  # (process settings, projects by top-level module, errors)
-_engines = {}
+_engines: dict[str, object] = {}
 _activated = False
 
 

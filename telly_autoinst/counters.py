@@ -9,6 +9,8 @@ its steps were reads and subtracts them.
 Limit: on a free-threaded build (3.13t) ``itertools.count`` is not atomic, so counts may be low.
 """
 
+from __future__ import annotations
+
 import itertools
 import operator
 import os
@@ -18,9 +20,9 @@ __all__ = ["tick_for", "take", "give_back", "pending_projects"]
 
 _lock = threading.Lock()
 # project_id -> {key: _Counter}; only ever grows (a key once counted stays known).
-_projects = {}
+_projects: dict[str, dict[str, _Counter]] = {}
 # project_id -> {key: n}: counts whose delivery failed, re-added by the next take().
-_returned = {}
+_returned: dict[str, dict[str, int]] = {}
 
 
 class _Counter:

@@ -8,12 +8,12 @@ Standard library only: this module is imported at interpreter start.
 """
 
 import sys
-from _thread import get_ident
 
 # The frozen modules behind importlib.machinery are always loaded; importlib.machinery itself
 # (with importlib and warnings) would add half a millisecond to every interpreter start.
 from _frozen_importlib import BuiltinImporter, FrozenImporter
 from _frozen_importlib_external import ExtensionFileLoader
+from _thread import get_ident
 
 
 def _skip_loader(loader):

@@ -4,6 +4,8 @@ Nothing here runs before a watched module was instrumented: ``control`` calls :f
 once, which captures the run mode and installs the triggers.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 import threading
@@ -12,7 +14,7 @@ __all__ = ["activate", "cli_show", "defer_signal", "flush"]
 
 _lock = threading.Lock()
 _owner = None  # thread id of the flush in progress
-_deferred_signals = []
+_deferred_signals: list[int] = []
 _activated = False
 _interpreter = None  # captured at activation, while __main__ and sys.argv are still the program's
 

@@ -167,8 +167,10 @@ def _defaults(scope):
 # namedtuples rather than dataclasses: this module is imported on the first watched import, where
 # the dataclasses module (with inspect and re) would cost more than all of the rest.
 # Their fields come from SETTINGS, so a setting is declared in one place only.
-class ProjectSettings(namedtuple("ProjectSettings", [s.name for s in SETTINGS if s.scope == "project"]
-                                 + ["source", "distribution"], defaults=(None,))):
+# mypy cannot read fields computed from SETTINGS: it sees these two classes as tuples of Any.
+class ProjectSettings(namedtuple("ProjectSettings",  # type: ignore[misc]
+                                 [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution"],
+                                 defaults=(None,))):
     """Settings of one watched project, after layering; ``source`` says where the table came from."""
 
     __slots__ = ()
@@ -182,7 +184,7 @@ class ProjectSettings(namedtuple("ProjectSettings", [s.name for s in SETTINGS if
         return dict(self.endpoints).get(self.region)
 
 
-class ProcessSettings(namedtuple("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])):
+class ProcessSettings(namedtuple("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])):  # type: ignore[misc]
     """How this user's process reports: never influenced by a package's own table."""
 
     __slots__ = ()

@@ -5,6 +5,8 @@ request; the process-wide ``socket.setdefaulttimeout`` is never touched (the ori
 set it and never restored it, changing every socket of the host program).
 """
 
+from __future__ import annotations
+
 import collections
 import gzip
 import os
@@ -17,7 +19,7 @@ __all__ = ["FileTransport", "HttpTransport", "LOSSES", "Outcome", "SpoolTranspor
            "record_loss", "reports_url"]
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
-LOSSES = collections.deque(maxlen=100)
+LOSSES: collections.deque[tuple[str, str | None]] = collections.deque(maxlen=100)
 _LOSS_LOG = "losses.log"
 _LOSS_LOG_MAX = 64 << 10
 

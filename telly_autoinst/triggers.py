@@ -17,6 +17,8 @@ last report; ``pool.close(); pool.join()`` lets workers exit normally and report
 ``telly_autoinst.flush()`` first.
 """
 
+from __future__ import annotations
+
 import atexit
 import os
 import signal
@@ -29,7 +31,7 @@ SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP"
 
 _flush = None
 _process = None
-_previous = {}
+_previous: dict[int, object] = {}
 _installed = False
 _in_fork_child = False
 _forking = False

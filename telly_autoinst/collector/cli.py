@@ -15,7 +15,8 @@ from .registry import REGIONS
 
 __all__ = ["main"]
 
-_DB_HELP = "database URL (sqlite:///PATH or postgresql://...); default $TELLY_COLLECTOR_DB, else a SQLite file per region"
+_DB_HELP = ("database URL (sqlite:///PATH or postgresql://...); "
+            "default $TELLY_COLLECTOR_DB, else a SQLite file per region")
 _REGION = dict(choices=REGIONS, default=os.environ.get("TELLY_COLLECTOR_REGION", "us"),
                help="region label (default $TELLY_COLLECTOR_REGION or us)")
 
@@ -38,7 +39,8 @@ _COMMANDS = (
         (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
         (("--db",), dict(help=_DB_HELP)),
         (("--project-id",), dict(help="register this id (e.g. an original Telly project UUID) instead of a new one")),
-        (("--epsilon-per-day",), dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
+        (("--epsilon-per-day",),
+         dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
     ], "_project_create"),
     (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
         (("--project",), dict(help="only this project (default: every project of the region)")),

@@ -11,7 +11,6 @@ import re
 import uuid
 from typing import NamedTuple, Optional
 
-
 __all__ = ["Facts", "Rejected", "parse_json", "project_id_of", "validate_v1", "facts_v1", "facts_v10"]
 
 

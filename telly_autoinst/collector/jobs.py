@@ -4,10 +4,13 @@ import datetime
 
 from . import privacy
 
+# One immutable default for both jobs (a call in the signature would hide that it is shared).
+_BOUNDS = privacy.Bounds()
+
 __all__ = ["publish", "expire", "maintain"]
 
 
-def publish(store, project_ids, today, through_now=False, bounds=privacy.Bounds()):
+def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
     """Release each completed day not yet released complete (and today's partial day if asked).
 
     Returns [(project_id, day, epsilon or None when the per-day cap refused it)].
@@ -26,7 +29,7 @@ def publish(store, project_ids, today, through_now=False, bounds=privacy.Bounds(
     return done
 
 
-def expire(store, project_ids, today, window_days, bounds=privacy.Bounds()):
+def expire(store, project_ids, today, window_days, bounds=_BOUNDS):
     """Delete raw rows and window keys of days older than the window, after releasing them.
 
     A day that was never released complete (server down at midnight) is released first, so

@@ -12,22 +12,24 @@ Each engine is a process-wide singleton, because what it patched or subscribed t
 process-wide too.
 """
 
+from __future__ import annotations
+
 import sys
 import threading
 
 __all__ = ["Engine", "make_engine", "instrumented_keys"]
 
 _lock = threading.Lock()
-_engines = {}
+_engines: dict[str, Engine] = {}
 # project_id -> set of keys instrumented in this process, by any engine.
-_instrumented = {}
+_instrumented: dict[str, set[str]] = {}
 
 
 class Engine:
     """What control and the dry-run need from an engine (a plain class rather than a
     typing.Protocol, whose import would cost more than the engine on the first watched import)."""
 
-    name = None
+    name: str | None = None
 
     def instrument(self, module, project):
         """Count ``module``'s targets; return the keys newly instrumented by this call.

@@ -14,6 +14,8 @@ evaluates and, as it returns False, follows by calling the original itself, so a
 runs no Python code of ours (instantiation observers are the exception: they look at ``self``).
 """
 
+from __future__ import annotations
+
 import os
 import threading
 
@@ -91,7 +93,7 @@ class _CountedInit(_CountedFunction):
 # beside the wrappers rather than on them: setting attributes on a proxy at wrap time costs
 # more than the wrapper itself, on every one of thousands of callables at import.
 # Wrappers are never freed (the engine's registry holds them), so an id stays theirs.
-_places = {}
+_places: dict[int, tuple[type, str]] = {}
 
 
 def _call_through(wrapped, instance, args, kwargs):

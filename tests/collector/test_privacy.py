@@ -62,7 +62,7 @@ def test_release_is_noisy_and_costs_what_opendp_says(store):
 
 def test_noise_actually_varies_between_releases(store):
     values = set()
-    for i in range(8):
+    for _ in range(8):
         project = _project(store, 0.5)
         _insert(store, project["project_id"], 100)
         privacy.release_day(store, project, DAY, True)

@@ -16,6 +16,7 @@ from telly_autoinst.collector.registry import create_project
 from .conftest import make_report
 from .test_ingest import _json
 
+
 @pytest.fixture
 def app_and_project(tmp_path, clock):
     from telly_autoinst.collector.store import open_store
@@ -170,7 +171,7 @@ def test_memory_stays_bounded_under_bombs_and_huge_bodies(serve, tmp_path):
     bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB from ~200 KB on the wire
     big = json.dumps(make_report(project_id, stats={f"k{i}" * 8: 1 for i in range(20000)})).encode()
     with httpx.Client(base_url=server.url, timeout=60) as client:
-        for i in range(20):
+        for _ in range(20):
             assert client.post("/api/v1/reports", content=bomb, headers={"Content-Encoding": "gzip"}).status_code == 413
             assert client.post("/api/v1/reports", content=gzip.compress(big),
                                headers={"Content-Encoding": "gzip"}).status_code in (200, 413)

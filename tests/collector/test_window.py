@@ -52,7 +52,7 @@ def test_keys_are_per_project(store, clock):
 def test_after_the_window_only_aggregates_remain(store, clock):
     project_id, _ = create_project(store, "demo", "us", epsilon_per_day=1e6)
     start = clock().date()
-    for day in range(5):
+    for _ in range(5):
         _rows(store, clock, [make_report(project_id, user=u, stats={"m.f": 2}) for u in ("a", "b", "c")])
         clock.advance(days=1)
     today = clock().date()

@@ -149,7 +149,8 @@ class Comparison:
             "engine": self.engine,
             "plain": _fmt(self.plain.counts()),
             "instrumented": _fmt(self.instrumented.counts()),
-            "counted/listed": f"{self.counted_functions()}/{len(self.selectable) if self.selectable is not None else '?'}",
+            "counted/listed": f"{self.counted_functions()}/"
+                              f"{len(self.selectable) if self.selectable is not None else '?'}",
             "calls": self.total_calls(),
             "verdict": "same" if not self.problems() else "DIFFERENT",
         }
@@ -240,7 +241,8 @@ def run_suite(venv, subject, tree, work, mode, engine="wrapt"):
     stats, files = read_reports(reports)
     return RunResult(mode=mode, returncode=proc.returncode, outcomes=outcomes, messages=messages,
                      summary=parse_summary(proc.stdout),
-                     module_file=probe.get("module_file"), sys_path=probe.get("sys_path", []), stats=stats, report_files=files,
+                     module_file=probe.get("module_file"), sys_path=probe.get("sys_path", []), stats=stats,
+                     report_files=files,
                      stderr_tail=(proc.stdout[-1500:] + proc.stderr[-1500:]))
 
 

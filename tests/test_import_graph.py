@@ -1,0 +1,124 @@
+"""tools/import_graph.py finds cycles (deferred ones too), and the start-up path stays free of typing."""
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Imported by the `.pth` line in every interpreter: typing and __future__ would cost every start.
+STARTUP = ["__init__.py", "bootstrap.py", "_env.py", "index.py", "finder.py"]
+
+
+@pytest.fixture(scope="module")
+def import_graph():
+    spec = importlib.util.spec_from_file_location("import_graph", ROOT / "tools" / "import_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def package(tmp_path):
+    def write(files):
+        for name, text in files.items():
+            path = tmp_path / "telly_autoinst" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        return str(tmp_path)
+
+    return write
+
+
+def test_deferred_back_edge_is_a_cycle(import_graph, package, capsys):
+    root = package({
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "b.py": "def later():\n    from .a import thing\n",
+        "c.py": "import telly_autoinst.a\n",
+    })
+    assert import_graph.main(["--root", root]) == 1
+    out, err = capsys.readouterr()
+    assert "a -> b\n" in out
+    assert "b -> a (deferred)\n" in out
+    assert "c -> a\n" in out
+    assert err == "import cycle among a, b: a -> b -> a\n"
+
+
+def test_acyclic_tree_passes_and_ignores_type_checking_and_collector(import_graph, package, capsys):
+    root = package({
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "b.py": "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from .a import A\nelse:\n    import os\n",
+        "engines/__init__.py": "def make():\n    from . import one\n",
+        "engines/one.py": "from .. import b\n",
+        "collector/x.py": "from .. import a\n",
+    })
+    assert import_graph.main(["--root", root]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "b -> -\n" in out
+    assert "engines -> engines.one (deferred)\n" in out
+    assert "engines.one -> b\n" in out
+    assert "collector" not in out
+    assert out.endswith("no import cycle among 5 client modules\n")
+
+
+def test_cycle_through_a_package_and_its_plugin(import_graph, package, capsys):
+    # A plug-in importing its base class from the package that picks the plug-in is a cycle too.
+    root = package({
+        "__init__.py": "",
+        "engines/__init__.py": "class Engine:\n    pass\ndef make():\n    from .one import One\n",
+        "engines/one.py": "from . import Engine\n",
+    })
+    assert import_graph.main(["--root", root, "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "import cycle among engines, engines.one: engines -> engines.one -> engines\n"
+
+
+def test_three_module_loop_is_named_in_order(import_graph, package, capsys):
+    root = package({
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "b.py": "from . import c\n",
+        "c.py": "def f():\n    from . import a\n",
+    })
+    assert import_graph.main(["--root", root, "--quiet"]) == 1
+    assert capsys.readouterr().err == "import cycle among a, b, c: a -> b -> c -> a\n"
+
+
+def test_unparsable_file_is_reported(import_graph, package, capsys):
+    root = package({"__init__.py": "", "a.py": "def (:\n"})
+    assert import_graph.main(["--root", root]) == 2
+    assert "cannot parse" in capsys.readouterr().err
+
+
+def _imported_names(path):
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.partition(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("name", STARTUP)
+def test_startup_path_imports_neither_typing_nor_future(name):
+    imported = _imported_names(ROOT / "telly_autoinst" / name)
+    assert not imported & {"typing", "__future__", "typing_extensions"}
+
+
+def test_startup_modules_leave_typing_unloaded():
+    # The static check above, confirmed at run time: with site disabled nothing else loads typing.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import telly_autoinst.bootstrap, telly_autoinst.index, telly_autoinst.finder; "
+        "print(sorted(m for m in ('typing', '__future__') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"
