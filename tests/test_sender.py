@@ -29,6 +29,51 @@ class Sleeps(list):
         self.append(seconds)
 
 
+NOW = 1_800_000_000.0
+
+
+class _Clock:
+    """The sender's view of the ``time`` module, with the wall clock held at ``now``.
+
+    Only ``time()`` is replaced (it dates the postponements); ``monotonic()`` stays real, so the
+    run's deadline still bounds a test that goes wrong.
+    """
+
+    def __init__(self, now):
+        self.now = now
+
+    def time(self):
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = _Clock(NOW)
+    monkeypatch.setattr(sender, "time", fake)
+    return fake
+
+
+class _Jitter:
+    """Stands in for the ``random`` module: ``random()`` returns the given values in order."""
+
+    def __init__(self, values):
+        self._values = list(values)
+
+    def random(self):
+        return self._values.pop(0)
+
+
+@pytest.fixture
+def jitter(monkeypatch):
+    def pin(*values):
+        monkeypatch.setattr(sender, "random", _Jitter(values))
+
+    return pin
+
+
 def test_drains_oldest_first(tmp_path):
     with Loopback([200]) as server:
         bodies = _queue(tmp_path, server.url, 3)
@@ -37,16 +82,20 @@ def test_drains_oldest_first(tmp_path):
     assert spool.entries(str(tmp_path)) == []
 
 
-def test_retries_with_backoff_then_delivers(tmp_path):
+def test_retries_with_backoff_then_delivers(tmp_path, jitter):
+    jitter(0.25, 0.75)  # jitter factors 0.75 and 1.25
     sleeps = Sleeps()
     with Loopback([500, 500, 200]) as server:
         _queue(tmp_path, server.url)
         assert sender.drain(str(tmp_path), sleep=sleeps) == (1, 0)
         assert server.attempts == 3
-    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.3
+    # BACKOFF_BASE_SEC * 2**attempt * jitter factor: 0.5 * 1 * 0.75, then 0.5 * 2 * 1.25.
+    assert sender.BACKOFF_BASE_SEC == 0.5
+    assert sleeps == [pytest.approx(0.375), pytest.approx(1.25)]
 
 
-def test_bounded_retries_keep_report_for_later(tmp_path):
+def test_bounded_retries_keep_report_for_later(tmp_path, clock, jitter):
+    jitter(0.25, 0.75, 0.5)
     sleeps = Sleeps()
     with Loopback([503]) as server:
         _queue(tmp_path, server.url, 2)
@@ -54,7 +103,10 @@ def test_bounded_retries_keep_report_for_later(tmp_path):
         # The first report used its attempts; the second was not tried against a URL known to be down.
         assert server.attempts == sender.ATTEMPTS_PER_RUN
     header, _ = spool.read(str(tmp_path), spool.entries(str(tmp_path))[0])
-    assert header["attempts"] == sender.ATTEMPTS_PER_RUN and header["not_before"] > time.time()
+    assert header["attempts"] == sender.ATTEMPTS_PER_RUN
+    assert sleeps == [pytest.approx(0.375), pytest.approx(1.25)]
+    # The third backoff (0.5 * 4 * 1.0) is not slept: it dates the report's next try instead.
+    assert header["not_before"] == pytest.approx(NOW + 2.0)
 
 
 def test_retry_after_is_honoured(tmp_path):
@@ -65,16 +117,20 @@ def test_retry_after_is_honoured(tmp_path):
     assert sleeps == [2.0]
 
 
-def test_long_retry_after_postpones_to_a_later_run(tmp_path):
-    with Loopback([(429, {"Retry-After": "3600"})]) as server:
+def test_long_retry_after_postpones_to_a_later_run(tmp_path, clock):
+    with Loopback([(429, {"Retry-After": "3600"}), 200]) as server:
         _queue(tmp_path, server.url)
         assert sender.drain(str(tmp_path), sleep=Sleeps()) == (0, 1)
         assert server.attempts == 1
-        # A second run before the date does not even try.
+        header, _ = spool.read(str(tmp_path), spool.entries(str(tmp_path))[0])
+        assert header["not_before"] == NOW + 3600
+        # A run one second before the date does not even try; one at the date sends it.
+        clock.now = NOW + 3599
         assert sender.drain(str(tmp_path), sleep=Sleeps()) == (0, 1)
         assert server.attempts == 1
-    header, _ = spool.read(str(tmp_path), spool.entries(str(tmp_path))[0])
-    assert 3500 < header["not_before"] - time.time() <= 3600
+        clock.now = NOW + 3600
+        assert sender.drain(str(tmp_path), sleep=Sleeps()) == (1, 0)
+        assert server.attempts == 2
 
 
 def test_rejected_report_is_dropped_with_reason(tmp_path):
