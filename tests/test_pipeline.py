@@ -148,50 +148,79 @@ def test_unwritable_home_with_default_storage(venv, tmp_path):
     assert proc.returncode == 0 and proc.stderr == ""
 
 
-@pytest.mark.parametrize("setup, env, expect", [
-    (None, {}, True),
-    (None, {"TELLY_DISABLE": "1"}, False),
-    (None, {"DO_NOT_TRACK": "1"}, False),
-    ("disable", {}, False),
-    ("optout", {}, False),
-    (None, {"TELLY_OPTIN": "1"}, False),
-    ("optin", {"TELLY_OPTIN": "1"}, True),
-    (None, {"CI": "true", "TELLY_SEND_FROM_CI": "0"}, False),
-    (None, {"CI": "false", "TELLY_SEND_FROM_CI": "0"}, True),
-    (None, {"GITHUB_ACTIONS": "true"}, True),
-], ids=["default", "TELLY_DISABLE", "DO_NOT_TRACK", "telly_disable_file", "optout", "optin-mode-unlisted",
-        "optin-mode-listed", "ci-no-send", "ci-false", "ci-flagged"])
-def test_consent_paths(venv, home, tmp_path, setup, env, expect):
-    if setup:
-        args = [setup] + (["sample-hatch-project"] if setup.startswith("opt") else [])
+def _run_after(venv, home, tmp_path, commands, env):
+    """Run the CLI ``commands`` (each a list of arguments), then PROGRAM with file storage."""
+    for args in commands:
         venv.run(["-m", "telly_autoinst", *args], home, check=True)
     proc = venv.run(PROGRAM, home, env=_file_env(tmp_path, **env), check=True)
     assert "result 5" in proc.stdout
-    hatch = [r for r in read_reports(tmp_path / "out") if r["project_id"] == "sample-hatch-project"] \
-        if (tmp_path / "out").exists() else []
-    assert bool(hatch) is expect
-    if not expect and setup != "optout" and not env.get("TELLY_OPTIN"):
-        assert not (tmp_path / "out").exists()
-    if env.get("TELLY_DISABLE") or env.get("DO_NOT_TRACK") or setup == "disable":
-        # A kill switch means nothing at all: no salt, no spool, no notice record.
-        assert not (home / ".telly_salt").exists() and not (home / ".telly_notices").exists()
-    if hatch and "GITHUB_ACTIONS" in env:
-        assert hatch[0]["platform"]["ci"] and hatch[0]["platform"]["ci_vendor"] == "github_actions"
 
 
-@pytest.mark.parametrize("how", ["env", "user-config"])
-def test_level2_off(venv, home, tmp_path, how):
-    env = _file_env(tmp_path)
-    if how == "env":
-        env["TELLY_INCLUDE_LEVEL2"] = "0"
-    else:
-        config = home / ".config" / "telly_autoinst" / "config.toml"
-        config.parent.mkdir(parents=True)
-        config.write_text("level2 = false\n")
-    venv.run(PROGRAM, home, env=env, check=True)
+def _reported_projects(tmp_path):
+    return sorted(r["project_id"] for r in read_reports(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("commands, env", [
+    ([], {}),
+    ([["optin", "sample-hatch-project"]], {"TELLY_OPTIN": "1"}),
+    ([], {"CI": "false", "TELLY_SEND_FROM_CI": "0"}),
+], ids=["default", "optin-mode-listed", "ci-false"])
+def test_consent_allows_the_report(venv, home, tmp_path, commands, env):
+    _run_after(venv, home, tmp_path, commands, env)
+    assert "sample-hatch-project" in _reported_projects(tmp_path)
+
+
+def test_report_from_ci_is_sent_and_flagged(venv, home, tmp_path):
+    _run_after(venv, home, tmp_path, [], {"GITHUB_ACTIONS": "true"})
+    (report,) = [r for r in read_reports(tmp_path / "out") if r["project_id"] == "sample-hatch-project"]
+    assert (report["platform"]["ci"], report["platform"]["ci_vendor"]) == (True, "github_actions")
+
+
+@pytest.mark.parametrize("commands, env", [
+    ([], {"TELLY_DISABLE": "1"}),
+    ([], {"DO_NOT_TRACK": "1"}),
+    ([["disable"]], {}),
+], ids=["TELLY_DISABLE", "DO_NOT_TRACK", "telly_disable_file"])
+def test_kill_switch_leaves_no_trace(venv, home, tmp_path, commands, env):
+    _run_after(venv, home, tmp_path, commands, env)
+    # A kill switch means nothing at all: no report, no salt, no notice record.
+    assert not (tmp_path / "out").exists()
+    assert not (home / ".telly_salt").exists()
+    assert not (home / ".telly_notices").exists()
+
+
+def test_optout_refuses_only_that_project(venv, home, tmp_path):
+    _run_after(venv, home, tmp_path, [["optout", "sample-hatch-project"]], {})
+    assert _reported_projects(tmp_path) == ["sample-st-project"]
+
+
+def test_optin_mode_sends_nothing_unlisted(venv, home, tmp_path):
+    _run_after(venv, home, tmp_path, [], {"TELLY_OPTIN": "1"})
+    assert _reported_projects(tmp_path) == []
+
+
+def test_ci_with_send_from_ci_off_sends_nothing(venv, home, tmp_path):
+    _run_after(venv, home, tmp_path, [], {"CI": "true", "TELLY_SEND_FROM_CI": "0"})
+    assert not (tmp_path / "out").exists()
+
+
+def _assert_no_level2(home, tmp_path):
     reports = read_reports(tmp_path / "out")
     assert reports and all(r["level2"] is None for r in reports)
     assert not (home / ".telly_salt").exists()
+
+
+def test_level2_off_from_the_environment(venv, home, tmp_path):
+    venv.run(PROGRAM, home, env=_file_env(tmp_path, TELLY_INCLUDE_LEVEL2="0"), check=True)
+    _assert_no_level2(home, tmp_path)
+
+
+def test_level2_off_from_the_user_config(venv, home, tmp_path):
+    config = home / ".config" / "telly_autoinst" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("level2 = false\n")
+    venv.run(PROGRAM, home, env=_file_env(tmp_path), check=True)
+    _assert_no_level2(home, tmp_path)
 
 
 def test_manual_flush_api(venv, home, tmp_path):
