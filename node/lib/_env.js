@@ -1,0 +1,75 @@
+'use strict';
+// Environment switches and per-user paths, readable at start-up with nothing but the standard library.
+// Node counterpart of telly_autoinst/_env.py: the same variables, files and truthy/falsy words.
+
+const fs = require('fs');
+const path = require('path');
+
+const TRUTHY = new Set(['1', 'true', 'yes', 'y', 'on']);
+const FALSY = new Set(['0', 'false', 'no', 'n', 'off', '']);
+
+/** True for 1/true/yes/y/on in any case; anything else (unset included) is false. */
+function truthy(value) {
+  return typeof value === 'string' && TRUTHY.has(value.trim().toLowerCase());
+}
+
+/**
+ * The user's home directory from HOME (USERPROFILE on Windows), or null when it is missing.
+ * No fallback to the passwd entry: a process started without HOME did not ask for per-user state,
+ * exactly as the Python client decides.
+ */
+function homeDir(env = process.env) {
+  const home = env[process.platform === 'win32' ? 'USERPROFILE' : 'HOME'];
+  return home || null;
+}
+
+/** The kill switch that is on (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable), or null. */
+function killSwitch(env = process.env) {
+  if (truthy(env.TELLY_DISABLE)) return 'TELLY_DISABLE';
+  // DO_NOT_TRACK is a convention: any value other than an explicit "no" means do not track.
+  const dnt = env.DO_NOT_TRACK;
+  if (dnt !== undefined && !FALSY.has(dnt.trim().toLowerCase())) return 'DO_NOT_TRACK';
+  const home = homeDir(env);
+  if (home !== null) {
+    try {
+      fs.lstatSync(path.join(home, '.telly_disable'));
+      return '~/.telly_disable';
+    } catch (err) {
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') return '~/.telly_disable (unreadable home)';
+    }
+  }
+  return null;
+}
+
+/** $XDG_CONFIG_HOME/telly_autoinst/config.toml: the same user config file as the Python client. */
+function userConfigPath(env = process.env) {
+  let base = env.XDG_CONFIG_HOME;
+  if (!base) {
+    const home = homeDir(env);
+    if (home === null) return null;
+    base = path.join(home, '.config');
+  }
+  return path.join(base, 'telly_autoinst', 'config.toml');
+}
+
+/** $XDG_CACHE_HOME/telly_autoinst or ~/.cache/telly_autoinst: shared with the Python client (its spool). */
+function cacheDir(env = process.env) {
+  let base = env.XDG_CACHE_HOME;
+  if (!base) {
+    const home = homeDir(env);
+    if (home === null) return null;
+    base = path.join(home, '.cache');
+  }
+  return path.join(base, 'telly_autoinst');
+}
+
+/** Print a swallowed error when TELLY_DEBUG is set; never throws. */
+function debug(message, err) {
+  if (!truthy(process.env.TELLY_DEBUG)) return;
+  try {
+    const detail = err ? `: ${err && err.stack ? err.stack : err}` : '';
+    fs.writeSync(2, `telly-autoinst: ${message}${detail}\n`);
+  } catch (_) { /* stderr closed: nothing more to do */ }
+}
+
+module.exports = { TRUTHY, FALSY, truthy, homeDir, killSwitch, userConfigPath, cacheDir, debug };

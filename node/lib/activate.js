@@ -1,0 +1,61 @@
+'use strict';
+// What `--require telly-autoinst/register` and `--import telly-autoinst/register` run: kill
+// switches first, then the require hook and the ES module loader hooks. Everything else (consent,
+// reports, triggers) waits until a watched package's entry point has loaded. Safe to run twice
+// (both flags, or NODE_OPTIONS plus a flag).
+
+const Module = require('module');
+const { killSwitch, debug } = require('./_env');
+
+const DONE = Symbol.for('telly-autoinst.activated');
+
+/**
+ * The require hook: it wraps the CommonJS loader of .js and .cjs files, and counts a module's
+ * exports right after the module ran, before Node hands module.exports to anyone (require(),
+ * and the snapshot that import of a CommonJS module takes), so both see the same counted exports.
+ */
+function installRequireHook(control) {
+  for (const ext of ['.js', '.cjs']) {
+    const original = Module._extensions[ext];
+    if (typeof original !== 'function') continue;
+    Module._extensions[ext] = function tellyAutoinst(module, filename) {
+      const result = original.apply(this, arguments);
+      try {
+        if (module.id !== '.') control.cjsLoaded(module, filename);
+      } catch (err) {
+        debug(`not counting ${filename}`, err);
+      }
+      return result;
+    };
+  }
+}
+
+function installLoaderHooks() {
+  // module.register exists from Node 18.19 / 20.6; older Nodes count CommonJS packages only.
+  if (typeof Module.register !== 'function') return;
+  const { pathToFileURL } = require('url');
+  Module.register(pathToFileURL(require.resolve('./hooks.mjs')).href);
+}
+
+function activate() {
+  if (globalThis[DONE]) return;
+  Object.defineProperty(globalThis, DONE, { value: true });
+  try {
+    if (killSwitch() !== null) return;
+    const discovery = require('./discovery');
+    discovery.prepare();
+    if (discovery.processSettings() === null) return;
+    const control = require('./control');
+    control.install(() => {
+      const pipeline = require('./pipeline');
+      pipeline.activate();
+      require('./triggers').install(discovery.processSettings(), pipeline.flush);
+    });
+    installRequireHook(control);
+    installLoaderHooks();
+  } catch (err) {
+    debug('activation failed; nothing is counted', err);
+  }
+}
+
+module.exports = { activate };

@@ -1,0 +1,135 @@
+'use strict';
+// Which exports of an entry point are counted, and under which keys. Shared by the wrappers and
+// by --dry-run, so the listing is exactly what would be counted.
+//
+// Keys: "<entry>.<export>" for a function, "<entry>.<Class>" for constructing a class,
+// "<entry>.<Class>.<method>" for its prototype and static methods, where <entry> is the package
+// name or "name/sub" for a subpath export. A CommonJS module.exports that is itself a function is
+// the export "default", as ESM sees it. Names starting with "_" are private, as in Python.
+
+const fnToString = Function.prototype.toString;
+const SKIP_STATICS = new Set(['prototype', 'length', 'name', 'caller', 'arguments']);
+
+/** fnmatch.fnmatchcase's translation of a glob pattern: *, ?, [seq], [!seq]; case-sensitive. */
+function globToRegExp(pattern) {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i];
+    if (ch === '*') out += '[\\s\\S]*';
+    else if (ch === '?') out += '[\\s\\S]';
+    else if (ch === '[') {
+      let j = i + 1;
+      if (pattern[j] === '!') j++;
+      if (pattern[j] === ']') j++;
+      while (j < pattern.length && pattern[j] !== ']') j++;
+      if (j >= pattern.length) out += '\\[';
+      else {
+        let body = pattern.slice(i + 1, j).replace(/\\/g, '\\\\');
+        if (body.startsWith('!')) body = `^${body.slice(1)}`;
+        else if (body.startsWith('^')) body = `\\${body}`;
+        out += `[${body}]`;
+        i = j;
+      }
+    } else out += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^(?:${out})$`);
+}
+
+const compiled = new Map();
+function matches(key, patterns) {
+  return patterns.some((p) => {
+    if (!compiled.has(p)) compiled.set(p, globToRegExp(p));
+    return compiled.get(p).test(key);
+  });
+}
+
+/** Whether the project's include/exclude patterns let ``key`` be counted. */
+function wanted(key, project) {
+  return matches(key, project.include) && !matches(key, project.exclude);
+}
+
+function isPublic(name) {
+  return typeof name === 'string' && !name.startsWith('_');
+}
+
+/** An ES class, or an ES5 constructor whose prototype carries methods of its own. */
+function isClass(fn) {
+  if (typeof fn !== 'function') return false;
+  let source = '';
+  try {
+    source = fnToString.call(fn);
+  } catch (_) { /* a revoked proxy or host object */ }
+  if (/^class[\s{]/.test(source)) return true;
+  const proto = Object.prototype.hasOwnProperty.call(fn, 'prototype') ? fn.prototype : null;
+  if (!proto || typeof proto !== 'object') return false;
+  return Object.getOwnPropertyNames(proto).some((n) => n !== 'constructor' && methodOf(proto, n));
+}
+
+/** The function of a plain, replaceable method property, or null (getters and frozen slots are left alone). */
+function methodOf(owner, name) {
+  if (!isPublic(name) || name === 'constructor') return null;
+  const desc = Object.getOwnPropertyDescriptor(owner, name);
+  if (!desc || !('value' in desc) || typeof desc.value !== 'function') return null;
+  if (!desc.writable || !desc.configurable) return null;
+  return desc.value;
+}
+
+/** [{owner, name, key}] of a class's own prototype and static methods, filtered by the project. */
+function methods(cls, classKey, project) {
+  const found = [];
+  const proto = cls.prototype;
+  if (proto && typeof proto === 'object') {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (methodOf(proto, name)) found.push({ owner: proto, name, key: `${classKey}.${name}` });
+    }
+  }
+  for (const name of Object.getOwnPropertyNames(cls)) {
+    if (SKIP_STATICS.has(name)) continue;
+    const fn = methodOf(cls, name);
+    if (fn && !isClass(fn)) found.push({ owner: cls, name, key: `${classKey}.${name}` });
+  }
+  return found.filter((m) => wanted(m.key, project));
+}
+
+/**
+ * The keys that exporting ``value`` under ``name`` would count: [] for a non-function, the
+ * function's key, or a class's construction key followed by its methods' keys.
+ */
+function keysOf(value, name, prefix, project) {
+  if (typeof value !== 'function' || !isPublic(name)) return [];
+  const key = `${prefix}.${name}`;
+  const keys = wanted(key, project) ? [key] : [];
+  if (isClass(value)) keys.push(...methods(value, key, project).map((m) => m.key));
+  return keys;
+}
+
+/** Every key a CommonJS module.exports value would count, for --dry-run. */
+function cjsKeys(exportsValue, prefix, project) {
+  const keys = [];
+  if (typeof exportsValue === 'function') keys.push(...keysOf(exportsValue, 'default', prefix, project));
+  if (exportsValue && (typeof exportsValue === 'object' || (typeof exportsValue === 'function' && !isClass(exportsValue)))) {
+    for (const name of Object.keys(exportsValue)) {
+      let value;
+      try {
+        value = exportsValue[name];
+      } catch (_) {
+        continue;
+      }
+      keys.push(...keysOf(value, name, prefix, project));
+    }
+  }
+  return keys;
+}
+
+/** Every key an ES module namespace would count, for --dry-run. */
+function esmKeys(namespace, prefix, project) {
+  const keys = [];
+  for (const name of Object.keys(namespace)) {
+    try {
+      keys.push(...keysOf(namespace[name], name, prefix, project));
+    } catch (_) { /* a binding still in its temporal dead zone */ }
+  }
+  return keys;
+}
+
+module.exports = { globToRegExp, wanted, isPublic, isClass, methods, keysOf, cjsKeys, esmKeys };

@@ -1,0 +1,107 @@
+'use strict';
+// The on-disk queue of reports waiting for a sender: the same directory and file format as the
+// Python client's spool (telly_autoinst/spool.py), so either client's sender can drain it.
+// One file per report: a JSON header line ({"url", "project_id", "attempts", "not_before"}), then
+// the report bytes exactly as built. Names start with the zero-padded creation time in ns, so
+// sorting names sorts oldest first. Caps: 500 files, 8 MiB, 7 days, oldest dropped first.
+
+const fs = require('fs');
+const path = require('path');
+const { cacheDir } = require('./_env');
+const { writeAtomic } = require('./_files');
+
+const SUFFIX = '.report';
+const MAX_FILES = 500;
+const MAX_BYTES = 8 << 20;
+const MAX_AGE_SEC = 7 * 24 * 3600;
+
+/** TELLY_SPOOL_DIR, else "spool" under the shared cache directory; null without a home. */
+function defaultDir(spoolDir = null) {
+  if (spoolDir) return spoolDir;
+  const base = cacheDir();
+  return base === null ? null : path.join(base, 'spool');
+}
+
+function nowNs() {
+  // Wall-clock nanoseconds, as Python's time.time_ns(): the sub-millisecond part from hrtime
+  // keeps two reports queued in the same millisecond in order.
+  return BigInt(Date.now()) * 1000000n + (process.hrtime.bigint() % 1000000n);
+}
+
+/** The header line exactly as Python's json.dumps writes it, so the two clients' files look alike. */
+function headerBytes(header) {
+  return Buffer.from(`{${Object.entries(header).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}\n`);
+}
+
+/** Store one report for the sender; returns [[name, projectId, reason]] dropped to make room. */
+function enqueue(directory, url, projectId, body, reportId) {
+  fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+  const name = `${nowNs().toString().padStart(20, '0')}-${reportId}${SUFFIX}`;
+  const header = { url, project_id: projectId, attempts: 0, not_before: 0 };
+  writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
+  return enforceCaps(directory, name);
+}
+
+/** Names of queued reports, oldest first. */
+function entries(directory) {
+  try {
+    return fs.readdirSync(directory).filter((n) => n.endsWith(SUFFIX)).sort();
+  } catch (_) {
+    return [];
+  }
+}
+
+/** [header, body] of one queued report; throws when it is gone or corrupt. */
+function read(directory, name) {
+  const raw = fs.readFileSync(path.join(directory, name));
+  const at = raw.indexOf(10);
+  if (at < 0) throw new SyntaxError('no header line');
+  return [JSON.parse(raw.subarray(0, at).toString('utf8')), raw.subarray(at + 1)];
+}
+
+/** Replace a queued report's header (attempts, not_before) keeping its body. */
+function rewrite(directory, name, header, body) {
+  writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
+}
+
+function projectOf(directory, name) {
+  try {
+    return read(directory, name)[0].project_id || null;
+  } catch (_) {
+    return null;
+  }
+}
+
+/** Drop the oldest reports until count, bytes and age are within the caps; returns what was dropped. */
+function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
+  const dropped = [];
+  const sized = [];
+  for (const name of entries(directory)) {
+    try {
+      sized.push([name, fs.statSync(path.join(directory, name)).size]);
+    } catch (_) { /* taken by a sender meanwhile */ }
+  }
+  let total = sized.reduce((sum, [, size]) => sum + size, 0);
+  let count = sized.length;
+  for (const [name, size] of sized) {
+    if (name === keep) continue;
+    const created = Number(name.split('-', 1)[0]) / 1e9 || 0;
+    let reason = null;
+    if (now - created > MAX_AGE_SEC) reason = 'spool-too-old';
+    else if (count > MAX_FILES) reason = 'spool-full-count';
+    else if (total > MAX_BYTES) reason = 'spool-full-bytes';
+    if (reason === null) continue;
+    const projectId = projectOf(directory, name);
+    try {
+      fs.unlinkSync(path.join(directory, name));
+    } catch (_) {
+      continue;
+    }
+    count -= 1;
+    total -= size;
+    dropped.push([name, projectId, reason]);
+  }
+  return dropped;
+}
+
+module.exports = { defaultDir, enqueue, entries, read, rewrite, enforceCaps, SUFFIX, MAX_FILES, MAX_BYTES, MAX_AGE_SEC };

@@ -1,0 +1,202 @@
+'use strict';
+// Sends report bytes (file, synchronous HTTP, or hand-off to the spool and a detached sender) and
+// records every loss with its reason, as telly_autoinst/transport.py does. The exit path never
+// waits on the network: "http" posts from a child process bounded by the request timeout.
+
+const fs = require('fs');
+const path = require('path');
+const zlib = require('zlib');
+const spool = require('./spool');
+
+const LOSS_LOG = 'losses.log';
+const LOSS_LOG_MAX = 64 << 10;
+const LOSSES = []; // recent losses in this thread, bounded
+
+function outcome(delivered, { retry = false, reason = 'ok', retryAfter = null } = {}) {
+  return { delivered, retry, reason, retryAfter };
+}
+
+/** Remember that a report was lost and why: in memory, in the spool's losses.log, and on stderr in debug. */
+function recordLoss(reason, projectId = null, spoolDir = null, debug = false) {
+  LOSSES.push([reason, projectId]);
+  if (LOSSES.length > 100) LOSSES.shift();
+  if (debug) {
+    try {
+      fs.writeSync(2, `telly-autoinst: report for ${projectId} lost: ${reason}\n`);
+    } catch (_) { /* stderr closed */ }
+  }
+  if (spoolDir) {
+    const file = path.join(spoolDir, LOSS_LOG);
+    try {
+      fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+      let flag = 'a';
+      try {
+        if (fs.statSync(file).size > LOSS_LOG_MAX) flag = 'w'; // a diagnostic, not an archive
+      } catch (_) { /* first loss */ }
+      fs.writeFileSync(file, `${Math.floor(Date.now() / 1000)} ${reason} ${projectId}\n`, { flag });
+    } catch (_) { /* unwritable: the in-memory record stays */ }
+  }
+}
+
+function reportsUrl(base) {
+  return `${base.replace(/\/+$/, '')}/api/v1/reports`;
+}
+
+/** Seconds from a Retry-After header (delta-seconds or an HTTP date), or null. */
+function parseRetryAfter(value) {
+  if (!value) return null;
+  const text = String(value).trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const when = Date.parse(text);
+  return Number.isNaN(when) ? null : Math.max(0, (when - Date.now()) / 1000);
+}
+
+/** The proxy URL for ``target`` from HTTPS_PROXY / HTTP_PROXY (either case), unless NO_PROXY matches. */
+function proxyFor(target, env = process.env) {
+  const noProxy = (env.NO_PROXY || env.no_proxy || '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const host = target.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  for (const entry of noProxy) {
+    if (entry === '*') return null;
+    const bare = entry.replace(/^\*?\./, '').replace(/:\d+$/, '');
+    if (host === bare || host.endsWith(`.${bare}`)) return null;
+  }
+  const value = target.protocol === 'https:' ? env.HTTPS_PROXY || env.https_proxy : env.HTTP_PROXY || env.http_proxy;
+  if (!value) return null;
+  try {
+    return new URL(value.includes('://') ? value : `http://${value}`);
+  } catch (_) {
+    return null;
+  }
+}
+
+/** One HTTP(S) request through ``proxy`` or directly; resolves to {status, headers}. */
+function request(target, body, headers, timeoutMs, proxy) {
+  const http = require('http');
+  const https = require('https');
+  return new Promise((resolve, reject) => {
+    const finish = (options, mod) => {
+      const req = mod.request(options, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }));
+        res.on('error', reject);
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(body);
+    };
+    const base = { method: 'POST', headers, timeout: timeoutMs };
+    if (!proxy) {
+      finish(Object.assign(base, { hostname: target.hostname, port: target.port, path: target.pathname + target.search }),
+        target.protocol === 'https:' ? https : http);
+    } else if (target.protocol === 'http:') {
+      finish(Object.assign(base, { hostname: proxy.hostname, port: proxy.port || 80, path: target.href }), http);
+    } else {
+      const port = target.port || 443;
+      const connect = http.request({ hostname: proxy.hostname, port: proxy.port || 80, method: 'CONNECT',
+        path: `${target.hostname}:${port}`, timeout: timeoutMs });
+      connect.on('connect', (res, socket) => {
+        if (res.statusCode !== 200) {
+          socket.destroy();
+          reject(Object.assign(new Error(`proxy said ${res.statusCode}`), { code: 'EPROXY' }));
+          return;
+        }
+        finish(Object.assign(base, { hostname: target.hostname, port, path: target.pathname + target.search,
+          socket, agent: false, servername: target.hostname }), https);
+      });
+      connect.setTimeout(timeoutMs, () => connect.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      connect.on('error', reject);
+      connect.end();
+    }
+  });
+}
+
+/** POST gzip'd report bytes once; resolves to an outcome, never rejects. */
+async function post(url, body, timeoutSec) {
+  let target;
+  try {
+    target = new URL(url);
+  } catch (_) {
+    return outcome(false, { reason: 'bad-url' });
+  }
+  const data = zlib.gzipSync(body, { level: 6 });
+  const headers = { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'User-Agent': 'telly-autoinst-node',
+    'Content-Length': data.length };
+  let response;
+  try {
+    response = await request(target, data, headers, Math.round(timeoutSec * 1000), proxyFor(target));
+  } catch (err) {
+    if (err.code === 'ETIMEDOUT') return outcome(false, { retry: true, reason: 'timeout' });
+    if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EPROXY']
+      .includes(err.code)) return outcome(false, { retry: true, reason: 'connection-error' });
+    return outcome(false, { reason: `request-error:${err.code || err.name}` });
+  }
+  const { status } = response;
+  if (status >= 200 && status < 300) return outcome(true);
+  if (status === 408 || status === 425 || status === 429 || status >= 500) {
+    return outcome(false, { retry: true, reason: `http-${status}`, retryAfter: parseRetryAfter(response.headers['retry-after']) });
+  }
+  // Other 4xx: the collector will never accept this report; retrying only wastes the user's network.
+  return outcome(false, { reason: `http-${status}` });
+}
+
+/** Writes each report as telly_<report_id>.json into a directory (TELLY_LOCAL_STORAGE_PATH). */
+function fileTransport(directory) {
+  return {
+    deliver(url, projectId, body, reportId) {
+      if (!directory) return outcome(false, { reason: 'no-local-storage-path' });
+      const file = path.join(directory, `telly_${reportId}.json`);
+      try {
+        fs.mkdirSync(directory, { recursive: true });
+        fs.writeFileSync(`${file}.tmp`, body);
+        fs.renameSync(`${file}.tmp`, file);
+      } catch (err) {
+        return outcome(false, { reason: `file-error:${err.code || err.name}` });
+      }
+      return outcome(true);
+    },
+  };
+}
+
+/** Hands the report to the spool and makes sure a detached sender drains it; never waits on the network. */
+function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
+  return {
+    deliver(url, projectId, body, reportId) {
+      if (!url) return outcome(false, { reason: 'no-endpoint' });
+      if (!spoolDir) return outcome(false, { reason: 'no-spool-dir' });
+      let dropped;
+      try {
+        dropped = spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId);
+      } catch (err) {
+        return outcome(false, { reason: `spool-error:${err.code || err.name}` });
+      }
+      for (const [, droppedProject, reason] of dropped) recordLoss(reason, droppedProject, spoolDir);
+      if (spawn) require('./sender').spawnDetached(spoolDir, timeout);
+      return outcome(true, { reason: spawn ? 'spooled' : 'deferred' });
+    },
+  };
+}
+
+/**
+ * Posts once, synchronously, from a child process bounded by the timeout (the exit path of a Node
+ * program cannot await a socket); a retryable failure goes to the spool for a later sender.
+ */
+function httpTransport(timeout, spoolDir) {
+  return {
+    deliver(url, projectId, body, reportId) {
+      if (!url) return outcome(false, { reason: 'no-endpoint' });
+      const result = require('./sender').postSync(reportsUrl(url), body, timeout);
+      if (result.delivered || !result.retry || !spoolDir) return result;
+      return spoolTransport(spoolDir, { spawn: false }).deliver(url, projectId, body, reportId);
+    },
+  };
+}
+
+/** The transport for TELLY_STORAGE_TYPE: http_async (default), http or file. */
+function makeTransport(processSettings) {
+  const spoolDir = spool.defaultDir(processSettings.spool_dir);
+  if (processSettings.storage_type === 'file') return fileTransport(processSettings.local_storage_path);
+  if (processSettings.storage_type === 'http') return httpTransport(processSettings.http_timeout, spoolDir);
+  return spoolTransport(spoolDir, { timeout: processSettings.http_timeout });
+}
+
+module.exports = { post, recordLoss, reportsUrl, makeTransport, proxyFor, parseRetryAfter, outcome, LOSSES };
