@@ -1,0 +1,152 @@
+'use strict';
+// The handlers of the user commands (optin, optout, enable, disable, status, show). Each takes the
+// parsed arguments and returns [text, exitCode]; lib/cli.js turns a thrown ConfigError into exit 2.
+
+const fs = require('fs');
+const consent = require('./consent');
+const settings = require('./settings');
+const { killSwitch } = require('./_env');
+const { ciVendor } = require('./facts');
+const { VERSION } = require('./report');
+
+function result(message, json, data = {}) {
+  return [json ? JSON.stringify(Object.assign({ message }, data), Object.keys(Object.assign({ message }, data)).sort()) : message, 0];
+}
+
+function editLists(addTo, removeFrom, projectId, json, message) {
+  try {
+    consent.edit(addTo, [projectId]);
+    consent.edit(removeFrom, [], [projectId]);
+  } catch (err) {
+    throw new settings.ConfigError(`cannot write to your home directory (${err.message}); set HOME to a writable directory`);
+  }
+  return result(message, json, { project_id: projectId });
+}
+
+function optin({ project_id: projectId, json }) {
+  return editLists(consent.OPTIN_FILE, consent.OPTOUT_FILE, projectId, json, `opted in: ${projectId}`);
+}
+
+function optout({ project_id: projectId, json }) {
+  return editLists(consent.OPTOUT_FILE, consent.OPTIN_FILE, projectId, json, `opted out: ${projectId}`);
+}
+
+function disable({ json }) {
+  const file = consent.file(consent.DISABLE_FILE);
+  try {
+    if (file === null) throw new Error('no home directory');
+    fs.closeSync(fs.openSync(file, 'a'));
+  } catch (err) {
+    throw new settings.ConfigError(`cannot create ~/.telly_disable (${err.message}); set TELLY_DISABLE=1 instead`);
+  }
+  return result('telly-autoinst disabled for every project (~/.telly_disable)', json);
+}
+
+function enable({ json }) {
+  const file = consent.file(consent.DISABLE_FILE);
+  try {
+    if (file !== null) fs.rmSync(file, { force: true });
+  } catch (err) {
+    throw new settings.ConfigError(`cannot remove ~/.telly_disable (${err.message})`);
+  }
+  const still = killSwitch();
+  let message = 'telly-autoinst enabled (~/.telly_disable removed)';
+  if (still) message += `; still disabled by ${still} in your environment`;
+  return result(message, json, { still_disabled_by: still });
+}
+
+/** Projects to list: watched packages visible from here plus those named in the lists (settings or null). */
+async function knownProjects() {
+  const found = new Map();
+  try {
+    const { plan } = require('./dryrun');
+    const packagesAndKeys = await plan();
+    for (const p of packagesAndKeys.packages) found.set(p.project_id, p);
+  } catch (_) { /* a malformed field is reported by --dry-run; the rest is still listed */ }
+  for (const name of [consent.OPTIN_FILE, consent.OPTOUT_FILE]) {
+    for (const id of consent.readIds(name)) if (!found.has(id)) found.set(id, null);
+  }
+  return found;
+}
+
+function projectSettingsOf(projectId, found) {
+  const table = { project_id: projectId };
+  if (found && found.mode) table.mode = found.mode;
+  return settings.projectSettings(table, found ? found.source : '~/.telly_optin/optout', { forced: true, name: found && found.package });
+}
+
+async function status({ json }) {
+  const processSettings = settings.processSettings();
+  const [isCi, vendor] = ciVendor();
+  const rows = [];
+  const known = await knownProjects();
+  for (const id of [...known.keys()].sort()) {
+    const found = known.get(id);
+    const project = projectSettingsOf(id, found);
+    const decision = consent.decide(project, processSettings, { showNotice: false });
+    rows.push({ project_id: id, on: decision.send, why: decision.reason, level2: found ? found.level2 : project.level2,
+      mode: processSettings.optin_only ? 'optin' : project.mode });
+  }
+  const data = { version: VERSION, disabled_by: killSwitch(), optin_only: processSettings.optin_only, ci: isCi,
+    ci_vendor: vendor, storage_type: processSettings.storage_type, projects: rows };
+  if (json) return [JSON.stringify(data, null, 2), 0];
+  const lines = [
+    `telly-autoinst ${VERSION} (Node)`,
+    `kill switch:  ${data.disabled_by || 'none (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable all unset)'}`,
+    `mode:         ${processSettings.optin_only ? 'opt-in for every project (TELLY_OPTIN)' : 'per project'}`,
+    `CI:           ${isCi ? `yes, ${vendor || 'generic'}` : 'no'}`,
+    `storage:      ${processSettings.storage_type}`,
+    '',
+  ];
+  if (!rows.length) lines.push('no watched project found');
+  else {
+    const width = Math.max(7, ...rows.map((r) => r.project_id.length));
+    lines.push(`${'PROJECT'.padEnd(width)}  STATE  LEVEL II  WHY`);
+    for (const r of rows) lines.push(`${r.project_id.padEnd(width)}  ${r.on ? 'on ' : 'off'}    ${r.level2 ? 'yes' : 'no '}       ${r.why}`);
+  }
+  return [lines.join('\n'), 0];
+}
+
+/** What would be sent now, without sending: each watched project's envelope, and the queued reports. */
+async function show({ json }) {
+  const spool = require('./spool');
+  const { build } = require('./report');
+  const discovery = require('./discovery');
+  const packages = require('./packages');
+  const processSettings = settings.processSettings();
+  const envelopes = [];
+  const known = await knownProjects();
+  for (const id of [...known.keys()].sort()) {
+    const found = known.get(id);
+    if (!found) continue;
+    const root = require('./dryrun').candidates(process.cwd())
+      .map((r) => packages.info(r, true)).find((p) => p && p.name === found.package);
+    if (!root) continue;
+    const project = discovery.resolveProject(root, { userConfig: settings.readUserConfig(), process: processSettings });
+    const decision = consent.decide(project, processSettings, { showNotice: false });
+    envelopes.push({ project_id: id, would_send: decision.send, why: decision.reason,
+      endpoint: settings.collectorUrl(project, processSettings), report: build(project, {}, { trigger: 'manual', saltType: processSettings.salt_type }) });
+  }
+  const directory = spool.defaultDir(processSettings.spool_dir);
+  const queued = [];
+  for (const name of directory ? spool.entries(directory) : []) {
+    try {
+      const [header, body] = spool.read(directory, name);
+      queued.push({ file: name, url: header.url, attempts: header.attempts || 0, report: JSON.parse(body) });
+    } catch (_) { /* taken by a sender meanwhile */ }
+  }
+  if (json) return [JSON.stringify({ projects: envelopes, queued }, null, 2), 0];
+  const lines = [];
+  for (const e of envelopes) {
+    lines.push(`# ${e.project_id}: ${e.would_send ? 'would send' : 'would NOT send'} (${e.why}) to ${e.endpoint || '(no endpoint)'}`);
+    lines.push(JSON.stringify(e.report, null, 2));
+  }
+  lines.push(`# ${queued.length} report(s) waiting in the spool ${directory || '(none)'}`);
+  for (const q of queued) {
+    lines.push(`# ${q.file} -> ${q.url} (attempts: ${q.attempts})`);
+    lines.push(JSON.stringify(q.report, null, 2));
+  }
+  return [lines.join('\n'), 0];
+}
+
+module.exports = { optin, optout, enable, disable, status, show };

@@ -1,0 +1,182 @@
+'use strict';
+// Real Node processes with the hook: CommonJS through --require, ES modules through --import,
+// either one through NODE_OPTIONS, worker threads, child processes, signals, TELLY_SHOW_ME, and the
+// switches that turn everything off.
+
+const test = require('node:test');
+const assert = require('assert');
+const fs = require('fs');
+const path = require('path');
+const { REGISTER, REGISTER_MJS, tmpdir, cleanEnv, node, reports, demoApp, writeTree } = require('./support');
+
+function setup(files) {
+  const app = demoApp(files);
+  const home = tmpdir('home');
+  const out = path.join(app, 'out');
+  const env = cleanEnv(home, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out });
+  return { app, home, out, env };
+}
+
+const CJS_PROGRAM = `
+const d = require('demo-cjs');
+const greet = require('demo-fn');
+console.log(d.add(1, 2), d.add(3, 4), greet('x'), greet.loud('y'), greet.skipMe());
+const c = new d.Counter(); c.bump(); c.bump(); d.Counter.make();
+console.log(c instanceof d.Counter, d.add.name, d.add.length, d.VALUE, d.who.call({ tag: 't' }));
+d.later(2).then((v) => console.log('later', v));
+console.log([...d.gen()].join(','));
+try { d.boom(); } catch (e) { console.log(e instanceof TypeError, e.message); }
+require('plain-dep').f();
+`;
+
+test('CommonJS: exports, classes and methods of opted-in packages are counted; the program is unchanged', () => {
+  const { app, out, env } = setup({ 'app.js': CJS_PROGRAM });
+  const plain = node(['app.js'], { cwd: app, env });
+  const hooked = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+  assert.strictEqual(hooked.status, 0, hooked.stderr);
+  assert.strictEqual(hooked.stdout, plain.stdout);
+  assert.strictEqual(hooked.stderr, '');
+  const [cjs, fn] = reports(out);
+  assert.strictEqual(cjs.project_id, 'demo-cjs-project');
+  assert.deepStrictEqual(cjs.stats, { 'demo-cjs.Counter': 1, 'demo-cjs.Counter.bump': 2, 'demo-cjs.Counter.make': 1,
+    'demo-cjs.add': 2, 'demo-cjs.boom': 1, 'demo-cjs.gen': 1, 'demo-cjs.later': 1, 'demo-cjs.who': 1 });
+  assert.deepStrictEqual(cjs.package, { name: 'demo-cjs', version: '1.2.3' });
+  assert.deepStrictEqual(cjs.packages, { 'plain-dep': '1.4.0' });
+  assert.deepStrictEqual([cjs.client.engine, cjs.trigger, cjs.exit_signal, cjs.interpreter.mode], ['cjs', 'exit', null, 'script']);
+  assert.match(cjs.level2.user, /^[0-9a-f]{64}$/);
+  // greet.loud calls greet through the package's own binding: not an importer's call, not counted.
+  assert.deepStrictEqual(fn.stats, { 'demo-fn.default': 1, 'demo-fn.loud': 1 });
+});
+
+test('ES modules through --import (and NODE_OPTIONS): named, default, star and subpath exports; live bindings stay live', () => {
+  const { app, out, env } = setup({ 'app.mjs': `
+import main, { hello, Shape, counter, inc, twice } from 'demo-esm';
+import * as ns from 'demo-esm';
+import { subfn } from 'demo-esm/sub';
+import { add } from 'demo-cjs';
+console.log(hello('x'), main(), new Shape().area(), twice(4), subfn(), add(1, 1));
+inc(); inc(); console.log('counter', counter, ns.counter, Object.keys(ns).join(','));
+const again = await import('demo-esm');
+console.log(again.hello === hello, new Shape() instanceof again.Shape);
+` });
+  const plain = node(['app.mjs'], { cwd: app, env });
+  for (const run of [['--import', REGISTER_MJS, 'app.mjs'], ['app.mjs']]) {
+    fs.rmSync(out, { recursive: true, force: true });
+    const runEnv = run.length === 1 ? Object.assign({}, env, { NODE_OPTIONS: `--import=${REGISTER_MJS}` }) : env;
+    const hooked = node(run, { cwd: app, env: runEnv });
+    assert.strictEqual(hooked.status, 0, hooked.stderr);
+    assert.strictEqual(hooked.stdout, plain.stdout);
+    const [cjs, esm] = reports(out);
+    assert.deepStrictEqual(cjs.stats, { 'demo-cjs.add': 1 });
+    assert.strictEqual(cjs.client.engine, 'cjs');
+    assert.deepStrictEqual(esm.stats, { 'demo-esm.Shape': 2, 'demo-esm.Shape.area': 1, 'demo-esm.default': 1,
+      'demo-esm.hello': 1, 'demo-esm.inc': 2, 'demo-esm.twice': 1, 'demo-esm/sub.subfn': 1 });
+    assert.strictEqual(esm.client.engine, 'esm');
+  }
+});
+
+test('NODE_OPTIONS=--require counts in the program, its worker threads and its forked children, each reporting its own', () => {
+  const { app, out, env } = setup({
+    'app.js': `
+const { Worker } = require('worker_threads');
+const { fork } = require('child_process');
+require('demo-cjs').add(1, 1);
+const w = new Worker("require('demo-cjs').add(2, 2); require('demo-cjs').add(3, 3);", { eval: true });
+w.on('exit', () => fork(require('path').join(__dirname, 'child.js')).on('exit', (code) => console.log('child', code)));
+`,
+    'child.js': "require('demo-cjs').add(4, 4); require('demo-cjs').add(5, 5); require('demo-cjs').add(6, 6);\n",
+  });
+  const hooked = node(['app.js'], { cwd: app, env: Object.assign({}, env, { NODE_OPTIONS: `--require ${REGISTER}` }) });
+  assert.strictEqual(hooked.stdout, 'child 0\n', hooked.stderr);
+  const counts = reports(out).map((r) => r.stats['demo-cjs.add']).sort();
+  assert.deepStrictEqual(counts, [1, 2, 3]);
+});
+
+test('SIGTERM, SIGINT and SIGHUP: the report leaves, and the process still dies of the signal', () => {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+    const { app, out, env } = setup({ 'app.js': `
+require('demo-cjs').add(1, 1);
+process.kill(process.pid, '${signal}');
+setTimeout(() => console.log('not reached'), 5000);
+` });
+    const hooked = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+    assert.strictEqual(hooked.signal, signal);
+    assert.strictEqual(hooked.stdout, '');
+    const [r] = reports(out);
+    assert.deepStrictEqual([r.trigger, r.exit_signal, r.stats], ['signal', require('os').constants.signals[signal], { 'demo-cjs.add': 1 }]);
+  }
+});
+
+test('a host that handles the signal itself keeps doing so, and its exit code stands', () => {
+  const { app, out, env } = setup({ 'app.js': `
+require('demo-cjs').add(1, 1);
+process.on('SIGTERM', () => { console.log('graceful', process.listenerCount('SIGTERM')); require('demo-cjs').add(2, 2); process.exit(7); });
+process.kill(process.pid, 'SIGTERM');
+setTimeout(() => {}, 5000);
+` });
+  const hooked = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+  assert.deepStrictEqual([hooked.status, hooked.stdout], [7, 'graceful 1\n']);
+  const got = reports(out).map((r) => [r.trigger, r.stats['demo-cjs.add']]).sort();
+  assert.deepStrictEqual(got, [['exit', 1], ['signal', 1]]);
+});
+
+test('TELLY_SHOW_ME prints exactly the bytes that are sent', () => {
+  const { app, out, env } = setup({ 'app.js': "require('demo-cjs').add(1, 1);\n" });
+  const hooked = node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_SHOW_ME: '1' }) });
+  const [file] = fs.readdirSync(out);
+  assert.strictEqual(hooked.stderr, fs.readFileSync(path.join(out, file), 'utf8'));
+});
+
+test('kill switches, the opt-out list, opt-in mode and send_from_ci turn counting off', () => {
+  const cases = [
+    [{ TELLY_DISABLE: '1' }, null, 0],
+    [{ DO_NOT_TRACK: '1' }, null, 0],
+    [{}, (home) => fs.writeFileSync(path.join(home, '.telly_disable'), ''), 0],
+    [{}, (home) => fs.writeFileSync(path.join(home, '.telly_optout'), 'DEMO-CJS-PROJECT\n'), 0],
+    [{ TELLY_OPTIN: '1' }, null, 0],
+    [{ TELLY_OPTIN: '1' }, (home) => fs.writeFileSync(path.join(home, '.telly_optin'), 'demo-cjs-project\n'), 1],
+    [{ CI: 'true', TELLY_SEND_FROM_CI: '0' }, null, 0],
+    [{ CI: 'true' }, null, 1],
+    [{ DO_NOT_TRACK: '0' }, null, 1],
+  ];
+  for (const [extra, prepare, expected] of cases) {
+    const { app, home, out, env } = setup({ 'app.js': "console.log(require('demo-cjs').add(1, 1));\n" });
+    if (prepare) prepare(home);
+    const hooked = node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, extra) });
+    assert.strictEqual(hooked.stdout, '2\n');
+    assert.strictEqual(reports(out).length, expected, JSON.stringify(extra));
+  }
+});
+
+test('TELLY_AUTOINST_PACKAGES counts a package that did not opt in, as local:NAME', () => {
+  const { app, out, env } = setup({ 'app.js': "require('plain-dep').f(); require('plain-dep').f();\n" });
+  node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_AUTOINST_PACKAGES: 'plain-dep' }) });
+  const [r] = reports(out);
+  assert.deepStrictEqual([r.project_id, r.stats], ['local:plain-dep', { 'plain-dep.f': 2 }]);
+});
+
+test('a malformed "telly" field is ignored at run time and reported by --dry-run', () => {
+  const { app, out, env } = setup({ 'app.js': "console.log(require('bad-telly').f());\n" });
+  writeTree(app, {
+    'node_modules/bad-telly/package.json': { name: 'bad-telly', version: '1.0.0', telly: { project_id: 'p', mode: 'sometimes' } },
+    'node_modules/bad-telly/index.js': 'exports.f = () => 42;\n',
+  });
+  const hooked = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+  assert.deepStrictEqual([hooked.stdout, hooked.stderr, reports(out).length], ['42\n', '', 0]);
+});
+
+test('the first-run notice is printed once, on a terminal only (recorded in ~/.telly_notices)', () => {
+  const { app, home, env } = setup({ 'app.js': "require('demo-cjs').add(1, 1);\n" });
+  // Without a terminal (these pipes) no notice, and nothing recorded.
+  node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+  assert.ok(!fs.existsSync(path.join(home, '.telly_notices')));
+  // `script` gives the child a terminal where the machine has it.
+  const script = require('child_process').spawnSync('script', ['-qec',
+    `${process.execPath} --require ${REGISTER} app.js`, '/dev/null'], { cwd: app, env, encoding: 'utf8' });
+  if (script.error) return; // no util-linux script(1) here
+  assert.match(script.stdout, /demo-cjs-project collects anonymous usage statistics/);
+  assert.match(fs.readFileSync(path.join(home, '.telly_notices'), 'utf8'), /demo-cjs-project/);
+  const again = require('child_process').spawnSync('script', ['-qec',
+    `${process.execPath} --require ${REGISTER} app.js`, '/dev/null'], { cwd: app, env, encoding: 'utf8' });
+  assert.doesNotMatch(again.stdout, /collects anonymous/);
+});

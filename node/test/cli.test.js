@@ -1,0 +1,64 @@
+'use strict';
+// npx telly-autoinst: --dry-run lists exactly what the hook counts; the consent commands edit the
+// files the Python client reads.
+
+const test = require('node:test');
+const assert = require('assert');
+const fs = require('fs');
+const path = require('path');
+const { CLI, REGISTER, tmpdir, cleanEnv, node, reports, demoApp, runPython, writeTree } = require('./support');
+
+test('--dry-run --json lists each watched package and every key the hook would count', () => {
+  const app = demoApp();
+  const env = cleanEnv(tmpdir('home'));
+  const done = node([CLI, '--dry-run', '--json'], { cwd: app, env });
+  assert.strictEqual(done.status, 0, done.stderr);
+  const plan = JSON.parse(done.stdout);
+  assert.deepStrictEqual(plan.packages.map((p) => p.package), ['demo-cjs', 'demo-esm', 'demo-fn']);
+  const esm = plan.packages[1];
+  assert.deepStrictEqual(esm.keys, ['demo-esm.Shape', 'demo-esm.Shape.area', 'demo-esm.default', 'demo-esm.hello',
+    'demo-esm.inc', 'demo-esm.twice', 'demo-esm/sub.subfn']);
+  assert.deepStrictEqual(plan.packages[2].keys, ['demo-fn.default', 'demo-fn.loud']);
+  // Every key counted at run time is one the dry run listed.
+  writeTree(app, { 'app.js': "const d = require('demo-cjs'); d.add(1, 1); new d.Counter().bump(); d.Counter.make(); d.who();\n" });
+  const out = path.join(app, 'out');
+  node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out }) });
+  const counted = Object.keys(reports(out)[0].stats);
+  assert.ok(counted.length >= 4);
+  for (const key of counted) assert.ok(plan.packages[0].keys.includes(key), key);
+  const text = node([CLI, '--dry-run'], { cwd: app, env }).stdout;
+  assert.match(text, /demo-cjs {2}\(project demo-cjs-project\)\n {2}settings from: demo-cjs \(package.json "telly"\)/);
+});
+
+test('--dry-run exits 1 naming the package and key of a malformed "telly" field, or a forced package that is missing', () => {
+  const app = demoApp({ 'node_modules/bad/package.json': { name: 'bad', telly: { project_id: 'p', region: 'mars' } } });
+  const env = cleanEnv(tmpdir('home'), { TELLY_AUTOINST_PACKAGES: 'nowhere' });
+  const done = node([CLI, '--dry-run'], { cwd: app, env });
+  assert.strictEqual(done.status, 1);
+  assert.match(done.stdout, /error: bad \(package.json "telly"\): region: expected one of "us", "eu", got "mars"/);
+  assert.match(done.stdout, /error: forced package\(s\) not found: nowhere/);
+});
+
+test('optout, optin, disable and enable edit the files the Python client reads', () => {
+  const home = tmpdir('home');
+  const env = cleanEnv(home);
+  const run = (...args) => node([CLI, ...args], { env });
+  assert.strictEqual(run('optout', 'Proj-1').stdout, 'opted out: Proj-1\n');
+  const decide = () => runPython(`
+from telly_autoinst.consent import decide
+from telly_autoinst.settings import ProjectSettings, SETTINGS, process_settings
+values = {s.name: s.default for s in SETTINGS if s.scope == "project"}
+values["project_id"] = "proj-1"
+print(decide(ProjectSettings(source="t", **values), process_settings()).reason)`, { env }).trim();
+  assert.strictEqual(decide(), 'opted out (~/.telly_optout)');
+  assert.strictEqual(JSON.parse(run('optin', 'Proj-1', '--json').stdout).project_id, 'Proj-1');
+  assert.strictEqual(fs.readFileSync(path.join(home, '.telly_optout'), 'utf8'), '');
+  assert.strictEqual(fs.readFileSync(path.join(home, '.telly_optin'), 'utf8'), 'Proj-1\n');
+  run('disable');
+  assert.match(decide(), /disabled by ~\/.telly_disable/);
+  assert.match(run('status').stdout, /kill switch: {2}~\/.telly_disable/);
+  run('enable');
+  assert.ok(!fs.existsSync(path.join(home, '.telly_disable')));
+  assert.strictEqual(run('bogus').status, 2);
+  assert.strictEqual(run('optin').status, 2);
+});
