@@ -1,0 +1,73 @@
+'use strict';
+// The spool is shared with the Python client: a report queued by Node is drained by the Python
+// sender and the other way round, both against a real local HTTP server; losses are recorded.
+
+const test = require('node:test');
+const assert = require('assert');
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const zlib = require('zlib');
+const spool = require('../lib/spool');
+const sender = require('../lib/sender');
+const { promisify } = require('util');
+const { execFile } = require('child_process');
+const { tmpdir, python, REPO, cleanEnv } = require('./support');
+
+/** Python run asynchronously: the HTTP server below lives in this process's event loop. */
+async function runPython(code, { env }) {
+  const { stdout } = await promisify(execFile)(python(), ['-c', code], { env: Object.assign({}, env, { PYTHONPATH: REPO }) });
+  return stdout;
+}
+
+function server(statuses) {
+  const bodies = [];
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      bodies.push(zlib.gunzipSync(Buffer.concat(chunks)).toString());
+      res.statusCode = statuses.length ? statuses.shift() : 200;
+      res.end('{}');
+    });
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, bodies, url: `http://127.0.0.1:${srv.address().port}/api/v1/reports` })));
+}
+
+test('Node queues, the Python sender drains; Python queues, the Node sender drains', async () => {
+  const { srv, bodies, url } = await server([]);
+  try {
+    const dir = tmpdir('spool');
+    spool.enqueue(dir, url, 'p-node', Buffer.from('{"from": "node"}\n'), 'a'.repeat(32));
+    const env = cleanEnv(tmpdir('home'));
+    await runPython(`
+from telly_autoinst import sender
+print(sender.drain(${JSON.stringify(dir)}))`, { env });
+    assert.deepStrictEqual(bodies, ['{"from": "node"}\n']);
+    assert.deepStrictEqual(spool.entries(dir), []);
+    await runPython(`
+from telly_autoinst import spool
+spool.enqueue(${JSON.stringify(dir)}, ${JSON.stringify(url)}, "p-py", b'{"from": "python"}\\n', "b" * 32)`, { env });
+    assert.deepStrictEqual(await sender.drain(dir), [1, 0]);
+    assert.deepStrictEqual(bodies[1], '{"from": "python"}\n');
+  } finally {
+    srv.close();
+  }
+});
+
+test('a refused report is dropped and recorded; a retryable one waits in the spool', async () => {
+  const { srv, url } = await server([422, 503, 503, 503]);
+  try {
+    const dir = tmpdir('spool');
+    spool.enqueue(dir, url, 'p-bad', Buffer.from('{}'), 'c'.repeat(32));
+    spool.enqueue(dir, url, 'p-later', Buffer.from('{}'), 'd'.repeat(32));
+    const [done, left] = await sender.drain(dir, { wait: async () => {} });
+    assert.deepStrictEqual([done, left], [1, 1]);
+    assert.match(fs.readFileSync(path.join(dir, 'losses.log'), 'utf8'), /^\d+ http-422 p-bad\n$/);
+    const [header] = spool.read(dir, spool.entries(dir)[0]);
+    assert.strictEqual(header.attempts, 3);
+    assert.ok(header.not_before > Date.now() / 1000);
+  } finally {
+    srv.close();
+  }
+});

@@ -1,0 +1,56 @@
+'use strict';
+// Transparency against other people's code: qs, whose published tarball ships its own test
+// suite, installed from the npm registry with the test dependencies that suite needs, is tested
+// twice, plainly and counted (forced with TELLY_AUTOINST_PACKAGES): the TAP output and exit
+// status must be identical, the package's functions must have been counted, and every counted key
+// must be one --dry-run lists. The install is kept in the temp dir and reused by later runs.
+
+const test = require('node:test');
+const assert = require('assert');
+const childProcess = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { REGISTER, CLI, tmpdir, cleanEnv, node, reports } = require('./support');
+
+const QS = 'qs@6.13.0';
+// qs 6.13.0's devDependencies that its test/ files require, as its package.json pins them.
+const TEST_DEPS = ['tape@^5.8.1', 'es-value-fixtures@^1.4.2', 'for-each@^0.3.3', 'has-override-mistake@^1.0.1',
+  'has-property-descriptors@^1.0.2', 'has-symbols@^1.0.3', 'iconv-lite@^0.5.1', 'mock-property@^1.0.3',
+  'object-inspect@^1.13.2', 'qs-iconv@^1.0.4', 'safer-buffer@^2.1.2'];
+
+function install() {
+  const dir = path.join(os.tmpdir(), `telly-node-transparency-${QS.replace(/[@/]/g, '-')}`);
+  const marker = path.join(dir, '.installed');
+  if (fs.existsSync(marker)) return dir;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'package.json'), '{"private": true}\n');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const done = childProcess.spawnSync(npm, ['install', '--no-audit', '--no-fund', '--loglevel=error', QS, ...TEST_DEPS],
+    { cwd: dir, encoding: 'utf8', timeout: 600000 });
+  assert.strictEqual(done.status, 0, `npm install failed: ${done.stderr}`);
+  assert.ok(fs.existsSync(path.join(dir, 'node_modules', 'qs', 'test', 'parse.js')), 'the qs tarball ships its tests');
+  fs.writeFileSync(marker, '');
+  return dir;
+}
+
+test(`${QS}'s own test suite gives identical results plain and counted`, { timeout: 900000 }, () => {
+  const dir = install();
+  const home = tmpdir('home');
+  const out = path.join(home, 'reports');
+  const env = cleanEnv(home, { TELLY_AUTOINST_PACKAGES: 'qs' });
+  const suite = [path.join('node_modules', 'tape', 'bin', 'tape'), 'node_modules/qs/test/*.js'];
+  const plain = node(suite, { cwd: dir, env: Object.assign({}, env, { TELLY_DISABLE: '1' }), timeout: 300000 });
+  const counted = node(['--require', REGISTER, ...suite], { cwd: dir, timeout: 300000,
+    env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out }) });
+  assert.strictEqual(plain.status, 0, plain.stdout.slice(-2000));
+  assert.match(plain.stdout, /# pass {2}\d{3,}/);
+  assert.deepStrictEqual([counted.status, counted.stdout, counted.stderr], [plain.status, plain.stdout, plain.stderr]);
+  const [r] = reports(out);
+  assert.strictEqual(r.project_id, 'local:qs');
+  assert.ok(r.stats['qs.parse'] > 100 && r.stats['qs.stringify'] > 100, JSON.stringify(r.stats));
+  const plan = JSON.parse(node([CLI, '--dry-run', '--json'], { cwd: dir, env }).stdout);
+  const listed = plan.packages.find((p) => p.package === 'qs').keys;
+  for (const key of Object.keys(r.stats)) assert.ok(listed.includes(key), key);
+});
