@@ -4,6 +4,7 @@ import os
 
 TRUTHY = frozenset(("1", "true", "yes", "y", "on"))
 FALSY = frozenset(("0", "false", "no", "n", "off", ""))
+_DNT_NO = FALSY - {""}
 
 
 def truthy(value):
@@ -30,9 +31,11 @@ def kill_switch(environ=None):
     environ = os.environ if environ is None else environ
     if truthy(environ.get("TELLY_DISABLE")):
         return "TELLY_DISABLE"
-    # DO_NOT_TRACK is a convention: any value other than an explicit "no" means do not track.
+    # Console Do Not Track (consoledonottrack.com): `export DO_NOT_TRACK=1` says no. A variable
+    # that is set at all states a wish not to be tracked, so any value but an explicit "no"
+    # (0/false/no/n/off) counts, the empty string included: `DO_NOT_TRACK=` is not consent.
     dnt = environ.get("DO_NOT_TRACK")
-    if dnt is not None and dnt.strip().lower() not in FALSY:
+    if dnt is not None and dnt.strip().lower() not in _DNT_NO:
         return "DO_NOT_TRACK"
     home = home_dir()
     if home is not None:

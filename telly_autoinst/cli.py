@@ -1,44 +1,228 @@
-"""The command line: tables of commands and options that call the public API.
+"""The command line: a table of commands, their handlers, and how results are printed.
 
-``main`` is the only place where exceptions become exit codes: 0 success, 1 a problem was found
-(``--dry-run`` saw a malformed config), 2 a usage or configuration error.
+Every handler lives here and only calls the domain modules (``consent``, ``pipeline``,
+``dryrun``, ``purge``) and formats what they return, the way coverage.py keeps ``cmdline``
+apart from ``Coverage``. ``main`` is the only place where exceptions become exit codes:
+0 success, 1 a problem was found (``--dry-run`` saw a malformed config), 2 a usage or
+configuration error. Results go to stdout; errors and warnings go to stderr.
 """
 
 import argparse
-import importlib
+import os
 import sys
 
-from .errors import TellyError
+from .errors import ConfigError, TellyError
 
-# name, help, arguments, handler ("module:function"). An argument is a positional's name, or
-# (flag, argparse keywords) for an option. A handler takes the parsed arguments as keywords
-# (an option's flag without its dashes) and returns (text, exit_code).
+
+def _json(data):
+    import json  # CLI output only: the counting path never needs it
+
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
+def _message(message, as_json, **data):
+    return (_json({"message": message, **data}) if as_json else message), 0
+
+
+def _warn(message):
+    sys.stderr.write(f"telly_autoinst: warning: {message}\n")
+
+
+def _project_id(value):
+    """A project id as the schema defines it; ConfigError (exit 2) otherwise, before any file is touched."""
+    from .settings import project_id_problem
+
+    problem = project_id_problem(value)
+    if problem:
+        raise ConfigError(f"{value!r} is not a valid project id: {problem}")
+    return value
+
+
+def _warn_if_unwatched(project_id):
+    from .consent import watched_projects
+
+    if project_id.casefold() not in {p.casefold() for p in watched_projects()}:
+        _warn(f"no watched package in this environment has the project id {project_id!r} "
+              "(recorded anyway; check the spelling with `python -m telly_autoinst status`)")
+
+
+def _edit_list(edit, project_id, as_json, message):
+    project_id = _project_id(project_id)
+    try:
+        edit(project_id)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to your home directory ({exc}); set HOME to a writable directory") from exc
+    _warn_if_unwatched(project_id)
+    return _message(message, as_json, project_id=project_id)
+
+
+def _optin(args):
+    """`optin PROJECT_ID`: list it in ~/.telly_optin and remove it from ~/.telly_optout."""
+    from . import consent
+
+    return _edit_list(consent.optin, args.project_id, args.json, f"opted in: {args.project_id}")
+
+
+def _optout(args):
+    """`optout PROJECT_ID`: list it in ~/.telly_optout and remove it from ~/.telly_optin."""
+    from . import consent
+
+    return _edit_list(consent.optout, args.project_id, args.json, f"opted out: {args.project_id}")
+
+
+def _disable(args):
+    from . import consent
+
+    try:
+        consent.disable()
+    except OSError as exc:
+        raise ConfigError(f"cannot create ~/.telly_disable ({exc}); set TELLY_DISABLE=1 instead") from exc
+    return _message("telly_autoinst disabled for every project (~/.telly_disable)", args.json)
+
+
+def _enable(args):
+    from . import consent
+    from ._env import kill_switch
+
+    try:
+        removed = consent.enable()
+    except OSError as exc:
+        raise ConfigError(f"cannot remove ~/.telly_disable ({exc})") from exc
+    if removed:
+        message = "telly_autoinst enabled (~/.telly_disable removed)"
+    else:
+        message = "telly_autoinst was not disabled by ~/.telly_disable (there was none; nothing changed)"
+    switch = kill_switch()
+    if switch:
+        message += f"; still disabled by {switch} in your environment"
+    return _message(message, args.json, removed=removed, still_disabled_by=switch)
+
+
+def _status(args):
+    from .consent import status
+
+    data = status()
+    if args.json:
+        return _json(data), 0
+    switch = data["disabled_by"]
+    lines = [
+        f"telly_autoinst {data['version']}",
+        f"kill switch:  {switch or 'none (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable all unset)'}",
+        f"mode:         {'opt-in for every project (TELLY_OPTIN)' if data['optin_only'] else 'per project'}",
+        f"CI:           {('yes, ' + (data['ci_vendor'] or 'generic')) if data['ci'] else 'no'}",
+        f"storage:      {data['storage_type']}",
+        "",
+    ]
+    rows = data["projects"]
+    if rows:
+        width = max(len("PROJECT"), *(len(r["project_id"]) for r in rows))
+        lines.append(f"{'PROJECT'.ljust(width)}  STATE  LEVEL II  WHY")
+        for r in rows:
+            lines.append(f"{r['project_id'].ljust(width)}  {'on ' if r['on'] else 'off'}    "
+                         f"{'yes' if r['level2'] else 'no '}       {r['why']}")
+    else:
+        lines.append("no watched project found")
+    return "\n".join(lines), 0
+
+
+def _show(args):
+    from .pipeline import preview
+
+    data = preview()
+    if args.json:
+        return _json({"projects": data["projects"], "queued": data["queued"]}), 0
+    lines = []
+    for item in data["projects"]:
+        state = "would send" if item["would_send"] else "would NOT send"
+        lines.append(f"# {item['project_id']}: {state} ({item['why']}) to {item['endpoint'] or '(no endpoint)'}")
+        lines.append(_json(item["report"]))
+    lines.append(f"# {len(data['queued'])} report(s) waiting in the spool {data['spool'] or '(none)'}")
+    for item in data["queued"]:
+        lines.append(f"# {item['file']} -> {item['url']} (attempts: {item['attempts']})")
+        lines.append(_json(item["report"]))
+    return "\n".join(lines), 0
+
+
+def _purge(args):
+    from . import purge
+
+    found = purge.leftovers()
+    if not found:
+        return _message("nothing to remove: telly_autoinst left no file behind", args.json, removed=[])
+    # Say what will go before anything goes, so an interrupted purge still told the user.
+    if not args.json:
+        _emit("\n".join(["removing:", *(f"  {path}" for path in found)]))
+    failed = purge.remove(found)
+    for path, error in failed:
+        sys.stderr.write(f"telly_autoinst: cannot remove {path}: {error}\n")
+    removed = [path for path in found if path not in dict(failed)]
+    message = (f"removed {len(removed)} of {len(found)}; until `pip uninstall telly_autoinst`, it runs with its "
+               "defaults again (your opt-outs are gone: use TELLY_DISABLE=1 meanwhile)")
+    text, _ = _message(message, args.json, removed=removed, failed=[path for path, _ in failed])
+    return text, 2 if failed else 0
+
+
+def _notice(args):
+    """`notice [--package NAME] [--format md|rst|text]`: the README notice, from the package's own settings."""
+    from . import notice
+
+    name, project = notice.select(args.package)
+    text = notice.render(notice.build(name, project), args.format)
+    if args.json:
+        return _json({"package": name, "project_id": project.project_id, "format": args.format, "text": text}), 0
+    return text.rstrip("\n"), 0
+
+
+def _dry_run(args):
+    from .dryrun import plan
+
+    result = plan()
+    return (_json(result) if args.json else _dry_run_text(result)), 0 if result["ok"] else 1
+
+
+def _dry_run_text(result):
+    lines = []
+    if result["kill_switch"]:
+        lines.append(f"note: {result['kill_switch']} is set, so nothing is counted in this environment.")
+    if not result["packages"]:
+        lines.append("No watched packages.")
+    for package in result["packages"]:
+        lines.append(f"{package['package']}  (project {package['project_id']})")
+        lines.append(f"  settings from: {package['source']}")
+        engine = package["engine"] + (f"  ({package['engine_note']})" if package["engine_note"] else "")
+        lines.append(f"  engine: {engine}")
+        lines.append(f"  endpoint: {package['endpoint'] or '(none: reports stay local)'}")
+        for problem in package["problems"]:
+            lines.append(f"  warning: {problem}")
+        lines.append(f"  would wrap {len(package['keys'])} name(s):")
+        lines.extend(f"    {key}" for key in package["keys"])
+    for error in result["errors"]:
+        lines.append(f"error: {error}")
+    return "\n".join(lines)
+
+
+# name, help, arguments, handler. An argument is a positional's name, or (flag, argparse
+# keywords) for an option. A handler takes the parsed arguments and returns (text, exit_code);
+# the text goes to stdout.
 _COMMANDS = (
-    ("optin", "send reports for PROJECT_ID (required for projects in opt-in mode)", ("project_id",),
-     "telly_autoinst.consent:cli_optin"),
-    ("optout", "never send reports for PROJECT_ID", ("project_id",), "telly_autoinst.consent:cli_optout"),
-    ("enable", "turn telly_autoinst back on for every project (removes ~/.telly_disable)", (),
-     "telly_autoinst.consent:cli_enable"),
-    ("disable", "turn telly_autoinst off for every project (creates ~/.telly_disable)", (),
-     "telly_autoinst.consent:cli_disable"),
-    ("status", "show what is on, for which project, and why", (), "telly_autoinst.consent:cli_status"),
-    ("show", "print the reports that would be sent now, without sending", (), "telly_autoinst.pipeline:cli_show"),
+    ("optin", "send reports for PROJECT_ID (required for projects in opt-in mode)", ("project_id",), _optin),
+    ("optout", "never send reports for PROJECT_ID", ("project_id",), _optout),
+    ("enable", "turn telly_autoinst back on for every project (removes ~/.telly_disable)", (), _enable),
+    ("disable", "turn telly_autoinst off for every project (creates ~/.telly_disable)", (), _disable),
+    ("status", "show what is on, for which project, and why", (), _status),
+    ("show", "print the reports that would be sent now, without sending", (), _show),
     ("notice", "print the README notice for an opted-in package, built from its own settings", (
         ("--package", dict(metavar="NAME", help="module or distribution name (needed when several opted in)")),
         ("--format", dict(choices=("md", "rst", "text"), default="md", help="md (default), rst or text")),
-    ), "telly_autoinst.cli:cli_notice"),
+    ), _notice),
+    ("purge", "remove every file telly_autoinst keeps (salt, lists, notices, lock, cache, spool); "
+              "run it before uninstalling", (), _purge),
 )
 
 # flag, help, handler. Kept as options because CI scripts call `python -m telly_autoinst --dry-run`.
 _OPTIONS = (
-    ("--dry-run", "list every watched package, where its settings came from and what would be wrapped",
-     "telly_autoinst.dryrun:cli_dry_run"),
+    ("--dry-run", "list every watched package, where its settings came from and what would be wrapped", _dry_run),
 )
-
-
-def _load(target):
-    module_name, _, func = target.partition(":")
-    return getattr(importlib.import_module(module_name), func)
 
 
 def _parser():
@@ -46,22 +230,36 @@ def _parser():
         prog="python -m telly_autoinst",
         description="Privacy-friendly usage statistics for open-source Python packages.",
     )
-    for flag, help_text, _ in _OPTIONS:
-        parser.add_argument(flag, action="store_true", help=help_text)
-    parser.add_argument("--json", action="store_true",
-                        help="print machine-readable JSON (with --dry-run, status, show)")
+    for flag, help_text, handler in _OPTIONS:
+        parser.add_argument(flag, action="store_const", const=handler, dest="option", help=help_text)
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON (with --dry-run, status, show)")
+    parser.set_defaults(handler=None, option=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, help_text, positionals, _ in _COMMANDS:
-        command = sub.add_parser(name, help=help_text)
-        for argument in positionals:
+    for name, help_text, arguments, handler in _COMMANDS:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        for argument in arguments:
             if isinstance(argument, str):
                 command.add_argument(argument)
             else:
                 command.add_argument(argument[0], **argument[1])
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.set_defaults(handler=handler)
     sub.add_parser("collector", help="run and manage a self-hosted collector (extra: telly_autoinst[collector])",
                    add_help=False)
     return parser
+
+
+def _emit(text):
+    """Print to stdout; a reader that went away (``| head -1``) ends the output quietly."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would print the error there: point it at
+        # /dev/null first (the recipe in the signal module's documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def main(argv=None):
@@ -69,7 +267,7 @@ def main(argv=None):
     if argv[:1] == ["collector"]:
         # The collector has its own command tree and heavy dependencies: hand over untouched.
         try:
-            collector_main = _load("telly_autoinst.collector.cli:main")
+            from .collector.cli import main as collector_main
         except ImportError as exc:
             print(f"telly_autoinst: the collector needs its extra: pip install 'telly_autoinst[collector]' ({exc})",
                   file=sys.stderr)
@@ -77,39 +275,15 @@ def main(argv=None):
         return collector_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
-    handler = None
-    for flag, _, target in _OPTIONS:
-        if getattr(args, flag.lstrip("-").replace("-", "_")):
-            handler, kwargs = _load(target), {"as_json": args.json}
-    if args.command:
-        target = next(t for name, _, _, t in _COMMANDS if name == args.command)
-        positionals = next(p for name, _, p, _ in _COMMANDS if name == args.command)
-        handler = _load(target)
-        names = [p if isinstance(p, str) else p[0].lstrip("-").replace("-", "_") for p in positionals]
-        kwargs = {name: getattr(args, name) for name in names}
-        kwargs["as_json"] = args.json
+    handler = args.handler or args.option
     if handler is None:
         parser.print_help()
         return 2
     try:
-        text, code = handler(**kwargs)
+        text, code = handler(args)
     except TellyError as exc:
         print(f"telly_autoinst: {exc}", file=sys.stderr)
         return 2
     if text:
-        print(text)
+        _emit(text)
     return code
-
-
-def cli_notice(package=None, format="md", as_json=False):
-    """`notice [--package NAME] [--format md|rst|text]`: the README notice, from the package's own settings."""
-    from . import notice
-
-    name, project = notice.select(package)
-    text = notice.render(notice.build(name, project), format)
-    if as_json:
-        import json
-
-        return json.dumps({"package": name, "project_id": project.project_id, "format": format, "text": text},
-                          indent=2, sort_keys=True), 0
-    return text.rstrip("\n"), 0

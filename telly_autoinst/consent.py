@@ -20,18 +20,21 @@ import contextlib
 import os
 import sys
 
-from . import __version__
+from . import _debug
 from ._env import home_dir, kill_switch
+from ._statefile import NotRegular, open_lock, read_text
 from .facts import ci_vendor
 
-__all__ = ["Decision", "NOTICE", "allows_counting", "cli_disable", "cli_enable", "cli_optin", "cli_optout",
-           "cli_status", "decide", "known_projects"]
+__all__ = ["Decision", "NOTICE", "allows_counting", "decide", "disable", "enable", "known_projects", "optin",
+           "optout", "refusal_at_send", "state_files", "status", "watched_projects"]
 
 OPTIN_FILE = ".telly_optin"
 OPTOUT_FILE = ".telly_optout"
 NOTICES_FILE = ".telly_notices"
 DISABLE_FILE = ".telly_disable"
 _LOCK_FILE = ".telly_consent.lock"
+# A list holds one short id per line: a megabyte is tens of thousands of projects.
+_LIST_MAX_BYTES = 1 << 20
 
 NOTICE = (
     "telly_autoinst: {project_id} collects anonymous usage statistics (call counts, Python and OS\n"
@@ -62,15 +65,18 @@ def _path(name):
 
 
 def _read_ids(name):
-    """The ids in one list file; a missing or unreadable file is an empty list."""
+    """The ids in one list file; a missing, unreadable or non-regular file (a FIFO) is an empty list."""
     path = _path(name)
     if path is None:
         return []
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as handle:
-            return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
-    except OSError:
+        text = read_text(path, _LIST_MAX_BYTES, errors="replace")
+    except FileNotFoundError:
         return []
+    except (NotRegular, OSError):
+        _debug.swallowed(f"reading {path} (treated as an empty list)")
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def _listed(name, project_id):
@@ -80,7 +86,7 @@ def _listed(name, project_id):
 
 @contextlib.contextmanager
 def _locked(home):
-    fd = os.open(os.path.join(home, _LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_lock(os.path.join(home, _LOCK_FILE))
     try:
         try:
             import fcntl
@@ -132,17 +138,24 @@ def _notice(project_id):
         # Record first: if it cannot be recorded it would be shown on every run, so stay quiet and send nothing.
         _edit(NOTICES_FILE, add=(project_id,))
     except OSError:
+        _debug.swallowed(f"recording the first-run notice of {project_id}")
         return False
     try:
         sys.stderr.write(NOTICE.format(project_id=project_id))
         sys.stderr.flush()
     except Exception:
-        pass
+        _debug.swallowed("printing the first-run notice")
     return True
 
 
 def decide(project, process, environ=None, show_notice=True):
     """The Decision for one project in this process (see the module docstring for the order)."""
+    decision = _decide(project, process, environ, show_notice)
+    _debug.note(f"consent for {project.project_id}: {'send' if decision.send else 'do not send'} ({decision.reason})")
+    return decision
+
+
+def _decide(project, process, environ, show_notice):
     switch = kill_switch(environ)
     if switch:
         return Decision(False, f"disabled by {switch}")
@@ -183,71 +196,64 @@ def allows_counting(project, process):
     return allowed
 
 
-# Command handlers: each returns (text, exit_code); cli.main turns TellyError into exit 2.
+def refusal_at_send(project_id, optin_required, process, environ=None):
+    """Why a report queued earlier must not leave now, or None when it may.
 
-def _result(message, as_json, **data):
-    if as_json:
-        import json  # CLI output only: the counting path never needs it
-
-        return json.dumps({"message": message, **data}, sort_keys=True), 0
-    return message, 0
-
-
-def _cli_edit(add_to, remove_from, project_id, as_json, message):
-    from .errors import ConfigError
-
-    try:
-        _edit(add_to, add=(project_id,))
-        _edit(remove_from, remove=(project_id,))
-    except OSError as exc:
-        raise ConfigError(f"cannot write to your home directory ({exc}); set HOME to a writable directory") from exc
-    return _result(message, as_json, project_id=project_id)
-
-
-def cli_optin(project_id, as_json=False):
-    """`optin PROJECT_ID`: list it in ~/.telly_optin and remove it from ~/.telly_optout."""
-    return _cli_edit(OPTIN_FILE, OPTOUT_FILE, project_id, as_json, f"opted in: {project_id}")
-
-
-def cli_optout(project_id, as_json=False):
-    """`optout PROJECT_ID`: list it in ~/.telly_optout and remove it from ~/.telly_optin."""
-    return _cli_edit(OPTOUT_FILE, OPTIN_FILE, project_id, as_json, f"opted out: {project_id}")
-
-
-def cli_disable(as_json=False):
-    """`disable`: create ~/.telly_disable, which turns everything off for this user."""
-    from .errors import ConfigError
-
-    path = _path(DISABLE_FILE)
-    try:
-        if path is None:
-            raise OSError("no home directory")
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"cannot create ~/.telly_disable ({exc}); set TELLY_DISABLE=1 instead") from exc
-    return _result("telly_autoinst disabled for every project (~/.telly_disable)", as_json)
-
-
-def cli_enable(as_json=False):
-    """`enable`: remove ~/.telly_disable; environment switches still win and are named."""
-    from .errors import ConfigError
-
-    path = _path(DISABLE_FILE)
-    try:
-        if path is not None and os.path.lexists(path):
-            os.unlink(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot remove ~/.telly_disable ({exc})") from exc
-    switch = kill_switch()
-    message = "telly_autoinst enabled (~/.telly_disable removed)"
+    Asked by the sender for every queued report, because the user may have said no since it was
+    queued: a kill switch, ~/.telly_optout, or (for opt-in projects and TELLY_OPTIN) a missing
+    entry in ~/.telly_optin. CI and the first-run notice were settled when it was counted.
+    """
+    switch = kill_switch(environ)
     if switch:
-        message += f"; still disabled by {switch} in your environment"
-    return _result(message, as_json, still_disabled_by=switch)
+        return f"disabled by {switch}"
+    if project_id is None:
+        return None
+    if _listed(OPTOUT_FILE, project_id):
+        return "opted out (~/.telly_optout)"
+    if (optin_required or process.optin_only) and not _listed(OPTIN_FILE, project_id):
+        return "opt-in mode and not opted in (~/.telly_optin)"
+    return None
 
 
-def known_projects():
-    """Projects to list in `status`: watched packages found by discovery plus those named in the lists."""
+def optin(project_id):
+    """List ``project_id`` in ~/.telly_optin and remove it from ~/.telly_optout; OSError when home is not writable."""
+    changed = _edit(OPTIN_FILE, add=(project_id,))
+    return _edit(OPTOUT_FILE, remove=(project_id,)) or changed
+
+
+def optout(project_id):
+    """List ``project_id`` in ~/.telly_optout and remove it from ~/.telly_optin; OSError when home is not writable."""
+    changed = _edit(OPTOUT_FILE, add=(project_id,))
+    return _edit(OPTIN_FILE, remove=(project_id,)) or changed
+
+
+def disable():
+    """Create ~/.telly_disable, which turns everything off for this user; OSError when it cannot."""
+    path = _path(DISABLE_FILE)
+    if path is None:
+        raise OSError("no home directory (HOME is unset or empty)")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o600)
+    os.close(fd)
+    return path
+
+
+def enable():
+    """Remove ~/.telly_disable; returns whether there was one to remove (OSError when it cannot)."""
+    path = _path(DISABLE_FILE)
+    if path is None or not os.path.lexists(path):
+        return False
+    os.unlink(path)
+    return True
+
+
+def state_files():
+    """The per-user consent files that exist (lists, notices record, kill-switch file, lock), for `purge`."""
+    names = (OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE, _LOCK_FILE)
+    return [path for path in (_path(name) for name in names) if path is not None and os.path.lexists(path)]
+
+
+def watched_projects():
+    """Projects of the watched packages that discovery finds now (forced ones included), by project id."""
     found = {}
     try:
         from . import discovery
@@ -259,57 +265,41 @@ def known_projects():
         for project in by_module.values():
             found[project.project_id] = project
     except Exception:  # a malformed table is reported by --dry-run; status still lists the rest
-        pass
+        _debug.swallowed("finding the watched projects")
+    return found
+
+
+def known_projects():
+    """Projects to list in `status`: watched packages found by discovery plus those named in the lists."""
+    found = watched_projects()
     for name in (OPTIN_FILE, OPTOUT_FILE):
         for project_id in _read_ids(name):
             found.setdefault(project_id, None)
     return found
 
 
-def cli_status(as_json=False):
-    """`status`: a plain table of what is on, for which project, and why."""
+def status(environ=None):
+    """What `status` shows, as data: kill switch, modes, CI, and each known project's decision."""
+    from . import __version__
     from .settings import SETTINGS, ProjectSettings, process_settings
 
-    process = process_settings()
-    switch = kill_switch()
-    is_ci, vendor = ci_vendor()
+    process = process_settings(environ=environ)
+    is_ci, vendor = ci_vendor(environ)
     rows = []
     defaults = {s.name: s.default for s in SETTINGS if s.scope == "project"}
     for project_id, project in sorted(known_projects().items()):
         if project is None:  # only named in a list: judge it with default settings
             values = dict(defaults, project_id=project_id)
             project = ProjectSettings(source="~/.telly_optin/optout", **values)
-        decision = decide(project, process, show_notice=False)
+        decision = decide(project, process, environ, show_notice=False)
         rows.append({"project_id": project_id, "on": decision.send, "why": decision.reason,
                      "level2": project.level2, "mode": "optin" if process.optin_only else project.mode})
-    data = {
+    return {
         "version": __version__,
-        "disabled_by": switch,
+        "disabled_by": kill_switch(environ),
         "optin_only": process.optin_only,
         "ci": is_ci,
         "ci_vendor": vendor,
         "storage_type": process.storage_type,
         "projects": rows,
     }
-    if as_json:
-        import json
-
-        return json.dumps(data, indent=2, sort_keys=True), 0
-    lines = [
-        f"telly_autoinst {__version__}",
-        f"kill switch:  {switch or 'none (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable all unset)'}",
-        f"mode:         {'opt-in for every project (TELLY_OPTIN)' if process.optin_only else 'per project'}",
-        f"CI:           {('yes, ' + (vendor or 'generic')) if is_ci else 'no'}",
-        f"storage:      {process.storage_type}",
-    ]
-    if rows:
-        width = max(len("PROJECT"), *(len(r["project_id"]) for r in rows))
-        lines.append("")
-        lines.append(f"{'PROJECT'.ljust(width)}  STATE  LEVEL II  WHY")
-        for r in rows:
-            lines.append(f"{r['project_id'].ljust(width)}  {'on ' if r['on'] else 'off'}    "
-                         f"{'yes' if r['level2'] else 'no '}       {r['why']}")
-    else:
-        lines.append("")
-        lines.append("no watched project found")
-    return "\n".join(lines), 0

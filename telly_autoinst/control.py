@@ -10,13 +10,13 @@ import os
 import sys
 import threading
 
-from . import discovery, index
+from . import _debug, discovery, index
 from .errors import TellyError
 
 __all__ = ["instrument"]
 
 _lock = threading.RLock()
-_state = None  # (process settings, projects by top-level module, errors)
+_state = None  # (process settings, projects by top-level module)
 _engines: dict[str, object] = {}
 _activated = False
 
@@ -37,7 +37,9 @@ def _load_state():
                 watched, payload = cached
             declarations = discovery.load_declarations(payload)
             by_module, errors = discovery.resolve(declarations, sorted(forced), user_config=user_config)
-            _state = (process, by_module, errors)
+            for error in errors:  # at run time a malformed table is skipped; --dry-run shows the same
+                _debug.note(f"ignoring a package's settings: {error}")
+            _state = (process, by_module)
         return _state
 
 
@@ -79,7 +81,7 @@ def _activate_pipeline():
         _activated = True
     from .pipeline import activate
 
-    activate()
+    activate(process(), projects)
 
 
 def on_module_loaded(module):

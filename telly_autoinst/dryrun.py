@@ -6,7 +6,6 @@ same selection the engines wrap at run time.
 """
 
 import importlib
-import json
 import pkgutil
 
 from . import discovery, finder
@@ -85,31 +84,3 @@ def plan():
             "keys": sorted(set(keys)),
         })
     return {"ok": not errors, "kill_switch": kill_switch(), "errors": errors, "packages": packages}
-
-
-def _text(result):
-    lines = []
-    if result["kill_switch"]:
-        lines.append(f"note: {result['kill_switch']} is set, so nothing is counted in this environment.")
-    if not result["packages"]:
-        lines.append("No watched packages.")
-    for package in result["packages"]:
-        lines.append(f"{package['package']}  (project {package['project_id']})")
-        lines.append(f"  settings from: {package['source']}")
-        engine = package["engine"] + (f"  ({package['engine_note']})" if package["engine_note"] else "")
-        lines.append(f"  engine: {engine}")
-        lines.append(f"  endpoint: {package['endpoint'] or '(none: reports stay local)'}")
-        for problem in package["problems"]:
-            lines.append(f"  warning: {problem}")
-        lines.append(f"  would wrap {len(package['keys'])} name(s):")
-        lines.extend(f"    {key}" for key in package["keys"])
-    for error in result["errors"]:
-        lines.append(f"error: {error}")
-    return "\n".join(lines)
-
-
-def cli_dry_run(as_json=False):
-    """Handler for ``python -m telly_autoinst --dry-run [--json]``; exit 1 when a config is broken."""
-    result = plan()
-    text = json.dumps(result, indent=2) if as_json else _text(result)
-    return text, 0 if result["ok"] else 1

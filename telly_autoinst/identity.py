@@ -11,9 +11,11 @@ import functools
 import getpass
 import os
 
+from . import _debug
 from ._env import home_dir
+from ._statefile import read_text
 
-__all__ = ["level2_hashes", "salt"]
+__all__ = ["level2_hashes", "salt", "salt_path"]
 
 _SALT_FILE = ".telly_salt"
 _KEY_LABEL = b"telly-autoinst/level2/"
@@ -24,8 +26,7 @@ def _machine_id():
     """The OS machine id (systemd/dbus), else the MAC address from uuid.getnode() as a last resort."""
     for path in _MACHINE_ID_FILES:
         try:
-            with open(path, "r", encoding="ascii", errors="replace") as handle:
-                value = handle.read(256).strip()
+            value = read_text(path, 256, errors="replace").strip()
         except OSError:
             continue
         if value:
@@ -35,9 +36,15 @@ def _machine_id():
     return str(uuid.getnode())
 
 
+def salt_path():
+    """``~/.telly_salt``, or None without a home."""
+    home = home_dir()
+    return None if home is None else os.path.join(home, _SALT_FILE)
+
+
 def _read_salt(path):
-    with open(path, "r", encoding="utf-8") as handle:
-        value = handle.read(256).strip()
+    # Never blocks (a FIFO there is "not a regular file") and never reads past 256 bytes.
+    value = read_text(path, 256).strip()
     if not value:
         raise OSError("empty salt file")
     return value
@@ -76,18 +83,17 @@ def _create_salt(path):
 def salt(salt_type="random_uuid4"):
     """(salt, source): the UUID4 in ~/.telly_salt, or the machine id when asked or when the file is unusable."""
     if salt_type == "random_uuid4":
-        home = home_dir()
-        if home is not None:
-            path = os.path.join(home, _SALT_FILE)
+        path = salt_path()
+        if path is not None:
             try:
                 return _read_salt(path), "random_uuid4"
             except FileNotFoundError:
                 try:
                     return _create_salt(path), "random_uuid4"
-                except OSError:
-                    pass
+                except (OSError, UnicodeDecodeError):
+                    _debug.swallowed(f"creating {path}; the machine id is the salt instead")
             except (OSError, UnicodeDecodeError):
-                pass
+                _debug.swallowed(f"reading {path}; the machine id is the salt instead")
     return _machine_id(), "machine_id"
 
 

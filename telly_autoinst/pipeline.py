@@ -1,7 +1,8 @@
 """Flush orchestration: one report per project with counts, consent checked, shown if asked, handed to the transport.
 
 Nothing here runs before a watched module was instrumented: ``control`` calls :func:`activate`
-once, which captures the run mode and installs the triggers.
+once, passing in this process's settings and a way to read its projects, which captures the run
+mode and installs the triggers. This module never imports ``control``.
 """
 
 from __future__ import annotations
@@ -10,25 +11,32 @@ import os
 import sys
 import threading
 
-__all__ = ["activate", "cli_show", "defer_signal", "flush"]
+from . import _debug
+
+__all__ = ["activate", "defer_signal", "flush", "preview"]
 
 _lock = threading.Lock()
 _owner = None  # thread id of the flush in progress
 _deferred_signals: list[int] = []
-_activated = False
+_process = None  # ProcessSettings, passed in by activate()
+_projects = None  # callable returning the active projects by project id
 _interpreter = None  # captured at activation, while __main__ and sys.argv are still the program's
 
 
-def activate():
-    """Install the triggers (atexit, signals, timer, fork) once per process."""
-    global _activated, _interpreter
-    if _activated:
+def activate(process, projects):
+    """Install the triggers (atexit, signals, timer, fork) once per process.
+
+    ``process`` is this process's ProcessSettings; ``projects()`` returns the active projects by
+    project id (called at each flush: ``instrument()`` may add one later).
+    """
+    global _process, _projects, _interpreter
+    if _process is not None:
         return
-    _activated = True
-    from . import control, facts, triggers
+    from . import facts, triggers
 
     _interpreter = facts.interpreter()
-    triggers.install(control.process(), flush)
+    _process, _projects = process, projects
+    triggers.install(process, flush, defer_signal)
 
 
 def flush(trigger="manual", exit_signal=None):
@@ -38,6 +46,12 @@ def flush(trigger="manual", exit_signal=None):
     raises: a failure is recorded as a loss and, with TELLY_DEBUG=1, printed to stderr.
     """
     global _owner
+    if _process is None:
+        return 0  # nothing was ever instrumented, so nothing can be pending
+    from . import counters
+
+    if not counters.pending_projects():
+        return 0  # checked before any settings, discovery or transport is touched
     # A signal handler may run on a thread that is itself inside a flush (see defer_signal);
     # a flush on another thread (the timer) is worth a short wait before the process dies.
     if not _lock.acquire(timeout=2 if trigger == "signal" else 10):
@@ -45,8 +59,8 @@ def flush(trigger="manual", exit_signal=None):
     _owner = threading.get_ident()
     try:
         return _flush(trigger, exit_signal)
-    except Exception as exc:
-        _debug(f"flush failed: {exc!r}")
+    except Exception:
+        _debug.swallowed("flush")
         return 0
     finally:
         _owner = None
@@ -68,23 +82,13 @@ def defer_signal(signum):
     return False
 
 
-def _debug(message):
-    try:
-        from . import control
-
-        if control.process().debug:
-            sys.stderr.write(f"telly_autoinst: {message}\n")
-    except Exception:
-        pass
-
-
 def _flush(trigger, exit_signal):
-    from . import consent, control, counters, spool
+    from . import consent, counters, spool
     from .report import build, encode
-    from .transport import make_transport, record_loss
+    from .transport import make_transport
 
-    process = control.process()
-    projects = control.projects()
+    process = _process
+    projects = _projects()
     transport = None
     handed = 0
     for project_id in counters.pending_projects():
@@ -105,8 +109,10 @@ def _flush(trigger, exit_signal):
         if transport is None:
             transport = make_transport(process)
         try:
-            outcome = transport.deliver(project.collector_url(process), project_id, body, report["report_id"])
+            outcome = transport.deliver(project.collector_url(process), project_id, body, report["report_id"],
+                                        optin=process.optin_only or project.mode == "optin")
         except Exception as exc:  # the transport boundary: a bug there must not lose the rest
+            _debug.swallowed(f"delivering the report of {project_id}")
             outcome = None
             reason = f"transport-error:{type(exc).__name__}"
         else:
@@ -117,7 +123,7 @@ def _flush(trigger, exit_signal):
             # The process goes on: the counts ride along with the next report.
             counters.give_back(project_id, stats)
         else:
-            record_loss(reason, project_id, spool.default_dir(process.spool_dir), process.debug)
+            spool.record_loss(reason, project_id, spool.default_dir(process.spool_dir))
     return handed
 
 
@@ -133,13 +139,13 @@ def _show(body):
             sys.stderr.write(body.decode("ascii"))
             sys.stderr.flush()
     except Exception:
-        pass
+        _debug.swallowed("TELLY_SHOW_ME printing")
 
 
-def cli_show(as_json=False):
-    """`show`: what would be sent now, without sending: queued reports and each watched project's envelope.
+def preview(environ=None):
+    """What `show` prints, as data: each known project's envelope and the reports waiting in the spool.
 
-    A new process has counted nothing yet, so each project's report is shown with empty
+    A new process has counted nothing yet, so each project's report is built with empty
     ``stats``: everything else in it is exactly what this user's reports carry.
     """
     import json
@@ -148,12 +154,12 @@ def cli_show(as_json=False):
     from .report import build
     from .settings import process_settings
 
-    process = process_settings()
+    process = process_settings(environ=environ)
     envelopes = []
     for project_id, project in sorted(consent.known_projects().items()):
         if project is None:
             continue
-        decision = consent.decide(project, process, show_notice=False)
+        decision = consent.decide(project, process, environ, show_notice=False)
         envelopes.append({
             "project_id": project_id,
             "would_send": decision.send,
@@ -166,22 +172,12 @@ def cli_show(as_json=False):
     for name in spool.entries(directory) if directory else []:
         try:
             header, body = spool.read(directory, name)
-            queued.append({"file": name, "url": header.get("url"), "attempts": header.get("attempts", 0),
+            queued.append({"file": name, "url": header["url"], "attempts": header["attempts"],
                            "report": json.loads(body)})
         except (OSError, ValueError):
+            _debug.swallowed(f"reading spool entry {name}")
             continue
-    if as_json:
-        return json.dumps({"projects": envelopes, "queued": queued}, indent=2, sort_keys=True), 0
-    lines = []
-    for item in envelopes:
-        state = "would send" if item["would_send"] else "would NOT send"
-        lines.append(f"# {item['project_id']}: {state} ({item['why']}) to {item['endpoint'] or '(no endpoint)'}")
-        lines.append(json.dumps(item["report"], indent=2, sort_keys=True))
-    lines.append(f"# {len(queued)} report(s) waiting in the spool {directory or '(none)'}")
-    for item in queued:
-        lines.append(f"# {item['file']} -> {item['url']} (attempts: {item['attempts']})")
-        lines.append(json.dumps(item["report"], indent=2, sort_keys=True))
-    return "\n".join(lines), 0
+    return {"projects": envelopes, "queued": queued, "spool": directory}
 
 
 def _reset_after_fork_in_child():

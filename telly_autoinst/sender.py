@@ -8,11 +8,14 @@ into the host's pipes.
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
 
-from . import spool
+from . import _debug, spool
+from ._http import post
+from ._statefile import open_lock
 
 __all__ = ["drain", "main", "spawn"]
 
@@ -23,16 +26,24 @@ MAX_ATTEMPTS = 12
 BACKOFF_BASE_SEC = 0.5
 # A Retry-After longer than this is not waited for: the report waits in the spool for a later run.
 MAX_WAIT_SEC = 30.0
-# The whole run is bounded so a sender never lingers behind a dead network.
+# One wall-clock budget for a whole sender run (every pass, request, wait and read), so a dead,
+# slow or hostile endpoint can never keep the sender alive, or the spool locked, for longer.
 RUN_DEADLINE_SEC = 120.0
 REQUEST_TIMEOUT_SEC = 3.0  # when the spawner passes none; it passes TELLY_HTTP_TIMEOUT
 
 _child = None
 
 
+class _DeadlineExceeded(BaseException):
+    """Raised by the sender's SIGALRM at its run deadline, from wherever it is blocked.
+
+    A BaseException, so that no ``except Exception`` in requests or urllib3 can swallow it.
+    """
+
+
 def _try_lock(directory):
     """An exclusive, non-blocking lock on the spool; None when another sender holds it."""
-    fd = os.open(os.path.join(directory, _LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_lock(os.path.join(directory, _LOCK_NAME))
     try:
         import fcntl
     except ImportError:  # Windows: no flock; the spool's atomic renames keep concurrent senders safe.
@@ -45,26 +56,54 @@ def _try_lock(directory):
     return fd
 
 
-def _disabled():
-    from ._env import kill_switch
+class _Consent:
+    """Asks again, for each queued report, whether it may still leave: the user may have opted out
+    (``optout PROJECT_ID``, ``disable``, TELLY_DISABLE/DO_NOT_TRACK) since it was queued."""
 
-    return kill_switch() is not None
+    def __init__(self):
+        from . import consent
+        from .errors import ConfigError
+        from .settings import process_settings
+
+        self._consent = consent
+        try:
+            self._process = process_settings()
+        except ConfigError:
+            # A broken user config must not make the sender more permissive than the
+            # environment alone: TELLY_OPTIN still counts.
+            _debug.swallowed("the sender reading the user config")
+            self._process = process_settings(user_config={})
+
+    def refusal(self, header):
+        return self._consent.refusal_at_send(header.get("project_id"), bool(header.get("optin")), self._process)
+
+
+def _drop(directory, name, reason, project_id):
+    try:
+        os.unlink(os.path.join(directory, name))
+    except FileNotFoundError:
+        return
+    spool.record_loss(reason, project_id, directory)
 
 
 def _attempt(directory, name, header, body, timeout, sleep, deadline):
     """Try one report up to ATTEMPTS_PER_RUN times; returns True when it left the spool."""
-    from .transport import post, record_loss
-
     for attempt in range(ATTEMPTS_PER_RUN):
-        outcome = post(header["url"], body, timeout)
         header["attempts"] = header.get("attempts", 0) + 1
+        try:
+            outcome = post(header["url"], body, timeout, deadline)
+        except _DeadlineExceeded:
+            # Cut off mid-request: count the attempt, so an endpoint that never answers cannot
+            # hold this report (and every report behind it) for ever.
+            header["not_before"] = time.time() + BACKOFF_BASE_SEC * (2 ** attempt)
+            spool.rewrite(directory, name, header, body)
+            raise
         if outcome.delivered:
             os.unlink(os.path.join(directory, name))
             return True
         if not outcome.retry or header["attempts"] >= MAX_ATTEMPTS:
             reason = outcome.reason if not outcome.retry else f"gave-up:{outcome.reason}"
-            os.unlink(os.path.join(directory, name))
-            record_loss(reason, header.get("project_id"), directory)
+            _drop(directory, name, reason, header.get("project_id"))
             return True
         wait = outcome.retry_after
         if wait is None:
@@ -78,23 +117,25 @@ def _attempt(directory, name, header, body, timeout, sleep, deadline):
     return False
 
 
-def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline_sec=RUN_DEADLINE_SEC):
+def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=None):
     """Send every due report in the spool, oldest first; returns (sent_or_dropped, left) counts.
 
-    Returns (0, -1) without doing anything when another sender holds the lock.
+    ``deadline`` is a ``time.monotonic()`` value (default: RUN_DEADLINE_SEC from now); nothing
+    is started after it and every request is clipped to it. Each report's consent is checked
+    again first, and a refused one is dropped as ``opted-out``. Returns (0, -1) without doing
+    anything when another sender holds the lock.
     """
-    from .transport import record_loss
-
     if not os.path.isdir(directory):
         return 0, 0
     fd = _try_lock(directory)
     if fd is None:
         return 0, -1
     done = 0
-    deadline = time.monotonic() + deadline_sec
+    deadline = time.monotonic() + RUN_DEADLINE_SEC if deadline is None else deadline
     try:
         for _name, project_id, reason in spool.enforce_caps(directory):
-            record_loss(reason, project_id, directory)
+            spool.record_loss(reason, project_id, directory)
+        consent = _Consent()
         # A down endpoint stays down for every report: stop trying a URL at its first postponement.
         failed_urls, up_urls, postponed = set(), set(), []
         for name in spool.entries(directory):
@@ -104,17 +145,21 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline_sec
                 header, body = spool.read(directory, name)
             except FileNotFoundError:
                 continue
-            except (OSError, ValueError):
-                try:
-                    os.unlink(os.path.join(directory, name))
-                except OSError:
-                    pass
-                record_loss("spool-corrupt", None, directory)
+            except (OSError, ValueError) as exc:
+                # One bad entry must never wedge the queue: record it, drop it, go on.
+                _debug.note(f"spool entry {name} is corrupt: {exc}")
+                _drop(directory, name, "spool-corrupt", None)
                 continue
-            url = header.get("url")
+            refusal = consent.refusal(header)
+            if refusal is not None:
+                _debug.note(f"queued report {name} for {header.get('project_id')} not sent: {refusal}")
+                _drop(directory, name, "opted-out", header.get("project_id"))
+                done += 1
+                continue
+            url = header["url"]
             if url in failed_urls:
                 continue
-            if header.get("not_before", 0) > time.time():
+            if header["not_before"] > time.time():
                 postponed.append((name, header, body))
                 continue
             if _attempt(directory, name, header, body, timeout, sleep, deadline):
@@ -124,11 +169,11 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline_sec
                 failed_urls.add(url)
         # The endpoint accepted a newer report, so it is back: older ones waiting out a backoff go now.
         for name, header, body in postponed:
-            if header.get("url") in up_urls - failed_urls and time.monotonic() < deadline:
+            if header["url"] in up_urls - failed_urls and time.monotonic() < deadline:
                 if _attempt(directory, name, header, body, timeout, sleep, deadline):
                     done += 1
                 else:
-                    failed_urls.add(header.get("url"))
+                    failed_urls.add(header["url"])
     finally:
         os.close(fd)  # closing the descriptor releases the flock
     return done, len(spool.entries(directory))
@@ -186,22 +231,39 @@ def _queued_since(directory, started_ns):
     return False
 
 
+def _on_alarm(signum, frame):
+    raise _DeadlineExceeded()
+
+
+def _arm_deadline(seconds):
+    """Backstop for the run deadline: SIGALRM interrupts whatever blocks (a header trickling in
+    byte by byte resets every per-read timeout). The sender is its own process, so the signal
+    is ours to take."""
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
 def main(argv=None):
-    """Entry point of the detached process; never prints, always exits 0."""
+    """Entry point of the detached process: ``DIRECTORY [TIMEOUT [DEADLINE]]``; never prints, always exits 0."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv and not _disabled():
+        if argv:
             directory = argv[0]
             timeout = float(argv[1]) if len(argv) > 1 else REQUEST_TIMEOUT_SEC
+            run_sec = float(argv[2]) if len(argv) > 2 else RUN_DEADLINE_SEC
+            deadline = time.monotonic() + run_sec
+            if __name__ == "__main__":
+                _arm_deadline(run_sec + 1.0)  # after the cooperative deadline, which leaves the spool tidy
             for _ in range(10):
                 started = time.time_ns()
-                _done, left = drain(directory, timeout=timeout)
+                _done, left = drain(directory, timeout=timeout, deadline=deadline)
                 # A process that queued a report while this sender held the lock did not start
                 # another sender (see spawn): pick its report up before leaving.
-                if left <= 0 or not _queued_since(directory, started):
+                if left <= 0 or not _queued_since(directory, started) or time.monotonic() > deadline:
                     break
-    except Exception:
-        pass
+    except (Exception, _DeadlineExceeded):
+        _debug.swallowed("the sender")
     return 0
 
 

@@ -46,6 +46,31 @@ def _opt_str(value, where):
     return None if value in (None, "") else _str(value, where)
 
 
+_PROJECT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+_PROJECT_ID_MAX = 128
+
+
+def project_id_problem(value):
+    """What is wrong with a project id, or None: 1 to 128 of ``A-Z a-z 0-9 . _ : -`` (config/telly.schema.json)."""
+    if not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    if not value:
+        return "it is empty"
+    if len(value) > _PROJECT_ID_MAX:
+        return f"it is longer than {_PROJECT_ID_MAX} characters"
+    bad = sorted(set(value) - _PROJECT_ID_CHARS)
+    if bad:
+        return f"it contains {', '.join(repr(c) for c in bad[:5])}; only letters, digits and . _ : - are allowed"
+    return None
+
+
+def _project_id(value, where):
+    problem = project_id_problem(value)
+    if problem:
+        raise ConfigError(f"{where}: {value!r} is not a valid project id: {problem}")
+    return value
+
+
 def _positive(value, where):
     try:
         number = float(value)
@@ -101,7 +126,7 @@ class Setting(namedtuple("Setting", "name scope parse default env doc")):
 
 SETTINGS = (
     # Project scope: an author's table declares these; a user may override them.
-    Setting("project_id", "project", _str, None, None,
+    Setting("project_id", "project", _project_id, None, None,
             "Identifies the project at the collector. Required."),
     Setting("packages", "project", _module_names, (), None,
             "Top-level modules to instrument. Default: the entry point's module, else the distribution name."),

@@ -1,22 +1,54 @@
-"""The on-disk queue of reports waiting for the sender: one file per report, capped in count, bytes and age.
+"""The on-disk queue of reports waiting for the sender, capped in count, bytes and age, with its log of losses.
 
 File format: one JSON header line (url, project_id, attempts, not_before), then the report
 bytes exactly as built, so what leaves the machine is byte-for-byte what TELLY_SHOW_ME printed.
 Names start with a zero-padded creation time, so sorting the names sorts oldest first.
+
+Every report that leaves the spool without being delivered (dropped by a cap, refused by the
+collector, given up, corrupt, or opted out since it was queued) is recorded in ``losses.log``
+next to the reports, with its reason.
 """
 
+import collections
 import json
 import os
 import time
 
-__all__ = ["MAX_AGE_SEC", "MAX_BYTES", "MAX_FILES", "default_dir", "enforce_caps", "enqueue", "entries",
-           "read", "rewrite"]
+from . import _debug
+from ._statefile import read_bytes
+
+__all__ = ["LOSSES", "MAX_AGE_SEC", "MAX_BYTES", "MAX_FILES", "default_dir", "enforce_caps", "enqueue", "entries",
+           "owns", "read", "record_loss", "rewrite"]
 
 SUFFIX = ".report"
 # A week of a busy laptop offline fits; beyond that old reports are worth less than the disk.
 MAX_FILES = 500
 MAX_BYTES = 8 << 20
 MAX_AGE_SEC = 7 * 24 * 3600
+
+# Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
+LOSSES = collections.deque(maxlen=100)
+_LOSS_LOG = "losses.log"
+_LOSS_LOG_MAX = 64 << 10
+
+
+def record_loss(reason, project_id=None, spool_dir=None):
+    """Remember that a report was lost and why: in memory, in the spool's losses.log, and on stderr with TELLY_DEBUG."""
+    LOSSES.append((reason, project_id))
+    _debug.note(f"report for {project_id} lost: {reason}")
+    if spool_dir:
+        path = os.path.join(spool_dir, _LOSS_LOG)
+        try:
+            os.makedirs(spool_dir, mode=0o700, exist_ok=True)
+            # Start over rather than grow without bound: the log is a diagnostic, not an archive.
+            mode = "w" if os.path.exists(path) and os.path.getsize(path) > _LOSS_LOG_MAX else "a"
+            # O_NONBLOCK: a FIFO planted at this path must not hang the sender.
+            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+            fd = os.open(path, flags | (os.O_TRUNC if mode == "w" else os.O_APPEND), 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(f"{int(time.time())} {reason} {project_id}\n")
+        except OSError:
+            _debug.swallowed(f"writing {path}")
 
 
 def default_dir(spool_dir=None):
@@ -45,13 +77,24 @@ def _write_atomic(path, data):
     os.replace(tmp, path)
 
 
-def enqueue(directory, url, project_id, body, report_id):
-    """Store one report for the sender; returns the list of (name, project_id, reason) dropped to make room."""
+def enqueue(directory, url, project_id, body, report_id, optin=False, not_before=0):
+    """Store one report for the sender; returns the list of (name, project_id, reason) dropped to make room.
+
+    ``optin``: the project sends only to users listed in ~/.telly_optin, which the sender checks
+    again before sending. ``not_before``: a Retry-After the collector already asked for.
+    """
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    header = {"url": url, "project_id": project_id, "attempts": 0, "not_before": 0}
+    header = {"url": url, "project_id": project_id, "attempts": 0, "not_before": not_before}
+    if optin:
+        header["optin"] = True
     name = f"{time.time_ns():020d}-{report_id}{SUFFIX}"
     _write_atomic(os.path.join(directory, name), json.dumps(header).encode("utf-8") + b"\n" + body)
     return enforce_caps(directory, keep=name)
+
+
+def owns(name):
+    """Whether a file name in a spool directory is one the client writes there (for `purge`)."""
+    return name.endswith((SUFFIX, ".tmp")) or name in (_LOSS_LOG, ".sender.lock")
 
 
 def entries(directory):
@@ -63,13 +106,28 @@ def entries(directory):
 
 
 def read(directory, name):
-    """(header, body) of one queued report; raises OSError or ValueError when it is gone or corrupt."""
-    with open(os.path.join(directory, name), "rb") as handle:
-        raw = handle.read()
+    """(header, body) of one queued report; raises OSError or ValueError when it is gone or corrupt.
+
+    A header that parses but is not what :func:`enqueue` writes (``[]``, ``null``, a URL that
+    is no string) is corrupt too: the sender records it and moves on to the next report.
+    """
+    raw = read_bytes(os.path.join(directory, name), MAX_BYTES)
     head, sep, body = raw.partition(b"\n")
     if not sep:
         raise ValueError("no header line")
-    return json.loads(head), body
+    header = json.loads(head)
+    if not isinstance(header, dict):
+        raise ValueError(f"header is a {type(header).__name__}, not an object")
+    if not isinstance(header.get("url"), str) or not header["url"]:
+        raise ValueError("header has no url")
+    project_id = header.get("project_id")
+    if project_id is not None and not isinstance(project_id, str):
+        raise ValueError("header's project_id is not a string")
+    for key in ("attempts", "not_before"):
+        value = header.setdefault(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"header's {key} is not a number")
+    return header, body
 
 
 def rewrite(directory, name, header, body):

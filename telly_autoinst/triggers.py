@@ -25,11 +25,14 @@ import signal
 import sys
 import threading
 
+from . import _debug
+
 __all__ = ["install"]
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 
 _flush = None
+_defer_signal = None
 _process = None
 _previous: dict[int, object] = {}
 _installed = False
@@ -39,13 +42,18 @@ _signals_off = False  # a multiprocessing worker: signals are left to their prev
 _timer_stop = None
 
 
-def install(process, flush):
-    """Register every trigger that ``process`` settings allow; safe to call once per process."""
-    global _flush, _process, _installed
+def install(process, flush, defer_signal):
+    """Register every trigger that ``process`` settings allow; safe to call once per process.
+
+    ``flush(trigger=..., exit_signal=...)`` sends the reports; ``defer_signal(signum)`` returns
+    True when the signal landed inside a flush on this thread and will be re-raised after it.
+    Both are passed in, so this module never imports the pipeline that uses it.
+    """
+    global _flush, _defer_signal, _process, _installed
     if _installed:
         return
     _installed = True
-    _flush, _process = flush, process
+    _flush, _defer_signal, _process = flush, defer_signal, process
     atexit.register(_at_exit)
     # TELLY_EXIT_SIGNAL_ONLY: report only at normal exit (the documented meaning; the original
     # did the opposite), so no signal is trapped and no timer runs.
@@ -76,11 +84,13 @@ def _install_signals():
     # signal.signal only works on the main thread; a package first imported from another
     # thread gets atexit and the timer, not signals.
     if threading.current_thread() is not threading.main_thread():
+        _debug.note("no signal handler: the first watched import ran outside the main thread")
         return
     for signum in SIGNALS:
         try:
             current = signal.getsignal(signum)
         except (ValueError, OSError):
+            _debug.swallowed(f"reading the handler of signal {signum}")
             continue
         # None: installed from C (we cannot chain to it). SIG_IGN: the host wants it ignored.
         if current is None or current is signal.SIG_IGN or current is _on_signal:
@@ -90,6 +100,7 @@ def _install_signals():
         try:
             signal.signal(signum, _on_signal)
         except (ValueError, OSError):
+            _debug.swallowed(f"installing a handler for signal {signum}")
             continue
         _previous[signum] = current
 
@@ -99,14 +110,12 @@ def _on_signal(signum, frame):
     # A signal can land inside fork (e.g. Pool.terminate() hitting a worker still being born),
     # while the counters' lock is held across the fork: flushing there would deadlock forever.
     if not _forking:
-        from .pipeline import defer_signal
-
-        if defer_signal(signum):
+        if _defer_signal(signum):
             return None
         try:
             _flush(trigger="signal", exit_signal=int(signum))
         except Exception:
-            pass
+            _debug.swallowed("the signal flush")
     if callable(previous) and previous is not signal.SIG_DFL:
         return previous(signum, frame)
     # Default action: put it back and re-raise, so the process dies of this signal as it would have.
@@ -166,7 +175,7 @@ def _wrap_multiprocessing_exit():
         try:
             _flush(trigger=_exit_trigger())
         except Exception:
-            pass
+            _debug.swallowed("the multiprocessing worker's flush")
         return original(*args, **kwargs)
 
     _exit_function._telly_wrapped = True
@@ -187,6 +196,7 @@ def _swap_handlers(ours):
             elif ours and current is previous:
                 signal.signal(signum, _on_signal)
         except (ValueError, OSError):
+            _debug.swallowed(f"swapping the handler of signal {signum} around fork")
             continue
 
 

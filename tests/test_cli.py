@@ -1,75 +1,117 @@
-"""The command line against a mock API: tables in, exit codes out, no logic of its own."""
+"""The command line against a mock of the domain API: arguments in, text and exit codes out."""
 
+import json
+import subprocess
 import sys
-import types
 
 import pytest
 
-from telly_autoinst import cli
+from telly_autoinst import cli, consent, dryrun, pipeline
 from telly_autoinst.errors import ConfigError
+from tests.support.venvs import ROOT, clean_env
 
 
 @pytest.fixture
-def fake_api(monkeypatch):
-    calls = []
-    module = types.ModuleType("telly_fake_api")
-
-    def handler(name, result=("ok", 0)):
-        def run(**kwargs):
-            calls.append((name, kwargs))
-            if isinstance(result, Exception):
-                raise result
-            return result
-        return run
-
-    module.optin = handler("optin")
-    module.status = handler("status", ("table", 0))
-    module.dry = handler("dry", ("listing", 1))
-    module.broken = handler("broken", ConfigError("pyproject.toml: include: expected a list"))
-    monkeypatch.setitem(sys.modules, "telly_fake_api", module)
-    monkeypatch.setattr(cli, "_COMMANDS", (
-        ("optin", "", ("project_id",), "telly_fake_api:optin"),
-        ("status", "", (), "telly_fake_api:status"),
-        ("broken", "", (), "telly_fake_api:broken"),
-    ))
-    monkeypatch.setattr(cli, "_OPTIONS", (("--dry-run", "", "telly_fake_api:dry"),))
-    return calls
+def calls(monkeypatch):
+    """Every consent edit is recorded instead of touching a home directory."""
+    seen = []
+    monkeypatch.setattr(consent, "optin", lambda project_id: seen.append(("optin", project_id)))
+    monkeypatch.setattr(consent, "optout", lambda project_id: seen.append(("optout", project_id)))
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"proj-1": object()})
+    return seen
 
 
-def test_command_with_positional(fake_api, capsys):
+def test_command_with_positional(calls, capsys):
     assert cli.main(["optin", "proj-1"]) == 0
-    assert fake_api == [("optin", {"project_id": "proj-1", "as_json": False})]
-    assert capsys.readouterr().out == "ok\n"
+    assert calls == [("optin", "proj-1")]
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("opted in: proj-1\n", "")
 
 
-def test_json_flag_before_or_after_command(fake_api):
-    cli.main(["--json", "status"])
-    cli.main(["status", "--json"])
-    assert [kwargs["as_json"] for _, kwargs in fake_api] == [True, True]
+def test_json_flag_before_or_after_command(calls, capsys):
+    cli.main(["--json", "optout", "proj-1"])
+    cli.main(["optout", "proj-1", "--json"])
+    outputs = capsys.readouterr().out.strip().split("\n}\n")
+    assert [json.loads(o + ("\n}" if not o.endswith("}") else ""))["project_id"] for o in outputs] == ["proj-1"] * 2
 
 
-def test_option_handler_exit_code(fake_api, capsys):
+@pytest.mark.parametrize("bad", ["", "has space", "two\nlines", "x" * 129, "é"])
+def test_invalid_project_ids_are_refused_before_any_edit(calls, capsys, bad):
+    assert cli.main(["optout", bad]) == 2
+    captured = capsys.readouterr()
+    assert calls == [] and captured.out == ""
+    assert "is not a valid project id" in captured.err
+
+
+def test_unwatched_project_id_is_accepted_with_a_warning(calls, capsys):
+    assert cli.main(["optout", "someone-else"]) == 0
+    captured = capsys.readouterr()
+    assert calls == [("optout", "someone-else")]
+    assert captured.out == "opted out: someone-else\n"
+    assert "no watched package" in captured.err and "'someone-else'" in captured.err
+
+
+def test_option_handler_exit_code(monkeypatch, capsys):
+    monkeypatch.setattr(dryrun, "plan", lambda: {"ok": False, "kill_switch": None, "errors": ["bad table"],
+                                                 "packages": []})
     assert cli.main(["--dry-run", "--json"]) == 1
-    assert fake_api == [("dry", {"as_json": True})]
-    assert capsys.readouterr().out == "listing\n"
+    assert json.loads(capsys.readouterr().out)["errors"] == ["bad table"]
 
 
-def test_errors_become_exit_code_2_with_message(fake_api, capsys):
-    assert cli.main(["broken"]) == 2
-    assert "include: expected a list" in capsys.readouterr().err
+def test_errors_go_to_stderr_with_exit_code_2(monkeypatch, capsys):
+    def broken(project_id):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(consent, "optout", broken)
+    assert cli.main(["optout", "proj-1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "read-only file system" in captured.err
 
 
-def test_no_command_prints_help(fake_api, capsys):
+def test_config_error_of_a_handler_goes_to_stderr(monkeypatch, capsys):
+    def broken():
+        raise ConfigError("pyproject.toml: include: expected a list")
+
+    monkeypatch.setattr(pipeline, "preview", broken)
+    assert cli.main(["show"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "include: expected a list" in captured.err
+
+
+def test_enable_says_removed_only_when_it_removed(monkeypatch, capsys):
+    monkeypatch.setattr(consent, "enable", lambda: False)
+    cli.main(["enable"])
+    assert "there was none; nothing changed" in capsys.readouterr().out
+    monkeypatch.setattr(consent, "enable", lambda: True)
+    cli.main(["enable"])
+    assert "~/.telly_disable removed" in capsys.readouterr().out
+
+
+def test_no_command_prints_help(capsys):
     assert cli.main([]) == 2
     assert "usage:" in capsys.readouterr().out
 
 
-def test_real_tables_point_at_existing_handlers():
-    import importlib
+def test_every_command_has_a_handler_in_the_cli_module():
+    for name, _, _, handler in cli._COMMANDS:
+        assert callable(handler) and handler.__module__ == cli.__name__, name
+    for flag, _, handler in cli._OPTIONS:
+        assert callable(handler) and handler.__module__ == cli.__name__, flag
 
-    for _, _, _, target in cli._COMMANDS:
-        module, _, name = target.partition(":")
-        assert callable(getattr(importlib.import_module(module), name)), target
-    for _, _, target in cli._OPTIONS:
-        module, _, name = target.partition(":")
-        assert callable(getattr(importlib.import_module(module), name)), target
+
+@pytest.mark.parametrize("args", [["status"], ["--dry-run"], ["show", "--json"]])
+def test_broken_pipe_is_quiet(tmp_path, args):
+    """`--dry-run | head -1`: the reader is gone before the output is written; no traceback, normal exit code."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # deterministic: every write the child makes hits a closed pipe (EPIPE)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "telly_autoinst", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, env=clean_env(tmp_path, PYTHONPATH=str(ROOT)),
+                              timeout=120, cwd=str(tmp_path))
+    finally:
+        os.close(write_end)
+    assert proc.stderr.decode() == ""
+    assert proc.returncode == 0

@@ -1,4 +1,4 @@
-"""Consent: kill switches, opt-in/opt-out lists, CI, the first-run notice, and the CLI handlers."""
+"""Consent: kill switches, opt-in/opt-out lists, CI, the first-run notice, re-checks at send time, and the CLI."""
 
 import json
 import multiprocessing
@@ -8,7 +8,6 @@ import pytest
 
 from telly_autoinst import consent
 from telly_autoinst.cli import main as cli_main
-from telly_autoinst.errors import ConfigError
 from telly_autoinst.settings import process_settings, project_settings
 
 
@@ -49,19 +48,19 @@ def test_kill_switch_env(home, environ, named):
 
 
 def test_kill_switch_file_wins_over_optin(home):
-    consent.cli_optin("proj-x")
+    consent.optin("proj-x")
     (home / ".telly_disable").write_text("")
     assert not consent.decide(_project(), _process(), environ={}).send
 
 
 def test_optout_then_optin(home):
-    assert consent.cli_optout("proj-x") == ("opted out: proj-x", 0)
+    assert consent.optout("proj-x") is True
     assert (home / ".telly_optout").read_text() == "proj-x\n"
     assert not consent.decide(_project(), _process(), environ={}).send
     # Ids compare without regard to case, as in the original client.
     assert not consent.decide(_project("PROJ-X"), _process(), environ={}).send
     assert consent.decide(_project("other"), _process(), environ={}).send
-    consent.cli_optin("Proj-X")
+    consent.optin("Proj-X")
     assert (home / ".telly_optout").read_text() == ""
     assert consent.decide(_project(), _process(), environ={}).send
 
@@ -72,7 +71,7 @@ def test_optin_mode(home, how):
     project = _project() if how == "env" else _project(mode="optin")
     decision = consent.decide(project, process, environ={})
     assert not decision.send and "opt-in mode" in decision.reason
-    consent.cli_optin("proj-x")
+    consent.optin("proj-x")
     assert consent.decide(project, process, environ={}).send
     assert not consent.decide(_project("other", mode="optin"), process, environ={}).send
 
@@ -82,8 +81,8 @@ def test_missing_and_unwritable_files(home, monkeypatch):
     monkeypatch.setenv("HOME", str(home / "not-a-dir" / "x"))
     (home / "not-a-dir").write_text("")
     assert consent.decide(_project(), _process(), environ={}).send
-    with pytest.raises(ConfigError, match="HOME"):
-        consent.cli_optout("proj-x")
+    with pytest.raises(OSError):
+        consent.optout("proj-x")
 
 
 def test_cli_errors_become_exit_2(home, monkeypatch, capsys):
@@ -136,8 +135,8 @@ def _edit_many(args):
     home, worker = args
     os.environ["HOME"] = home
     for i in range(25):
-        consent.cli_optout(f"w{worker}-{i}")
-        consent.cli_optin(f"in-w{worker}-{i}")
+        consent.optout(f"w{worker}-{i}")
+        consent.optin(f"in-w{worker}-{i}")
 
 
 def test_concurrent_edits_lose_nothing(home):
@@ -148,29 +147,32 @@ def test_concurrent_edits_lose_nothing(home):
     assert len((home / ".telly_optin").read_text().split()) == 150
 
 
-def test_enable_disable(home, monkeypatch):
-    consent.cli_disable()
+def test_enable_disable(home, monkeypatch, capsys):
+    consent.disable()
     assert (home / ".telly_disable").exists()
     assert not consent.decide(_project(), _process()).send
-    text, code = consent.cli_enable()
-    assert code == 0 and not (home / ".telly_disable").exists()
+    assert consent.enable() is True
+    assert not (home / ".telly_disable").exists()
     assert consent.decide(_project(), _process()).send
+    assert consent.enable() is False
     monkeypatch.setenv("DO_NOT_TRACK", "1")
-    text, _ = consent.cli_enable(as_json=True)
-    assert json.loads(text)["still_disabled_by"] == "DO_NOT_TRACK"
+    assert cli_main(["enable", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["still_disabled_by"] == "DO_NOT_TRACK" and data["removed"] is False
 
 
-def test_status_table_and_json(home, monkeypatch):
-    consent.cli_optout("gone-proj")
-    consent.cli_optin("kept-proj")
+def test_status_table_and_json(home, monkeypatch, capsys):
+    consent.optout("gone-proj")
+    consent.optin("kept-proj")
     monkeypatch.setenv("TELLY_OPTIN", "1")
-    text, code = consent.cli_status()
-    assert code == 0
+    assert cli_main(["status"]) == 0
+    text = capsys.readouterr().out
     assert "opt-in for every project" in text
     lines = {line.split()[0]: line for line in text.splitlines() if line.endswith(("opted in (~/.telly_optin)",
                                                                                   "opted out (~/.telly_optout)"))}
     assert " off " in lines["gone-proj"] and " on " in lines["kept-proj"]
-    data = json.loads(consent.cli_status(as_json=True)[0])
+    assert cli_main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     rows = {r["project_id"]: r for r in data["projects"]}
     assert rows["kept-proj"]["on"] and not rows["gone-proj"]["on"]
     assert data["optin_only"] is True
@@ -208,7 +210,7 @@ def test_notice_on_a_real_tty_once(venvs, home):
 def test_allows_counting_is_decided_once_per_project(home, monkeypatch):
     monkeypatch.setattr(consent, "_counting", {})
     assert consent.allows_counting(_project(), _process())
-    consent.cli_optout("proj-x")
+    consent.optout("proj-x")
     # Still counted in this process; the flush asks decide() again and drops the counts.
     assert consent.allows_counting(_project(), _process())
     assert not consent.decide(_project(), _process(), environ={}).send

@@ -252,7 +252,7 @@ def test_cli_show_and_status(venv, home):
 
 def test_optout_during_the_run_drops_the_counts(venv, home, tmp_path):
     program = ("import sample_hatch\nsample_hatch.add(1, 2)\n"
-               "from telly_autoinst.consent import cli_optout\ncli_optout('sample-hatch-project')\n")
+               "from telly_autoinst.consent import optout\noptout('sample-hatch-project')\n")
     venv.run(program, home, env=_file_env(tmp_path), check=True)
     assert _no_reports(tmp_path)
 

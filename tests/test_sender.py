@@ -1,18 +1,27 @@
-"""The spool drainer: retries, backoff, Retry-After, give-up, one sender at a time, detached spawn."""
+"""The spool drainer: retries, backoff, Retry-After, give-up, consent at send time, deadlines, detached spawn."""
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from telly_autoinst import sender, spool
-from tests.support.loopback import Loopback, dead_url
+from tests.support.loopback import Hostile, Loopback, dead_url, endless_body, trickled_header
+from tests.support.venvs import ROOT
 
 
 @pytest.fixture(autouse=True)
-def no_proxy(monkeypatch):
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+def no_proxy(monkeypatch, tmp_path):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                "TELLY_DISABLE", "DO_NOT_TRACK", "TELLY_OPTIN", "TELLY_DEBUG"):
         monkeypatch.delenv(var, raising=False)
+    # The sender reads the consent lists of this HOME before sending each report.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
 
 
 def _queue(directory, url, n=1):
@@ -176,11 +185,14 @@ def test_spawned_sender_is_detached_and_drains(tmp_path):
 
 def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
     monkeypatch.setenv("TELLY_DISABLE", "1")
+    directory = tmp_path / "spool"
     with Loopback([200]) as server:
-        _queue(tmp_path, server.url)
-        assert sender.spawn(str(tmp_path)).wait(timeout=60) == 0
+        _queue(directory, server.url)
+        assert sender.spawn(str(directory)).wait(timeout=60) == 0
         assert server.received == []
-    assert len(spool.entries(str(tmp_path))) == 1
+    # Refused at send time: dropped, never sent after the switch is turned off again.
+    assert spool.entries(str(directory)) == []
+    assert (directory / "losses.log").read_text().split()[1:] == ["opted-out", "p0"]
 
 
 def test_main_never_raises(tmp_path):
@@ -212,3 +224,109 @@ def test_report_queued_during_a_pass_is_picked_up(tmp_path, monkeypatch):
         monkeypatch.setattr(sender, "drain", drain_and_queue)
         assert sender.main([str(tmp_path), "2.0"]) == 0
         assert len(server.received) == 2 and len(calls) == 2
+
+
+def _losses(directory):
+    path = directory / "losses.log"
+    return [line.split()[1:] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_optout_after_queueing_drops_that_projects_reports(tmp_path):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        bodies = _queue(directory, server.url, 3)
+        (tmp_path / "home" / ".telly_optout").write_text("P1\n")  # case-insensitive, as everywhere
+        assert sender.drain(str(directory)) == (3, 0)
+        assert [r.body for r in server.received] == [bodies[0], bodies[2]]
+    assert _losses(directory) == [["opted-out", "p1"]]
+
+
+@pytest.mark.parametrize("switch", ["TELLY_DISABLE=1", "DO_NOT_TRACK=1", "DO_NOT_TRACK=", "~/.telly_disable"])
+def test_kill_switch_at_send_time_drops_every_report(tmp_path, monkeypatch, switch):
+    if switch.startswith("~"):
+        (tmp_path / "home" / ".telly_disable").write_text("")
+    else:
+        name, _, value = switch.partition("=")
+        monkeypatch.setenv(name, value)
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        _queue(directory, server.url, 2)
+        assert sender.drain(str(directory)) == (2, 0)
+        assert server.received == []
+    assert _losses(directory) == [["opted-out", "p0"], ["opted-out", "p1"]]
+
+
+def test_optin_project_needs_to_be_listed_at_send_time(tmp_path):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        for pid in ("listed", "unlisted"):
+            spool.enqueue(str(directory), server.url + "/api/v1/reports", pid, b"{}\n", pid, optin=True)
+        (tmp_path / "home" / ".telly_optin").write_text("listed\n")
+        assert sender.drain(str(directory)) == (2, 0)
+        assert len(server.received) == 1
+    assert _losses(directory) == [["opted-out", "unlisted"]]
+
+
+@pytest.mark.parametrize("header", [b"[]", b"null", b'"x"', b'{"url": 5}', b'{"url": "http://x", "attempts": "a"}',
+                                    b'{"url": "http://x", "not_before": null}', b"{"])
+def test_malformed_spool_header_is_recorded_and_skipped(tmp_path, header):
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    (directory / f"{time.time_ns() - 10**9:020d}-bad.report").write_bytes(header + b"\n{}\n")
+    with Loopback([200]) as server:
+        bodies = _queue(directory, server.url)
+        assert sender.drain(str(directory)) == (1, 0)
+        assert [r.body for r in server.received] == bodies
+    assert spool.entries(str(directory)) == []
+    assert _losses(directory) == [["spool-corrupt", "None"]]
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "1e3", "-5", "soon", "1.5", "\u0661"])
+def test_malformed_retry_after_never_wedges_the_spool(tmp_path, value):
+    sleeps = Sleeps()
+    with Loopback([(503, {"Retry-After": value}), 200]) as server:
+        bodies = _queue(tmp_path, server.url)
+        assert sender.drain(str(tmp_path), sleep=sleeps) == (1, 0)
+        assert [r.body for r in server.received] == bodies
+    assert len(sleeps) == 1 and sleeps[0] <= sender.MAX_WAIT_SEC
+
+
+def _run_sender(directory, *args):
+    """The detached sender as spawn() starts it (python -S), with explicit timeout and run deadline."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in sys.path if p]))
+    return subprocess.Popen([sys.executable, "-S", "-m", "telly_autoinst.sender", str(directory), *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_endless_response_body_is_not_read(tmp_path):
+    directory = tmp_path / "spool"
+    with Hostile(endless_body) as server:
+        _queue(directory, server.url)
+        child = _run_sender(directory, "2.0", "60")
+        # The old sender read the body whole: gigabytes, and never done.
+        assert child.wait(timeout=30) == 0
+        assert server.requests == 1
+    assert spool.entries(str(directory)) == []  # a 200 is a delivery; its body does not matter
+
+
+def test_trickling_endpoint_cannot_outlive_the_run_deadline(tmp_path):
+    directory = tmp_path / "spool"
+    with Hostile(trickled_header) as server:
+        _queue(directory, server.url, 2)
+        child = _run_sender(directory, "2.0", "3")
+        # One byte a second resets every read timeout; only the run deadline (3 s here) ends it.
+        assert child.wait(timeout=40) == 0
+    fd = sender._try_lock(str(directory))
+    assert fd is not None  # the spool lock went with the sender
+    os.close(fd)
+    names = spool.entries(str(directory))
+    assert len(names) == 2  # nothing lost: tried again by a later run
+    header, _ = spool.read(str(directory), names[0])
+    assert header["attempts"] == 1 and header["not_before"] > 0
+
+
+def test_drain_stops_at_its_deadline(tmp_path):
+    with Loopback([200]) as server:
+        _queue(tmp_path, server.url, 3)
+        assert sender.drain(str(tmp_path), deadline=time.monotonic() - 1) == (0, 3)
+        assert server.received == []

@@ -111,3 +111,76 @@ def dead_url():
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
+
+
+class Hostile:
+    """A raw HTTP server on 127.0.0.1 that reads each request, then answers with ``answer(sock)``:
+    for example an endless 200 body, or a header trickled one byte per second."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        try:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            self.answer(conn, self.stop)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.sock.close()
+
+
+def endless_body(conn, stop):
+    """200 with a body that never ends, sent as fast as the client reads it."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+    chunk = b"x" * 65536
+    while not stop.is_set():
+        conn.sendall(chunk)
+
+
+def trickled_header(conn, stop):
+    """A status line, then one header byte per second, for ever: every read timeout is reset."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    while not stop.wait(1.0):
+        conn.sendall(b"a")
