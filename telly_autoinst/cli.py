@@ -232,7 +232,8 @@ def _parser():
     )
     for flag, help_text, handler in _OPTIONS:
         parser.add_argument(flag, action="store_const", const=handler, dest="option", help=help_text)
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON (with --dry-run, status, show)")
+    parser.add_argument("--json", action="store_true",
+                        help="print machine-readable JSON (with --dry-run, status, show and the rest)")
     parser.set_defaults(handler=None, option=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text, arguments, handler in _COMMANDS:
