@@ -11,7 +11,14 @@ import re
 import uuid
 from typing import NamedTuple, Optional
 
-__all__ = ["Facts", "Rejected", "parse_json", "project_id_of", "validate_v1", "facts_v1", "facts_v10"]
+from .privacy import Bounds
+
+__all__ = ["Facts", "Rejected", "parse_json", "project_id_of", "validate_v1", "facts_v1", "facts_v10",
+           "normalize_os", "normalize_arch"]
+
+# privacy.py's contribution bound is the one place that says how many features a user-day counts.
+_MAX_FEATURES = Bounds().max_features
+_MAX_COUNT = 2 ** 31
 
 
 class Rejected(Exception):
@@ -36,11 +43,12 @@ class Facts(NamedTuple):
 
 
 def parse_json(body):
+    """The JSON document of a UTF-8 body (json.loads alone would also take UTF-16 and UTF-32)."""
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad UTF-8, bad JSON and integers longer than Python's digit limit.
-        raise Rejected(400, "malformed_json", f"body is not JSON: {str(exc)[:200]}") from None
+        raise Rejected(400, "malformed_json", f"body is not UTF-8 JSON: {str(exc)[:200]}") from None
 
 
 # --- schema v1 ----------------------------------------------------------------------------
@@ -203,9 +211,58 @@ def _storable(text, where):
     return text
 
 
+# --- one vocabulary ------------------------------------------------------------------------
+# Clients spell the same platform differently: ours sends sys.implementation.name ("cpython") and
+# platform.machine() ("AMD64" on Windows, "arm64" on macOS, "aarch64" on Linux); the original
+# v1.0 client sends platform.python_implementation() ("CPython") and platform.processor() ("" on
+# Linux, "Intel64 Family 6 ..." on Windows). Each name is folded to one spelling on ingest, so
+# one platform is one group on the dashboard. Names not listed are kept, lower-cased.
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy", "graalpython": "GraalPy",
+                    "jython": "Jython", "ironpython": "IronPython", "micropython": "MicroPython",
+                    "circuitpython": "CircuitPython", "pyston": "Pyston"}
+_OSES = {"linux": "Linux", "darwin": "macOS", "macos": "macOS", "mac os x": "macOS", "windows": "Windows",
+         "win32": "Windows", "freebsd": "FreeBSD", "openbsd": "OpenBSD", "netbsd": "NetBSD",
+         "sunos": "SunOS", "aix": "AIX", "emscripten": "Emscripten", "wasi": "WASI", "android": "Android",
+         "ios": "iOS", "ipados": "iOS", "java": "Java"}
+_ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "em64t": "x86_64", "intel64": "x86_64",
+           "i386": "x86", "i486": "x86", "i586": "x86", "i686": "x86", "x86": "x86", "i86pc": "x86",
+           "aarch64": "arm64", "arm64": "arm64", "armv8": "arm64", "armv8l": "arm64", "aarch64_be": "arm64",
+           "armv7l": "armv7", "armv7": "armv7", "armv6l": "armv6", "arm": "arm",
+           "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def _fold(value, names):
+    key = " ".join(value.split()).lower()
+    return names.get(key, key) or "unknown"
+
+
+def normalize_os(name):
+    if name.lower().startswith(("cygwin", "msys", "mingw")):
+        return "Windows"
+    return _fold(name, _OSES)
+
+
+def normalize_arch(name):
+    # Windows' platform.processor(): "Intel64 Family 6 Model 158 Stepping 10, GenuineIntel".
+    first = name.strip().split(" ", 1)[0].rstrip(",")
+    return _fold(first, _ARCHES) if first else "unknown"
+
+
 def _python_key(implementation, version):
     minor = ".".join(str(version).split(".")[:2])
-    return f"{implementation} {minor}".strip()[:48] or "unknown"
+    name = _fold(implementation, _IMPLEMENTATIONS) if implementation.strip() else ""
+    return f"{name} {minor}".strip()[:48] or "unknown"
+
+
+def _bounded_stats(stats):
+    """The counts a report can contribute: its ``_MAX_FEATURES`` most-called keys (ties by name).
+
+    A user-day counts towards at most that many features (privacy.py's contribution bound), so
+    storing more per report only grows the window. Counts are capped at 2**31 for the same reason.
+    """
+    if len(stats) > _MAX_FEATURES:
+        stats = dict(sorted(stats.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_FEATURES])
+    return {key: min(count, _MAX_COUNT) for key, count in stats.items()}
 
 
 def facts_v1(doc):
@@ -213,15 +270,15 @@ def facts_v1(doc):
     level2 = doc["level2"] or {}
     user = level2.get("user") or level2.get("machine") or level2.get("home") or level2.get("host")
     stats = {}
-    for key, count in doc["stats"].items():
-        stats[_storable(key, "stats")] = int(count)
+    for key, count in _bounded_stats({key: int(count) for key, count in doc["stats"].items()}).items():
+        stats[_storable(key, "stats")] = count
     interp, plat = doc["interpreter"], doc["platform"]
     return Facts(
         project_id=doc["project_id"], report_id=doc["report_id"], user=user,
         version=_storable(doc["package"]["version"] or "unknown", "package.version"),
         python=_storable(_python_key(interp["implementation"], interp["version"]), "interpreter"),
-        os=_storable(plat["os"] or "unknown", "platform.os"),
-        arch=_storable(plat["machine"] or "unknown", "platform.machine"),
+        os=_storable(normalize_os(plat["os"]), "platform.os"),
+        arch=_storable(normalize_arch(plat["machine"]), "platform.machine"),
         stats=stats,
     )
 
@@ -249,12 +306,13 @@ def facts_v10(doc):
     stats = doc.get("stats")
     if type(stats) is not dict or len(stats) > 20000:
         raise Rejected(422, "schema_violation", "stats: expected an object of at most 20000 counts")
-    clean = {}
+    called = {}
     for key, count in stats.items():
         if len(key) > 512 or not _int(count) or count < 0:
             raise Rejected(422, "schema_violation", "stats: keys up to 512 characters, counts >= 0")
         if count:
-            clean[_storable(key, "stats")] = int(count)
+            called[key] = int(count)
+    clean = {_storable(key, "stats"): count for key, count in _bounded_stats(called).items()}
     client, plat = doc.get("client"), doc.get("platform")
     # Level II sits inside "platform"; hashed unless the sender turned hashing off, and re-keyed
     # (so never stored as sent) either way.
@@ -264,8 +322,8 @@ def facts_v10(doc):
         version="unknown",  # v1.0 has no "own package" field, only every imported module's version
         python=_storable(_python_key(_v10_str(client, "language_implementation", 24) or "",
                                      _v10_str(client, "language_version", 16) or ""), "client"),
-        os=_storable(_v10_str(plat, "os_name", 64) or "unknown", "platform.os_name"),
-        arch=_storable(_v10_str(plat, "architecture", 64) or "unknown", "platform.architecture"),
+        os=_storable(normalize_os(_v10_str(plat, "os_name", 64) or ""), "platform.os_name"),
+        arch=_storable(normalize_arch(_v10_str(plat, "architecture", 64) or ""), "platform.architecture"),
         stats=clean,
     )
     # The original client has no report id and never retries a delivered body: nothing to dedupe.

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from telly_autoinst.collector import ingest
 from tests.support.venvs import ROOT
 
-from .conftest import VALID_REPORT
+from .conftest import VALID_REPORT, make_report
 
 SCHEMA = json.loads((ROOT / "config" / "report.schema.json").read_text())
 REFERENCE = jsonschema.Draft202012Validator(SCHEMA)
@@ -109,7 +109,7 @@ def test_v1_0_facts_one_per_project_zero_counts_dropped():
            "platform": {"os_name": "Darwin", "user_name": "plain-text-user"}, "client": {}}
     facts = ingest.facts_v10(doc)
     assert [f.project_id for f in facts] == ["p1", "p2"] and len({f.report_id for f in facts}) == 2
-    assert facts[0].stats == {"m.f": 2} and facts[0].os == "Darwin" and facts[0].python == "unknown"
+    assert facts[0].stats == {"m.f": 2} and facts[0].os == "macOS" and facts[0].python == "unknown"
     assert facts[0].user == "plain-text-user"  # re-keyed by the window before anything is stored
     for bad in ({"client_id": [], "stats": {}}, {"client_id": ["x"] * 17, "stats": {}},
                 {"client_id": ["bad id"], "stats": {}}, {"client_id": ["p"], "stats": {"k": -1}},
@@ -142,3 +142,51 @@ def test_a_node_client_report_is_schema_v1_for_both():
     assert ingest.facts_v1(doc).python == "node 20.20"
     doc["client"]["engine"] = "wrapt-ish"
     assert not REFERENCE.is_valid(doc) and not _hand_valid(doc)
+
+
+def test_platform_names_are_one_vocabulary():
+    """v1.0 clients send platform.python_implementation() and platform.processor(); ours sends
+    sys.implementation.name and platform.machine(): the same platform must be one group."""
+    ours = ingest.facts_v1(make_report("p", interpreter={"implementation": "cpython", "version": "3.11.7",
+                                                         "mode": "script"}))
+    original = ingest.facts_v10({"api_version": "v1.0", "client_id": ["p"], "stats": {"m.f": 1},
+                                 "client": {"language_implementation": "CPython", "language_version": "3.11.2"},
+                                 "platform": {"os_name": "linux", "architecture": "x86_64"}})[0]
+    assert ours.python == original.python == "CPython 3.11"
+    assert ours.os == original.os == "Linux"
+    assert ours.arch == original.arch == "x86_64"
+    for spelling in ("AMD64", "amd64", "x64", "Intel64 Family 6 Model 158 Stepping 10, GenuineIntel"):
+        assert ingest.normalize_arch(spelling) == "x86_64", spelling
+    assert ingest.normalize_arch("aarch64") == ingest.normalize_arch("ARM64") == "arm64"
+    assert ingest.normalize_arch("") == "unknown"
+    assert ingest.normalize_os("Darwin") == ingest.normalize_os("macOS") == "macOS"
+    assert ingest.normalize_os("CYGWIN_NT-10.0") == ingest.normalize_os("Windows") == "Windows"
+    assert ingest.normalize_os("Plan9") == "plan9"  # unknown names are kept, in one case
+    pypy = ingest.facts_v1(make_report("p", interpreter={"implementation": "PYPY", "version": "3.10.14",
+                                                         "mode": "script"}))
+    assert pypy.python == "PyPy 3.10"
+
+
+def test_a_report_keeps_only_the_features_a_user_day_can_publish():
+    from telly_autoinst.collector.privacy import Bounds
+
+    limit = Bounds().max_features
+    stats = {f"m.f{i:05d}": 1 + i % 997 for i in range(20000)}
+    kept = ingest.facts_v1(make_report("p", stats=stats)).stats
+    assert len(kept) == limit
+    assert sorted(kept.values(), reverse=True) == sorted(stats.values(), reverse=True)[:limit]
+    original = ingest.facts_v10({"api_version": "v1.0", "client_id": ["p"], "stats": stats})[0].stats
+    assert original == kept
+    assert ingest.facts_v1(make_report("p", stats={"m.f": 10 ** 30})).stats == {"m.f": 2 ** 31}
+
+
+def test_only_utf8_json_is_read():
+    doc = make_report("p")
+    assert ingest.parse_json(json.dumps(doc).encode("utf-8")) == doc
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):
+        try:
+            ingest.parse_json(json.dumps(doc).encode(encoding))
+        except ingest.Rejected as exc:
+            assert (exc.status, exc.code) == (400, "malformed_json")
+        else:
+            raise AssertionError(encoding)
