@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import sys
+import urllib.parse
 
 from ..errors import TellyError
 from .registry import REGIONS
@@ -32,6 +33,20 @@ _COMMANDS = (
         (("--rate-limit",), dict(type=float, default=1000.0, help="reports/s per project, 0 = off (default 1000)")),
         (("--publish-interval",), dict(type=float, default=3600.0,
                                        help="seconds between scheduled publish/expire runs, 0 = never")),
+        (("--workers",), dict(type=int, default=1,
+                              help="serving processes sharing the port; more than 1 needs PostgreSQL (default 1)")),
+        (("--public-url",), dict(default="", help="the URL browsers use, e.g. https://telemetry.example.org behind "
+                                                  "a TLS proxy: makes the login cookie Secure and is the only "
+                                                  "Origin accepted for the login form")),
+        (("--idle-timeout",), dict(type=float, default=30.0,
+                                   help="seconds a connection may wait for its next request (default 30)")),
+        (("--header-timeout",), dict(type=float, default=30.0,
+                                     help="seconds a client may take to send a request's headers (default 30)")),
+        (("--body-timeout",), dict(type=float, default=30.0,
+                                   help="seconds a client may take to send a request's body (default 30)")),
+        (("--max-in-flight-mib",), dict(type=int, default=64,
+                                        help="MiB of request bodies held at once, parsed or not, per worker; "
+                                             "beyond it reports get 503 (default 64)")),
     ], "_serve"),
     (("project", "create"), "register a project; prints its project_id and read_token", [
         (("name",), dict()),
@@ -42,6 +57,12 @@ _COMMANDS = (
         (("--epsilon-per-day",),
          dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
     ], "_project_create"),
+    (("project", "rotate-token"), "replace a project's read token; prints the new one (the old one stops working)", [
+        (("project_id",), dict()),
+        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], "_project_rotate_token"),
     (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
         (("--project",), dict(help="only this project (default: every project of the region)")),
         (("--through-now",), dict(action="store_true", help="also release today's partial day (spends budget)")),
@@ -63,35 +84,109 @@ def _store(args):
     return open_store(_url(args))
 
 
-def _serve(args):
-    import uvicorn
-
-    from .app import Config, build_app
-
+def _check_serve_args(args):
     if args.min_group < 1:
         raise TellyError("--min-group must be at least 1")
     if args.window_days < 1:
         raise TellyError("--window-days must be at least 1")
+    if args.workers < 1:
+        raise TellyError("--workers must be at least 1")
+    if args.max_in_flight_mib < 1:
+        raise TellyError("--max-in-flight-mib must be at least 1")
+    for name in ("idle_timeout", "header_timeout", "body_timeout"):
+        if not getattr(args, name) > 0:
+            raise TellyError(f"--{name.replace('_', '-')} must be positive")
+    if args.public_url and urllib.parse.urlsplit(args.public_url).scheme not in ("http", "https"):
+        raise TellyError(f"--public-url must start with https:// or http://, got {args.public_url!r}")
     if args.min_group == 1:
         print("telly_autoinst collector: --min-group 1 shows groups of a single user; use it only for development",
               file=sys.stderr)
-    store = _store(args)
+
+
+def _more_descriptors():
+    """Raise the open-file limit to its hard maximum: every connection, idle ones too, is a descriptor."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # keep the soft limit; connections beyond it wait in the backlog
+
+
+def _serve(args):
+    from .app import Config
+    from .store import loosened
+
+    _check_serve_args(args)
+    url = _url(args)
+    store = _store(args)  # migrates once, before any worker starts
+    dialect = store.dialect
+    store.dispose()
+    if args.workers > 1 and dialect != "postgresql":
+        raise TellyError("--workers above 1 needs a PostgreSQL database (--db postgresql://...)")
+    for warning in loosened(url):
+        print(f"telly_autoinst collector: warning: {warning}", file=sys.stderr)
+    # Each worker has its own token buckets: together they let through the configured rate.
     config = Config(region=args.region, min_group=args.min_group, window_days=args.window_days,
-                    rate=args.rate_limit, publish_interval=args.publish_interval)
+                    rate=args.rate_limit / args.workers, burst=Config.burst / args.workers,
+                    publish_interval=args.publish_interval, public_url=args.public_url.rstrip("/"),
+                    max_in_flight=args.max_in_flight_mib << 20)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
-    # No access log and no proxy headers: client addresses are never logged or stored.
-    # limit_concurrency: beyond this many open connections uvicorn answers 503 (overload). Each
-    # connection holds at most 64 KiB of body unless it has one of the few large-body slots.
-    server = uvicorn.Server(uvicorn.Config(build_app(store, config), access_log=False, proxy_headers=False,
-                                           server_header=False, log_level="warning", limit_concurrency=4096,
-                                           backlog=4096))
+    _more_descriptors()
     print(f"telly_autoinst collector: listening on http://{args.host}:{port} region={args.region} "
-          f"db={store.dialect} min_group={args.min_group} window_days={args.window_days}", flush=True)
-    server.run(sockets=[sock])
+          f"db={dialect} min_group={args.min_group} window_days={args.window_days} workers={args.workers}",
+          flush=True)
+
+    def serve_one(_number=0):
+        _run_server(url, config, args, sock)
+
+    if args.workers == 1:
+        serve_one()
+        return 0
+    from .workers import run_workers
+
+    return run_workers(args.workers, serve_one)
+
+
+def _run_server(url, config, args, sock):
+    import uvicorn
+
+    from .app import build_app
+    from .connection import Deadlines, protocol_with
+    from .store import open_store
+
+    store = open_store(url)
+    deadlines = Deadlines(idle=args.idle_timeout, header=args.header_timeout, body=args.body_timeout)
+    # No access log and no proxy headers: client addresses are never logged or stored.
+    # No limit_concurrency: uvicorn would count idle connections too and answer 503 to real
+    # reports; memory is bounded by the bytes in flight (Config.max_in_flight) and the
+    # connections' deadlines instead.
+    server = uvicorn.Server(uvicorn.Config(build_app(store, config), http=protocol_with(deadlines),
+                                           timeout_keep_alive=deadlines.idle, access_log=False,
+                                           proxy_headers=False, server_header=False, log_level="warning",
+                                           backlog=4096))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.dispose()
+
+
+def _project_rotate_token(args):
+    from .registry import rotate_token
+
+    store = _store(args)
+    token = rotate_token(store, args.project_id)
+    if args.json:
+        print(json.dumps({"project_id": args.project_id, "read_token": token}))
+    else:
+        print(f"project_id: {args.project_id}\nread_token: {token}\nThe previous read token no longer works "
+              f"(running collectors stop accepting it within seconds); dashboards must log in again.")
     return 0
 
 

@@ -1,13 +1,13 @@
-"""Receiving reports over HTTP: capped body reading (gzip bombs included) and the raw ASGI endpoints.
+"""Receiving reports over HTTP: the raw ASGI endpoints, and the bytes they may hold in memory.
 
 Ingestion is the hot path, so these endpoints are plain ASGI callables, without the framework's
 request objects. A report is acknowledged only after the commit of the batch holding it.
-Nothing a client sends can produce a 5xx: every refusal is a 4xx with a JSON body, and the one
-5xx is 503 (with Retry-After) when storage itself fails or is full.
+Every refusal of a client's input is a 4xx with a JSON body. The only 5xx is 503 with
+Retry-After: when the bytes in flight are at their cap, when storage fails or is full, and when
+the collector itself fails (a bug): a client deletes a report on a 4xx, so a bug must never
+look like the client's fault.
 """
 
-import asyncio
-import contextlib
 import json
 import logging
 import zlib
@@ -15,14 +15,161 @@ import zlib
 from .ingest import Rejected, facts_v1, facts_v10, parse_json, project_id_of, validate_v1
 from .writer import Overloaded
 
-__all__ = ["read_body", "IngestEndpoints"]
+__all__ = ["read_body", "InFlight", "IngestEndpoints"]
 
 _log = logging.getLogger("telly_autoinst.collector")
 
-# Bodies above this size (on the wire or decompressed) are held a few at a time, so memory stays
-# bounded however many connections are open (see read_body and IngestEndpoints._handle). A
-# report is typically a few KiB.
-_SMALL_BODY = 64 * 1024
+# What a request costs before its body: the task, the scope, the headers and the answer.
+_REQUEST_OVERHEAD = 4096
+# Python objects per byte of JSON text, as an upper bound (see _parsed_size).
+_STR_FACTOR = 4
+_VALUE_OVERHEAD = 100
+_GUNZIP_STEP = 64 * 1024
+
+
+class InFlight:
+    """Bytes held by all the requests being read, inflated, parsed or stored: capped in total.
+
+    Per-connection caps alone let many connections each hold a legal body; this counts every
+    request's bodies (raw, inflated and an upper bound of the parsed objects) against one cap,
+    and a request that would pass it is answered 503 with Retry-After at once instead of waiting
+    while it holds what it has read.
+    """
+
+    def __init__(self, limit):
+        self.limit, self.used = limit, 0
+
+    def charge(self):
+        return _Charge(self)
+
+
+class _Charge:
+    """One request's share of InFlight; given back whole when the request ends."""
+
+    def __init__(self, pool):
+        self._pool, self.held = pool, 0
+
+    def take(self, size):
+        if self._pool.used + size > self._pool.limit:
+            raise Rejected(503, "overloaded", "the collector holds too many bodies in memory; retry later",
+                           headers={"Retry-After": "1"})
+        self._pool.used += size
+        self.held += size
+
+    def give(self, size):
+        size = min(size, self.held)
+        self._pool.used -= size
+        self.held -= size
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.give(self.held)
+
+
+def _parsed_size(text):
+    """An upper bound of the memory ``json.loads(text)`` takes, from a few C-speed scans.
+
+    A string costs at most 4 bytes per byte of text (one astral character makes CPython store the
+    whole string in UCS-4); every other value, container or dict entry at most about 100 bytes,
+    and each one needs a ``,``, ``:``, ``[`` or ``{`` (the count includes those inside strings,
+    which only overestimates). ``[{},{},…]`` really takes about 24 times its text.
+    """
+    tokens = text.count(b",") + text.count(b":") + text.count(b"[") + text.count(b"{") + 1
+    return _STR_FACTOR * len(text) + _VALUE_OVERHEAD * tokens
+
+
+def _media_type_ok(value):
+    """``application/json``, with no charset or charset=utf-8 (any case): what our clients send.
+
+    Anything else is refused, so that a form on a web page (``text/plain``, which a browser sends
+    cross-site without asking) cannot post reports to a collector on an intranet.
+    """
+    media, _, params = value.decode("latin-1").partition(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for param in params.split(";"):
+        name, _, val = param.partition("=")
+        if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+async def read_body(headers, receive, max_wire, max_decoded, charge):
+    """The request body, decompressed, refusing more than the caps while reading (gzip bombs too).
+
+    ``headers`` maps lower-case header names to values (bytes), as ASGI gives them. Every byte
+    held is taken from ``charge`` (a share of InFlight) before it is kept.
+    """
+    if not _media_type_ok(headers.get(b"content-type", b"")):
+        raise Rejected(415, "unsupported_media_type", "Content-Type must be application/json (UTF-8)")
+    declared = headers.get(b"content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise Rejected(400, "bad_content_length", "Content-Length is not a number")
+        if int(declared) > max_wire:
+            raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
+    encoding = headers.get(b"content-encoding", b"").strip().lower()
+    if encoding not in (b"", b"identity", b"gzip", b"x-gzip"):
+        raise Rejected(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
+    chunks, total = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Rejected(400, "disconnected", "the client went away before the body was complete")
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        # Counted while streaming: a chunked body has no Content-Length to check up front.
+        if total > max_wire:
+            raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
+        charge.take(len(chunk))
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if len(chunks) == 1:
+        raw = chunks[0]
+    else:
+        charge.take(total)  # the joined copy, while the chunks still exist
+        raw = b"".join(chunks)
+        charge.give(total)
+    del chunks
+    if encoding in (b"gzip", b"x-gzip"):
+        out = _gunzip(raw, max_decoded, charge)
+        charge.give(len(raw))
+        return out
+    if len(raw) > max_decoded:
+        raise Rejected(413, "too_large", f"body larger than {max_decoded} bytes")
+    return raw
+
+
+def _gunzip(raw, max_decoded, charge):
+    inflater = zlib.decompressobj(wbits=31)
+    parts, size = [], 0
+    try:
+        # max_length bounds each step, so a small bomb never inflates past a cap in memory, and
+        # each step's output is charged before the next one is made.
+        data = raw
+        while not inflater.eof and size <= max_decoded:
+            more = inflater.decompress(data, min(_GUNZIP_STEP, max_decoded + 1 - size))
+            data = inflater.unconsumed_tail
+            if not more:
+                break  # input exhausted before the end of the stream: truncated
+            charge.take(len(more))
+            parts.append(more)
+            size += len(more)
+    except zlib.error as exc:
+        raise Rejected(400, "bad_gzip", f"body is not valid gzip: {exc}") from None
+    if size > max_decoded:
+        raise Rejected(413, "too_large", f"decompressed body larger than {max_decoded} bytes")
+    if not inflater.eof:
+        raise Rejected(400, "bad_gzip", "gzip body is truncated")
+    if len(parts) == 1:
+        return parts[0]
+    charge.take(size)
+    out = b"".join(parts)
+    charge.give(size)
+    return out
 
 
 async def _respond(send, status, payload, headers=None):
@@ -37,92 +184,13 @@ async def _refuse(send, rejected):
     await _respond(send, rejected.status, {"error": rejected.code, "detail": rejected.detail}, rejected.headers)
 
 
-async def read_body(headers, receive, max_wire, max_decoded, on_large=None):
-    """The request body, decompressed, refusing more than the caps while reading (gzip bombs too).
-
-    ``headers`` maps lower-case header names to values (bytes), as ASGI gives them. ``on_large``
-    is awaited once, before the body (on the wire or decompressed) grows past _SMALL_BODY bytes
-    in memory: the caller bounds how many large bodies are held at once.
-    """
-    declared = headers.get(b"content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Rejected(400, "bad_content_length", "Content-Length is not a number")
-        if int(declared) > max_wire:
-            raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
-    encoding = headers.get(b"content-encoding", b"").strip().lower()
-    if encoding not in (b"", b"identity", b"gzip", b"x-gzip"):
-        raise Rejected(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    large = _Large(on_large)
-    chunks, total = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Rejected(400, "disconnected", "the client went away before the body was complete")
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        # Counted while streaming: a chunked body has no Content-Length to check up front.
-        if total > max_wire:
-            raise Rejected(413, "too_large", f"body larger than {max_wire} bytes")
-        if total > _SMALL_BODY:
-            await large.enter()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    raw = b"".join(chunks)
-    if encoding in (b"gzip", b"x-gzip"):
-        return await _gunzip(raw, max_decoded, large)
-    if len(raw) > max_decoded:
-        raise Rejected(413, "too_large", f"body larger than {max_decoded} bytes")
-    return raw
-
-
-class _Large:
-    """Calls ``on_large`` at most once."""
-
-    def __init__(self, on_large):
-        self._on_large, self._entered = on_large, False
-
-    async def enter(self):
-        if not self._entered:
-            self._entered = True
-            if self._on_large is not None:
-                await self._on_large()
-
-
-async def _gunzip(raw, max_decoded, large):
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        # max_length bounds the output, so a small bomb never inflates past a cap in memory:
-        # first up to the small-body size, then (holding a large-body slot) up to max_decoded.
-        out = inflater.decompress(raw, _SMALL_BODY + 1)
-        if len(out) > _SMALL_BODY:
-            await large.enter()
-            parts = [out]
-            size = len(out)
-            while not inflater.eof and size <= max_decoded:
-                more = inflater.decompress(inflater.unconsumed_tail, max_decoded + 1 - size)
-                if not more:
-                    break  # input exhausted before the end of the stream: truncated
-                parts.append(more)
-                size += len(more)
-            out = b"".join(parts)
-    except zlib.error as exc:
-        raise Rejected(400, "bad_gzip", f"body is not valid gzip: {exc}") from None
-    if len(out) > max_decoded:
-        raise Rejected(413, "too_large", f"decompressed body larger than {max_decoded} bytes")
-    if not inflater.eof:
-        raise Rejected(400, "bad_gzip", "gzip body is truncated")
-    return out
-
-
 class IngestEndpoints:
     """POST /api/v1/reports and POST /v1.0/collect; acknowledged only after the batch commit."""
 
-    def __init__(self, config, registry, limiter, window, writer):
+    def __init__(self, config, registry, limiter, window, writer, in_flight=None):
         self._config, self._registry, self._limiter = config, registry, limiter
         self._window, self._writer = window, writer
-        self._large_slots = asyncio.Semaphore(4)
+        self.in_flight = in_flight or InFlight(config.max_in_flight)
 
     async def _admit(self, project_id):
         """Refuse unknown, foreign-region and over-limit projects before any further work."""
@@ -145,28 +213,27 @@ class IngestEndpoints:
         except Overloaded:
             raise Rejected(503, "overloaded", "the collector is saturated; retry later",
                            headers={"Retry-After": "1"}) from None
-        except Exception as exc:  # storage failed: the client keeps its report and retries
+        except Exception as exc:  # storage failed (the writer logged why): the client keeps its report
             raise Rejected(503, "storage_unavailable", f"the report was not stored ({type(exc).__name__})",
                            headers={"Retry-After": "5"}) from None
 
     async def _handle(self, scope, receive, send, accept):
-        """Read the body and answer with ``accept(body)``; large bodies take one of a few slots first."""
-        async with contextlib.AsyncExitStack() as held:
-            async def take_large_slot():
-                # Parsed JSON weighs several times its text: bound how many large ones are in memory.
-                await held.enter_async_context(self._large_slots)
-
+        """Read the body and answer with ``accept(body)``, holding only what InFlight allows."""
+        with self.in_flight.charge() as charge:
             try:
+                charge.take(_REQUEST_OVERHEAD)
                 body = await read_body(dict(scope["headers"]), receive, self._config.max_wire,
-                                       self._config.max_decoded, on_large=take_large_slot)
+                                       self._config.max_decoded, charge)
+                # Parsed JSON weighs several times its text: reserve its worst case before parsing.
+                charge.take(_parsed_size(body))
                 status, payload = await accept(body)
             except Rejected as exc:
                 await _refuse(send, exc)
                 return
-            except Exception as exc:  # a bug must not turn a client's input into a 5xx; say what kind
-                _log.warning("report refused after an internal error: %s", type(exc).__name__)
-                await _refuse(send, Rejected(422, "unprocessable",
-                                             f"the report could not be processed ({type(exc).__name__})"))
+            except Exception:  # a collector bug: 503 so that the client keeps the report and retries
+                _log.exception("report not processed after an internal error")
+                await _refuse(send, Rejected(503, "internal_error", "the collector failed; retry later",
+                                             headers={"Retry-After": "60"}))
                 return
         await _respond(send, status, payload)
 

@@ -6,6 +6,7 @@ it, so each table can be distributed by ``project_id`` on Citus (``schema_versio
 reference table); see docs/collector-readme-draft.md.
 """
 
+import contextlib
 import datetime
 import functools
 import os
@@ -16,10 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .._env import home_dir
 from ..errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "Store", "default_url", "open_store"]
+__all__ = ["SCHEMA_VERSION", "Store", "default_dir", "default_url", "loosened", "open_store"]
 
 # Bump with every change to the tables below, and add the step to _MIGRATIONS.
 SCHEMA_VERSION = 1
+
+# pg_advisory_lock keys: migrations (per transaction) and the background jobs (per session).
+_MIGRATION_LOCK = 7406057
+_JOB_LOCK = 7406058
 
 metadata = sa.MetaData()
 
@@ -96,12 +101,74 @@ def _migrate_to_1(conn):
 _MIGRATIONS = {1: _migrate_to_1}
 
 
+def _private_dir(path):
+    """Create ``path`` (and missing parents) 0700 whatever the umask; leave existing ones alone."""
+    if os.path.isdir(path):
+        return
+    _private_dir(os.path.dirname(path))
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return
+    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def default_dir():
+    """Where the embedded default keeps its files: ~/.telly_autoinst/collector."""
+    return os.path.join(home_dir() or os.getcwd(), ".telly_autoinst", "collector")
+
+
 def default_url(region):
     """The embedded default: one SQLite file per region, so regions never share a store."""
-    base = home_dir() or os.getcwd()
-    directory = os.path.join(base, ".telly_autoinst", "collector")
-    os.makedirs(directory, exist_ok=True)
+    directory = default_dir()
+    _private_dir(directory)
     return "sqlite:///" + os.path.join(directory, f"collector-{region}.sqlite3")
+
+
+def _sqlite_path(url):
+    """The file of a sqlite:/// URL, or None for an in-memory database."""
+    path = sa.engine.make_url(url).database
+    return path if path and path != ":memory:" and not path.startswith("file:") else None
+
+
+def _private_file(path):
+    """Create the database file 0600 before SQLite does (it would use 0644 minus the umask).
+
+    SQLite gives the -wal and -shm files it creates later the mode of the database file itself.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return  # exists already, or cannot be created: SQLite opens it or says why
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def loosened(url):
+    """Warnings for a SQLite store that others can read: the raw rows, day keys and token hashes.
+
+    Checks the database, its -wal and -shm files, and the default directory when the store is in it.
+    """
+    path = _sqlite_path(url) if url.startswith("sqlite:") else None
+    if path is None:
+        return []
+    found = []
+    candidates = [path, path + "-wal", path + "-shm"]
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory == os.path.abspath(default_dir()):
+        candidates.insert(0, directory)
+    for candidate in candidates:
+        try:
+            mode = os.stat(candidate).st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            want = 0o700 if candidate == directory else 0o600
+            found.append(f"{candidate} is mode {mode:o}: others can read the collector's raw data; "
+                         f"chmod {want:o} {candidate}")
+    return found
 
 
 def _engine(url, for_writes=True):
@@ -112,6 +179,9 @@ def _engine(url, for_writes=True):
         return sa.create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
     if not url.startswith("sqlite:"):
         raise ConfigError(f"collector database URL must start with sqlite:// or postgresql://, got {url[:40]!r}")
+    path = _sqlite_path(url)
+    if path is not None:
+        _private_file(path)
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
@@ -156,8 +226,10 @@ class Store:
         self._reader = reader or engine
         self.dialect = engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._lock_conn = None
 
     def dispose(self):
+        self.release_job_lock()
         self.engine.dispose()
         self._reader.dispose()
 
@@ -170,7 +242,7 @@ class Store:
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 # Two processes starting at once must not both run the same migration.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7406057)"))
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
             schema_version.create(conn, checkfirst=True)
             current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
             if current > SCHEMA_VERSION:
@@ -184,6 +256,34 @@ class Store:
     def version(self):
         with self._read() as conn:
             return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+
+    def job_lock(self):
+        """Whether this process runs the background jobs; on PostgreSQL, only the holder of a lock.
+
+        Several `serve` workers (or servers) can share one PostgreSQL database; the first to ask
+        takes a session-level advisory lock on a connection it keeps, and the others get False
+        until that connection ends (its process died or the database restarted).
+        """
+        if self.dialect != "postgresql":
+            return True  # a SQLite store has one serving process
+        if self._lock_conn is not None:
+            try:
+                self._lock_conn.exec_driver_sql("SELECT 1")
+                return True
+            except sa.exc.DBAPIError:
+                self.release_job_lock()  # the connection (and with it the lock) is gone
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if conn.execute(sa.select(sa.func.pg_try_advisory_lock(_JOB_LOCK))).scalar():
+            self._lock_conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release_job_lock(self):
+        if self._lock_conn is not None:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                self._lock_conn.close()
+            self._lock_conn = None
 
     def checkpoint(self):
         """Copy committed WAL pages into the SQLite database without waiting for anyone.
@@ -203,6 +303,12 @@ class Store:
     def create_project(self, **row):
         with self.engine.begin() as conn:
             conn.execute(projects.insert().values(created_at=_now(), **row))
+
+    def set_read_token(self, project_id, read_token_sha256):
+        """Replace the project's read-token hash; False if there is no such project."""
+        with self.engine.begin() as conn:
+            return conn.execute(projects.update().where(projects.c.project_id == project_id)
+                                .values(read_token_sha256=read_token_sha256)).rowcount == 1
 
     def project(self, project_id):
         """The project's row as a dict, or None."""

@@ -6,9 +6,12 @@ request is acknowledged only after the transaction holding its rows is durable.
 
 import asyncio
 import collections
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["BatchWriter", "Overloaded", "StorageFailed"]
+
+_log = logging.getLogger("telly_autoinst.collector")
 
 
 class Overloaded(Exception):
@@ -61,6 +64,7 @@ class BatchWriter:
                 try:
                     await loop.run_in_executor(self._executor, self._write, rows)
                 except Exception as exc:  # any driver error: fail this batch's requests, keep serving
+                    _log.exception("a batch of %d reports was not stored", len(rows))
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(StorageFailed(type(exc).__name__))

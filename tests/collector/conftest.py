@@ -158,4 +158,5 @@ def post(url, report, **kwargs):
     import httpx
 
     body = report if isinstance(report, (bytes, bytearray)) else json.dumps(report).encode()
-    return httpx.post(url + "/api/v1/reports", content=body, timeout=30, **kwargs)
+    headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+    return httpx.post(url + "/api/v1/reports", content=body, timeout=30, headers=headers, **kwargs)

@@ -26,7 +26,7 @@ def app_and_project(tmp_path, clock):
     foreign, _ = create_project(store, "abroad", "eu")
     # 20 reports, then (practically) no refill: the rate-limit test does not depend on speed.
     config = Config(region="us", rate=0.01, burst=20, max_wire=64 * 1024, max_decoded=256 * 1024, publish_interval=0)
-    with TestClient(build_app(store, config, now=clock)) as client:
+    with TestClient(build_app(store, config, now=clock), headers={"Content-Type": "application/json"}) as client:
         yield client, store, project_id, foreign
     store.dispose()
 
@@ -170,7 +170,7 @@ def test_memory_stays_bounded_under_bombs_and_huge_bodies(serve, tmp_path):
     pid = server.proc.pid
     bomb = gzip.compress(b"\0" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB from ~200 KB on the wire
     big = json.dumps(make_report(project_id, stats={f"k{i}" * 8: 1 for i in range(20000)})).encode()
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Content-Type": "application/json"}) as client:
         for _ in range(20):
             assert client.post("/api/v1/reports", content=bomb, headers={"Content-Encoding": "gzip"}).status_code == 413
             assert client.post("/api/v1/reports", content=gzip.compress(big),
@@ -188,4 +188,151 @@ def test_a_large_gzipped_report_is_inflated_past_the_small_body_size(app_and_pro
     response = client.post("/api/v1/reports", content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
     assert response.status_code == 200, response.text
     (row,) = store.reports_of_day(project_id, datetime.datetime(2026, 11, 1).date())
-    assert len(json.loads(row[-1])) == 3000
+    # Inflated and parsed whole; stored: only the most-called features, as many as a user-day counts.
+    assert sorted(json.loads(row[-1]).values()) == list(range(2981, 3001))
+
+
+@pytest.mark.parametrize("content_type", [
+    None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+    "application/json; charset=utf-16", "application/jsonx"])
+def test_only_json_bodies_are_read(app_and_project, content_type):
+    """A web page can post text/plain or a form cross-site without asking: such bodies are refused."""
+    client, store, project_id, _ = app_and_project
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = client.build_request("POST", "/api/v1/reports", content=json.dumps(make_report(project_id)),
+                                   headers=headers)
+    if content_type is None:
+        del request.headers["Content-Type"]
+    response = client.send(request)
+    assert (response.status_code, response.json()["error"]) == (415, "unsupported_media_type")
+    assert store.report_ids(project_id) == set()
+    ok = client.post("/api/v1/reports", content=json.dumps(make_report(project_id)),
+                     headers={"Content-Type": "Application/JSON; Charset=\"UTF-8\""})
+    assert ok.status_code == 200, ok.text
+
+
+def test_a_utf16_body_is_refused(app_and_project):
+    client, store, project_id, _ = app_and_project
+    response = client.post("/api/v1/reports", content=json.dumps(make_report(project_id)).encode("utf-16"))
+    assert (response.status_code, response.json()["error"]) == (400, "malformed_json")
+
+
+def test_an_internal_error_is_a_503_with_its_traceback_logged(app_and_project, monkeypatch, caplog):
+    """The client deletes a report on a 4xx: a collector bug must answer 503 so that it retries."""
+    from telly_autoinst.collector import receive
+
+    client, store, project_id, _ = app_and_project
+
+    def broken(doc):
+        raise KeyError("a bug in the collector")
+
+    monkeypatch.setattr(receive, "facts_v1", broken)
+    with caplog.at_level("ERROR", logger="telly_autoinst.collector"):
+        response = client.post("/api/v1/reports", content=json.dumps(make_report(project_id)))
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert response.json()["error"] == "internal_error"
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.exc_info[0] is KeyError and "broken" in caplog.text
+
+
+def test_bytes_in_flight_are_capped_in_total(tmp_path, clock):
+    """Bodies held by concurrent requests count against one cap; past it: 503, and nothing leaks."""
+    import asyncio
+
+    from telly_autoinst.collector.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    project_id, _ = create_project(store, "demo", "us")
+    config = Config(region="us", rate=0, publish_interval=0, max_in_flight=256 * 1024)
+    app = build_app(store, config, now=clock)
+    endpoint = app._posts["/api/v1/reports"]
+    in_flight = endpoint.__self__.in_flight
+    answers = []
+
+    async def post(body, release):
+        sent = [{"type": "http.request", "body": body[:len(body) // 2], "more_body": True},
+                {"type": "http.request", "body": body[len(body) // 2:], "more_body": False}]
+
+        async def receive():
+            if len(sent) == 1:
+                await release.wait()  # the second half arrives later: the first half is held
+            return sent.pop(0)
+
+        started = {}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                started.update(status=message["status"], headers=dict(message["headers"]))
+            else:
+                answers.append((started["status"], started["headers"], json.loads(message["body"])))
+
+        scope = {"type": "http", "method": "POST", "path": "/api/v1/reports",
+                 "headers": [(b"content-type", b"application/json")]}
+        await endpoint(scope, receive, send)
+
+    async def main():
+        async with app.site.router.lifespan_context(app.site):
+            release = asyncio.Event()
+            # [{},{},...]: parsed, such a body takes about 24 times its size.
+            body = json.dumps({"project_id": project_id, "pad": [{}] * 8000}).encode()
+            tasks = [asyncio.ensure_future(post(body, release)) for _ in range(40)]
+            await asyncio.sleep(0.2)
+            assert 0 < in_flight.used <= in_flight.limit
+            release.set()
+            await asyncio.gather(*tasks)
+        assert in_flight.used == 0
+
+    asyncio.run(main())
+    statuses = sorted({status for status, _, _ in answers})
+    assert 503 in statuses and set(statuses) <= {422, 503}, statuses
+    for status, headers, payload in answers:
+        if status == 503:
+            assert payload["error"] == "overloaded" and int(headers[b"retry-after"]) >= 1
+    store.dispose()
+
+
+def _peak_and_now_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["VmHWM"].split()[0]), int(fields["VmRSS"].split()[0])
+
+
+def test_many_concurrent_bodies_grow_memory_by_at_most_256_mib(serve, tmp_path):
+    """800 concurrent 65,000-byte bodies of the costliest shape, for unknown projects (each one a
+    database lookup while its parsed body waits): the server grows by at most 256 MiB and answers
+    each with 404 or 503 + Retry-After."""
+    import asyncio
+
+    from telly_autoinst.collector.store import open_store
+
+    db = f"sqlite:///{tmp_path / 'mem.sqlite3'}"
+    open_store(db).dispose()
+    server = serve(db)
+    host, port = server.url.rsplit("/", 1)[1].split(":")
+    before, _ = _peak_and_now_kib(server.proc.pid)
+
+    def body(i):
+        head = json.dumps({"project_id": f"nobody-{i}", "pad": []})[:-2].encode()
+        pad = b"{}," * ((65000 - len(head) - 2) // 3)
+        out = head + pad[:-1] + b"]}"
+        return out + b" " * (65000 - len(out))
+
+    async def one(i):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        payload = body(i)
+        writer.write(b"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+        writer.close()
+        return head
+
+    async def flood():
+        return await asyncio.gather(*(one(i) for i in range(800)))
+
+    heads = asyncio.run(flood())
+    peak, _ = _peak_and_now_kib(server.proc.pid)
+    statuses = [int(h.split(b" ", 2)[1]) for h in heads]
+    assert set(statuses) <= {404, 503}, sorted(set(statuses))
+    assert all(b"retry-after" in h.lower() for h, s in zip(heads, statuses) if s == 503)
+    assert peak - before <= 256 * 1024, f"the server grew by {(peak - before) // 1024} MiB"
