@@ -5,8 +5,8 @@ import inspect
 
 import pytest
 
-MODULES = ["app", "cli", "dashboard", "ingest", "jobs", "privacy", "ratelimit", "receive", "registry", "store",
-           "window", "writer"]
+MODULES = ["app", "cli", "connection", "dashboard", "ingest", "jobs", "privacy", "ratelimit", "receive", "registry",
+           "store", "window", "workers", "writer"]
 
 
 @pytest.mark.parametrize("name", MODULES)
