@@ -24,19 +24,18 @@ def test_ci_vendor(environ, expected):
     assert facts.ci_vendor(environ) == expected
 
 
-@pytest.mark.parametrize("how, expected", [("command", "command"), ("module", "module"), ("script", "script")])
-def test_run_mode(tmp_path, how, expected):
-    code = "from telly_autoinst.facts import interpreter; print(interpreter()['mode'])\n"
-    if how == "command":
-        args = ["-c", code]
-    elif how == "module":
-        (tmp_path / "modemod.py").write_text(code)
-        args = ["-m", "modemod"]
-    else:
-        (tmp_path / "script.py").write_text(code)
-        args = [str(tmp_path / "script.py")]
+MODE = "from telly_autoinst.facts import interpreter; print(interpreter()['mode'])\n"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["-c", MODE], "command"),
+    (["-m", "modemod"], "module"),
+    (["modemod.py"], "script"),
+])
+def test_run_mode(tmp_path, args, expected):
+    (tmp_path / "modemod.py").write_text(MODE)
     out = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert out.stdout.strip() == expected
+    assert out.stdout == expected + "\n"
 
 
 def test_run_mode_repl():

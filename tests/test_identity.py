@@ -33,17 +33,19 @@ def test_salt_created_once_with_mode_0600(fresh_home):
     assert not [p for p in os.listdir(fresh_home) if p.endswith(".tmp")]
 
 
-def test_unwritable_home_falls_back_to_machine_id(fresh_home):
-    if os.geteuid() == 0:
-        # root ignores directory permissions: point HOME at a path under a regular file instead.
-        os.environ["HOME"] = str(fresh_home / "file" / "home")
-        (fresh_home / "file").write_text("")
-    else:
-        fresh_home.chmod(0o500)
-    try:
-        value, source = identity.salt("random_uuid4")
-    finally:
-        fresh_home.chmod(0o700)
+def test_unreadable_home_falls_back_to_machine_id(fresh_home, monkeypatch):
+    # A HOME under a regular file cannot be read or created by anyone, root included.
+    (fresh_home / "file").write_text("")
+    monkeypatch.setenv("HOME", str(fresh_home / "file" / "home"))
+    value, source = identity.salt("random_uuid4")
+    assert source == "machine_id"
+    assert value == identity._machine_id()
+
+
+def test_unwritable_home_falls_back_to_machine_id(fresh_home, monkeypatch):
+    # /proc/self is a directory that has no salt file and where nobody, root included, can create one.
+    monkeypatch.setenv("HOME", "/proc/self")
+    value, source = identity.salt("random_uuid4")
     assert source == "machine_id"
     assert value == identity._machine_id()
 

@@ -15,11 +15,16 @@ def test_schema_lists_exactly_the_project_settings():
     assert set(SCHEMA["properties"]) == {s.name for s in SETTINGS if s.scope == "project"}
 
 
-def test_schema_enums_match_the_table():
-    for setting in SETTINGS:
-        allowed = getattr(setting.parse, "allowed", None)
-        if allowed and setting.scope == "project":
-            assert SCHEMA["properties"][setting.name]["enum"] == list(allowed)
+ENUMERATED = [s for s in SETTINGS if s.scope == "project" and getattr(s.parse, "allowed", None)]
+
+
+def test_some_project_settings_are_enumerated():
+    assert {s.name for s in ENUMERATED} >= {"region", "engine", "mode"}
+
+
+@pytest.mark.parametrize("setting", ENUMERATED, ids=lambda s: s.name)
+def test_schema_enum_matches_the_table(setting):
+    assert SCHEMA["properties"][setting.name]["enum"] == list(setting.parse.allowed)
 
 
 def test_defaults():

@@ -5,6 +5,7 @@ import json
 
 import hypothesis.strategies as st
 import jsonschema
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
 from telly_autoinst.collector import ingest
@@ -111,26 +112,29 @@ def test_v1_0_facts_one_per_project_zero_counts_dropped():
     assert [f.project_id for f in facts] == ["p1", "p2"] and len({f.report_id for f in facts}) == 2
     assert facts[0].stats == {"m.f": 2} and facts[0].os == "macOS" and facts[0].python == "unknown"
     assert facts[0].user == "plain-text-user"  # re-keyed by the window before anything is stored
-    for bad in ({"client_id": [], "stats": {}}, {"client_id": ["x"] * 17, "stats": {}},
-                {"client_id": ["bad id"], "stats": {}}, {"client_id": ["p"], "stats": {"k": -1}},
-                {"client_id": ["p"], "stats": {"k": True}}, {"api_version": "v2", "client_id": ["p"], "stats": {}}):
-        try:
-            ingest.facts_v10(bad)
-        except ingest.Rejected as exc:
-            assert exc.status == 422
-        else:
-            raise AssertionError(bad)
+
+
+@pytest.mark.parametrize("bad", [
+    {"client_id": [], "stats": {}}, {"client_id": ["x"] * 17, "stats": {}},
+    {"client_id": ["bad id"], "stats": {}}, {"client_id": ["p"], "stats": {"k": -1}},
+    {"client_id": ["p"], "stats": {"k": True}}, {"api_version": "v2", "client_id": ["p"], "stats": {}},
+], ids=["no-client", "17-clients", "bad-id", "negative-count", "bool-count", "api-v2"])
+def test_v1_0_bad_report_is_rejected(bad):
+    with pytest.raises(ingest.Rejected) as raised:
+        ingest.facts_v10(bad)
+    assert raised.value.status == 422
 
 
 def test_project_id_is_read_before_the_rest():
     assert ingest.project_id_of({"project_id": "eu-abc"}) == "eu-abc"
-    for doc in ([], {"project_id": 5}, {"project_id": "a b"}, {"project_id": "x" * 129}):
-        try:
-            ingest.project_id_of(doc)
-        except ingest.Rejected as exc:
-            assert exc.status == 422
-        else:
-            raise AssertionError(doc)
+
+
+@pytest.mark.parametrize("doc", [[], {"project_id": 5}, {"project_id": "a b"}, {"project_id": "x" * 129}],
+                         ids=["not-an-object", "not-a-string", "space", "too-long"])
+def test_bad_project_id_is_rejected(doc):
+    with pytest.raises(ingest.Rejected) as raised:
+        ingest.project_id_of(doc)
+    assert raised.value.status == 422
 
 
 def test_a_node_client_report_is_schema_v1_for_both():
