@@ -35,7 +35,7 @@ def _start():
         return
     from .finder import install
 
-    install(watched, _on_loaded)
+    install(watched, _on_found)
     # Packages imported before the hook existed (by an earlier .pth) are instrumented now.
     for name in [n for n in list(sys.modules) if n.partition(".")[0] in watched]:
         module = sys.modules.get(name)
@@ -60,10 +60,20 @@ def _watched_names():
     return set(watched) | forced
 
 
+def _on_found(spec):
+    # Runs on the first import of each watched module: control (and everything it needs) is
+    # imported then, never at interpreter start.
+    from .control import loader_for
+
+    return loader_for(spec)
+
+
 def _on_loaded(module):
     try:
         from .control import on_module_loaded
 
         on_module_loaded(module)
     except Exception:
-        pass
+        from ._env import debug_swallowed
+
+        debug_swallowed(f"instrumenting {module.__name__}")

@@ -1,4 +1,4 @@
-"""Decides what happens to a watched module once it has run: its project, consent, and engine.
+"""Decides what happens to a watched module as it is imported: its project, consent, and engine.
 
 State is built lazily, on the first watched import, from the index that bootstrap already read:
 importing a package that nobody watches never reaches this module.
@@ -82,6 +82,23 @@ def _activate_pipeline():
     from .pipeline import activate
 
     activate(process(), projects)
+
+
+def loader_for(spec):
+    """The loader a watched module's spec should use: the in-frame engine's, which runs the
+    module already instrumented, or the real one chained to :func:`on_module_loaded`; None
+    (leave the spec alone) when the module's project is not counted."""
+    project = project_for(spec.name)
+    if project is None or not _allowed(project):
+        return None
+    engine = _engine(project.engine)
+    loader = engine.loader_for(spec, project)
+    if loader is not None:
+        _activate_pipeline()
+        return loader
+    from .finder import chain
+
+    return chain(spec.loader, on_module_loaded)
 
 
 def on_module_loaded(module):

@@ -16,11 +16,15 @@ import operator
 import os
 import threading
 
-__all__ = ["tick_for", "take", "give_back", "pending_projects"]
+__all__ = ["tick_for", "steps_for", "enable", "take", "give_back", "pending_projects"]
 
 _lock = threading.Lock()
 # project_id -> {key: _Counter}; only ever grows (a key once counted stays known).
 _projects: dict[str, dict[str, _Counter]] = {}
+# project_id -> {key: _Counter} stepped by in-frame code but not (yet) reported: the rewrite
+# engine compiles a counter into every function that selection *could* pick, before the module
+# has run; selection then enables the ones it picks (see steps_for and enable).
+_dormant: dict[str, dict[str, _Counter]] = {}
 # project_id -> {key: n}: counts whose delivery failed, re-added by the next take().
 _returned: dict[str, dict[str, int]] = {}
 
@@ -55,12 +59,39 @@ def tick_for(project_id, key):
     counters = _projects.get(project_id)
     counter = counters.get(key) if counters is not None else None
     if counter is None:
+        enable(project_id, key)  # in-frame code may step this key's counter already
         with _lock:
             counters = _projects.setdefault(project_id, {})
             counter = counters.get(key)
             if counter is None:
                 counter = counters[key] = _Counter()
     return counter.tick
+
+
+def steps_for(project_id, key):
+    """The ``itertools.count`` that in-frame code steps to count a call of ``key``.
+
+    Its steps are reported only once :func:`enable` was called for the key (or the key got a
+    tick from :func:`tick_for`): until then they are counted and ignored.
+    """
+    counter = _projects.get(project_id, {}).get(key) or _dormant.get(project_id, {}).get(key)
+    if counter is None:
+        with _lock:
+            counter = _projects.get(project_id, {}).get(key)
+            if counter is None:
+                counter = _dormant.setdefault(project_id, {}).setdefault(key, _Counter())
+    return counter.steps
+
+
+def enable(project_id, key):
+    """Report ``key``'s calls from now on (calls made before, while its module ran, are not:
+    the engines that instrument after the module ran never see those either)."""
+    with _lock:
+        counter = _dormant.get(project_id, {}).pop(key, None)
+        if counter is None:
+            return
+        counter.baseline = counter.calls()
+        _projects.setdefault(project_id, {})[key] = counter
 
 
 def take(project_id):

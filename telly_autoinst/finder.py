@@ -1,4 +1,9 @@
-"""The ``sys.meta_path`` finder and the chained loader that report each watched module once it has run.
+"""The ``sys.meta_path`` finder that hands each watched module's spec to the engines, and the chained loader.
+
+For every module under a watched top-level name, the finder finds the real spec (walking the
+rest of ``sys.meta_path``) and asks its callback for a loader to put in its place: the in-frame
+engine answers with a loader that runs rewritten code; the others with :func:`chain`, which
+runs the real loader and then reports the module.
 
 Modeled on ddtrace's ModuleWatchdog rather than wrapt's importer: the finder walks the rest of
 ``sys.meta_path`` itself, because calling ``importlib.util.find_spec`` from inside a finder
@@ -78,12 +83,35 @@ class _LegacyChainedLoader(_Chained):
         return module
 
 
-class WatchFinder:
-    """Chains the real loader of every module under a watched top-level name; ignores the rest."""
+def chain(loader, on_loaded):
+    """A loader that runs ``loader`` and then calls ``on_loaded(module)`` (errors swallowed);
+    None when ``loader`` can do neither."""
 
-    def __init__(self, watched, on_loaded):
+    def guarded(module):
+        # The host's import must succeed whatever happens to instrumentation.
+        try:
+            on_loaded(module)
+        except Exception:
+            from ._env import debug_swallowed
+
+            debug_swallowed(f"instrumenting {getattr(module, '__name__', '?')}")
+
+    if hasattr(loader, "exec_module"):
+        return _ChainedLoader(loader, guarded)
+    if hasattr(loader, "load_module"):
+        return _LegacyChainedLoader(loader, guarded)
+    return None
+
+
+class WatchFinder:
+    """Offers the spec of every module under a watched top-level name to ``on_found``; ignores the rest.
+
+    ``on_found(spec)`` returns the loader to use instead of ``spec.loader``, or None to keep it.
+    """
+
+    def __init__(self, watched, on_found):
         self.watched = frozenset(watched)
-        self._on_loaded = on_loaded
+        self._on_found = on_found
         # (thread id, module name) pairs being looked up: another finder further down may call
         # importlib.util.find_spec for the same name, which comes back here.
         self._finding = set()
@@ -101,11 +129,15 @@ class WatchFinder:
             self._finding.discard(key)
         if spec is None or _skip_loader(spec.loader):
             return spec
-        loader = spec.loader
-        if hasattr(loader, "exec_module"):
-            spec.loader = _ChainedLoader(loader, self._guarded_on_loaded)
-        elif hasattr(loader, "load_module"):
-            spec.loader = _LegacyChainedLoader(loader, self._guarded_on_loaded)
+        try:
+            loader = self._on_found(spec)
+        except Exception:  # the host's import goes on with the real loader
+            from ._env import debug_swallowed
+
+            debug_swallowed(f"finding {fullname}")
+            loader = None
+        if loader is not None:
+            spec.loader = loader
         return spec
 
     def _find_with_the_rest(self, fullname, path, target):
@@ -136,20 +168,14 @@ class WatchFinder:
 
         return importlib.util.spec_from_loader(fullname, loader)
 
-    def _guarded_on_loaded(self, module):
-        # The host's import must succeed whatever happens to instrumentation.
-        try:
-            self._on_loaded(module)
-        except Exception:
-            pass
 
 
-def install(watched, on_loaded):
+def install(watched, on_found):
     """Put a WatchFinder first on ``sys.meta_path`` (once) and return it."""
     for finder in sys.meta_path:
         if isinstance(finder, WatchFinder):
             return finder
-    finder = WatchFinder(watched, on_loaded)
+    finder = WatchFinder(watched, on_found)
     sys.meta_path.insert(0, finder)
     return finder
 

@@ -63,7 +63,7 @@ _MODES = {"script", "module", "command", "repl", "jupyter", "unknown"}
 _LEVEL2 = {"user", "home", "machine", "host"}
 # Both clients speak schema v1: the Python client and the Node client (node/, npm telly-autoinst).
 _CLIENTS = {"telly_autoinst", "telly-autoinst-node"}
-_ENGINES = {"wrapt", "monitoring", "cjs", "esm", "cjs+esm"}
+_ENGINES = {"rewrite", "wrapt", "monitoring", "cjs", "esm", "cjs+esm"}
 _PLATFORM = {"os", "release", "machine", "cpu_model", "cpu_count", "memory_mib", "container", "ci",
              "ci_vendor", "wsl"}
 

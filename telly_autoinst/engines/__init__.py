@@ -1,12 +1,16 @@
 """The counting engines behind one small protocol, the factory that picks one, and what they did.
 
-Two engines count the targets that ``telly_autoinst.selection`` picks, under the same keys:
+Three engines count the targets that ``telly_autoinst.selection`` picks, under the same keys:
 
-* ``wrapt`` (default, every Python): patches functions and the methods in class ``__dict__``s
-  with ``wrapt.FunctionWrapper`` subclasses; class objects themselves are never proxied.
+* ``rewrite`` (every Python): counting statements compiled into the package's own functions as
+  they are imported (``engines.rewrite``); counts in the function's own frame.
 * ``monitoring`` (CPython 3.12+): local ``sys.monitoring`` ``PY_START`` events on the targets'
-  code objects; changes no object. It hands to ``wrapt`` the few targets whose code object does
-  not identify them (decorated functions, shared code).
+  code objects; also in frame, needs one of the six tool ids.
+* ``wrapt`` (every Python, on request): ``wrapt.FunctionWrapper`` proxies patched into modules
+  and class ``__dict__``s; a frame of ours sits between caller and function.
+
+``auto`` (the default) is ``rewrite`` on every Python: on 3.12+ it measured cheaper per call
+than ``monitoring`` and needs no tool id (README, "Engines").
 
 Each engine is a process-wide singleton, because what it patched or subscribed to is
 process-wide too.
@@ -17,7 +21,10 @@ from __future__ import annotations
 import sys
 import threading
 
-__all__ = ["Engine", "make_engine", "instrumented_keys"]
+__all__ = ["Engine", "ENGINES", "make_engine", "instrumented_keys", "fallback"]
+
+# The names a setting may use ("auto" picks one of the others).
+ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -39,18 +46,32 @@ class Engine:
         """
         raise NotImplementedError
 
+    def loader_for(self, spec, project):
+        """A loader that runs ``spec``'s module already instrumented, or None: then the module
+        runs as usual and :meth:`instrument` is called once it has run."""
+        return None
 
-def make_engine(name="wrapt"):
-    """``(engine, note)``: the engine called ``name``, or wrapt with a note saying why not."""
+
+def make_engine(name="auto"):
+    """``(engine, note)``: the engine called ``name``, or the in-frame one with a note saying why not."""
+    if name == "wrapt":
+        return _wrapt(), None
     if name == "monitoring":
         if sys.version_info < (3, 12) or not hasattr(sys, "monitoring"):
-            return _wrapt(), (
-                "engine 'monitoring' needs Python 3.12+ (this is %d.%d); using 'wrapt'" % sys.version_info[:2])
+            return _rewrite(), (
+                "engine 'monitoring' needs Python 3.12+ (this is %d.%d); using 'rewrite'" % sys.version_info[:2])
         engine, note = _monitoring()
-        return (engine, None) if engine is not None else (_wrapt(), note)
-    if name != "wrapt":
-        return _wrapt(), f"unknown engine {name!r}; using 'wrapt'"
-    return _wrapt(), None
+        return (engine, None) if engine is not None else (_rewrite(), f"{note}; using 'rewrite'")
+    if name not in ("auto", "rewrite"):
+        return _rewrite(), f"unknown engine {name!r}; using 'rewrite'"
+    return _rewrite(), None
+
+
+def fallback():
+    """The engine that counts what an in-frame engine cannot: targets whose body is not a
+    function of the module's source (a generated ``__init__``, code made by ``exec``).
+    It has ``wrap_target(target, project)``."""
+    return _wrapt()
 
 
 def instrumented_keys(project_id):
@@ -68,6 +89,15 @@ def _wrapt():
 
             _engines["wrapt"] = WraptEngine()
         return _engines["wrapt"]
+
+
+def _rewrite():
+    with _lock:
+        if "rewrite" not in _engines:
+            from .rewrite import RewriteEngine
+
+            _engines["rewrite"] = RewriteEngine()
+        return _engines["rewrite"]
 
 
 def _monitoring():

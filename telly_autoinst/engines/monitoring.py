@@ -20,7 +20,7 @@ Instantiation is observed through the package ``__init__``'s code (see ``_instan
 without a package ``__init__`` have no instantiation key (``selection``), as with wrapt.
 
 Tool ids: 3 and 4 are free by convention, 5 is taken only as a last resort; with none free,
-``engines.make_engine`` falls back to wrapt with a note. Debuggers, coverage and profilers keep
+``engines.make_engine`` falls back to the in-frame ``rewrite`` engine with a note. Debuggers, coverage and profilers keep
 their own ids (0, 1, 2) and run alongside.
 
 Generators, coroutines and async generators start (PY_START) at their first ``next``/``send``/
@@ -61,7 +61,7 @@ def claim():
             continue
         return MonitoringEngine(tool), None
     held = ", ".join(f"{tool}={monitoring.get_tool(tool)}" for tool in _TOOL_IDS)
-    return None, f"no free sys.monitoring tool id ({held}); using 'wrapt'"
+    return None, f"no free sys.monitoring tool id ({held})"
 
 
 def _own_code(func, initializer=False):

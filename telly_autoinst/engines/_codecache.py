@@ -1,0 +1,90 @@
+"""The per-user cache of rewritten module code, so that a warm import costs what a ``.pyc`` load costs.
+
+One file per source file, under ``<user cache>/telly_autoinst/code/<cache tag>/``, never beside
+the package (site-packages is often read-only, and the package's own ``__pycache__`` must stay
+the package's). Like pytest's ``.pyc`` files, a file records what it was built from and is used
+only when all of it still holds: the source's path, size and mtime (ns), the interpreter's
+magic number, ``-O``, this package's version and the rewrite's format. Nothing else decides
+the rewrite (the project's include/exclude patterns are applied at run time), so one file
+serves every project and every selection.
+
+Reading needs ``marshal`` and ``os`` only: no ``ast``, no ``json``. A cache that cannot be read
+or written (no home, read-only file system) only makes every import a cold one.
+"""
+
+import marshal
+import os
+import sys
+
+from _frozen_importlib_external import MAGIC_NUMBER
+
+from .. import __version__
+from ..index import cache_dir
+
+__all__ = ["CALL", "INIT", "PLACEHOLDER", "TAIL", "stamp", "load", "store"]
+
+# What is stored with the code: ``sites[i] = (kind, qualname)`` describes the string constant
+# PLACEHOLDER + str(i), which the engine replaces when it loads the code (no real constant
+# starts with a NUL and this text).
+PLACEHOLDER = "\x00telly_autoinst\x00"
+CALL, INIT, TAIL = "call", "init", "tail"
+
+# Bump when the rewrite or the stored tuple changes.
+_FORMAT = "telly-rewrite-1"
+
+
+def stamp(path):
+    """What a rewrite of ``path`` as it is now is valid for; None when the source cannot be stat'ed.
+
+    Taken *before* the source is read, as the import system does: a file edited meanwhile then
+    leaves a stale stamp, which the next import rejects, never new code under an old stamp.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (_FORMAT, __version__, MAGIC_NUMBER, sys.flags.optimize, path, st.st_size, st.st_mtime_ns)
+
+
+def _file(path):
+    base = cache_dir()
+    if base is None:
+        return None
+    from ..index import _fnv1a  # the index's stable hash: str hashes are salted per process
+
+    tag = sys.implementation.cache_tag or "none"
+    return os.path.join(base, "code", tag, f"{_fnv1a(path):016x}.bin")
+
+
+def load(path, current):
+    """``(sites, code)`` cached for the source file ``path`` with the stamp ``current``, or None."""
+    name = _file(path)
+    if current is None or name is None:
+        return None
+    try:
+        with open(name, "rb") as handle:
+            data = handle.read()
+        stored, sites, code = marshal.loads(data)
+    except Exception:  # missing, truncated, written by another interpreter: rewrite again
+        return None
+    if stored != current:
+        return None
+    return sites, code
+
+
+def store(path, current, sites, code):
+    """Keep ``(sites, code)`` for ``path``; silently does nothing where the cache cannot be written."""
+    name = _file(path)
+    if current is None or name is None:
+        return
+    tmp = f"{name}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        with open(tmp, "wb") as handle:
+            handle.write(marshal.dumps((current, sites, code)))
+        os.replace(tmp, name)  # readers see the old file or the new one, never half of one
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -1,0 +1,141 @@
+"""The source rewrite behind the in-frame engine: one counting statement at the top of each candidate function.
+
+Modelled on pytest's assertion rewriting: the module's source is parsed, statements are added
+to the tree, and the tree is compiled with the flags the import system uses. Every added node
+copies the location of a statement that is already there, so line numbers, ``co_firstlineno``,
+tracebacks, ``inspect.getsource`` and coverage see the module as written.
+
+The added statements name no global (nothing is added to the module's namespace, and a module
+that shadows a builtin cannot break them): each is a method call on a string constant, a
+*placeholder* that the engine swaps in ``co_consts`` for the real object when the code is
+loaded (``marshal`` could not store those objects in the cache). A call on the constant itself
+would do, but the compiler warns about calling a ``str`` literal, hence ``.__next__()`` and
+``.__call__()``:
+
+* ``"<ph>".__next__()`` in a function: steps that key's ``itertools.count`` (C code, no frame);
+* ``"<ph>".__call__(self)`` in an ``__init__``: the instantiation observer, which returns
+  before the body starts;
+* ``"<ph>".__call__()`` as the module's last statement: tells the engine the module has run,
+  from inside the module's own frame (no frame of ours wraps the module's execution).
+
+Candidates are the functions that selection could ever pick: defined at module level or in a
+class body (also under ``if``/``try``/``with``/``for``/``match``), with a public name, a name in
+a literal ``__all__``, or ``__init__`` in a class. Functions nested in functions are never
+selected (their qualified names hold ``<locals>``). Selection at run time decides which of the
+candidates are counted; the others step a counter nobody reads.
+
+This module imports ``ast``; it runs only when the cache has no code for a source file.
+"""
+
+import ast
+
+from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
+
+__all__ = ["rewrite"]
+
+_BLOCKS = ("body", "orelse", "finalbody")
+
+
+def rewrite(source, path):
+    """``(sites, code)``: the module compiled with counting statements, and what each placeholder is.
+
+    ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``. Raises SyntaxError (and
+    whatever ``compile`` raises) exactly where the normal import would.
+    """
+    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    sites = []
+    _block(tree.body, "", False, _literal_all(tree.body), sites)
+    _add_tail(tree, sites)
+    # The flags of importlib's source_to_code: the future imports of the module itself only.
+    code = compile(tree, path, "exec", dont_inherit=True, optimize=-1)
+    return sites, code
+
+
+def _literal_all(body):
+    """Names listed in module-level ``__all__`` literals (assignments, ``+=``, ``.extend``)."""
+    names = set()
+    for node in body:
+        value = None
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            value = node.value
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name) \
+                and node.target.id == "__all__":
+            value = node.value
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "__all__":
+                value = ast.Tuple(elts=list(node.value.args), ctx=ast.Load())
+        if value is not None:
+            for item in ast.walk(value):
+                if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                    names.add(item.value)
+    return names
+
+
+def _block(statements, prefix, in_class, exported, sites):
+    for node in statements:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _function(node, prefix, in_class, exported, sites)
+        elif isinstance(node, ast.ClassDef):
+            _block(node.body, f"{prefix}{node.name}.", True, exported, sites)
+        else:
+            # Compound statements at the same level define names at that level too.
+            for field in _BLOCKS:
+                inner = getattr(node, field, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                    _block(inner, prefix, in_class, exported, sites)
+            for handler in getattr(node, "handlers", ()) or ():
+                _block(handler.body, prefix, in_class, exported, sites)
+            for case in getattr(node, "cases", ()) or ():  # match (3.10+)
+                _block(case.body, prefix, in_class, exported, sites)
+
+
+def _function(node, prefix, in_class, exported, sites):
+    name = node.name
+    if in_class and name == "__init__":
+        positional = list(getattr(node.args, "posonlyargs", [])) + list(node.args.args)
+        if not positional:  # no instance to look at: the engine counts this class another way
+            return
+        kind, args = INIT, [ast.Name(id=positional[0].arg, ctx=ast.Load())]
+        method = "__call__"
+    elif not name.startswith("_") or (not in_class and name in exported):
+        kind, args, method = CALL, [], "__next__"
+    else:
+        return
+    index = len(sites)
+    sites.append((kind, prefix + name))
+    call = ast.Call(func=ast.Attribute(value=ast.Constant(value=PLACEHOLDER + str(index)), attr=method,
+                                       ctx=ast.Load()), args=args, keywords=[])
+    body = node.body
+    first = 1 if _is_docstring(body[0]) else 0
+    # The line of the first real statement (or of the docstring when there is nothing else):
+    # a line that already runs, so no line event, traceback line or coverage line is new.
+    anchor = body[first] if first < len(body) else body[0]
+    body.insert(first, _located(ast.Expr(value=call), anchor))
+
+
+def _add_tail(tree, sites):
+    index = len(sites)
+    sites.append((TAIL, ""))
+    call = ast.Call(func=ast.Attribute(value=ast.Constant(value=PLACEHOLDER + str(index)), attr="__call__",
+                                       ctx=ast.Load()), args=[], keywords=[])
+    statement = ast.Expr(value=call)
+    if tree.body:
+        # The last top-level statement's first line has run (or been tested) already.
+        _located(statement, tree.body[-1])
+    else:
+        for node in ast.walk(statement):
+            node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = 1, 0, 1, 0
+    tree.body.append(statement)
+
+
+def _is_docstring(node):
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _located(statement, anchor):
+    line, col = anchor.lineno, anchor.col_offset
+    for node in ast.walk(statement):
+        node.lineno, node.col_offset = line, col
+        node.end_lineno, node.end_col_offset = line, col
+    return statement

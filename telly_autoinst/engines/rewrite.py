@@ -1,0 +1,358 @@
+"""The in-frame engine: counting statements compiled into the package's own functions as they are imported.
+
+A counted call runs one extra statement *inside the function's own frame*, before its first
+line: ``<itertools.count>.__next__()``, C code that pushes no frame. Nothing wraps the
+function, so code inside it, and code it calls, sees exactly the frames it sees without the
+hook (``sys._getframe``, ``inspect.stack``, warnings' ``stacklevel``, logging's
+``findCaller``, tracebacks, frame-based ``__module__`` and pickling). No object is replaced,
+so identity, ``type()`` and every reference taken before the module finished importing count.
+
+How the statements get there (``_rewriter`` explains the rewrite, ``_codecache`` the cache):
+
+* **Import** (the usual path): the finder asks :meth:`RewriteEngine.loader_for` for a loader.
+  For a plain source file, the rewritten module code comes from the per-user cache, or is
+  rewritten and cached; its placeholders are bound to counters; and a ``SourceFileLoader``
+  whose ``get_code`` returns that code replaces the spec's loader. The import system's own
+  ``exec_module`` runs it, so no frame of ours surrounds the module's execution either. The
+  module's last statement tells the engine that it has run; selection then picks which of the
+  compiled counters are reported (:func:`counters.enable`).
+* **Already imported** (:meth:`RewriteEngine.instrument`: modules imported before the hook,
+  ``telly_autoinst.instrument()``, loaders that are not plain source files but whose file is):
+  the same rewritten code is compiled or loaded, and each selected function gets the
+  rewritten code object of its own body (``func.__code__`` is assigned; the function object
+  stays the same).
+
+Keys are those of ``selection``. What a key counts, in-frame: each *execution of the body* of
+the function defined under that qualified name. So a function wrapped by a decorator
+(``functools.wraps``, ``lru_cache``, ``singledispatch``) counts the calls that reach its body
+(cache misses, the dispatches to that implementation), a property counts its getter, setter
+and deleter runs, a generator counts when it starts, and instantiation is counted by an
+observer at the top of the package ``__init__`` (see ``_instances``), which returns before the
+body starts.
+
+A selected target whose body is not in the module's source (a dataclass's generated
+``__init__``, a function made by ``exec``, a body renamed at run time) cannot be counted in
+frame on Python 3.9-3.11; it is handed to the fallback engine, exactly as the
+``monitoring`` engine does (see ``engines.fallback``).
+"""
+
+import os
+import sys
+import threading
+from types import CodeType, FunctionType
+
+from _frozen_importlib_external import SourceFileLoader
+
+from .. import counters
+from .._env import debug_swallowed
+from ..selection import select
+from . import Engine, _codecache, _record
+from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
+from ._instances import Instantiations
+
+__all__ = ["RewriteEngine"]
+
+
+def _restore_loader(module, loader):
+    """Put the real loader back before the module's code runs (``importlib.resources`` and
+    ``pkgutil.get_data`` read it from the module), so that only the code differs."""
+    try:
+        module.__loader__ = loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = loader
+    except Exception:  # some native specs refuse attribute assignment
+        pass
+
+
+class _RewrittenLoader(SourceFileLoader):
+    """The real loader's twin whose ``get_code`` returns the rewritten code, once.
+
+    A ``SourceFileLoader`` itself, so ``exec_module``, ``get_source``, ``get_data`` and the
+    resource readers are the import system's own, and ``exec_module``'s frame is one the
+    import system hides from tracebacks and ``warnings``.
+    """
+
+    def __init__(self, original, code):
+        SourceFileLoader.__init__(self, original.name, original.path)
+        self._telly_original = original
+        self._telly_code = code
+
+    def get_code(self, fullname):
+        code, self._telly_code = self._telly_code, None
+        if code is None or fullname != self.name:
+            return self._telly_original.get_code(fullname)
+        module = sys.modules.get(fullname)
+        if module is not None:
+            _restore_loader(module, self._telly_original)
+        return code
+
+
+def _innermost(obj):
+    """The function whose body runs for ``obj``: through ``__wrapped__`` chains (``functools.wraps``,
+    ``lru_cache``), ``classmethod``/``staticmethod``; None when there is no Python function."""
+    for _ in range(100):  # a __wrapped__ cycle must not hang the import
+        if isinstance(obj, (classmethod, staticmethod)):
+            obj = obj.__func__
+            continue
+        wrapped = getattr(obj, "__wrapped__", None) if not isinstance(obj, type) else None
+        if wrapped is None:
+            break
+        obj = wrapped
+    return obj if type(obj) is FunctionType else None
+
+
+def _bodies(target):
+    """The functions whose bodies count for a (non-class) target."""
+    if target.kind == "property":
+        accessors = (target.obj.fget, target.obj.fset, target.obj.fdel)
+        return [_innermost(f) for f in accessors if f is not None]
+    return [_innermost(target.obj)]
+
+
+class RewriteEngine(Engine):
+    """Counts the selected targets of a module from statements compiled into their bodies."""
+
+    name = "rewrite"
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
+            os.register_at_fork(after_in_child=self._new_lock)
+        # id(code) -> (code, project_id, key): code objects compiled with a counter of that key.
+        self._counted = {}
+        # id(code) -> (code, observer): __init__ code objects compiled with an observer.
+        self._inits = {}
+        self._instances = Instantiations(self._init_token)
+
+    # -- import path -------------------------------------------------------------------------
+
+    def loader_for(self, spec, project):
+        """A loader that runs ``spec``'s module rewritten, or None to leave it to the caller."""
+        original = spec.loader
+        if type(original) is not SourceFileLoader or spec.name != original.name:
+            return None
+        try:
+            sites, code = self._module_code(original.path, original)
+            code = self._bind(code, sites, spec.name, project)
+        except Exception:  # SyntaxError and friends: the real loader raises them for the host
+            debug_swallowed(f"rewriting {spec.name}")
+            return None
+        return _RewrittenLoader(original, code)
+
+    def _module_code(self, path, loader=None):
+        current = _codecache.stamp(path)
+        cached = _codecache.load(path, current)
+        if cached is not None:
+            return cached
+        if loader is not None:
+            source = loader.get_data(path)
+        else:
+            with open(path, "rb") as handle:
+                source = handle.read()
+        from ._rewriter import rewrite  # ast: only when the cache has nothing for this file
+
+        sites, code = rewrite(source, path)
+        _codecache.store(path, current, sites, code)
+        return sites, code
+
+    def _bind(self, code, sites, modname, project):
+        """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
+        project_id = project.project_id
+        bound = {}
+        for index, (kind, qualname) in enumerate(sites):
+            key = f"{modname}.{qualname}"
+            if kind == CALL:
+                value = counters.steps_for(project_id, key)
+            elif kind == INIT:
+                value = self._observer()
+            elif kind == TAIL:
+                value = self._module_ran(modname, project)
+            else:
+                continue
+            bound[PLACEHOLDER + str(index)] = (kind, key, value)
+        with self._lock:
+            return _replace_constants(code, bound, lambda placeholder, new: self._remember(
+                new, bound[placeholder], project_id))
+
+    def _remember(self, code, site, project_id):
+        kind, key, value = site
+        if kind == CALL:
+            self._counted[id(code)] = (code, project_id, key)
+        elif kind == INIT:
+            self._inits[id(code)] = (code, value)
+
+    def _module_ran(self, modname, project):
+        def module_ran():
+            # Called by the module's last statement, from the module's own frame.
+            try:
+                namespace = sys._getframe(1).f_globals
+                module = sys.modules.get(modname)
+                # `python -m pkg.mod` runs this code as __main__, which is not counted.
+                if module is None or namespace.get("__name__") != modname or vars(module) is not namespace:
+                    return
+                self._arm(module, project)
+            except Exception:  # nothing may escape into the module being imported
+                debug_swallowed(f"instrumenting {modname}")
+
+        return module_ran
+
+    def _observer(self):
+        instances = self._instances
+
+        def observe(obj):
+            # The first statement of a package __init__: one count per instantiation, under
+            # the nearest counted class, by the first package initializer in the MRO only.
+            try:
+                cls = type(obj)
+                entry = instances.cached(cls) or instances.resolve(cls)
+                if entry[0] is observe:
+                    entry[1]()
+            except Exception:  # an exception here would be raised inside the host's __init__
+                pass
+
+        return observe
+
+    # -- already-imported modules --------------------------------------------------------------
+
+    def instrument(self, module, project):
+        """Count ``module``'s selected targets in frame, swapping in rewritten code objects where
+        the module ran without them; return the keys newly instrumented (``[]`` when repeated)."""
+        with self._lock:
+            targets = select(module, project)
+            missing = [t for t in targets if not self._in_frame(t, project)]
+            if missing:
+                try:
+                    self._swap_code(missing, project)
+                except Exception:  # no source, or it changed since: the fallback counts them
+                    debug_swallowed(f"rewriting {module.__name__} after import")
+            return self._arm(module, project, targets)
+
+    def _swap_code(self, targets, project):
+        """Give each target's body the rewritten code object compiled from its own source file."""
+        files = {}  # path -> (sites, {(name, first line): (code, placeholder)})
+        for target in targets:
+            if target.kind == "class":
+                funcs = [_innermost(vars(target.init_owner).get("__init__"))]
+            else:
+                funcs = _bodies(target)
+            for func in funcs:
+                if func is None or id(func.__code__) in self._counted or id(func.__code__) in self._inits:
+                    continue
+                old = func.__code__
+                path = old.co_filename
+                if path not in files:
+                    files[path] = None
+                    if path.endswith(".py") and os.path.isfile(path):
+                        sites, code = self._module_code(path)
+                        by_place = {}
+                        _collect_sites(code, by_place)
+                        files[path] = (sites, by_place)
+                if files[path] is None:
+                    continue
+                sites, by_place = files[path]
+                found = by_place.get((old.co_name, old.co_firstlineno))
+                if found is None or found[0].co_freevars != old.co_freevars:
+                    continue
+                new_code, placeholder = found
+                kind, qualname = sites[int(placeholder[len(PLACEHOLDER):])]
+                if kind == CALL and target.kind != "class" and qualname == func.__qualname__:
+                    value = counters.steps_for(project.project_id, target.key)
+                    site = (kind, target.key, value)
+                elif kind == INIT and target.kind == "class":
+                    site = (kind, qualname, self._observer())
+                else:
+                    continue
+                func.__code__ = _replace_constants(new_code, {placeholder: site}, lambda p, new: self._remember(
+                    new, site, project.project_id), nested=False)
+
+    # -- arming --------------------------------------------------------------------------------
+
+    def _in_frame(self, target, project):
+        if target.kind == "class":
+            return self._init_token(vars(target.init_owner).get("__init__")) is not None
+        for func in _bodies(target):
+            entry = self._counted.get(id(func.__code__)) if func is not None else None
+            if entry is None or entry[0] is not func.__code__ or entry[1:] != (project.project_id, target.key):
+                return False
+        return True
+
+    def _arm(self, module, project, targets=None):
+        """Report the compiled counters of the selected targets; hand the rest to the fallback."""
+        done = []
+        project_id = project.project_id
+        with self._lock:
+            for target in select(module, project) if targets is None else targets:
+                try:
+                    if self._in_frame(target, project):
+                        if target.kind == "class":
+                            if self._instances.counts(target.obj):
+                                continue
+                            self._instances.add(target.obj, counters.tick_for(project_id, target.key))
+                        else:
+                            if target.key in _enabled.get(project_id, ()):
+                                continue
+                            counters.enable(project_id, target.key)
+                            _enabled.setdefault(project_id, set()).add(target.key)
+                        done.append(target.key)
+                    elif self._fallback(target, project):
+                        done.append(target.key)
+                except Exception:  # one target that cannot be counted is skipped, not the module
+                    debug_swallowed(f"counting {target.key}")
+        _record(project_id, done)
+        return done
+
+    def _fallback(self, target, project):
+        from . import fallback
+
+        return fallback().wrap_target(target, project)
+
+    def _init_token(self, value):
+        func = _innermost(value)
+        entry = self._inits.get(id(func.__code__)) if func is not None else None
+        return entry[1] if entry is not None and entry[0] is func.__code__ else None
+
+    def _new_lock(self):
+        self._lock = threading.RLock()
+
+
+# project_id -> keys whose compiled counters are reported (enable is idempotent; this keeps the
+# "newly instrumented" answer of instrument() exact).
+_enabled = {}
+
+
+def _replace_constants(code, bound, remember, nested=True):
+    """``code`` (and the code objects nested in it) with placeholder constants replaced.
+
+    ``remember(placeholder, new_code)`` is told which new code object holds which placeholder.
+    """
+    consts = code.co_consts
+    changed = False
+    own = None
+    new = list(consts)
+    for i, value in enumerate(consts):
+        if type(value) is str:
+            site = bound.get(value)
+            if site is not None:
+                new[i] = site[2]
+                own = value
+                changed = True
+        elif nested and type(value) is CodeType:
+            replaced = _replace_constants(value, bound, remember)
+            if replaced is not value:
+                new[i] = replaced
+                changed = True
+    if not changed:
+        return code
+    result = code.replace(co_consts=tuple(new))
+    if own is not None:
+        remember(own, result)
+    return result
+
+
+def _collect_sites(code, by_place):
+    """Map ``(name, first line)`` of every code object holding a placeholder to ``(code, placeholder)``."""
+    for value in code.co_consts:
+        if type(value) is str and value.startswith(PLACEHOLDER):
+            by_place[(code.co_name, code.co_firstlineno)] = (code, value)
+        elif type(value) is CodeType:
+            _collect_sites(value, by_place)
