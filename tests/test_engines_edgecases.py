@@ -169,8 +169,10 @@ def test_one_function_as_several_initializers_or_as_function_and_initializer(edg
     plain = types.SimpleNamespace()
     meta.setup(plain, 4)
     assert plain.n == 4
+    # In frame, `setup` counts each run of its body, also the one as Configured's __init__.
+    setup_runs = 2 if edge.engine.name == "rewrite" else 1
     assert edge.take() == {"edgecases.meta.Twin": 1, "edgecases.meta.TwinAlias": 2,
-                           "edgecases.meta.Configured": 1, "edgecases.meta.setup": 1}
+                           "edgecases.meta.Configured": 1, "edgecases.meta.setup": setup_runs}
 
 
 def test_classes_without_package_init_keep_their_behaviour(edge):
@@ -195,7 +197,9 @@ def test_singledispatch(edge):
 
     assert describe(1.5) == "float" and describe.dispatch(float) is _
     assert set(describe.registry) >= {object, int, list, float}
-    assert edge.take() == {"edgecases.core.describe": 4}
+    # In frame, the key counts runs of the body defined under it: the other implementations
+    # registered with singledispatch are functions of their own (named `_`, never counted).
+    assert edge.take() == {"edgecases.core.describe": 1 if edge.engine.name == "rewrite" else 4}
 
 
 def test_functions_decorated_with_wraps(edge):

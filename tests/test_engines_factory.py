@@ -8,21 +8,27 @@ from telly_autoinst.engines import instrumented_keys, make_engine
 from tests.support.engines import forget_edgecases, instrumented
 
 
-def test_wrapt_is_the_default_and_a_singleton():
+def test_the_in_frame_rewrite_is_the_default_and_a_singleton():
     engine, note = make_engine()
+    assert engine.name == "rewrite" and note is None
+    assert make_engine("auto")[0] is engine and make_engine("rewrite")[0] is engine
+
+
+def test_wrapt_only_on_request_and_a_singleton():
+    engine, note = make_engine("wrapt")
     assert engine.name == "wrapt" and note is None
     assert make_engine("wrapt")[0] is engine
 
 
-def test_unknown_engine_falls_back_with_a_note():
+def test_unknown_engine_falls_back_in_frame_with_a_note():
     engine, note = make_engine("bytecode")
-    assert engine.name == "wrapt" and "bytecode" in note
+    assert engine.name == "rewrite" and "bytecode" in note
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="the fallback is for Pythons without sys.monitoring")
-def test_monitoring_before_3_12_falls_back_to_wrapt_with_a_note():
+def test_monitoring_before_3_12_falls_back_in_frame_with_a_note():
     engine, note = make_engine("monitoring")
-    assert engine.name == "wrapt" and "3.12" in note
+    assert engine.name == "rewrite" and "3.12" in note
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring needs Python 3.12+")
@@ -45,6 +51,6 @@ def test_instrumented_keys_is_a_copy_per_project(monkeypatch):
 def test_public_names():
     from telly_autoinst import counters, engines, selection
 
-    assert engines.__all__ == ["Engine", "make_engine", "instrumented_keys"]
+    assert engines.__all__ == ["Engine", "ENGINES", "make_engine", "instrumented_keys", "fallback"]
     assert selection.__all__ == ["Target", "select"]
-    assert counters.__all__ == ["tick_for", "take", "give_back", "pending_projects"]
+    assert counters.__all__ == ["tick_for", "steps_for", "enable", "take", "give_back", "pending_projects"]

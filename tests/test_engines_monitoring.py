@@ -98,12 +98,12 @@ print(note)
 """
 
 
-def test_falls_back_to_wrapt_when_no_tool_id_is_free(tmp_path):
+def test_falls_back_in_frame_when_no_tool_id_is_free(tmp_path):
     proc = subprocess.run([sys.executable, "-c", _NO_FREE_ID], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     name, note = proc.stdout.splitlines()
-    assert name == "wrapt" and "no free sys.monitoring tool id" in note and "someone else" in note
+    assert name == "rewrite" and "no free sys.monitoring tool id" in note and "someone else" in note
 
 
 _LATE_TOOL = """

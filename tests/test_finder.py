@@ -37,12 +37,14 @@ def tree(tmp_path, monkeypatch):
 
 @pytest.fixture
 def hook():
-    """Install a WatchFinder with a recording callback; remove it afterwards."""
+    """Install a WatchFinder that chains every watched module to a recording callback (what
+    control does for the engines that instrument after the module ran); remove it afterwards."""
     installed = []
 
     def install(*watched, callback=None):
         seen = []
-        finder = WatchFinder(watched, callback or seen.append)
+        on_loaded = callback or seen.append
+        finder = WatchFinder(watched, lambda spec: finder_module.chain(spec.loader, on_loaded))
         sys.meta_path.insert(0, finder)
         installed.append(finder)
         return finder, seen

@@ -15,7 +15,6 @@ or written (no home, read-only file system) only makes every import a cold one.
 import marshal
 import os
 import sys
-
 from _frozen_importlib_external import MAGIC_NUMBER
 
 from .. import __version__

@@ -20,8 +20,8 @@ Instantiation is observed through the package ``__init__``'s code (see ``_instan
 without a package ``__init__`` have no instantiation key (``selection``), as with wrapt.
 
 Tool ids: 3 and 4 are free by convention, 5 is taken only as a last resort; with none free,
-``engines.make_engine`` falls back to the in-frame ``rewrite`` engine with a note. Debuggers, coverage and profilers keep
-their own ids (0, 1, 2) and run alongside.
+``engines.make_engine`` falls back to the in-frame ``rewrite`` engine with a note. Debuggers,
+coverage and profilers keep their own ids (0, 1, 2) and run alongside.
 
 Generators, coroutines and async generators start (PY_START) at their first ``next``/``send``/
 ``await``, not when called: one that is created and never started is not counted, where wrapt

@@ -36,12 +36,12 @@ frame on Python 3.9-3.11; it is handed to the fallback engine, exactly as the
 ``monitoring`` engine does (see ``engines.fallback``).
 """
 
+import functools
 import os
 import sys
 import threading
-from types import CodeType, FunctionType
-
 from _frozen_importlib_external import SourceFileLoader
+from types import CodeType, FunctionType
 
 from .. import counters
 from .._env import debug_swallowed
@@ -122,6 +122,9 @@ class RewriteEngine(Engine):
         self._counted = {}
         # id(code) -> (code, observer): __init__ code objects compiled with an observer.
         self._inits = {}
+        # ids of counted code objects (kept alive by _counted) whose key is reported: enable()
+        # is idempotent, this keeps instrument()'s "newly instrumented" answer exact.
+        self._armed = set()
         self._instances = Instantiations(self._init_token)
 
     # -- import path -------------------------------------------------------------------------
@@ -173,6 +176,9 @@ class RewriteEngine(Engine):
         with self._lock:
             return _replace_constants(code, bound, lambda placeholder, new: self._remember(
                 new, bound[placeholder], project_id))
+
+    def _remember_site(self, placeholder, code, site, project_id):
+        self._remember(code, site, project_id)
 
     def _remember(self, code, site, project_id):
         kind, key, value = site
@@ -262,8 +268,8 @@ class RewriteEngine(Engine):
                     site = (kind, qualname, self._observer())
                 else:
                     continue
-                func.__code__ = _replace_constants(new_code, {placeholder: site}, lambda p, new: self._remember(
-                    new, site, project.project_id), nested=False)
+                func.__code__ = _replace_constants(new_code, {placeholder: site}, functools.partial(
+                    self._remember_site, site=site, project_id=project.project_id), nested=False)
 
     # -- arming --------------------------------------------------------------------------------
 
@@ -289,10 +295,11 @@ class RewriteEngine(Engine):
                                 continue
                             self._instances.add(target.obj, counters.tick_for(project_id, target.key))
                         else:
-                            if target.key in _enabled.get(project_id, ()):
+                            codes = {id(func.__code__) for func in _bodies(target)}
+                            if codes <= self._armed:
                                 continue
                             counters.enable(project_id, target.key)
-                            _enabled.setdefault(project_id, set()).add(target.key)
+                            self._armed |= codes
                         done.append(target.key)
                     elif self._fallback(target, project):
                         done.append(target.key)
@@ -314,10 +321,6 @@ class RewriteEngine(Engine):
     def _new_lock(self):
         self._lock = threading.RLock()
 
-
-# project_id -> keys whose compiled counters are reported (enable is idempotent; this keeps the
-# "newly instrumented" answer of instrument() exact).
-_enabled = {}
 
 
 def _replace_constants(code, bound, remember, nested=True):

@@ -8,15 +8,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from telly_autoinst import counters
-from telly_autoinst.engines import make_engine
+from telly_autoinst import counters, finder
+from telly_autoinst.engines import instrumented_keys, make_engine
+from telly_autoinst.selection import select
 from telly_autoinst.settings import project_settings
 
 EDGECASES = Path(__file__).resolve().parents[1] / "fixtures" / "pkg_edgecases"
 MODULES = ("edgecases.core", "edgecases.meta", "edgecases.aio", "edgecases.exported", "edgecases")
 
 # Every engine the running Python offers; the monitoring engine needs CPython 3.12+.
+# "rewrite:import" is the rewrite engine on its usual path: the module is rewritten as the import
+# hook finds it (the plain "rewrite" instruments modules that already ran, by swapping code).
 ENGINES = [
+    "rewrite:import",
+    "rewrite",
     "wrapt",
     pytest.param("monitoring", marks=pytest.mark.skipif(sys.version_info < (3, 12),
                                                         reason="sys.monitoring needs Python 3.12+")),
@@ -41,14 +46,34 @@ def import_edgecases(monkeypatch):
     return {name: importlib.import_module(name) for name in MODULES}
 
 
+def _import_through_the_hook(monkeypatch, engine, settings):
+    """Fresh modules of the fixture package, imported through a WatchFinder that asks ``engine``
+    for a loader (and chains to ``engine.instrument`` when it has none), as control does."""
+    def on_found(spec):
+        return engine.loader_for(spec, settings) or finder.chain(spec.loader,
+                                                                 lambda m: engine.instrument(m, settings))
+
+    hook = finder.WatchFinder({"edgecases"}, on_found)
+    monkeypatch.setattr(sys, "meta_path", [hook, *sys.meta_path])
+    try:
+        modules = import_edgecases(monkeypatch)
+    finally:
+        sys.meta_path.remove(hook)
+    done = instrumented_keys(settings.project_id)
+    return modules, {name: [t.key for t in select(m, settings) if t.key in done] for name, m in modules.items()}
+
+
 def instrumented(monkeypatch, engine_name, **table):
     """The fixture package imported afresh and instrumented by ``engine_name``, submodules first
     (the order the import hook sees them in)."""
-    modules = import_edgecases(monkeypatch)
     settings = project(**table)
-    engine, note = make_engine(engine_name)
+    engine, note = make_engine(engine_name.partition(":")[0])
     assert note is None, note
-    keys = {name: engine.instrument(module, settings) for name, module in modules.items()}
+    if engine_name.endswith(":import"):
+        modules, keys = _import_through_the_hook(monkeypatch, engine, settings)
+    else:
+        modules = import_edgecases(monkeypatch)
+        keys = {name: engine.instrument(module, settings) for name, module in modules.items()}
     return SimpleNamespace(
         engine=engine,
         project=settings,
