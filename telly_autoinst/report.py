@@ -2,10 +2,10 @@
 
 import json
 import os
-import sys
 import time
 
 from . import __version__, facts
+from .engines import engine_name
 
 __all__ = ["SCHEMA_VERSION", "build", "encode"]
 
@@ -19,13 +19,6 @@ def _report_id():
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     return raw.hex()
-
-
-def _engine(project):
-    # sys.monitoring exists from 3.12; the engine factory falls back to wrapt below that.
-    if project.engine == "monitoring" and sys.version_info >= (3, 12):
-        return "monitoring"
-    return "wrapt"
 
 
 def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4", interpreter=None):
@@ -48,7 +41,7 @@ def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4"
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "trigger": trigger,
         "exit_signal": exit_signal,
-        "client": {"name": "telly_autoinst", "version": __version__, "engine": _engine(project)},
+        "client": {"name": "telly_autoinst", "version": __version__, "engine": engine_name(project.engine)},
         "interpreter": dict(interpreter or facts.interpreter()),
         "platform": dict(facts.platform_facts()),
         "package": {"name": (distribution or "unknown")[:128], "version": own_version},

@@ -51,6 +51,7 @@ def test_instrumented_keys_is_a_copy_per_project(monkeypatch):
 def test_public_names():
     from telly_autoinst import counters, engines, selection
 
-    assert engines.__all__ == ["Engine", "ENGINES", "make_engine", "instrumented_keys", "fallback"]
+    assert engines.__all__ == ["Engine", "ENGINES", "make_engine", "engine_name", "instrumented_keys",
+                               "fallback"]
     assert selection.__all__ == ["Target", "select"]
     assert counters.__all__ == ["tick_for", "steps_for", "enable", "take", "give_back", "pending_projects"]

@@ -30,7 +30,7 @@ def test_schema_enum_matches_the_table(setting):
 def test_defaults():
     project = project_settings({"project_id": "p"}, "t", default_packages=("pkg",), environ={}, user_config={})
     assert (project.engine, project.mode, project.region, project.level2, project.include) == \
-        ("wrapt", "optout", "us", True, ("*",))
+        ("auto", "optout", "us", True, ("*",))
     process = process_settings({}, {})
     assert (process.storage_type, process.timer_interval_sec, process.salt_type) == ("http_async", 3600.0,
                                                                                      "random_uuid4")

@@ -21,13 +21,14 @@ from __future__ import annotations
 import sys
 import threading
 
-__all__ = ["Engine", "ENGINES", "make_engine", "instrumented_keys", "fallback"]
+__all__ = ["Engine", "ENGINES", "make_engine", "engine_name", "instrumented_keys", "fallback"]
 
 # The names a setting may use ("auto" picks one of the others).
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
+_chosen: dict[str, str] = {}  # setting value -> name of the engine make_engine gave for it
 # project_id -> set of keys instrumented in this process, by any engine.
 _instrumented: dict[str, set[str]] = {}
 
@@ -54,6 +55,22 @@ class Engine:
 
 def make_engine(name="auto"):
     """``(engine, note)``: the engine called ``name``, or the in-frame one with a note saying why not."""
+    engine, note = _make(name)
+    _chosen[name] = engine.name
+    return engine, note
+
+
+def engine_name(name):
+    """The name of the engine that a project with ``engine = name`` counts with in this process."""
+    chosen = _chosen.get(name)
+    if chosen is not None:
+        return chosen
+    if name == "wrapt" or (name == "monitoring" and sys.version_info >= (3, 12)):
+        return name
+    return "rewrite"
+
+
+def _make(name):
     if name == "wrapt":
         return _wrapt(), None
     if name == "monitoring":
