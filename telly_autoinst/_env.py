@@ -58,19 +58,3 @@ def user_config_path(environ=None):
         base = os.path.join(home, ".config")
     return os.path.join(base, "telly_autoinst", "config.toml")
 
-
-def debug_swallowed(context):
-    """Print the exception being handled to stderr when ``TELLY_DEBUG`` is truthy; otherwise stay silent.
-
-    For the boundaries that must never raise into the host (import hook, counting code, exit):
-    the error is swallowed either way, but a developer can see it.
-    """
-    if not truthy(os.environ.get("TELLY_DEBUG")):
-        return
-    try:
-        import sys
-        import traceback
-
-        sys.stderr.write(f"telly_autoinst: error in {context} (ignored):\n{traceback.format_exc()}")
-    except Exception:
-        pass

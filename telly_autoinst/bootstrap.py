@@ -74,6 +74,6 @@ def _on_loaded(module):
 
         on_module_loaded(module)
     except Exception:
-        from ._env import debug_swallowed
+        from ._debug import swallowed
 
-        debug_swallowed(f"instrumenting {module.__name__}")
+        swallowed(f"instrumenting {module.__name__}")

@@ -92,9 +92,9 @@ def chain(loader, on_loaded):
         try:
             on_loaded(module)
         except Exception:
-            from ._env import debug_swallowed
+            from ._debug import swallowed
 
-            debug_swallowed(f"instrumenting {getattr(module, '__name__', '?')}")
+            swallowed(f"instrumenting {getattr(module, '__name__', '?')}")
 
     if hasattr(loader, "exec_module"):
         return _ChainedLoader(loader, guarded)
@@ -132,9 +132,9 @@ class WatchFinder:
         try:
             loader = self._on_found(spec)
         except Exception:  # the host's import goes on with the real loader
-            from ._env import debug_swallowed
+            from ._debug import swallowed
 
-            debug_swallowed(f"finding {fullname}")
+            swallowed(f"finding {fullname}")
             loader = None
         if loader is not None:
             spec.loader = loader

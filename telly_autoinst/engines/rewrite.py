@@ -44,7 +44,7 @@ from _frozen_importlib_external import SourceFileLoader
 from types import CodeType, FunctionType
 
 from .. import counters
-from .._env import debug_swallowed
+from .._debug import swallowed
 from ..selection import select
 from . import Engine, _codecache, _record
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
@@ -138,7 +138,7 @@ class RewriteEngine(Engine):
             sites, code = self._module_code(original.path, original)
             code = self._bind(code, sites, spec.name, project)
         except Exception:  # SyntaxError and friends: the real loader raises them for the host
-            debug_swallowed(f"rewriting {spec.name}")
+            swallowed(f"rewriting {spec.name}")
             return None
         return _RewrittenLoader(original, code)
 
@@ -198,7 +198,7 @@ class RewriteEngine(Engine):
                     return
                 self._arm(module, project)
             except Exception:  # nothing may escape into the module being imported
-                debug_swallowed(f"instrumenting {modname}")
+                swallowed(f"instrumenting {modname}")
 
         return module_ran
 
@@ -230,7 +230,7 @@ class RewriteEngine(Engine):
                 try:
                     self._swap_code(missing, project)
                 except Exception:  # no source, or it changed since: the fallback counts them
-                    debug_swallowed(f"rewriting {module.__name__} after import")
+                    swallowed(f"rewriting {module.__name__} after import")
             return self._arm(module, project, targets)
 
     def _swap_code(self, targets, project):
@@ -304,7 +304,7 @@ class RewriteEngine(Engine):
                     elif self._fallback(target, project):
                         done.append(target.key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
-                    debug_swallowed(f"counting {target.key}")
+                    swallowed(f"counting {target.key}")
         _record(project_id, done)
         return done
 
