@@ -6,12 +6,12 @@ that nothing it depended on changed: the mtime of every site directory (an insta
 adds or removes a ``.dist-info`` directory there), of the user's config file and of every
 ``pyproject.toml`` that supplied settings.
 
-File format, one record per line, tab-separated (no json: it must not be imported at start)::
+File format, one record per line, tab-separated (plain text: reading it imports nothing)::
 
     telly_autoinst-index <FORMAT>
     stamp <path> <mtime_ns or ->
     watch <top-level module name>
-    payload <json text, parsed only once a watched module is imported>
+    payload <hex of discovery's marshal dump, loaded only once a watched module is imported>
 """
 
 import os

@@ -291,7 +291,3 @@ def project_settings(package_table, source, *, distribution=None, default_packag
         raise ConfigError(f"{source}: no module to instrument; add packages = [\"yourmodule\"]")
     return ProjectSettings(source=source, distribution=distribution, **values)
 
-
-def describe():
-    """Rows (name, scope, env, default, doc) for the README and ``--help``: the table is the documentation."""
-    return [(s.name, s.scope, s.env, s.default, s.doc) for s in SETTINGS]

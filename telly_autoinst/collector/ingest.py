@@ -292,7 +292,10 @@ def _v10_str(container, key, limit):
 
 
 def facts_v10(doc):
-    """One Facts per project id named in an original Telly v1.0 payload (see research §2)."""
+    """One Facts per project id named in an original Telly v1.0 payload.
+
+    README.md, "Original Telly clients (v1.0)", says which of its fields are kept.
+    """
     if type(doc) is not dict or doc.get("api_version", "v1.0") != "v1.0":
         raise Rejected(422, "schema_violation", "expected an object with api_version 'v1.0'")
     ids = doc.get("client_id")

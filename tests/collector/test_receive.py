@@ -132,7 +132,7 @@ def test_fuzzed_bodies_never_get_a_5xx(app_and_project, body, gzipped, path):
 
 def test_v1_0_payload_of_the_original_client_is_accepted(app_and_project, clock):
     client, store, project_id, _ = app_and_project
-    # Every key the original telly 0.9.3 sends (research/telly_original.md §2, §5), gzipped as it does.
+    # Every key the original telly 0.9.3 sends (its payload builder and platform probe), gzipped as it does.
     payload = {
         "api_version": "v1.0", "stats": {"mypkg.mod.func": 4, "mypkg.mod.Class.meth": 0},
         "extra": {"anything": [1, 2]},
