@@ -82,15 +82,55 @@ function exported(value, name, prefix, project) {
 }
 
 /**
- * A CommonJS module.exports, as its importers will see it: a Proxy whose property reads hand out
- * counting proxies (writes, deletes and enumeration reach the real object, so a package that adds
- * exports later, or a test that stubs one, behaves as before). A function export is itself counted
- * as "default"; a class export is counted like any exported class.
+ * Count the exports of a plain exports object in place: each writable data property and each
+ * configurable getter now hands out the counting proxy. Returns false when some function export
+ * can only be reached through a slot that cannot be redefined (a non-configurable getter, as
+ * TypeScript emits for re-exports), which needs the Proxy of the whole object instead.
+ */
+function countInPlace(exportsValue, prefix, project) {
+  let complete = true;
+  for (const key of Object.getOwnPropertyNames(exportsValue)) {
+    if (!selection.isPublic(key)) continue;
+    const desc = Object.getOwnPropertyDescriptor(exportsValue, key);
+    if ('value' in desc) {
+      if (typeof desc.value !== 'function') continue;
+      if (desc.writable && desc.configurable) {
+        Object.defineProperty(exportsValue, key, Object.assign(desc, { value: exported(desc.value, key, prefix, project) }));
+      } else if (desc.writable) {
+        exportsValue[key] = exported(desc.value, key, prefix, project);
+      } // frozen: a Proxy could not report another value either; not counted
+    } else if (desc.get && desc.configurable) {
+      const getter = desc.get;
+      Object.defineProperty(exportsValue, key, Object.assign(desc, {
+        get() {
+          return exported(Reflect.apply(getter, this, []), key, prefix, project);
+        },
+      }));
+    } else if (desc.get) {
+      complete = false;
+    }
+  }
+  return complete;
+}
+
+/**
+ * A CommonJS module.exports, as its importers will see it. A plain exports object is counted in
+ * place (no cost on property reads, and identity, enumeration, stubbing and freezing behave as
+ * before); exports only reachable through fixed getters, and a function module.exports (itself
+ * counted as "default"), get a Proxy whose reads hand out counting proxies while writes and
+ * enumeration reach the real object. A class export is counted like any exported class.
  */
 function cjsExports(exportsValue, prefix, project) {
   const isFn = typeof exportsValue === 'function';
   if (!exportsValue || (typeof exportsValue !== 'object' && !isFn) || ours.has(exportsValue)) return exportsValue;
   if (isFn && selection.isClass(exportsValue)) return exported(exportsValue, 'default', prefix, project);
+  if (!isFn) {
+    try {
+      if (countInPlace(exportsValue, prefix, project)) return exportsValue;
+    } catch (err) {
+      debug(`counting ${prefix} through a Proxy instead`, err);
+    }
+  }
   const seen = new Map(); // name -> [original, what importers get]
   let ownToString = null;
   let proxy = null;

@@ -102,16 +102,37 @@ test('a function module.exports counts as default and its properties as named ex
   assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.default': 1, 'pkg.loud': 1 });
 });
 
-test('exports stay live and writable, frozen exports are left as they are', () => {
+test('a plain exports object is counted in place: same object, writable, frozen slots left alone', () => {
   const p = project();
+  const inner = { g() { return 4; } };
   const real = { f() { return 1; } };
   Object.defineProperty(real, 'frozen', { value() { return 2; }, enumerable: true });
+  Object.defineProperty(real, 'viaGetter', { get() { return inner.g; }, enumerable: true, configurable: true });
   const e = wrap.cjsExports(real, 'pkg', p);
-  assert.strictEqual(e.frozen, real.frozen);
+  assert.strictEqual(e, real);
+  assert.strictEqual(e.frozen(), 2);
+  assert.strictEqual(e.viaGetter(), 4);
+  assert.strictEqual(e.viaGetter, e.viaGetter);
+  assert.strictEqual(e.f(), 1);
+  e.f = () => 'stub'; // a test that stubs an export replaces it, as before
+  assert.strictEqual(real.f(), 'stub');
+  assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.f': 1, 'pkg.viaGetter': 1 });
+});
+
+test('exports behind fixed getters (TypeScript re-exports) are counted through a Proxy that stays live', () => {
+  const p = project();
+  const inner = { g() { return 4; } };
+  const real = {};
+  Object.defineProperty(real, 'g', { get() { return inner.g; }, enumerable: true });
+  Object.defineProperty(real, '__esModule', { value: true });
+  const e = wrap.cjsExports(real, 'pkg', p);
+  assert.notStrictEqual(e, real);
+  assert.strictEqual(e.g(), 4);
   real.later = () => 3; // a package that adds an export after its first require
   assert.strictEqual(e.later(), 3);
-  e.f = () => 'stub'; // a test that stubs an export reaches the real object
-  assert.strictEqual(real.f(), 'stub');
+  e.h = () => 5; // writes reach the real object
+  assert.strictEqual(real.h(), 5);
   assert.deepStrictEqual(Object.keys(e), Object.keys(real));
-  assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.later': 1 });
+  assert.strictEqual(e.__esModule, true);
+  assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.g': 1, 'pkg.later': 1 });
 });
