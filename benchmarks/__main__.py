@@ -30,6 +30,9 @@ CASES = (
         ("one counted call, sys.monitoring engine (3.12+)", "overhead ratio to a bare wrapt.FunctionWrapper",
          "<= 0.35"),
     )),
+    ("node_client", (
+        ("one counted call, Node client", "overhead ratio to a bare Proxy pass-through", "<= 1.10"),
+    )),
     ("telly_original", ()),
     ("threads", ()),
     ("exit_delay", (

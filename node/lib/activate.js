@@ -30,9 +30,10 @@ function installRequireHook(control) {
   }
 }
 
-function installLoaderHooks() {
+function installLoaderHooks(forced) {
   // module.register exists from Node 18.19 / 20.6; older Nodes count CommonJS packages only.
   if (typeof Module.register !== 'function') return;
+  if (!require('./esm-index').needsLoaderHooks(forced)) return;
   const { pathToFileURL } = require('url');
   Module.register(pathToFileURL(require.resolve('./hooks.mjs')).href);
 }
@@ -52,7 +53,7 @@ function activate() {
       require('./triggers').install(discovery.processSettings(), pipeline.flush);
     });
     installRequireHook(control);
-    installLoaderHooks();
+    installLoaderHooks(discovery.processSettings().force_packages);
   } catch (err) {
     debug('activation failed; nothing is counted', err);
   }

@@ -180,3 +180,29 @@ test('the first-run notice is printed once, on a terminal only (recorded in ~/.t
     `${process.execPath} --require ${REGISTER} app.js`, '/dev/null'], { cwd: app, env, encoding: 'utf8' });
   assert.doesNotMatch(again.stdout, /collects anonymous/);
 });
+
+test('the loader hooks follow the installed packages: an ES module package installed later is counted at once', () => {
+  const app = tmpdir('app');
+  writeTree(app, {
+    'node_modules/only-cjs/package.json': { name: 'only-cjs', version: '1.0.0', telly: { project_id: 'only-cjs', endpoint: 'http://127.0.0.1:9' } },
+    'node_modules/only-cjs/index.js': 'exports.f = () => 1;\n',
+    'app.mjs': "import { f } from 'only-cjs'; f();\nif (process.env.LATER) { const { g } = await import('later-esm'); g(); }\n",
+  });
+  const home = tmpdir('home');
+  const out = path.join(app, 'out');
+  const env = cleanEnv(home, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out });
+  node(['--import', REGISTER_MJS, 'app.mjs'], { cwd: app, env });
+  assert.deepStrictEqual(reports(out).map((r) => r.stats), [{ 'only-cjs.f': 1 }]);
+  const [index] = fs.readdirSync(path.join(home, '.cache', 'telly_autoinst')).filter((n) => n.startsWith('node-index-'));
+  assert.strictEqual(JSON.parse(fs.readFileSync(path.join(home, '.cache', 'telly_autoinst', index), 'utf8')).esm, false);
+  fs.rmSync(out, { recursive: true });
+  writeTree(app, {
+    'node_modules/later-esm/package.json': { name: 'later-esm', version: '1.0.0', type: 'module', exports: './index.js',
+      telly: { project_id: 'later-esm', endpoint: 'http://127.0.0.1:9' } },
+    'node_modules/later-esm/index.js': 'export function g() { return 2; }\n',
+  });
+  const run = node(['--import', REGISTER_MJS, 'app.mjs'], { cwd: app, env: Object.assign({}, env, { LATER: '1' }) });
+  assert.strictEqual(run.status, 0, run.stderr);
+  assert.deepStrictEqual(reports(out).map((r) => [r.project_id, r.stats]),
+    [['later-esm', { 'later-esm.g': 1 }], ['only-cjs', { 'only-cjs.f': 1 }]]);
+});
