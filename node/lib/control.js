@@ -6,7 +6,6 @@
 const { fileURLToPath } = require('url');
 const packages = require('./packages');
 const discovery = require('./discovery');
-const wrap = require('./wrap');
 const { debug } = require('./_env');
 
 const RUNTIME = Symbol.for('telly-autoinst');
@@ -50,7 +49,7 @@ function cjsLoaded(module, filename) {
   const label = pkg.entries.get(filename);
   if (label === undefined) return;
   const project = projectFor(pkg, 'cjs');
-  if (project !== null) module.exports = wrap.cjsExports(module.exports, label, project);
+  if (project !== null) module.exports = require('./wrap').cjsExports(module.exports, label, project);
 }
 
 /** For a facade (lib/hooks.mjs): a function (name, value) -> what importers get, for one entry URL. */
@@ -60,7 +59,10 @@ function esm(url) {
     const pkg = packages.packageOfFile(file);
     const label = pkg && pkg.entries.get(file);
     const project = label && projectFor(pkg, 'esm');
-    if (project) return (name, value) => wrap.exported(value, name, label, project);
+    if (project) {
+      const { exported } = require('./wrap');
+      return (name, value) => exported(value, name, label, project);
+    }
   } catch (err) {
     debug(`not counting ${url}`, err);
   }

@@ -13,11 +13,17 @@
 
 const fs = require('fs');
 const path = require('path');
-const crypto = require('crypto');
 const packages = require('./packages');
 const { cacheDir, debug } = require('./_env');
 
 const VERSION = 1;
+
+/** FNV-1a, 52 bits: a stable file name for a key without loading crypto at start-up. */
+function fnv(text) {
+  let hash = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) hash = ((hash ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return hash.toString(16).padStart(16, '0');
+}
 
 function nodeModulesDirs(starts) {
   const dirs = [];
@@ -103,7 +109,7 @@ function needsLoaderHooks(forced) {
   if (!roots.length) return false;
   const key = JSON.stringify([VERSION, roots, forced]);
   const base = cacheDir();
-  const file = base && path.join(base, `node-index-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 16)}.json`);
+  const file = base && path.join(base, `node-index-${fnv(key)}.json`);
   if (file) {
     try {
       const cached = JSON.parse(fs.readFileSync(file, 'utf8'));

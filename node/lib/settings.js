@@ -12,7 +12,6 @@
 
 const fs = require('fs');
 const { TRUTHY, FALSY, userConfigPath } = require('./_env');
-const schema = require('./schema');
 
 class ConfigError extends Error {}
 
@@ -144,6 +143,7 @@ function parseTable(table, origin, allowed = PROJECT_KEYS) {
 
 /** The package.json "telly" field, checked against config/telly.schema.json, then parsed. */
 function parsePackageTable(table, origin) {
+  const schema = require('./schema'); // only once a package has a "telly" field
   const error = schema.validate(schema.load('telly.schema.json'), table);
   if (error) throw new ConfigError(`${origin}: ${error}`);
   return parseTable(table, origin);
