@@ -286,7 +286,8 @@ def _cpu_per_report(backend, n=20000):
                 async def receive(body=body):
                     return {"type": "http.request", "body": body, "more_body": False}
 
-                await endpoints.v1({"headers": [(b"content-length", str(len(body)).encode())]}, receive, send)
+                await endpoints.v1({"headers": [(b"content-type", b"application/json"),
+                                          (b"content-length", str(len(body)).encode())]}, receive, send)
             return (time.process_time() - start) / (n - 1000)
 
         handler = asyncio.run(handle_all())

@@ -33,42 +33,54 @@ def protocol_with(deadlines):
 
 
 class _DeadlineProtocol(HttpToolsProtocol):
-    """One timer per connection, re-armed at each phase: idle -> headers -> body -> (app) -> idle."""
+    """One deadline per connection, moved at each phase: idle -> headers -> body -> (app) -> idle.
+
+    Moving it later only stores a time: a small request passes all three phases in one read, and
+    re-arming a timer three times per request cost more than the rest of this class. The timer
+    wakes at the deadline it was armed for and re-arms itself if the deadline has moved later.
+    """
 
     _deadlines = Deadlines()
+    _deadline = None  # loop time at which the current phase ends; None while the app runs
     _deadline_timer = None
 
     def connection_made(self, transport):
         super().connection_made(transport)
         # Until the first byte of a request (uvicorn's keep-alive timer covers later requests).
-        self._arm(self._deadlines.idle)
+        self._move(self._deadlines.idle)
 
     def on_message_begin(self):
         super().on_message_begin()
-        self._arm(self._deadlines.header)  # the whole header, however slowly it trickles in
+        self._move(self._deadlines.header)  # the whole header, however slowly it trickles in
 
     def on_headers_complete(self):
         super().on_headers_complete()
-        self._arm(self._deadlines.body)
+        self._move(self._deadlines.body)
 
     def on_message_complete(self):
         super().on_message_complete()
-        self._disarm()  # the request is read; the app's own time is bounded by its queues
+        self._deadline = None  # the request is read; the app's own time is bounded by its queues
 
     def connection_lost(self, exc):
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self, seconds):
-        self._disarm()
-        self._deadline_timer = self.loop.call_later(seconds, self._expire)
-
-    def _disarm(self):
+        self._deadline = None
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
+        super().connection_lost(exc)
+
+    def _move(self, seconds):
+        self._deadline = self.loop.time() + seconds
+        timer = self._deadline_timer
+        if timer is None or self._deadline < timer.when():  # a shorter phase than the one armed
+            if timer is not None:
+                timer.cancel()
+            self._deadline_timer = self.loop.call_at(self._deadline, self._expire)
 
     def _expire(self):
         self._deadline_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
+        if self._deadline is None or self.transport.is_closing():
+            return
+        if self.loop.time() < self._deadline:
+            self._deadline_timer = self.loop.call_at(self._deadline, self._expire)
+            return
+        self.transport.close()

@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional
 from .privacy import Bounds
 
 __all__ = ["Facts", "Rejected", "parse_json", "project_id_of", "validate_v1", "facts_v1", "facts_v10",
-           "normalize_os", "normalize_arch"]
+           "make_facts", "normalize_os", "normalize_arch"]
 
 # privacy.py's contribution bound is the one place that says how many features a user-day counts.
 _MAX_FEATURES = Bounds().max_features
@@ -262,25 +262,42 @@ def _bounded_stats(stats):
     """
     if len(stats) > _MAX_FEATURES:
         stats = dict(sorted(stats.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_FEATURES])
-    return {key: min(count, _MAX_COUNT) for key, count in stats.items()}
+    return {_storable(key, "stats"): min(int(count), _MAX_COUNT) for key, count in stats.items()}
+
+
+# (implementation, version, os, machine) as sent -> (python, os, arch) as stored. Clients send few
+# distinct combinations, so each is folded once; the cache is emptied if hostile input grows it.
+_PLATFORM_NAMES: dict = {}
+
+
+def _platform_names(implementation, python_version, os_name, machine):
+    sent = (implementation, python_version, os_name, machine)
+    names = _PLATFORM_NAMES.get(sent)
+    if names is None:
+        names = (_storable(_python_key(implementation, python_version), "interpreter"),
+                 _storable(normalize_os(os_name), "platform.os"),
+                 _storable(normalize_arch(machine), "platform.machine"))
+        if len(_PLATFORM_NAMES) >= 4096:
+            _PLATFORM_NAMES.clear()
+        _PLATFORM_NAMES[sent] = names
+    return names
 
 
 def facts_v1(doc):
     """The Facts of a validated v1 report."""
     level2 = doc["level2"] or {}
-    user = level2.get("user") or level2.get("machine") or level2.get("home") or level2.get("host")
-    stats = {}
-    for key, count in _bounded_stats({key: int(count) for key, count in doc["stats"].items()}).items():
-        stats[_storable(key, "stats")] = count
     interp, plat = doc["interpreter"], doc["platform"]
-    return Facts(
-        project_id=doc["project_id"], report_id=doc["report_id"], user=user,
-        version=_storable(doc["package"]["version"] or "unknown", "package.version"),
-        python=_storable(_python_key(interp["implementation"], interp["version"]), "interpreter"),
-        os=_storable(normalize_os(plat["os"]), "platform.os"),
-        arch=_storable(normalize_arch(plat["machine"]), "platform.machine"),
-        stats=stats,
-    )
+    return make_facts(doc["project_id"], doc["report_id"],
+                      level2.get("user") or level2.get("machine") or level2.get("home") or level2.get("host"),
+                      doc["stats"], doc["package"]["version"], interp["implementation"], interp["version"],
+                      plat["os"], plat["machine"])
+
+
+def make_facts(project_id, report_id, user, stats, version, implementation, python_version, os_name, machine):
+    """The Facts kept of a valid v1 report's fields (from either decoder: this module's or decode.py's)."""
+    python, os_name, arch = _platform_names(implementation, python_version, os_name, machine)
+    return Facts(project_id, report_id, user, _storable(version or "unknown", "package.version"),
+                 python, os_name, arch, _bounded_stats(stats))
 
 
 # --- the original Telly v1.0 format -------------------------------------------------------
@@ -315,7 +332,7 @@ def facts_v10(doc):
             raise Rejected(422, "schema_violation", "stats: keys up to 512 characters, counts >= 0")
         if count:
             called[key] = int(count)
-    clean = {_storable(key, "stats"): count for key, count in _bounded_stats(called).items()}
+    clean = _bounded_stats(called)
     client, plat = doc.get("client"), doc.get("platform")
     # Level II sits inside "platform"; hashed unless the sender turned hashing off, and re-keyed
     # (so never stored as sent) either way.

@@ -8,11 +8,10 @@ included, can tell whether a given user is in what remains, which is only publis
 
 import asyncio
 import datetime
-import hashlib
 import hmac
-import json
 import secrets
 
+import msgspec
 from starlette.concurrency import run_in_threadpool
 
 __all__ = ["Window", "utc_now"]
@@ -56,8 +55,8 @@ class Window:
             # No Level II id: the report is its own user, so its contribution is bounded alone.
             uid = secrets.token_hex(16)
         else:
-            key = await self._key(facts.project_id, day)
-            uid = hmac.new(key, facts.user.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+            key = self._keys.get((facts.project_id, day)) or await self._key(facts.project_id, day)
+            uid = hmac.digest(key, facts.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
         return {"project_id": facts.project_id, "report_id": facts.report_id, "day": day, "uid": uid,
                 "version": facts.version, "python": facts.python, "os": facts.os, "arch": facts.arch,
-                "stats": json.dumps(facts.stats, separators=(",", ":"))}
+                "stats": msgspec.json.encode(facts.stats).decode()}

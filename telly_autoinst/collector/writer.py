@@ -45,8 +45,9 @@ class BatchWriter:
         self._pending.append((rows, future))
         self._pending_rows += len(rows)
         self._wake.set()
-        # shield: a client that hangs up must not cancel the future the writer will resolve.
-        await asyncio.shield(future)
+        # Not shielded: if this request is cancelled, the future is too, and the writer skips it
+        # (it resolves only futures that are not done); the rows are written all the same.
+        await future
 
     async def _run(self):
         loop = asyncio.get_running_loop()

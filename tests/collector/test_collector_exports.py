@@ -5,8 +5,8 @@ import inspect
 
 import pytest
 
-MODULES = ["app", "cli", "connection", "dashboard", "ingest", "jobs", "privacy", "ratelimit", "receive", "registry",
-           "store", "window", "workers", "writer"]
+MODULES = ["app", "cli", "connection", "dashboard", "decode", "ingest", "jobs", "privacy", "ratelimit", "receive",
+           "registry", "store", "window", "workers", "writer"]
 
 
 @pytest.mark.parametrize("name", MODULES)

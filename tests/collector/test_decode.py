@@ -1,0 +1,84 @@
+"""The msgspec fast path accepts only what ingest.py's validator accepts, and keeps the same Facts."""
+
+import copy
+import json
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+
+from telly_autoinst.collector import ingest
+from telly_autoinst.collector.decode import fast_facts_v1
+
+from .conftest import VALID_REPORT, make_report
+from .test_ingest import _TRICKY, _hand_valid, _json, _paths
+
+
+def _agrees(doc):
+    """True when the fast path took ``doc``; fails if it took one the validator refuses."""
+    body = json.dumps(doc).encode()
+    try:
+        fast = fast_facts_v1(body)
+    except ingest.Rejected as exc:  # a valid report with a string that cannot be stored
+        assert _hand_valid(doc) and exc.code == "unstorable_string"
+        return True
+    if fast is None:
+        return False
+    assert _hand_valid(doc), doc
+    assert fast == ingest.facts_v1(doc)
+    return True
+
+
+def test_valid_reports_take_the_fast_path():
+    assert _agrees(VALID_REPORT)
+    assert _agrees(make_report("eu-x", user="u", stats={f"m.f{i}": i + 1 for i in range(500)}))
+    node = copy.deepcopy(VALID_REPORT)
+    node["client"] = {"name": "telly-autoinst-node", "version": "0.1.0", "engine": "cjs+esm"}
+    node["level2"] = None
+    assert _agrees(node)
+
+
+def test_the_fast_path_is_stricter_never_looser():
+    # Each is valid for the schema (or not) in a way msgspec reads differently: the long way decides.
+    for report_id in ("0" * 32 + "\n", "0" * 31):
+        assert not _agrees(dict(VALID_REPORT, report_id=report_id))
+    assert not _agrees(dict(VALID_REPORT, schema_version=1.0))  # valid, but msgspec wants 1
+    assert _hand_valid(dict(VALID_REPORT, schema_version=1.0))
+    # A key given twice: json.loads keeps the last value, and so must the fast path (or refuse).
+    duplicated = json.dumps(VALID_REPORT)[:-1] + ', "package": {"name": "demo", "version": "9.9"}}'
+    fast = fast_facts_v1(duplicated.encode())
+    assert fast is None or fast == ingest.facts_v1(json.loads(duplicated))
+
+
+def test_the_fast_path_agrees_on_every_single_change():
+    taken = 0
+    for path in [p for p in _paths(VALID_REPORT) if p]:
+        for value in [*_TRICKY, "delete"]:
+            doc = copy.deepcopy(VALID_REPORT)
+            parent = doc
+            for key in path[:-1]:
+                parent = parent[key]
+            if value == "delete":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = copy.deepcopy(value)
+            taken += _agrees(doc)
+    assert taken > 50
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_fast_path_agrees_on_random_changes(data):
+    doc = copy.deepcopy(VALID_REPORT)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p in _paths(doc) if p]
+        path = data.draw(st.sampled_from(paths)) if paths else ()
+        if not path:
+            break
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()):
+            parent[path[-1]] = data.draw(_json)
+        elif isinstance(parent[path[-1]], dict):
+            parent[path[-1]][data.draw(st.text(max_size=520))] = data.draw(_json)
+    _agrees(doc)
