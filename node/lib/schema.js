@@ -119,7 +119,10 @@ function validate(schema, value, where = '') {
 
 const cache = new Map();
 
-/** A schema published in config/ (a copy ships in schemas/ inside the npm package; see package.json). */
+/**
+ * A schema published in config/. `npm pack` copies config/*.schema.json into schemas/ for the
+ * package and removes the copy afterwards (prepack/postpack), so a checkout reads config/ itself.
+ */
 function load(name) {
   if (!cache.has(name)) {
     const shipped = path.join(__dirname, '..', 'schemas', name);

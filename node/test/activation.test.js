@@ -206,3 +206,71 @@ test('the loader hooks follow the installed packages: an ES module package insta
   assert.deepStrictEqual(reports(out).map((r) => [r.project_id, r.stats]),
     [['later-esm', { 'later-esm.g': 1 }], ['only-cjs', { 'only-cjs.f': 1 }]]);
 });
+
+test('an import cycle through a facade: bindings still in their temporal dead zone are filled in afterwards', () => {
+  const { app, out, env } = setup({
+    'node_modules/cyc/package.json': { name: 'cyc', version: '1.0.0', type: 'module', exports: { '.': './index.js', './sub': './sub.js' },
+      telly: { project_id: 'cyc', endpoint: 'http://127.0.0.1:9' } },
+    'node_modules/cyc/index.js': "import { helper } from 'cyc-helper';\nexport const value = () => 'v' + helper();\nexport class K { m() { return 1; } }\n",
+    'node_modules/cyc/sub.js': "import { value } from './index.js';\nexport function viaSub() { return value(); }\n",
+    'node_modules/cyc-helper/package.json': { name: 'cyc-helper', version: '1.0.0', type: 'module', exports: './index.js' },
+    'node_modules/cyc-helper/index.js': "import { value, K } from 'cyc';\nexport function helper() { return 'h'; }\n"
+      + 'export function later() { return value() + new K().m(); }\n',
+    'app.mjs': "import { viaSub } from 'cyc/sub';\nimport { later } from 'cyc-helper';\nawait new Promise((r) => setTimeout(r, 10));\n"
+      + 'console.log(viaSub(), later());\n',
+  });
+  const plain = node(['app.mjs'], { cwd: app, env });
+  const hooked = node(['--import', REGISTER_MJS, 'app.mjs'], { cwd: app, env });
+  assert.deepStrictEqual([hooked.status, hooked.stdout, hooked.stderr], [0, plain.stdout, '']);
+  assert.strictEqual(plain.stdout, 'vh vh1\n');
+  const [r] = reports(out);
+  assert.deepStrictEqual(r.stats, { 'cyc.K': 1, 'cyc.K.m': 1, 'cyc.value': 1, 'cyc/sub.viaSub': 1 });
+});
+
+test('TELLY_TIMER reports periodically; TELLY_EXIT_SIGNAL_ONLY traps no signal', () => {
+  const { app, out, env } = setup({ 'app.js': `
+const d = require('demo-cjs');
+d.add(1, 1);
+setTimeout(() => { d.add(2, 2); d.add(3, 3); }, 1500);
+setTimeout(() => {}, 2500);
+` });
+  node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_TIMER: '1', TELLY_TIMER_INTERVAL_SEC: '1' }) });
+  const got = reports(out).map((r) => [r.trigger, r.stats['demo-cjs.add']]);
+  assert.ok(got.some(([t]) => t === 'timer'), JSON.stringify(got));
+  assert.strictEqual(got.reduce((sum, [, n]) => sum + (n || 0), 0), 3);
+  const second = setup({ 'app.js': "require('demo-cjs').add(1, 1);\nprocess.kill(process.pid, 'SIGTERM');\nsetTimeout(() => {}, 5000);\n" });
+  const killed = node(['--require', REGISTER, 'app.js'], { cwd: second.app,
+    env: Object.assign({}, second.env, { TELLY_EXIT_SIGNAL_ONLY: '1' }) });
+  assert.strictEqual(killed.signal, 'SIGTERM');
+  assert.deepStrictEqual(reports(second.out), [], 'killed by a signal it did not trap: no report');
+});
+
+test('TELLY_STORAGE_TYPE=http posts before the process ends, and spools what the collector did not take', async () => {
+  const http = require('http');
+  const zlib = require('zlib');
+  const received = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push(JSON.parse(zlib.gunzipSync(Buffer.concat(chunks))));
+      res.statusCode = received.length === 1 ? 200 : 503;
+      res.end('{}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const { app, home, env } = setup({ 'app.js': "require('demo-cjs').add(1, 1);\n" });
+    const runEnv = Object.assign({}, env, { TELLY_STORAGE_TYPE: 'http', TELLY_HTTP_SERVER: `http://127.0.0.1:${server.address().port}` });
+    const { execFile } = require('child_process');
+    const run = () => new Promise((resolve) => execFile(process.execPath, ['--require', REGISTER, 'app.js'], { cwd: app, env: runEnv }, resolve));
+    await run();
+    assert.deepStrictEqual(received.map((r) => r.stats), [{ 'demo-cjs.add': 1 }]);
+    await run();
+    assert.strictEqual(received.length, 2);
+    const spoolDir = path.join(home, '.cache', 'telly_autoinst', 'spool');
+    assert.strictEqual(fs.readdirSync(spoolDir).filter((n) => n.endsWith('.report')).length, 1);
+  } finally {
+    server.close();
+  }
+});

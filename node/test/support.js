@@ -69,8 +69,7 @@ function reports(dir) {
 }
 
 /** An app directory whose node_modules holds the demo packages (CommonJS, ESM, dual) and an unwatched one. */
-function demoApp(files = {}) {
-  const root = tmpdir('app');
+function demoApp(files = {}, root = tmpdir('app')) {
   writeTree(root, Object.assign({
     'node_modules/demo-cjs/package.json': { name: 'demo-cjs', version: '1.2.3', main: 'index.js',
       dependencies: { 'plain-dep': '^1.0.0' }, telly: { project_id: 'demo-cjs-project', endpoint: 'http://127.0.0.1:9' } },
