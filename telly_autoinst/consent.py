@@ -25,9 +25,6 @@ from ._env import home_dir, kill_switch
 from ._statefile import NotRegular, open_lock, read_text
 from .facts import ci_vendor
 
-__all__ = ["Decision", "NOTICE", "allows_counting", "decide", "disable", "enable", "known_projects", "optin",
-           "optout", "refusal_at_send", "state_files", "status", "watched_projects"]
-
 OPTIN_FILE = ".telly_optin"
 OPTOUT_FILE = ".telly_optout"
 NOTICES_FILE = ".telly_notices"

@@ -13,8 +13,6 @@ import threading
 from . import _debug, discovery, index
 from .errors import TellyError
 
-__all__ = ["instrument"]
-
 _lock = threading.RLock()
 _state = None  # (process settings, projects by top-level module)
 _engines: dict[str, object] = {}

@@ -16,8 +16,6 @@ import operator
 import os
 import threading
 
-__all__ = ["tick_for", "steps_for", "enable", "take", "give_back", "pending_projects"]
-
 _lock = threading.Lock()
 # project_id -> {key: _Counter}; only ever grows (a key once counted stays known).
 _projects: dict[str, dict[str, _Counter]] = {}

@@ -8,8 +8,6 @@ None of these ever reaches a host program: the hook, wrapper and sender boundari
 They exist so that ``--dry-run`` and the CLI can print a message that names the setting to fix.
 """
 
-__all__ = ["TellyError", "ConfigError", "TransportError"]
-
 
 class TellyError(Exception):
     """Base of every error raised by telly_autoinst."""

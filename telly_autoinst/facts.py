@@ -8,8 +8,6 @@ import functools
 import os
 import sys
 
-__all__ = ["ci_vendor", "distribution_versions", "interpreter", "platform_facts"]
-
 # Vendor table in the spirit of watson/ci-info: the variable that proves the vendor, and its name.
 # Checked in order; the first match names the vendor.
 _CI_VENDORS = (

@@ -15,8 +15,6 @@ from . import _debug
 from ._env import home_dir
 from ._statefile import read_text
 
-__all__ = ["level2_hashes", "salt", "salt_path"]
-
 _SALT_FILE = ".telly_salt"
 _KEY_LABEL = b"telly-autoinst/level2/"
 _MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")

@@ -17,8 +17,6 @@ from . import discovery
 from .errors import ConfigError
 from .settings import process_settings
 
-__all__ = ["FORMATS", "build", "render", "select"]
-
 FORMATS = ("md", "rst", "text")
 _WIDTH = 100
 _REGION_NAMES = {"us": "US", "eu": "EU"}

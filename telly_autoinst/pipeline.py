@@ -13,8 +13,6 @@ import threading
 
 from . import _debug
 
-__all__ = ["activate", "defer_signal", "flush", "preview"]
-
 _lock = threading.Lock()
 _owner = None  # thread id of the flush in progress
 _deferred_signals: list[int] = []

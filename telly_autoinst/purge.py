@@ -13,8 +13,6 @@ from . import consent, identity, index, spool
 from .errors import ConfigError
 from .settings import process_settings
 
-__all__ = ["leftovers", "remove"]
-
 
 def _spool_dir():
     try:

@@ -7,8 +7,6 @@ import time
 from . import __version__, facts
 from .engines import engine_name
 
-__all__ = ["SCHEMA_VERSION", "build", "encode"]
-
 # Bump together with config/report.schema.json and the collector's ingest.
 SCHEMA_VERSION = 1
 

@@ -23,8 +23,6 @@ touches argument values and never changes an object.
 from collections import namedtuple
 from types import FunctionType
 
-__all__ = ["Target", "select"]
-
 
 # A namedtuple, not typing.NamedTuple: typing costs more to import than selecting a whole module.
 class Target(namedtuple("Target", "key kind owner name obj init_owner", defaults=(None,))):

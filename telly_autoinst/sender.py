@@ -17,8 +17,6 @@ from . import _debug, spool
 from ._http import post
 from ._statefile import open_lock
 
-__all__ = ["drain", "main", "spawn"]
-
 _LOCK_NAME = ".sender.lock"
 # Attempts within one sender run, and over a report's life across runs.
 ATTEMPTS_PER_RUN = 3

@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from ._env import FALSY, TRUTHY, user_config_path
 from .errors import ConfigError
 
-__all__ = ["ProjectSettings", "ProcessSettings", "SETTINGS", "Setting"]
-
 
 def _bool(value, where):
     if isinstance(value, bool):

@@ -19,9 +19,6 @@ import time
 from . import _debug
 from ._statefile import read_bytes
 
-__all__ = ["LOSSES", "MAX_AGE_SEC", "MAX_BYTES", "MAX_FILES", "default_dir", "enforce_caps", "enqueue", "entries",
-           "owns", "read", "record_loss", "rewrite"]
-
 SUFFIX = ".report"
 # A week of a busy laptop offline fits; beyond that old reports are worth less than the disk.
 MAX_FILES = 500

@@ -12,8 +12,6 @@ import time
 from . import spool
 from ._http import Outcome, post, reports_url
 
-__all__ = ["FileTransport", "HttpTransport", "SpoolTransport", "make_transport"]
-
 
 class FileTransport:
     """Writes each report as ``telly_<report_id>.json`` into a directory (TELLY_LOCAL_STORAGE_PATH)."""

@@ -27,8 +27,6 @@ import threading
 
 from . import _debug
 
-__all__ = ["install"]
-
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 
 _flush = None

@@ -22,8 +22,6 @@ from .registry import Registry
 from .window import Window, utc_now
 from .writer import BatchWriter
 
-__all__ = ["Config", "build_app"]
-
 _log = logging.getLogger("telly_autoinst.collector")
 
 

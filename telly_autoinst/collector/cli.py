@@ -14,8 +14,6 @@ import urllib.parse
 from ..errors import TellyError
 from .registry import REGIONS
 
-__all__ = ["main"]
-
 _DB_HELP = ("database URL (sqlite:///PATH or postgresql://...); "
             "default $TELLY_COLLECTOR_DB, else a SQLite file per region")
 _REGION = dict(choices=REGIONS, default=os.environ.get("TELLY_COLLECTOR_REGION", "us"),

@@ -11,8 +11,6 @@ import dataclasses
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["Deadlines", "protocol_with"]
-
 
 @dataclasses.dataclass(frozen=True)
 class Deadlines:

@@ -16,8 +16,6 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from . import privacy
 from .registry import token_matches
 
-__all__ = ["stats", "DashboardViews"]
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
                                 autoescape=True, trim_blocks=True, lstrip_blocks=True)

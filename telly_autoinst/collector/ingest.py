@@ -13,9 +13,6 @@ from typing import NamedTuple, Optional
 
 from .privacy import Bounds
 
-__all__ = ["Facts", "Rejected", "parse_json", "project_id_of", "validate_v1", "facts_v1", "facts_v10",
-           "make_facts", "normalize_os", "normalize_arch"]
-
 # privacy.py's contribution bound is the one place that says how many features a user-day counts.
 _MAX_FEATURES = Bounds().max_features
 _MAX_COUNT = 2 ** 31

@@ -7,8 +7,6 @@ from . import privacy
 # One immutable default for both jobs (a call in the signature would hide that it is shared).
 _BOUNDS = privacy.Bounds()
 
-__all__ = ["publish", "expire", "maintain"]
-
 
 def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
     """Release each completed day not yet released complete (and today's partial day if asked).

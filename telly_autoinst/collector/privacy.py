@@ -19,8 +19,6 @@ import math
 
 import opendp.prelude as dp
 
-__all__ = ["Bounds", "SHARES", "histograms", "release_day", "budget", "band"]
-
 # Integer Laplace (CKS20 sampler) lives behind OpenDP's "contrib" flag, like most of its constructors.
 dp.enable_features("contrib")
 

@@ -3,8 +3,6 @@
 import math
 import time
 
-__all__ = ["RateLimiter"]
-
 
 class RateLimiter:
     """``rate`` reports per second per project with bursts up to ``burst``; rate 0 turns it off."""

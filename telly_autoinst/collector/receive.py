@@ -17,8 +17,6 @@ from .decode import fast_facts_v1
 from .ingest import Rejected, facts_v1, facts_v10, parse_json, project_id_of, validate_v1
 from .writer import Overloaded
 
-__all__ = ["read_body", "InFlight", "IngestEndpoints"]
-
 _log = logging.getLogger("telly_autoinst.collector")
 
 # What a request costs before its body: the task, the scope, the headers and the answer.

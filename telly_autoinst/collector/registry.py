@@ -10,8 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import ConfigError
 
-__all__ = ["REGIONS", "Registry", "create_project", "rotate_token", "token_matches"]
-
 REGIONS = ("us", "eu")
 
 

@@ -17,8 +17,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from .._env import home_dir
 from ..errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "Store", "default_dir", "default_url", "loosened", "open_store"]
-
 # Bump with every change to the tables below, and add the step to _MIGRATIONS.
 SCHEMA_VERSION = 1
 

@@ -14,8 +14,6 @@ import secrets
 import msgspec
 from starlette.concurrency import run_in_threadpool
 
-__all__ = ["Window", "utc_now"]
-
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)

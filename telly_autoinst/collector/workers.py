@@ -11,8 +11,6 @@ import sys
 import time
 import traceback
 
-__all__ = ["run_workers"]
-
 # A worker that dies sooner than this after its start is restarted only after this long, so a
 # worker that cannot start does not make the parent spin.
 _RESTART_DELAY = 1.0

@@ -9,8 +9,6 @@ import collections
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["BatchWriter", "Overloaded", "StorageFailed"]
-
 _log = logging.getLogger("telly_autoinst.collector")
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import sys
 import threading
 
-__all__ = ["Engine", "ENGINES", "make_engine", "engine_name", "instrumented_keys", "fallback"]
-
 # The names a setting may use ("auto" picks one of the others).
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
 

@@ -20,8 +20,6 @@ from _frozen_importlib_external import MAGIC_NUMBER
 from .. import __version__
 from ..index import cache_dir
 
-__all__ = ["CALL", "INIT", "PLACEHOLDER", "TAIL", "stamp", "load", "store"]
-
 # What is stored with the code: ``sites[i] = (kind, qualname)`` describes the string constant
 # PLACEHOLDER + str(i), which the engine replaces when it loads the code (no real constant
 # starts with a NUL and this text).

@@ -31,8 +31,6 @@ import ast
 
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 
-__all__ = ["rewrite"]
-
 _BLOCKS = ("body", "orelse", "finalbody")
 
 

@@ -38,8 +38,6 @@ from ..selection import select
 from . import Engine, _record
 from ._instances import Instantiations
 
-__all__ = ["MonitoringEngine", "claim"]
-
 _TOOL_NAME = "telly_autoinst"
 # 0 debugger, 1 coverage, 2 profiler and 5 optimizer are the ids other tools ask for by number
 # and fail without; 3 and 4 are nobody's. 5 is taken only as a last resort: nothing in the

@@ -50,8 +50,6 @@ from . import Engine, _codecache, _record
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 from ._instances import Instantiations
 
-__all__ = ["RewriteEngine"]
-
 
 def _restore_loader(module, loader):
     """Put the real loader back before the module's code runs (``importlib.resources`` and

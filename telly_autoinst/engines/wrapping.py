@@ -26,8 +26,6 @@ from ..selection import select
 from . import Engine, _record
 from ._instances import Instantiations
 
-__all__ = ["WraptEngine"]
-
 
 class _CountedBoundFunction(wrapt.BoundFunctionWrapper):
     """A counted function bound by attribute access; pickles and copies like a bound method."""
