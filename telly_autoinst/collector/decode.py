@@ -13,8 +13,6 @@ import msgspec
 
 from .ingest import make_facts
 
-__all__ = ["fast_facts_v1"]
-
 
 def _text(limit, pattern=None):
     # \Z, not $: Python's $ also matches before a final newline, which JSON Schema's does not.
