@@ -26,9 +26,10 @@ function homeDir(env = process.env) {
 /** The kill switch that is on (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable), or null. */
 function killSwitch(env = process.env) {
   if (truthy(env.TELLY_DISABLE)) return 'TELLY_DISABLE';
-  // DO_NOT_TRACK is a convention: any value other than an explicit "no" means do not track.
+  // Console Do Not Track: a variable that is set at all states a wish not to be tracked, so any
+  // value but an explicit "no" (0/false/no/n/off) counts, the empty string included.
   const dnt = env.DO_NOT_TRACK;
-  if (dnt !== undefined && !FALSY.has(dnt.trim().toLowerCase())) return 'DO_NOT_TRACK';
+  if (dnt !== undefined && (dnt.trim() === '' || !FALSY.has(dnt.trim().toLowerCase()))) return 'DO_NOT_TRACK';
   const home = homeDir(env);
   if (home !== null) {
     try {

@@ -112,4 +112,20 @@ function decide(project, processSettings, { env = process.env, showNotice = true
   return verdict(false, 'opt-out mode, first-run notice cannot be recorded (home not writable)');
 }
 
-module.exports = { decide, edit, readIds, listed, file, NOTICE, OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE };
+/**
+ * Why a report queued earlier must not leave now, or null when it may: the sender asks for each
+ * queued report, because the user may have said no since (a kill switch, ~/.telly_optout, or for
+ * opt-in projects a missing ~/.telly_optin entry). The Python sender asks the same.
+ */
+function refusalAtSend(projectId, optinRequired, processSettings, env = process.env) {
+  const sw = killSwitch(env);
+  if (sw) return `disabled by ${sw}`;
+  if (!projectId) return null;
+  if (listed(OPTOUT_FILE, projectId)) return 'opted out (~/.telly_optout)';
+  if ((optinRequired || (processSettings && processSettings.optin_only)) && !listed(OPTIN_FILE, projectId)) {
+    return 'opt-in mode and not opted in (~/.telly_optin)';
+  }
+  return null;
+}
+
+module.exports = { decide, refusalAtSend, edit, readIds, listed, file, NOTICE, OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE };

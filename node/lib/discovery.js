@@ -31,6 +31,11 @@ function readContext() {
   return context;
 }
 
+/** "local:NAME" for a forced package; a scoped name's "@" and "/" become "" and "." (project ids allow neither). */
+function forcedProjectId(name) {
+  return `local:${name.replace(/^@/, '').replace(/\//g, '.')}`;
+}
+
 /** The project settings of a package ({root, name, json, ...} from packages.js), or throw ConfigError. */
 function resolveProject(pkg, ctx = readContext()) {
   const table = pkg.json.telly;
@@ -38,7 +43,7 @@ function resolveProject(pkg, ctx = readContext()) {
   const options = { name: pkg.name, version: pkg.version, root: pkg.root, userConfig: ctx.userConfig };
   if (table !== undefined) return settings.projectSettings(table, source, options);
   if (ctx.process && ctx.process.force_packages.includes(pkg.name)) {
-    return settings.projectSettings({ project_id: `local:${pkg.name}` }, `${pkg.name} (TELLY_AUTOINST_PACKAGES)`,
+    return settings.projectSettings({ project_id: forcedProjectId(pkg.name) }, `${pkg.name} (TELLY_AUTOINST_PACKAGES)`,
       Object.assign(options, { forced: true }));
   }
   return null;
@@ -70,4 +75,4 @@ function processSettings() {
   return readContext().process;
 }
 
-module.exports = { projectOf, resolveProject, processSettings, prepare };
+module.exports = { projectOf, resolveProject, processSettings, prepare, forcedProjectId };

@@ -62,7 +62,8 @@ function flushAll(trigger, exitSignal) {
     let result = null;
     let reason;
     try {
-      result = transport.deliver(require('./settings').collectorUrl(project, processSettings), projectId, body, report.report_id);
+      result = transport.deliver(require('./settings').collectorUrl(project, processSettings), projectId, body,
+        report.report_id, processSettings.optin_only || project.mode === 'optin');
       reason = result.reason;
     } catch (err) { // the transport boundary: a bug there must not lose the other projects' reports
       reason = `transport-error:${err.name}`;

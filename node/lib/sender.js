@@ -59,6 +59,22 @@ async function attempt(directory, name, header, body, timeout, deadline, wait = 
   return false;
 }
 
+let processSettings;
+
+/** Why this queued report must not leave now (consent changed since it was queued), or null. */
+function refusal(header) {
+  if (processSettings === undefined) {
+    const settings = require('./settings');
+    try {
+      processSettings = settings.processSettings();
+    } catch (_) {
+      // A broken user config must not make the sender more permissive than the environment alone.
+      processSettings = settings.processSettings(process.env, {});
+    }
+  }
+  return require('./consent').refusalAtSend(header.project_id, Boolean(header.optin), processSettings);
+}
+
 /** Send every due report, oldest first; resolves to [sentOrDropped, left], or [0, -1] when another Node sender runs. */
 async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadlineSec = RUN_DEADLINE_SEC, wait = sleep } = {}) {
   const { recordLoss } = require('./transport');
@@ -83,6 +99,11 @@ async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadlineSec = R
         if (err.code === 'ENOENT') continue;
         remove(directory, name);
         recordLoss('spool-corrupt', null, directory);
+        continue;
+      }
+      if (refusal(header) !== null) {
+        remove(directory, name);
+        recordLoss('opted-out', header.project_id || null, directory);
         continue;
       }
       if (failed.has(header.url)) continue;

@@ -67,6 +67,23 @@ function choice(...allowed) {
   };
 }
 
+/** A choice among the values config/telly.schema.json lists for ``key`` (read when first needed). */
+function schemaChoice(key) {
+  let parse = null;
+  return (value, where) => {
+    if (parse === null) parse = choice(...require('./schema').load('telly.schema.json').properties[key].enum);
+    return parse(value, where);
+  };
+}
+
+function projectId(value, where) {
+  const id = str(value, where);
+  if (id.length > 128 || !/^[A-Za-z0-9._:-]+$/.test(id)) {
+    throw new ConfigError(`${where}: ${JSON.stringify(id)} is not a valid project id: 1 to 128 of A-Z a-z 0-9 . _ : -`);
+  }
+  return id;
+}
+
 function endpoints(value, where) {
   if (!value || typeof value !== 'object' || Array.isArray(value) || !Object.keys(value).length) {
     throw new ConfigError(`${where}: expected a table like {"us": "https://...", "eu": "https://..."}`);
@@ -80,14 +97,14 @@ function endpoints(value, where) {
 
 // name, scope, parse, default, environment variable, doc. Same rows as settings.py's SETTINGS.
 const SETTINGS = Object.freeze([
-  ['project_id', 'project', str, null, null, 'Identifies the project at the collector. Required.'],
+  ['project_id', 'project', projectId, null, null, 'Identifies the project at the collector. Required.'],
   ['packages', 'project', names, [], null, 'Python only (top-level modules); accepted and ignored by the Node client.'],
   ['include', 'project', names, ['*'], null, 'Glob patterns on count keys (pkg.export); only matches are counted.'],
   ['exclude', 'project', names, [], null, 'Glob patterns on count keys that are never counted; wins over include.'],
   ['endpoint', 'project', optStr, null, null, 'Collector base URL. Default: the endpoint of `region` in `endpoints`.'],
   ['endpoints', 'project', endpoints, {}, null, 'Per-region collector URLs: {"us": ..., "eu": ...}.'],
   ['region', 'project', choice('us', 'eu'), 'us', 'TELLY_REGION', 'Which of `endpoints` receives this project\'s reports.'],
-  ['engine', 'project', choice('wrapt', 'monitoring'), 'wrapt', 'TELLY_ENGINE',
+  ['engine', 'project', schemaChoice('engine'), 'auto', 'TELLY_ENGINE',
     'Python only (counting engine); the Node client always wraps exports and reports cjs/esm.'],
   ['mode', 'project', choice('optout', 'optin'), 'optout', null,
     'optin: send only if the user ran `npx telly-autoinst optin PROJECT_ID`.'],

@@ -33,11 +33,16 @@ function headerBytes(header) {
   return Buffer.from(`{${Object.entries(header).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}\n`);
 }
 
-/** Store one report for the sender; returns [[name, projectId, reason]] dropped to make room. */
-function enqueue(directory, url, projectId, body, reportId) {
+/**
+ * Store one report for the sender; returns [[name, projectId, reason]] dropped to make room.
+ * ``optin``: the project sends only to users listed in ~/.telly_optin, which either client's
+ * sender checks again before sending (the header's "optin": true).
+ */
+function enqueue(directory, url, projectId, body, reportId, optin = false) {
   fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
   const name = `${nowNs().toString().padStart(20, '0')}-${reportId}${SUFFIX}`;
   const header = { url, project_id: projectId, attempts: 0, not_before: 0 };
+  if (optin) header.optin = true;
   writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
   return enforceCaps(directory, name);
 }

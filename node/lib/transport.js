@@ -160,12 +160,12 @@ function fileTransport(directory) {
 /** Hands the report to the spool and makes sure a detached sender drains it; never waits on the network. */
 function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
   return {
-    deliver(url, projectId, body, reportId) {
+    deliver(url, projectId, body, reportId, optin = false) {
       if (!url) return outcome(false, { reason: 'no-endpoint' });
       if (!spoolDir) return outcome(false, { reason: 'no-spool-dir' });
       let dropped;
       try {
-        dropped = spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId);
+        dropped = spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId, optin);
       } catch (err) {
         return outcome(false, { reason: `spool-error:${err.code || err.name}` });
       }
@@ -182,11 +182,11 @@ function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
  */
 function httpTransport(timeout, spoolDir) {
   return {
-    deliver(url, projectId, body, reportId) {
+    deliver(url, projectId, body, reportId, optin = false) {
       if (!url) return outcome(false, { reason: 'no-endpoint' });
       const result = require('./sender').postSync(reportsUrl(url), body, timeout);
       if (result.delivered || !result.retry || !spoolDir) return result;
-      return spoolTransport(spoolDir, { spawn: false }).deliver(url, projectId, body, reportId);
+      return spoolTransport(spoolDir, { spawn: false }).deliver(url, projectId, body, reportId, optin);
     },
   };
 }

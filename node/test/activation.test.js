@@ -131,6 +131,7 @@ test('kill switches, the opt-out list, opt-in mode and send_from_ci turn countin
   const cases = [
     [{ TELLY_DISABLE: '1' }, null, 0],
     [{ DO_NOT_TRACK: '1' }, null, 0],
+    [{ DO_NOT_TRACK: '' }, null, 0],
     [{}, (home) => fs.writeFileSync(path.join(home, '.telly_disable'), ''), 0],
     [{}, (home) => fs.writeFileSync(path.join(home, '.telly_optout'), 'DEMO-CJS-PROJECT\n'), 0],
     [{ TELLY_OPTIN: '1' }, null, 0],

@@ -71,3 +71,25 @@ test('a refused report is dropped and recorded; a retryable one waits in the spo
     srv.close();
   }
 });
+
+test('a report queued before the user opted out is dropped by the sender, never sent', async () => {
+  const { srv, bodies, url } = await server([]);
+  const home = tmpdir('home');
+  const saved = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    const dir = tmpdir('spool');
+    spool.enqueue(dir, url, 'p-out', Buffer.from('{}'), 'e'.repeat(32));
+    spool.enqueue(dir, url, 'p-optin', Buffer.from('{}'), 'f'.repeat(32), true);
+    spool.enqueue(dir, url, 'p-fine', Buffer.from('{"ok": 1}'), '1'.repeat(32));
+    assert.strictEqual(spool.read(dir, spool.entries(dir)[1])[0].optin, true, 'the header carries the opt-in flag');
+    fs.writeFileSync(path.join(home, '.telly_optout'), 'p-out\n');
+    assert.deepStrictEqual(await sender.drain(dir), [1, 0]);
+    assert.deepStrictEqual(bodies, ['{"ok": 1}']);
+    const losses = fs.readFileSync(path.join(dir, 'losses.log'), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').slice(1).join(' '));
+    assert.deepStrictEqual(losses, ['opted-out p-out', 'opted-out p-optin']);
+  } finally {
+    process.env.HOME = saved;
+    srv.close();
+  }
+});
