@@ -61,7 +61,14 @@ function esm(url) {
     const project = label && projectFor(pkg, 'esm');
     if (project) {
       const { exported } = require('./wrap');
-      return (name, value) => exported(value, name, label, project);
+      return (name, value) => {
+        try {
+          return exported(value, name, label, project);
+        } catch (err) {
+          debug(`not counting ${label}.${name}`, err); // importers get the original, as without us
+          return value;
+        }
+      };
     }
   } catch (err) {
     debug(`not counting ${url}`, err);
