@@ -136,3 +136,14 @@ test('exports behind fixed getters (TypeScript re-exports) are counted through a
   assert.strictEqual(e.__esModule, true);
   assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.g': 1, 'pkg.later': 1 });
 });
+
+test('an excluded class stays the very same class, and its methods are still counted', () => {
+  const p = project({ exclude: ['pkg.Klass'] });
+  class Klass { m() { return 1; } }
+  const e = wrap.cjsExports({ Klass }, 'pkg', p);
+  assert.strictEqual(e.Klass, Klass);
+  const k = new e.Klass();
+  assert.strictEqual(k.constructor, e.Klass);
+  assert.strictEqual(k.m(), 1);
+  assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.Klass.m': 1 });
+});
