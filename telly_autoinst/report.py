@@ -1,10 +1,10 @@
 """Turns one project's counts into a report payload (config/report.schema.json, version 1) and its bytes."""
 
-import json
 import os
 import time
 
 from . import __version__, facts
+from ._jsontext import dumps
 from .engines import engine_name
 
 # Bump together with config/report.schema.json and the collector's ingest.
@@ -51,4 +51,5 @@ def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4"
 
 def encode(report):
     """The exact bytes sent and shown by TELLY_SHOW_ME: pretty, key-sorted, ASCII-only JSON."""
-    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=True).encode("ascii") + b"\n"
+    # _jsontext writes what json.dumps(report, indent=2, sort_keys=True) would, without importing json.
+    return dumps(report, sort_keys=True, indent=2).encode("ascii") + b"\n"

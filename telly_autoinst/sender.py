@@ -9,7 +9,6 @@ into the host's pipes.
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
@@ -186,23 +185,71 @@ def _busy(directory):
     return False
 
 
-class _DetachedPopen(subprocess.Popen):
-    """A sender process that outlives us on purpose.
+def _inheritable_fds():
+    """Descriptors above stdio that a child would inherit (the host may have marked some so)."""
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(listing)
+        except OSError:
+            continue
+        fds = []
+        for name in names:
+            try:
+                fd = int(name)
+                if fd > 2 and os.get_inheritable(fd):
+                    fds.append(fd)
+            except (ValueError, OSError):  # the listing's own descriptor, closed by now
+                continue
+        return fds
+    return None
 
-    Popen warns (ResourceWarning, visible under ``-X dev`` or pytest) when an object is
-    collected while its child still runs, which is exactly what a detached sender does at
-    exit: that warning would change the host's stderr. ``spawn`` reaps a finished sender with
-    ``poll()`` before starting the next one, so a long-running host keeps no zombie either.
+
+def _running(child):
+    """Whether a sender started by :func:`spawn` still runs (a finished one is reaped here)."""
+    if child is None:
+        return False
+    if not isinstance(child, int):
+        return child.poll() is None
+    try:
+        return os.waitpid(child, os.WNOHANG)[0] == 0
+    except ChildProcessError:  # reaped elsewhere (a host's SIGCHLD handler)
+        return False
+
+
+def _start(argv, env, directory):
+    """Start a detached child: new session, stdio on /dev/null, no inherited descriptor.
+
+    ``os.posix_spawn`` where it can: ``subprocess`` imports ``locale`` and ``re`` (several ms
+    on the host's exit path, issue 8) and its Popen warns at exit (ResourceWarning) for a child
+    that outlives it, which a detached sender does on purpose. Returns a pid, or a Popen.
     """
+    fds = _inheritable_fds()
+    if hasattr(os, "posix_spawn") and fds is not None:
+        actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
+                   for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))]
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds]
+        try:
+            return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+        except (OSError, NotImplementedError, TypeError):  # e.g. no POSIX_SPAWN_SETSID in this libc
+            _debug.swallowed("starting the sender with posix_spawn")
+    import subprocess
 
-    def __del__(self):
-        pass
+    class _DetachedPopen(subprocess.Popen):
+        def __del__(self):  # the child outlives this object on purpose: no ResourceWarning
+            pass
+
+    return _DetachedPopen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          close_fds=True, start_new_session=True, cwd=directory, env=env)
 
 
 def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
-    """Start a detached sender for ``directory`` unless one is already draining it."""
+    """Start a detached sender for ``directory`` unless one is already draining it.
+
+    A finished sender is reaped before the next one starts, so a long-running host keeps no
+    zombie.
+    """
     global _child
-    if (_child is not None and _child.poll() is None) or _busy(directory):
+    if _running(_child) or _busy(directory):
         return None
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # -S skips site (no .pth, no hook, fast start), so give the child this process's import path.
@@ -210,11 +257,8 @@ def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
     env.pop("PYTHONSTARTUP", None)
-    _child = _DetachedPopen(
-        [sys.executable, "-S", "-m", "telly_autoinst.sender", directory, repr(float(timeout))],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        close_fds=True, start_new_session=True, cwd=directory, env=env,
-    )
+    _child = _start([sys.executable, "-S", "-m", "telly_autoinst.sender", directory, repr(float(timeout))], env,
+                    directory)
     return _child
 
 
@@ -252,6 +296,7 @@ def main(argv=None):
             run_sec = float(argv[2]) if len(argv) > 2 else RUN_DEADLINE_SEC
             deadline = time.monotonic() + run_sec
             if __name__ == "__main__":
+                os.chdir(directory)  # hold no directory of the host's (posix_spawn has no cwd=)
                 _arm_deadline(run_sec + 1.0)  # after the cooperative deadline, which leaves the spool tidy
             for _ in range(10):
                 started = time.time_ns()

@@ -12,11 +12,11 @@ next to the reports, with its reason.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import time
 
 from . import _debug
+from ._jsontext import dumps
 from ._statefile import read_bytes
 
 SUFFIX = ".report"
@@ -87,7 +87,7 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
     if optin:
         header["optin"] = True
     name = f"{time.time_ns():020d}-{report_id}{SUFFIX}"
-    _write_atomic(os.path.join(directory, name), json.dumps(header).encode("utf-8") + b"\n" + body)
+    _write_atomic(os.path.join(directory, name), dumps(header).encode("utf-8") + b"\n" + body)
     return enforce_caps(directory, keep=name)
 
 
@@ -114,6 +114,8 @@ def read(directory, name):
     head, sep, body = raw.partition(b"\n")
     if not sep:
         raise ValueError("no header line")
+    import json  # only readers (the sender, the CLI) parse: the host's exit path only writes
+
     header = json.loads(head)
     if not isinstance(header, dict):
         raise ValueError(f"header is a {type(header).__name__}, not an object")
@@ -131,7 +133,7 @@ def read(directory, name):
 
 def rewrite(directory, name, header, body):
     """Replace a queued report's header (attempts, not_before) keeping its body."""
-    _write_atomic(os.path.join(directory, name), json.dumps(header).encode("utf-8") + b"\n" + body)
+    _write_atomic(os.path.join(directory, name), dumps(header).encode("utf-8") + b"\n" + body)
 
 
 def _project_of(directory, name):
