@@ -8,8 +8,6 @@ ensure_ascii=True)`` with the default separators (a property test checks it agai
 Reading JSON stays with ``json``: only the sender and the CLI read, never the host's exit.
 """
 
-__all__ = ["dumps"]
-
 _ESCAPES = {i: f"\\u{i:04x}" for i in [*range(0x20), 0x7F]}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
                  ord("\b"): "\\b", ord("\f"): "\\f"})
