@@ -62,3 +62,19 @@ print(decide(ProjectSettings(source="t", **values), process_settings()).reason)`
   assert.strictEqual(run('bogus').status, 2);
   assert.strictEqual(run('optin').status, 2);
 });
+
+test('show prints each project\'s envelope and the queued reports, without sending', () => {
+  const app = demoApp({ 'app.js': "require('demo-cjs').add(1, 1);\n" });
+  const home = tmpdir('home');
+  const env = cleanEnv(home, { TELLY_HTTP_SERVER: 'http://127.0.0.1:9' });
+  // A report queued for a collector that is down (port 9): it stays in the spool.
+  node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'http', TELLY_HTTP_TIMEOUT: '1' }) });
+  const shown = JSON.parse(node([CLI, 'show', '--json'], { cwd: app, env }).stdout);
+  assert.deepStrictEqual(shown.projects.map((p) => [p.project_id, p.would_send, p.report.stats]),
+    [['demo-cjs-project', true, {}], ['demo-esm-project', true, {}], ['demo-fn-project', true, {}]]);
+  assert.strictEqual(shown.projects[0].report.client.name, 'telly-autoinst-node');
+  assert.deepStrictEqual(shown.queued.map((q) => [q.url, q.report.stats]), [['http://127.0.0.1:9/api/v1/reports', { 'demo-cjs.add': 1 }]]);
+  const status = JSON.parse(node([CLI, 'status', '--json'], { cwd: app, env }).stdout);
+  assert.deepStrictEqual(status.projects.map((p) => [p.project_id, p.on]),
+    [['demo-cjs-project', true], ['demo-esm-project', true], ['demo-fn-project', true]]);
+});
