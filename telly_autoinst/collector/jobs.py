@@ -27,11 +27,13 @@ def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
     return done
 
 
-def expire(store, project_ids, today, window_days, bounds=_BOUNDS):
+def expire(store, project_ids, today, window_days, bounds=_BOUNDS, region=None):
     """Delete raw rows and window keys of days older than the window, after releasing them.
 
     A day that was never released complete (server down at midnight) is released first, so
-    leaving the window never loses a day's numbers; its raw rows go either way.
+    leaving the window never loses a day's numbers; its raw rows go either way. With ``region``
+    (every project of that region is in ``project_ids``), whole days are dropped where the
+    store can (PostgreSQL partitions) instead of deleted row by row.
     """
     cutoff = today - datetime.timedelta(days=window_days)
     for project_id in project_ids:
@@ -40,13 +42,17 @@ def expire(store, project_ids, today, window_days, bounds=_BOUNDS):
         for day in store.raw_days(project_id):
             if day < cutoff and not released.get(day, (0.0, False))[1]:
                 privacy.release_day(store, project, day, True, bounds)
-        store.expire(project_id, cutoff)
+    dropped = store.drop_days_before(cutoff, region) if region is not None else None
+    for project_id in project_ids:
+        store.expire(project_id, cutoff, rows=dropped is None)
     return cutoff
 
 
 def maintain(store, region, today, window_days):
     """The server's periodic job for every project of its region."""
     project_ids = store.project_ids(region)
+    # Today's and tomorrow's partitions exist before their first report (none are created at midnight).
+    store.ensure_partitions({today, today + datetime.timedelta(days=1)})
     published = publish(store, project_ids, today)
-    expire(store, project_ids, today, window_days)
+    expire(store, project_ids, today, window_days, region=region)
     return published

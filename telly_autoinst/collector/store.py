@@ -18,11 +18,12 @@ from .._env import home_dir
 from ..errors import ConfigError
 
 # Bump with every change to the tables below, and add the step to _MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# pg_advisory_lock keys: migrations (per transaction) and the background jobs (per session).
+# pg_advisory_lock keys: migrations and new partitions (per transaction), background jobs (per session).
 _MIGRATION_LOCK = 7406057
 _JOB_LOCK = 7406058
+_PARTITION_LOCK = 7406059
 
 metadata = sa.MetaData()
 
@@ -53,6 +54,9 @@ window_keys = sa.Table(
 )
 
 # Raw reports inside the analytics window: only re-keyed ids and the facts that get published.
+# On PostgreSQL (schema 2) the table is partitioned by day, one partition per UTC day, named
+# raw_reports_pYYYYMMDD, so that a day leaving the window is dropped instead of deleted row by
+# row; its primary key is then (project_id, day, report_id), see _migrate_to_2.
 raw_reports = sa.Table(
     "raw_reports", metadata,
     sa.Column("project_id", sa.String(128), primary_key=True),
@@ -95,8 +99,41 @@ def _migrate_to_1(conn):
         table.create(conn, checkfirst=True)
 
 
+def _partition_name(day):
+    return f"raw_reports_p{day:%Y%m%d}"
+
+
+def _create_partition(conn, day):
+    conn.exec_driver_sql(
+        f"CREATE TABLE IF NOT EXISTS {_partition_name(day)} PARTITION OF raw_reports "
+        f"FOR VALUES FROM ('{day.isoformat()}') TO ('{(day + datetime.timedelta(days=1)).isoformat()}')")
+
+
+def _migrate_to_2(conn):
+    """PostgreSQL: raw_reports partitioned by day (SQLite keeps its table; the version is shared).
+
+    A partitioned table's primary key must contain the partition key, so the key becomes
+    (project_id, day, report_id): a report is recognised as a retry within its UTC day.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql("ALTER TABLE raw_reports RENAME TO raw_reports_v1")
+    conn.exec_driver_sql("ALTER INDEX raw_reports_by_day RENAME TO raw_reports_v1_by_day")
+    conn.exec_driver_sql("ALTER TABLE raw_reports_v1 RENAME CONSTRAINT raw_reports_pkey TO raw_reports_v1_pkey")
+    conn.exec_driver_sql(
+        "CREATE TABLE raw_reports (project_id VARCHAR(128) NOT NULL, report_id VARCHAR(32) NOT NULL, "
+        "day DATE NOT NULL, uid VARCHAR(32) NOT NULL, version VARCHAR(64) NOT NULL, python VARCHAR(48) NOT NULL, "
+        "os VARCHAR(64) NOT NULL, arch VARCHAR(64) NOT NULL, stats TEXT NOT NULL, "
+        "CONSTRAINT raw_reports_pkey PRIMARY KEY (project_id, day, report_id)) PARTITION BY RANGE (day)")
+    for (day,) in conn.exec_driver_sql("SELECT DISTINCT day FROM raw_reports_v1"):
+        _create_partition(conn, day)
+    conn.exec_driver_sql("INSERT INTO raw_reports SELECT project_id, report_id, day, uid, version, python, os, "
+                         "arch, stats FROM raw_reports_v1")
+    conn.exec_driver_sql("DROP TABLE raw_reports_v1")
+
+
 # version -> step; each step runs in its own transaction together with its schema_version row.
-_MIGRATIONS = {1: _migrate_to_1}
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
 
 
 def _private_dir(path):
@@ -174,7 +211,9 @@ def _engine(url, for_writes=True):
         # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("postgresql+psycopg://"):
-        return sa.create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+        # The pid in the application name tells an operator (and the tests) which worker holds what.
+        return sa.create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
+                                connect_args={"application_name": f"telly-collector-{os.getpid()}"})
     if not url.startswith("sqlite:"):
         raise ConfigError(f"collector database URL must start with sqlite:// or postgresql://, got {url[:40]!r}")
     path = _sqlite_path(url)
@@ -225,6 +264,7 @@ class Store:
         self.dialect = engine.dialect.name
         self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         self._lock_conn = None
+        self._partitions = set()  # days known to have a partition (PostgreSQL)
 
     def dispose(self):
         self.release_job_lock()
@@ -282,6 +322,7 @@ class Store:
             with contextlib.suppress(sa.exc.DBAPIError):
                 self._lock_conn.close()
             self._lock_conn = None
+        self._partitions = set()  # days known to have a partition (PostgreSQL)
 
     def checkpoint(self):
         """Copy committed WAL pages into the SQLite database without waiting for anyone.
@@ -333,6 +374,8 @@ class Store:
         """Store raw rows in one transaction; a report id seen before is dropped silently."""
         if not rows:
             return
+        if self.dialect == "postgresql":
+            self.ensure_partitions({row["day"] for row in rows})
         sql, names = self._insert_raw
         if names is None:
             params = rows
@@ -343,6 +386,43 @@ class Store:
             # The statement is compiled by SQLAlchemy once; executing it at driver level skips the
             # per-row parameter processing that dominated the cost of a batch (ingestion hot path).
             conn.exec_driver_sql(sql, params)
+
+    def ensure_partitions(self, days):
+        """Create the raw_reports partitions of ``days`` that do not exist yet (PostgreSQL only)."""
+        missing = set(days) - self._partitions
+        if not missing or self.dialect != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            # Serialized: two workers creating the same partition at once would collide in the catalog.
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PARTITION_LOCK)))
+            for day in sorted(missing):
+                _create_partition(conn, day)
+        self._partitions |= missing
+
+    def _partition_days(self, conn):
+        names = conn.exec_driver_sql(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'raw_reports'::regclass").scalars()
+        return sorted(datetime.datetime.strptime(name[len("raw_reports_p"):], "%Y%m%d").date() for name in names)
+
+    def drop_days_before(self, before_day, region):
+        """Drop whole days of raw rows before ``before_day``: PostgreSQL partitions, for every project.
+
+        Returns the days dropped, or None when this store cannot (SQLite, or a PostgreSQL database
+        that also holds another region's projects, whose days this server does not release):
+        then expire() deletes per project.
+        """
+        if self.dialect != "postgresql":
+            return None
+        with self.engine.begin() as conn:
+            foreign = conn.execute(sa.select(projects.c.project_id).where(projects.c.region != region).limit(1))
+            if foreign.first() is not None:
+                return None
+            dropped = [day for day in self._partition_days(conn) if day < before_day]
+            for day in dropped:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_partition_name(day)}")
+        self._partitions -= set(dropped)
+        return dropped
 
     @functools.cached_property
     def _insert_raw(self):
@@ -377,11 +457,12 @@ class Store:
             return list(conn.execute(sa.select(window_keys.c.day).where(window_keys.c.project_id == project_id)
                                      .order_by(window_keys.c.day)).scalars())
 
-    def expire(self, project_id, before_day):
-        """Delete raw rows and window keys of days before ``before_day``, together."""
+    def expire(self, project_id, before_day, rows=True):
+        """Delete raw rows (unless their days were dropped whole) and window keys of days before ``before_day``."""
         with self.engine.begin() as conn:
-            conn.execute(raw_reports.delete().where(raw_reports.c.project_id == project_id,
-                                                    raw_reports.c.day < before_day))
+            if rows:
+                conn.execute(raw_reports.delete().where(raw_reports.c.project_id == project_id,
+                                                        raw_reports.c.day < before_day))
             conn.execute(window_keys.delete().where(window_keys.c.project_id == project_id,
                                                     window_keys.c.day < before_day))
 

@@ -119,16 +119,18 @@ def test_a_long_read_does_not_hold_up_writes(store):
 def test_a_later_migration_runs_once_on_an_existing_database(store, db_url, monkeypatch):
     applied = []
 
-    def to_2(conn):
-        applied.append(2)
+    later = store_module.SCHEMA_VERSION + 1
+
+    def to_later(conn):
+        applied.append(later)
         conn.execute(sa.text("CREATE TABLE extra_v2 (project_id VARCHAR(128) PRIMARY KEY)"))
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module._MIGRATIONS, 2, to_2)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", later)
+    monkeypatch.setitem(store_module._MIGRATIONS, later, to_later)
     _project(store, "p1")
     upgraded = store_module.open_store(db_url)
     again = store_module.open_store(db_url)
-    assert applied == [2] and upgraded.version() == again.version() == 2
+    assert applied == [later] and upgraded.version() == again.version() == later
     assert upgraded.project("p1") is not None and "extra_v2" in sa.inspect(upgraded.engine).get_table_names()
     with upgraded.engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE extra_v2"))
@@ -172,3 +174,66 @@ def test_the_budget_cap_is_checked_in_the_same_transaction(store, db_url):
     assert store.release_summary("p1") == {DAY: (3.0, False)}
     for own in stores:
         own.dispose()
+
+
+def _partitions(store):
+    with store.engine.begin() as conn:
+        return sorted(conn.exec_driver_sql(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'raw_reports'::regclass").scalars())
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_postgresql_keeps_one_partition_per_day_and_drops_whole_days(store):
+    days = [DAY + datetime.timedelta(days=n) for n in range(3)]
+    _project(store, "p1")
+    _project(store, "p2")
+    store.insert_reports([_row(p, f"{p}{n}".ljust(32, "0"), day) for n, day in enumerate(days) for p in ("p1", "p2")])
+    assert _partitions(store) == ["raw_reports_p20261101", "raw_reports_p20261102", "raw_reports_p20261103"]
+    # A retry of the same report on its day is stored once.
+    store.insert_reports([_row("p1", "p10".ljust(32, "0"), days[0])])
+    assert len(store.report_ids("p1")) == 3
+    for project_id in ("p1", "p2"):
+        store.window_key(project_id, days[0], b"1" * 32)
+    assert store.drop_days_before(days[2], "us") == days[:2]
+    assert _partitions(store) == ["raw_reports_p20261103"]
+    assert store.raw_days("p1") == store.raw_days("p2") == [days[2]]
+    # A project of another region in the same database: its days are not this server's to drop.
+    _project(store, "e1", region="eu")
+    assert store.drop_days_before(days[2] + datetime.timedelta(days=1), "us") is None
+    assert _partitions(store) == ["raw_reports_p20261103"]
+    # Another process creates the same partition: nothing breaks.
+    other = store_module.open_store(store.engine.url.render_as_string(hide_password=False))
+    other.ensure_partitions({days[2], days[2] + datetime.timedelta(days=1)})
+    store.insert_reports([_row("p1", "z" * 32, days[2] + datetime.timedelta(days=1))])
+    assert len(_partitions(store)) == 2
+    other.dispose()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_schema_1_database_is_partitioned_with_its_rows(db_url):
+    engine = store_module._engine(db_url)
+    with engine.begin() as conn:
+        store_module.schema_version.create(conn)
+        store_module._migrate_to_1(conn)
+        conn.execute(store_module.schema_version.insert().values(version=1, applied_at=datetime.datetime.now()))
+        conn.execute(store_module.raw_reports.insert(), [_row("p1", "a" * 32), _row("p1", "b" * 32, DAY.replace(day=2))])
+    engine.dispose()
+    upgraded = store_module.open_store(db_url)
+    assert upgraded.version() == store_module.SCHEMA_VERSION == 2
+    assert upgraded.report_ids("p1") == {"a" * 32, "b" * 32}
+    assert _partitions(upgraded) == ["raw_reports_p20261101", "raw_reports_p20261102"]
+    upgraded.dispose()
+
+
+def test_expiry_by_the_job_drops_or_deletes_and_keeps_the_window(store):
+    from telly_autoinst.collector import jobs
+
+    _project(store, "p1")
+    today = DAY + datetime.timedelta(days=10)
+    store.insert_reports([_row("p1", "a" * 32, DAY), _row("p1", "b" * 32, today - datetime.timedelta(days=2))])
+    store.window_key("p1", DAY, b"1" * 32)
+    jobs.expire(store, ["p1"], today, window_days=5, region="us")
+    assert store.raw_days("p1") == [today - datetime.timedelta(days=2)]
+    assert store.key_days("p1") == []
+    assert store.release_summary("p1")[DAY][1]  # released before it left the window
