@@ -217,7 +217,8 @@ def test_a_schema_1_database_is_partitioned_with_its_rows(db_url):
         store_module.schema_version.create(conn)
         store_module._migrate_to_1(conn)
         conn.execute(store_module.schema_version.insert().values(version=1, applied_at=datetime.datetime.now()))
-        conn.execute(store_module.raw_reports.insert(), [_row("p1", "a" * 32), _row("p1", "b" * 32, DAY.replace(day=2))])
+        conn.execute(store_module.raw_reports.insert(),
+                     [_row("p1", "a" * 32), _row("p1", "b" * 32, DAY.replace(day=2))])
     engine.dispose()
     upgraded = store_module.open_store(db_url)
     assert upgraded.version() == store_module.SCHEMA_VERSION == 2

@@ -12,6 +12,7 @@ from telly_autoinst.collector.store import open_store
 
 from .conftest import make_report, post
 
+
 def _children(pid):
     with open(f"/proc/{pid}/task/{pid}/children") as children:
         return [int(p) for p in children.read().split()]
