@@ -15,7 +15,6 @@ from .errors import TellyError
 
 _lock = threading.RLock()
 _state = None  # (process settings, projects by top-level module)
-_engines: dict[str, object] = {}
 _activated = False
 
 
@@ -57,12 +56,10 @@ def project_for(module_name):
 
 
 def _engine(name):
-    with _lock:
-        if name not in _engines:
-            from .engines import make_engine
+    # make_engine keeps one engine per kind for the process: no second cache here.
+    from .engines import make_engine
 
-            _engines[name] = make_engine(name)[0]
-        return _engines[name]
+    return make_engine(name)[0]
 
 
 def _allowed(project):

@@ -40,10 +40,10 @@ def index_path():
     if directory is None:
         return None
     ident = f"{sys.prefix}\0{sys.base_prefix}\0{sys.version}\0{sys.executable}"
-    return os.path.join(directory, f"index-{_fnv1a(ident):016x}.txt")
+    return os.path.join(directory, f"index-{fnv1a(ident):016x}.txt")
 
 
-def _fnv1a(text):
+def fnv1a(text):
     """A stable 64-bit hash (str hashes are salted per process; zlib is a shared library to load)."""
     value = 0xCBF29CE484222325
     for byte in text.encode("utf-8", "replace"):

@@ -59,3 +59,32 @@ def test_only_the_package_declares_all(name):
 def test_every_module_states_its_concern(name):
     docstring = ast.get_docstring(ast.parse((PACKAGE / name).read_text(encoding="utf-8")))
     assert docstring and docstring.strip(), f"{name} needs a docstring stating its concern"
+
+
+def _private_imports(name):
+    """``from <package module> import _name`` in module ``name``, where ``_name`` is no module."""
+    path = PACKAGE / name
+    dotted = ["telly_autoinst", *Path(name).with_suffix("").parts]
+    package = dotted[:-1]  # for an __init__, dotted ends in "__init__": its package is itself
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[:len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+        elif (node.module or "").partition(".")[0] == "telly_autoinst":
+            base = node.module.split(".")
+        else:
+            continue
+        for alias in node.names:
+            submodule = PACKAGE.joinpath(*base[1:], alias.name)
+            is_module = submodule.with_suffix(".py").exists() or (submodule / "__init__.py").exists()
+            if alias.name.startswith("_") and not alias.name.startswith("__") and not is_module:
+                found.append(f"{'.'.join(base)}.{alias.name}")
+    return found
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_no_module_imports_another_modules_private_name(name):
+    # A leading underscore is the only privacy marker left: it must mean "this module only".
+    assert _private_imports(name) == []

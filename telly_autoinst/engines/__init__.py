@@ -21,34 +21,15 @@ from __future__ import annotations
 import sys
 import threading
 
+# The protocol and the record live in _base, which the engines import instead of this package.
+from ._base import Engine, instrumented_keys  # noqa: F401  (the engines' interface, used by control and dryrun)
+
 # The names a setting may use ("auto" picks one of the others).
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _chosen: dict[str, str] = {}  # setting value -> name of the engine make_engine gave for it
-# project_id -> set of keys instrumented in this process, by any engine.
-_instrumented: dict[str, set[str]] = {}
-
-
-class Engine:
-    """What control and the dry-run need from an engine (a plain class rather than a
-    typing.Protocol, whose import would cost more than the engine on the first watched import)."""
-
-    name: str | None = None
-
-    def instrument(self, module, project):
-        """Count ``module``'s targets; return the keys newly instrumented by this call.
-
-        Idempotent: a second call on the same module object, or a call after
-        ``importlib.reload``, never double-counts; a repeated call returns ``[]``.
-        """
-        raise NotImplementedError
-
-    def loader_for(self, spec, project):
-        """A loader that runs ``spec``'s module already instrumented, or None: then the module
-        runs as usual and :meth:`instrument` is called once it has run."""
-        return None
 
 
 def make_engine(name="auto"):
@@ -89,12 +70,6 @@ def fallback():
     return _wrapt()
 
 
-def instrumented_keys(project_id):
-    """Every key instrumented for ``project_id`` in this process so far (any engine)."""
-    with _lock:
-        return set(_instrumented.get(project_id, ()))
-
-
 # Engines are imported on first use: wrapt costs tens of milliseconds and must never load at
 # interpreter start.
 def _wrapt():
@@ -111,7 +86,7 @@ def _rewrite():
         if "rewrite" not in _engines:
             from .rewrite import RewriteEngine
 
-            _engines["rewrite"] = RewriteEngine()
+            _engines["rewrite"] = RewriteEngine(fallback)
         return _engines["rewrite"]
 
 
@@ -121,14 +96,9 @@ def _monitoring():
         if "monitoring" not in _engines:
             from .monitoring import claim
 
-            engine, note = claim()
+            engine, note = claim(fallback)
             if engine is None:
                 return None, note
             _engines["monitoring"] = engine
         return _engines["monitoring"], None
 
-
-def _record(project_id, keys):
-    """Remember ``keys`` as instrumented for ``project_id`` (called by the engines)."""
-    with _lock:
-        _instrumented.setdefault(project_id, set()).update(keys)

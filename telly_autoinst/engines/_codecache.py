@@ -47,10 +47,10 @@ def _file(path):
     base = cache_dir()
     if base is None:
         return None
-    from ..index import _fnv1a  # the index's stable hash: str hashes are salted per process
+    from ..index import fnv1a  # the index's stable hash: str hashes are salted per process
 
     tag = sys.implementation.cache_tag or "none"
-    return os.path.join(base, "code", tag, f"{_fnv1a(path):016x}.bin")
+    return os.path.join(base, "code", tag, f"{fnv1a(path):016x}.bin")
 
 
 def load(path, current):

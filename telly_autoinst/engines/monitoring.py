@@ -35,7 +35,7 @@ import types
 
 from .. import counters
 from ..selection import select
-from . import Engine, _record
+from ._base import Engine, record
 from ._instances import Instantiations
 
 _TOOL_NAME = "telly_autoinst"
@@ -47,8 +47,11 @@ _TOOL_IDS = (3, 4, 5)
 _INIT = "__init__"
 
 
-def claim():
-    """``(MonitoringEngine, None)`` on a free tool id, else ``(None, reason)``."""
+def claim(fallback):
+    """``(MonitoringEngine, None)`` on a free tool id, else ``(None, reason)``.
+
+    ``fallback()`` returns the engine that counts what sys.monitoring cannot (see ``engines.fallback``).
+    """
     monitoring = sys.monitoring
     for tool in _TOOL_IDS:
         if monitoring.get_tool(tool) is not None:
@@ -57,7 +60,7 @@ def claim():
             monitoring.use_tool_id(tool, _TOOL_NAME)
         except ValueError:  # taken between the check and the claim
             continue
-        return MonitoringEngine(tool), None
+        return MonitoringEngine(tool, fallback), None
     held = ", ".join(f"{tool}={monitoring.get_tool(tool)}" for tool in _TOOL_IDS)
     return None, f"no free sys.monitoring tool id ({held})"
 
@@ -95,8 +98,9 @@ class MonitoringEngine(Engine):
 
     name = "monitoring"
 
-    def __init__(self, tool):
+    def __init__(self, tool, fallback):
         self.tool = tool
+        self._fallback = fallback
         self._lock = threading.RLock()
         if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
             os.register_at_fork(after_in_child=self._new_lock)
@@ -126,7 +130,7 @@ class MonitoringEngine(Engine):
                         done.append(target.key)
                 except Exception:  # one target that cannot be watched is skipped, not the module
                     continue
-        _record(project.project_id, done)
+        record(project.project_id, done)
         return done
 
     def _watch(self, target, project):
@@ -178,9 +182,7 @@ class MonitoringEngine(Engine):
         sys.monitoring.set_local_events(self.tool, code, events | sys.monitoring.events.PY_START)
 
     def _by_wrapt(self, target, project):
-        from . import _wrapt
-
-        return _wrapt().wrap_target(target, project)
+        return self._fallback().wrap_target(target, project)
 
     def _new_lock(self):
         self._lock = threading.RLock()

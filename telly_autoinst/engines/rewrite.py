@@ -46,7 +46,8 @@ from types import CodeType, FunctionType
 from .. import counters
 from .._debug import swallowed
 from ..selection import select
-from . import Engine, _codecache, _record
+from . import _codecache
+from ._base import Engine, record
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 from ._instances import Instantiations
 
@@ -112,7 +113,9 @@ class RewriteEngine(Engine):
 
     name = "rewrite"
 
-    def __init__(self):
+    def __init__(self, fallback):
+        # fallback() returns the engine for targets this one cannot rewrite (engines.fallback).
+        self._fallback = fallback
         self._lock = threading.RLock()
         if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
             os.register_at_fork(after_in_child=self._new_lock)
@@ -299,17 +302,15 @@ class RewriteEngine(Engine):
                             counters.enable(project_id, target.key)
                             self._armed |= codes
                         done.append(target.key)
-                    elif self._fallback(target, project):
+                    elif self._by_fallback(target, project):
                         done.append(target.key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
                     swallowed(f"counting {target.key}")
-        _record(project_id, done)
+        record(project_id, done)
         return done
 
-    def _fallback(self, target, project):
-        from . import fallback
-
-        return fallback().wrap_target(target, project)
+    def _by_fallback(self, target, project):
+        return self._fallback().wrap_target(target, project)
 
     def _init_token(self, value):
         func = _innermost(value)

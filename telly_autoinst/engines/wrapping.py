@@ -23,7 +23,7 @@ import wrapt
 
 from .. import counters
 from ..selection import select
-from . import Engine, _record
+from ._base import Engine, record
 from ._instances import Instantiations
 
 
@@ -147,7 +147,7 @@ class WraptEngine(Engine):
             classes = {id(t.owner): t.owner for t in targets if isinstance(t.owner, type)}
             for owner in [module, *classes.values()]:
                 self._share(owner, project.project_id)
-        _record(project.project_id, done)
+        record(project.project_id, done)
         return done
 
     def wrap_target(self, target, project):
