@@ -73,11 +73,40 @@ def _startup(node, quick, esm):
         f"wall {wall['bare']:.0f} ms bare, {wall['hooked']:.0f} ms hooked")
 
 
+def _exit_handoff(node, quick):
+    """Wall time of a program that loads and calls a watched package, hook on vs. kill switch on:
+    what the exit path adds (report built, spooled, detached sender spawned; endpoint unreachable)."""
+    with tempfile.TemporaryDirectory(prefix="telly-node-bench-") as work:
+        pkg = Path(work) / "node_modules" / "watched"
+        pkg.mkdir(parents=True)
+        (pkg / "package.json").write_text(json.dumps({"name": "watched", "version": "1.0.0",
+                                                      "telly": {"project_id": "bench", "endpoint": "http://127.0.0.1:9"}}))
+        (pkg / "index.js").write_text("exports.f = () => 1;\n")
+        (Path(work) / "app.js").write_text("const w = require('watched'); for (let i = 0; i < 1000; i++) w.f();\n")
+        base = {"PATH": "/usr/bin:/bin", "HOME": work, "CI": "false"}
+        args = [node, "--require", str(NODE_DIR / "register.js"), "app.js"]
+        variants = {"off": dict(base, TELLY_DISABLE="1"), "on": base}
+        rounds = 7 if quick else 25
+        samples = {label: [] for label in variants}
+        for env in variants.values():
+            subprocess.run(args, cwd=work, env=env, check=True)
+        for _ in range(rounds):
+            for label, env in variants.items():
+                samples[label].append(_timed(args, work, env)[0])
+        ms = {label: statistics.median(values) * 1000 for label, values in samples.items()}
+    return _table.row(
+        "Node process exit, report pending, endpoint unreachable (default http_async)",
+        "extra wall time over the same program with TELLY_DISABLE=1 (ms)", ms["on"] - ms["off"], "<= 5",
+        f"medians of {rounds} interleaved runs: {ms['off']:.1f} ms off, {ms['on']:.1f} ms on; includes loading the "
+        "client, wrapping, the report, the spool write and spawning the detached sender")
+
+
 def run(quick=False):
     node = shutil.which("node")
     if node is None:
         return [_table.missing("one counted call, Node", "overhead ratio to a bare Proxy", "<= 1.10", "node not found")]
-    return _per_call(node, quick) + [_startup(node, quick, esm=False), _startup(node, quick, esm=True)]
+    return _per_call(node, quick) + [_startup(node, quick, esm=False), _startup(node, quick, esm=True),
+                                     _exit_handoff(node, quick)]
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@
 
 const fs = require('fs');
 
-/** Write ``data`` to ``file`` through a temporary file and rename, so readers never see half of it. */
-function writeAtomic(file, data, mode = 0o600) {
+/**
+ * Write ``data`` to ``file`` through a temporary file and rename, so readers never see half of it.
+ * ``durable`` adds an fsync before the rename: for the consent lists, not for spooled reports or
+ * caches (an fsync on the exit path can take tens of milliseconds; the Python spool does not either).
+ */
+function writeAtomic(file, data, mode = 0o600, durable = false) {
   const tmp = `${file}.${process.pid}.${Math.random().toString(16).slice(2, 8)}.tmp`;
   const fd = fs.openSync(tmp, 'w', mode);
   try {
     fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

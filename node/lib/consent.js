@@ -61,7 +61,7 @@ function edit(name, add = [], remove = []) {
     const updated = current.filter((entry) => !removing.has(fold(entry)));
     for (const id of add) if (!updated.some((entry) => fold(entry) === fold(id))) updated.push(id);
     if (updated.length === current.length && updated.every((e, i) => e === current[i])) return false;
-    writeAtomic(path.join(home, name), updated.map((e) => `${e}\n`).join(''), 0o644);
+    writeAtomic(path.join(home, name), updated.map((e) => `${e}\n`).join(''), 0o644, true);
     return true;
   });
 }
