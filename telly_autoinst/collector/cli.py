@@ -19,57 +19,6 @@ _DB_HELP = ("database URL (sqlite:///PATH or postgresql://...); "
 _REGION = dict(choices=REGIONS, default=os.environ.get("TELLY_COLLECTOR_REGION", "us"),
                help="region label (default $TELLY_COLLECTOR_REGION or us)")
 
-# command path, help, [(flags, argparse keywords)], handler name in this module.
-_COMMANDS = (
-    (("serve",), "run the collector", [
-        (("--host",), dict(default="127.0.0.1", help="address to listen on (default 127.0.0.1)")),
-        (("--port",), dict(type=int, default=8470, help="0 picks a free port (printed on start)")),
-        (("--db",), dict(help=_DB_HELP)),
-        (("--region",), _REGION),
-        (("--min-group",), dict(type=int, default=10, help="smallest group shown (default 10; 1 for development)")),
-        (("--window-days",), dict(type=int, default=30, help="days raw hashed rows are kept (default 30)")),
-        (("--rate-limit",), dict(type=float, default=1000.0, help="reports/s per project, 0 = off (default 1000)")),
-        (("--publish-interval",), dict(type=float, default=3600.0,
-                                       help="seconds between scheduled publish/expire runs, 0 = never")),
-        (("--workers",), dict(type=int, default=1,
-                              help="serving processes sharing the port; more than 1 needs PostgreSQL (default 1)")),
-        (("--public-url",), dict(default="", help="the URL browsers use, e.g. https://telemetry.example.org behind "
-                                                  "a TLS proxy: makes the login cookie Secure and is the only "
-                                                  "Origin accepted for the login form")),
-        (("--idle-timeout",), dict(type=float, default=30.0,
-                                   help="seconds a connection may wait for its next request (default 30)")),
-        (("--header-timeout",), dict(type=float, default=30.0,
-                                     help="seconds a client may take to send a request's headers (default 30)")),
-        (("--body-timeout",), dict(type=float, default=30.0,
-                                   help="seconds a client may take to send a request's body (default 30)")),
-        (("--max-in-flight-mib",), dict(type=int, default=64,
-                                        help="MiB of request bodies held at once, parsed or not, per worker; "
-                                             "beyond it reports get 503 (default 64)")),
-    ], "_serve"),
-    (("project", "create"), "register a project; prints its project_id and read_token", [
-        (("name",), dict()),
-        (("--region",), _REGION),
-        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
-        (("--db",), dict(help=_DB_HELP)),
-        (("--project-id",), dict(help="register this id (e.g. an original Telly project UUID) instead of a new one")),
-        (("--epsilon-per-day",),
-         dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
-    ], "_project_create"),
-    (("project", "rotate-token"), "replace a project's read token; prints the new one (the old one stops working)", [
-        (("project_id",), dict()),
-        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
-        (("--db",), dict(help=_DB_HELP)),
-        (("--region",), _REGION),
-    ], "_project_rotate_token"),
-    (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
-        (("--project",), dict(help="only this project (default: every project of the region)")),
-        (("--through-now",), dict(action="store_true", help="also release today's partial day (spends budget)")),
-        (("--db",), dict(help=_DB_HELP)),
-        (("--region",), _REGION),
-    ], "_publish"),
-)
-
-
 def _url(args):
     from .store import default_url
 
@@ -218,6 +167,57 @@ def _publish(args):
     return 1 if refused else 0
 
 
+# command path, help, [(flags, argparse keywords)], handler. After the handlers, so it holds them.
+_COMMANDS = (
+    (("serve",), "run the collector", [
+        (("--host",), dict(default="127.0.0.1", help="address to listen on (default 127.0.0.1)")),
+        (("--port",), dict(type=int, default=8470, help="0 picks a free port (printed on start)")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+        (("--min-group",), dict(type=int, default=10, help="smallest group shown (default 10; 1 for development)")),
+        (("--window-days",), dict(type=int, default=30, help="days raw hashed rows are kept (default 30)")),
+        (("--rate-limit",), dict(type=float, default=1000.0, help="reports/s per project, 0 = off (default 1000)")),
+        (("--publish-interval",), dict(type=float, default=3600.0,
+                                       help="seconds between scheduled publish/expire runs, 0 = never")),
+        (("--workers",), dict(type=int, default=1,
+                              help="serving processes sharing the port; more than 1 needs PostgreSQL (default 1)")),
+        (("--public-url",), dict(default="", help="the URL browsers use, e.g. https://telemetry.example.org behind "
+                                                  "a TLS proxy: makes the login cookie Secure and is the only "
+                                                  "Origin accepted for the login form")),
+        (("--idle-timeout",), dict(type=float, default=30.0,
+                                   help="seconds a connection may wait for its next request (default 30)")),
+        (("--header-timeout",), dict(type=float, default=30.0,
+                                     help="seconds a client may take to send a request's headers (default 30)")),
+        (("--body-timeout",), dict(type=float, default=30.0,
+                                   help="seconds a client may take to send a request's body (default 30)")),
+        (("--max-in-flight-mib",), dict(type=int, default=64,
+                                        help="MiB of request bodies held at once, parsed or not, per worker; "
+                                             "beyond it reports get 503 (default 64)")),
+    ], _serve),
+    (("project", "create"), "register a project; prints its project_id and read_token", [
+        (("name",), dict()),
+        (("--region",), _REGION),
+        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--project-id",), dict(help="register this id (e.g. an original Telly project UUID) instead of a new one")),
+        (("--epsilon-per-day",),
+         dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
+    ], _project_create),
+    (("project", "rotate-token"), "replace a project's read token; prints the new one (the old one stops working)", [
+        (("project_id",), dict()),
+        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_rotate_token),
+    (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
+        (("--project",), dict(help="only this project (default: every project of the region)")),
+        (("--through-now",), dict(action="store_true", help="also release today's partial day (spends budget)")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _publish),
+)
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m telly_autoinst collector",
                                      description="Run and manage a self-hosted telly_autoinst collector.")
@@ -240,7 +240,7 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return globals()[args.handler](args)
+        return args.handler(args)
     except TellyError as exc:
         print(f"telly_autoinst collector: {exc}", file=sys.stderr)
         return 2
