@@ -9,7 +9,9 @@ reference table); README.md, "Scaling out: PostgreSQL and Citus", gives the comm
 import contextlib
 import datetime
 import functools
+import operator
 import os
+import sqlite3
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -97,6 +99,12 @@ cells = sa.Table(
 def _migrate_to_1(conn):
     for table in (projects, window_keys, raw_reports, releases, cells):
         table.create(conn, checkfirst=True)
+
+
+_RAW_COLUMNS = ("project_id", "report_id", "day", "uid", "version", "python", "os", "arch", "stats")
+_PG_COPY_RAW = f"COPY telly_raw_in ({', '.join(_RAW_COLUMNS)}) FROM STDIN"
+_PG_INSERT_RAW = (f"INSERT INTO raw_reports ({', '.join(_RAW_COLUMNS)}) "
+                  f"SELECT {', '.join(_RAW_COLUMNS)} FROM telly_raw_in ON CONFLICT DO NOTHING")
 
 
 def _partition_name(day):
@@ -219,6 +227,10 @@ def _engine(url, for_writes=True):
     path = _sqlite_path(url)
     if path is not None:
         _private_file(path)
+    # Raw rows reach the driver without SQLAlchemy's per-value processing (insert_reports): the
+    # driver itself must store a day as SQLAlchemy's Date type does, ISO text. (Python 3.11's
+    # default adapter does the same; 3.12 deprecates the defaults, so it is registered here.)
+    sqlite3.register_adapter(datetime.date, datetime.date.isoformat)
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
@@ -376,16 +388,35 @@ class Store:
             return
         if self.dialect == "postgresql":
             self.ensure_partitions({row["day"] for row in rows})
-        sql, names = self._insert_raw
-        if names is None:
-            params = rows
-        else:
-            # SQLite: SQLAlchemy's Date type stores ISO text; the driver must be given the same.
-            params = [tuple(r[n].isoformat() if n == "day" else r[n] for n in names) for r in rows]
+            with self.engine.begin() as conn:
+                self._copy_raw(conn, rows)
+            return
+        sql, values = self._insert_raw
+        params = [values(r) for r in rows]  # day: see the adapter registered in _engine
         with self.engine.begin() as conn:
             # The statement is compiled by SQLAlchemy once; executing it at driver level skips the
             # per-row parameter processing that dominated the cost of a batch (ingestion hot path).
             conn.exec_driver_sql(sql, params)
+
+    @staticmethod
+    def _copy_raw(conn, rows):
+        """PostgreSQL: COPY the batch into a temporary table, then insert what is new from it.
+
+        COPY cannot skip duplicates itself, hence the second step. It costs the collector a
+        quarter of the CPU of executemany (6 against 16-24 us a row), whose parameters were
+        adapted row by row in Python; an INSERT from unnest() of arrays cost more still.
+        """
+        dbapi = conn.connection
+        cursor = dbapi.driver_connection.cursor()
+        if "telly_raw_in" not in dbapi.info:
+            # Per connection; emptied by each commit.
+            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS telly_raw_in "
+                           "(LIKE raw_reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            dbapi.info["telly_raw_in"] = True
+        with cursor.copy(_PG_COPY_RAW) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in _RAW_COLUMNS])
+        cursor.execute(_PG_INSERT_RAW)
 
     def ensure_partitions(self, days):
         """Create the raw_reports partitions of ``days`` that do not exist yet (PostgreSQL only)."""
@@ -426,10 +457,10 @@ class Store:
 
     @functools.cached_property
     def _insert_raw(self):
+        """SQLite's INSERT, compiled once, and a C getter of a row's values in its order."""
         compiled = self._insert(raw_reports).on_conflict_do_nothing().compile(
             dialect=self.engine.dialect, column_keys=[c.name for c in raw_reports.columns])
-        names = compiled.positiontup if compiled.positional else None
-        return str(compiled), names
+        return str(compiled), operator.itemgetter(*compiled.positiontup)
 
     def reports_of_day(self, project_id, day):
         """Yield (uid, version, python, os, arch, stats) of a day's raw rows, streamed in chunks."""
