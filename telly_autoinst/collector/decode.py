@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 
 import msgspec
 
-from .ingest import make_facts
+from .ingest import make_contribution
 
 
 def _text(limit, pattern=None):
@@ -79,8 +79,8 @@ class _Report(msgspec.Struct, forbid_unknown_fields=True):
 _decoder = msgspec.json.Decoder(_Report)
 
 
-def fast_facts_v1(body):
-    """The Facts of ``body`` if msgspec reads it as a valid v1 report, else None (go the long way).
+def fast_contribution_v1(body):
+    """The Contribution of ``body`` if msgspec reads it as a valid v1 report, else None (go the long way).
 
     Raises ingest.Rejected only for a valid report with a string that cannot be stored.
     """
@@ -90,5 +90,5 @@ def fast_facts_v1(body):
         return None
     level2, interp, plat = report.level2, report.interpreter, report.platform
     user = level2 and (level2.user or level2.machine or level2.home or level2.host)
-    return make_facts(report.project_id, report.report_id, user, report.stats, report.package.version,
+    return make_contribution(report.project_id, report.report_id, user, report.stats, report.package.version,
                       interp.implementation, interp.version, plat.os, plat.machine)

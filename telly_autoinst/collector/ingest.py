@@ -1,4 +1,4 @@
-"""Validating payloads: report schema v1 and the original Telly v1.0 format, down to the Facts kept.
+"""Validating payloads: report schema v1 and the original Telly v1.0 format, down to what is kept of each.
 
 Validation of schema v1 is written out by hand, mirroring config/report.schema.json line by line,
 because it runs for every report and the generic validator costs more than the rest of the
@@ -26,8 +26,11 @@ class Rejected(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
 
 
-class Facts(NamedTuple):
-    """What is kept of one report for one project: never more than gets published."""
+class Contribution(NamedTuple):
+    """What is kept of one report for one project: its contribution to the published counts, no more.
+
+    (The client's ``facts`` module is something else: what a report says about the machine.)
+    """
 
     project_id: str
     report_id: str
@@ -280,20 +283,20 @@ def _platform_names(implementation, python_version, os_name, machine):
     return names
 
 
-def facts_v1(doc):
-    """The Facts of a validated v1 report."""
+def contribution_v1(doc):
+    """The Contribution of a validated v1 report."""
     level2 = doc["level2"] or {}
     interp, plat = doc["interpreter"], doc["platform"]
-    return make_facts(doc["project_id"], doc["report_id"],
+    return make_contribution(doc["project_id"], doc["report_id"],
                       level2.get("user") or level2.get("machine") or level2.get("home") or level2.get("host"),
                       doc["stats"], doc["package"]["version"], interp["implementation"], interp["version"],
                       plat["os"], plat["machine"])
 
 
-def make_facts(project_id, report_id, user, stats, version, implementation, python_version, os_name, machine):
-    """The Facts kept of a valid v1 report's fields (from either decoder: this module's or decode.py's)."""
+def make_contribution(project_id, report_id, user, stats, version, implementation, python_version, os_name, machine):
+    """The Contribution of a valid v1 report's fields (from either decoder: this module's or decode.py's)."""
     python, os_name, arch = _platform_names(implementation, python_version, os_name, machine)
-    return Facts(project_id, report_id, user, _storable(version or "unknown", "package.version"),
+    return Contribution(project_id, report_id, user, _storable(version or "unknown", "package.version"),
                  python, os_name, arch, _bounded_stats(stats))
 
 
@@ -305,8 +308,8 @@ def _v10_str(container, key, limit):
     return value[:limit]
 
 
-def facts_v10(doc):
-    """One Facts per project id named in an original Telly v1.0 payload.
+def contributions_v10(doc):
+    """One Contribution per project id named in an original Telly v1.0 payload.
 
     README.md, "Original Telly clients (v1.0)", says which of its fields are kept.
     """
@@ -344,4 +347,4 @@ def facts_v10(doc):
         stats=clean,
     )
     # The original client has no report id and never retries a delivered body: nothing to dedupe.
-    return [Facts(project_id=pid, report_id=uuid.uuid4().hex, **common) for pid in dict.fromkeys(ids)]
+    return [Contribution(project_id=pid, report_id=uuid.uuid4().hex, **common) for pid in dict.fromkeys(ids)]

@@ -13,8 +13,8 @@ import zlib
 
 import msgspec
 
-from .decode import fast_facts_v1
-from .ingest import Rejected, facts_v1, facts_v10, parse_json, project_id_of, validate_v1
+from .decode import fast_contribution_v1
+from .ingest import Rejected, contribution_v1, contributions_v10, parse_json, project_id_of, validate_v1
 from .writer import Overloaded
 
 _log = logging.getLogger("telly_autoinst.collector")
@@ -206,9 +206,9 @@ class IngestEndpoints:
             raise Rejected(429, "rate_limited", "too many reports for this project; retry later",
                            headers={"Retry-After": str(wait)})
 
-    async def _store(self, facts):
+    async def _store(self, kept):
         try:
-            rows = [await self._window.row(f) for f in facts]
+            rows = [await self._window.row(f) for f in kept]
             await self._writer.submit(rows)
         except Overloaded:
             raise Rejected(503, "overloaded", "the collector is saturated; retry later",
@@ -244,24 +244,24 @@ class IngestEndpoints:
         await self._handle(scope, receive, send, self._accept_v10)
 
     async def _accept_v1(self, body):
-        facts = fast_facts_v1(body)
-        if facts is not None:
-            await self._admit(facts.project_id)
+        kept = fast_contribution_v1(body)
+        if kept is not None:
+            await self._admit(kept.project_id)
         else:  # the long way, which says exactly what is wrong (or accepts what msgspec is strict about)
             doc = parse_json(body)
             await self._admit(project_id_of(doc))
             validate_v1(doc)
-            facts = facts_v1(doc)
+            kept = contribution_v1(doc)
             del doc
-        await self._store([facts])
-        return 200, {"accepted": 1, "report_id": facts.report_id}
+        await self._store([kept])
+        return 200, {"accepted": 1, "report_id": kept.report_id}
 
     async def _accept_v10(self, body):
         admitted, refusal = [], None
-        for facts in facts_v10(parse_json(body)):
+        for kept in contributions_v10(parse_json(body)):
             try:
-                await self._admit(facts.project_id)
-                admitted.append(facts)
+                await self._admit(kept.project_id)
+                admitted.append(kept)
             except Rejected as exc:
                 refusal = exc
         # A v1.0 client lists every project of its process; keep the reports of those hosted here.

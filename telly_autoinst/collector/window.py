@@ -20,7 +20,7 @@ def utc_now():
 
 
 class Window:
-    """Turns Facts into raw rows keyed by (project, day), with the user id re-keyed."""
+    """Turns Contributions into raw rows keyed by (project, day), with the user id re-keyed."""
 
     def __init__(self, store, now=utc_now):
         self._store, self._now = store, now
@@ -47,14 +47,14 @@ class Window:
         self._keys[(project_id, day)] = key
         return key
 
-    async def row(self, facts):
+    async def row(self, kept):
         day = self._now().date()
-        if facts.user is None:
+        if kept.user is None:
             # No Level II id: the report is its own user, so its contribution is bounded alone.
             uid = secrets.token_hex(16)
         else:
-            key = self._keys.get((facts.project_id, day)) or await self._key(facts.project_id, day)
-            uid = hmac.digest(key, facts.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
-        return {"project_id": facts.project_id, "report_id": facts.report_id, "day": day, "uid": uid,
-                "version": facts.version, "python": facts.python, "os": facts.os, "arch": facts.arch,
-                "stats": msgspec.json.encode(facts.stats).decode()}
+            key = self._keys.get((kept.project_id, day)) or await self._key(kept.project_id, day)
+            uid = hmac.digest(key, kept.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+        return {"project_id": kept.project_id, "report_id": kept.report_id, "day": day, "uid": uid,
+                "version": kept.version, "python": kept.python, "os": kept.os, "arch": kept.arch,
+                "stats": msgspec.json.encode(kept.stats).decode()}

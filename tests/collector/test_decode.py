@@ -1,4 +1,4 @@
-"""The msgspec fast path accepts only what ingest.py's validator accepts, and keeps the same Facts."""
+"""The msgspec fast path accepts only what ingest.py's validator accepts, and keeps the same Contribution."""
 
 import copy
 import json
@@ -7,7 +7,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
 from telly_autoinst.collector import ingest
-from telly_autoinst.collector.decode import fast_facts_v1
+from telly_autoinst.collector.decode import fast_contribution_v1
 
 from .conftest import VALID_REPORT, make_report
 from .test_ingest import _TRICKY, _hand_valid, _json, _paths
@@ -17,14 +17,14 @@ def _agrees(doc):
     """True when the fast path took ``doc``; fails if it took one the validator refuses."""
     body = json.dumps(doc).encode()
     try:
-        fast = fast_facts_v1(body)
+        fast = fast_contribution_v1(body)
     except ingest.Rejected as exc:  # a valid report with a string that cannot be stored
         assert _hand_valid(doc) and exc.code == "unstorable_string"
         return True
     if fast is None:
         return False
     assert _hand_valid(doc), doc
-    assert fast == ingest.facts_v1(doc)
+    assert fast == ingest.contribution_v1(doc)
     return True
 
 
@@ -45,8 +45,8 @@ def test_the_fast_path_is_stricter_never_looser():
     assert _hand_valid(dict(VALID_REPORT, schema_version=1.0))
     # A key given twice: json.loads keeps the last value, and so must the fast path (or refuse).
     duplicated = json.dumps(VALID_REPORT)[:-1] + ', "package": {"name": "demo", "version": "9.9"}}'
-    fast = fast_facts_v1(duplicated.encode())
-    assert fast is None or fast == ingest.facts_v1(json.loads(duplicated))
+    fast = fast_contribution_v1(duplicated.encode())
+    assert fast is None or fast == ingest.contribution_v1(json.loads(duplicated))
 
 
 def test_the_fast_path_agrees_on_every_single_change():

@@ -108,10 +108,10 @@ def test_hand_validator_agrees_on_every_single_change():
 def test_v1_0_facts_one_per_project_zero_counts_dropped():
     doc = {"api_version": "v1.0", "stats": {"m.f": 2, "m.g": 0}, "client_id": "p1;p2;p1",
            "platform": {"os_name": "Darwin", "user_name": "plain-text-user"}, "client": {}}
-    facts = ingest.facts_v10(doc)
-    assert [f.project_id for f in facts] == ["p1", "p2"] and len({f.report_id for f in facts}) == 2
-    assert facts[0].stats == {"m.f": 2} and facts[0].os == "macOS" and facts[0].python == "unknown"
-    assert facts[0].user == "plain-text-user"  # re-keyed by the window before anything is stored
+    kept = ingest.contributions_v10(doc)
+    assert [f.project_id for f in kept] == ["p1", "p2"] and len({f.report_id for f in kept}) == 2
+    assert kept[0].stats == {"m.f": 2} and kept[0].os == "macOS" and kept[0].python == "unknown"
+    assert kept[0].user == "plain-text-user"  # re-keyed by the window before anything is stored
 
 
 @pytest.mark.parametrize("bad", [
@@ -121,7 +121,7 @@ def test_v1_0_facts_one_per_project_zero_counts_dropped():
 ], ids=["no-client", "17-clients", "bad-id", "negative-count", "bool-count", "api-v2"])
 def test_v1_0_bad_report_is_rejected(bad):
     with pytest.raises(ingest.Rejected) as raised:
-        ingest.facts_v10(bad)
+        ingest.contributions_v10(bad)
     assert raised.value.status == 422
 
 
@@ -143,7 +143,7 @@ def test_a_node_client_report_is_schema_v1_for_both():
     doc["client"] = {"name": "telly-autoinst-node", "version": "0.1.0", "engine": "cjs+esm"}
     doc["interpreter"] = {"implementation": "node", "version": "20.20.2", "mode": "script"}
     assert REFERENCE.is_valid(doc) and _hand_valid(doc)
-    assert ingest.facts_v1(doc).python == "node 20.20"
+    assert ingest.contribution_v1(doc).python == "node 20.20"
     doc["client"]["engine"] = "wrapt-ish"
     assert not REFERENCE.is_valid(doc) and not _hand_valid(doc)
 
@@ -151,9 +151,9 @@ def test_a_node_client_report_is_schema_v1_for_both():
 def test_platform_names_are_one_vocabulary():
     """v1.0 clients send platform.python_implementation() and platform.processor(); ours sends
     sys.implementation.name and platform.machine(): the same platform must be one group."""
-    ours = ingest.facts_v1(make_report("p", interpreter={"implementation": "cpython", "version": "3.11.7",
+    ours = ingest.contribution_v1(make_report("p", interpreter={"implementation": "cpython", "version": "3.11.7",
                                                          "mode": "script"}))
-    original = ingest.facts_v10({"api_version": "v1.0", "client_id": ["p"], "stats": {"m.f": 1},
+    original = ingest.contributions_v10({"api_version": "v1.0", "client_id": ["p"], "stats": {"m.f": 1},
                                  "client": {"language_implementation": "CPython", "language_version": "3.11.2"},
                                  "platform": {"os_name": "linux", "architecture": "x86_64"}})[0]
     assert ours.python == original.python == "CPython 3.11"
@@ -166,7 +166,7 @@ def test_platform_names_are_one_vocabulary():
     assert ingest.normalize_os("Darwin") == ingest.normalize_os("macOS") == "macOS"
     assert ingest.normalize_os("CYGWIN_NT-10.0") == ingest.normalize_os("Windows") == "Windows"
     assert ingest.normalize_os("Plan9") == "plan9"  # unknown names are kept, in one case
-    pypy = ingest.facts_v1(make_report("p", interpreter={"implementation": "PYPY", "version": "3.10.14",
+    pypy = ingest.contribution_v1(make_report("p", interpreter={"implementation": "PYPY", "version": "3.10.14",
                                                          "mode": "script"}))
     assert pypy.python == "PyPy 3.10"
 
@@ -176,12 +176,12 @@ def test_a_report_keeps_only_the_features_a_user_day_can_publish():
 
     limit = Bounds().max_features
     stats = {f"m.f{i:05d}": 1 + i % 997 for i in range(20000)}
-    kept = ingest.facts_v1(make_report("p", stats=stats)).stats
+    kept = ingest.contribution_v1(make_report("p", stats=stats)).stats
     assert len(kept) == limit
     assert sorted(kept.values(), reverse=True) == sorted(stats.values(), reverse=True)[:limit]
-    original = ingest.facts_v10({"api_version": "v1.0", "client_id": ["p"], "stats": stats})[0].stats
+    original = ingest.contributions_v10({"api_version": "v1.0", "client_id": ["p"], "stats": stats})[0].stats
     assert original == kept
-    assert ingest.facts_v1(make_report("p", stats={"m.f": 10 ** 30})).stats == {"m.f": 2 ** 31}
+    assert ingest.contribution_v1(make_report("p", stats={"m.f": 10 ** 30})).stats == {"m.f": 2 ** 31}
 
 
 def test_only_utf8_json_is_read():

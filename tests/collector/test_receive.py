@@ -226,7 +226,7 @@ def test_an_internal_error_is_a_503_with_its_traceback_logged(app_and_project, m
     def broken(body):
         raise KeyError("a bug in the collector")
 
-    monkeypatch.setattr(receive, "fast_facts_v1", broken)
+    monkeypatch.setattr(receive, "fast_contribution_v1", broken)
     with caplog.at_level("ERROR", logger="telly_autoinst.collector"):
         response = client.post("/api/v1/reports", content=json.dumps(make_report(project_id)))
     assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0

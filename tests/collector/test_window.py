@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from telly_autoinst.collector import jobs
-from telly_autoinst.collector.ingest import facts_v1
+from telly_autoinst.collector.ingest import contribution_v1
 from telly_autoinst.collector.registry import create_project
 from telly_autoinst.collector.window import Window
 
@@ -17,7 +17,7 @@ def _rows(store, clock, reports):
     window = Window(store, now=clock)
 
     async def run():
-        return [await window.row(facts_v1(r)) for r in reports]
+        return [await window.row(contribution_v1(r)) for r in reports]
 
     rows = asyncio.run(run())
     store.insert_reports(rows)
@@ -91,7 +91,8 @@ def test_many_first_reports_of_a_day_fetch_the_key_once(store, clock):
     window = Window(store, now=clock)
 
     async def burst():
-        return await asyncio.gather(*(window.row(facts_v1(make_report(project_id, user="alice"))) for _ in range(50)))
+        reports = [contribution_v1(make_report(project_id, user="alice")) for _ in range(50)]
+        return await asyncio.gather(*(window.row(r) for r in reports))
 
     rows = asyncio.run(burst())
     assert len(calls) == 1 and len({r["uid"] for r in rows}) == 1
