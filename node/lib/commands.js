@@ -9,8 +9,11 @@ const { killSwitch } = require('./_env');
 const { ciVendor } = require('./facts');
 const { VERSION } = require('./report');
 
+/** [text, 0]: the message, or with --json an object of it and ``data`` with sorted keys (as the Python CLI prints). */
 function result(message, json, data = {}) {
-  return [json ? JSON.stringify(Object.assign({ message }, data), Object.keys(Object.assign({ message }, data)).sort()) : message, 0];
+  if (!json) return [message, 0];
+  const all = Object.assign({ message }, data);
+  return [JSON.stringify(Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]]))), 0];
 }
 
 function editLists(addTo, removeFrom, projectId, json, message) {
