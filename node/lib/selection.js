@@ -48,6 +48,20 @@ function wanted(key, project) {
   return matches(key, project.include) && !matches(key, project.exclude);
 }
 
+/**
+ * A function of the engine's or the host's, not the package's: a built-in (a package such as
+ * es-object-atoms exports the global Object itself), a bound function, or a host function. Never
+ * counted: wrapping one would replace an intrinsic that other code compares by identity, and
+ * counting a class's methods in place would rewrite Object.prototype for the whole process.
+ */
+function isNative(fn) {
+  try {
+    return /\{\s*\[native code\]\s*\}\s*$/.test(fnToString.call(fn));
+  } catch (_) {
+    return true; // a revoked proxy or an exotic host object: leave it alone
+  }
+}
+
 function isPublic(name) {
   return typeof name === 'string' && !name.startsWith('_');
 }
@@ -80,13 +94,14 @@ function methods(cls, classKey, project) {
   const proto = cls.prototype;
   if (proto && typeof proto === 'object') {
     for (const name of Object.getOwnPropertyNames(proto)) {
-      if (methodOf(proto, name)) found.push({ owner: proto, name, key: `${classKey}.${name}` });
+      const fn = methodOf(proto, name);
+      if (fn && !isNative(fn)) found.push({ owner: proto, name, key: `${classKey}.${name}` });
     }
   }
   for (const name of Object.getOwnPropertyNames(cls)) {
     if (SKIP_STATICS.has(name)) continue;
     const fn = methodOf(cls, name);
-    if (fn && !isClass(fn)) found.push({ owner: cls, name, key: `${classKey}.${name}` });
+    if (fn && !isClass(fn) && !isNative(fn)) found.push({ owner: cls, name, key: `${classKey}.${name}` });
   }
   return found.filter((m) => wanted(m.key, project));
 }
@@ -96,7 +111,7 @@ function methods(cls, classKey, project) {
  * function's key, or a class's construction key followed by its methods' keys.
  */
 function keysOf(value, name, prefix, project) {
-  if (typeof value !== 'function' || !isPublic(name)) return [];
+  if (typeof value !== 'function' || !isPublic(name) || isNative(value)) return [];
   const key = `${prefix}.${name}`;
   const keys = wanted(key, project) ? [key] : [];
   if (isClass(value)) keys.push(...methods(value, key, project).map((m) => m.key));
@@ -107,6 +122,7 @@ function keysOf(value, name, prefix, project) {
 function cjsKeys(exportsValue, prefix, project) {
   const keys = [];
   if (typeof exportsValue === 'function') keys.push(...keysOf(exportsValue, 'default', prefix, project));
+  if (typeof exportsValue === 'function' && isNative(exportsValue)) return keys;
   if (exportsValue && (typeof exportsValue === 'object' || (typeof exportsValue === 'function' && !isClass(exportsValue)))) {
     for (const name of Object.keys(exportsValue)) {
       let value;
@@ -132,4 +148,4 @@ function esmKeys(namespace, prefix, project) {
   return keys;
 }
 
-module.exports = { globToRegExp, wanted, isPublic, isClass, methods, keysOf, cjsKeys, esmKeys };
+module.exports = { globToRegExp, wanted, isPublic, isNative, isClass, methods, keysOf, cjsKeys, esmKeys };

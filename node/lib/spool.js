@@ -22,10 +22,13 @@ function defaultDir(spoolDir = null) {
   return base === null ? null : path.join(base, 'spool');
 }
 
+// Wall-clock nanoseconds, as Python's time.time_ns(): the wall clock read once, then advanced by
+// the monotonic clock, so that two reports queued within one millisecond keep their order.
+const WALL_AT_LOAD = BigInt(Date.now()) * 1000000n;
+const MONO_AT_LOAD = process.hrtime.bigint();
+
 function nowNs() {
-  // Wall-clock nanoseconds, as Python's time.time_ns(): the sub-millisecond part from hrtime
-  // keeps two reports queued in the same millisecond in order.
-  return BigInt(Date.now()) * 1000000n + (process.hrtime.bigint() % 1000000n);
+  return WALL_AT_LOAD + (process.hrtime.bigint() - MONO_AT_LOAD);
 }
 
 /** The header line exactly as Python's json.dumps writes it, so the two clients' files look alike. */

@@ -75,7 +75,7 @@ function instrumentClass(cls, classKey, project) {
 
 /** What an importer should see in place of ``value`` exported as ``name``. */
 function exported(value, name, prefix, project) {
-  if (typeof value !== 'function' || ours.has(value) || !selection.isPublic(name)) return value;
+  if (typeof value !== 'function' || ours.has(value) || !selection.isPublic(name) || selection.isNative(value)) return value;
   const key = `${prefix}.${name}`;
   if (selection.isClass(value)) instrumentClass(value, key, project);
   return selection.wanted(key, project) ? counted(value, key, project.project_id) : value;
@@ -123,6 +123,7 @@ function countInPlace(exportsValue, prefix, project) {
 function cjsExports(exportsValue, prefix, project) {
   const isFn = typeof exportsValue === 'function';
   if (!exportsValue || (typeof exportsValue !== 'object' && !isFn) || ours.has(exportsValue)) return exportsValue;
+  if (isFn && selection.isNative(exportsValue)) return exportsValue; // module.exports = Object: never touched
   if (isFn && selection.isClass(exportsValue)) return exported(exportsValue, 'default', prefix, project);
   if (!isFn) {
     try {

@@ -3,7 +3,8 @@
 // suite, installed from the npm registry with the test dependencies that suite needs, is tested
 // twice, plainly and counted (forced with TELLY_AUTOINST_PACKAGES): the TAP output and exit
 // status must be identical, the package's functions must have been counted, and every counted key
-// must be one --dry-run lists. The install is kept in the temp dir and reused by later runs.
+// must be one --dry-run lists; then once more with every installed package counted. The install
+// is kept in the temp dir and reused by later runs.
 
 const test = require('node:test');
 const assert = require('assert');
@@ -53,4 +54,15 @@ test(`${QS}'s own test suite gives identical results plain and counted`, { timeo
   const plan = JSON.parse(node([CLI, '--dry-run', '--json'], { cwd: dir, env }).stdout);
   const listed = plan.packages.find((p) => p.package === 'qs').keys;
   for (const key of Object.keys(r.stats)) assert.ok(listed.includes(key), key);
+
+  // Harder: every installed package counted at once, the test runner (tape) and the intrinsics
+  // helpers it and qs stand on (es-abstract, get-intrinsic, es-object-atoms exporting Object) included.
+  const everything = fs.readdirSync(path.join(dir, 'node_modules')).filter((n) => !n.startsWith('.') && !n.startsWith('@'));
+  const allOut = path.join(home, 'all');
+  const all = node(['--require', REGISTER, ...suite], { cwd: dir, timeout: 300000, env: Object.assign({}, env, {
+    TELLY_AUTOINST_PACKAGES: everything.join(','), TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: allOut }) });
+  assert.deepStrictEqual([all.status, all.stdout, all.stderr], [plain.status, plain.stdout, plain.stderr]);
+  const counted2 = reports(allOut);
+  assert.ok(counted2.length >= 20, `${counted2.length} packages counted`);
+  assert.ok(counted2.some((x) => x.project_id === 'local:tape' && Object.keys(x.stats).length > 0));
 });

@@ -147,3 +147,18 @@ test('an excluded class stays the very same class, and its methods are still cou
   assert.strictEqual(k.m(), 1);
   assert.deepStrictEqual(counters.take(p.project_id), { 'pkg.Klass.m': 1 });
 });
+
+test('built-ins and bound functions a package exports are never counted, and never changed', () => {
+  const p = project();
+  const protoBefore = Object.getOwnPropertyNames(Object.prototype).map((n) => Object.prototype[n]);
+  assert.strictEqual(wrap.cjsExports(Object, 'pkg', p), Object, 'module.exports = Object (es-object-atoms)');
+  const bound = function f() { return 1; }.bind(null);
+  const e = wrap.cjsExports({ keys: Object.keys, Map, bound }, 'pkg', p);
+  assert.strictEqual(e.keys, Object.keys);
+  assert.strictEqual(e.Map, Map);
+  assert.strictEqual(e.bound, bound);
+  new e.Map().set(1, 2);
+  e.bound();
+  assert.deepStrictEqual(Object.getOwnPropertyNames(Object.prototype).map((n) => Object.prototype[n]), protoBefore);
+  assert.deepStrictEqual(counters.take(p.project_id), {});
+});
