@@ -20,24 +20,28 @@ const TEST_DEPS = ['tape@^5.8.1', 'es-value-fixtures@^1.4.2', 'for-each@^0.3.3',
   'has-property-descriptors@^1.0.2', 'has-symbols@^1.0.3', 'iconv-lite@^0.5.1', 'mock-property@^1.0.3',
   'object-inspect@^1.13.2', 'qs-iconv@^1.0.4', 'safer-buffer@^2.1.2'];
 
-function install() {
-  const dir = path.join(os.tmpdir(), `telly-node-transparency-${QS.replace(/[@/]/g, '-')}`);
+// ES module packages (zod, date-fns, nanoid, p-limit, chalk; uuid is a dual package), pinned.
+const ESM_PACKAGES = ['chalk@5.6.2', 'nanoid@5.1.16', 'p-limit@5.0.0', 'uuid@9.0.1', 'zod@3.25.76', 'date-fns@3.6.0'];
+
+/** npm install ``specs`` into a directory of the temp dir named after ``label``, once. */
+function install(label, specs) {
+  const dir = path.join(os.tmpdir(), `telly-node-transparency-${label}`);
   const marker = path.join(dir, '.installed');
   if (fs.existsSync(marker)) return dir;
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), '{"private": true}\n');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const done = childProcess.spawnSync(npm, ['install', '--no-audit', '--no-fund', '--loglevel=error', QS, ...TEST_DEPS],
+  const done = childProcess.spawnSync(npm, ['install', '--no-audit', '--no-fund', '--loglevel=error', ...specs],
     { cwd: dir, encoding: 'utf8', timeout: 600000 });
   assert.strictEqual(done.status, 0, `npm install failed: ${done.stderr}`);
-  assert.ok(fs.existsSync(path.join(dir, 'node_modules', 'qs', 'test', 'parse.js')), 'the qs tarball ships its tests');
   fs.writeFileSync(marker, '');
   return dir;
 }
 
 test(`${QS}'s own test suite gives identical results plain and counted`, { timeout: 900000 }, () => {
-  const dir = install();
+  const dir = install(QS.replace(/[@/]/g, '-'), [QS, ...TEST_DEPS]);
+  assert.ok(fs.existsSync(path.join(dir, 'node_modules', 'qs', 'test', 'parse.js')), 'the qs tarball ships its tests');
   const home = tmpdir('home');
   const out = path.join(home, 'reports');
   const env = cleanEnv(home, { TELLY_AUTOINST_PACKAGES: 'qs' });
@@ -65,4 +69,22 @@ test(`${QS}'s own test suite gives identical results plain and counted`, { timeo
   const counted2 = reports(allOut);
   assert.ok(counted2.length >= 20, `${counted2.length} packages counted`);
   assert.ok(counted2.some((x) => x.project_id === 'local:tape' && Object.keys(x.stats).length > 0));
+});
+
+test('real ES module packages behave the same through the facades, and are counted', { timeout: 600000 }, () => {
+  const dir = install('esm-1', ESM_PACKAGES);
+  fs.copyFileSync(path.join(__dirname, 'esm-packages-app.mjs'), path.join(dir, 'app.mjs'));
+  const home = tmpdir('home');
+  const out = path.join(home, 'reports');
+  const env = cleanEnv(home, { TELLY_AUTOINST_PACKAGES: 'chalk,nanoid,p-limit,uuid,zod,date-fns' });
+  const plain = node(['app.mjs'], { cwd: dir, env: Object.assign({}, env, { TELLY_DISABLE: '1' }) });
+  assert.strictEqual(plain.status, 0, plain.stderr);
+  const counted = node(['--import', REGISTER.replace(/\.js$/, '.mjs'), 'app.mjs'], { cwd: dir,
+    env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out }) });
+  assert.deepStrictEqual([counted.status, counted.stdout, counted.stderr], [plain.status, plain.stdout, plain.stderr]);
+  const stats = Object.fromEntries(reports(out).map((r) => [r.project_id, r.stats]));
+  assert.deepStrictEqual(stats['local:date-fns'], { 'date-fns.addDays': 1, 'date-fns.differenceInDays': 1, 'date-fns.format': 1 });
+  assert.strictEqual(stats['local:p-limit']['p-limit.default'], 1);
+  assert.strictEqual(stats['local:zod']['zod.ZodType.parse'], 2);
+  assert.strictEqual(reports(out).find((r) => r.project_id === 'local:uuid').client.engine, 'cjs+esm');
 });
