@@ -66,4 +66,4 @@ function encode(report) {
   return Buffer.from(`${text}\n`, 'ascii');
 }
 
-module.exports = { build, encode, SCHEMA_VERSION, CLIENT_NAME, VERSION };
+module.exports = { build, encode, VERSION };

@@ -201,4 +201,4 @@ async function main(argv) {
 
 if (require.main === module) main(process.argv.slice(2)).then(() => process.exit(0));
 
-module.exports = { drain, spawnDetached, postSync, main, LOCK_NAME };
+module.exports = { drain, spawnDetached, postSync };

@@ -112,4 +112,4 @@ function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
   return dropped;
 }
 
-module.exports = { defaultDir, enqueue, entries, read, rewrite, enforceCaps, SUFFIX, MAX_FILES, MAX_BYTES, MAX_AGE_SEC };
+module.exports = { defaultDir, enqueue, entries, read, rewrite, enforceCaps };

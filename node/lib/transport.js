@@ -9,16 +9,13 @@ const spool = require('./spool');
 
 const LOSS_LOG = 'losses.log';
 const LOSS_LOG_MAX = 64 << 10;
-const LOSSES = []; // recent losses in this thread, bounded
 
 function outcome(delivered, { retry = false, reason = 'ok', retryAfter = null } = {}) {
   return { delivered, retry, reason, retryAfter };
 }
 
-/** Remember that a report was lost and why: in memory, in the spool's losses.log, and on stderr in debug. */
+/** Remember that a report was lost and why: in the spool's losses.log, and on stderr with TELLY_DEBUG. */
 function recordLoss(reason, projectId = null, spoolDir = null, debug = false) {
-  LOSSES.push([reason, projectId]);
-  if (LOSSES.length > 100) LOSSES.shift();
   if (debug) {
     try {
       fs.writeSync(2, `telly-autoinst: report for ${projectId} lost: ${reason}\n`);
@@ -198,4 +195,4 @@ function makeTransport(processSettings) {
   return spoolTransport(spoolDir, { timeout: processSettings.http_timeout });
 }
 
-module.exports = { post, recordLoss, reportsUrl, makeTransport, proxyFor, parseRetryAfter, outcome, LOSSES };
+module.exports = { post, recordLoss, reportsUrl, makeTransport, proxyFor, parseRetryAfter, outcome };

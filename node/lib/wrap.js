@@ -172,4 +172,4 @@ function cjsExports(exportsValue, prefix, project) {
   return proxy;
 }
 
-module.exports = { exported, cjsExports, counted, isOurs: (v) => ours.has(v) };
+module.exports = { exported, cjsExports };

@@ -93,3 +93,23 @@ test('a report queued before the user opted out is dropped by the sender, never 
     srv.close();
   }
 });
+
+test('proxies come from HTTPS_PROXY / HTTP_PROXY unless NO_PROXY matches; Retry-After in seconds or as a date', () => {
+  const { proxyFor, parseRetryAfter } = require('../lib/transport');
+  const env = { HTTPS_PROXY: 'http://proxy.example:3128', http_proxy: 'proxy.example:8080', NO_PROXY: 'localhost,.internal.example' };
+  assert.strictEqual(proxyFor(new URL('https://telly.example.org/x'), env).href, 'http://proxy.example:3128/');
+  assert.strictEqual(proxyFor(new URL('http://telly.example.org/x'), env).port, '8080');
+  assert.strictEqual(proxyFor(new URL('https://localhost/x'), env), null);
+  assert.strictEqual(proxyFor(new URL('https://a.internal.example/x'), env), null);
+  assert.strictEqual(proxyFor(new URL('https://x.example/'), {}), null);
+  assert.strictEqual(parseRetryAfter('7'), 7);
+  const inTen = parseRetryAfter(new Date(Date.now() + 10000).toUTCString());
+  assert.ok(inTen > 8 && inTen <= 10, String(inTen));
+  assert.strictEqual(parseRetryAfter('soon'), null);
+});
+
+test('a forced scoped package gets a project id the schema accepts', () => {
+  const { forcedProjectId } = require('../lib/discovery');
+  assert.strictEqual(forcedProjectId('@scope/pkg'), 'local:scope.pkg');
+  assert.strictEqual(forcedProjectId('plain-name'), 'local:plain-name');
+});
