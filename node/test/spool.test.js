@@ -113,3 +113,24 @@ test('a forced scoped package gets a project id the schema accepts', () => {
   assert.strictEqual(forcedProjectId('@scope/pkg'), 'local:scope.pkg');
   assert.strictEqual(forcedProjectId('plain-name'), 'local:plain-name');
 });
+
+test('the sender posts through an HTTP proxy when HTTP_PROXY says so', async () => {
+  const seen = [];
+  const proxy = http.createServer((req, res) => {
+    seen.push([req.method, req.url, req.headers['content-encoding']]);
+    req.resume();
+    req.on('end', () => res.end('{}'));
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  const saved = process.env.HTTP_PROXY;
+  process.env.HTTP_PROXY = `http://127.0.0.1:${proxy.address().port}`;
+  try {
+    const result = await require('../lib/transport').post('http://telly.invalid:8470/api/v1/reports', Buffer.from('{}'), 3);
+    assert.strictEqual(result.delivered, true);
+    assert.deepStrictEqual(seen, [['POST', 'http://telly.invalid:8470/api/v1/reports', 'gzip']]);
+  } finally {
+    if (saved === undefined) delete process.env.HTTP_PROXY;
+    else process.env.HTTP_PROXY = saved;
+    proxy.close();
+  }
+});
