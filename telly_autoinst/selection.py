@@ -8,7 +8,14 @@ Rules (the same for every engine, so ``--dry-run`` lists exactly what runs):
   Re-exports from other modules are counted where they are defined, never here.
 * Classes: the public functions, classmethods and staticmethods in the class ``__dict__`` whose
   qualified name places them in that class; nested classes the same way, recursively.
-  Properties and other descriptors are not counted.
+* Wrapped functions: an object with a ``__wrapped__`` chain (``functools.lru_cache``,
+  ``functools.wraps`` wrappers, ``singledispatch``) counts where a function would, under the
+  key of the function at the end of the chain, if that function qualifies. What a call counts
+  depends on the engine (README, "Engines": in frame, the runs of that function's body).
+* Properties: a public ``property`` in the class ``__dict__`` made with the decorator (its
+  accessors are named like it) counts as ``pkg.mod.Class.name``: its getter, setter and deleter
+  runs together. Other descriptors (``cached_property``, old-style ``property(_get, _set)``,
+  ``__slots__`` members) are not counted.
 * Instantiation: ``pkg.mod.Class`` counts ``Class(...)``. It is observed through the first
   Python ``__init__`` in the class's MRO that the package itself defines (its own or a base's),
   so a class whose ``__init__`` is ``object.__init__``, a C type's or another package's (a plain
@@ -27,7 +34,7 @@ from types import FunctionType
 # A namedtuple, not typing.NamedTuple: typing costs more to import than selecting a whole module.
 class Target(namedtuple("Target", "key kind owner name obj init_owner", defaults=(None,))):
     """One counted object: its key, its kind ("function", "method", "classmethod",
-    "staticmethod" or "class"), and where it lives.
+    "staticmethod", "property" or "class"), and where it lives.
 
     ``owner.__dict__[name]`` holds ``obj`` (for ``kind == "class"``, ``obj`` is the class and
     ``init_owner`` the class whose ``__dict__`` holds the ``__init__`` that observes it).
@@ -82,9 +89,26 @@ def _select_module_attribute(module, modname, name, obj, roots, found):
     if isinstance(obj, type):
         if _defined_here(obj, modname):
             _select_class(obj, modname, roots, found)
-    elif isinstance(obj, FunctionType) and _defined_here(obj, modname):
-        key = f"{modname}.{obj.__qualname__}"
-        found.setdefault(key, Target(key, "function", module, name, obj))
+    else:
+        func = _unwrapped(obj)
+        if func is not None and _defined_here(func, modname):
+            key = f"{modname}.{func.__qualname__}"
+            found.setdefault(key, Target(key, "function", module, name, obj))
+
+
+def _unwrapped(obj):
+    """The function at the end of ``obj``'s ``__wrapped__`` chain (``obj`` itself for a plain
+    function); None when that is no Python function."""
+    for _ in range(100):  # a __wrapped__ cycle must not hang selection
+        if isinstance(obj, FunctionType) and "__wrapped__" not in vars(obj):
+            return obj
+        if isinstance(obj, type):
+            return None
+        try:
+            obj = obj.__wrapped__
+        except Exception:  # AttributeError, or a hostile __getattr__
+            return None
+    return None
 
 
 def _select_class(cls, modname, roots, found):
@@ -103,19 +127,28 @@ def _select_class(cls, modname, roots, found):
                 if _defined_here(value, modname, prefix):
                     _select_class(value, modname, roots, found)
                 continue
-            if isinstance(value, staticmethod):
-                kind, func = "staticmethod", value.__func__
-            elif isinstance(value, classmethod):
-                kind, func = "classmethod", value.__func__
-            elif isinstance(value, FunctionType):
-                kind, func = "method", value
-            else:
+            if type(value) is property:
+                _select_property(cls, modname, name, value, prefix, found)
                 continue
-            if isinstance(func, FunctionType) and _defined_here(func, modname, prefix):
+            if isinstance(value, staticmethod):
+                kind, func = "staticmethod", _unwrapped(value.__func__)
+            elif isinstance(value, classmethod):
+                kind, func = "classmethod", _unwrapped(value.__func__)
+            else:
+                kind, func = "method", _unwrapped(value)
+            if func is not None and _defined_here(func, modname, prefix):
                 method_key = f"{modname}.{func.__qualname__}"
                 found.setdefault(method_key, Target(method_key, kind, cls, name, value))
         except Exception:  # same as above: skip what cannot be inspected safely
             continue
+
+
+def _select_property(cls, modname, name, prop, prefix, found):
+    accessors = [_unwrapped(f) for f in (prop.fget, prop.fset, prop.fdel) if f is not None]
+    if accessors and all(f is not None and f.__name__ == name and _defined_here(f, modname, prefix)
+                         for f in accessors):
+        key = f"{modname}.{cls.__qualname__}.{name}"
+        found.setdefault(key, Target(key, "property", cls, name, prop))
 
 
 def _package_init_owner(cls, roots):

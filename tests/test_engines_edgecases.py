@@ -120,12 +120,12 @@ def test_method_kinds(edge):
     assert core.Shape.describe(shape) == "s with 0 sides"
     assert core.Shape.unit().name == "unit" and shape.unit().name == "unit"
     assert core.Shape.sum_sides(shape, core.Square(1)) == 4 and shape.sum_sides() == 0
-    assert shape.label == "S"  # properties work and are not counted
+    assert shape.label == "S"  # properties work and are counted (see below)
     assert shape._hidden() == "hidden"
     assert edge.take() == {
         "edgecases.core.Shape": 3, "edgecases.core.Square": 1,
         "edgecases.core.Shape.describe": 2, "edgecases.core.Shape.unit": 2,
-        "edgecases.core.Shape.sum_sides": 2,
+        "edgecases.core.Shape.sum_sides": 2, "edgecases.core.Shape.label": 1,
     }
 
 
@@ -385,3 +385,28 @@ def test_include_exclude_patterns(monkeypatch):
         edge.core.Shape("s").describe(), edge.meta.Locked(1).ping(), edge.core.Triangle("t")
         assert edge.take() == {"edgecases.core.Shape": 1, "edgecases.core.Triangle": 1}
         forget_edgecases()
+
+
+def test_properties_count_every_accessor_under_one_key(edge):
+    shape = edge.core.Shape("s")
+    assert shape.label == "S" and shape.size == 0
+    shape.size = 5
+    assert shape.size == 5
+    del shape.size
+    assert shape.size == 0 and shape.old_style == "old"
+    assert isinstance(vars(edge.core.Shape)["size"], property) and edge.core.Shape.size.__doc__.startswith("A prop")
+    assert edge.take() == {"edgecases.core.Shape": 1, "edgecases.core.Shape.label": 1, "edgecases.core.Shape.size": 5}
+
+
+def test_lru_cache_keeps_its_cache_and_counts_under_the_function_key(edge):
+    core = edge.core
+    assert [core.cached_square(3), core.cached_square(3), core.cached_square(4)] == [9, 9, 16]
+    assert core.cached_square.cache_info().hits == 1 and core.cached_square.__wrapped__(2) == 4
+    shape = core.Square("sq")
+    assert shape.cached_sides() == shape.cached_sides() == 4
+    stats = edge.take()
+    # wrapt wraps the cache (every call through it); in frame, the body runs on misses and on
+    # calls of __wrapped__ (the monitoring engine hands wrapped functions to wrapt).
+    in_frame = edge.engine.name == "rewrite"
+    assert stats["edgecases.core.cached_square"] == 3
+    assert stats["edgecases.core.Shape.cached_sides"] == (1 if in_frame else 2)

@@ -34,11 +34,13 @@ def test_module_functions_and_classes_defined_here(edge):
                 "edgecases.core.Shape", "edgecases.core.Shape.describe", "edgecases.core.Shape.unit",
                 "edgecases.core.Shape.sum_sides", "edgecases.core.Shape.Edge", "edgecases.core.Shape.Edge.double",
                 "edgecases.core.Triangle", "edgecases.core.Point", "edgecases.core.FrozenPoint.moved",
-                "edgecases.core.Color.label", "edgecases.core.Color.default", "edgecases.core.Plain.hello"):
+                "edgecases.core.Color.label", "edgecases.core.Color.default", "edgecases.core.Plain.hello",
+                "edgecases.core.Shape.label", "edgecases.core.Shape.size", "edgecases.core.cached_square",
+                "edgecases.core.Shape.cached_sides"):
         assert key in keys
     assert len(keys) == len(set(keys))
     for absent in ("dumps", "path_join", "square_lambda", "add_one", "also_add", "_private", "_hidden",
-                   "Shape.label", "same_describe", "CALLS", "Color.RED", "_describe_list"):
+                   "same_describe", "CALLS", "Color.RED", "_describe_list", "Shape.old_style", "Shape._get_old"):
         assert not any(k.endswith("." + absent) for k in keys), absent
 
 
@@ -79,7 +81,8 @@ def test_reexports_are_counted_where_defined(edge):
 def test_include_and_exclude_patterns(edge):
     assert _keys(edge.core, include=["*.Shape", "*.Shape.*"], exclude=["*.Edge*"]) == [
         "edgecases.core.Shape", "edgecases.core.Shape.describe", "edgecases.core.Shape.unit",
-        "edgecases.core.Shape.sum_sides"]
+        "edgecases.core.Shape.sum_sides", "edgecases.core.Shape.label", "edgecases.core.Shape.size",
+        "edgecases.core.Shape.cached_sides"]
     assert _keys(edge.core, include=["edgecases.core.add"], exclude=["edgecases.core.add"]) == []
     assert _keys(edge.core, exclude=["*"]) == []
 

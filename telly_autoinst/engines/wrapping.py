@@ -154,6 +154,8 @@ class WraptEngine(Engine):
         """Instrument one target; False when it is already instrumented or cannot be."""
         if target.kind == "class":
             return self._count_class(target, project)
+        if target.kind == "property":
+            return self._count_property(target, project)
         owner, name, original = target.owner, target.name, target.obj
         if vars(owner).get(name) is not original or type(original) in (_CountedFunction, _CountedInit):
             return False
@@ -167,6 +169,17 @@ class WraptEngine(Engine):
         self._wrappers[id(original)] = (original, wrapper, project.project_id)
         if isinstance(owner, type):
             _places.setdefault(id(wrapper), (owner, name))
+        return True
+
+    def _count_property(self, target, project):
+        """A new property whose accessors are counted wrappers (a property object is immutable)."""
+        owner, name, prop = target.owner, target.name, target.obj
+        accessors = (prop.fget, prop.fset, prop.fdel)
+        if vars(owner).get(name) is not prop or any(type(f) is _CountedFunction for f in accessors):
+            return False
+        tick = counters.tick_for(project.project_id, target.key)
+        wrapped = [None if f is None else _CountedFunction(f, _call_through, tick) for f in accessors]
+        _set(owner, name, property(*wrapped, prop.__doc__))
         return True
 
     def _count_class(self, target, project):
