@@ -22,6 +22,7 @@ from tests.support.venvs import find_python
 
 # (module, rows to print when the module does not exist yet: (case, measured, target)).
 CASES = (
+    ("engine_costs", ()),
     ("startup", ()),
     ("imports", ()),
     ("call_overhead", (

@@ -7,12 +7,13 @@ separate modules (separate code objects, so sys.monitoring events on one never t
 * ``bare``: a ``wrapt.FunctionWrapper`` whose wrapper only calls through, installed where the
   engine would install its own (module attribute; class ``__dict__``, outside ``classmethod``);
 * ``wrapt``: instrumented by the wrapt engine;
-* ``monitoring``: instrumented by the sys.monitoring engine (CPython 3.12+).
+* ``monitoring``: instrumented by the sys.monitoring engine (CPython 3.12+);
+* ``rewrite``: imported from a source file through the default (in-frame) engine's loader.
 
 Variants are timed in turn, round after round (A B C D A B C D ...), in CPU time of the
 measuring thread, and medians are compared:
-``ratio = (counted - plain) / (bare - plain)``. Targets (issue 4): <= 1.10 for wrapt, <= 0.35 for
-sys.monitoring. ``run()`` returns the rows; below 3.12 it measures the monitoring engine in a
+``ratio = (counted - plain) / (bare - plain)``. Targets (issues 4 and 8): <= 1.10 for wrapt,
+<= 0.35 for sys.monitoring and for the default engine. ``run()`` returns the rows; below 3.12 it measures the monitoring engine in a
 3.12+ venv when one can be built. Run ``python benchmarks/call_overhead.py [--quick]`` to print
 them (the file is self-contained so it also runs inside a venv that only has telly_autoinst).
 """
@@ -37,10 +38,11 @@ class Kind:
 """
 
 _STATEMENTS = {"function": "f()", "method": "obj.method()", "classmethod": "Kind.classmethod_()"}
-_TARGETS = {"wrapt": "<= 1.10", "monitoring": "<= 0.35"}
+_TARGETS = {"wrapt": "<= 1.10", "monitoring": "<= 0.35", "rewrite": "<= 0.35"}
 _CASES = {
     "wrapt": "one counted call, wrapt engine: {kind}",
     "monitoring": "one counted call, sys.monitoring engine (3.12+): {kind}",
+    "rewrite": "one counted call, default engine (rewrite), Python {python}: {kind}",
 }
 _MEASURED = "overhead over a plain call, ratio to a bare wrapt.FunctionWrapper pass-through's"
 
@@ -79,6 +81,32 @@ def _instrumented(engine_name, name):
     return module, None
 
 
+def _rewritten(name):
+    """The source imported from a file through the rewrite engine's loader, as the hook does it."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    from telly_autoinst.engines import make_engine
+    from telly_autoinst.settings import project_settings
+
+    engine, note = make_engine("rewrite")
+    directory = Path(tempfile.mkdtemp(prefix="telly-overhead-"))
+    path = directory / f"{name}.py"
+    path.write_text(_SOURCE)
+    project = project_settings({"project_id": "bench-rewrite", "packages": [name]}, "benchmark",
+                               environ={}, user_config={})
+    spec = importlib.util.spec_from_file_location(name, path)
+    loader = engine.loader_for(spec, project)
+    if loader is None:
+        return None, "the rewrite engine gave no loader"
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module, note
+
+
 def _timers(module, kind, number):
     namespace = {"f": module.function, "obj": module.Kind(), "Kind": module.Kind}
     # CPU time of this thread, not wall time: on a shared 2-core machine, time spent descheduled
@@ -91,9 +119,12 @@ def measure(quick=False):
     """Rows for every engine this interpreter offers, measured in this process."""
     variants = {"plain": _module("overhead_plain"), "bare": _bare(_module("overhead_bare"))}
     notes = {}
-    engines = ["wrapt"] + (["monitoring"] if sys.version_info >= (3, 12) else [])
+    engines = ["rewrite", "wrapt"] + (["monitoring"] if sys.version_info >= (3, 12) else [])
     for engine in engines:
-        module, note = _instrumented(engine, f"overhead_{engine}")
+        if engine == "rewrite":
+            module, note = _rewritten("overhead_rewrite")
+        else:
+            module, note = _instrumented(engine, f"overhead_{engine}")
         if module is None:
             notes[engine] = note
         else:
@@ -111,7 +142,7 @@ def measure(quick=False):
         ns = {label: statistics.median(values) * 1e9 for label, values in samples.items()}
         best = {label: min(values) * 1e9 for label, values in samples.items()}
         for engine in engines:
-            case = _CASES[engine].format(kind=kind)
+            case = _CASES[engine].format(kind=kind, python="%d.%d" % sys.version_info[:2])
             if engine not in ns:
                 rows.append(_row(case, None, engine, notes[engine]))
                 continue
@@ -146,6 +177,17 @@ def _monitoring_elsewhere(quick, lab):
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=900,
                          env=lab.env(lab.home()), cwd=str(lab.base))
     return [row for row in json.loads(out.stdout) if row["case"].startswith("one counted call, sys.monitoring")]
+
+
+def in_venv(venv, lab, quick):
+    """This file's rows as measured by ``venv``'s interpreter (per-Python rows of the engine case)."""
+    import subprocess
+    from pathlib import Path
+
+    argv = [venv.python, str(Path(__file__).resolve()), "--json"] + (["--quick"] if quick else [])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=900,
+                         env=lab.env(lab.home()), cwd=str(lab.base))
+    return json.loads(out.stdout)
 
 
 def run(quick=False, lab=None):

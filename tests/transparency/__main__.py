@@ -1,4 +1,4 @@
-"""Command line: ``python -m tests.transparency [--python 3.9,3.13] [--engine wrapt,monitoring]``.
+"""Command line: ``python -m tests.transparency [--python 3.9,3.13] [--engine auto,wrapt]``.
 
 Prints one row per (package, python, engine) and the differences found; exits 1 when any run
 was not transparent.
@@ -18,7 +18,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.transparency", description=__doc__)
     parser.add_argument("--python", default="%d.%d" % sys.version_info[:2],
                         help="comma-separated versions, e.g. 3.9,3.11,3.13 (default: this interpreter)")
-    parser.add_argument("--engine", default="wrapt", help="comma-separated engines: wrapt,monitoring")
+    parser.add_argument("--engine", default="auto",
+                        help="comma-separated engines: auto (the default engine), rewrite, monitoring, wrapt")
     parser.add_argument("--only", default=",".join(SUBJECTS), help="comma-separated subjects")
     parser.add_argument("--work", help="keep venvs, sdists and run outputs in this directory")
     parser.add_argument("--json", dest="json_out", help="also write the rows as JSON to this file")

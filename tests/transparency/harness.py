@@ -49,6 +49,12 @@ SUBJECTS = {
         Subject("packaging", "packaging==24.2", (PYTEST, "pretend==1.0.9"), min_counted=40),
         # Flat layout (the package sits next to tests/ in the sdist) and mostly generators.
         Subject("more_itertools", "more-itertools==10.5.0", (PYTEST,), min_counted=100),
+        # Code that looks at its callers' frames: namedutils sets __module__ from sys._getframe(1)
+        # (and its tests pickle the result), tbutils and excutils read frames and tracebacks,
+        # deprutils warns with stacklevel=2. The library issue 8 was measured with.
+        Subject("boltons", "boltons==24.1.0", (PYTEST,), min_counted=100),
+        # Warns with stacklevel=2 on behalf of the decorated function's caller.
+        Subject("deprecation", "deprecation==2.1.0", (PYTEST,), min_counted=5),
     )
 }
 
@@ -211,7 +217,7 @@ def venv_extras(subjects, sdists):
     return extras
 
 
-def run_suite(venv, subject, tree, work, mode, engine="wrapt"):
+def run_suite(venv, subject, tree, work, mode, engine="auto"):
     """Run the subject's tests once, ``plain`` or ``instrumented``, and collect everything."""
     work = Path(work) / f"{subject.name}-{mode}"
     if work.exists():
@@ -312,7 +318,7 @@ def dry_run_keys(venv, subject, work, engine):
         return None, f"exit {proc.returncode}, {exc!r}; stdout {proc.stdout[-300:]!r} stderr {proc.stderr[-300:]!r}"
 
 
-def compare(venv, subject, tree, work, python, engine="wrapt"):
+def compare(venv, subject, tree, work, python, engine="auto"):
     """Run the suite plainly and instrumented, side by side in the same venv; ask --dry-run for the keys.
 
     The two runs share nothing but the read-only venv and test tree (each has its own HOME,

@@ -1,0 +1,123 @@
+"""Issue 8's three cost rows, per Python (3.9, 3.11, 3.13), side by side in one run, default engine.
+
+For each Python, one pair of venvs (``hooked`` with the ``.pth``, ``bare`` without; both with
+the generated watched package and click installed) and three measurements:
+
+* **whole run**: a short program that imports click (forced in with
+  ``TELLY_AUTOINST_PACKAGES=click``), runs one command and exits, its report handed off to the
+  spool and a detached sender (the endpoint is unreachable, so reports stay queued), vs the
+  same program in the bare venv. The warm case: the index and the rewritten code are cached
+  by the warm-up runs, as after a program's first run. The wrapt engine is measured alongside
+  for comparison;
+* **start-up**: ``python -c pass``, hooked vs bare (the watched packages are installed, not
+  imported);
+* **one counted call**: ``benchmarks/call_overhead.py`` run by the hooked venv's interpreter:
+  a counted call's overhead over a plain call, as a ratio to a bare ``wrapt.FunctionWrapper``
+  pass-through's.
+
+Run alone: ``python -m benchmarks --only engine_costs [--quick]``.
+"""
+
+import socket
+
+from benchmarks import _measure, _table, call_overhead
+from benchmarks._setup import Lab, script
+from tests.support.venvs import find_python
+
+VERSIONS = ("3.9", "3.11", "3.13")
+
+# A short program as users write them: define a command, run it once.
+_PROGRAM = """\
+import click
+
+
+@click.command()
+@click.option("--name", default="world")
+@click.option("--count", default=1, type=int)
+def hello(name, count):
+    for _ in range(count):
+        click.echo(f"hello {name}")
+
+
+hello(["--name", "bench", "--count", "2"], standalone_mode=False)
+"""
+
+
+def _dead_url():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"
+
+
+def _timed(venv, argv, env, label):
+    return lambda: _measure.checked(_measure.spawn([venv.python, *argv], env), label).seconds
+
+
+def _per_python(version, quick, base):
+    python = find_python(version)
+    if python is None:
+        return [_table.missing(f"engine costs, Python {version}", "", "", f"Python {version} is not installed")]
+    lab = Lab(base / f"py{version}", python=python)
+    rows = []
+    pair = lab.imports
+    home = lab.home()
+    program = script(lab, "click_program.py", _PROGRAM)
+    dead = _dead_url()
+    forced = {"TELLY_AUTOINST_PACKAGES": "click", "TELLY_HTTP_SERVER": dead}
+    variants = {
+        "bare": _timed(pair.bare, [program], lab.env(home), "bare"),
+        "default": _timed(pair.hooked, [program], lab.env(home, **forced), "hooked, default engine"),
+        "wrapt": _timed(pair.hooked, [program], lab.env(home, TELLY_ENGINE="wrapt", **forced), "hooked, wrapt"),
+    }
+    rounds = 8 if quick else 40
+    samples = _measure.interleave(variants, rounds, warmup=2)
+    ms = {k: _measure.median(v) * 1e3 for k, v in samples.items()}
+    spool = home / ".cache" / "telly_autoinst" / "spool"
+    queued = len(list(spool.glob("*.report"))) if spool.is_dir() else 0
+    detail = (f"medians of {rounds} interleaved runs: bare {ms['bare']:.1f} ms, default engine {ms['default']:.1f} ms,"
+              f" wrapt engine {ms['wrapt']:.1f} ms; {queued} reports handed off to the spool")
+    for engine, target in (("default", "<= 1.10"), ("wrapt", None)):
+        ratio = ms[engine] / ms["bare"]
+        name = "default engine (rewrite)" if engine == "default" else "wrapt engine, for comparison"
+        met = None if target is None else (_table.meets(ratio, target) if queued else False)
+        rows.append(_table.row(f"whole run importing click, report handed off, Python {version}: {name}",
+                               "ratio to the same run unwatched", ratio, target or "-",
+                               detail if queued else detail + " (NO REPORT: the hook did not run)", met=met))
+
+    start = {
+        "bare": _timed(pair.bare, ["-c", "pass"], lab.env(home), "bare start"),
+        "hooked": _timed(pair.hooked, ["-c", "pass"], lab.env(home), "hooked start"),
+    }
+    rounds = 40 if quick else 200
+    samples = _measure.interleave(start, rounds, warmup=3)
+    times = {k: _measure.median(v) * 1e3 for k, v in samples.items()}
+    ratio = times["hooked"] / times["bare"]
+    rows.append(_table.row(f"python -c pass with the hook installed, Python {version}",
+                           "ratio to the same venv without the .pth", ratio, "<= 1.05",
+                           f"medians of {rounds} interleaved runs: {times['hooked']:.2f} ms vs {times['bare']:.2f} ms"))
+
+    for item in call_overhead.in_venv(pair.hooked, lab, quick):
+        if item["case"].startswith("one counted call, default engine"):
+            rows.append(_table.row(item["case"], item["measured"], item["value"], item["target"], item["detail"]))
+    lab.close()
+    return rows
+
+
+def run(quick=False, lab=None):
+    """Every row for every installed Python of VERSIONS."""
+    own = lab is None
+    lab = lab or Lab()
+    try:
+        rows = []
+        for version in VERSIONS:
+            try:
+                rows += _per_python(version, quick, lab.base / "engine_costs")
+            except Exception as exc:  # one Python's failure must not hide the others' figures
+                rows.append(_table.missing(f"engine costs, Python {version}", "", "",
+                                           f"failed: {type(exc).__name__}: {exc}"))
+        return rows
+    finally:
+        if own:
+            lab.close()
