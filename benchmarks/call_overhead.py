@@ -14,8 +14,9 @@ Variants are timed in turn, round after round (A B C D A B C D ...), in CPU time
 measuring thread, and medians are compared:
 ``ratio = (counted - plain) / (bare - plain)``. Targets (issues 4 and 8): <= 1.10 for wrapt,
 <= 0.35 for sys.monitoring and for the default engine. ``run()`` returns the rows; below 3.12
-it measures the monitoring engine in a 3.12+ venv when one can be built. Run ``python benchmarks/call_overhead.py [--quick]`` to print
-them (the file is self-contained so it also runs inside a venv that only has telly_autoinst).
+it measures the monitoring engine in a 3.12+ venv when one can be built. Run
+``python benchmarks/call_overhead.py [--quick]`` to print them (the file is self-contained so it
+also runs inside a venv that only has telly_autoinst).
 """
 
 import json
