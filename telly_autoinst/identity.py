@@ -140,17 +140,37 @@ def _safe(getter):
     return value or None
 
 
-def level2_hashes(project_id, salt_type="random_uuid4"):
-    """Hex HMAC-SHA-256 of user name, home path, machine id and host name under this project's key."""
-    key = _project_key(salt(salt_type)[0], project_id)
-    values = {
+def _values():
+    return {
         "user": _safe(getpass.getuser),
         "home": _safe(home_dir),
         "machine": _safe(_machine_id),
         "host": _safe(_hostname),
     }
+
+
+def level2_hashes(project_id, salt_type="random_uuid4"):
+    """Hex HMAC-SHA-256 of user name, home path, machine id and host name under this project's key."""
+    key = _project_key(salt(salt_type)[0], project_id)
     return {
         name: (_hmac_sha256(key, value.encode("utf-8", "surrogatepass")).hexdigest()
                if value is not None else None)
-        for name, value in values.items()
+        for name, value in _values().items()
+    }
+
+
+# The report schema's limits (config/report.schema.json, level2_plaintext).
+_PLAINTEXT_LIMITS = {"user": 256, "home": 1024, "machine": 256, "host": 256}
+
+
+def level2_plaintext():
+    """The same four values in plain text, cut to the schema's limits.
+
+    Only for the corporate mode that the author, the user and the collector project all agreed
+    to (report.build checks the two client-side agreements; the collector checks its own).
+    """
+    return {
+        name: (value.encode("utf-8", "replace").decode("utf-8")[:_PLAINTEXT_LIMITS[name]]
+               if value is not None else None)
+        for name, value in _values().items()
     }

@@ -91,6 +91,12 @@ def build(name, project):
         never = ("It sends no user or machine identifier, not even hashed, and never argument values, file "
                  "contents or paths, environment variables or the command line.")
     blocks.append(("para", never))
+    if project.level2 and project.level2_plaintext:
+        blocks.append(("para", "Internal corporate deployments only: if you or your administrator set "
+                               "`TELLY_LEVEL2_PLAINTEXT=1`, your user name, home directory, machine id and host "
+                               "name are also sent in plain text, and our collector stores them and shows them to "
+                               "the maintainers of this project on its dashboard if the project there was created "
+                               "to allow it. Without `TELLY_LEVEL2_PLAINTEXT=1` they are sent only as hashes."))
     blocks.append(("para", _destination(project, url)))
     if not project.send_from_ci:
         blocks.append(("para", "Nothing is sent from CI runs."))

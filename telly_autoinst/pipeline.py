@@ -100,7 +100,7 @@ def _flush(trigger, exit_signal):
             # and no "opted out" event is ever sent.
             continue
         report = build(project, stats, trigger=trigger, exit_signal=exit_signal, salt_type=process.salt_type,
-                       interpreter=_interpreter)
+                       interpreter=_interpreter, plaintext_accepted=process.accept_level2_plaintext)
         body = encode(report)
         if process.show_me:
             _show(body)
@@ -163,7 +163,8 @@ def preview(environ=None):
             "would_send": decision.send,
             "why": decision.reason,
             "endpoint": project.collector_url(process),
-            "report": build(project, {}, trigger="manual", salt_type=process.salt_type),
+            "report": build(project, {}, trigger="manual", salt_type=process.salt_type,
+                            plaintext_accepted=process.accept_level2_plaintext),
         })
     directory = spool.default_dir(process.spool_dir)
     queued = []

@@ -19,19 +19,26 @@ def _report_id():
     return raw.hex()
 
 
-def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4", interpreter=None):
+def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4", interpreter=None,
+          plaintext_accepted=False):
     """The report dict for one project: Level I facts, its counts, and Level II hashes when allowed.
 
     ``interpreter`` may be captured earlier (at activation) because the run mode is only
-    knowable while ``__main__`` is still intact.
+    knowable while ``__main__`` is still intact. ``plaintext_accepted`` is the user's side of
+    plaintext Level II (TELLY_LEVEL2_PLAINTEXT); with the author's ``level2_plaintext`` it adds
+    ``level2_plaintext`` beside the hashes, which the collector keeps only if its project agreed too.
     """
     distribution = project.distribution or (project.packages[0] if project.packages else None)
     own_version, dependencies = facts.distribution_versions(distribution)
     level2 = None
+    extra = {}
     if project.level2:
-        from .identity import level2_hashes
+        from . import identity
 
-        level2 = level2_hashes(project.project_id, salt_type)
+        level2 = identity.level2_hashes(project.project_id, salt_type)
+        if project.level2_plaintext and plaintext_accepted:
+            # Absent otherwise (not null): every other report keeps exactly its previous bytes.
+            extra["level2_plaintext"] = identity.level2_plaintext()
     return {
         "schema_version": SCHEMA_VERSION,
         "report_id": _report_id(),
@@ -46,6 +53,7 @@ def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4"
         "packages": dependencies,
         "stats": {key: int(count) for key, count in sorted(stats.items()) if count > 0},
         "level2": level2,
+        **extra,
     }
 
 

@@ -146,6 +146,11 @@ SETTINGS = (
             "Send Level II data (salted HMAC hashes of user, home, machine id, hostname)."),
     Setting("send_from_ci", "project", _bool, True, "TELLY_SEND_FROM_CI",
             "Send reports from CI runs (they are flagged as CI either way)."),
+    # One of three agreements (with accept_level2_plaintext and the collector project's flag);
+    # only the author's table may set it, never a user override (see _AUTHOR_ONLY_KEYS).
+    Setting("level2_plaintext", "project", _bool, False, None,
+            "Internal corporate deployments only: the author agrees to send Level II values in plain text "
+            "when the user also sets TELLY_LEVEL2_PLAINTEXT=1."),
     # Process scope: only the user (config file or environment) decides these.
     Setting("optin_only", "process", _bool, False, "TELLY_OPTIN",
             "Opt-in mode for every project: send only for projects listed in ~/.telly_optin."),
@@ -173,6 +178,9 @@ SETTINGS = (
             "Where reports wait for the sender. Default: the user cache directory."),
     Setting("debug", "process", _bool, False, "TELLY_DEBUG",
             "Log the client's own errors to stderr instead of staying silent."),
+    Setting("accept_level2_plaintext", "process", _bool, False, "TELLY_LEVEL2_PLAINTEXT",
+            "The user's (or administrator's) side of Level II in plain text; needs the author's "
+            "level2_plaintext = true and a collector project created with --level2-plaintext."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -181,6 +189,9 @@ _PROCESS_KEYS = frozenset(s.name for s in SETTINGS if s.scope == "process")
 # Project keys a user may set for every project at the top of the config file; the others
 # (which project, which modules, where to) only make sense per project.
 _USER_WIDE_KEYS = frozenset(("region", "engine", "mode", "level2", "send_from_ci"))
+# Project keys only the package's own table may set: who the project is, what it covers, and the
+# author's agreement to plaintext Level II (a user cannot agree on the author's behalf).
+_AUTHOR_ONLY_KEYS = frozenset(("project_id", "packages", "level2_plaintext"))
 
 
 def _defaults(scope):
@@ -225,6 +236,8 @@ def parse_table(table, origin, allowed=_PROJECT_KEYS):
         if key not in allowed:
             if key in _PROCESS_KEYS:
                 hint = " (only the user's config file or environment may set it)"
+            elif key in _AUTHOR_ONLY_KEYS:
+                hint = " (only the package's own table may set it)"
             elif key in _PROJECT_KEYS:
                 hint = " (set it in a [project.\"<project_id>\"] table)"
             else:
@@ -279,7 +292,7 @@ def project_settings(package_table, source, *, distribution=None, default_packag
         override = per_project.get(values["project_id"])
         if override is not None:
             where = f"user config [project.{values['project_id']!r}]"
-            values.update(parse_table(override, where, _PROJECT_KEYS - {"project_id", "packages"}))
+            values.update(parse_table(override, where, _PROJECT_KEYS - _AUTHOR_ONLY_KEYS))
     values.update(_from_env("project", environ))
     if not values.get("project_id"):
         raise ConfigError(f"{source}: project_id is missing; add project_id = \"...\" to the table")

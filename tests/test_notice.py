@@ -66,6 +66,15 @@ def test_level2_on_and_off():
     assert "It sends no user or machine identifier, not even hashed" in off
 
 
+def test_plaintext_level2_is_announced_only_when_the_author_agreed_and_level2_is_on():
+    agreed = flat(text(level2_plaintext=True))
+    assert ("if you or your administrator set TELLY_LEVEL2_PLAINTEXT=1, your user name, home directory, machine id "
+            "and host name are also sent in plain text") in agreed
+    assert "Without TELLY_LEVEL2_PLAINTEXT=1 they are sent only as hashes." in agreed
+    assert "plain text" not in flat(text())
+    assert "plain text" not in flat(text(level2_plaintext=True, level2=False))
+
+
 def test_opt_in_mode_and_ci():
     optin = flat(text(mode="optin"))
     assert "Nothing is sent unless you opt in with python -m telly_autoinst optin us-0123456789abcdef01234567." in optin

@@ -47,6 +47,32 @@ def test_level2_off_is_null():
     validate_report(report)
 
 
+@pytest.mark.parametrize("author, user, level2", [(a, u, l) for a in (False, True) for u in (False, True)
+                                                   for l in (False, True)])
+def test_plaintext_level2_only_when_author_and_user_agreed_and_level2_is_on(author, user, level2):
+    report = build(_project(level2_plaintext=author, level2=level2), {"a.b": 1}, trigger="exit",
+                   plaintext_accepted=user)
+    validate_report(report)
+    if author and user and level2:
+        import getpass
+
+        assert report["level2_plaintext"]["user"] == getpass.getuser()
+        assert report["level2_plaintext"]["home"].endswith("home-SECRETHOME")
+        # The hashes go along: the collector counts users with them whatever it does with the plaintext.
+        assert set(report["level2"]) == {"user", "home", "machine", "host"}
+    else:
+        # Absent, not null: these reports are byte for byte what they were before the mode existed.
+        assert "level2_plaintext" not in report
+
+
+def test_plaintext_level2_is_cut_to_the_schema_limits(monkeypatch, fresh_home):
+    # An undecodable byte in the name (a surrogate escape) would make the collector refuse the report.
+    monkeypatch.setenv("LOGNAME", "\udcff" + "u" * 300)
+    report = build(_project(level2_plaintext=True), {"a.b": 1}, trigger="exit", plaintext_accepted=True)
+    assert report["level2_plaintext"]["user"] == "?" + "u" * 255
+    validate_report(encode(report))
+
+
 def test_zero_counts_are_left_out():
     report = build(_project(), {"a.b": 0, "a.c": 2}, trigger="exit")
     assert report["stats"] == {"a.c": 2}

@@ -52,6 +52,26 @@ def test_user_config_per_project_table_applies_only_to_that_project():
     assert project.level2 is True
 
 
+def test_plaintext_level2_author_side_only_from_the_package_table():
+    table = {"project_id": "p", "level2_plaintext": True}
+    assert project_settings(table, "t", default_packages=("pkg",), environ={}, user_config={}).level2_plaintext
+    plain = {"project_id": "p"}
+    assert not project_settings(plain, "t", default_packages=("pkg",), environ={}, user_config={}).level2_plaintext
+    # A user (or their administrator) cannot agree on the author's behalf...
+    with pytest.raises(ConfigError, match="only the package's own table may set it"):
+        project_settings(plain, "t", default_packages=("pkg",), environ={},
+                         user_config={"project": {"p": {"level2_plaintext": True}}})
+    with pytest.raises(ConfigError, match="only the package's own table may set it"):
+        process_settings({}, {"level2_plaintext": True})
+    # ...only give their own side, through the environment or their config file.
+    assert process_settings({"TELLY_LEVEL2_PLAINTEXT": "1"}, {}).accept_level2_plaintext is True
+    assert process_settings({}, {"accept_level2_plaintext": True}).accept_level2_plaintext is True
+    assert process_settings({}, {}).accept_level2_plaintext is False
+    with pytest.raises(ConfigError, match="level2_plaintext"):
+        project_settings({"project_id": "p", "level2_plaintext": "sure"}, "t", default_packages=("pkg",), environ={},
+                         user_config={})
+
+
 def test_process_settings_from_user_config_and_env():
     user = {"force_packages": ["a", "b"], "storage_type": "file"}
     process = process_settings({"TELLY_STORAGE_TYPE": "http"}, user)
