@@ -141,9 +141,14 @@ def _project_create(args):
     from .registry import create_project
 
     project_id, token = create_project(_store(args), args.name, args.region, project_id=args.project_id,
-                                       epsilon_per_day=args.epsilon_per_day)
+                                       epsilon_per_day=args.epsilon_per_day, level2_plaintext=args.level2_plaintext)
+    if args.level2_plaintext:
+        print(f"telly_autoinst collector: {project_id} stores Level II in plain text (user name, home, machine id, "
+              "host name) from users who agreed, and shows it on its dashboard; for internal corporate "
+              "deployments only", file=sys.stderr)
     if args.json:
-        print(json.dumps({"project_id": project_id, "read_token": token, "region": args.region}))
+        print(json.dumps({"project_id": project_id, "read_token": token, "region": args.region,
+                          "level2_plaintext": args.level2_plaintext}))
     else:
         print(f"project_id: {project_id}\nread_token: {token}\nregion:     {args.region}\n"
               f"Clients send with TELLY_HTTP_SERVER=http://HOST:PORT and this project_id; keep the read token "
@@ -202,6 +207,9 @@ _COMMANDS = (
         (("--project-id",), dict(help="register this id (e.g. an original Telly project UUID) instead of a new one")),
         (("--epsilon-per-day",),
          dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
+        (("--level2-plaintext",), dict(action="store_true",
+                                       help="internal corporate deployments only: store and show Level II in plain "
+                                            "text when the package and the user agreed too")),
     ], _project_create),
     (("project", "rotate-token"), "replace a project's read token; prints the new one (the old one stops working)", [
         (("project_id",), dict()),

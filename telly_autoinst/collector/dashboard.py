@@ -1,7 +1,8 @@
 """Read-only views of the published numbers: the JSON API and the server-rendered dashboard.
 
 Both read only the stored noisy cells of released days (never raw reports), through the same
-``stats`` function, so the page and the API always show the same numbers.
+``stats`` function, so the page and the API always show the same numbers. The one exception is
+the users table of a project created with ``--level2-plaintext`` (see ``_plaintext_users``).
 """
 
 import datetime
@@ -30,6 +31,19 @@ def _totals(values, min_group):
     rows = sorted(({"key": k, "users": v} for k, v in values.items() if v >= min_group),
                   key=lambda r: (-r["users"], r["key"]))
     return {"rows": rows, "hidden": sum(1 for v in values.values() if v < min_group)}
+
+
+def _plaintext_users(store, project, first, today):
+    """The users table of a project created with --level2-plaintext; None for every other project.
+
+    The one view that reads raw identities instead of published noisy cells: the author, the
+    user and this project all agreed to it (internal corporate deployments), and the rows still
+    leave with their day's raw reports at the end of the window.
+    """
+    if not project.get("level2_plaintext"):
+        return None
+    rows = store.plaintext_users(project["project_id"], first, today)
+    return {"users": [dict(r, last_day=r["last_day"].isoformat()) for r in rows]}
 
 
 def stats(store, project, today, days, min_group, window_days):
@@ -85,6 +99,7 @@ def stats(store, project, today, days, min_group, window_days):
         "arch": _totals(sums["arch"], min_group),
         "privacy": dict(privacy.budget(store, project), window_days=window_days, region=project["region"],
                         min_group=min_group, noise_band="95%"),
+        "level2_plaintext": _plaintext_users(store, project, first, today),
     }
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Optional, Union
 
 import msgspec
 
-from .ingest import make_contribution
+from .ingest import PLAINTEXT_LIMITS, make_contribution
 
 
 def _text(limit, pattern=None):
@@ -59,6 +59,13 @@ class _Level2(msgspec.Struct, forbid_unknown_fields=True):
     host: Optional[_Hex64]
 
 
+class _Plaintext(msgspec.Struct, forbid_unknown_fields=True):
+    user: Optional[_text(PLAINTEXT_LIMITS["user"])]  # type: ignore[valid-type]
+    home: Optional[_text(PLAINTEXT_LIMITS["home"])]  # type: ignore[valid-type]
+    machine: Optional[_text(PLAINTEXT_LIMITS["machine"])]  # type: ignore[valid-type]
+    host: Optional[_text(PLAINTEXT_LIMITS["host"])]  # type: ignore[valid-type]
+
+
 class _Report(msgspec.Struct, forbid_unknown_fields=True):
     schema_version: Literal[1]
     report_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]
@@ -74,6 +81,8 @@ class _Report(msgspec.Struct, forbid_unknown_fields=True):
                      msgspec.Meta(max_length=20000)]
     level2: Union[_Level2, None]
     exit_signal: Optional[Annotated[int, msgspec.Meta(ge=1, le=64)]] = None
+    # UNSET, not None, when absent: an explicit null is invalid (the schema wants an object).
+    level2_plaintext: Union[_Plaintext, msgspec.UnsetType] = msgspec.UNSET
 
 
 _decoder = msgspec.json.Decoder(_Report)
@@ -89,6 +98,11 @@ def fast_contribution_v1(body):
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     level2, interp, plat = report.level2, report.interpreter, report.platform
+    plaintext = None
+    if report.level2_plaintext is not msgspec.UNSET:
+        if level2 is None:
+            return None  # the schema wants the hashes beside it: the long way says so
+        plaintext = msgspec.structs.asdict(report.level2_plaintext)
     user = level2 and (level2.user or level2.machine or level2.home or level2.host)
     return make_contribution(report.project_id, report.report_id, user, report.stats, report.package.version,
-                      interp.implementation, interp.version, plat.os, plat.machine)
+                             interp.implementation, interp.version, plat.os, plat.machine, plaintext)

@@ -40,6 +40,9 @@ class Contribution(NamedTuple):
     os: str
     arch: str
     stats: dict
+    # Plaintext Level II ({user, home, machine, host}) as sent; receive.py keeps it only for a
+    # project created with --level2-plaintext (see keep_plaintext) and drops it for every other.
+    plaintext: Optional[dict] = None
 
 
 def parse_json(body):
@@ -56,11 +59,12 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PROJECT_ID = re.compile(r"[A-Za-z0-9._:-]+")
 _TOP = {"schema_version", "report_id", "project_id", "created_at", "trigger", "exit_signal", "client",
-        "interpreter", "platform", "package", "packages", "stats", "level2"}
-_TOP_REQUIRED = _TOP - {"exit_signal"}
+        "interpreter", "platform", "package", "packages", "stats", "level2", "level2_plaintext"}
+_TOP_REQUIRED = _TOP - {"exit_signal", "level2_plaintext"}
 _TRIGGERS = {"exit", "signal", "timer", "fork", "manual"}
 _MODES = {"script", "module", "command", "repl", "jupyter", "unknown"}
 _LEVEL2 = {"user", "home", "machine", "host"}
+PLAINTEXT_LIMITS = {"user": 256, "home": 1024, "machine": 256, "host": 256}
 # Both clients speak schema v1: the Python client and the Node client (node/, npm telly-autoinst).
 _CLIENTS = {"telly_autoinst", "telly-autoinst-node"}
 _ENGINES = {"rewrite", "wrapt", "monitoring", "cjs", "esm", "cjs+esm"}
@@ -164,6 +168,13 @@ def _validate(doc):
             value = level2[name]
             if value is not None and (type(value) is not str or not _HEX64.fullmatch(value)):
                 _fail(f"level2.{name}", "expected null or 64 lowercase hex digits")
+    if "level2_plaintext" in doc:
+        plaintext = doc["level2_plaintext"]
+        _object(plaintext, "level2_plaintext", _LEVEL2, _LEVEL2)
+        for name in sorted(_LEVEL2):
+            _str(plaintext[name], f"level2_plaintext.{name}", PLAINTEXT_LIMITS[name], nullable=True)
+        if type(level2) is not dict:
+            _fail("level2", "must be an object when level2_plaintext is sent (the hashes go with it)")
 
 
 def _validate_platform(plat):
@@ -290,14 +301,29 @@ def contribution_v1(doc):
     return make_contribution(doc["project_id"], doc["report_id"],
                       level2.get("user") or level2.get("machine") or level2.get("home") or level2.get("host"),
                       doc["stats"], doc["package"]["version"], interp["implementation"], interp["version"],
-                      plat["os"], plat["machine"])
+                      plat["os"], plat["machine"], doc.get("level2_plaintext"))
 
 
-def make_contribution(project_id, report_id, user, stats, version, implementation, python_version, os_name, machine):
+def make_contribution(project_id, report_id, user, stats, version, implementation, python_version, os_name, machine,
+                      plaintext=None):
     """The Contribution of a valid v1 report's fields (from either decoder: this module's or decode.py's)."""
     python, os_name, arch = _platform_names(implementation, python_version, os_name, machine)
     return Contribution(project_id, report_id, user, _storable(version or "unknown", "package.version"),
-                 python, os_name, arch, _bounded_stats(stats))
+                        python, os_name, arch, _bounded_stats(stats), plaintext)
+
+
+def keep_plaintext(kept, agreed):
+    """``kept`` as stored for its project: plaintext Level II only if the project ``agreed``.
+
+    A project created without --level2-plaintext never stores it: it is dropped here, and the
+    user is counted through the hashes sent beside it, re-keyed like any other report's.
+    """
+    if kept.plaintext is None:
+        return kept
+    if not agreed:
+        return kept._replace(plaintext=None)
+    return kept._replace(plaintext={name: None if value is None else _storable(value, f"level2_plaintext.{name}")
+                                    for name, value in kept.plaintext.items()})
 
 
 # --- the original Telly v1.0 format -------------------------------------------------------

@@ -14,7 +14,7 @@ import zlib
 import msgspec
 
 from .decode import fast_contribution_v1
-from .ingest import Rejected, contribution_v1, contributions_v10, parse_json, project_id_of, validate_v1
+from .ingest import Rejected, contribution_v1, contributions_v10, keep_plaintext, parse_json, project_id_of, validate_v1
 from .writer import Overloaded
 
 _log = logging.getLogger("telly_autoinst.collector")
@@ -205,6 +205,7 @@ class IngestEndpoints:
         if wait:
             raise Rejected(429, "rate_limited", "too many reports for this project; retry later",
                            headers={"Retry-After": str(wait)})
+        return project
 
     async def _store(self, kept):
         try:
@@ -246,13 +247,16 @@ class IngestEndpoints:
     async def _accept_v1(self, body):
         kept = fast_contribution_v1(body)
         if kept is not None:
-            await self._admit(kept.project_id)
+            project = await self._admit(kept.project_id)
         else:  # the long way, which says exactly what is wrong (or accepts what msgspec is strict about)
             doc = parse_json(body)
-            await self._admit(project_id_of(doc))
+            project = await self._admit(project_id_of(doc))
             validate_v1(doc)
             kept = contribution_v1(doc)
             del doc
+        # Plaintext Level II is the project's own (third) agreement: without it, it is dropped here
+        # and never reaches storage; the hashes sent beside it are re-keyed as always.
+        kept = keep_plaintext(kept, project["level2_plaintext"])
         await self._store([kept])
         return 200, {"accepted": 1, "report_id": kept.report_id}
 

@@ -20,7 +20,8 @@ from .._env import home_dir
 from ..errors import ConfigError
 
 # Bump with every change to the tables below, and add the step to _MIGRATIONS.
-SCHEMA_VERSION = 2
+# 3: projects.level2_plaintext and the level2_plaintext table (corporate plaintext Level II).
+SCHEMA_VERSION = 3
 
 # pg_advisory_lock keys: migrations and new partitions (per transaction), background jobs (per session).
 _MIGRATION_LOCK = 7406057
@@ -45,6 +46,8 @@ projects = sa.Table(
     sa.Column("epsilon_per_day", sa.Float, nullable=False),
     sa.Column("epsilon_cap_per_day", sa.Float, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The collector's side of plaintext Level II (`project create --level2-plaintext`); fixed at creation.
+    sa.Column("level2_plaintext", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # One HMAC key per project and UTC day; deleted with that day's raw rows when it leaves the window.
@@ -96,6 +99,20 @@ cells = sa.Table(
 )
 
 
+# Plaintext Level II of one raw report, only for projects created with --level2-plaintext (and
+# only when the author and the user agreed too). Deleted with its day when it leaves the window.
+level2_plaintext = sa.Table(
+    "level2_plaintext", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("report_id", sa.String(32), primary_key=True),
+    sa.Column("user", sa.String(256)),
+    sa.Column("home", sa.String(1024)),
+    sa.Column("machine", sa.String(256)),
+    sa.Column("host", sa.String(256)),
+)
+
+
 def _migrate_to_1(conn):
     for table in (projects, window_keys, raw_reports, releases, cells):
         table.create(conn, checkfirst=True)
@@ -140,8 +157,15 @@ def _migrate_to_2(conn):
     conn.exec_driver_sql("DROP TABLE raw_reports_v1")
 
 
+def _migrate_to_3(conn):
+    # A database created at version 3 already has the column (step 1 creates today's projects table).
+    if "level2_plaintext" not in {c["name"] for c in sa.inspect(conn).get_columns("projects")}:
+        conn.execute(sa.text("ALTER TABLE projects ADD COLUMN level2_plaintext BOOLEAN NOT NULL DEFAULT FALSE"))
+    level2_plaintext.create(conn, checkfirst=True)
+
+
 # version -> step; each step runs in its own transaction together with its schema_version row.
-_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
 
 
 def _private_dir(path):
@@ -386,10 +410,14 @@ class Store:
         """Store raw rows in one transaction; a report id seen before is dropped silently."""
         if not rows:
             return
+        # Rows of agreed plaintext projects only; every other row has None here (or no such key).
+        plain = [dict(r["level2_plaintext"], project_id=r["project_id"], report_id=r["report_id"], day=r["day"])
+                 for r in rows if r.get("level2_plaintext")]
         if self.dialect == "postgresql":
             self.ensure_partitions({row["day"] for row in rows})
             with self.engine.begin() as conn:
                 self._copy_raw(conn, rows)
+                self._insert_plaintext(conn, plain)
             return
         sql, values = self._insert_raw
         params = [values(r) for r in rows]  # day: see the adapter registered in _engine
@@ -397,6 +425,11 @@ class Store:
             # The statement is compiled by SQLAlchemy once; executing it at driver level skips the
             # per-row parameter processing that dominated the cost of a batch (ingestion hot path).
             conn.exec_driver_sql(sql, params)
+            self._insert_plaintext(conn, plain)
+
+    def _insert_plaintext(self, conn, plain):
+        if plain:
+            conn.execute(self._insert(level2_plaintext).on_conflict_do_nothing(), plain)
 
     @staticmethod
     def _copy_raw(conn, rows):
@@ -489,13 +522,31 @@ class Store:
                                      .order_by(window_keys.c.day)).scalars())
 
     def expire(self, project_id, before_day, rows=True):
-        """Delete raw rows (unless their days were dropped whole) and window keys of days before ``before_day``."""
+        """Delete raw rows (unless their days were dropped whole), window keys and plaintext Level II of days
+        before ``before_day``."""
         with self.engine.begin() as conn:
             if rows:
                 conn.execute(raw_reports.delete().where(raw_reports.c.project_id == project_id,
                                                         raw_reports.c.day < before_day))
             conn.execute(window_keys.delete().where(window_keys.c.project_id == project_id,
                                                     window_keys.c.day < before_day))
+            conn.execute(level2_plaintext.delete().where(level2_plaintext.c.project_id == project_id,
+                                                         level2_plaintext.c.day < before_day))
+
+    def plaintext_users(self, project_id, first_day, last_day, limit=500):
+        """Plaintext Level II seen in [first_day, last_day], one dict per distinct (user, home, machine, host).
+
+        Each carries its number of reports, of days seen and its last day, most reports first.
+        Only projects created with --level2-plaintext ever have rows here.
+        """
+        t = level2_plaintext.c
+        identity = (t.user, t.home, t.machine, t.host)
+        query = (sa.select(*identity, sa.func.count().label("reports"),
+                           sa.func.count(sa.distinct(t.day)).label("days"), sa.func.max(t.day).label("last_day"))
+                 .where(t.project_id == project_id, t.day >= first_day, t.day <= last_day)
+                 .group_by(*identity).order_by(sa.desc("reports"), *identity).limit(limit))
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
 
     # --- releases and published cells ----------------------------------------------------
     def release_summary(self, project_id):

@@ -57,4 +57,4 @@ class Window:
             uid = hmac.digest(key, kept.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
         return {"project_id": kept.project_id, "report_id": kept.report_id, "day": day, "uid": uid,
                 "version": kept.version, "python": kept.python, "os": kept.os, "arch": kept.arch,
-                "stats": msgspec.json.encode(kept.stats).decode()}
+                "stats": msgspec.json.encode(kept.stats).decode(), "level2_plaintext": kept.plaintext}

@@ -10,7 +10,7 @@ from telly_autoinst.collector import ingest
 from telly_autoinst.collector.decode import fast_contribution_v1
 
 from .conftest import VALID_REPORT, make_report
-from .test_ingest import _TRICKY, _hand_valid, _json, _paths
+from .test_ingest import PLAINTEXT_REPORT, _TRICKY, _hand_valid, _json, _paths
 
 
 def _agrees(doc):
@@ -82,3 +82,26 @@ def test_the_fast_path_agrees_on_random_changes(data):
         elif isinstance(parent[path[-1]], dict):
             parent[path[-1]][data.draw(st.text(max_size=520))] = data.draw(_json)
     _agrees(doc)
+
+
+def test_plaintext_level2_takes_the_fast_path_only_as_the_schema_allows():
+    assert _agrees(PLAINTEXT_REPORT)
+    assert fast_contribution_v1(json.dumps(PLAINTEXT_REPORT).encode()).plaintext == PLAINTEXT_REPORT["level2_plaintext"]
+    assert fast_contribution_v1(json.dumps(VALID_REPORT).encode()).plaintext is None
+    # null instead of an object, or no hashes beside it: invalid, so never the fast path.
+    assert not _agrees(dict(PLAINTEXT_REPORT, level2_plaintext=None))
+    assert not _agrees(dict(PLAINTEXT_REPORT, level2=None))
+    assert not _hand_valid(dict(PLAINTEXT_REPORT, level2=None))
+    taken = 0
+    for path in [p for p in _paths(PLAINTEXT_REPORT) if p and p[0] == "level2_plaintext"]:
+        for value in [*_TRICKY, "delete", "x" * 256, "x" * 257, "x" * 1024, "x" * 1025]:
+            doc = copy.deepcopy(PLAINTEXT_REPORT)
+            parent = doc
+            for key in path[:-1]:
+                parent = parent[key]
+            if value == "delete":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = value
+            taken += _agrees(doc)
+    assert taken > 10

@@ -76,10 +76,29 @@ _TRICKY = [None, True, False, 0, 1, -1, 1.0, 1.5, 3.0, 64, 65, 100000, 100001, 2
            "telly-autoinst-node", "CPython", "node"]
 
 
+PLAINTEXT_REPORT = dict(copy.deepcopy(VALID_REPORT), level2_plaintext={
+    "user": "alice", "home": "/home/alice", "machine": "0" * 32, "host": None})
+
+
 def test_hand_validator_agrees_on_every_single_change():
     """Each path of the sample report, replaced by each tricky value, deleted, or given a stranger."""
+    assert _single_changes(VALID_REPORT) > 1000
+
+
+def test_hand_validator_agrees_on_every_single_change_of_a_plaintext_report():
+    """The same for a report carrying level2_plaintext (which needs the hashes beside it)."""
+    assert REFERENCE.is_valid(PLAINTEXT_REPORT) and _hand_valid(PLAINTEXT_REPORT)
+    for name, limit in (("user", 256), ("home", 1024), ("machine", 256), ("host", 256)):
+        for length in (limit, limit + 1):
+            doc = copy.deepcopy(PLAINTEXT_REPORT)
+            doc["level2_plaintext"][name] = "x" * length
+            assert _hand_valid(doc) == REFERENCE.is_valid(doc) == (length == limit), (name, length)
+    assert _single_changes(PLAINTEXT_REPORT) > 1000
+
+
+def _single_changes(base):
     checked = 0
-    for path in [p for p in _paths(VALID_REPORT) if p]:
+    for path in [p for p in _paths(base) if p]:
         variants = []
         for value in _TRICKY:
             variants.append(("replace", value))
@@ -88,7 +107,7 @@ def test_hand_validator_agrees_on_every_single_change():
         variants += [("add", (k, v)) for k in ("unexpected", "k" * 128, "k" * 129, "k" * 512, "k" * 513)
                      for v in (1, "1.0")]
         for action, value in variants:
-            doc = copy.deepcopy(VALID_REPORT)
+            doc = copy.deepcopy(base)
             parent = doc
             for key in path[:-1]:
                 parent = parent[key]
@@ -102,7 +121,23 @@ def test_hand_validator_agrees_on_every_single_change():
                 continue
             assert _hand_valid(doc) == REFERENCE.is_valid(doc), (path, action, value)
             checked += 1
-    assert checked > 1000
+    return checked
+
+
+def test_plaintext_is_kept_only_when_the_project_agreed():
+    sent = ingest.contribution_v1(PLAINTEXT_REPORT)
+    assert ingest.keep_plaintext(sent, agreed=False).plaintext is None
+    kept = ingest.keep_plaintext(sent, agreed=True)
+    assert kept.plaintext == PLAINTEXT_REPORT["level2_plaintext"]
+    # The id used for counting users is the hash either way, never the plaintext.
+    assert kept.user == ingest.keep_plaintext(sent, agreed=False).user == VALID_REPORT["level2"]["user"]
+    assert ingest.keep_plaintext(ingest.contribution_v1(VALID_REPORT), agreed=True).plaintext is None
+    bad = copy.deepcopy(PLAINTEXT_REPORT)
+    bad["level2_plaintext"]["user"] = "a\x00b"
+    # Unstorable plaintext refuses the report only where it would be stored.
+    assert ingest.keep_plaintext(ingest.contribution_v1(bad), agreed=False).plaintext is None
+    with pytest.raises(ingest.Rejected, match="NUL"):
+        ingest.keep_plaintext(ingest.contribution_v1(bad), agreed=True)
 
 
 def test_v1_0_facts_one_per_project_zero_counts_dropped():

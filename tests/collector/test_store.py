@@ -221,7 +221,7 @@ def test_a_schema_1_database_is_partitioned_with_its_rows(db_url):
                      [_row("p1", "a" * 32), _row("p1", "b" * 32, DAY.replace(day=2))])
     engine.dispose()
     upgraded = store_module.open_store(db_url)
-    assert upgraded.version() == store_module.SCHEMA_VERSION == 2
+    assert upgraded.version() == store_module.SCHEMA_VERSION
     assert upgraded.report_ids("p1") == {"a" * 32, "b" * 32}
     assert _partitions(upgraded) == ["raw_reports_p20261101", "raw_reports_p20261102"]
     upgraded.dispose()
@@ -238,3 +238,48 @@ def test_expiry_by_the_job_drops_or_deletes_and_keeps_the_window(store):
     assert store.raw_days("p1") == [today - datetime.timedelta(days=2)]
     assert store.key_days("p1") == []
     assert store.release_summary("p1")[DAY][1]  # released before it left the window
+
+
+def test_version_2_database_gains_the_plaintext_agreement_switched_off(db_url, monkeypatch):
+    # A genuine version-2 database: today's steps 1 and 2, minus what version 3 added.
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    old = store_module.open_store(db_url)
+    with old.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE projects DROP COLUMN level2_plaintext"))
+        conn.execute(sa.text("INSERT INTO projects (project_id, name, region, read_token_sha256, epsilon_per_day, "
+                             "epsilon_cap_per_day, created_at) VALUES ('old', 'old', 'us', :t, 1, 4, :now)"),
+                     {"t": "0" * 64, "now": datetime.datetime.now(datetime.timezone.utc)})
+    assert "level2_plaintext" not in sa.inspect(old.engine).get_table_names()
+    old.dispose()
+    monkeypatch.undo()
+    upgraded = store_module.open_store(db_url)
+    assert upgraded.version() == store_module.SCHEMA_VERSION == 3
+    assert upgraded.project("old")["level2_plaintext"] is False
+    assert "level2_plaintext" in sa.inspect(upgraded.engine).get_table_names()
+    upgraded.dispose()
+
+
+def _plain(user, host="h1"):
+    return {"user": user, "home": f"/home/{user}", "machine": "m" * 32, "host": host}
+
+
+def test_plaintext_rows_are_stored_once_grouped_and_expire_with_their_day(store):
+    _project(store, "p1")
+    _project(store, "p2")
+    later = DAY + datetime.timedelta(days=1)
+    store.insert_reports([dict(_row("p1", "a" * 32), level2_plaintext=_plain("alice")),
+                          dict(_row("p1", "a" * 32), level2_plaintext=_plain("alice")),  # re-delivery
+                          dict(_row("p1", "b" * 32, day=later), level2_plaintext=_plain("alice")),
+                          dict(_row("p1", "c" * 32), level2_plaintext=_plain("bob", host=None)),
+                          dict(_row("p1", "d" * 32), level2_plaintext=None),
+                          dict(_row("p2", "e" * 32), level2_plaintext=_plain("carol"))])
+    users = store.plaintext_users("p1", DAY, later)
+    assert [(u["user"], u["host"], u["reports"], u["days"], u["last_day"]) for u in users] == [
+        ("alice", "h1", 2, 2, later), ("bob", None, 1, 1, DAY)]
+    assert users[0]["home"] == "/home/alice" and users[0]["machine"] == "m" * 32
+    assert store.report_ids("p1") == {"a" * 32, "b" * 32, "c" * 32, "d" * 32}
+    assert [u["user"] for u in store.plaintext_users("p1", later, later)] == ["alice"]
+    # Whether the raw rows go row by row or as whole days, the plaintext of the day goes with them.
+    store.expire("p1", later, rows=False)
+    assert [(u["user"], u["reports"]) for u in store.plaintext_users("p1", DAY, later)] == [("alice", 1)]
+    assert [u["user"] for u in store.plaintext_users("p2", DAY, later)] == ["carol"]
