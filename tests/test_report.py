@@ -1,5 +1,6 @@
 """Reports: schema validity, exact encoding, and what they must never contain."""
 
+import itertools
 import json
 import os
 import sys
@@ -47,8 +48,7 @@ def test_level2_off_is_null():
     validate_report(report)
 
 
-@pytest.mark.parametrize("author, user, level2", [(a, u, l) for a in (False, True) for u in (False, True)
-                                                   for l in (False, True)])
+@pytest.mark.parametrize("author, user, level2", list(itertools.product((False, True), repeat=3)))
 def test_plaintext_level2_only_when_author_and_user_agreed_and_level2_is_on(author, user, level2):
     report = build(_project(level2_plaintext=author, level2=level2), {"a.b": 1}, trigger="exit",
                    plaintext_accepted=user)

@@ -25,7 +25,7 @@ from tests.support.venvs import ROOT
 pytestmark = pytest.mark.slow
 
 # (author agreed, collector project agreed) -> the package and its project id.
-PACKAGES = {(author, collector): (f"pt_{int(author)}{int(collector)}", f"pt-author{int(author)}-collector{int(collector)}")
+PACKAGES = {(author, collector): (f"pt_{author:d}{collector:d}", f"pt-author{author:d}-collector{collector:d}")
             for author, collector in itertools.product((False, True), repeat=2)}
 USERS = {"alice": True, "bob": False}  # user name -> TELLY_LEVEL2_PLAINTEXT=1 or not
 
@@ -105,7 +105,7 @@ def test_plaintext_only_with_all_three_agreements(venv, tmp_path, serve):
     store = store_module.open_store(db)
     with store.engine.begin() as conn:
         stored = conn.execute(sa.select(store_module.level2_plaintext)).mappings().all()
-    for (author, collector), (_, project_id) in PACKAGES.items():
+    for (author, _), (_, project_id) in PACKAGES.items():
         for user, accepts in USERS.items():
             report = sent[(user, project_id)]
             # On the wire: only where the author and the user both agreed, always beside the hashes.
