@@ -10,7 +10,7 @@ from telly_autoinst.collector import ingest
 from telly_autoinst.collector.decode import fast_contribution_v1
 
 from .conftest import VALID_REPORT, make_report
-from .test_ingest import PLAINTEXT_REPORT, _TRICKY, _hand_valid, _json, _paths
+from .test_ingest import _TRICKY, PLAINTEXT_REPORT, _hand_valid, _json, _paths
 
 
 def _agrees(doc):
