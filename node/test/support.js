@@ -14,8 +14,21 @@ const REGISTER = path.join(NODE_DIR, 'register.js');
 const REGISTER_MJS = path.join(NODE_DIR, 'register.mjs');
 const CLI = path.join(NODE_DIR, 'bin', 'telly-autoinst.js');
 
+const made = [];
+// The test files' own directories go when the test file's process ends (the npm installs of the
+// transparency tests are kept on purpose, under fixed names).
+process.on('exit', () => {
+  for (const dir of made) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch (_) { /* a detached sender may still be writing there */ }
+  }
+});
+
 function tmpdir(label) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `telly-node-${label}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `telly-node-${label}-`));
+  made.push(dir);
+  return dir;
 }
 
 /** Write {relative path: text or object (JSON)} under ``root``. */
