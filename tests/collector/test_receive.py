@@ -336,3 +336,24 @@ def test_many_concurrent_bodies_grow_memory_by_at_most_256_mib(serve, tmp_path):
     assert set(statuses) <= {404, 503}, sorted(set(statuses))
     assert all(b"retry-after" in h.lower() for h, s in zip(heads, statuses) if s == 503)
     assert peak - before <= 256 * 1024, f"the server grew by {(peak - before) // 1024} MiB"
+
+
+def test_an_internal_error_outside_ingestion_is_a_json_503_too(tmp_path, clock, monkeypatch):
+    from telly_autoinst.collector.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    project_id, token = create_project(store, "demo", "us")
+
+    def broken(_project_id):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(store, "project", broken)
+    config = Config(region="us", publish_interval=0)
+    with TestClient(build_app(store, config, now=clock), raise_server_exceptions=False) as client:
+        response = client.get(f"/api/v1/projects/{project_id}/stats", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 503 and response.json()["error"] == "internal_error"
+        assert int(response.headers["Retry-After"]) > 0
+        report = client.post("/api/v1/reports", content=json.dumps(make_report(project_id)),
+                             headers={"Content-Type": "application/json"})
+        assert report.status_code == 503 and report.json()["error"] == "internal_error"
+    store.dispose()
