@@ -45,6 +45,7 @@ CASES = (
         ("collector ingestion, p99 latency at half rate", "ms", "<= 50"),
         ("dashboard JSON API, 30 days, 1,000,000 reports", "time to answer (ms)", "<= 300"),
     )),
+    ("accuracy", ()),
 )
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"

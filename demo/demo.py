@@ -3,18 +3,28 @@
 Steps, each printed as it runs:
 
 1. a venv with telly_autoinst[collector] installed from this checkout (a real wheel, .pth included);
-2. a collector on 127.0.0.1 with its embedded SQLite store, and a registered project;
-3. the sample package ``wordstats`` (no telemetry code, only ``[tool.telly]``) installed from
-   a checkout whose ``project_id`` is the one just registered;
-4. ``--dry-run``, then the sample program run by several simulated users (one HOME each), the
-   first with TELLY_SHOW_ME=1 so you can see exactly what leaves the process;
-5. ``collector publish --through-now`` and the published numbers from the JSON API;
-6. the dashboard URL; the collector keeps running until Ctrl-C (``--no-wait`` stops at once).
+2. a registered project, and the sample package ``wordstats`` (no telemetry code, only
+   ``[tool.telly]``) installed from a checkout whose ``project_id`` is that project's;
+3. a history: ``--simulated`` users a day (default 2,000) over the last ``--days`` days (default
+   14), whose reports go over HTTP, in bulk, to the real collector application with its clock
+   replaying each day (benchmarks/_clocked_collector.py). A real client process per simulated
+   user would take hours; the numbers would be the same;
+4. a collector on 127.0.0.1 (``collector serve``) with its embedded SQLite store;
+5. ``--dry-run``, then the sample program run by ``--users`` real users (default 12, one HOME
+   each) through the real client, the first with TELLY_SHOW_ME=1 so you can see exactly what
+   leaves the process; today's simulated users join them;
+6. ``collector publish --through-now`` and the published numbers from the JSON API;
+7. the dashboard URL; the collector keeps running until Ctrl-C (``--no-wait`` stops at once).
+
+With thousands of daily users the noise is a few percent of each number; with the 12 real users
+alone, differential privacy would hide almost everything (as it should).
 """
 
 import argparse
+import datetime
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -26,6 +36,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import _workload  # noqa: E402
+from benchmarks._clocked_collector import ClockedCollector  # noqa: E402
+
+# The features of demo/sample_project as the client names them, and how popular each is.
+FEATURES = [("wordstats.analysis.count_words", 1.0), ("wordstats.analysis.top_words", 0.7),
+            ("wordstats.analysis.Analyzer", 0.5), ("wordstats.analysis.Analyzer.from_lines", 0.45),
+            ("wordstats.analysis.Analyzer.add", 0.45), ("wordstats.analysis.Analyzer.report", 0.45),
+            ("wordstats.reading_time", 0.3)]
 
 
 def _step(text):
@@ -55,11 +75,43 @@ def _wait_for(url, timeout=30.0):
     raise SystemExit(f"the collector did not answer at {url} within {timeout:.0f} s")
 
 
+def _simulated(project_id, count, rng, day_index, days, first_user=0):
+    """Report bodies of ``count`` simulated users of wordstats on one day."""
+    bodies = []
+    for user in range(first_user, first_user + count):
+        day = _workload.user_day(rng, FEATURES, day_index, days)
+        bodies += [json.dumps(r).encode() for r in _workload.reports(project_id, "wordstats", user, day)]
+    return bodies
+
+
+def _summary(stats):
+    """The published numbers as a new user reads them on the dashboard, with their noise."""
+    cards = stats["cards"]
+    for name, label in (("today", "daily users (today, partial)"), ("week", "daily users, 7-day average"),
+                        ("month", "daily users, 30-day average")):
+        card = cards[name]
+        if card and card["value"] is not None:
+            print(f"  {label:32} {card['value']:>7,} ±{card['band']:,} at 95%")
+    print(f"  {'feature':42} {'user-days':>16} {'calls':>18} {'calls/user':>10}")
+    for f in stats["features"]["by_users"]:
+        print(f"  {f['key']:42} {f['users']:>9,} ±{f['users_band']:<5,} {f['calls']:>10,} ±{f['calls_band']:<6,} "
+              f"{f['calls_per_user']:>10}")
+    versions = ", ".join(f"{r['key']}: {r['users']:,}" for r in stats["versions"]["rows"])
+    print(f"  versions (user-days): {versions}")
+    p = stats["privacy"]
+    print(f"  privacy: ε {p['epsilon_per_release']} and δ {p['delta_per_release']} per user-day and release; "
+          f"ε spent at most {p['epsilon_max_user_day']} by any user-day; names first seen need "
+          f"{p['new_name_threshold']} users on a day")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=os.environ.get("TELLY_DEMO_DIR"),
                         help="working directory (default: a temp dir)")
-    parser.add_argument("--users", type=int, default=12, help="simulated users (default 12)")
+    parser.add_argument("--users", type=int, default=12, help="real client runs today (default 12)")
+    parser.add_argument("--simulated", type=int, default=2000,
+                        help="simulated users per day, posted in bulk (default 2000)")
+    parser.add_argument("--days", type=int, default=14, help="days of simulated history before today (default 14)")
     parser.add_argument("--no-wait", action="store_true", help="stop the collector at the end instead of serving")
     args = parser.parse_args()
 
@@ -73,36 +125,52 @@ def main():
         _run([sys.executable, "-m", "venv", str(venv)])
     _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{ROOT}[collector]"])
 
+    db_url = f"sqlite:///{work / 'collector.db'}"
+    collector_env = {**os.environ, "TELLY_COLLECTOR_DB": db_url, "TELLY_DISABLE": "1"}
+    created = json.loads(_run([python, "-m", "telly_autoinst", "collector", "project", "create", "wordstats",
+                               "--json"], env=collector_env, capture_output=True).stdout)
+    project_id, token = created["project_id"], created["read_token"]
+    print(f"registered project {project_id}")
+
+    _step("the author's checkout of wordstats: [tool.telly] gets the project id; no code changes")
+    checkout = work / "wordstats-checkout"
+    shutil.rmtree(checkout, ignore_errors=True)
+    shutil.copytree(DEMO / "sample_project", checkout, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+    pyproject = checkout / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("REPLACED-BY-DEMO", project_id))
+    print(pyproject.read_text().split("[tool.telly]")[1].strip().join(["[tool.telly]\n", ""]))
+    _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(checkout)])
+
+    rng = random.Random(2026)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    if args.days > 0 and args.simulated > 0:
+        _step(f"history: {args.simulated:,} simulated users a day over the {args.days} days before today, "
+              f"posted in bulk over HTTP to the collector with its clock replaying each day")
+        history = ClockedCollector(python, db_url, work, env=collector_env)
+        try:
+            for index in range(args.days):
+                day = today - datetime.timedelta(days=args.days - index)
+                history.set(datetime.datetime.combine(day, datetime.time(12), datetime.timezone.utc))
+                bodies = _simulated(project_id, args.simulated, rng, index, args.days + 1)
+                _workload.post_all(history.url, bodies)
+                print(f"  {day}: {len(bodies):,} reports of {args.simulated:,} users stored", flush=True)
+        finally:
+            history.stop()
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    collector_env = {**os.environ, "TELLY_COLLECTOR_DB": f"sqlite:///{work / 'collector.db'}", "TELLY_DISABLE": "1"}
     _step(f"collector on {base} (SQLite store {work / 'collector.db'})")
     log = open(work / "collector.log", "w")
     server = subprocess.Popen([python, "-m", "telly_autoinst", "collector", "serve", "--host", "127.0.0.1",
-                               "--port", str(port), "--min-group", "1"], env=collector_env, stdout=log,
-                              stderr=subprocess.STDOUT)
+                               "--port", str(port)], env=collector_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for(f"{base}/healthz")
-        created = json.loads(_run([python, "-m", "telly_autoinst", "collector", "project", "create", "wordstats",
-                                   "--json"], env=collector_env, capture_output=True).stdout)
-        project_id, token = created["project_id"], created["read_token"]
-        print(f"registered project {project_id}")
-
-        _step("the author's checkout of wordstats: [tool.telly] gets the project id; no code changes")
-        checkout = work / "wordstats-checkout"
-        shutil.rmtree(checkout, ignore_errors=True)
-        shutil.copytree(DEMO / "sample_project", checkout, ignore=shutil.ignore_patterns("*.egg-info", "build"))
-        pyproject = checkout / "pyproject.toml"
-        pyproject.write_text(pyproject.read_text().replace("REPLACED-BY-DEMO", project_id))
-        print(pyproject.read_text().split("[tool.telly]")[1].strip().join(["[tool.telly]\n", ""]))
-        _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(checkout)])
-
         client_env = {k: v for k, v in os.environ.items() if not k.startswith("TELLY_") and k != "DO_NOT_TRACK"}
         client_env.update({"TELLY_HTTP_SERVER": base, "TELLY_STORAGE_TYPE": "http", "CI": "false"})
         _step("python -m telly_autoinst --dry-run")
         _run([python, "-m", "telly_autoinst", "--dry-run"], env={**client_env, "HOME": str(work / "users" / "u0")})
 
-        _step(f"{args.users} users run a program that uses wordstats; user 0 has TELLY_SHOW_ME=1")
+        _step(f"{args.users} real users run a program that uses wordstats; user 0 has TELLY_SHOW_ME=1")
         for user in range(args.users):
             home = work / "users" / f"u{user}"
             home.mkdir(parents=True, exist_ok=True)
@@ -116,17 +184,24 @@ def main():
             if proc.returncode != 0:
                 raise SystemExit(f"user {user}'s program failed:\n{proc.stderr}")
         print(f"{args.users} runs done")
+        if args.simulated > args.users:
+            today_users = args.simulated - args.users
+            _workload.post_all(base, _simulated(project_id, today_users, rng, args.days, args.days + 1,
+                                                first_user=10**6))
+            print(f"and {today_users:,} simulated users of today, posted in bulk")
 
         _step("collector publish --through-now (differentially private release, spends budget)")
         _run([python, "-m", "telly_autoinst", "collector", "publish", "--through-now", "--project", project_id],
-             env=collector_env)
+             env=collector_env, stdout=subprocess.DEVNULL)
+        print(f"released the {args.days} days of history and today's partial day")
 
-        _step("published numbers from the JSON API")
+        _step("published numbers from the JSON API (± is the 95% noise interval)")
         request = urllib.request.Request(f"{base}/api/v1/projects/{project_id}/stats",
                                          headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            stats = json.load(response)
-        print(json.dumps(stats, indent=2)[:3000])
+        with urllib.request.urlopen(request, timeout=30) as response:
+            _summary(json.load(response))
+        print(f"\nThese are {args.simulated:,} simulated users a day (bulk reports) plus {args.users} real client "
+              f"runs today; with only a handful of users the noise would hide almost everything.")
 
         _step("dashboard")
         print(f"open {base}/projects/{project_id}")

@@ -31,3 +31,8 @@ def test_missed_targets_are_said_plainly():
     table = _table.format_table(rows)
     assert [line.split()[-1] for line in table.splitlines()[2:5]] == ["MISSED", "ok", "measured"]
     assert "| a | ratio | 1.200 | <= 1.05 | MISSED |" in _table.format_markdown(rows)
+
+
+def test_a_figure_without_a_target_is_context_not_unmeasured():
+    assert _table.verdict(_table.row("accuracy at 100 users", "median error (%)", 14.5, "")) == "no target"
+    assert _table.verdict(_table.row("accuracy at 100 users", "median error (%)", None, "")) == "not measured"

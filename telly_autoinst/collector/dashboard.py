@@ -1,8 +1,10 @@
 """Read-only views of the published numbers: the JSON API and the server-rendered dashboard.
 
 Both read only the stored noisy cells of released days (never raw reports), through the same
-``stats`` function, so the page and the API always show the same numbers. The one exception is
-the users table of a project created with ``--level2-plaintext`` (see ``_plaintext_users``).
+``stats`` function, so the page and the API always show the same numbers. Every number comes
+with the half-width of its 95% noise interval, computed from the noise of the cells it sums.
+The one exception is the users table of a project created with ``--level2-plaintext`` (see
+``_plaintext_users``).
 """
 
 import datetime
@@ -21,16 +23,53 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
                                 autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _TOP = 15
+_PERIODS = (7, 30, 90)
 # The page runs only our own vendored script; no other origin can be reached from it.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+# Inside <script type="application/json"> the HTML parser still looks for "</script" and "<!--";
+# escaping every <, > and & (and the two line separators JavaScript once rejected) as JSON \u
+# escapes keeps any stored name from ending or commenting out the block.
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
-def _totals(values, min_group):
-    """Rows of {key, users} summed over days, largest first, and how many were below min_group."""
-    rows = sorted(({"key": k, "users": v} for k, v in values.items() if v >= min_group),
-                  key=lambda r: (-r["users"], r["key"]))
-    return {"rows": rows, "hidden": sum(1 for v in values.values() if v < min_group)}
+def script_json(data):
+    """JSON safe to embed in an HTML <script> data block, whatever strings ``data`` holds."""
+    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
+
+
+def _noise(detail):
+    return detail.get("noise", "laplace")  # releases before schema 2 used the Laplace mechanism
+
+
+def _total(cells):
+    """Sum of noisy (value, noise kind, scale) cells, clamped at 0 for display, with its 95% half-width."""
+    value = sum(v for v, _, _ in cells)
+    return max(0, value), privacy.half_width((kind, scale) for _, kind, scale in cells)
+
+
+def _average(entries):
+    """Mean daily users over released days, and its 95% half-width (noise of the mean of the days)."""
+    if not entries:
+        return None
+    value = sum(e["raw"] for e in entries) / len(entries)
+    band = privacy.half_width((e["noise"], e["scale"]) for e in entries) / len(entries)
+    return {"value": max(0, round(value)), "band": max(1, round(band)), "days": len(entries),
+            "first_day": entries[0]["day"], "last_day": entries[-1]["day"]}
+
+
+def _breakdown(table, min_group):
+    """Rows {key, users, band} summed over days, largest first; rows below ``min_group`` are hidden."""
+    rows, hidden = [], 0
+    for key, cells in table.items():
+        users, band = _total(cells)
+        if users >= min_group:
+            rows.append({"key": key, "users": users, "band": band})
+        else:
+            hidden += 1
+    rows.sort(key=lambda r: (-r["users"], r["key"]))
+    return {"rows": rows, "hidden": hidden}
 
 
 def _plaintext_users(store, project, first, today):
@@ -50,55 +89,91 @@ def stats(store, project, today, days, min_group, window_days):
     """The published numbers of ``project`` for the ``days`` UTC days ending ``today``."""
     project_id = project["project_id"]
     first = today - datetime.timedelta(days=days - 1)
-    summary = store.release_summary(project_id)
+    accounts = store.release_accounts(project_id)
+    # The cards look back 30 days whatever the period shown below them.
+    since = min(first, today - datetime.timedelta(days=29))
     per_day = {}
-    for day, metric, key, value, scale in store.published_cells(project_id, first, today):
-        per_day.setdefault(day, {}).setdefault(metric, {})[key] = (int(value), float(scale))
-    day_list = sorted(d for d in per_day if "" in per_day[d].get("dau", {}))
+    for day, metric, key, value, scale in store.published_cells(project_id, since, today):
+        noise = _noise(accounts.get(day, {}).get("detail", {}))
+        per_day.setdefault(day, {}).setdefault(metric, {})[key] = (int(value), noise, float(scale))
+    released = sorted(d for d in per_day if "" in per_day[d].get("dau", {}))
+    entries = []
+    for day in released:
+        value, noise, scale = per_day[day]["dau"][""]
+        entries.append({"day": day.isoformat(), "raw": value, "noise": noise, "scale": scale,
+                        "partial": not accounts.get(day, {}).get("complete", True)})
     dau = []
-    for day in day_list:
-        value, scale = per_day[day]["dau"][""]
-        value = max(0, value)
-        low, high = privacy.band(value, scale)
+    for entry in entries:
+        if entry["day"] < first.isoformat():
+            continue
+        value = max(0, entry["raw"])
+        band = privacy.half_width([(entry["noise"], entry["scale"])])
         shown = value >= min_group
-        dau.append({"day": day.isoformat(), "value": value if shown else None, "low": low if shown else None,
-                    "high": high if shown else None, "partial": not summary.get(day, (0, True))[1]})
-    sums = {m: {} for m in ("calls", "users", "python", "os", "arch")}
-    version_keys = set()
-    for cells_of_day in per_day.values():
+        dau.append({"day": entry["day"], "value": value if shown else None, "band": band if shown else None,
+                    "low": max(0, value - band) if shown else None, "high": value + band if shown else None,
+                    "partial": entry["partial"]})
+    latest = entries[-1] if entries else None
+    today_card = None
+    if latest is not None:
+        value, band = max(0, latest["raw"]), privacy.half_width([(latest["noise"], latest["scale"])])
+        today_card = {"day": latest["day"], "value": value if value >= min_group else None, "band": band,
+                      "partial": latest["partial"]}
+
+    def window(n):
+        if latest is None:
+            return None
+        start = (datetime.date.fromisoformat(latest["day"]) - datetime.timedelta(days=n - 1)).isoformat()
+        card = _average([e for e in entries if e["day"] >= start])
+        if card is not None and card["value"] < min_group:
+            card["value"] = None
+        return card
+
+    in_period = [d for d in released if d >= first]
+    sums = {m: {} for m in ("calls", "users", "version", "python", "os", "arch")}
+    for day in in_period:
         for metric, table in sums.items():
-            for key, (value, _) in cells_of_day.get(metric, {}).items():
-                table[key] = table.get(key, 0) + value
-        version_keys.update(k for k, (v, _) in cells_of_day.get("version", {}).items() if v >= min_group)
-    # Sums of the unclamped noisy cells are unbiased; only the totals shown are clamped at 0.
-    shown = [k for k, users in sums["users"].items() if users >= min_group]
-    features = [{"key": k, "calls": max(0, sums["calls"].get(k, 0)), "users": sums["users"][k]} for k in shown]
-    versions = {}
-    for key in sorted(version_keys):
-        series = []
-        for day in day_list:
-            value = max(0, per_day[day].get("version", {}).get(key, (0, 0))[0])
-            series.append(value if value >= min_group else None)
-        versions[key] = series
+            for key, cell in per_day[day].get(metric, {}).items():
+                table.setdefault(key, []).append(cell)
+    features, hidden_features = [], 0
+    for key, cells in sums["users"].items():
+        users, users_band = _total(cells)
+        if users < min_group:
+            hidden_features += 1  # hidden together with its calls
+            continue
+        calls, calls_band = _total(sums["calls"].get(key, []))
+        features.append({"key": key, "users": users, "users_band": users_band, "calls": calls,
+                         "calls_band": calls_band, "calls_per_user": round(calls / users, 1)})
+    version_rows = _breakdown(sums["version"], min_group)
+    series = {}
+    for row in version_rows["rows"]:
+        points = []
+        for day in in_period:
+            value = per_day[day].get("version", {}).get(row["key"], (0,))[0]
+            points.append(max(0, value) if value >= min_group else None)
+        series[row["key"]] = points
+    account = privacy.budget(store, project)
     return {
         "project_id": project_id,
         "name": project["name"],
         "region": project["region"],
         "first_day": first.isoformat(),
         "last_day": today.isoformat(),
+        "days": days,
         "min_group": min_group,
+        "confidence": "95%",
+        "cards": {"today": today_card, "week": window(7), "month": window(30)},
         "dau": dau,
         "features": {
-            "by_calls": sorted(features, key=lambda r: (-r["calls"], r["key"]))[:_TOP],
             "by_users": sorted(features, key=lambda r: (-r["users"], r["key"]))[:_TOP],
-            "hidden": len(sums["users"]) - len(shown),
+            "by_calls": sorted(features, key=lambda r: (-r["calls"], r["key"]))[:_TOP],
+            "hidden": hidden_features,
         },
-        "versions": {"days": [d.isoformat() for d in day_list], "series": versions},
-        "python": _totals(sums["python"], min_group),
-        "os": _totals(sums["os"], min_group),
-        "arch": _totals(sums["arch"], min_group),
-        "privacy": dict(privacy.budget(store, project), window_days=window_days, region=project["region"],
-                        min_group=min_group, noise_band="95%"),
+        "versions": dict(version_rows, days=[d.isoformat() for d in in_period], series=series),
+        "python": _breakdown(sums["python"], min_group),
+        "os": _breakdown(sums["os"], min_group),
+        "arch": _breakdown(sums["arch"], min_group),
+        "privacy": dict(account, window_days=window_days, region=project["region"], min_group=min_group,
+                        noise_band="95%"),
         "level2_plaintext": _plaintext_users(store, project, first, today),
     }
 
@@ -152,7 +227,7 @@ class DashboardViews:
         if project is None:
             return self._html("login.html", status=401, project_id=project_id, failed=bool(token))
         data = await self._stats(project, self._days(request))
-        return self._html("dashboard.html", s=data, stats_json=json.dumps(data).replace("</", "<\\/"))
+        return self._html("dashboard.html", s=data, periods=_PERIODS, stats_json=script_json(data))
 
     async def login(self, request):
         project_id = request.path_params["project_id"]

@@ -1,127 +1,331 @@
 """Differentially private release of each day's numbers with OpenDP, and the privacy budget.
 
 Privacy unit: one user-day (a re-keyed Level II id on one UTC day; a report without one is
-its own user). Each user-day's contribution is bounded before any noise: 1 to daily active
-users, 1 to one package version, one Python, one OS and one architecture, 1 to each of at most
-``max_features`` features, and at most ``max_calls`` calls spread over those features. Every
-metric of a day is one vector released through OpenDP's exact discrete (integer) Laplace
-mechanism with scale = sensitivity / (epsilon share); the noisy value of each cell is drawn once
-and stored, and everything shown afterwards is read from storage (post-processing, no further
-cost). Each release of a day adds its epsilon to that day's account, capped per project.
+its own user). A day's raw rows are merged into user-days and each is bounded before any noise
+(``Bounds``): 1 to daily active users; 1 to one package version, one Python, one OS and one
+architecture; 1 to each of at most ``max_features`` features; and its calls beyond the first of
+each of those features, as one vector scaled down to an L2 norm of at most ``calls_l2``.
 
-Known limit: the set of feature and version names is released as observed (only their counts
-are noised); the dashboard hides groups whose noisy count is below ``--min-group``.
+Each day is released once per publish as one OpenDP adaptive composition under approximate
+zero-concentrated DP: discrete Gaussian noise on every count (exact integer sampler, CKS20),
+with L2 sensitivities. Names (features, versions, platforms) go through OpenDP's thresholded
+Gaussian (partition selection): a name nobody has published before appears only when its noisy
+count passes a threshold, which is what δ pays for. Names published on the previous
+``KNOWN_DAYS`` days are public already, so they are released every day without a threshold (they
+enter the thresholded mechanism shifted far above it; a stable pre-processing that costs nothing).
+Calls are released for the feature names just selected: the clipped sum of the calls beyond each
+user's first, plus that feature's noisy users (a clipped per-user mean times the users; the
+dashboard shows calls per user). Counting only the calls beyond the first keeps the L2 norm, and
+so the noise, small for the many user-days that call a feature a few times. OpenDP converts the
+whole composition to (ε, δ) at the project's ε per day and ``DELTA_PER_USER_DAY``, and its own
+privacy map says what was spent.
+
+Noisy values are drawn once and stored; everything shown afterwards is read from storage
+(post-processing, no further cost). Each release of a day adds its (ε, δ) to that day's account,
+capped per project.
 """
 
 import dataclasses
+import datetime
+import functools
 import json
 import math
+from statistics import NormalDist
 
 import opendp.prelude as dp
 
-# Integer Laplace (CKS20 sampler) lives behind OpenDP's "contrib" flag, like most of its constructors.
-dp.enable_features("contrib")
+# Gaussian and thresholded mechanisms are behind OpenDP's "contrib" flag; our bounding steps are
+# OpenDP user transformations, whose stability maps (below) are ours: "honest-but-curious".
+dp.enable_features("contrib", "honest-but-curious")
 
-# How a day's epsilon is split between its metrics; sums to 1.
-SHARES = {"dau": 0.2, "users": 0.3, "calls": 0.2, "version": 0.1, "python": 0.1, "os": 0.05, "arch": 0.05}
+# Chosen by measurement (benchmarks/accuracy.py): 9 of 10 simulated user-days use at most 5 features,
+# and as many have calls beyond the first with an L2 norm of at most 20. Tighter bounds cost less
+# noise but more bias (4 features: 6% fewer users of the top 10; an L2 norm of 16: 19% fewer calls).
+# Ingestion may drop a report's least-called features beyond FEATURES_PER_USER_DAY: they can never
+# be published.
+FEATURES_PER_USER_DAY = 5
+CALLS_L2_PER_USER_DAY = 20
+# Per user-day, as the ε: well below 1 / (user-days of one day) up to 100,000 daily users.
+DELTA_PER_USER_DAY = 1e-6
+# Names published on these many previous days are released without a threshold.
+KNOWN_DAYS = 30
+# Relative weights of the day's ρ (zCDP): the numbers authors read first get the most.
+WEIGHTS = {"dau": 0.05, "users": 0.34, "calls": 0.51, "version": 0.04, "python": 0.02, "os": 0.02, "arch": 0.02}
+_KEYED = ("users", "version", "python", "os", "arch")  # released through partition selection
+# Part of δ spent on partition selection; the rest goes to converting zCDP to (ε, δ).
+_SELECTION_DELTA = 0.1
+_Z95 = NormalDist().inv_cdf(0.975)
+# Beyond this ρ, OpenDP's (exact) conversion to (ε, δ) overflows its floats: ε would pass e^700.
+_FLOAT_RHO = 300.0
+_MECHANISM = "OpenDP discrete Gaussian (zCDP), partition selection by threshold for new names"
+_I64 = dp.atom_domain(T=dp.i64)
 
 
 @dataclasses.dataclass(frozen=True)
 class Bounds:
     """Contribution bounds per user-day."""
 
-    max_features: int = 20
-    max_calls: int = 200
+    max_features: int = FEATURES_PER_USER_DAY
+    calls_l2: int = CALLS_L2_PER_USER_DAY
 
-    def sensitivity(self, metric):
-        return {"users": self.max_features, "calls": self.max_calls}.get(metric, 1)
+    def check(self, days):
+        """OpenDP's membership test of the input domain: every user-day is within the bounds."""
+        return isinstance(days, list) and all(
+            len(d[0]) <= self.max_features and min(d[0].values(), default=1) >= 1
+            and sum((c - 1) ** 2 for c in d[0].values()) <= self.calls_l2 ** 2 for d in days)
 
 
-def _user_days(rows):
-    """Merge a day's raw rows by user: summed calls, and the first version/python/os/arch seen."""
-    users = {}
+def user_days(rows, bounds, popularity=None):
+    """One day's raw rows merged per user and bounded: [(calls by feature, version, python, os, arch)].
+
+    A user-day keeps ``max_features`` of its features: the most popular in ``popularity`` (users
+    published on earlier days: public, so using it costs nothing) and then the most called, ties by
+    name so that the choice never depends on row order. Dropping the least popular features first
+    keeps the bias of the bound away from the features authors look at. Its calls beyond the first
+    are scaled down together, rounding down, until their L2 norm is at most ``calls_l2``; it keeps
+    the first version and platform seen.
+    """
+    popularity = popularity or {}
+    merged = {}
     for uid, version, python, os_name, arch, stats in rows:
-        entry = users.get(uid)
+        entry = merged.get(uid)
         if entry is None:
-            entry = users[uid] = ({}, version, python, os_name, arch)
+            entry = merged[uid] = ({}, version, python, os_name, arch)
         calls = entry[0]
         for key, count in json.loads(stats).items():
-            calls[key] = calls.get(key, 0) + count
-    return users
+            if count > 0:  # a feature counts as used from its first call
+                calls[key] = calls.get(key, 0) + int(count)
+    days = []
+    for calls, *facts in merged.values():
+        ranked = sorted(calls.items(), key=lambda kv: (-max(0, popularity.get(kv[0], 0)), -kv[1], kv[0]))
+        chosen = dict(ranked[:bounds.max_features])
+        norm = math.sqrt(sum((c - 1) ** 2 for c in chosen.values()))
+        if norm > bounds.calls_l2:
+            chosen = {key: 1 + int((count - 1) * bounds.calls_l2 / norm) for key, count in chosen.items()}
+        days.append((chosen, *facts))
+    return days
 
 
-def _clip_calls(chosen, max_calls):
-    """Scale one user's calls down so they sum to at most max_calls (integers, floor)."""
-    total = sum(chosen.values())
-    if total <= max_calls:
-        return chosen
-    return {key: count * max_calls // total for key, count in chosen.items()}
+def _keyed_counts(days, metric, known, shift):
+    counts = dict.fromkeys(known, shift)
+    for day in days:
+        keys = day[0] if metric == "users" else (day[_KEYED.index(metric)],)
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
-def histograms(rows, bounds):
-    """Exact bounded histograms {metric: {key: count}} of one day's raw rows."""
-    hists = {metric: {} for metric in SHARES}
-    users = _user_days(rows)
-    hists["dau"][""] = len(users)
-    for calls, version, python, os_name, arch in users.values():
-        # Most-used features first; ties by name so the choice does not depend on dict order.
-        chosen = dict(sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))[:bounds.max_features])
-        for key, count in _clip_calls(chosen, bounds.max_calls).items():
-            hists["users"][key] = hists["users"].get(key, 0) + 1
-            hists["calls"][key] = hists["calls"].get(key, 0) + count
-        for metric, key in (("version", version), ("python", python), ("os", os_name), ("arch", arch)):
-            hists[metric][key] = hists[metric].get(key, 0) + 1
-    return hists
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Noise scales and thresholds of one day's release, calibrated to (ε, δ) per user-day."""
+
+    epsilon: float
+    delta: float
+    rho: float
+    bounds: Bounds
+    sigma: dict  # metric -> standard deviation of its Gaussian noise
+    threshold: dict  # keyed metric -> smallest noisy count at which a new name is released
+
+    @functools.cached_property
+    def _space(self):
+        domain = dp.user_domain(f"UserDays{self.bounds.max_features}x{self.bounds.calls_l2}", self.bounds.check)
+        return domain, dp.symmetric_distance()
+
+    def _l0(self, metric):
+        return self.bounds.max_features if metric == "users" else 1
+
+    def dau(self):
+        count = dp.t.make_user_transformation(*self._space, _I64, dp.absolute_distance(T=dp.i64), len, lambda d: d)
+        return dp.c.make_approximate(count >> dp.m.then_gaussian(self.sigma["dau"]))
+
+    def shift(self, metric):
+        """Added to known names' counts: far above the threshold, so they always pass it."""
+        return self.threshold[metric] + math.ceil(40 * self.sigma[metric])
+
+    def keyed(self, metric, known=()):
+        """Counts of ``metric`` by name, with partition selection for names not in ``known``."""
+        l0, shift = self._l0(metric), self.shift(metric)
+        counts = dp.t.make_user_transformation(
+            *self._space, dp.map_domain(dp.atom_domain(T=str), _I64),
+            dp.l02inf_distance(dp.absolute_distance(T=dp.i64)),
+            # Known names are in every neighbouring dataset, shifted by the same public constant.
+            lambda days: _keyed_counts(days, metric, known, shift), lambda d: (l0 * d, l0 * d, d))
+        return counts >> dp.m.then_gaussian_threshold(self.sigma[metric], threshold=self.threshold[metric])
+
+    def calls(self, keys):
+        """Clipped sums of the calls beyond each user's first of the features ``keys`` (public by now)."""
+        index = {key: i for i, key in enumerate(keys)}
+
+        def sums(days):
+            vector = [0] * len(keys)
+            for calls, *_ in days:
+                for key, count in calls.items():
+                    if key in index:
+                        vector[index[key]] += count - 1
+            return vector
+
+        l2 = self.bounds.calls_l2
+        vector = dp.t.make_user_transformation(*self._space, dp.vector_domain(_I64), dp.l2_distance(T=dp.i64), sums,
+                                               lambda d: l2 * d)
+        return dp.c.make_approximate(vector >> dp.m.then_gaussian(self.sigma["calls"]))
+
+    def composition(self):
+        """The day's adaptive composition under approximate zCDP: queried with dau, users, calls, then the rest."""
+        mids = [self.dau().map(1), self.keyed("users").map(1), self.calls([]).map(1)]
+        mids += [self.keyed(m).map(1) for m in _KEYED[1:]]
+        return dp.c.make_adaptive_composition(*self._space, dp.approximate(dp.zero_concentrated_divergence()),
+                                              d_in=1, d_mids=mids)
+
+    def spent(self):
+        """(ε, δ) of one release of a day, per user-day, as OpenDP converts the composition.
+
+        OpenDP's conversion is exact but its float arithmetic overflows beyond ε ≈ 700 (settings
+        meant to make the noise vanish, as tests do); there the classic bound of Bun and Steinke,
+        ε = ρ + 2 sqrt(ρ ln(1/δ')), is used with the ρ and selection δ that OpenDP computed.
+        """
+        composition = self.composition()
+        rho, selection = composition.map(1)
+        if rho > _FLOAT_RHO:
+            return rho + 2 * math.sqrt(rho * math.log(1 / (self.delta - selection))), self.delta
+        return tuple(dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(composition), delta=self.delta).map(1))
+
+    def detail(self):
+        return {"noise": "gaussian", "mechanism": _MECHANISM,
+                "rho": self.rho, "sigma": self.sigma, "threshold": self.threshold,
+                "bounds": dataclasses.asdict(self.bounds), "known_days": KNOWN_DAYS}
 
 
-def _mechanism(scale):
-    space = dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64")
-    return dp.m.make_laplace(*space, scale=scale)
+def _threshold(sigma, l0, delta):
+    """The smallest threshold at which OpenDP charges at most ``delta`` for new names."""
+    domain = dp.map_domain(dp.atom_domain(T=str), _I64)
+    metric = dp.l02inf_distance(dp.absolute_distance(T=dp.i64))
+
+    def cost(threshold):
+        return dp.m.make_gaussian_threshold(domain, metric, sigma, threshold=threshold).map((l0, l0, 1))[1]
+
+    low, high = 1, 2
+    while cost(high) > delta:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if cost(middle) <= delta else (middle, high)
+    return high
+
+
+def _plan_for(rho, epsilon, delta, bounds):
+    sensitivity = {"dau": 1.0, "users": math.sqrt(bounds.max_features), "calls": float(bounds.calls_l2)}
+    sigma = {m: sensitivity.get(m, 1.0) / math.sqrt(2 * w * rho) for m, w in WEIGHTS.items()}
+    each = delta * _SELECTION_DELTA / len(_KEYED)
+    threshold = {m: _threshold(sigma[m], bounds.max_features if m == "users" else 1, each) for m in _KEYED}
+    return Plan(epsilon, delta, rho, bounds, sigma, threshold)
+
+
+def _epsilon_of(rho, delta):
+    """ε of ρ-zCDP at ``delta``: OpenDP's conversion, or the classic bound where its floats overflow."""
+    if rho > _FLOAT_RHO:
+        return rho + 2 * math.sqrt(rho * math.log(1 / delta))
+    gaussian = dp.m.make_gaussian(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float),
+                                  scale=1 / math.sqrt(2 * rho))
+    return dp.c.make_zCDP_to_approxDP(gaussian).map(1.0).epsilon(delta)
+
+
+@functools.lru_cache(maxsize=16)
+def plan(epsilon, delta=DELTA_PER_USER_DAY, bounds=Bounds()):
+    """The largest ρ (least noise) whose release OpenDP maps to at most (``epsilon``, ``delta``).
+
+    The search converts ρ at the δ left once partition selection has taken its full share; the
+    thresholds then take at most that share, so the plan's own ``spent()`` is at most ``epsilon``.
+    """
+    conversion = delta * (1 - _SELECTION_DELTA)
+    # The classic conversion ε = ρ + 2 sqrt(ρ ln(1/δ)) is looser than OpenDP's, so its ρ is a lower
+    # bound; and no conversion gives an ε below ρ. Bisection on log ρ between the two.
+    log_term = math.log(1 / conversion)
+    low = (math.sqrt(log_term + epsilon) - math.sqrt(log_term)) ** 2
+    high = epsilon + 1.0
+    for _ in range(40):  # each step halves the log-width: far below a 1e-6 relative step
+        middle = math.sqrt(low * high)
+        low, high = (middle, high) if _epsilon_of(middle, conversion) <= epsilon else (low, middle)
+    return _plan_for(low, epsilon, delta, bounds)
 
 
 def release_day(store, project, day, complete, bounds=Bounds()):
-    """Release one day of one project; return the epsilon spent, or None if the cap forbids it."""
+    """Release one day of one project; return the ε spent, or None if the cap forbids it."""
     project_id = project["project_id"]
-    epsilon = project["epsilon_per_day"]
-    spent = store.release_summary(project_id).get(day, (0.0, False))[0]
-    if spent + epsilon > project["epsilon_cap_per_day"] * (1 + 1e-9):
+    chosen = plan(project["epsilon_per_day"], DELTA_PER_USER_DAY, bounds)
+    cap = project["epsilon_cap_per_day"]
+    spent = store.release_accounts(project_id).get(day, {}).get("epsilon", 0.0)
+    if spent + chosen.epsilon > cap * (1 + 1e-9):
         return None  # cheap early refusal; record_release checks again atomically
-    hists = histograms(store.reports_of_day(project_id, day), bounds)
-    cells, total = [], 0.0
-    for metric, share in SHARES.items():
-        sensitivity = bounds.sensitivity(metric)
-        scale = sensitivity / (epsilon * share)
-        mechanism = _mechanism(scale)
-        # OpenDP's own privacy map, not our arithmetic, says what the release costs.
-        total += mechanism.map(sensitivity)
-        keys = sorted(hists[metric])
-        if not keys:
-            continue
-        noisy = mechanism([hists[metric][k] for k in keys])
-        # Stored unclamped: sums over days stay unbiased; the views clamp what they show at 0
-        # (post-processing, no privacy cost).
-        cells.extend({"metric": metric, "key": k, "value": v, "scale": scale} for k, v in zip(keys, noisy))
-    if not store.record_release(project_id, day, total, complete, cells, cap=project["epsilon_cap_per_day"]):
+    known, popularity = {}, {}
+    for _, metric, key, value, _ in store.published_cells(project_id, day - datetime.timedelta(days=KNOWN_DAYS),
+                                                         day - datetime.timedelta(days=1)):
+        known.setdefault(metric, set()).add(key)
+        if metric == "users":
+            popularity[key] = popularity.get(key, 0) + value
+    days = user_days(store.reports_of_day(project_id, day), bounds, popularity)
+    epsilon, delta = chosen.spent()  # OpenDP's own privacy map, not our arithmetic
+    queries = chosen.composition()(days)
+    cells = [{"metric": "dau", "key": "", "value": queries(chosen.dau()), "scale": chosen.sigma["dau"]}]
+    released = {}
+    for metric in _KEYED:
+        names = known.get(metric, set())
+        measurement = chosen.keyed(metric, names)
+        if metric == "users":
+            users = released["users"] = queries(measurement)
+            keys = sorted(users)
+            # Queried in the order the composition was declared: calls right after users. A
+            # feature's calls are its users (each called it once) plus the calls beyond the first;
+            # both noises are Gaussian and independent, so their sum is Gaussian with σ = hypot.
+            shift, scale = chosen.shift("users"), math.hypot(chosen.sigma["users"], chosen.sigma["calls"])
+            cells += [{"metric": "calls", "key": k, "value": extra + users[k] - (shift if k in names else 0),
+                       "scale": scale} for k, extra in zip(keys, queries(chosen.calls(keys)))]
+        else:
+            released[metric] = queries(measurement)
+        shift = chosen.shift(metric)
+        # Stored unclamped, shift removed: sums over days stay unbiased; views clamp what they show.
+        cells += [{"metric": metric, "key": k, "value": v - shift if k in names else v, "scale": chosen.sigma[metric]}
+                  for k, v in sorted(released[metric].items())]
+    if not store.record_release(project_id, day, epsilon, complete, cells, cap=cap, delta=delta,
+                                detail=chosen.detail()):
         return None  # another publisher spent the day's remaining budget meanwhile
-    return total
+    return epsilon
 
 
 def budget(store, project):
     """The privacy account of a project, as shown on the dashboard and in the API."""
-    summary = store.release_summary(project["project_id"])
-    per_day = [eps for eps, _ in summary.values()]
+    accounts = store.release_accounts(project["project_id"]).values()
+    epsilons = [a["epsilon"] for a in accounts]
+    deltas = [a["delta"] for a in accounts]
+    latest = max(accounts, key=lambda a: a["day"], default=None)
+    # Nothing released yet: describe what the next release will use, without calibrating it here.
+    detail = latest["detail"] if latest else {"mechanism": _MECHANISM, "bounds": dataclasses.asdict(Bounds())}
     return {
         "unit": "user-day",
-        "mechanism": "discrete Laplace (OpenDP make_laplace on integers)",
+        "mechanism": detail.get("mechanism", "discrete Laplace (OpenDP make_laplace on integers)"),
         "epsilon_per_release": project["epsilon_per_day"],
+        "delta_per_release": DELTA_PER_USER_DAY,
         "epsilon_cap_per_user_day": project["epsilon_cap_per_day"],
-        "epsilon_spent_total": round(sum(per_day), 6),
-        "epsilon_max_user_day": round(max(per_day), 6) if per_day else 0.0,
-        "days_released": len(summary),
+        "epsilon_spent_total": round(sum(epsilons), 6),
+        "epsilon_max_user_day": round(max(epsilons), 6) if epsilons else 0.0,
+        "delta_max_user_day": max(deltas) if deltas else 0.0,
+        "days_released": len(epsilons),
+        "bounds": detail.get("bounds"),
+        "new_name_threshold": (detail.get("threshold") or {}).get("users"),
     }
 
 
-def band(value, scale, confidence=0.95):
-    """The symmetric interval holding the noise with at least ``confidence``: P(|X| > t) <= e^(-t/scale)."""
-    half = math.ceil(scale * math.log(1 / (1 - confidence)))
-    return max(0, value - half), value + half
+def half_width(noises, confidence=0.95):
+    """Half-width of the interval that holds the noise of a sum of cells with ``confidence``.
+
+    ``noises`` are (kind, scale) pairs. A sum of Gaussians is Gaussian: z·sqrt(Σσ²). A single
+    Laplace cell (releases before schema 2) uses its exact tail, P(|X| > t) = e^(-t/b); sums that
+    include Laplace cells use the normal approximation with the same variance (2b² each).
+    """
+    noises = list(noises)
+    if not noises:
+        return 0
+    if len(noises) == 1 and noises[0][0] == "laplace":
+        return math.ceil(noises[0][1] * math.log(1 / (1 - confidence)))
+    variance = sum(s * s if kind == "gaussian" else 2 * s * s for kind, s in noises)
+    z = _Z95 if confidence == 0.95 else NormalDist().inv_cdf(0.5 + confidence / 2)
+    return math.ceil(z * math.sqrt(variance))

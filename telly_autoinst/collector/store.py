@@ -9,6 +9,7 @@ reference table); README.md, "Scaling out: PostgreSQL and Citus", gives the comm
 import contextlib
 import datetime
 import functools
+import json
 import operator
 import os
 import sqlite3
@@ -21,7 +22,8 @@ from ..errors import ConfigError
 
 # Bump with every change to the tables below, and add the step to _MIGRATIONS.
 # 3: projects.level2_plaintext and the level2_plaintext table (corporate plaintext Level II).
-SCHEMA_VERSION = 3
+# 4: releases.delta and releases.detail (the δ of a release and how it was made).
+SCHEMA_VERSION = 4
 
 # pg_advisory_lock keys: migrations and new partitions (per transaction), background jobs (per session).
 _MIGRATION_LOCK = 7406057
@@ -85,6 +87,10 @@ releases = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("epsilon", sa.Float, nullable=False),
     sa.Column("complete", sa.Boolean, nullable=False),
+    # Schema 4: the release's δ, and how it was made (noise, σ and thresholds per metric, bounds),
+    # which the views need for the bands. Earlier releases were pure ε-DP Laplace: 0 and {}.
+    sa.Column("delta", sa.Float, nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
 )
 
 # The published noisy numbers of the latest release of each day: all that the dashboard reads.
@@ -164,8 +170,19 @@ def _migrate_to_3(conn):
     level2_plaintext.create(conn, checkfirst=True)
 
 
+def _migrate_to_4(conn):
+    """Releases record their δ and how they were made (noise, σ, thresholds, bounds)."""
+    # A new database got these columns from _migrate_to_1 already (it creates the current tables).
+    present = {c["name"] for c in sa.inspect(conn).get_columns("releases")}
+    for column in (releases.c.delta, releases.c.detail):
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE releases ADD COLUMN {column.name} {kind} NOT NULL "
+                                 f"DEFAULT '{column.server_default.arg}'"))
+
+
 # version -> step; each step runs in its own transaction together with its schema_version row.
-_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
 
 
 def _private_dir(path):
@@ -557,7 +574,22 @@ class Store:
         with self._read() as conn:
             return {day: (float(eps), bool(done)) for day, eps, done in conn.execute(query)}
 
-    def record_release(self, project_id, day, epsilon, complete, new_cells, cap=None):
+    def release_accounts(self, project_id):
+        """{day: {day, epsilon, delta (summed over the day's releases), complete, detail (latest release)}}."""
+        query = (sa.select(releases.c.day, releases.c.epsilon, releases.c.delta, releases.c.complete,
+                           releases.c.detail)
+                 .where(releases.c.project_id == project_id).order_by(releases.c.day, releases.c.release))
+        accounts = {}
+        with self._read() as conn:
+            for day, epsilon, delta, complete, detail in conn.execute(query):
+                account = accounts.setdefault(day, {"day": day, "epsilon": 0.0, "delta": 0.0, "complete": False})
+                account["epsilon"] += float(epsilon)
+                account["delta"] += float(delta)
+                account["complete"] = account["complete"] or bool(complete)
+                account["detail"] = json.loads(detail)
+        return accounts
+
+    def record_release(self, project_id, day, epsilon, complete, new_cells, cap=None, delta=0.0, detail=None):
         """Replace the day's published cells with a new release and account its epsilon, atomically.
 
         Returns False, writing nothing, when the day's account would pass ``cap``: the check and
@@ -573,7 +605,8 @@ class Store:
             if cap is not None and float(spent) + epsilon > cap * (1 + 1e-9):
                 return False
             conn.execute(releases.insert().values(project_id=project_id, day=day, release=number + 1,
-                                                  published_at=_now(), epsilon=epsilon, complete=complete))
+                                                  published_at=_now(), epsilon=epsilon, complete=complete,
+                                                  delta=delta, detail=json.dumps(detail or {})))
             conn.execute(cells.delete().where(cells.c.project_id == project_id, cells.c.day == day))
             if new_cells:
                 conn.execute(cells.insert(), [dict(c, project_id=project_id, day=day) for c in new_cells])

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
+from telly_autoinst.collector import privacy
 from telly_autoinst.collector.app import Config, build_app
 from telly_autoinst.collector.registry import create_project
 
@@ -189,7 +190,8 @@ def test_a_large_gzipped_report_is_inflated_past_the_small_body_size(app_and_pro
     assert response.status_code == 200, response.text
     (row,) = store.reports_of_day(project_id, datetime.datetime(2026, 11, 1).date())
     # Inflated and parsed whole; stored: only the most-called features, as many as a user-day counts.
-    assert sorted(json.loads(row[-1]).values()) == list(range(2981, 3001))
+    kept = privacy.FEATURES_PER_USER_DAY
+    assert sorted(json.loads(row[-1]).values()) == list(range(3001 - kept, 3001))
 
 
 @pytest.mark.parametrize("content_type", [

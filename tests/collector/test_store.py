@@ -118,7 +118,6 @@ def test_a_long_read_does_not_hold_up_writes(store):
 
 def test_a_later_migration_runs_once_on_an_existing_database(store, db_url, monkeypatch):
     applied = []
-
     later = store_module.SCHEMA_VERSION + 1
 
     def to_later(conn):
@@ -136,6 +135,27 @@ def test_a_later_migration_runs_once_on_an_existing_database(store, db_url, monk
         conn.execute(sa.text("DROP TABLE extra_v2"))
     for opened in (upgraded, again):
         opened.dispose()
+
+
+def test_schema_4_adds_delta_and_detail_to_the_releases_of_an_older_database(db_url):
+    # A database as schema 3 left it: releases without the two columns, one release recorded.
+    store_module.open_store(db_url).dispose()
+    engine = store_module._engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE releases DROP COLUMN delta"))
+        conn.execute(sa.text("ALTER TABLE releases DROP COLUMN detail"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 4"))
+        conn.execute(sa.text("INSERT INTO releases VALUES ('p1', :day, 1, :at, 1.0, :done)"),
+                     {"day": DAY, "at": datetime.datetime(2026, 11, 2), "done": True})
+    engine.dispose()
+    upgraded = store_module.open_store(db_url)
+    assert upgraded.version() == store_module.SCHEMA_VERSION == 4
+    assert upgraded.release_accounts("p1")[DAY] == {"day": DAY, "epsilon": 1.0, "delta": 0.0, "complete": True,
+                                                   "detail": {}}
+    upgraded.record_release("p1", DAY, 0.5, True, [], delta=1e-7, detail={"noise": "gaussian"})
+    assert upgraded.release_accounts("p1")[DAY]["detail"] == {"noise": "gaussian"}
+    assert upgraded.release_summary("p1") == {DAY: (1.5, True)}
+    upgraded.dispose()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -253,7 +273,7 @@ def test_version_2_database_gains_the_plaintext_agreement_switched_off(db_url, m
     old.dispose()
     monkeypatch.undo()
     upgraded = store_module.open_store(db_url)
-    assert upgraded.version() == store_module.SCHEMA_VERSION == 3
+    assert upgraded.version() == store_module.SCHEMA_VERSION == 4
     assert upgraded.project("old")["level2_plaintext"] is False
     assert "level2_plaintext" in sa.inspect(upgraded.engine).get_table_names()
     upgraded.dispose()
