@@ -20,6 +20,14 @@ from .settings import process_settings
 FORMATS = ("md", "rst", "text")
 _WIDTH = 100
 _REGION_NAMES = {"us": "US", "eu": "EU"}
+# The words that differ between the two clients. The Node client (node/lib/notice.js) builds the
+# same notice from the same settings; tests/test_notice.py checks both print identical text.
+RUNTIMES = {
+    "python": {"runtime": "Python", "tool": "telly_autoinst", "cli": "python -m telly_autoinst",
+               "run": "python your_program.py", "counted": "public function and class"},
+    "node": {"runtime": "Node.js", "tool": "telly-autoinst", "cli": "npx telly-autoinst",
+             "run": "node your_program.js", "counted": "exported function and class"},
+}
 # Inside a code span, spaces become this while wrapping so a command is never split across lines.
 _HARD_SPACE = "\x00"
 
@@ -55,36 +63,41 @@ def select(package=None):
                       f"(opted-in packages: {known}){broken}")
 
 
-def build(name, project):
-    """The notice for ``project`` as blocks: ("title", text), ("para", text) or ("list", [items])."""
+def build(name, project, runtime="python"):
+    """The notice for ``project`` as blocks: ("title", text), ("para", text) or ("list", [items]).
+
+    ``runtime`` picks the client's words (see RUNTIMES); the Python CLI always uses "python".
+    """
+    words = RUNTIMES[runtime]
+    cli, counted = words["cli"], words["counted"]
     project_id = project.project_id
     url = project.collector_url(process_settings(environ={}, user_config={}))
     blocks = [("title", "Usage statistics")]
-    blocks.append(("para", f"{name} counts how it is used with telly_autoinst, a privacy-friendly usage "
-                           "statistics tool, so that we know which features, Python versions and platforms to "
-                           "support."))
+    blocks.append(("para", f"{name} counts how it is used with {words['tool']}, a privacy-friendly usage "
+                           f"statistics tool, so that we know which features, {words['runtime']} versions and "
+                           "platforms to support."))
     if project.mode == "optin":
         blocks.append(("para", f"Nothing is sent unless you opt in with "
-                               f"`python -m telly_autoinst optin {project_id}`. Once you do, a program that "
+                               f"`{cli} optin {project_id}`. Once you do, a program that "
                                f"uses {name} sends a short report when it ends:"))
     else:
-        blocks.append(("para", f"If telly_autoinst is installed, a program that uses {name} sends a short report "
+        blocks.append(("para", f"If {words['tool']} is installed, a program that uses {name} sends a short report "
                                "when it ends:"))
     sent = [
-        "your Python version and implementation, and how Python was started (script, module, command, REPL "
-        "or notebook);",
+        f"your {words['runtime']} version and implementation, and how {words['runtime']} was started (script, "
+        "module, command, REPL or notebook);",
         "your operating system and its release, CPU architecture, model and count, and total RAM;",
         "whether it runs in CI (and which CI service), in a container or under WSL;",
         f"the version of {name} and of the packages it depends on;",
     ]
     if project.level2:
-        sent.append(f"how many times each public function and class of {name} was called;")
+        sent.append(f"how many times each {counted} of {name} was called;")
         sent.append("salted, keyed hashes (HMAC-SHA-256) of your user name, home directory, machine id and host "
                     "name, used only to count unique users. The salt never leaves your machine, and our "
                     "collector re-keys the hashes on arrival and deletes them after its analytics window (30 days "
                     "by default).")
     else:
-        sent.append(f"how many times each public function and class of {name} was called.")
+        sent.append(f"how many times each {counted} of {name} was called.")
     blocks.append(("list", sent))
     never = "It never sends argument values, file contents or paths, environment variables or the command line."
     if not project.level2:
@@ -102,15 +115,15 @@ def build(name, project):
         blocks.append(("para", "Nothing is sent from CI runs."))
     blocks.append(("para", "To see what is sent:"))
     blocks.append(("list", [
-        "`TELLY_SHOW_ME=1 python your_program.py` prints each report to stderr, byte for byte, as it is sent;",
-        "`python -m telly_autoinst show` prints what would be sent now, without sending anything;",
-        "`python -m telly_autoinst --dry-run` lists every function and class that would be counted;",
-        "`python -m telly_autoinst status` says whether reporting is on for each project, and why.",
+        f"`TELLY_SHOW_ME=1 {words['run']}` prints each report to stderr, byte for byte, as it is sent;",
+        f"`{cli} show` prints what would be sent now, without sending anything;",
+        f"`{cli} --dry-run` lists every function and class that would be counted;",
+        f"`{cli} status` says whether reporting is on for each project, and why.",
     ]))
     blocks.append(("para", "To say no:"))
     blocks.append(("list", [
-        f"for this project only: `python -m telly_autoinst optout {project_id}`;",
-        "for every project: set `TELLY_DISABLE=1` or `DO_NOT_TRACK=1`, or run `python -m telly_autoinst disable`.",
+        f"for this project only: `{cli} optout {project_id}`;",
+        f"for every project: set `TELLY_DISABLE=1` or `DO_NOT_TRACK=1`, or run `{cli} disable`.",
     ]))
     return blocks
 

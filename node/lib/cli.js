@@ -5,7 +5,8 @@
 
 const { ConfigError } = require('./settings');
 
-// name, help, positional arguments, handler ("module:function", relative to lib/).
+// name, help, positional arguments, handler ("module:function", relative to lib/), and options
+// that take a value: [flag, key in the handler's arguments, metavar, help].
 const COMMANDS = [
   ['optin', 'send reports for PROJECT_ID (required for projects in opt-in mode)', ['project_id'], 'commands:optin'],
   ['optout', 'never send reports for PROJECT_ID', ['project_id'], 'commands:optout'],
@@ -13,6 +14,10 @@ const COMMANDS = [
   ['disable', 'turn telly-autoinst off for every project (creates ~/.telly_disable)', [], 'commands:disable'],
   ['status', 'show what is on, for which project, and why', [], 'commands:status'],
   ['show', 'print the reports that would be sent now, without sending', [], 'commands:show'],
+  ['notice', 'print the README notice for an opted-in package, built from its own settings', [], 'commands:notice', [
+    ['--package', 'package', 'NAME', 'package name (needed when several opted in)'],
+    ['--format', 'format', 'FORMAT', 'md (default), rst or text'],
+  ]],
 ];
 
 // flag, help, handler: kept as options because CI scripts call `npx telly-autoinst --dry-run`.
@@ -35,8 +40,9 @@ function usage() {
   for (const [flag, help] of OPTIONS) lines.push(`  ${flag.padEnd(22)}${help}`);
   for (const [flag, , help] of FLAGS) lines.push(`  ${flag.padEnd(22)}${help}`);
   lines.push('', 'commands:');
-  for (const [name, help, positionals] of COMMANDS) {
+  for (const [name, help, positionals, , options = []] of COMMANDS) {
     lines.push(`  ${[name, ...positionals.map((p) => p.toUpperCase())].join(' ').padEnd(22)}${help}`);
+    for (const [flag, , metavar, optionHelp] of options) lines.push(`    ${`${flag} ${metavar}`.padEnd(20)}${optionHelp}`);
   }
   return lines.join('\n');
 }
@@ -45,10 +51,17 @@ function usage() {
 function parse(argv) {
   const args = {};
   const words = [];
+  const valued = []; // [flag, value] of options that take one, checked against the command below
   let option = null;
-  for (const word of argv) {
+  for (let i = 0; i < argv.length; i += 1) {
+    const word = argv[i];
     const flag = FLAGS.find(([f]) => f === word);
     if (flag) args[flag[1]] = true;
+    else if (COMMANDS.some((c) => (c[4] || []).some(([f]) => f === word))) {
+      if (i + 1 >= argv.length) return { error: `${word} needs a value` };
+      valued.push([word, argv[i + 1]]);
+      i += 1;
+    }
     else if (OPTIONS.some(([f]) => f === word)) option = OPTIONS.find(([f]) => f === word);
     else if (word === '-h' || word === '--help') return { help: true };
     else if (word.startsWith('-')) return { error: `unknown option ${word}` };
@@ -57,13 +70,19 @@ function parse(argv) {
   if (words.length) {
     const command = COMMANDS.find(([name]) => name === words[0]);
     if (!command) return { error: `unknown command ${words[0]}` };
-    const [, , positionals, target] = command;
+    const [, , positionals, target, options = []] = command;
     if (words.length - 1 !== positionals.length) {
       return { error: `${words[0]} takes ${positionals.map((p) => p.toUpperCase()).join(' ') || 'no argument'}` };
     }
     positionals.forEach((p, i) => { args[p] = words[i + 1]; });
+    for (const [flag, value] of valued) {
+      const known = options.find(([f]) => f === flag);
+      if (!known) return { error: `${words[0]} takes no option ${flag}` };
+      args[known[1]] = value;
+    }
     return { target, args };
   }
+  if (valued.length) return { error: `${valued[0][0]} needs a command` };
   if (option) return { target: option[2], args };
   return { help: true, error: argv.length ? null : 'no command given' };
 }

@@ -1,5 +1,5 @@
 'use strict';
-// The handlers of the user commands (optin, optout, enable, disable, status, show). Each takes the
+// The handlers of the user commands (optin, optout, enable, disable, status, show, notice). Each takes the
 // parsed arguments and returns [text, exitCode]; lib/cli.js turns a thrown ConfigError into exit 2.
 
 const fs = require('fs');
@@ -128,7 +128,8 @@ async function show({ json }) {
     const project = discovery.resolveProject(root, { userConfig: settings.readUserConfig(), process: processSettings });
     const decision = consent.decide(project, processSettings, { showNotice: false });
     envelopes.push({ project_id: id, would_send: decision.send, why: decision.reason,
-      endpoint: settings.collectorUrl(project, processSettings), report: build(project, {}, { trigger: 'manual', saltType: processSettings.salt_type }) });
+      endpoint: settings.collectorUrl(project, processSettings), report: build(project, {}, { trigger: 'manual', saltType: processSettings.salt_type,
+        plaintextAccepted: processSettings.accept_level2_plaintext }) });
   }
   const directory = spool.defaultDir(processSettings.spool_dir);
   const queued = [];
@@ -152,4 +153,13 @@ async function show({ json }) {
   return [lines.join('\n'), 0];
 }
 
-module.exports = { optin, optout, enable, disable, status, show };
+/** `notice [--package NAME] [--format md|rst|text]`: the README notice of an opted-in package, from its own field. */
+function notice({ package: name = null, format = 'md', json = false }) {
+  const { select, build, render } = require('./notice');
+  const [chosen, project] = select(name);
+  const text = render(build(chosen, project), format);
+  if (json) return [JSON.stringify({ format, package: chosen, project_id: project.project_id, text }, null, 2), 0];
+  return [text.replace(/\n+$/, ''), 0];
+}
+
+module.exports = { optin, optout, enable, disable, status, show, notice };

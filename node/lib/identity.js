@@ -127,14 +127,34 @@ function hashValues(saltValue, projectId, values) {
   return out;
 }
 
-/** Level II of this user for one project. */
-function level2Hashes(projectId, saltType = 'random_uuid4') {
-  return hashValues(salt(saltType)[0], projectId, {
+function values() {
+  return {
     user: safe(() => userName()),
     home: safe(() => homeDir()),
     machine: safe(machineId),
     host: safe(() => os.hostname()),
-  });
+  };
 }
 
-module.exports = { salt, level2Hashes, hashValues, machineId, userName };
+/** Level II of this user for one project. */
+function level2Hashes(projectId, saltType = 'random_uuid4') {
+  return hashValues(salt(saltType)[0], projectId, values());
+}
+
+// The report schema's limits (config/report.schema.json, level2_plaintext), in characters.
+const PLAINTEXT_LIMITS = { user: 256, home: 1024, machine: 256, host: 256 };
+
+/**
+ * The same four values in plain text, cut to the schema's limits: only for the corporate mode the
+ * author, the user and the collector project all agreed to (report.build checks the first two).
+ */
+function level2Plaintext() {
+  const out = {};
+  for (const [name, value] of Object.entries(values())) {
+    out[name] = value === null ? null : Array.from(value.toWellFormed ? value.toWellFormed() : value)
+      .slice(0, PLAINTEXT_LIMITS[name]).join('');
+  }
+  return out;
+}
+
+module.exports = { salt, level2Hashes, level2Plaintext, hashValues, machineId, userName };

@@ -55,6 +55,7 @@ function flushAll(trigger, exitSignal) {
     // no "opted out" event is ever sent.
     if (!decide(project, processSettings, { showNotice: false }).send) continue;
     const report = build(project, stats, { trigger, exitSignal, saltType: processSettings.salt_type,
+      plaintextAccepted: processSettings.accept_level2_plaintext,
       engine: control.engineOf(projectId), interpreter: interpreter || undefined });
     const body = encode(report);
     if (processSettings.show_me) show(body);

@@ -19,12 +19,16 @@ function createdAt(now = new Date()) {
  * ``engine`` is which module systems loaded the package here: cjs, esm or cjs+esm.
  */
 function build(project, stats, { trigger, exitSignal = null, saltType = 'random_uuid4', engine = 'cjs',
-  interpreter = facts.interpreter() } = {}) {
+  interpreter = facts.interpreter(), plaintextAccepted = false } = {}) {
   let dependencies = {};
   let pkg = null;
   if (project.root) pkg = packages.info(project.root, true);
   if (pkg) dependencies = packages.dependencyVersions(pkg);
   const level2 = project.level2 ? require('./identity').level2Hashes(project.project_id, saltType) : null;
+  // Plaintext Level II beside the hashes only when the author (level2_plaintext) and the user
+  // (TELLY_LEVEL2_PLAINTEXT) agreed; absent otherwise, so every other report is unchanged.
+  const extra = project.level2 && project.level2_plaintext && plaintextAccepted
+    ? { level2_plaintext: require('./identity').level2Plaintext() } : {};
   const counts = {};
   for (const key of Object.keys(stats).sort()) if (stats[key] > 0) counts[key] = Math.trunc(stats[key]);
   return {
@@ -41,6 +45,7 @@ function build(project, stats, { trigger, exitSignal = null, saltType = 'random_
     packages: dependencies,
     stats: counts,
     level2,
+    ...extra,
   };
 }
 

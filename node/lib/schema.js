@@ -3,7 +3,7 @@
 // package.json "telly" field is checked against the very schema the Python side publishes, with no
 // dependency. Supported: type, enum, const, required, properties, additionalProperties,
 // propertyNames, minProperties, maxProperties, items, minLength, maxLength, pattern, minimum,
-// maximum, oneOf, format "uri" (absolute http(s) URL) and "date-time" (RFC 3339). Anything else
+// maximum, oneOf, dependentSchemas, format "uri" (absolute http(s) URL) and "date-time" (RFC 3339). Anything else
 // in a schema is a programming error and throws, so a schema change cannot be silently ignored.
 
 const fs = require('fs');
@@ -11,7 +11,7 @@ const path = require('path');
 
 const KNOWN = new Set(['$schema', '$id', 'title', 'description', 'default', 'type', 'enum', 'const', 'required',
   'properties', 'additionalProperties', 'propertyNames', 'minProperties', 'maxProperties', 'items', 'minLength',
-  'maxLength', 'pattern', 'minimum', 'maximum', 'oneOf', 'format']);
+  'maxLength', 'pattern', 'minimum', 'maximum', 'oneOf', 'format', 'dependentSchemas']);
 
 function typeOf(value) {
   if (value === null) return 'null';
@@ -107,6 +107,11 @@ function validate(schema, value, where = '') {
         const error = validate(schema.additionalProperties, value[name], sub);
         if (error) return error;
       }
+    }
+    for (const [name, dependent] of Object.entries(schema.dependentSchemas || {})) {
+      if (!Object.prototype.hasOwnProperty.call(value, name)) continue;
+      const error = validate(dependent, value, where);
+      if (error) return error;
     }
   }
   if (schema.oneOf) {

@@ -111,6 +111,11 @@ const SETTINGS = Object.freeze([
   ['level2', 'project', bool, true, 'TELLY_INCLUDE_LEVEL2',
     'Send Level II data (salted HMAC hashes of user, home, machine id, hostname).'],
   ['send_from_ci', 'project', bool, true, 'TELLY_SEND_FROM_CI', 'Send reports from CI runs (they are flagged as CI either way).'],
+  // One of three agreements (with accept_level2_plaintext and the collector project's flag); only
+  // the package's own field may set it, never a user override (see AUTHOR_ONLY_KEYS).
+  ['level2_plaintext', 'project', bool, false, null,
+    'Internal corporate deployments only: the author agrees to send Level II values in plain text when the user '
+    + 'also sets TELLY_LEVEL2_PLAINTEXT=1.'],
   ['optin_only', 'process', bool, false, 'TELLY_OPTIN', 'Opt-in mode for every project: send only for projects listed in ~/.telly_optin.'],
   ['force_packages', 'process', packageNames, [], 'TELLY_AUTOINST_PACKAGES',
     'Packages to count even though they did not opt in (project id local:NAME).'],
@@ -127,6 +132,9 @@ const SETTINGS = Object.freeze([
     'Salt for Level II hashes: a random UUID4 kept in ~/.telly_salt, or the machine id.'],
   ['spool_dir', 'process', optStr, null, 'TELLY_SPOOL_DIR', 'Where reports wait for the sender. Default: the user cache directory.'],
   ['debug', 'process', bool, false, 'TELLY_DEBUG', 'Log the client\'s own errors to stderr instead of staying silent.'],
+  ['accept_level2_plaintext', 'process', bool, false, 'TELLY_LEVEL2_PLAINTEXT',
+    'The user\'s (or administrator\'s) side of Level II in plain text; needs the author\'s level2_plaintext = true '
+    + 'and a collector project created with --level2-plaintext.'],
 ].map(([name, scope, parse, def, env, doc]) => Object.freeze({ name, scope, parse, default: def, env, doc })));
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
@@ -135,6 +143,8 @@ const PROJECT_KEYS = keysOf('project');
 const PROCESS_KEYS = keysOf('process');
 // Project keys a user may set for every project at the top of the config file.
 const USER_WIDE_KEYS = new Set(['region', 'engine', 'mode', 'level2', 'send_from_ci']);
+// Project keys only the package's own field may set (a user cannot agree on the author's behalf).
+const AUTHOR_ONLY_KEYS = new Set(['project_id', 'packages', 'level2_plaintext']);
 
 function defaults(scope) {
   const out = {};
@@ -150,6 +160,7 @@ function parseTable(table, origin, allowed = PROJECT_KEYS) {
     if (!allowed.has(key)) {
       let hint = '';
       if (PROCESS_KEYS.has(key)) hint = ' (only the user\'s config file or environment may set it)';
+      else if (AUTHOR_ONLY_KEYS.has(key)) hint = ' (only the package\'s own table may set it)';
       else if (PROJECT_KEYS.has(key)) hint = ' (set it in a [project."<project_id>"] table)';
       throw new ConfigError(`${origin}: unknown key ${JSON.stringify(key)}${hint}; see config/telly.schema.json`);
     }
@@ -229,7 +240,7 @@ function projectSettings(packageTable, source, { name = null, version = null, ro
   if (values.project_id && perProject && typeof perProject === 'object') {
     const override = perProject[values.project_id];
     if (override !== undefined) {
-      const allowed = new Set([...PROJECT_KEYS].filter((k) => k !== 'project_id' && k !== 'packages'));
+      const allowed = new Set([...PROJECT_KEYS].filter((k) => !AUTHOR_ONLY_KEYS.has(k)));
       Object.assign(values, parseTable(override, `user config [project.${JSON.stringify(values.project_id)}]`, allowed));
     }
   }
