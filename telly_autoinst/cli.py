@@ -156,8 +156,9 @@ def _purge(args):
     for path, error in failed:
         sys.stderr.write(f"telly_autoinst: cannot remove {path}: {error}\n")
     removed = [path for path in found if path not in dict(failed)]
-    message = (f"removed {len(removed)} of {len(found)}; until `pip uninstall telly_autoinst`, it runs with its "
-               "defaults again (your opt-outs are gone: use TELLY_DISABLE=1 meanwhile)")
+    message = (f"removed {len(removed)} of {len(found)}. Now uninstall with the kill switch on, so that pip's own "
+               "start does not index the environment again: TELLY_DISABLE=1 python -m pip uninstall telly_autoinst "
+               "(until then it runs with its defaults again: your opt-outs are gone)")
     text, _ = _message(message, args.json, removed=removed, failed=[path for path, _ in failed])
     return text, 2 if failed else 0
 

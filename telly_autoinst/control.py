@@ -59,7 +59,10 @@ def _engine(name):
     # make_engine keeps one engine per kind for the process: no second cache here.
     from .engines import make_engine
 
-    return make_engine(name)[0]
+    engine, note = make_engine(name)
+    if note:
+        _debug.note(note)
+    return engine
 
 
 def _allowed(project):

@@ -21,7 +21,7 @@ import os
 import sys
 from collections import namedtuple
 
-from . import index
+from . import _debug, index
 from .errors import ConfigError
 from .settings import process_settings, project_settings, read_user_config
 
@@ -32,10 +32,11 @@ ENTRY_POINT_GROUP = "telly"
 PACKAGE_SETTINGS_FILE = "telly.toml"
 
 
-class Declaration(namedtuple("Declaration", "source table distribution version default_packages error stamp",
-                             defaults=(None, None))):
+class Declaration(namedtuple("Declaration", "source table distribution version default_packages error stamp provides",
+                             defaults=(None, None, None))):
     """What one distribution declared, before layering: the raw table and where it came from.
-    ``stamp`` names the file whose change must rebuild the index."""
+    ``stamp`` names the file whose change must rebuild the index; ``provides`` the top-level
+    modules the distribution itself ships (None: unknown, no check), the only ones it may claim."""
 
     __slots__ = ()
 
@@ -80,7 +81,8 @@ def _pyproject_declaration(dist, name, version, default_packages):
         data = load_toml(pyproject)
     except ConfigError as exc:
         return Declaration(pyproject, None, name, version, default_packages, str(exc), pyproject)
-    table = data.get("tool", {}).get("telly")
+    tool = data.get("tool")
+    table = tool.get("telly") if isinstance(tool, dict) else None
     if table is None:
         return None
     if not default_packages:
@@ -95,7 +97,11 @@ def _wheel_declaration(dist, name, version, module):
     located = str(dist.locate_file(relative))
     origin = f"{PACKAGE_SETTINGS_FILE} of distribution {name} {version} (entry point {ENTRY_POINT_GROUP}: {module})"
     if not os.path.isfile(located):
-        return Declaration(origin, {}, name, version, (module.split(".")[0],), None)
+        # Not "project_id is missing": the whole file is, and that is what the author must fix.
+        return Declaration(origin, None, name, version, (module.split(".")[0],),
+                           f"{origin}: {relative} is missing from the installed distribution; ship it as package "
+                           f"data (hatchling includes it by default; setuptools needs "
+                           f"[tool.setuptools.package-data] {module.split('.')[0]} = [\"{PACKAGE_SETTINGS_FILE}\"])")
     try:
         table = load_toml(located)
     except ConfigError as exc:
@@ -120,14 +126,72 @@ def _metadata():
     return metadata
 
 
+def _provided_modules(dist, checkout):
+    """Top-level modules that ``dist`` ships: from its RECORD and top_level.txt, plus, for a
+    checkout (editable or not), the packages and modules at the top of its tree and of ``src/``."""
+    provided = set()
+    try:
+        files = dist.files or ()
+    except Exception:
+        _debug.swallowed(f"reading the RECORD of {dist}")
+        files = ()
+    for entry in files:
+        parts = entry.parts
+        if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith((".dist-info", ".egg-info", ".data")):
+            continue
+        head = parts[0]
+        if len(parts) == 1:
+            head = head.partition(".")[0] if head.endswith((".py", ".pyc", ".so", ".pyd")) else ""
+        if head.isidentifier():
+            provided.add(head)
+    try:
+        top_level = dist.read_text("top_level.txt") or ""
+    except Exception:
+        top_level = ""
+    provided.update(line.strip() for line in top_level.splitlines() if line.strip().isidentifier())
+    if checkout is not None:
+        for root in (checkout, os.path.join(checkout, "src")):
+            try:
+                names = os.listdir(root)
+            except OSError:
+                continue
+            for entry in names:
+                stem, dot, suffix = entry.partition(".")
+                if dot and suffix in ("py", "pyi") or (not dot and os.path.isdir(os.path.join(root, entry))):
+                    if stem.isidentifier():
+                        provided.add(stem)
+    return tuple(sorted(provided))
+
+
+def _validated(declaration):
+    """The declaration, or the same with its table replaced by an error naming every schema violation."""
+    if declaration.table is None:
+        return declaration
+    from ._schema import schema_path, table_errors
+
+    errors = table_errors(declaration.table)
+    if not errors:
+        return declaration
+    message = f"{declaration.source}: " + "; ".join(errors) + f" (schema: {schema_path()})"
+    return declaration._replace(table=None, error=message)
+
+
 def scan(path=None):
     """Every distribution on ``path`` that opted in (a list of Declaration), first one per name."""
+    return _scan(path)[0]
+
+
+def _scan(path=None):
+    """(declarations, stamps): the stamps are the ``pyproject.toml`` of every checkout, opted in or not,
+    so that adding, removing or re-adding a ``[tool.telly]`` table there rebuilds the index."""
     found = []
+    stamps = []
     seen = set()
     for dist in _metadata().distributions(path=path or search_path()):
         try:
             name = dist.metadata["Name"]
         except Exception:
+            _debug.swallowed(f"reading the metadata of {dist}")
             continue
         if not name or normalize(name) in seen:
             continue
@@ -135,12 +199,15 @@ def scan(path=None):
         version = dist.version
         modules = [ep.value.partition(":")[0].strip() for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
         tops = tuple(dict.fromkeys(m.split(".")[0] for m in modules if m))
+        checkout = _checkout_dir(dist)
+        if checkout is not None:
+            stamps.append(os.path.join(checkout, "pyproject.toml"))
         declaration = _pyproject_declaration(dist, name, version, tops)
         if declaration is None and modules:
             declaration = _wheel_declaration(dist, name, version, modules[0])
         if declaration is not None:
-            found.append(declaration)
-    return found
+            found.append(_validated(declaration._replace(provides=_provided_modules(dist, checkout))))
+    return found, stamps
 
 
 def rebuild_index():
@@ -149,10 +216,13 @@ def rebuild_index():
     The environment's forced packages are not written: they are read at every start, so
     changing ``TELLY_AUTOINST_PACKAGES`` needs no rebuild.
     """
-    declarations = scan()
+    declarations, checkout_stamps = _scan()
     try:
-        user_forced = process_settings(user_config=read_user_config()).force_packages
+        # The user config's forced packages only: the environment's are added at every start
+        # (bootstrap), and writing them here would keep watching them after the variable is gone.
+        user_forced = process_settings(environ={}, user_config=read_user_config()).force_packages
     except ConfigError:
+        _debug.swallowed("reading force_packages from the user config")
         user_forced = ()
     watched = set(user_forced)
     for declaration in declarations:
@@ -163,7 +233,7 @@ def rebuild_index():
     # marshal, not json: loading it on the first watched import costs no module import at all.
     # The index is per interpreter, so marshal's version-specific format is safe here.
     payload = marshal.dumps([_marshalable(d) for d in declarations]).hex()
-    stamps = index.base_stamps() + [d.stamp for d in declarations if d.stamp]
+    stamps = index.base_stamps() + checkout_stamps + [d.stamp for d in declarations if d.stamp]
     index.write(stamps, watched, payload)
     return watched, payload
 
@@ -204,8 +274,13 @@ def resolve(declarations, forced=(), environ=None, user_config=None):
             continue
         for module in project.packages:
             top = module.split(".")[0]
+            if declaration.provides is not None and top not in declaration.provides:
+                errors.append(f"{declaration.source}: refused claim: module {top!r} is not provided by distribution "
+                              f"{declaration.distribution} (it provides: {', '.join(declaration.provides) or 'none'});"
+                              " a package may only count its own modules")
+                continue
             if top in by_module:
-                errors.append(f"{declaration.source}: module {top!r} is already claimed by project "
+                errors.append(f"{declaration.source}: conflict: module {top!r} is already claimed by project "
                               f"{by_module[top].project_id!r} ({by_module[top].source})")
                 continue
             by_module[top] = project

@@ -18,8 +18,12 @@ import os
 import sys
 
 from ._env import home_dir, user_config_path
+from ._statefile import read_text
 
-FORMAT = "1"
+# Far more than any environment's index; a larger file is not ours, and is never read whole.
+_MAX_BYTES = 16 << 20
+
+FORMAT = "2"  # 2: declarations carry the modules their distribution provides
 _MAGIC = "telly_autoinst-index"
 
 
@@ -39,7 +43,10 @@ def index_path():
     directory = cache_dir()
     if directory is None:
         return None
-    ident = f"{sys.prefix}\0{sys.base_prefix}\0{sys.version}\0{sys.executable}"
+    # The real interpreter, not its spelling: venv/bin/python, python3, python3.11 and a symlink
+    # to any of them are one interpreter and share one index.
+    real = os.path.realpath
+    ident = f"{real(sys.prefix)}\0{real(sys.base_prefix)}\0{sys.version}\0{real(sys.executable or '')}"
     return os.path.join(directory, f"index-{fnv1a(ident):016x}.txt")
 
 
@@ -129,8 +136,8 @@ def read():
     if path is None:
         return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().split("\n")
+        # Never blocks (a FIFO there would hang every interpreter start) and never reads past the cap.
+        lines = read_text(path, _MAX_BYTES).split("\n")
     except (OSError, ValueError):
         return None
     if not lines or lines[0] != f"{_MAGIC}\t{FORMAT}":

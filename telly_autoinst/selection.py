@@ -30,6 +30,8 @@ touches argument values and never changes an object.
 from collections import namedtuple
 from types import FunctionType
 
+from . import _debug
+
 
 # A namedtuple, not typing.NamedTuple: typing costs more to import than selecting a whole module.
 class Target(namedtuple("Target", "key kind owner name obj init_owner", defaults=(None,))):
@@ -60,6 +62,7 @@ def select(module, project):
         try:
             _select_module_attribute(module, modname, name, namespace[name], roots, found)
         except Exception:  # a hostile object (broken __module__, proxy) is simply not counted
+            _debug.swallowed(f"selecting {modname}.{name}")
             continue
     if tuple(project.include) == ("*",) and not project.exclude:  # the default: no pattern to test
         return list(found.values())
@@ -140,6 +143,7 @@ def _select_class(cls, modname, roots, found):
                 method_key = f"{modname}.{func.__qualname__}"
                 found.setdefault(method_key, Target(method_key, kind, cls, name, value))
         except Exception:  # same as above: skip what cannot be inspected safely
+            _debug.swallowed(f"selecting the methods of {modname}.{getattr(cls, '__qualname__', cls)}")
             continue
 
 

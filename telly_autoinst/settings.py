@@ -176,11 +176,11 @@ SETTINGS = (
             "TELLY_SALT_TYPE", "Salt for Level II hashes: a random UUID4 kept in ~/.telly_salt, or the machine id."),
     Setting("spool_dir", "process", _opt_str, None, "TELLY_SPOOL_DIR",
             "Where reports wait for the sender. Default: the user cache directory."),
-    Setting("debug", "process", _bool, False, "TELLY_DEBUG",
-            "Log the client's own errors to stderr instead of staying silent."),
     Setting("accept_level2_plaintext", "process", _bool, False, "TELLY_LEVEL2_PLAINTEXT",
             "The user's (or administrator's) side of Level II in plain text; needs the author's "
             "level2_plaintext = true and a collector project created with --level2-plaintext."),
+    # TELLY_DEBUG is no setting: ``_debug`` reads it from the environment, so that a broken
+    # config file cannot turn off the tool that diagnoses it.
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -242,7 +242,9 @@ def parse_table(table, origin, allowed=_PROJECT_KEYS):
                 hint = " (set it in a [project.\"<project_id>\"] table)"
             else:
                 hint = ""
-            raise ConfigError(f"{origin}: unknown key {key!r}{hint}; see config/telly.schema.json")
+            from ._schema import schema_path
+
+            raise ConfigError(f"{origin}: unknown key {key!r}{hint}; see {schema_path()}")
         parsed[key] = _BY_NAME[key].parse(value, f"{origin}: {key}")
     return parsed
 

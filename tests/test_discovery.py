@@ -70,3 +70,33 @@ def test_non_editable_install_from_checkout_reads_its_pyproject(venvs, tmp_path,
     venv = venvs.new()
     venv.pip(str(checkout))
     assert list(projects(venv, home)) == ["sample-editable-project"]
+
+
+WATCHED = ("import sys; f = [f for f in sys.meta_path if type(f).__name__ == 'WatchFinder']; "
+           "print(sorted(f[0].watched) if f else [])")
+
+
+def test_environment_forced_packages_stay_out_of_the_cached_index(venv, home):
+    # The first start builds the index, with the variable set.
+    assert "sample_plain" in venv.run(WATCHED, home, env={"TELLY_AUTOINST_PACKAGES": "sample_plain"},
+                                      check=True).stdout
+    # Without it, the (still fresh) index must not keep watching the package.
+    assert "sample_plain" not in venv.run(WATCHED, home, check=True).stdout
+
+
+def test_adding_removing_and_re_adding_the_table_of_an_editable_checkout(venvs, tmp_path, home):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(FIXTURES / "proj_editable", checkout)
+    pyproject = checkout / "pyproject.toml"
+    with_table = pyproject.read_text()
+    without_table = with_table[:with_table.index("[tool.telly]")]
+    pyproject.write_text(without_table)
+    venv = venvs.new()
+    venv.pip("-e", str(checkout))
+    assert venv.run(WATCHED, home, check=True).stdout == "[]\n"  # the index is built here, with no table
+    for text, expected in ((with_table, "['sample_editable']\n"), (without_table, "[]\n"),
+                           (with_table, "['sample_editable']\n")):
+        pyproject.write_text(text)
+        assert venv.run(WATCHED, home, check=True).stdout == expected
+        status = venv.run(["-m", "telly_autoinst", "status", "--json"], home, check=True).stdout
+        assert ("sample-editable-project" in status) == (expected != "[]\n")

@@ -66,7 +66,7 @@ def test_malformed_config_fails_with_message(venvs, sample_wheels, home):
     venv = venvs.get(extra=[sample_wheels["pkg_setuptools"], sample_wheels["pkg_badconfig"]])
     proc = dry_run(venv, home)
     assert proc.returncode == 1
-    assert "include: expected a list of strings, got 5" in proc.stdout
+    assert "include: expected an array, got 5" in proc.stdout
     assert "sample-bad" in proc.stdout
 
 

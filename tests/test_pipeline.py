@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.loopback import Loopback, dead_url
 from tests.support.schema import read_reports, split_shown, validate_report
+from tests.support.venvs import find_python
 
 pytestmark = pytest.mark.slow
 
@@ -274,3 +275,25 @@ def test_first_run_notice_on_a_tty_with_a_real_import(venv, home, tmp_path):
     stdout, tty = run_on_tty(tmp_path / "second")
     assert "collects" not in tty
     assert len(read_reports(tmp_path / "second" / "out")) == 2
+
+
+def test_flush_with_nothing_pending_loads_nothing(venv, home):
+    code = ("import sys, telly_autoinst\n"
+            "assert telly_autoinst.flush() == 0\n"
+            "print(sorted(m for m in sys.modules if m.startswith('telly_autoinst.')))\n")
+    venv.run("pass", home, check=True)  # builds the index, which needs discovery (once)
+    loaded = venv.run(code, home, check=True).stdout
+    for heavy in ("settings", "discovery", "control", "transport", "consent"):
+        assert f"'telly_autoinst.{heavy}'" not in loaded
+
+
+@pytest.mark.skipif(find_python("3.13") is None, reason="needs CPython 3.13 for sys.monitoring")
+def test_report_names_the_engine_that_really_counted(venvs, sample_wheels, home, tmp_path):
+    venv = venvs.get(python=find_python("3.13"), extra=[sample_wheels["pkg_hatch"]])
+    # Every sys.monitoring tool id is taken, so the monitoring engine falls back to wrapt.
+    code = "import sys\nfor i in range(6):\n    sys.monitoring.use_tool_id(i, 'other')\n" + (
+        "import sample_hatch\nsample_hatch.add(1, 2)\n")
+    venv.run(code, home, env=_file_env(tmp_path, TELLY_ENGINE="monitoring"), check=True)
+    (report,) = read_reports(tmp_path / "out")
+    assert report["client"]["engine"] == "wrapt"
+    assert report["stats"] == {"sample_hatch.add": 1}

@@ -137,3 +137,29 @@ def test_make_transport(tmp_path):
     assert isinstance(make(), transport.SpoolTransport)
     assert isinstance(make(TELLY_STORAGE_TYPE="http"), transport.HttpTransport)
     assert make(TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH="/x").directory == "/x"
+
+
+def test_http_mode_spools_with_the_collectors_retry_after(tmp_path):
+    import time
+
+    with Loopback([(503, {"Retry-After": "120"})]) as server:
+        outcome = transport.HttpTransport(1.0, str(tmp_path)).deliver(server.url, "p", BODY, "r1")
+    assert (outcome.delivered, outcome.reason) == (True, "deferred")
+    (name,) = spool.entries(str(tmp_path))
+    header, _ = spool.read(str(tmp_path), name)
+    assert 100 < header["not_before"] - time.time() <= 120
+
+
+def test_endless_response_body_is_never_read():
+    from tests.support.loopback import Hostile, endless_body
+
+    with Hostile(endless_body) as server:
+        outcome = _http.post(server.url + "/api/v1/reports", BODY, 5.0)
+    assert outcome.delivered
+
+
+def test_post_refuses_to_start_past_its_deadline():
+    import time
+
+    outcome = _http.post(dead_url(), BODY, 3.0, deadline=time.monotonic() - 1)
+    assert (outcome.delivered, outcome.retry, outcome.reason) == (False, True, "deadline")

@@ -33,7 +33,7 @@ import sys
 import threading
 import types
 
-from .. import counters
+from .. import _debug, counters
 from ..selection import select
 from ._base import Engine, record
 from ._instances import Instantiations
@@ -88,7 +88,7 @@ def _observe_init(code, cached, resolve, getframe=sys._getframe):
             if entry[0] is code:
                 entry[1]()
         except Exception:  # an exception here would be raised inside the host's __init__
-            pass
+            _debug.swallowed("observing an instantiation")
 
     return observe
 
@@ -129,6 +129,7 @@ class MonitoringEngine(Engine):
                     if self._watch(target, project):
                         done.append(target.key)
                 except Exception:  # one target that cannot be watched is skipped, not the module
+                    _debug.swallowed(f"watching {target.key}")
                     continue
         record(project.project_id, done)
         return done

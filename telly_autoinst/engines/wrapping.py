@@ -21,7 +21,7 @@ import threading
 
 import wrapt
 
-from .. import counters
+from .. import _debug, counters
 from ..selection import select
 from ._base import Engine, record
 from ._instances import Instantiations
@@ -143,6 +143,7 @@ class WraptEngine(Engine):
                     if self.wrap_target(target, project):
                         done.append(target.key)
                 except Exception:  # one attribute that resists patching is skipped, not the module
+                    _debug.swallowed(f"wrapping {target.key}")
                     continue
             classes = {id(t.owner): t.owner for t in targets if isinstance(t.owner, type)}
             for owner in [module, *classes.values()]:
@@ -215,6 +216,7 @@ class WraptEngine(Engine):
                 try:
                     _set(owner, name, entry[1])
                 except Exception:  # e.g. a read-only class: the alias keeps counting nothing
+                    _debug.swallowed(f"pointing the alias {name} at its wrapper")
                     continue
 
     def _init_token(self, value):

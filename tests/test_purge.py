@@ -1,0 +1,51 @@
+"""`python -m telly_autoinst purge`: every file the client keeps for a user is named, then removed."""
+
+import pytest
+
+from tests.support.loopback import dead_url
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def venv(venvs, sample_wheels):
+    return venvs.get(extra=[sample_wheels["pkg_hatch"]])
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_fifo())
+
+
+def test_purge_names_then_removes_everything_but_the_users_config(venv, home, tmp_path):
+    config = home / ".config" / "telly_autoinst" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("timer = false\n")
+    own_spool = tmp_path / "own-spool"
+    env = {"TELLY_HTTP_SERVER": dead_url()}
+    venv.run(["-m", "telly_autoinst", "optout", "someone"], home, check=True)
+    venv.run(["-m", "telly_autoinst", "optin", "sample-hatch-project"], home, check=True)
+    # A run against a dead collector leaves a salt, an index and a queued report behind.
+    venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=env, check=True)
+    venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=dict(env, TELLY_SPOOL_DIR=str(own_spool)),
+             check=True)
+    left = _files(home)
+    assert ".telly_salt" in left and ".telly_optout" in left and ".telly_optin" in left
+    assert any(name.startswith(".cache/telly_autoinst/spool/") and name.endswith(".report") for name in left)
+    assert any(p.name.endswith(".report") for p in own_spool.iterdir())
+    (own_spool / "mine.txt").write_text("not the client's")
+
+    proc = venv.run(["-m", "telly_autoinst", "purge"], home, env={"TELLY_SPOOL_DIR": str(own_spool)}, check=True)
+    said, _, after = proc.stdout.partition("removed ")
+    assert said.startswith("removing:\n")
+    for name in (".telly_salt", ".telly_optout", ".telly_optin", ".telly_consent.lock", ".cache/telly_autoinst"):
+        assert f"  {home / name}\n" in said
+    assert str(own_spool) in said and "mine.txt" not in said
+    assert _files(home) == [".config/telly_autoinst/config.toml"]
+    assert [p.name for p in own_spool.iterdir()] == ["mine.txt"]
+    assert proc.stderr == ""
+    # Any later interpreter start (pip's own, to uninstall) would index the venv again, unless
+    # the kill switch is on, as the README says to do it.
+    again = venv.run(["-m", "telly_autoinst", "purge"], home, check=True,
+                     env={"TELLY_SPOOL_DIR": str(own_spool), "TELLY_DISABLE": "1"})
+    assert again.stdout.startswith("nothing to remove")
+    assert _files(home) == [".config/telly_autoinst/config.toml"]
