@@ -9,8 +9,6 @@ scans, never on the first watched import: the index stores the verdict.
 
 import os
 
-__all__ = ["schema_path", "table_errors"]
-
 _ANNOTATIONS = frozenset(("$schema", "$id", "title", "description", "default"))
 _KNOWN = _ANNOTATIONS | {"type", "enum", "pattern", "minLength", "maxLength", "items", "properties", "required",
                          "additionalProperties", "minProperties", "format"}

@@ -41,7 +41,10 @@ def test_default_is_on_without_a_tty(home):
 @pytest.mark.parametrize("environ, named", [({"TELLY_DISABLE": "1"}, "TELLY_DISABLE"),
                                             ({"TELLY_DISABLE": "YES"}, "TELLY_DISABLE"),
                                             ({"DO_NOT_TRACK": "1"}, "DO_NOT_TRACK"),
-                                            ({"DO_NOT_TRACK": "true"}, "DO_NOT_TRACK")])
+                                            ({"DO_NOT_TRACK": "true"}, "DO_NOT_TRACK"),
+                                            # Console Do Not Track: set at all, even empty, is not consent.
+                                            ({"DO_NOT_TRACK": ""}, "DO_NOT_TRACK"),
+                                            ({"DO_NOT_TRACK": "anything"}, "DO_NOT_TRACK")])
 def test_kill_switch_env(home, environ, named):
     decision = consent.decide(_project(), _process(), environ=environ)
     assert not decision.send and named in decision.reason
@@ -214,3 +217,20 @@ def test_allows_counting_is_decided_once_per_project(home, monkeypatch):
     # Still counted in this process; the flush asks decide() again and drops the counts.
     assert consent.allows_counting(_project(), _process())
     assert not consent.decide(_project(), _process(), environ={}).send
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off"])
+def test_do_not_track_explicitly_no_does_not_disable(home, value):
+    assert consent.decide(_project(), _process(), environ={"DO_NOT_TRACK": value}).send
+
+
+def test_refusal_at_send_time(home):
+    process = _process()
+    assert consent.refusal_at_send("p", False, process, environ={}) is None
+    assert consent.refusal_at_send("p", False, process, environ={"DO_NOT_TRACK": ""}) == "disabled by DO_NOT_TRACK"
+    assert consent.refusal_at_send("p", True, process, environ={}) == "opt-in mode and not opted in (~/.telly_optin)"
+    consent.optin("p")
+    assert consent.refusal_at_send("p", True, process, environ={}) is None
+    consent.optout("P")
+    assert consent.refusal_at_send("p", False, process, environ={}) == "opted out (~/.telly_optout)"
+    assert consent.refusal_at_send(None, False, process, environ={}) is None

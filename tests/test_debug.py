@@ -39,7 +39,7 @@ def test_a_broken_config_file_cannot_silence_debug(venv, home):
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "5\n", "")
     loud = venv.run(PROGRAM, home, env={"TELLY_DEBUG": "1"})
     assert (loud.returncode, loud.stdout) == (0, "5\n")
-    assert "instrumenting sample_hatch, error swallowed:" in loud.stderr
+    assert "sample_hatch, error swallowed:" in loud.stderr
     assert "timer_interval_sec: expected a positive number of seconds, got 'soon'" in loud.stderr
 
 
