@@ -118,8 +118,9 @@ def _status(args):
         width = max(len("PROJECT"), *(len(r["project_id"]) for r in rows))
         lines.append(f"{'PROJECT'.ljust(width)}  STATE  LEVEL II  WHY")
         for r in rows:
+            level2 = "plain" if r["level2_plaintext"] else "yes" if r["level2"] else "no"
             lines.append(f"{r['project_id'].ljust(width)}  {'on ' if r['on'] else 'off'}    "
-                         f"{'yes' if r['level2'] else 'no '}       {r['why']}")
+                         f"{level2.ljust(10)}{r['why']}")
     else:
         lines.append("no watched project found")
     return "\n".join(lines), 0

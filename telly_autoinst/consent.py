@@ -290,7 +290,10 @@ def status(environ=None):
             project = ProjectSettings(source="~/.telly_optin/optout", **values)
         decision = decide(project, process, environ, show_notice=False)
         rows.append({"project_id": project_id, "on": decision.send, "why": decision.reason,
-                     "level2": project.level2, "mode": "optin" if process.optin_only else project.mode})
+                     "level2": project.level2, "mode": "optin" if process.optin_only else project.mode,
+                     # Both client-side agreements hold: plain values go out (the collector may still drop them).
+                     "level2_plaintext": bool(project.level2 and project.level2_plaintext
+                                              and process.accept_level2_plaintext)})
     return {
         "version": __version__,
         "disabled_by": kill_switch(environ),

@@ -181,6 +181,20 @@ def test_status_table_and_json(home, monkeypatch, capsys):
     assert data["optin_only"] is True
 
 
+@pytest.mark.parametrize("author, user, shown", [(True, True, "plain"), (True, False, "yes"), (False, True, "yes")])
+def test_status_says_plain_only_when_the_package_and_the_user_agreed(home, monkeypatch, capsys, author, user, shown):
+    project = project_settings({"project_id": "corp-tool", "level2_plaintext": author}, "t", default_packages=("x",),
+                               environ={}, user_config={})
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"corp-tool": project})
+    if user:
+        monkeypatch.setenv("TELLY_LEVEL2_PLAINTEXT", "1")
+    assert cli_main(["status"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("corp-tool"))
+    assert row.split()[2] == shown
+    assert cli_main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["projects"][0]["level2_plaintext"] is (shown == "plain")
+
+
 # The real thing: a fresh interpreter on a pseudo-terminal.
 
 _TTY_CODE = """

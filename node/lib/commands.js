@@ -87,8 +87,11 @@ async function status({ json }) {
     const found = known.get(id);
     const project = projectSettingsOf(id, found);
     const decision = consent.decide(project, processSettings, { showNotice: false });
-    rows.push({ project_id: id, on: decision.send, why: decision.reason, level2: found ? found.level2 : project.level2,
-      mode: processSettings.optin_only ? 'optin' : project.mode });
+    const level2 = found ? found.level2 : project.level2;
+    rows.push({ project_id: id, on: decision.send, why: decision.reason, level2,
+      mode: processSettings.optin_only ? 'optin' : project.mode,
+      // Both client-side agreements hold: plain values go out (the collector may still drop them).
+      level2_plaintext: Boolean(level2 && found && found.level2_plaintext && processSettings.accept_level2_plaintext) });
   }
   const data = { version: VERSION, disabled_by: killSwitch(), optin_only: processSettings.optin_only, ci: isCi,
     ci_vendor: vendor, storage_type: processSettings.storage_type, projects: rows };
@@ -105,7 +108,10 @@ async function status({ json }) {
   else {
     const width = Math.max(7, ...rows.map((r) => r.project_id.length));
     lines.push(`${'PROJECT'.padEnd(width)}  STATE  LEVEL II  WHY`);
-    for (const r of rows) lines.push(`${r.project_id.padEnd(width)}  ${r.on ? 'on ' : 'off'}    ${r.level2 ? 'yes' : 'no '}       ${r.why}`);
+    for (const r of rows) {
+      const level2 = r.level2_plaintext ? 'plain' : r.level2 ? 'yes' : 'no';
+      lines.push(`${r.project_id.padEnd(width)}  ${r.on ? 'on ' : 'off'}    ${level2.padEnd(10)}${r.why}`);
+    }
   }
   return [lines.join('\n'), 0];
 }

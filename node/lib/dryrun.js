@@ -94,7 +94,7 @@ async function plan(cwd = process.cwd()) {
     if (!pkg.entries.size) problems.push('no entry point found: add "exports" or "main" to package.json');
     found.push({
       package: pkg.name, version: pkg.version, project_id: project.project_id, source: project.source,
-      mode: project.mode, level2: project.level2, endpoint: settings.collectorUrl(project, processSettings),
+      mode: project.mode, level2: project.level2, level2_plaintext: project.level2_plaintext, endpoint: settings.collectorUrl(project, processSettings),
       entries, problems, keys: [...new Set(keys)].sort(),
     });
   }

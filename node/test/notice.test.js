@@ -91,3 +91,19 @@ test('plaintext Level II only when the author and the user agreed; a user cannot
     { env, userConfig: { project: { p: { level2_plaintext: true } } } }), /only the package's own table may set it/);
   assert.strictEqual(settings.processSettings({ TELLY_LEVEL2_PLAINTEXT: '1' }, {}).accept_level2_plaintext, true);
 });
+
+test('status says plain only when the package and the user agreed to plaintext Level II', () => {
+  const app = demoApp({
+    'node_modules/corp-tool/package.json': { name: 'corp-tool', version: '1.0.0', main: 'index.js',
+      telly: { project_id: 'corp-tool-project', endpoint: 'http://127.0.0.1:9', level2_plaintext: true } },
+    'node_modules/corp-tool/index.js': 'exports.f = () => 1;\n',
+  });
+  const home = tmpdir('home');
+  const row = (extra) => node([CLI, 'status'], { cwd: app, env: cleanEnv(home, extra) }).stdout
+    .split('\n').find((line) => line.startsWith('corp-tool-project')).split(/\s+/)[2];
+  assert.strictEqual(row({ TELLY_LEVEL2_PLAINTEXT: '1' }), 'plain');
+  assert.strictEqual(row({}), 'yes');
+  const other = node([CLI, 'status'], { cwd: app, env: cleanEnv(home, { TELLY_LEVEL2_PLAINTEXT: '1' }) }).stdout
+    .split('\n').find((line) => line.startsWith('demo-cjs-project'));
+  assert.strictEqual(other.split(/\s+/)[2], 'yes');
+});
