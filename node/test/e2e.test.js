@@ -83,3 +83,47 @@ print(sum(len(s.report_ids(p)) for p in ("demo-cjs-project", "demo-esm-project")
     server.proc.kill('SIGTERM');
   }
 });
+
+test('plaintext Level II from a Node program is stored only where the package, the user and the project agreed',
+  { timeout: 180000 }, async () => {
+    const work = tmpdir('e2e-plain');
+    const db = `sqlite:///${path.join(work, 'plain.sqlite3')}`;
+    const serverEnv = cleanEnv(work);
+    const tokens = {};
+    for (const [id, flag] of [['corp-yes-project', ['--level2-plaintext']], ['corp-no-project', []]]) {
+      tokens[id] = JSON.parse(collector(['project', 'create', id, '--project-id', id, '--json', ...flag, '--db', db],
+        serverEnv)).read_token;
+    }
+    const server = await serve(db, serverEnv);
+    try {
+      const files = { 'app.js': "require('corp-yes').f(); require('corp-no').f();\n" };
+      for (const name of ['corp-yes', 'corp-no']) {
+        files[`node_modules/${name}/package.json`] = { name, version: '1.0.0', main: 'index.js',
+          telly: { project_id: `${name}-project`, level2_plaintext: true } };
+        files[`node_modules/${name}/index.js`] = 'exports.f = () => 1;\n';
+      }
+      const app = demoApp(files);
+      for (const [user, accepts] of [['alice', true], ['bob', false]]) {
+        const extra = { USER: user, LOGNAME: user, TELLY_HTTP_SERVER: server.url, TELLY_STORAGE_TYPE: 'http', TELLY_SHOW_ME: '1' };
+        if (accepts) extra.TELLY_LEVEL2_PLAINTEXT = '1';
+        const done = node(['--require', REGISTER, 'app.js'], { cwd: app, env: cleanEnv(tmpdir(user), extra) });
+        assert.strictEqual(done.status, 0, done.stderr);
+        // On the wire: plaintext beside the hashes for the user who agreed, to both projects.
+        assert.strictEqual((done.stderr.match(/"level2_plaintext"/g) || []).length, accepts ? 2 : 0, done.stderr);
+      }
+      const stored = JSON.parse(runPython(`
+import json, sqlalchemy as sa
+from telly_autoinst.collector import store as m
+s = m.open_store(${JSON.stringify(db)})
+with s.engine.begin() as c:
+    rows = [(r.project_id, r.user) for r in c.execute(sa.select(m.level2_plaintext))]
+print(json.dumps({"plain": rows, "reports": sum(len(s.report_ids(p)) for p in ("corp-yes-project", "corp-no-project"))}))`,
+      { env: serverEnv }));
+      assert.deepStrictEqual(stored, { plain: [['corp-yes-project', 'alice']], reports: 4 });
+      const api = await (await fetch(`${server.url}/api/v1/projects/corp-yes-project/stats`,
+        { headers: { Authorization: `Bearer ${tokens['corp-yes-project']}` } })).json();
+      assert.deepStrictEqual(api.level2_plaintext.users.map((u) => [u.user, u.reports]), [['alice', 1]]);
+    } finally {
+      server.proc.kill('SIGTERM');
+    }
+  });
