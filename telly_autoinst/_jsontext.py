@@ -39,7 +39,7 @@ def _float(value):
 
 def dumps(value, sort_keys=False, indent=None):
     """``json.dumps(value, sort_keys=sort_keys, indent=indent)`` for plain data; TypeError otherwise."""
-    parts = []
+    parts: list[str] = []
     _encode(value, parts, sort_keys, None if indent is None else " " * indent, 0)
     return "".join(parts)
 

@@ -88,7 +88,7 @@ def _locked(home):
         try:
             import fcntl
         except ImportError:  # Windows: no flock; the atomic replace still avoids torn files.
-            fcntl = None
+            fcntl = None  # type: ignore[assignment]
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield

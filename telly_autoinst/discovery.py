@@ -25,6 +25,11 @@ from . import _debug, index
 from .errors import ConfigError
 from .settings import process_settings, project_settings, read_user_config
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 # Scanning (importlib.metadata, json, TOML, urllib) is imported inside the functions that scan:
 # this module is also loaded on the first watched import, which only resolves the cached index.
 
@@ -259,7 +264,7 @@ def resolve(declarations, forced=(), environ=None, user_config=None):
     fix. A module claimed by two projects goes to the first, and the second is an error.
     """
     user_config = read_user_config(environ) if user_config is None else user_config
-    by_module = {}
+    by_module: dict[str, Any] = {}
     errors = []
     for declaration in declarations:
         if declaration.error or declaration.table is None:

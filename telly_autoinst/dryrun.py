@@ -67,7 +67,7 @@ def plan():
         project = by_module[top]
         engine, note = make_engine(project.engine)
         modules, problems = _modules_of(top)
-        keys = []
+        keys: list[str] = []
         for module in modules:
             keys.extend(target.key for target in select(module, project))
         packages.append({

@@ -82,8 +82,8 @@ def _uname():
         return uname.sysname, uname.release, uname.machine
     import platform
 
-    uname = platform.uname()
-    return uname.system, uname.release, uname.machine
+    info = platform.uname()
+    return info.system, info.release, info.machine
 
 
 def _run_mode():
@@ -184,7 +184,7 @@ def _installed():
     Read from the ``*.dist-info`` / ``*.egg-info`` directory listing instead of importing
     ``importlib.metadata`` (~28 ms) because this can run on the exit path.
     """
-    found = {}
+    found: dict[str, str] = {}
     for entry in list(sys.path):
         try:
             names = os.listdir(entry or ".")
@@ -232,7 +232,7 @@ def distribution_versions(distribution):
     if path is None:
         return None, {}
     own, requires = _metadata_headers(path)
-    versions = {}
+    versions: dict[str, str] = {}
     for name in sorted(set(requires)):
         if len(versions) >= _MAX_DISTRIBUTIONS:
             break

@@ -17,6 +17,11 @@ from . import discovery
 from .errors import ConfigError
 from .settings import process_settings
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 FORMATS = ("md", "rst", "text")
 _WIDTH = 100
 _REGION_NAMES = {"us": "US", "eu": "EU"}
@@ -40,7 +45,7 @@ def select(package=None):
     """
     # No environment and no user config: the notice describes what the author declared.
     found, errors = discovery.resolve(discovery.scan(), (), environ={}, user_config={})
-    projects = {}
+    projects: dict[str, Any] = {}
     for module, project in sorted(found.items()):
         projects.setdefault(project.project_id, (project.distribution or module, project, set()))[2].update(
             {module, discovery.normalize(project.distribution or module)})
@@ -72,7 +77,7 @@ def build(name, project, runtime="python"):
     cli, counted = words["cli"], words["counted"]
     project_id = project.project_id
     url = project.collector_url(process_settings(environ={}, user_config={}))
-    blocks = [("title", "Usage statistics")]
+    blocks: list[tuple[str, Any]] = [("title", "Usage statistics")]
     blocks.append(("para", f"{name} counts how it is used with {words['tool']}, a privacy-friendly usage "
                            f"statistics tool, so that we know which features, {words['runtime']} versions and "
                            "platforms to support."))

@@ -13,12 +13,17 @@ import threading
 
 from . import _debug
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _lock = threading.Lock()
 _owner = None  # thread id of the flush in progress
 _deferred_signals: list[int] = []
-_process = None  # ProcessSettings, passed in by activate()
-_projects = None  # callable returning the active projects by project id
-_interpreter = None  # captured at activation, while __main__ and sys.argv are still the program's
+_process: Any = None  # ProcessSettings, passed in by activate()
+_projects: Any = None  # callable returning the active projects by project id
+_interpreter: Any = None  # captured at activation, while __main__ and sys.argv are still the program's
 
 
 def activate(process, projects):

@@ -32,6 +32,11 @@ from types import FunctionType
 
 from . import _debug
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # A namedtuple, not typing.NamedTuple: typing costs more to import than selecting a whole module.
 class Target(namedtuple("Target", "key kind owner name obj init_owner", defaults=(None,))):
@@ -55,7 +60,7 @@ def select(module, project):
         names = list(dict.fromkeys(declared))
     else:
         names = [n for n in list(namespace) if not n.startswith("_")]
-    found = {}
+    found: dict[str, Any] = {}
     for name in names:
         if name not in namespace:
             continue

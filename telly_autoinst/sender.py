@@ -225,7 +225,7 @@ def _start(argv, env, directory):
     """
     fds = _inheritable_fds()
     if hasattr(os, "posix_spawn") and fds is not None:
-        actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
+        actions: list[tuple] = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
                    for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))]
         actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds]
         try:

@@ -21,6 +21,11 @@ from collections.abc import Mapping
 from ._env import FALSY, TRUTHY, user_config_path
 from .errors import ConfigError
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def _bool(value, where):
     if isinstance(value, bool):
@@ -102,7 +107,7 @@ def _choice(*allowed):
             return value.strip().lower()
         raise ConfigError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
 
-    parse.allowed = allowed
+    parse.allowed = allowed  # type: ignore[attr-defined]  # read by the schema test
     return parse
 
 
@@ -201,10 +206,17 @@ def _defaults(scope):
 # namedtuples rather than dataclasses: this module is imported on the first watched import, where
 # the dataclasses module (with inspect and re) would cost more than all of the rest.
 # Their fields come from SETTINGS, so a setting is declared in one place only.
-# mypy cannot read fields computed from SETTINGS: it sees these two classes as tuples of Any.
-class ProjectSettings(namedtuple("ProjectSettings",  # type: ignore[misc]
-                                 [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution"],
-                                 defaults=(None,))):
+if TYPE_CHECKING:  # a type checker cannot read fields computed from SETTINGS: Any to it
+    _ProjectFields: Any
+    _ProcessFields: Any
+else:
+    _ProjectFields = namedtuple("ProjectSettings",
+                                [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution"],
+                                defaults=(None,))
+    _ProcessFields = namedtuple("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])
+
+
+class ProjectSettings(_ProjectFields):
     """Settings of one watched project, after layering; ``source`` says where the table came from."""
 
     __slots__ = ()
@@ -218,7 +230,7 @@ class ProjectSettings(namedtuple("ProjectSettings",  # type: ignore[misc]
         return dict(self.endpoints).get(self.region)
 
 
-class ProcessSettings(namedtuple("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])):  # type: ignore[misc]
+class ProcessSettings(_ProcessFields):
     """How this user's process reports: never influenced by a package's own table."""
 
     __slots__ = ()

@@ -27,17 +27,22 @@ import threading
 
 from . import _debug
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 
-_flush = None
-_defer_signal = None
-_process = None
-_previous: dict[int, object] = {}
+_flush: Any = None
+_defer_signal: Any = None
+_process: Any = None
+_previous: dict[int, Any] = {}
 _installed = False
 _in_fork_child = False
 _forking = False
 _signals_off = False  # a multiprocessing worker: signals are left to their previous handlers
-_timer_stop = None
+_timer_stop: Any = None
 
 
 def install(process, flush, defer_signal):
@@ -176,8 +181,8 @@ def _wrap_multiprocessing_exit():
             _debug.swallowed("the multiprocessing worker's flush")
         return original(*args, **kwargs)
 
-    _exit_function._telly_wrapped = True
-    util._exit_function = _exit_function
+    _exit_function._telly_wrapped = True  # type: ignore[attr-defined]
+    util._exit_function = _exit_function  # type: ignore[attr-defined]  # private, absent from typeshed
     # Run by every worker's Process._bootstrap before its target (fork, spawn and forkserver).
     util.register_after_fork(_MARKER, _leave_signals_alone)
 

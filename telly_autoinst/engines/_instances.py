@@ -19,6 +19,11 @@ instantiation from inside ``__init__``, and is counted as one.
 
 import weakref
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _NOTHING = (None, None)
 
 
@@ -33,8 +38,8 @@ class Instantiations:
     def __init__(self, token_of):
         self._token_of = token_of
         self._ticks = {}  # counted class -> tick
-        self._resolved = {}  # counted class -> (token, tick)
-        self._others = weakref.WeakKeyDictionary()  # any other type -> (token, tick)
+        self._resolved: dict[type, Any] = {}  # counted class -> (token, tick)
+        self._others: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()  # other type -> (token, tick)
         # The per-call path reads these bound methods; caches are cleared in place, never replaced.
         self.cached = self._resolved.get
 

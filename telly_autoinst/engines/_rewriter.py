@@ -31,6 +31,11 @@ import ast
 
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _BLOCKS = ("body", "orelse", "finalbody")
 
 
@@ -40,8 +45,8 @@ def rewrite(source, path):
     ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``. Raises SyntaxError (and
     whatever ``compile`` raises) exactly where the normal import would.
     """
-    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    sites = []
+    tree: Any = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    sites: list[tuple[str, str]] = []
     _block(tree.body, "", False, _literal_all(tree.body), sites)
     _add_tail(tree, sites)
     # The flags of importlib's source_to_code: the future imports of the module itself only.
@@ -89,6 +94,7 @@ def _block(statements, prefix, in_class, exported, sites):
 
 
 def _function(node, prefix, in_class, exported, sites):
+    args: list[ast.expr]
     name = node.name
     if in_class and name == "__init__":
         positional = list(getattr(node.args, "posonlyargs", [])) + list(node.args.args)
@@ -122,6 +128,7 @@ def _add_tail(tree, sites):
         # The last top-level statement's first line has run (or been tested) already.
         _located(statement, tree.body[-1])
     else:
+        node: Any  # every node ast.walk yields here is an expression or a statement: located
         for node in ast.walk(statement):
             node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = 1, 0, 1, 0
     tree.body.append(statement)
@@ -133,6 +140,7 @@ def _is_docstring(node):
 
 def _located(statement, anchor):
     line, col = anchor.lineno, anchor.col_offset
+    node: Any  # every node ast.walk yields here is an expression or a statement: located
     for node in ast.walk(statement):
         node.lineno, node.col_offset = line, col
         node.end_lineno, node.end_col_offset = line, col

@@ -38,6 +38,11 @@ from ..selection import select
 from ._base import Engine, record
 from ._instances import Instantiations
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _TOOL_NAME = "telly_autoinst"
 # 0 debugger, 1 coverage, 2 profiler and 5 optimizer are the ids other tools ask for by number
 # and fail without; 3 and 4 are nobody's. 5 is taken only as a last resort: nothing in the
@@ -106,7 +111,7 @@ class MonitoringEngine(Engine):
             os.register_at_fork(after_in_child=self._new_lock)
         # Keyed by id(code): equal code objects of different functions (same name, line and
         # body in two modules) compare equal, and each must keep its own claim.
-        self._handlers = {}  # id(code) -> zero-argument callable run at each PY_START
+        self._handlers: dict[int, Any] = {}  # id(code) -> zero-argument callable run at each PY_START
         self._claims = {}  # id(code) -> (claim, target, project, code); claim: a key or _INIT
         self._shared = {}  # id(code) -> code found under two claims; counted by wrapt instead
         self._instances = Instantiations(self._init_token)

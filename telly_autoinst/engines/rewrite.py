@@ -51,6 +51,11 @@ from ._base import Engine, record
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 from ._instances import Instantiations
 
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def _restore_loader(module, loader):
     """Put the real loader back before the module's code runs (``importlib.resources`` and
@@ -236,7 +241,7 @@ class RewriteEngine(Engine):
 
     def _swap_code(self, targets, project):
         """Give each target's body the rewritten code object compiled from its own source file."""
-        files = {}  # path -> (sites, {(name, first line): (code, placeholder)})
+        files: dict[str, Any] = {}  # path -> (sites, {(name, first line): (code, placeholder)})
         for target in targets:
             if target.kind == "class":
                 funcs = [_innermost(vars(target.init_owner).get("__init__"))]
@@ -251,7 +256,7 @@ class RewriteEngine(Engine):
                     files[path] = None
                     if path.endswith(".py") and os.path.isfile(path):
                         sites, code = self._module_code(path)
-                        by_place = {}
+                        by_place: dict[Any, Any] = {}
                         _collect_sites(code, by_place)
                         files[path] = (sites, by_place)
                 if files[path] is None:
