@@ -106,16 +106,25 @@ def test_exit_signal_only(venv, home, tmp_path):
 
 
 def test_timer(venv, home, tmp_path):
-    code = ("import time, threading, sample_hatch\n"
+    # No assumption about how fast this machine runs: the program waits until the timer has
+    # reported twice, and its last call is made by an atexit handler registered after ours (so
+    # it runs just before our exit flush): the exit report always has something to carry.
+    code = ("import atexit, glob, os, sys, time, threading, sample_hatch\n"
             "for _ in range(30):\n"
             "    sample_hatch.add(1, 2); time.sleep(0.05)\n"
+            "deadline = time.monotonic() + 60\n"
+            "while len(glob.glob(os.path.join(sys.argv[1], '*.json'))) < 2 and time.monotonic() < deadline:\n"
+            "    time.sleep(0.05)\n"
+            "atexit.register(sample_hatch.add, 1, 2)\n"
             "print(sorted(t.name for t in threading.enumerate() if t.daemon))\n")
-    proc = venv.run(code, home, env=_env(tmp_path, TELLY_TIMER="1", TELLY_TIMER_INTERVAL_SEC="0.3"), check=True)
+    env = _env(tmp_path, TELLY_TIMER="1", TELLY_TIMER_INTERVAL_SEC="0.3")
+    proc = venv.run(["-c", code, str(tmp_path / "out")], home, env=env, check=True)
     assert proc.stdout == "['telly_autoinst-timer']\n"
     reports = _reports(tmp_path)
     triggers = [r["trigger"] for r in reports]
-    assert triggers.count("timer") >= 2 and triggers[-1] == "exit"
-    assert _total(reports) == 30
+    assert triggers.count("timer") >= 2
+    assert triggers[-1] == "exit"
+    assert _total(reports) == 31
 
 
 def test_fork_child_reports_its_own_counts(venv, home, tmp_path):
