@@ -36,7 +36,7 @@ def _load():
 
 def table_errors(table):
     """Every way ``table`` breaks the schema, as messages like ``include: expected an array, got 'pkg.*'``."""
-    errors = []
+    errors: list[str] = []
     _check(_load(), table, "", errors)
     return errors
 

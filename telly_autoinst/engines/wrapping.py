@@ -179,8 +179,8 @@ class WraptEngine(Engine):
         if vars(owner).get(name) is not prop or any(type(f) is _CountedFunction for f in accessors):
             return False
         tick = counters.tick_for(project.project_id, target.key)
-        wrapped = [None if f is None else _CountedFunction(f, _call_through, tick) for f in accessors]
-        _set(owner, name, property(*wrapped, prop.__doc__))
+        fget, fset, fdel = (None if f is None else _CountedFunction(f, _call_through, tick) for f in accessors)
+        _set(owner, name, property(fget, fset, fdel, prop.__doc__))
         return True
 
     def _count_class(self, target, project):
