@@ -34,7 +34,7 @@ from benchmarks import _table, _workload  # noqa: E402
 from benchmarks._clocked_collector import ClockedCollector  # noqa: E402
 
 # (daily users, projects simulated side by side)
-SCALES = ((100, 6), (1000, 3), (10000, 1))
+SCALES = ((100, 6), (1000, 5), (10000, 1))
 TARGETS = {"dau": "<= 2", "users": "<= 10", "calls": "<= 20"}  # % at 1,000 daily users (issue 10)
 _LABELS = {"dau": "daily active users", "users": "top-10 features' users", "calls": "top-10 features' calls"}
 PACKAGE = "simpkg"

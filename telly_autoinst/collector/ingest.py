@@ -11,10 +11,11 @@ import re
 import uuid
 from typing import NamedTuple, Optional
 
-from .privacy import Bounds
+from .privacy import FEATURES_PER_REPORT
 
-# privacy.py's contribution bound is the one place that says how many features a user-day counts.
-_MAX_FEATURES = Bounds().max_features
+# privacy.py is the one place that says how many features a user-day counts, and so how many of a
+# report's are worth storing.
+_MAX_FEATURES = FEATURES_PER_REPORT
 _MAX_COUNT = 2 ** 31
 
 
@@ -268,8 +269,8 @@ def _python_key(implementation, version):
 def _bounded_stats(stats):
     """The counts a report can contribute: its ``_MAX_FEATURES`` most-called keys (ties by name).
 
-    A user-day counts towards at most that many features (privacy.py's contribution bound), so
-    storing more per report only grows the window. Counts are capped at 2**31 for the same reason.
+    A user-day counts towards a few features only (privacy.py's contribution bound), so storing
+    more per report only grows the window. Counts are capped at 2**31 for the same reason.
     """
     if len(stats) > _MAX_FEATURES:
         stats = dict(sorted(stats.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_FEATURES])

@@ -190,7 +190,7 @@ def test_a_large_gzipped_report_is_inflated_past_the_small_body_size(app_and_pro
     assert response.status_code == 200, response.text
     (row,) = store.reports_of_day(project_id, datetime.datetime(2026, 11, 1).date())
     # Inflated and parsed whole; stored: only the most-called features, as many as a user-day counts.
-    kept = privacy.FEATURES_PER_USER_DAY
+    kept = privacy.FEATURES_PER_REPORT
     assert sorted(json.loads(row[-1]).values()) == list(range(3001 - kept, 3001))
 
 
