@@ -13,7 +13,7 @@ the generated watched package and click installed) and three measurements:
   imported);
 * **one counted call**: ``benchmarks/call_overhead.py`` run by the hooked venv's interpreter:
   a counted call's overhead over a plain call, as a ratio to a bare ``wrapt.FunctionWrapper``
-  pass-through's.
+  pass-through's (on 3.12+ the sys.monitoring engine's too, the comparison behind the default).
 
 Run alone: ``python -m benchmarks --only engine_costs [--quick]``.
 """
@@ -22,7 +22,7 @@ import socket
 
 from benchmarks import _measure, _table, call_overhead
 from benchmarks._setup import Lab, script
-from tests.support.venvs import find_python
+from tests.support.venvs import clean_env, find_python
 
 VERSIONS = ("3.9", "3.11", "3.13")
 
@@ -69,7 +69,7 @@ def _per_python(version, quick, base):
     variants = {
         "bare": _timed(pair.bare, [program], lab.env(home), "bare"),
         "default": _timed(pair.hooked, [program], lab.env(home, **forced), "hooked, default engine"),
-        "wrapt": _timed(pair.hooked, [program], lab.env(home, TELLY_ENGINE="wrapt", **forced), "hooked, wrapt"),
+        "wrapt": _timed(pair.hooked, [program], clean_env(home, TELLY_ENGINE="wrapt", **forced), "hooked, wrapt"),
     }
     rounds = 8 if quick else 40
     samples = _measure.interleave(variants, rounds, warmup=2)
@@ -99,8 +99,12 @@ def _per_python(version, quick, base):
                            f"medians of {rounds} interleaved runs: {times['hooked']:.2f} ms vs {times['bare']:.2f} ms"))
 
     for item in call_overhead.in_venv(pair.hooked, lab, quick):
-        if item["case"].startswith("one counted call, default engine"):
-            rows.append(_table.row(item["case"], item["measured"], item["value"], item["target"], item["detail"]))
+        # The monitoring rows (3.12+) are the comparison behind the choice of the default.
+        if item["case"].startswith(("one counted call, default engine", "one counted call, sys.monitoring")):
+            case = item["case"]
+            if "sys.monitoring" in case:
+                case = case.replace("(3.12+)", f"(for comparison), Python {version}")
+            rows.append(_table.row(case, item["measured"], item["value"], item["target"], item["detail"]))
     lab.close()
     return rows
 

@@ -7,9 +7,10 @@ from tests.transparency.harness import SUBJECTS, compare, prepare
 
 pytestmark = pytest.mark.slow
 
-# (python, engine): the oldest supported Python and the default one with the default engine, and
-# the sys.monitoring engine on the newest. More: `python -m tests.transparency --python ... --engine ...`.
-CONFIGS = [("3.9", "wrapt"), ("3.11", "wrapt"), ("3.13", "monitoring")]
+VERSIONS = ("3.9", "3.11", "3.13")
+# Every subject on every supported Python with the default engine and with the proxy engine
+# (issue 8). More: `python -m tests.transparency --python ... --engine ...`.
+CONFIGS = [(v, e) for v in VERSIONS for e in ("auto", "wrapt")]
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +30,33 @@ def prepared(venvs, tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def compared(prepared):
+    """``compare`` once per (subject, python, engine) for the whole module."""
+    results = {}
+
+    def get(name, version, engine):
+        if (name, version, engine) not in results:
+            work, venv, subjects, trees = prepared(version)
+            results[name, version, engine] = compare(venv, SUBJECTS[name], trees[name], work / engine, version, engine)
+        return results[name, version, engine]
+
+    return get
+
+
 @pytest.mark.parametrize("version,engine", CONFIGS, ids=[f"{v}-{e}" for v, e in CONFIGS])
 @pytest.mark.parametrize("name", sorted(SUBJECTS))
-def test_suite_results_unchanged_and_counted(prepared, name, version, engine):
-    work, venv, subjects, trees = prepared(version)
-    result = compare(venv, SUBJECTS[name], trees[name], work / engine, version, engine)
-    problems = result.problems()
+def test_suite_results_unchanged_and_counted(compared, name, version, engine):
+    problems = compared(name, version, engine).problems()
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", sorted(SUBJECTS))
+def test_every_engine_lists_and_counts_the_same_keys(compared, name):
+    """The same program gives the same keys whichever engine counts it (3.13 has all three)."""
+    results = {engine: compared(name, "3.13", engine) for engine in ("auto", "wrapt", "monitoring")}
+    listed = {engine: r.selectable for engine, r in results.items()}
+    assert listed["auto"] is not None and listed["auto"] == listed["wrapt"] == listed["monitoring"]
+    counted = {engine: {k for k, v in r.instrumented.stats.items() if v} for engine, r in results.items()}
+    differing = {engine: sorted(keys ^ counted["auto"]) for engine, keys in counted.items() if keys != counted["auto"]}
+    assert not differing, differing

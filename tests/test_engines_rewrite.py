@@ -1,0 +1,187 @@
+"""The in-frame rewrite engine on its import path: the code cache, line numbers, threads, references."""
+
+import dis
+import importlib
+import os
+import sys
+import textwrap
+import threading
+import uuid
+
+import pytest
+
+from telly_autoinst import counters, finder
+from telly_autoinst.engines import _codecache, make_engine
+from telly_autoinst.settings import project_settings
+
+SOURCE = '''\
+"""A module for the rewrite engine."""
+import sys
+
+REGISTRY = []
+
+
+def register(func):
+    REGISTRY.append(func)
+    return func
+
+
+@register
+def early(x):
+    """Registered before the module finished importing."""
+    return x + 1
+
+
+def where():
+    return sys._getframe(1).f_code.co_name
+
+
+def lines():
+    a = 1
+    b = 2
+    return a + b
+
+
+def raises():
+    raise ValueError("here")
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def bump(self):
+        self.n += 1
+'''
+
+
+@pytest.fixture
+def hooked(tmp_path, monkeypatch):
+    """Import a fresh module through a WatchFinder backed by the rewrite engine; a private cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    engine, _ = make_engine("rewrite")
+    names = []
+
+    def load(source=SOURCE, name=None):
+        name = name or f"rw_{uuid.uuid4().hex[:10]}"
+        names.append(name)
+        path = tmp_path / "src" / f"{name}.py"
+        path.parent.mkdir(exist_ok=True)
+        source = textwrap.dedent(source)
+        if not path.exists() or path.read_text() != source:  # an unchanged file keeps its stamp
+            path.write_text(source)
+        project = project_settings({"project_id": f"rw-{name}", "packages": [name]}, "tests", environ={},
+                                   user_config={})
+        hook = finder.WatchFinder({name}, lambda spec: engine.loader_for(spec, project))
+        monkeypatch.syspath_prepend(str(path.parent))
+        sys.meta_path.insert(0, hook)
+        try:
+            importlib.invalidate_caches()
+            module = importlib.import_module(name)
+        finally:
+            sys.meta_path.remove(hook)
+        return module, project, path
+
+    yield load
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def _plain_code(path):
+    with open(path, "rb") as handle:
+        return compile(handle.read(), str(path), "exec", dont_inherit=True)
+
+
+def _functions(code):
+    return {c.co_name: c for c in code.co_consts if hasattr(c, "co_code")}
+
+
+def test_counts_in_frame_with_lines_and_namespace_unchanged(hooked):
+    module, project, path = hooked()
+    assert module.where() == "test_counts_in_frame_with_lines_and_namespace_unchanged"
+    assert module.lines() == 3 and module.early(1) == 2
+    with pytest.raises(ValueError) as info:
+        module.raises()
+    raise_line = SOURCE.splitlines().index('    raise ValueError("here")') + 1
+    assert info.traceback[-1].lineno + 1 == raise_line  # pytest's lineno is 0-based
+    plain = _functions(_plain_code(path))
+    for name in ("early", "where", "lines", "raises"):
+        func = getattr(module, name)
+        assert func.__code__.co_firstlineno == plain[name].co_firstlineno
+        assert {line for _, line in dis.findlinestarts(func.__code__)} == \
+            {line for _, line in dis.findlinestarts(plain[name])}
+    assert sorted(n for n in vars(module) if not n.startswith("__")) == \
+        ["Counter", "REGISTRY", "early", "lines", "raises", "register", "sys", "where"]
+    assert module.__spec__.loader.get_code.__qualname__ == "SourceLoader.get_code"  # the real loader again
+    assert counters.take(project.project_id) == {
+        f"{module.__name__}.where": 1, f"{module.__name__}.lines": 1, f"{module.__name__}.early": 1,
+        f"{module.__name__}.raises": 1}
+
+
+def test_references_taken_during_import_count(hooked):
+    module, project, _ = hooked()
+    module.REGISTRY[0](5)
+    assert module.REGISTRY[0] is module.early
+    assert counters.take(project.project_id) == {f"{module.__name__}.early": 1}
+
+
+def test_exact_under_threads(hooked):
+    module, project, _ = hooked()
+    counter = module.Counter()
+
+    def work():
+        for _ in range(20_000):
+            counter.bump()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counters.take(project.project_id) == {f"{module.__name__}.Counter": 1,
+                                                 f"{module.__name__}.Counter.bump": 160_000}
+
+
+def test_warm_import_loads_cached_code_without_rewriting(hooked, monkeypatch):
+    module, project, path = hooked(name="rw_warm")
+    cached = _codecache.load(str(path), _codecache.stamp(str(path)))
+    assert cached is not None
+    sys.modules.pop("rw_warm")
+
+    def no_rewrite(*args):
+        raise AssertionError("rewritten although the cache holds the code")
+
+    from telly_autoinst.engines import _rewriter
+
+    monkeypatch.setattr(_rewriter, "rewrite", no_rewrite)
+    again, project, _ = hooked(source=path.read_text(), name="rw_warm")
+    again.lines()
+    assert counters.take(project.project_id)["rw_warm.lines"] == 1
+
+
+def test_changed_source_is_rewritten_again(hooked):
+    module, project, path = hooked(name="rw_changed")
+    sys.modules.pop("rw_changed")
+    changed = SOURCE.replace("return a + b", "return a + b + 1")  # another size: another stamp
+    again, project, _ = hooked(source=changed, name="rw_changed")
+    assert again.lines() == 4
+
+
+def test_read_only_cache_still_counts(hooked, tmp_path, monkeypatch):
+    cache = tmp_path / "ro-cache"
+    cache.mkdir()
+    cache.chmod(0o500)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    try:
+        module, project, path = hooked()
+        module.lines()
+        assert counters.take(project.project_id) == {f"{module.__name__}.lines": 1}
+        assert _codecache.load(str(path), _codecache.stamp(str(path))) is None or os.geteuid() == 0
+    finally:
+        cache.chmod(0o700)
+
+
+def test_syntax_error_is_the_import_systems_own(hooked):
+    with pytest.raises(SyntaxError) as info:
+        hooked(source="def broken(:\n    pass\n")
+    assert info.value.lineno == 1 and info.value.filename.endswith(".py")
