@@ -7,12 +7,12 @@ import time
 
 
 class Child:
-    """What one child process did: wall time, exit status and stdout."""
+    """What one child process did: wall time, CPU time (user + system), exit status and stdout."""
 
-    __slots__ = ("seconds", "status", "stdout")
+    __slots__ = ("seconds", "cpu", "status", "stdout")
 
-    def __init__(self, seconds, status, stdout):
-        self.seconds, self.status, self.stdout = seconds, status, stdout
+    def __init__(self, seconds, status, stdout, cpu=None):
+        self.seconds, self.status, self.stdout, self.cpu = seconds, status, stdout, cpu
 
 
 def spawn(argv, env):
@@ -27,13 +27,15 @@ def spawn(argv, env):
             actions = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
             start = time.perf_counter()
             pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
-            _, status = os.waitpid(pid, 0)
+            # wait4: the child's own CPU time too, which a loaded machine inflates far less than
+            # wall time (time spent waiting for a core is not in it).
+            _, status, usage = os.wait4(pid, 0)
             seconds = time.perf_counter() - start
         finally:
             os.close(devnull)
         out.seek(0)
         stdout = out.read().decode("utf-8", "replace")
-    return Child(seconds, os.waitstatus_to_exitcode(status), stdout)
+    return Child(seconds, os.waitstatus_to_exitcode(status), stdout, usage.ru_utime + usage.ru_stime)
 
 
 def interleave(variants, rounds, warmup=1):

@@ -106,16 +106,22 @@ def _select_module_attribute(module, modname, name, obj, roots, found):
 
 def _unwrapped(obj):
     """The function at the end of ``obj``'s ``__wrapped__`` chain (``obj`` itself for a plain
-    function); None when that is no Python function."""
+    function); None when that is no Python function.
+
+    ``__wrapped__`` is read from the instance ``__dict__`` only, where ``functools.update_wrapper``
+    puts it: ``getattr`` would run the ``__getattr__`` of every constant and typing alias in the
+    module, which costs more than selecting it.
+    """
     for _ in range(100):  # a __wrapped__ cycle must not hang selection
-        if isinstance(obj, FunctionType) and "__wrapped__" not in vars(obj):
-            return obj
+        try:
+            wrapped = vars(obj).get("__wrapped__")
+        except TypeError:  # no __dict__: an int, a str, a C function
+            return None
+        if wrapped is None:
+            return obj if isinstance(obj, FunctionType) else None
         if isinstance(obj, type):
             return None
-        try:
-            obj = obj.__wrapped__
-        except Exception:  # AttributeError, or a hostile __getattr__
-            return None
+        obj = wrapped
     return None
 
 

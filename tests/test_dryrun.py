@@ -50,6 +50,13 @@ def test_text_output_is_readable(venv, home):
     assert "sample_st  (project sample-st-project)" in proc.stdout
     assert "settings from: telly.toml of distribution sample-st" in proc.stdout
     assert "    sample_st.core.greet" in proc.stdout
+    assert "  engine: rewrite\n" in proc.stdout  # the default engine, named
+
+
+@pytest.mark.parametrize(("setting", "named"), [("wrapt", "wrapt"), ("auto", "rewrite"), ("rewrite", "rewrite")])
+def test_names_the_engine_that_counts(venv, home, setting, named):
+    proc = dry_run(venv, home, "--json", TELLY_ENGINE=setting)
+    assert {p["engine"] for p in json.loads(proc.stdout)["packages"]} == {named}
 
 
 def test_dry_run_equals_runtime_instrumentation(venv, home):

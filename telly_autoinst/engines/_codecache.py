@@ -20,14 +20,15 @@ from _frozen_importlib_external import MAGIC_NUMBER
 from .. import __version__
 from ..index import cache_dir
 
-# What is stored with the code: ``sites[i] = (kind, qualname)`` describes the string constant
+# What is stored with the code: ``sites`` is ``(site list, placeholder tree)`` (see
+# ``_rewriter.rewrite``); ``site list[i] = (kind, qualname)`` describes the string constant
 # PLACEHOLDER + str(i), which the engine replaces when it loads the code (no real constant
 # starts with a NUL and this text).
 PLACEHOLDER = "\x00telly_autoinst\x00"
 CALL, INIT, TAIL = "call", "init", "tail"
 
 # Bump when the rewrite or the stored tuple changes.
-_FORMAT = "telly-rewrite-1"
+_FORMAT = "telly-rewrite-2"
 
 
 def stamp(path):

@@ -40,10 +40,13 @@ _BLOCKS = ("body", "orelse", "finalbody")
 
 
 def rewrite(source, path):
-    """``(sites, code)``: the module compiled with counting statements, and what each placeholder is.
+    """``((sites, tree), code)``: the module compiled with counting statements, what each
+    placeholder is, and where the placeholders are.
 
-    ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``. Raises SyntaxError (and
-    whatever ``compile`` raises) exactly where the normal import would.
+    ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``; ``tree`` maps the ``co_consts``
+    indexes that lead to code objects holding placeholders to their own trees (key -1: the
+    indexes of a code object's own placeholders), so binding visits those code objects only.
+    Raises SyntaxError (and whatever ``compile`` raises) exactly where the normal import would.
     """
     tree: Any = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     sites: list[tuple[str, str]] = []
@@ -51,7 +54,20 @@ def rewrite(source, path):
     _add_tail(tree, sites)
     # The flags of importlib's source_to_code: the future imports of the module itself only.
     code = compile(tree, path, "exec", dont_inherit=True, optimize=-1)
-    return sites, code
+    return (sites, _placeholder_tree(code)), code
+
+
+def _placeholder_tree(code):
+    tree = {}
+    own = [i for i, value in enumerate(code.co_consts) if type(value) is str and value.startswith(PLACEHOLDER)]
+    if own:
+        tree[-1] = own
+    for i, value in enumerate(code.co_consts):
+        if hasattr(value, "co_consts"):
+            sub = _placeholder_tree(value)
+            if sub:
+                tree[i] = sub
+    return tree
 
 
 def _literal_all(body):

@@ -36,7 +36,6 @@ frame on Python 3.9-3.11; it is handed to the fallback engine, exactly as the
 ``monitoring`` engine does (see ``engines.fallback``).
 """
 
-import functools
 import os
 import sys
 import threading
@@ -167,8 +166,9 @@ class RewriteEngine(Engine):
     def _bind(self, code, sites, modname, project):
         """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
         project_id = project.project_id
+        site_list, tree = sites
         bound = {}
-        for index, (kind, qualname) in enumerate(sites):
+        for index, (kind, qualname) in enumerate(site_list):
             key = f"{modname}.{qualname}"
             if kind == CALL:
                 value = counters.steps_for(project_id, key)
@@ -180,11 +180,8 @@ class RewriteEngine(Engine):
                 continue
             bound[PLACEHOLDER + str(index)] = (kind, key, value)
         with self._lock:
-            return _replace_constants(code, bound, lambda placeholder, new: self._remember(
+            return _bind_tree(code, tree, bound, lambda placeholder, new: self._remember(
                 new, bound[placeholder], project_id))
-
-    def _remember_site(self, placeholder, code, site, project_id):
-        self._remember(code, site, project_id)
 
     def _remember(self, code, site, project_id):
         kind, key, value = site
@@ -261,7 +258,7 @@ class RewriteEngine(Engine):
                         files[path] = (sites, by_place)
                 if files[path] is None:
                     continue
-                sites, by_place = files[path]
+                (sites, _), by_place = files[path]
                 found = by_place.get((old.co_name, old.co_firstlineno))
                 if found is None or found[0].co_freevars != old.co_freevars:
                     continue
@@ -274,8 +271,9 @@ class RewriteEngine(Engine):
                     site = (kind, qualname, self._observer())
                 else:
                     continue
-                func.__code__ = _replace_constants(new_code, {placeholder: site}, functools.partial(
-                    self._remember_site, site=site, project_id=project.project_id), nested=False)
+                consts = tuple(site[2] if value == placeholder else value for value in new_code.co_consts)
+                func.__code__ = new_code.replace(co_consts=consts)
+                self._remember(func.__code__, site, project.project_id)
 
     # -- arming --------------------------------------------------------------------------------
 
@@ -327,30 +325,19 @@ class RewriteEngine(Engine):
 
 
 
-def _replace_constants(code, bound, remember, nested=True):
-    """``code`` (and the code objects nested in it) with placeholder constants replaced.
-
-    ``remember(placeholder, new_code)`` is told which new code object holds which placeholder.
-    """
-    consts = code.co_consts
-    changed = False
+def _bind_tree(code, tree, bound, remember):
+    """``code`` with the placeholders that ``tree`` locates replaced (see ``_rewriter.rewrite``);
+    only the code objects on the way to a placeholder are rebuilt."""
+    consts = list(code.co_consts)
     own = None
-    new = list(consts)
-    for i, value in enumerate(consts):
-        if type(value) is str:
-            site = bound.get(value)
-            if site is not None:
-                new[i] = site[2]
-                own = value
-                changed = True
-        elif nested and type(value) is CodeType:
-            replaced = _replace_constants(value, bound, remember)
-            if replaced is not value:
-                new[i] = replaced
-                changed = True
-    if not changed:
-        return code
-    result = code.replace(co_consts=tuple(new))
+    for index, sub in tree.items():
+        if index < 0:
+            for i in sub:
+                own = consts[i]
+                consts[i] = bound[own][2]
+        else:
+            consts[index] = _bind_tree(consts[index], sub, bound, remember)
+    result = code.replace(co_consts=tuple(consts))
     if own is not None:
         remember(own, result)
     return result
