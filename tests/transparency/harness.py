@@ -37,6 +37,9 @@ class Subject:
     requirement: str  # the pinned sdist
     test_requirements: Tuple[str, ...]
     min_counted: int  # distinct counted functions below which instrumentation evidently did not happen
+    # Test ids (prefixes) whose outcome depends on timing, not on us: not compared (each is named
+    # in the row when its outcomes differ).
+    flaky: Tuple[str, ...] = ()
 
 
 SUBJECTS = {
@@ -51,10 +54,13 @@ SUBJECTS = {
         Subject("more_itertools", "more-itertools==10.5.0", (PYTEST,), min_counted=100),
         # Code that looks at its callers' frames: namedutils sets __module__ from sys._getframe(1)
         # (and its tests pickle the result), tbutils and excutils read frames and tracebacks,
-        # deprutils warns with stacklevel=2. The library issue 8 was measured with.
-        Subject("boltons", "boltons==24.1.0", (PYTEST,), min_counted=100),
-        # Warns with stacklevel=2 on behalf of the decorated function's caller.
-        Subject("deprecation", "deprecation==2.1.0", (PYTEST,), min_counted=5),
+        # deprutils warns with stacklevel=2. The library issue 8 was measured with. Its socket
+        # tests give the peer 10 ms, which a loaded machine sometimes misses, hooked or not.
+        Subject("boltons", "boltons==24.1.0", (PYTEST,), min_counted=100,
+                flaky=("tests.test_socketutils::",)),
+        # Warns with a stacklevel for the caller of a deprecated function, and its tests check
+        # that the warning names the test file (warn.filename == __file__).
+        Subject("deprecated", "Deprecated==1.2.15", (PYTEST, "setuptools==75.3.0"), min_counted=5),
     )
 }
 
@@ -107,17 +113,19 @@ class Comparison:
                 found.append(f"{run.mode}: no test results (exit {run.returncode}); stderr:\n{run.stderr_tail}")
         if self.plain.stats:
             found.append(f"plain: reports were written although TELLY_DISABLE=1 ({len(self.plain.stats)} keys)")
-        if self.plain.counts() != self.instrumented.counts():
+        changed = sorted(t for t in set(self.plain.outcomes) | set(self.instrumented.outcomes)
+                         if self.plain.outcomes.get(t) != self.instrumented.outcomes.get(t)
+                         and not t.startswith(self.subject.flaky or ("\0",)))
+        flaky_only = not changed and self.flaky_changes()
+        if self.plain.counts() != self.instrumented.counts() and not flaky_only:
             found.append(f"outcome counts differ: plain {_fmt(self.plain.counts())}, "
                          f"instrumented {_fmt(self.instrumented.counts())}")
-        if self.plain.summary != self.instrumented.summary:
+        if self.plain.summary != self.instrumented.summary and not flaky_only:
             found.append(f"pytest summary differs: plain {self.plain.summary}, "
                          f"instrumented {self.instrumented.summary}")
-        if self.plain.returncode != self.instrumented.returncode:
+        if self.plain.returncode != self.instrumented.returncode and not flaky_only:
             found.append(f"pytest exit code differs: plain {self.plain.returncode}, "
                          f"instrumented {self.instrumented.returncode}")
-        changed = sorted(t for t in set(self.plain.outcomes) | set(self.instrumented.outcomes)
-                         if self.plain.outcomes.get(t) != self.instrumented.outcomes.get(t))
         for test in changed[:20]:
             detail = self.instrumented.messages.get(test, "")
             found.append(f"  {test}: plain {self.plain.outcomes.get(test)}, instrumented "
@@ -142,6 +150,14 @@ class Comparison:
                          f"(expected at least {self.subject.min_counted})")
         return found
 
+    def flaky_changes(self):
+        """The timing-dependent tests (``Subject.flaky``) whose outcome differs between the runs."""
+        if not self.subject.flaky:
+            return []
+        return sorted(t for t in set(self.plain.outcomes) | set(self.instrumented.outcomes)
+                      if t.startswith(self.subject.flaky)
+                      and self.plain.outcomes.get(t) != self.instrumented.outcomes.get(t))
+
     def counted_functions(self):
         return sum(1 for k, v in self.instrumented.stats.items() if k.startswith(self.subject.name + ".") and v)
 
@@ -158,7 +174,9 @@ class Comparison:
             "counted/listed": f"{self.counted_functions()}/"
                               f"{len(self.selectable) if self.selectable is not None else '?'}",
             "calls": self.total_calls(),
-            "verdict": "same" if not self.problems() else "DIFFERENT",
+            "verdict": ("DIFFERENT" if self.problems() else
+                        "same" + (f" (timing-dependent, not compared: {', '.join(self.flaky_changes())})"
+                                  if self.flaky_changes() else "")),
         }
 
 

@@ -1,5 +1,6 @@
 """The harness's own machinery: it must tell outcomes apart and notice every kind of difference."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -100,3 +101,15 @@ def test_too_few_counted_functions_is_a_problem():
     same = {"t::a": "passed"}
     comparison = _comparison(_result("plain", same), _result("instrumented", same, stats={"click.core.main": 3}))
     assert any("only 1 distinct click functions counted" in p for p in comparison.problems())
+
+
+def test_timing_dependent_tests_are_named_not_compared():
+    subject = dataclasses.replace(SUBJECTS["click"], flaky=("t::slow",))
+    plain = _result("plain", {"t::a": "passed", "t::slow": "failed"})
+    instrumented = _result("instrumented", {"t::a": "passed", "t::slow": "passed"}, stats=_many_counts())
+    comparison = dataclasses.replace(_comparison(plain, instrumented), subject=subject)
+    assert comparison.problems() == []
+    assert comparison.row()["verdict"] == "same (timing-dependent, not compared: t::slow)"
+    # Any other difference is still one.
+    instrumented.outcomes["t::a"] = "failed"
+    assert any("t::a: plain passed, instrumented failed" in p for p in comparison.problems())
