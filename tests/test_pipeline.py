@@ -290,10 +290,10 @@ def test_flush_with_nothing_pending_loads_nothing(venv, home):
 @pytest.mark.skipif(find_python("3.13") is None, reason="needs CPython 3.13 for sys.monitoring")
 def test_report_names_the_engine_that_really_counted(venvs, sample_wheels, home, tmp_path):
     venv = venvs.get(python=find_python("3.13"), extra=[sample_wheels["pkg_hatch"]])
-    # Every sys.monitoring tool id is taken, so the monitoring engine falls back to wrapt.
+    # Every sys.monitoring tool id is taken, so the monitoring engine falls back to another one.
     code = "import sys\nfor i in range(6):\n    sys.monitoring.use_tool_id(i, 'other')\n" + (
         "import sample_hatch\nsample_hatch.add(1, 2)\n")
     venv.run(code, home, env=_file_env(tmp_path, TELLY_ENGINE="monitoring"), check=True)
     (report,) = read_reports(tmp_path / "out")
-    assert report["client"]["engine"] == "wrapt"
+    assert report["client"]["engine"] in ("rewrite", "wrapt")  # the fallback that counted, not "monitoring"
     assert report["stats"] == {"sample_hatch.add": 1}
