@@ -125,16 +125,3 @@ def test_report_ids_are_uuid4_hex():
     import uuid
 
     assert all(uuid.UUID(i).version == 4 for i in ids)
-
-
-@pytest.mark.parametrize("name", ["pipeline", "triggers", "sender", "transport", "spool", "consent", "report",
-                                  "facts", "identity"])
-def test_pipeline_modules_export_exactly_their_public_names(name):
-    import importlib
-    import inspect
-
-    module = importlib.import_module(f"telly_autoinst.{name}")
-    assert all(hasattr(module, n) for n in module.__all__)
-    defined = {n for n, v in vars(module).items() if not n.startswith("_")
-               and (inspect.isfunction(v) or inspect.isclass(v)) and v.__module__ == module.__name__}
-    assert defined <= set(module.__all__)
