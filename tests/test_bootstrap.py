@@ -64,22 +64,27 @@ def test_broken_cache_is_rebuilt_and_program_untouched(venv, home):
     assert index_file.read_text().startswith("telly_autoinst-index\t")
 
 
-@pytest.mark.parametrize("case", ["no-home", "home-is-a-file", "read-only-cache"])
-def test_unusable_home_means_untouched(venv, tmp_path, case):
+def _assert_untouched(venv, home, env, cwd):
+    """The program runs as without the hook, and the hook did not install (PROBE prints False)."""
+    proc = venv.run("import sample_st; print(sample_st.greet('b')); " + PROBE, home, env=env, cwd=cwd)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.split("\n")[:2] == ["hello b", "False"]
+
+
+def test_no_home_means_untouched(venv, tmp_path):
+    _assert_untouched(venv, tmp_path / "home", {"HOME": None}, tmp_path)
+
+
+def test_home_that_is_a_file_means_untouched(venv, tmp_path):
     home = tmp_path / "home"
-    env = {}
-    if case == "no-home":
-        env["HOME"] = None
-    elif case == "home-is-a-file":
-        home.write_text("not a directory")
-    else:
-        home.mkdir()
-        env["XDG_CACHE_HOME"] = "/proc/self"  # writes fail there even for root
-    code = "import sample_st; print(sample_st.greet('b')); " + PROBE
-    proc = venv.run(code, home, env=env, cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stderr == ""
-    assert proc.stdout.split("\n")[0] == "hello b"
-    assert proc.stdout.split("\n")[1] == "False"
+    home.write_text("not a directory")
+    _assert_untouched(venv, home, {}, tmp_path)
+
+
+def test_unwritable_cache_means_untouched(venv, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    _assert_untouched(venv, home, {"XDG_CACHE_HOME": "/proc/self"}, tmp_path)  # writes fail there even for root
 
 
 def test_install_and_uninstall_rebuild_the_index(venvs, sample_wheels, home):
