@@ -11,6 +11,11 @@ VERSIONS = ("3.9", "3.11", "3.13")
 # Every subject on every supported Python with the default engine and with the proxy engine
 # (issue 8). More: `python -m tests.transparency --python ... --engine ...`.
 CONFIGS = [(v, e) for v in VERSIONS for e in ("auto", "wrapt")]
+# What the proxy engine cannot hide (README, "Engines"): boltons builds namedtuple-style types
+# for sys._getframe(1)'s module and pickles them, and reads its caller's frame from a traceback.
+WRAPT_VISIBLE = {"boltons": {"tests.test_namedutils::test_namedlist_pickle",
+                             "tests.test_namedutils::test_namedtuple_pickle",
+                             "tests.test_tbutils::test_contextual"}}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,14 @@ def compared(prepared):
 @pytest.mark.parametrize("version,engine", CONFIGS, ids=[f"{v}-{e}" for v, e in CONFIGS])
 @pytest.mark.parametrize("name", sorted(SUBJECTS))
 def test_suite_results_unchanged_and_counted(compared, name, version, engine):
-    problems = compared(name, version, engine).problems()
+    result = compared(name, version, engine)
+    visible = WRAPT_VISIBLE.get(name) if engine == "wrapt" else None
+    if visible:
+        changed = {t for t in set(result.plain.outcomes) | set(result.instrumented.outcomes)
+                   if result.plain.outcomes.get(t) != result.instrumented.outcomes.get(t)}
+        assert changed == visible and {result.instrumented.outcomes[t] for t in visible} == {"failed"}
+        return
+    problems = result.problems()
     assert not problems, "\n".join(problems)
 
 
