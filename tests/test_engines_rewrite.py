@@ -185,3 +185,23 @@ def test_syntax_error_is_the_import_systems_own(hooked):
     with pytest.raises(SyntaxError) as info:
         hooked(source="def broken(:\n    pass\n")
     assert info.value.lineno == 1 and info.value.filename.endswith(".py")
+
+
+ALIASED = '''\
+class Ids:
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return 1
+
+    next = __next__
+'''
+
+
+def test_private_method_published_under_a_public_alias_counts(hooked):
+    """boltons' ``next = __next__``: selection keys it ``Ids.__next__``, as wrapt and monitoring count it."""
+    module, project, _ = hooked(ALIASED)
+    ids = module.Ids()
+    assert next(ids) == 1 and ids.next() == 1
+    assert counters.take(project.project_id) == {f"{module.__name__}.Ids.__next__": 2}

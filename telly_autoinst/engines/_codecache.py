@@ -28,7 +28,7 @@ PLACEHOLDER = "\x00telly_autoinst\x00"
 CALL, INIT, TAIL = "call", "init", "tail"
 
 # Bump when the rewrite or the stored tuple changes.
-_FORMAT = "telly-rewrite-2"
+_FORMAT = "telly-rewrite-3"
 
 
 def stamp(path):

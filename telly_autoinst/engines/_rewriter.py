@@ -20,7 +20,8 @@ would do, but the compiler warns about calling a ``str`` literal, hence ``.__nex
 
 Candidates are the functions that selection could ever pick: defined at module level or in a
 class body (also under ``if``/``try``/``with``/``for``/``match``), with a public name, a name in
-a literal ``__all__``, or ``__init__`` in a class. Functions nested in functions are never
+a literal ``__all__``, a private name that the same block publishes under a public alias
+(``next = __next__``), or ``__init__`` in a class. Functions nested in functions are never
 selected (their qualified names hold ``<locals>``). Selection at run time decides which of the
 candidates are counted; the others step a counter nobody reads.
 
@@ -91,10 +92,22 @@ def _literal_all(body):
     return names
 
 
+def _public_aliases(statements):
+    """Private names published under a public one in the same block (``next = __next__``).
+
+    Selection finds such a function through its public alias but keys it by its own qualified
+    name, as the other engines count it; so its body must carry a counter too.
+    """
+    return {node.value.id for node in statements
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name)
+            and any(isinstance(t, ast.Name) and not t.id.startswith("_") for t in node.targets)}
+
+
 def _block(statements, prefix, in_class, exported, sites):
+    aliased = _public_aliases(statements)
     for node in statements:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            _function(node, prefix, in_class, exported, sites)
+            _function(node, prefix, in_class, exported, aliased, sites)
         elif isinstance(node, ast.ClassDef):
             _block(node.body, f"{prefix}{node.name}.", True, exported, sites)
         else:
@@ -109,7 +122,7 @@ def _block(statements, prefix, in_class, exported, sites):
                 _block(case.body, prefix, in_class, exported, sites)
 
 
-def _function(node, prefix, in_class, exported, sites):
+def _function(node, prefix, in_class, exported, aliased, sites):
     args: list[ast.expr]
     name = node.name
     if in_class and name == "__init__":
@@ -118,7 +131,7 @@ def _function(node, prefix, in_class, exported, sites):
             return
         kind, args = INIT, [ast.Name(id=positional[0].arg, ctx=ast.Load())]
         method = "__call__"
-    elif not name.startswith("_") or (not in_class and name in exported):
+    elif not name.startswith("_") or name in aliased or (not in_class and name in exported):
         kind, args, method = CALL, [], "__next__"
     else:
         return

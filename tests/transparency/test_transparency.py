@@ -70,5 +70,10 @@ def test_every_engine_lists_and_counts_the_same_keys(compared, name):
     listed = {engine: r.selectable for engine, r in results.items()}
     assert listed["auto"] is not None and listed["auto"] == listed["wrapt"] == listed["monitoring"]
     counted = {engine: {k for k, v in r.instrumented.stats.items() if v} for engine, r in results.items()}
+    if name in WRAPT_VISIBLE:
+        # The tests that wrapt's frame breaks stop early, so wrapt may miss keys they reach
+        # (boltons: tbutils' to_dict and from_tb); it must still count nothing the default misses.
+        assert counted["wrapt"] <= counted["auto"], sorted(counted["wrapt"] - counted["auto"])
+        del counted["wrapt"]
     differing = {engine: sorted(keys ^ counted["auto"]) for engine, keys in counted.items() if keys != counted["auto"]}
     assert not differing, differing
