@@ -22,7 +22,6 @@ out; the wall-time ratio is in each row's detail.
 Run alone: ``python -m benchmarks --only engine_costs [--quick]``.
 """
 
-import socket
 
 from benchmarks import _measure, _table, call_overhead
 from benchmarks._setup import Lab, script
@@ -47,14 +46,6 @@ hello(["--name", "bench", "--count", "2"], standalone_mode=False)
 """
 
 
-def _dead_url():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
-
-
 def _timed(venv, argv, env, label):
     return lambda: _measure.checked(_measure.spawn([venv.python, *argv], env), label)
 
@@ -74,7 +65,7 @@ def _per_python(version, quick, base):
     pair = lab.imports
     home = lab.home()
     program = script(lab, "click_program.py", _PROGRAM)
-    dead = _dead_url()
+    dead = _measure.dead_url()
     forced = {"TELLY_AUTOINST_PACKAGES": "click", "TELLY_HTTP_SERVER": dead}
     variants = {
         "bare": _timed(pair.bare, [program], lab.env(home), "bare"),

@@ -7,7 +7,6 @@ import-time cost from the report hand-off at exit (build, spool write, spawn of 
 Run alone: ``python -m benchmarks.exit_delay [--quick]``.
 """
 
-import socket
 import sys
 
 from benchmarks import _generate, _measure, _table
@@ -16,14 +15,6 @@ from benchmarks._setup import Lab, script
 CASE = "process exit, report pending, endpoint unreachable"
 _CALLED = f"import {_generate.CALLS} as m\nm.work()\nm.Worker().run()\n"
 _NOT_CALLED = f"import {_generate.CALLS}\n"
-
-
-def _dead_url():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
 
 
 def run(quick=False, lab=None):
@@ -35,7 +26,7 @@ def run(quick=False, lab=None):
         called = script(lab, "exit_called.py", _CALLED)
         not_called = script(lab, "exit_not_called.py", _NOT_CALLED)
         home = lab.home()
-        env = lab.env(home, TELLY_HTTP_SERVER=_dead_url())
+        env = lab.env(home, TELLY_HTTP_SERVER=_measure.dead_url())
         file_env = lab.env(home, TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH=str(home / "reports"))
 
         def variant(venv, path, environ, label):
