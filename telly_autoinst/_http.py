@@ -1,35 +1,20 @@
 """One POST of report bytes to a collector, bounded in time and size, and what came of it.
 
 Shared by the synchronous ``http`` transport and the detached sender; it knows nothing about
-spools or retries, so neither of them has to import the other. ``requests`` is imported only
-when a report really goes over HTTP. Timeouts are passed per request; the process-wide
-``socket.setdefaulttimeout`` is never touched (the original client set it and never restored
-it, changing every socket of the host program).
+spools or retries, so neither of them has to import the other. ``requests`` and ``gzip`` are
+imported only when a report really goes over HTTP. Timeouts are passed per request; the
+process-wide ``socket.setdefaulttimeout`` is never touched (the original client set it and never
+restored it, changing every socket of the host program).
 """
 
-import gzip
 import time
 
 from . import _debug
+from ._handoff import Outcome
 
 # The collector's answer carries nothing we need beyond its status and headers: its body is
 # never read, so an endless or trickling body costs neither memory nor time.
 _MAX_RETRY_AFTER_SEC = 7 * 24 * 3600
-
-
-class Outcome:
-    """What happened to one delivery attempt."""
-
-    __slots__ = ("delivered", "retry", "reason", "retry_after")
-
-    def __init__(self, delivered, retry=False, reason="ok", retry_after=None):
-        self.delivered = delivered
-        self.retry = retry
-        self.reason = reason
-        self.retry_after = retry_after
-
-    def __repr__(self):
-        return f"Outcome(delivered={self.delivered}, retry={self.retry}, reason={self.reason!r})"
 
 
 def reports_url(base):
@@ -70,6 +55,8 @@ def post(url, body, timeout, deadline=None):
         if remaining <= 0:
             return Outcome(False, retry=True, reason="deadline")
         timeout = min(timeout, remaining)
+    import gzip
+
     import requests
 
     data = gzip.compress(body, compresslevel=6, mtime=0)

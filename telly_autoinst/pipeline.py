@@ -86,8 +86,7 @@ def defer_signal(signum):
 
 
 def _flush(trigger, exit_signal):
-    from . import consent, counters, spool
-    from .report import build, encode
+    from . import _handoff, consent, counters, spool
     from .transport import make_transport
 
     process = _process
@@ -104,16 +103,24 @@ def _flush(trigger, exit_signal):
             # Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped,
             # and no "opted out" event is ever sent.
             continue
-        report = build(project, stats, trigger=trigger, exit_signal=exit_signal, salt_type=process.salt_type,
-                       interpreter=_interpreter, plaintext_accepted=process.accept_level2_plaintext)
-        body = encode(report)
-        if process.show_me:
-            _show(body)
         if transport is None:
             transport = make_transport(process)
+        captured = _handoff.capture(project, stats, trigger=trigger, exit_signal=exit_signal,
+                                    salt_type=process.salt_type, interpreter=_interpreter,
+                                    plaintext_accepted=process.accept_level2_plaintext)
+        url = project.collector_url(process)
+        optin = process.optin_only or project.mode == "optin"
         try:
-            outcome = transport.deliver(project.collector_url(process), project_id, body, report["report_id"],
-                                        optin=process.optin_only or project.mode == "optin")
+            if transport.takes_counts and not process.show_me:
+                # The default: the detached sender builds the report, off the host's exit path.
+                outcome = transport.hand_off(url, project_id, captured, optin=optin)
+            else:
+                from .report import assemble, encode
+
+                body = encode(assemble(captured))
+                if process.show_me:
+                    _show(body)
+                outcome = transport.deliver(url, project_id, body, captured["report_id"], optin=optin)
         except Exception as exc:  # the transport boundary: a bug there must not lose the rest
             _debug.swallowed(f"delivering the report of {project_id}")
             outcome = None
@@ -175,6 +182,15 @@ def preview(environ=None):
     queued = []
     for name in spool.entries(directory) if directory else []:
         try:
+            if spool.is_counts(name):
+                # Counts the sender has yet to build into a report: shown as it will build it.
+                from ._http import reports_url
+                from .report import assemble
+
+                entry = spool.read_counts(directory, name)
+                queued.append({"file": name, "url": reports_url(entry["url"]), "attempts": 0,
+                               "report": assemble(entry["captured"])})
+                continue
             header, body = spool.read(directory, name)
             queued.append({"file": name, "url": header["url"], "attempts": header["attempts"],
                            "report": json.loads(body)})

@@ -1,22 +1,37 @@
-"""Turns one project's counts into a report payload (config/report.schema.json, version 1) and its bytes."""
+"""Turns one project's counts into a report payload (config/report.schema.json, version 1) and its bytes.
 
-import os
+Two steps, so that the host's exit can stop after the first: ``_handoff.capture`` takes what
+only the counting process knows, :func:`assemble` adds what any process of this user on this
+machine computes alike (Level I facts, Level II hashes). The host runs both when it builds the
+report itself (:func:`build`); with the default storage the detached sender runs the second.
+"""
+
 import time
 
-from . import __version__, facts
+from . import _handoff, facts
 from ._jsontext import dumps
-from .engines import engine_name
 
 # Bump together with config/report.schema.json and the collector's ingest.
 SCHEMA_VERSION = 1
 
-
-def _report_id():
-    """A random UUID4 as 32 hex digits, without importing uuid on the exit path."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
+_NONE = type(None)
+# What capture() writes, by key: the types assemble() accepts (a spool entry may be damaged).
+_CAPTURED = {
+    "report_id": (str,),
+    "project_id": (str,),
+    "distribution": (str, _NONE),
+    "level2": (bool,),
+    "level2_plaintext": (bool,),
+    "plaintext_accepted": (bool,),
+    "salt_type": (str,),
+    "engine": (str,),
+    "client_version": (str,),
+    "trigger": (str,),
+    "exit_signal": (int, _NONE),
+    "created_at": (int, float),
+    "interpreter": (dict,),
+    "stats": (dict,),
+}
 
 
 def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4", interpreter=None,
@@ -28,30 +43,54 @@ def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4"
     plaintext Level II (TELLY_LEVEL2_PLAINTEXT); with the author's ``level2_plaintext`` it adds
     ``level2_plaintext`` beside the hashes, which the collector keeps only if its project agreed too.
     """
-    distribution = project.distribution or (project.packages[0] if project.packages else None)
+    return assemble(_handoff.capture(project, stats, trigger=trigger, exit_signal=exit_signal,
+                                     salt_type=salt_type, interpreter=interpreter,
+                                     plaintext_accepted=plaintext_accepted))
+
+
+def _check(captured):
+    """ValueError unless ``captured`` has the shape capture() gives it."""
+    if not isinstance(captured, dict):
+        raise ValueError("captured data is not a dict")
+    for key, types in _CAPTURED.items():
+        value = captured.get(key, ...)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise ValueError(f"captured {key} is missing or not {'/'.join(t.__name__ for t in types)}")
+    for key, value in captured["interpreter"].items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ValueError("captured interpreter facts are not strings")
+    for key, count in captured["stats"].items():
+        if not isinstance(key, str) or not isinstance(count, int) or isinstance(count, bool):
+            raise ValueError("captured stats are not counts")
+
+
+def assemble(captured):
+    """The report dict from ``_handoff.capture``'s data; raises ValueError when that data is malformed."""
+    _check(captured)
+    distribution = captured["distribution"]
     own_version, dependencies = facts.distribution_versions(distribution)
     level2 = None
     extra = {}
-    if project.level2:
+    if captured["level2"]:
         from . import identity
 
-        level2 = identity.level2_hashes(project.project_id, salt_type)
-        if project.level2_plaintext and plaintext_accepted:
+        level2 = identity.level2_hashes(captured["project_id"], captured["salt_type"])
+        if captured["level2_plaintext"] and captured["plaintext_accepted"]:
             # Absent otherwise (not null): every other report keeps exactly its previous bytes.
             extra["level2_plaintext"] = identity.level2_plaintext()
     return {
         "schema_version": SCHEMA_VERSION,
-        "report_id": _report_id(),
-        "project_id": project.project_id,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "trigger": trigger,
-        "exit_signal": exit_signal,
-        "client": {"name": "telly_autoinst", "version": __version__, "engine": engine_name(project.engine)},
-        "interpreter": dict(interpreter or facts.interpreter()),
+        "report_id": captured["report_id"],
+        "project_id": captured["project_id"],
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(captured["created_at"])),
+        "trigger": captured["trigger"],
+        "exit_signal": captured["exit_signal"],
+        "client": {"name": "telly_autoinst", "version": captured["client_version"], "engine": captured["engine"]},
+        "interpreter": dict(captured["interpreter"]),
         "platform": dict(facts.platform_facts()),
         "package": {"name": (distribution or "unknown")[:128], "version": own_version},
         "packages": dependencies,
-        "stats": {key: int(count) for key, count in sorted(stats.items()) if count > 0},
+        "stats": {key: count for key, count in sorted(captured["stats"].items()) if count > 0},
         "level2": level2,
         **extra,
     }

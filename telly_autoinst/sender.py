@@ -1,9 +1,10 @@
 """The detached process that drains the spool: bounded retries with backoff, Retry-After honoured, one at a time.
 
-Started by :func:`spawn` as ``python -S`` (no ``site``, so no ``.pth`` and no hook in the sender
-itself) in a new session, with stdio on /dev/null and no inherited descriptors: the host's exit
-never waits for it, a Ctrl-C in the host's terminal never reaches it, and it can never write
-into the host's pipes.
+Started by ``_handoff.spawn`` as ``python -S`` (no ``site``, so no ``.pth`` and no hook in the
+sender itself) in a new session, with stdio on /dev/null and no inherited descriptors: the
+host's exit never waits for it, a Ctrl-C in the host's terminal never reaches it, and it can
+never write into the host's pipes. It builds the reports of the counts the hosts queued
+(``*.counts`` entries, see ``spool``) before sending them, so no host pays for building one.
 """
 
 import os
@@ -13,10 +14,8 @@ import sys
 import time
 
 from . import _debug, spool
-from ._http import post
-from ._statefile import open_lock
+from ._http import post, reports_url
 
-_LOCK_NAME = ".sender.lock"
 # Attempts within one sender run, and over a report's life across runs.
 ATTEMPTS_PER_RUN = 3
 MAX_ATTEMPTS = 12
@@ -28,29 +27,11 @@ MAX_WAIT_SEC = 30.0
 RUN_DEADLINE_SEC = 120.0
 REQUEST_TIMEOUT_SEC = 3.0  # when the spawner passes none; it passes TELLY_HTTP_TIMEOUT
 
-_child = None
-
-
 class _DeadlineExceeded(BaseException):
     """Raised by the sender's SIGALRM at its run deadline, from wherever it is blocked.
 
     A BaseException, so that no ``except Exception`` in requests or urllib3 can swallow it.
     """
-
-
-def _try_lock(directory):
-    """An exclusive, non-blocking lock on the spool; None when another sender holds it."""
-    fd = open_lock(os.path.join(directory, _LOCK_NAME))
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; the spool's atomic renames keep concurrent senders safe.
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
 
 
 class _Consent:
@@ -72,6 +53,7 @@ class _Consent:
             self._process = process_settings(user_config={})
 
     def refusal(self, header):
+        """Why the entry with this header (a report's, or a counts entry) must not leave, or None."""
         return self._consent.refusal_at_send(header.get("project_id"), bool(header.get("optin")), self._process)
 
 
@@ -81,6 +63,46 @@ def _drop(directory, name, reason, project_id):
     except FileNotFoundError:
         return
     spool.record_loss(reason, project_id, directory)
+
+
+def _build(directory, name, consent):
+    """Turn a counts entry into the report built from it: (the report's entry name or None, whether it was dropped).
+
+    Consent is asked first, so no report is built for a project the user opted out of since.
+    An entry that cannot be read back or built is dropped and recorded, never retried.
+    """
+    try:
+        entry = spool.read_counts(directory, name)
+    except FileNotFoundError:
+        return None, False
+    except (OSError, ValueError) as exc:
+        _debug.note(f"spool entry {name} is corrupt: {exc}")
+        _drop(directory, name, "spool-corrupt", None)
+        return None, True
+    project_id = entry["project_id"]
+    refusal = consent.refusal(entry)
+    if refusal is not None:
+        _debug.note(f"queued counts {name} for {project_id} not sent: {refusal}")
+        _drop(directory, name, "opted-out", project_id)
+        return None, True
+    from .report import assemble, encode
+
+    try:
+        body = encode(assemble(entry["captured"]))
+    except ValueError as exc:
+        _debug.note(f"spool entry {name} is corrupt: {exc}")
+        _drop(directory, name, "spool-corrupt", project_id)
+        return None, True
+    except Exception as exc:  # a bug in building must not wedge the queue behind this entry
+        _debug.swallowed(f"building the report of {name}")
+        _drop(directory, name, f"build-error:{type(exc).__name__}", project_id)
+        return None, True
+    try:
+        return spool.replace_counts(directory, name, reports_url(entry["url"]), project_id, body,
+                                    optin=entry["optin"]), False
+    except OSError:  # e.g. a full disk: the counts stay queued for a later run
+        _debug.swallowed(f"queueing the report built from {name}")
+        return None, False
 
 
 def _attempt(directory, name, header, body, timeout, sleep, deadline):
@@ -117,6 +139,8 @@ def _attempt(directory, name, header, body, timeout, sleep, deadline):
 def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=None):
     """Send every due report in the spool, oldest first; returns (sent_or_dropped, left) counts.
 
+    Queued counts are built into their report as their turn comes (see :func:`_build`).
+
     ``deadline`` is a ``time.monotonic()`` value (default: RUN_DEADLINE_SEC from now); nothing
     is started after it and every request is clipped to it. Each report's consent is checked
     again first, and a refused one is dropped as ``opted-out``. Returns (0, -1) without doing
@@ -124,7 +148,7 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
     """
     if not os.path.isdir(directory):
         return 0, 0
-    fd = _try_lock(directory)
+    fd = spool.try_lock(directory)
     if fd is None:
         return 0, -1
     done = 0
@@ -135,9 +159,19 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
         consent = _Consent()
         # A down endpoint stays down for every report: stop trying a URL at its first postponement.
         failed_urls, up_urls, postponed = set(), set(), []
+        handled = set()  # a report built from counts is handled at once, not again when listed
         for name in spool.entries(directory):
             if time.monotonic() > deadline:
                 break
+            if spool.is_counts(name):
+                built, dropped = _build(directory, name, consent)
+                done += dropped
+                if built is None:
+                    continue
+                name = built
+            if name in handled:
+                continue
+            handled.add(name)
             try:
                 header, body = spool.read(directory, name)
             except FileNotFoundError:
@@ -174,92 +208,6 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
     finally:
         os.close(fd)  # closing the descriptor releases the flock
     return done, len(spool.entries(directory))
-
-
-def _busy(directory):
-    """True when a sender already holds the spool's lock (it will pick up what was just queued)."""
-    fd = _try_lock(directory)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
-
-
-def _inheritable_fds():
-    """Descriptors above stdio that a child would inherit (the host may have marked some so)."""
-    for listing in ("/proc/self/fd", "/dev/fd"):
-        try:
-            names = os.listdir(listing)
-        except OSError:
-            continue
-        fds = []
-        for name in names:
-            try:
-                fd = int(name)
-                if fd > 2 and os.get_inheritable(fd):
-                    fds.append(fd)
-            except (ValueError, OSError):  # the listing's own descriptor, closed by now
-                continue
-        return fds
-    return None
-
-
-def _running(child):
-    """Whether a sender started by :func:`spawn` still runs (a finished one is reaped here)."""
-    if child is None:
-        return False
-    if not isinstance(child, int):
-        return child.poll() is None
-    try:
-        return os.waitpid(child, os.WNOHANG)[0] == 0
-    except ChildProcessError:  # reaped elsewhere (a host's SIGCHLD handler)
-        return False
-
-
-def _start(argv, env, directory):
-    """Start a detached child: new session, stdio on /dev/null, no inherited descriptor.
-
-    ``os.posix_spawn`` where it can: ``subprocess`` imports ``locale`` and ``re`` (several ms
-    on the host's exit path, issue 8) and its Popen warns at exit (ResourceWarning) for a child
-    that outlives it, which a detached sender does on purpose. Returns a pid, or a Popen.
-    """
-    fds = _inheritable_fds()
-    if hasattr(os, "posix_spawn") and fds is not None:
-        actions: list[tuple] = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
-                   for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))]
-        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds]
-        try:
-            return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
-        except (OSError, NotImplementedError, TypeError):  # e.g. no POSIX_SPAWN_SETSID in this libc
-            _debug.swallowed("starting the sender with posix_spawn")
-    import subprocess
-
-    class _DetachedPopen(subprocess.Popen):
-        def __del__(self):  # the child outlives this object on purpose: no ResourceWarning
-            pass
-
-    return _DetachedPopen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          close_fds=True, start_new_session=True, cwd=directory, env=env)
-
-
-def spawn(directory, timeout=REQUEST_TIMEOUT_SEC):
-    """Start a detached sender for ``directory`` unless one is already draining it.
-
-    A finished sender is reaped before the next one starts, so a long-running host keeps no
-    zombie.
-    """
-    global _child
-    if _running(_child) or _busy(directory):
-        return None
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    # -S skips site (no .pth, no hook, fast start), so give the child this process's import path.
-    path = [package_root] + [p for p in sys.path if p and os.path.isdir(p)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
-    env.pop("PYTHONSTARTUP", None)
-    _child = _start([sys.executable, "-S", "-m", "telly_autoinst.sender", directory, repr(float(timeout))], env,
-                    directory)
-    return _child
 
 
 def _queued_since(directory, started_ns):

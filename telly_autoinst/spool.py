@@ -1,8 +1,21 @@
 """The on-disk queue of reports waiting for the sender, capped in count, bytes and age, with its log of losses.
 
-File format: one JSON header line (url, project_id, attempts, not_before), then the report
-bytes exactly as built, so what leaves the machine is byte-for-byte what TELLY_SHOW_ME printed.
-Names start with a zero-padded creation time, so sorting the names sorts oldest first.
+Two kinds of entry, one file each, named ``<creation time in ns, 20 digits>-<report id><suffix>``
+so that sorting the names sorts oldest first:
+
+* ``*.report``: a built report. One JSON header line (url, project_id, attempts, not_before,
+  and ``"optin": true`` for an opt-in project), then the report bytes exactly as built, so what
+  leaves the machine is byte-for-byte what TELLY_SHOW_ME printed. Written by the Python and the
+  Node clients; drained by either client's sender.
+* ``*.counts``: the counts of one project and what only the host process knew about them
+  (``_handoff.capture``), written at exit with the default storage so the host never builds a
+  report: the line ``telly-counts 1``, then the Python literal (``ascii()``) of a dict with
+  ``url`` (the collector's base URL), ``project_id``, ``optin`` and ``captured``. Only the Python
+  sender claims these (the Node sender lists ``*.report`` only): it turns each into a
+  ``*.report`` of the same name stem with ``report.assemble``, then sends that as any other.
+
+Files are written to a temporary name and renamed, with mode 0600 in a 0700 directory. The caps
+count both kinds.
 
 Every report that leaves the spool without being delivered (dropped by a cap, refused by the
 collector, given up, corrupt, or opted out since it was queued) is recorded in ``losses.log``
@@ -16,10 +29,12 @@ import os
 import time
 
 from . import _debug
-from ._jsontext import dumps
-from ._statefile import read_bytes
+from ._statefile import open_lock, read_bytes
 
 SUFFIX = ".report"
+COUNTS_SUFFIX = ".counts"
+_COUNTS_MAGIC = b"telly-counts 1\n"
+_LOCK_NAME = ".sender.lock"
 # A week of a busy laptop offline fits; beyond that old reports are worth less than the disk.
 MAX_FILES = 500
 MAX_BYTES = 8 << 20
@@ -72,8 +87,14 @@ def _write_atomic(path, data):
         except OSError:
             pass
         raise
-    # The sender lists *.report only, so it never sees a half-written file.
+    # The sender lists *.report and *.counts only, so it never sees a half-written file.
     os.replace(tmp, path)
+
+
+def _header_line(header):
+    from ._jsontext import dumps  # not on the host's default exit path, which writes counts only
+
+    return dumps(header).encode("utf-8") + b"\n"
 
 
 def enqueue(directory, url, project_id, body, report_id, optin=False, not_before=0):
@@ -87,21 +108,55 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
     if optin:
         header["optin"] = True
     name = f"{time.time_ns():020d}-{report_id}{SUFFIX}"
-    _write_atomic(os.path.join(directory, name), dumps(header).encode("utf-8") + b"\n" + body)
+    _write_atomic(os.path.join(directory, name), _header_line(header) + body)
+    return enforce_caps(directory, keep=name)
+
+
+def enqueue_counts(directory, url, project_id, captured, optin=False):
+    """Store one project's captured counts for the sender to build the report from; returns what was dropped.
+
+    ``url`` is the collector's base URL; ``captured`` is ``_handoff.capture``'s plain data.
+    Written with ``ascii()``, which the host has for free, and read back with ``ast.literal_eval``,
+    which evaluates nothing.
+    """
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    entry = {"url": url, "project_id": project_id, "optin": bool(optin), "captured": captured}
+    name = f"{time.time_ns():020d}-{captured['report_id']}{COUNTS_SUFFIX}"
+    _write_atomic(os.path.join(directory, name), _COUNTS_MAGIC + ascii(entry).encode("ascii"))
     return enforce_caps(directory, keep=name)
 
 
 def owns(name):
     """Whether a file name in a spool directory is one the client writes there (for `purge`)."""
-    return name.endswith((SUFFIX, ".tmp")) or name in (_LOSS_LOG, ".sender.lock")
+    return name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp")) or name in (_LOSS_LOG, _LOCK_NAME)
 
 
 def entries(directory):
-    """Names of queued reports, oldest first."""
+    """Names of queued entries (reports and counts), oldest first."""
     try:
-        return sorted(n for n in os.listdir(directory) if n.endswith(SUFFIX))
+        return sorted(n for n in os.listdir(directory) if n.endswith((SUFFIX, COUNTS_SUFFIX)))
     except OSError:
         return []
+
+
+def is_counts(name):
+    """Whether a queued entry holds counts (the sender builds its report) rather than a built report."""
+    return name.endswith(COUNTS_SUFFIX)
+
+
+def try_lock(directory):
+    """An exclusive, non-blocking lock on the spool, held by the sender that drains it; None when taken."""
+    fd = open_lock(os.path.join(directory, _LOCK_NAME))
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the spool's atomic renames keep concurrent senders safe.
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def read(directory, name):
@@ -131,20 +186,67 @@ def read(directory, name):
     return header, body
 
 
+def read_counts(directory, name):
+    """The dict :func:`enqueue_counts` wrote; raises OSError when gone, ValueError when it is not that.
+
+    Only the envelope is checked here; ``report.assemble`` checks ``captured`` as it builds.
+    """
+    raw = read_bytes(os.path.join(directory, name), MAX_BYTES)
+    if not raw.startswith(_COUNTS_MAGIC):
+        raise ValueError("not a counts entry")
+    import ast  # only the sender and the CLI read counts
+
+    try:
+        entry = ast.literal_eval(raw[len(_COUNTS_MAGIC):].decode("ascii"))
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"undecodable counts entry ({type(exc).__name__})") from None
+    if not isinstance(entry, dict):
+        raise ValueError(f"counts entry is a {type(entry).__name__}, not a dict")
+    if not isinstance(entry.get("url"), str) or not entry["url"]:
+        raise ValueError("counts entry has no url")
+    if not isinstance(entry.get("project_id"), str) or not isinstance(entry.get("optin"), bool):
+        raise ValueError("counts entry has no project_id or optin flag")
+    if not isinstance(entry.get("captured"), dict):
+        raise ValueError("counts entry has no captured data")
+    return entry
+
+
+def replace_counts(directory, name, url, project_id, body, optin=False):
+    """Swap a counts entry for the report built from it, under the same name stem; returns the report's name.
+
+    Written before the counts entry is removed, so a sender killed in between leaves the report
+    (the next sender removes the stale counts entry instead of building it again).
+    """
+    report_name = name[: -len(COUNTS_SUFFIX)] + SUFFIX
+    path = os.path.join(directory, report_name)
+    if not os.path.exists(path):
+        header = {"url": url, "project_id": project_id, "attempts": 0, "not_before": 0}
+        if optin:
+            header["optin"] = True
+        _write_atomic(path, _header_line(header) + body)
+    try:
+        os.unlink(os.path.join(directory, name))
+    except FileNotFoundError:  # another sender (no flock on this platform) swapped it meanwhile
+        pass
+    return report_name
+
+
 def rewrite(directory, name, header, body):
     """Replace a queued report's header (attempts, not_before) keeping its body."""
-    _write_atomic(os.path.join(directory, name), dumps(header).encode("utf-8") + b"\n" + body)
+    _write_atomic(os.path.join(directory, name), _header_line(header) + body)
 
 
 def _project_of(directory, name):
     try:
+        if is_counts(name):
+            return read_counts(directory, name)["project_id"]
         return read(directory, name)[0].get("project_id")
     except (OSError, ValueError):
         return None
 
 
 def enforce_caps(directory, keep=None, now=None):
-    """Drop the oldest reports until count, bytes and age are within the caps; returns what was dropped."""
+    """Drop the oldest entries until count, bytes and age are within the caps; returns what was dropped."""
     now = time.time() if now is None else now
     dropped = []
     sized = []

@@ -1,7 +1,9 @@
-"""Sends report bytes: to a file, synchronously over HTTP, or by hand-off to the spool and a detached sender.
+"""Sends reports: to a file, synchronously over HTTP, or by hand-off to the spool and a detached sender.
 
 The HTTP call itself lives in ``_http`` and loss recording in ``spool``, so the detached
-sender needs neither this module nor anything that imports it.
+sender needs neither this module nor anything that imports it. ``_http`` is imported only where
+a report goes over HTTP: the default hand-off (:meth:`SpoolTransport.hand_off`) is on the host's
+exit path.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import os
 import time
 
-from . import spool
-from ._http import Outcome, post, reports_url
+from . import _handoff, spool
+from ._handoff import Outcome
 
 
 class FileTransport:
     """Writes each report as ``telly_<report_id>.json`` into a directory (TELLY_LOCAL_STORAGE_PATH)."""
+
+    takes_counts = False  # the file is the report: the host builds it
 
     def __init__(self, directory):
         self.directory = directory
@@ -37,6 +41,8 @@ class FileTransport:
 class HttpTransport:
     """Posts synchronously, once, within the request timeout; a retryable failure goes to the spool."""
 
+    takes_counts = False  # the host posts the report itself
+
     def __init__(self, timeout, spool_dir):
         self.timeout = timeout
         self.spool_dir = spool_dir
@@ -44,6 +50,8 @@ class HttpTransport:
     def deliver(self, url, project_id, body, report_id, optin=False):
         if not url:
             return Outcome(False, reason="no-endpoint")
+        from ._http import post, reports_url
+
         outcome = post(reports_url(url), body, self.timeout)
         if outcome.delivered or not outcome.retry or not self.spool_dir:
             return outcome
@@ -55,7 +63,12 @@ class HttpTransport:
 
 
 class SpoolTransport:
-    """Hands the report to the spool and makes sure a detached sender drains it; never waits on the network."""
+    """Hands the report, or only its counts, to the spool and makes sure a detached sender drains it.
+
+    Never waits on the network.
+    """
+
+    takes_counts = True  # the sender can build the report: see hand_off
 
     def __init__(self, spool_dir, spawn=True, timeout=3.0):
         self.spool_dir = spool_dir
@@ -64,21 +77,31 @@ class SpoolTransport:
 
     def deliver(self, url, project_id, body, report_id, optin=False, not_before=0):
         """``optin`` is stored with the report, so the sender can check ~/.telly_optin again before sending."""
+        from ._http import reports_url
+
+        return self._queue(url, lambda: spool.enqueue(self.spool_dir, reports_url(url), project_id, body, report_id,
+                                                      optin=optin, not_before=not_before))
+
+    def hand_off(self, url, project_id, captured, optin=False):
+        """Queue ``_handoff.capture``'s data for the sender to build the report from (the default exit path).
+
+        ``url`` is the collector's base URL.
+        """
+        return self._queue(url, lambda: spool.enqueue_counts(self.spool_dir, url, project_id, captured, optin=optin))
+
+    def _queue(self, url, write):
         if not url:
             return Outcome(False, reason="no-endpoint")
         if not self.spool_dir:
             return Outcome(False, reason="no-spool-dir")
         try:
-            dropped = spool.enqueue(self.spool_dir, reports_url(url), project_id, body, report_id, optin=optin,
-                                    not_before=not_before)
+            dropped = write()
         except OSError as exc:
             return Outcome(False, reason=f"spool-error:{exc.__class__.__name__}")
         for _name, dropped_project, reason in dropped:
             spool.record_loss(reason, dropped_project, self.spool_dir)
         if self.spawn:
-            from .sender import spawn
-
-            spawn(self.spool_dir, self.timeout)
+            _handoff.spawn(self.spool_dir, self.timeout)
         return Outcome(True, reason="spooled" if self.spawn else "deferred")
 
 

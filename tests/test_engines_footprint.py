@@ -6,9 +6,11 @@ none of these in ``sys.modules`` that were not there before its import.
 """
 
 import ast
+import json
 
 import pytest
 
+from tests.support.spooled import wait_sender_done
 from tests.support.venvs import find_python
 
 pytestmark = pytest.mark.slow
@@ -66,6 +68,52 @@ def test_warm_first_import_and_hand_off_load_no_heavy_module(venvs, home, tmp_pa
     added = set(ast.literal_eval(warm.stdout.strip().splitlines()[-1]))
     assert "quietpkg" in added and "telly_autoinst.engines.rewrite" in added
     assert not added & FORBIDDEN, sorted(added & FORBIDDEN)
-    # The hand-off happened: the runs queued their reports for the detached sender (which
-    # cannot deliver them to port 9, so they stay).
+    # The hand-off happened: the runs queued their counts for the detached sender, which built
+    # the reports and cannot deliver them to port 9, so they stay.
+    wait_sender_done(tmp_path / "spool")
     assert len(list((tmp_path / "spool").glob("*.report"))) == 2
+
+
+# What the default hand-off at exit must not load: building the report (report, facts, identity,
+# _jsontext and what they import) and sending it (_http, gzip, sender, random, signal) are the
+# detached sender's work. facts is absent from the list because activation loads it (the run mode
+# is captured then); it must not be loaded *again* for anything at exit.
+EXIT_FORBIDDEN = {"telly_autoinst.report", "telly_autoinst.identity", "telly_autoinst._jsontext",
+                  "telly_autoinst._http", "telly_autoinst.sender", "gzip", "zlib", "random", "signal",
+                  "getpass", "hashlib", "json", "subprocess", "uuid", "platform"}
+
+# The first handler registered runs last: it reports what was loaded since the second one, which
+# is registered after the watched import (so after the client's own exit handler) and so runs
+# just before the client's flush.
+_EXIT_PROGRAM = '''
+import atexit, sys
+seen = {}
+atexit.register(lambda: sys.stdout.write(repr(sorted(set(sys.modules) - seen["before_flush"])) + "\\n"))
+import quietpkg
+quietpkg.Greeter("x").greet()
+atexit.register(lambda: seen.update(before_flush=set(sys.modules)))
+'''
+
+
+@pytest.mark.parametrize("version", _versions())
+def test_exit_hand_off_leaves_building_and_sending_to_the_sender(venvs, home, tmp_path, version):
+    venv = venvs.get(python=find_python(version))
+    work = tmp_path / "work"
+    (work / "quietpkg").mkdir(parents=True)
+    (work / "quietpkg" / "__init__.py").write_text(_PACKAGE)
+    spool = tmp_path / "spool"
+    env = {"TELLY_AUTOINST_PACKAGES": "quietpkg", "TELLY_HTTP_SERVER": "http://127.0.0.1:9",
+           "TELLY_SPOOL_DIR": str(spool)}
+    for _ in range(2):  # cold, then warm
+        proc = venv.run(["-c", _EXIT_PROGRAM], home, env=env, cwd=work)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    at_exit = set(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
+    assert "telly_autoinst._handoff" in at_exit  # measured across the flush, not after it
+    assert not at_exit & EXIT_FORBIDDEN, sorted(at_exit & EXIT_FORBIDDEN)
+    # The sender still built both reports, with facts the host never computed.
+    wait_sender_done(spool)
+    reports = sorted(spool.glob("*.report"))
+    assert len(reports) == 2
+    body = json.loads(reports[-1].read_bytes().partition(b"\n")[2])
+    assert body["stats"] == {"quietpkg.Greeter": 1, "quietpkg.Greeter.greet": 1, "quietpkg.hello": 1}
+    assert body["interpreter"]["mode"] == "command" and body["platform"]["os"]

@@ -1,13 +1,12 @@
 """The pipeline in fresh interpreters of a real venv: storage types, one report per project, SHOW_ME, consent."""
 
 import json
-import os
-import time
 
 import pytest
 
 from tests.support.loopback import Loopback, dead_url
 from tests.support.schema import read_reports, split_shown, validate_report
+from tests.support.spooled import wait_sender_done
 from tests.support.venvs import find_python
 
 pytestmark = pytest.mark.slow
@@ -69,6 +68,27 @@ def test_show_me_bytes_arrive_identical(venv, home):
     assert "result 5" in proc.stdout and "{" not in proc.stdout
 
 
+def test_sender_sends_the_report_the_host_would_have_built(venv, home, tmp_path):
+    """Default storage: the host queues counts and the sender builds the report; the same program with
+    file storage has the host build it. Everything but the report's id and time is the same, byte
+    layout included."""
+    assert venv.run(PROGRAM, home, env=_file_env(tmp_path), check=True).stderr == ""
+    built_by_host = {r["project_id"]: r for r in read_reports(tmp_path / "out")}
+    with Loopback([200]) as server:
+        proc = venv.run(PROGRAM, home, env={"TELLY_HTTP_SERVER": server.url}, check=True)
+        received = server.wait_for(2)
+    assert proc.stderr == ""
+    wait_sender_done(_spool(home))
+    assert len(received) == 2
+    for request in received:
+        validate_report(request.body)
+        sent = json.loads(request.body)
+        host = dict(built_by_host[sent["project_id"]], report_id=sent["report_id"], created_at=sent["created_at"])
+        assert sent == host
+        assert request.body == json.dumps(host, indent=2, sort_keys=True).encode("ascii") + b"\n"
+        assert sent["level2"] is not None and sent["packages"] is not None
+
+
 def test_http_sync_and_global_socket_timeout(venv, home):
     program = ("import atexit, socket\n"
                "atexit.register(lambda: print('timeout', socket.getdefaulttimeout()))\n" + PROGRAM)
@@ -85,7 +105,7 @@ def test_endpoint_down_then_a_later_run_delivers(venv, home):
     venv.run(PROGRAM, home, env={"TELLY_HTTP_SERVER": url}, check=True)
     spool = _spool(home)
     # The detached sender tried, failed and left both reports queued.
-    _wait_sender_idle(spool)
+    wait_sender_done(spool)
     assert len(list(spool.glob("*.report"))) == 2
     with Loopback([200], port=int(url.rsplit(":", 1)[1])) as server:
         venv.run("import sample_hatch; sample_hatch.add(1, 1)", home, env={"TELLY_HTTP_SERVER": server.url},
@@ -93,29 +113,8 @@ def test_endpoint_down_then_a_later_run_delivers(venv, home):
         received = server.wait_for(3)
     assert sorted(json.loads(r.body)["project_id"] for r in received) == [
         "sample-hatch-project", "sample-hatch-project", "sample-st-project"]
-    _wait_sender_idle(spool)
+    wait_sender_done(spool)
     assert list(spool.glob("*.report")) == []
-
-
-def _wait_sender_idle(spool, timeout=60):
-    """Wait until no sender holds the spool lock."""
-    import fcntl
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            fd = os.open(spool / ".sender.lock", os.O_RDWR)
-        except FileNotFoundError:
-            time.sleep(0.1)
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except OSError:
-            time.sleep(0.1)
-        finally:
-            os.close(fd)
-    raise AssertionError("sender still running")
 
 
 @pytest.mark.parametrize("script", [

@@ -3,6 +3,7 @@
 import pytest
 
 from tests.support.loopback import dead_url
+from tests.support.spooled import wait_sender_done
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,9 @@ def test_purge_names_then_removes_everything_but_the_users_config(venv, home, tm
     venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=env, check=True)
     venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=dict(env, TELLY_SPOOL_DIR=str(own_spool)),
              check=True)
+    # The salt, and the report built from the queued counts, are the detached sender's doing.
+    wait_sender_done(home / ".cache" / "telly_autoinst" / "spool")
+    wait_sender_done(own_spool)
     left = _files(home)
     assert ".telly_salt" in left and ".telly_optout" in left and ".telly_optin" in left
     assert any(name.startswith(".cache/telly_autoinst/spool/") and name.endswith(".report") for name in left)

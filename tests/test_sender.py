@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from telly_autoinst import sender, spool
+from telly_autoinst import _handoff, sender, spool
 from tests.support.loopback import Hostile, Loopback, dead_url, endless_body, trickled_header
 from tests.support.venvs import ROOT
 
@@ -163,7 +163,7 @@ def test_corrupt_file_is_dropped(tmp_path):
 
 
 def test_only_one_sender_at_a_time(tmp_path):
-    fd = sender._try_lock(str(tmp_path))
+    fd = spool.try_lock(str(tmp_path))
     try:
         _queue(tmp_path, dead_url())
         assert sender.drain(str(tmp_path)) == (0, -1)
@@ -174,7 +174,7 @@ def test_only_one_sender_at_a_time(tmp_path):
 def test_spawned_sender_is_detached_and_drains(tmp_path):
     with Loopback([200]) as server:
         bodies = _queue(tmp_path, server.url, 2)
-        pid = sender.spawn(str(tmp_path))
+        pid = _handoff.spawn(str(tmp_path))
         assert os.getsid(pid) == pid != os.getsid(0)
         assert _wait(pid) == 0
         assert [r.body for r in server.received] == bodies
@@ -197,7 +197,7 @@ def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
     directory = tmp_path / "spool"
     with Loopback([200]) as server:
         _queue(directory, server.url)
-        assert _wait(sender.spawn(str(directory))) == 0
+        assert _wait(_handoff.spawn(str(directory))) == 0
         assert server.received == []
     # Refused at send time: dropped, never sent after the switch is turned off again.
     assert spool.entries(str(directory)) == []
@@ -210,9 +210,9 @@ def test_main_never_raises(tmp_path):
 
 
 def test_no_second_sender_while_one_drains(tmp_path):
-    fd = sender._try_lock(str(tmp_path))
+    fd = spool.try_lock(str(tmp_path))
     try:
-        assert sender.spawn(str(tmp_path)) is None
+        assert _handoff.spawn(str(tmp_path)) is None
     finally:
         os.close(fd)
 
@@ -325,7 +325,7 @@ def test_trickling_endpoint_cannot_outlive_the_run_deadline(tmp_path):
         child = _run_sender(directory, "2.0", "3")
         # One byte a second resets every read timeout; only the run deadline (3 s here) ends it.
         assert child.wait(timeout=40) == 0
-    fd = sender._try_lock(str(directory))
+    fd = spool.try_lock(str(directory))
     assert fd is not None  # the spool lock went with the sender
     os.close(fd)
     names = spool.entries(str(directory))

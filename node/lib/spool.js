@@ -4,6 +4,8 @@
 // One file per report: a JSON header line ({"url", "project_id", "attempts", "not_before"}), then
 // the report bytes exactly as built. Names start with the zero-padded creation time in ns, so
 // sorting names sorts oldest first. Caps: 500 files, 8 MiB, 7 days, oldest dropped first.
+// A Python host queues ``*.counts`` entries (its counts, not yet a report: see spool.py); only the
+// Python sender builds and drains those, so this module lists ``*.report`` files only.
 
 const fs = require('fs');
 const path = require('path');

@@ -55,6 +55,41 @@ spool.enqueue(${JSON.stringify(dir)}, ${JSON.stringify(url)}, "p-py", b'{"from":
   }
 });
 
+test('counts queued by a Python host are left to the Python sender, which builds and sends the report', async () => {
+  const { srv, bodies, url } = await server([]);
+  try {
+    const dir = tmpdir('spool');
+    const env = cleanEnv(tmpdir('home'));
+    const base = url.replace(/\/api\/v1\/reports$/, '');
+    // What a Python host's exit writes with the default storage: its counts, not a report.
+    await runPython(`
+from types import SimpleNamespace
+from telly_autoinst import _handoff, spool
+project = SimpleNamespace(project_id="p-counts", distribution=None, packages=("requests",), level2=True,
+                          level2_plaintext=False, engine="auto")
+captured = _handoff.capture(project, {"requests.get": 2}, trigger="exit")
+spool.enqueue_counts(${JSON.stringify(dir)}, ${JSON.stringify(base)}, "p-counts", captured)`, { env });
+    const [name] = fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
+    assert.match(name, /^\d{20}-[0-9a-f]{32}\.counts$/);
+    // The Node sender does not claim the entry: not listed, not counted, not touched.
+    assert.deepStrictEqual(spool.entries(dir), []);
+    assert.deepStrictEqual(await sender.drain(dir), [0, 0]);
+    assert.ok(fs.existsSync(path.join(dir, name)));
+    assert.deepStrictEqual(bodies, []);
+    await runPython(`
+from telly_autoinst import sender
+print(sender.drain(${JSON.stringify(dir)}))`, { env });
+    assert.strictEqual(bodies.length, 1);
+    const report = JSON.parse(bodies[0]);
+    assert.strictEqual(report.project_id, 'p-counts');
+    assert.deepStrictEqual(report.stats, { 'requests.get': 2 });
+    assert.strictEqual(report.report_id, name.slice(21, 53));
+    assert.deepStrictEqual(fs.readdirSync(dir).filter((n) => !n.startsWith('.')), []);
+  } finally {
+    srv.close();
+  }
+});
+
 test('a refused report is dropped and recorded; a retryable one waits in the spool', async () => {
   const { srv, url } = await server([422, 503, 503, 503]);
   try {

@@ -1,0 +1,25 @@
+"""Waiting for the detached sender that a host process started at its exit."""
+
+import os
+import time
+from pathlib import Path
+
+from telly_autoinst import spool
+
+
+def wait_sender_done(directory, timeout=60):
+    """Wait until every counts entry in the spool was built into its report and no sender holds the lock.
+
+    A host queues counts and starts the sender, which builds each report before it tries to send
+    it; so "no counts left and the lock free" means the sender started for them has finished.
+    """
+    directory = Path(directory)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if directory.is_dir() and not list(directory.glob("*" + spool.COUNTS_SUFFIX)):
+            fd = spool.try_lock(str(directory))
+            if fd is not None:
+                os.close(fd)
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the sender of {directory} did not finish within {timeout} s")
