@@ -76,7 +76,8 @@ def _per_python(version, quick, base):
     samples = _measure.interleave(variants, rounds, warmup=2)
     wall, cpu = _medians(samples)
     spool = home / ".cache" / "telly_autoinst" / "spool"
-    queued = len(list(spool.glob("*.report"))) if spool.is_dir() else 0
+    # A host queues counts (*.counts); its sender builds them into *.report files.
+    queued = len([*spool.glob("*.report"), *spool.glob("*.counts")]) if spool.is_dir() else 0
     detail = (f"medians of {rounds} interleaved runs, CPU (wall): bare {cpu['bare']:.1f} ({wall['bare']:.1f}) ms, "
               f"default engine {cpu['default']:.1f} ({wall['default']:.1f}) ms, wrapt engine {cpu['wrapt']:.1f} "
               f"({wall['wrapt']:.1f}) ms; wall-time ratio {wall['default'] / wall['bare']:.3f}; {queued} reports "
