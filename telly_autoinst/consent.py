@@ -14,8 +14,6 @@ every edit takes an exclusive lock and replaces the file atomically, so concurre
 several shells lose nothing and a crash never leaves a half-written list.
 """
 
-from __future__ import annotations
-
 import contextlib
 import os
 import sys
@@ -178,7 +176,7 @@ def _decide(project, process, environ, show_notice):
     return Decision(False, "opt-out mode, first-run notice cannot be recorded (home not writable)")
 
 
-_counting: dict[str, bool] = {}  # project_id -> bool, decided once per process (flush decides again before sending)
+_counting: "dict[str, bool]" = {}  # project_id -> bool, decided once per process (flush decides again before sending)
 
 
 def allows_counting(project, process):

@@ -4,8 +4,6 @@ State is built lazily, on the first watched import, from the index that bootstra
 importing a package that nobody watches never reaches this module.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import threading

@@ -9,8 +9,6 @@ its steps were reads and subtracts them.
 Limit: on a free-threaded build (3.13t) ``itertools.count`` is not atomic, so counts may be low.
 """
 
-from __future__ import annotations
-
 import itertools
 import operator
 import os
@@ -18,13 +16,13 @@ import threading
 
 _lock = threading.Lock()
 # project_id -> {key: _Counter}; only ever grows (a key once counted stays known).
-_projects: dict[str, dict[str, _Counter]] = {}
+_projects: "dict[str, dict[str, _Counter]]" = {}
 # project_id -> {key: _Counter} stepped by in-frame code but not (yet) reported: the rewrite
 # engine compiles a counter into every function that selection *could* pick, before the module
 # has run; selection then enables the ones it picks (see steps_for and enable).
-_dormant: dict[str, dict[str, _Counter]] = {}
+_dormant: "dict[str, dict[str, _Counter]]" = {}
 # project_id -> {key: n}: counts whose delivery failed, re-added by the next take().
-_returned: dict[str, dict[str, int]] = {}
+_returned: "dict[str, dict[str, int]]" = {}
 
 
 class _Counter:

@@ -23,7 +23,10 @@ from ._statefile import read_text
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 16 << 20
 
-FORMAT = "2"  # 2: declarations carry the modules their distribution provides
+FORMAT = "3"  # 3: every candidate site directory is stamped, so start-up only stats the stamps
+# The largest prime below 2**64: 256 has a huge order modulo it, so no two short names that
+# differ only by moved bytes collide (with a Mersenne prime, bytes 61 apart could be swapped).
+_PRIME_64 = (1 << 64) - 59
 _MAGIC = "telly_autoinst-index"
 
 
@@ -39,23 +42,28 @@ def cache_dir():
 
 
 def index_path():
-    """One index per interpreter and environment: two venvs never share (or fight over) a file."""
+    """One index per interpreter and environment: two venvs never share (or fight over) a file.
+
+    Keyed by what decides which site directories exist: ``sys.prefix`` and ``sys.base_prefix``
+    (the interpreter computes both once, in one spelling, however it was started: venv/bin/python,
+    python3 and a symlink share one index), the version, and the user-site switches. No
+    ``realpath``: resolving three paths cost more than the rest of interpreter start-up's work here.
+    """
     directory = cache_dir()
     if directory is None:
         return None
-    # The real interpreter, not its spelling: venv/bin/python, python3, python3.11 and a symlink
-    # to any of them are one interpreter and share one index.
-    real = os.path.realpath
-    ident = f"{real(sys.prefix)}\0{real(sys.base_prefix)}\0{sys.version}\0{real(sys.executable or '')}"
-    return os.path.join(directory, f"index-{fnv1a(ident):016x}.txt")
+    ident = "\0".join((sys.prefix, sys.base_prefix, sys.version, str(sys.flags.no_user_site),
+                        os.environ.get("PYTHONUSERBASE", "")))
+    return os.path.join(directory, f"index-{stable_hash(ident):016x}.txt")
 
 
-def fnv1a(text):
-    """A stable 64-bit hash (str hashes are salted per process; zlib is a shared library to load)."""
-    value = 0xCBF29CE484222325
-    for byte in text.encode("utf-8", "replace"):
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return value
+def stable_hash(text):
+    """A 64-bit hash that is the same in every process (``hash()`` of a str is salted per process).
+
+    The text's bytes as one integer, modulo a prime: computed in C, where a byte loop
+    in Python (FNV-1a) cost tens of microseconds per name at every start and every cached module.
+    """
+    return int.from_bytes(text.encode("utf-8", "surrogatepass"), "little") % _PRIME_64
 
 
 def writable():
@@ -79,7 +87,10 @@ def _mtime(path):
 
 
 def site_dirs():
-    """Every directory ``site`` adds, computed the way ``site`` does.
+    """Every directory ``site`` adds, computed the way ``site`` does, whether it exists yet or not.
+
+    Only :func:`index_path`'s inputs decide this list, so an index stamps all of them and a
+    directory created later (a first ``pip install --user``) changes a stamp.
 
     The ``.pth`` line runs while ``site`` is still adding directories (in a venv with system
     site-packages, the base ones come later), so ``sys.path`` is not complete yet.
@@ -156,11 +167,11 @@ def read():
             watched.add(rest)
         elif kind == "payload":
             payload = rest
-    # A site directory that appeared since (a new user site, a venv re-created elsewhere) also
-    # makes the index stale.
-    for stamp_path in base_stamps():
-        if stamp_path not in stamped:
-            return None
+    # The site directories are all stamped, existing or not (see site_dirs), so one that appears
+    # later is a changed stamp; only the config file's path may move without one (XDG_CONFIG_HOME).
+    config = user_config_path()
+    if config is not None and config not in stamped:
+        return None
     if payload is None:
         return None
     return watched, payload

@@ -17,11 +17,11 @@ last report; ``pool.close(); pool.join()`` lets workers exit normally and report
 ``telly_autoinst.flush()`` first.
 """
 
-from __future__ import annotations
-
+# The C module, not ``signal``: its IntEnum set-up costs more than the rest of the hand-off, and
+# the handlers it reads and installs are the same objects (SIG_DFL and SIG_IGN are plain ints).
+import _signal  # type: ignore[import-not-found]  # no typeshed stub for the C module
 import atexit
 import os
-import signal
 import sys
 import threading
 
@@ -32,17 +32,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+SIGNALS = tuple(getattr(_signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(_signal, name))
 
-_flush: Any = None
-_defer_signal: Any = None
-_process: Any = None
-_previous: dict[int, Any] = {}
+_flush: "Any" = None
+_defer_signal: "Any" = None
+_process: "Any" = None
+_previous: "dict[int, Any]" = {}
 _installed = False
 _in_fork_child = False
 _forking = False
 _signals_off = False  # a multiprocessing worker: signals are left to their previous handlers
-_timer_stop: Any = None
+_timer_stop: "Any" = None
 
 
 def install(process, flush, defer_signal):
@@ -91,25 +91,30 @@ def _install_signals():
         return
     for signum in SIGNALS:
         try:
-            current = signal.getsignal(signum)
+            current = _signal.getsignal(signum)
         except (ValueError, OSError):
             _debug.swallowed(f"reading the handler of signal {signum}")
             continue
         # None: installed from C (we cannot chain to it). SIG_IGN: the host wants it ignored.
-        if current is None or current is signal.SIG_IGN or current is _on_signal:
+        if current is None or _is_handler(current, _signal.SIG_IGN) or current is _on_signal:
             continue
-        if current is not signal.SIG_DFL and not callable(current):
+        if not _is_handler(current, _signal.SIG_DFL) and not callable(current):
             continue
         try:
-            signal.signal(signum, _on_signal)
+            _signal.signal(signum, _on_signal)
         except (ValueError, OSError):
             _debug.swallowed(f"installing a handler for signal {signum}")
             continue
         _previous[signum] = current
 
 
+def _is_handler(current, constant):
+    """Whether ``current`` is the SIG_DFL or SIG_IGN ``constant`` (ints, or IntEnums from ``signal``)."""
+    return type(current) is not bool and isinstance(current, int) and current == constant
+
+
 def _on_signal(signum, frame):
-    previous = _previous.get(signum, signal.SIG_DFL)
+    previous = _previous.get(signum, _signal.SIG_DFL)
     # A signal can land inside fork (e.g. Pool.terminate() hitting a worker still being born),
     # while the counters' lock is held across the fork: flushing there would deadlock forever.
     if not _forking:
@@ -119,10 +124,10 @@ def _on_signal(signum, frame):
             _flush(trigger="signal", exit_signal=int(signum))
         except Exception:
             _debug.swallowed("the signal flush")
-    if callable(previous) and previous is not signal.SIG_DFL:
+    if callable(previous):
         return previous(signum, frame)
     # Default action: put it back and re-raise, so the process dies of this signal as it would have.
-    signal.signal(signum, signal.SIG_DFL)
+    _signal.signal(signum, _signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     return None
 
@@ -193,11 +198,11 @@ def _swap_handlers(ours):
         return
     for signum, previous in _previous.items():
         try:
-            current = signal.getsignal(signum)
+            current = _signal.getsignal(signum)
             if not ours and current is _on_signal:
-                signal.signal(signum, previous)
-            elif ours and current is previous:
-                signal.signal(signum, _on_signal)
+                _signal.signal(signum, previous)
+            elif ours and (current is previous or _is_handler(current, previous)):
+                _signal.signal(signum, _on_signal)
         except (ValueError, OSError):
             _debug.swallowed(f"swapping the handler of signal {signum} around fork")
             continue

@@ -16,8 +16,6 @@ Each engine is a process-wide singleton, because what it patched or subscribed t
 process-wide too.
 """
 
-from __future__ import annotations
-
 import sys
 import threading
 
@@ -28,8 +26,8 @@ from ._base import Engine, instrumented_keys  # noqa: F401  (the engines' interf
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
 
 _lock = threading.Lock()
-_engines: dict[str, Engine] = {}
-_chosen: dict[str, str] = {}  # setting value -> name of the engine make_engine gave for it
+_engines: "dict[str, Engine]" = {}
+_chosen: "dict[str, str]" = {}  # setting value -> name of the engine make_engine gave for it
 
 
 def make_engine(name="auto"):

@@ -4,20 +4,18 @@ Kept apart from ``engines/__init__`` (the factory) so that an engine never impor
 that picks it: the factory imports the engines, never the other way round.
 """
 
-from __future__ import annotations
-
 import threading
 
 _lock = threading.Lock()
 # project_id -> set of keys instrumented in this process, by any engine.
-_instrumented: dict[str, set[str]] = {}
+_instrumented: "dict[str, set[str]]" = {}
 
 
 class Engine:
     """What control and the dry-run need from an engine (a plain class rather than a
     typing.Protocol, whose import would cost more than the engine on the first watched import)."""
 
-    name: str | None = None
+    name: "str | None" = None
 
     def instrument(self, module, project):
         """Count ``module``'s targets; return the keys newly instrumented by this call.

@@ -18,7 +18,8 @@ import sys
 from _frozen_importlib_external import MAGIC_NUMBER
 
 from .. import __version__
-from ..index import cache_dir
+from .._statefile import read_bytes
+from ..index import cache_dir, stable_hash
 
 # What is stored with the code: ``sites`` is ``(site list, placeholder tree)`` (see
 # ``_rewriter.rewrite``); ``site list[i] = (kind, qualname)`` describes the string constant
@@ -29,6 +30,8 @@ CALL, INIT, TAIL = "call", "init", "tail"
 
 # Bump when the rewrite or the stored tuple changes.
 _FORMAT = "telly-rewrite-3"
+# Far more than any module's code; a larger file is not ours, and is never read whole.
+_MAX_BYTES = 64 << 20
 
 
 def stamp(path):
@@ -48,10 +51,8 @@ def _file(path):
     base = cache_dir()
     if base is None:
         return None
-    from ..index import fnv1a  # the index's stable hash: str hashes are salted per process
-
     tag = sys.implementation.cache_tag or "none"
-    return os.path.join(base, "code", tag, f"{fnv1a(path):016x}.bin")
+    return os.path.join(base, "code", tag, f"{stable_hash(path):016x}.bin")
 
 
 def load(path, current):
@@ -60,9 +61,8 @@ def load(path, current):
     if current is None or name is None:
         return None
     try:
-        with open(name, "rb") as handle:
-            data = handle.read()
-        stored, sites, code = marshal.loads(data)
+        # Never blocks and never reads past the cap: a FIFO planted here must not hang an import.
+        stored, sites, code = marshal.loads(read_bytes(name, _MAX_BYTES))
     except Exception:  # missing, truncated, written by another interpreter: rewrite again
         return None
     if stored != current:
