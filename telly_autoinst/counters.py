@@ -19,7 +19,7 @@ _lock = threading.Lock()
 _projects: "dict[str, dict[str, _Counter]]" = {}
 # project_id -> {key: _Counter} stepped by in-frame code but not (yet) reported: the rewrite
 # engine compiles a counter into every function that selection *could* pick, before the module
-# has run; selection then enables the ones it picks (see steps_for and enable).
+# has run; selection then enables the ones it picks (see steps_for and enable_keys).
 _dormant: "dict[str, dict[str, _Counter]]" = {}
 # project_id -> {key: n}: counts whose delivery failed, re-added by the next take().
 _returned: "dict[str, dict[str, int]]" = {}
@@ -32,10 +32,9 @@ class _Counter:
 
     def __init__(self):
         self.steps = itertools.count()
-        # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
-        # ``enabled`` callable, so wrapt counts and then calls the original straight from C,
-        # with no Python frame of ours in between.
-        self.tick = map(operator.not_, self.steps).__next__
+        # Made by tick_for when an engine asks for it: the in-frame engine compiles hundreds of
+        # counters per package and never needs one.
+        self.tick = None
         self.reads = 0  # steps spent on reading, not on calls
         self.baseline = 0  # calls already taken
 
@@ -55,39 +54,57 @@ def tick_for(project_id, key):
     counters = _projects.get(project_id)
     counter = counters.get(key) if counters is not None else None
     if counter is None:
-        enable(project_id, key)  # in-frame code may step this key's counter already
+        enable_keys(project_id, (key,))  # in-frame code may step this key's counter already
         with _lock:
             counters = _projects.setdefault(project_id, {})
             counter = counters.get(key)
             if counter is None:
                 counter = counters[key] = _Counter()
-    return counter.tick
+    tick = counter.tick
+    if tick is None:
+        # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
+        # ``enabled`` callable, so wrapt counts and then calls the original straight from C,
+        # with no Python frame of ours in between. (Two threads racing here make two ticks over
+        # the same count: both exact.)
+        tick = counter.tick = map(operator.not_, counter.steps).__next__
+    return tick
 
 
-def steps_for(project_id, key):
-    """The ``itertools.count`` that in-frame code steps to count a call of ``key``.
+def steps_for(project_id, keys):
+    """The ``itertools.count`` of each of ``keys``, in order, that in-frame code steps to count a call.
 
-    Its steps are reported only once :func:`enable` was called for the key (or the key got a
-    tick from :func:`tick_for`): until then they are counted and ignored.
+    A key's steps are reported only once :func:`enable_keys` was called for it (or it got a
+    tick from :func:`tick_for`): until then they are counted and ignored. One call per module,
+    under one lock: the in-frame engine binds every counter of a module at once.
     """
-    counter = _projects.get(project_id, {}).get(key) or _dormant.get(project_id, {}).get(key)
-    if counter is None:
-        with _lock:
-            counter = _projects.get(project_id, {}).get(key)
+    with _lock:
+        live = _projects.get(project_id, {})
+        dormant = _dormant.setdefault(project_id, {})
+        found = []
+        for key in keys:
+            counter = live.get(key) or dormant.get(key)
             if counter is None:
-                counter = _dormant.setdefault(project_id, {}).setdefault(key, _Counter())
-    return counter.steps
+                counter = dormant[key] = _Counter()
+            found.append(counter.steps)
+        return found
 
 
-def enable(project_id, key):
-    """Report ``key``'s calls from now on (calls made before, while its module ran, are not:
+def enable_keys(project_id, keys):
+    """Report these keys' calls from now on (calls made before, while their module ran, are not:
     the engines that instrument after the module ran never see those either)."""
     with _lock:
-        counter = _dormant.get(project_id, {}).pop(key, None)
-        if counter is None:
+        dormant = _dormant.get(project_id)
+        if not dormant:
             return
-        counter.baseline = counter.calls()
-        _projects.setdefault(project_id, {})[key] = counter
+        live = None
+        for key in keys:
+            counter = dormant.pop(key, None)
+            if counter is None:
+                continue
+            counter.baseline = counter.calls()
+            if live is None:
+                live = _projects.setdefault(project_id, {})
+            live[key] = counter
 
 
 def take(project_id):

@@ -15,7 +15,7 @@ How the statements get there (``_rewriter`` explains the rewrite, ``_codecache``
   whose ``get_code`` returns that code replaces the spec's loader. The import system's own
   ``exec_module`` runs it, so no frame of ours surrounds the module's execution either. The
   module's last statement tells the engine that it has run; selection then picks which of the
-  compiled counters are reported (:func:`counters.enable`).
+  compiled counters are reported (:func:`counters.enable_keys`).
 * **Already imported** (:meth:`RewriteEngine.instrument`: modules imported before the hook,
   ``telly_autoinst.instrument()``, loaders that are not plain source files but whose file is):
   the same rewritten code is compiled or loaded, and each selected function gets the
@@ -167,18 +167,19 @@ class RewriteEngine(Engine):
         """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
         project_id = project.project_id
         site_list, tree = sites
+        keys = [f"{modname}.{qualname}" for _, qualname in site_list]
+        steps = iter(counters.steps_for(project_id, [k for k, (kind, _) in zip(keys, site_list) if kind == CALL]))
         bound = {}
-        for index, (kind, qualname) in enumerate(site_list):
-            key = f"{modname}.{qualname}"
+        for index, (kind, _) in enumerate(site_list):
             if kind == CALL:
-                value = counters.steps_for(project_id, key)
+                value = next(steps)
             elif kind == INIT:
                 value = self._observer()
             elif kind == TAIL:
                 value = self._module_ran(modname, project)
             else:
                 continue
-            bound[PLACEHOLDER + str(index)] = (kind, key, value)
+            bound[PLACEHOLDER + str(index)] = (kind, keys[index], value)
         with self._lock:
             return _bind_tree(code, tree, bound, lambda placeholder, new: self._remember(
                 new, bound[placeholder], project_id))
@@ -265,7 +266,7 @@ class RewriteEngine(Engine):
                 new_code, placeholder = found
                 kind, qualname = sites[int(placeholder[len(PLACEHOLDER):])]
                 if kind == CALL and target.kind != "class" and qualname == func.__qualname__:
-                    value = counters.steps_for(project.project_id, target.key)
+                    value = counters.steps_for(project.project_id, (target.key,))[0]
                     site = (kind, target.key, value)
                 elif kind == INIT and target.kind == "class":
                     site = (kind, qualname, self._observer())
@@ -289,6 +290,7 @@ class RewriteEngine(Engine):
     def _arm(self, module, project, targets=None):
         """Report the compiled counters of the selected targets; hand the rest to the fallback."""
         done = []
+        enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
         with self._lock:
             for target in select(module, project) if targets is None else targets:
@@ -302,13 +304,14 @@ class RewriteEngine(Engine):
                             codes = {id(func.__code__) for func in _bodies(target)}
                             if codes <= self._armed:
                                 continue
-                            counters.enable(project_id, target.key)
+                            enabled.append(target.key)
                             self._armed |= codes
                         done.append(target.key)
                     elif self._by_fallback(target, project):
                         done.append(target.key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
                     swallowed(f"counting {target.key}")
+            counters.enable_keys(project_id, enabled)
         record(project_id, done)
         return done
 
