@@ -113,10 +113,17 @@ def _unwrapped(obj):
     module, which costs more than selecting it.
     """
     for _ in range(100):  # a __wrapped__ cycle must not hang selection
-        try:
-            wrapped = vars(obj).get("__wrapped__")
-        except TypeError:  # no __dict__: an int, a str, a C function
+        if type(obj) is FunctionType:  # the common case, first
+            wrapped = obj.__dict__.get("__wrapped__")
+            if wrapped is None:
+                return obj
+            obj = wrapped
+            continue
+        # What vars() reads, without raising (and catching) a TypeError for every constant.
+        namespace = getattr(obj, "__dict__", None)
+        if namespace is None:  # no __dict__: an int, a str, a C function
             return None
+        wrapped = namespace.get("__wrapped__")
         if wrapped is None:
             return obj if isinstance(obj, FunctionType) else None
         if isinstance(obj, type):

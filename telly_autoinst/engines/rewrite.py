@@ -94,6 +94,12 @@ def _innermost(obj):
     """The function whose body runs for ``obj``: through ``__wrapped__`` chains (``functools.wraps``,
     ``lru_cache``), ``classmethod``/``staticmethod``; None when there is no Python function."""
     for _ in range(100):  # a __wrapped__ cycle must not hang the import
+        if type(obj) is FunctionType:  # the common case, first: a function's attributes are its __dict__
+            wrapped = obj.__dict__.get("__wrapped__")
+            if wrapped is None:
+                return obj
+            obj = wrapped
+            continue
         if isinstance(obj, (classmethod, staticmethod)):
             obj = obj.__func__
             continue
@@ -281,11 +287,22 @@ class RewriteEngine(Engine):
     def _in_frame(self, target, project):
         if target.kind == "class":
             return self._init_token(vars(target.init_owner).get("__init__")) is not None
+        return self._compiled_codes(target, project.project_id) is not None
+
+    def _compiled_codes(self, target, project_id):
+        """The ids of the code objects compiled with ``target``'s counter, or None unless every
+        body of the (non-class) target has one."""
+        codes = set()
+        key = target.key
         for func in _bodies(target):
-            entry = self._counted.get(id(func.__code__)) if func is not None else None
-            if entry is None or entry[0] is not func.__code__ or entry[1:] != (project.project_id, target.key):
-                return False
-        return True
+            if func is None:
+                return None
+            code = func.__code__
+            entry = self._counted.get(id(code))
+            if entry is None or entry[0] is not code or entry[1] != project_id or entry[2] != key:
+                return None
+            codes.add(id(code))
+        return codes
 
     def _arm(self, module, project, targets=None):
         """Report the compiled counters of the selected targets; hand the rest to the fallback."""
@@ -295,17 +312,21 @@ class RewriteEngine(Engine):
         with self._lock:
             for target in select(module, project) if targets is None else targets:
                 try:
-                    if self._in_frame(target, project):
-                        if target.kind == "class":
+                    if target.kind == "class":
+                        if self._in_frame(target, project):
                             if self._instances.counts(target.obj):
                                 continue
                             self._instances.add(target.obj, counters.tick_for(project_id, target.key))
-                        else:
-                            codes = {id(func.__code__) for func in _bodies(target)}
-                            if codes <= self._armed:
-                                continue
-                            enabled.append(target.key)
-                            self._armed |= codes
+                            done.append(target.key)
+                        elif self._by_fallback(target, project):
+                            done.append(target.key)
+                        continue
+                    codes = self._compiled_codes(target, project_id)
+                    if codes is not None:
+                        if codes <= self._armed:
+                            continue
+                        enabled.append(target.key)
+                        self._armed |= codes
                         done.append(target.key)
                     elif self._by_fallback(target, project):
                         done.append(target.key)
