@@ -67,7 +67,9 @@ def test_counts_entry_is_private_and_names_its_kind(tmp_path):
 def test_sender_builds_exactly_the_report_the_host_would_have(tmp_path):
     directory = tmp_path / "spool"
     captured = _capture()
+    captured["created_at"] = 1_700_000_000.5  # the host's exit time, not the sender's
     expected = assemble(captured)  # what the host builds itself (TELLY_SHOW_ME, http, file)
+    assert expected["created_at"] == "2023-11-14T22:13:20Z"
     assert expected["level2"]["user"] and expected["packages"] and expected["level2_plaintext"]["home"]
     spool.enqueue_counts(str(directory), "BASE", "proj-1", captured)
     with Loopback([200]) as server:
@@ -210,3 +212,14 @@ def test_caps_count_counts_entries_and_record_their_project(tmp_path, monkeypatc
         assert t.hand_off("http://c", f"p{i}", _capture(f"p{i}")).delivered
     assert len(spool.entries(directory)) == 2
     assert ("spool-full-count", "p0") in spool.LOSSES
+
+
+def test_show_lists_queued_counts_as_the_report_the_sender_will_build(tmp_path):
+    from telly_autoinst import pipeline
+
+    directory = tmp_path / "spool"
+    captured = _capture()
+    spool.enqueue_counts(str(directory), "http://c", "proj-1", captured)
+    queued = pipeline.preview(environ={"TELLY_SPOOL_DIR": str(directory)})["queued"]
+    assert [(q["url"], q["attempts"]) for q in queued] == [("http://c/api/v1/reports", 0)]
+    assert queued[0]["report"] == assemble(captured)
