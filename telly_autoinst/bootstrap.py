@@ -33,9 +33,8 @@ def _start():
     watched = _watched_names()
     if not watched:
         return
-    from .finder import install
-
-    install(watched, _on_found)
+    if not any(getattr(f, "telly_autoinst_gate", False) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Gate(watched))
     # Packages imported before the hook existed (by an earlier .pth) are instrumented now.
     for name in [n for n in list(sys.modules) if n.partition(".")[0] in watched]:
         module = sys.modules.get(name)
@@ -58,6 +57,28 @@ def _watched_names():
     else:
         watched, _ = cached
     return set(watched) | forced
+
+
+class _Gate:
+    """The finder's stand-in at the head of ``sys.meta_path`` until a watched module is imported.
+
+    Its ``find_spec`` is the finder's own fast path, so every other import costs what it did;
+    the first watched import puts the real ``WatchFinder`` in its place. Importing ``finder`` at
+    interpreter start cost as much as the rest of start-up's work, and most starts never
+    import a watched package.
+    """
+
+    telly_autoinst_gate = True  # how finder.uninstall() recognises it without importing this module
+
+    def __init__(self, watched):
+        self.watched = frozenset(watched)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] not in self.watched:
+            return None
+        from .finder import install
+
+        return install(self.watched, _on_found, replacing=self).find_spec(fullname, path, target)
 
 
 def _on_found(spec):

@@ -170,16 +170,26 @@ class WatchFinder:
 
 
 
-def install(watched, on_found):
-    """Put a WatchFinder first on ``sys.meta_path`` (once) and return it."""
-    for finder in sys.meta_path:
+def install(watched, on_found, replacing=None):
+    """Put a WatchFinder first on ``sys.meta_path`` (once), or in the place of ``replacing``
+    (bootstrap's stand-in, which is then gone), and return it."""
+    meta_path = sys.meta_path
+    for finder in meta_path:
         if isinstance(finder, WatchFinder):
-            return finder
-    finder = WatchFinder(watched, on_found)
-    sys.meta_path.insert(0, finder)
+            break
+    else:
+        finder = WatchFinder(watched, on_found)
+        meta_path.insert(0, finder)
+    if replacing is not None:
+        try:  # another thread may have removed the same stand-in already
+            meta_path.remove(replacing)
+        except ValueError:
+            pass
     return finder
 
 
 def uninstall():
-    """Remove every WatchFinder: ``--dry-run`` imports packages without instrumenting them."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, WatchFinder)]
+    """Remove every WatchFinder and bootstrap's stand-in: ``--dry-run`` imports packages without
+    instrumenting them."""
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not isinstance(f, WatchFinder) and not getattr(f, "telly_autoinst_gate", False)]

@@ -5,8 +5,9 @@ import pytest
 from telly_autoinst._env import kill_switch, truthy
 
 HEAVY = ("wrapt", "requests", "tomli", "tomllib", "importlib.metadata", "importlib_metadata", "json", "threading",
-         "telly_autoinst.control", "telly_autoinst.discovery", "telly_autoinst.settings")
-PROBE = "import sys; print(any(type(f).__name__ == 'WatchFinder' for f in sys.meta_path))"
+         "telly_autoinst.control", "telly_autoinst.discovery", "telly_autoinst.settings", "telly_autoinst.finder")
+# The hook is in place: bootstrap's stand-in until a watched module is imported, the finder after.
+PROBE = "import sys; print(any(type(f).__name__ in ('_Gate', 'WatchFinder') for f in sys.meta_path))"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,14 @@ def test_start_installs_finder_and_imports_nothing_heavy(venv, home):
                     home, check=True)
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
     assert proc.stderr == ""
+
+
+def test_the_first_watched_import_puts_the_finder_in_the_stand_ins_place(venv, home):
+    venv.run("pass", home, check=True)
+    kinds = "[type(f).__name__ for f in sys.meta_path if type(f).__name__ in ('_Gate', 'WatchFinder')]"
+    proc = venv.run(f"import sys; print({kinds}); import sample_hatch; print({kinds}, sys.meta_path.index("
+                    "next(f for f in sys.meta_path if type(f).__name__ == 'WatchFinder')))", home, check=True)
+    assert proc.stdout.split("\n")[:2] == ["['_Gate']", "['WatchFinder'] 0"]
 
 
 @pytest.mark.parametrize("env", [{"TELLY_DISABLE": "1"}, {"TELLY_DISABLE": "on"}, {"TELLY_DISABLE": "Y"},
@@ -89,7 +98,8 @@ def test_unwritable_cache_means_untouched(venv, tmp_path):
 
 def test_install_and_uninstall_rebuild_the_index(venvs, sample_wheels, home):
     venv = venvs.new(extra=[sample_wheels["pkg_setuptools"]])
-    watched = "import sys; print(sorted(next(f for f in sys.meta_path if type(f).__name__ == 'WatchFinder').watched))"
+    watched = ("import sys; print(sorted(next(f for f in sys.meta_path"
+               " if type(f).__name__ in ('_Gate', 'WatchFinder')).watched))")
     assert venv.run(watched, home, check=True).stdout.strip() == "['sample_st']"
     venv.pip(str(sample_wheels["pkg_hatch"]))
     assert venv.run(watched, home, check=True).stdout.strip() == "['sample_hatch', 'sample_st']"
@@ -99,7 +109,7 @@ def test_install_and_uninstall_rebuild_the_index(venvs, sample_wheels, home):
 
 def test_start_is_idempotent(venv, home):
     code = ("import sys, telly_autoinst.bootstrap as b; b.start(); b._started = False; b.start(); "
-            "print(sum(type(f).__name__ == 'WatchFinder' for f in sys.meta_path))")
+            "print(sum(type(f).__name__ in ('_Gate', 'WatchFinder') for f in sys.meta_path))")
     assert venv.run(code, home, check=True).stdout.strip() == "1"
 
 
