@@ -15,8 +15,6 @@ and the host's import path.
 This module is on the exit path: it imports nothing beyond what the host has already loaded.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time
