@@ -19,9 +19,9 @@ This module is heavy (importlib.metadata, TOML); it runs only when the index is 
 import marshal
 import os
 import sys
-from collections import namedtuple
 
 from . import _debug, index
+from ._record import record
 from .errors import ConfigError
 from .settings import process_settings, project_settings, read_user_config
 
@@ -37,8 +37,12 @@ ENTRY_POINT_GROUP = "telly"
 PACKAGE_SETTINGS_FILE = "telly.toml"
 
 
-class Declaration(namedtuple("Declaration", "source table distribution version default_packages error stamp provides",
-                             defaults=(None, None, None))):
+_DeclarationFields: "Any" = record("Declaration",
+                                   "source table distribution version default_packages error stamp provides",
+                                   defaults=(None, None, None))
+
+
+class Declaration(_DeclarationFields):
     """What one distribution declared, before layering: the raw table and where it came from.
     ``stamp`` names the file whose change must rebuild the index; ``provides`` the top-level
     modules the distribution itself ships (None: unknown, no check), the only ones it may claim."""

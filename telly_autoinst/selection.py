@@ -27,10 +27,10 @@ Selection only reads attributes with ``vars()``: it never calls module ``__getat
 touches argument values and never changes an object.
 """
 
-from collections import namedtuple
 from types import FunctionType
 
 from . import _debug
+from ._record import record
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
@@ -38,8 +38,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-# A namedtuple, not typing.NamedTuple: typing costs more to import than selecting a whole module.
-class Target(namedtuple("Target", "key kind owner name obj init_owner", defaults=(None,))):
+# A record (see _record), not typing.NamedTuple: typing costs more to import than selecting a whole module.
+_TargetFields: "Any" = record("Target", "key kind owner name obj init_owner", defaults=(None,))
+
+
+class Target(_TargetFields):
     """One counted object: its key, its kind ("function", "method", "classmethod",
     "staticmethod", "property" or "class"), and where it lives.
 

@@ -15,10 +15,10 @@ user's process behaves) only from 1, 3 and 4, because a package must not be able
 """
 
 import os
-from collections import namedtuple
 from collections.abc import Mapping
 
 from ._env import FALSY, TRUTHY, user_config_path
+from ._record import record
 from .errors import ConfigError
 
 # Names for annotations only: never imported at run time (typing would cost an import).
@@ -120,7 +120,10 @@ def _endpoints(value, where):
     return tuple(sorted((region, _str(url, f"{where}.{region}")) for region, url in value.items()))
 
 
-class Setting(namedtuple("Setting", "name scope parse default env doc")):
+_SettingFields: "Any" = record("Setting", "name scope parse default env doc")
+
+
+class Setting(_SettingFields):
     """One setting: its name (also its key in every table), its scope ("project" or
     "process"), how a raw value is parsed, its default, its environment variable, and its doc."""
 
@@ -203,17 +206,17 @@ def _defaults(scope):
     return {s.name: s.default for s in SETTINGS if s.scope == scope}
 
 
-# namedtuples rather than dataclasses: this module is imported on the first watched import, where
-# the dataclasses module (with inspect and re) would cost more than all of the rest.
+# Records (see _record) rather than dataclasses: this module is imported on the first watched
+# import, where the dataclasses module (with inspect and re) would cost more than all of the rest.
 # Their fields come from SETTINGS, so a setting is declared in one place only.
 if TYPE_CHECKING:  # a type checker cannot read fields computed from SETTINGS: Any to it
     _ProjectFields: Any
     _ProcessFields: Any
 else:
-    _ProjectFields = namedtuple("ProjectSettings",
-                                [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution"],
-                                defaults=(None,))
-    _ProcessFields = namedtuple("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])
+    _ProjectFields = record("ProjectSettings",
+                            [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution"],
+                            defaults=(None,))
+    _ProcessFields = record("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])
 
 
 class ProjectSettings(_ProjectFields):
