@@ -5,8 +5,6 @@ once, passing in this process's settings and a way to read its projects, which c
 mode and installs the triggers. This module never imports ``control``.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import threading
@@ -20,10 +18,10 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _owner = None  # thread id of the flush in progress
-_deferred_signals: list[int] = []
-_process: Any = None  # ProcessSettings, passed in by activate()
-_projects: Any = None  # callable returning the active projects by project id
-_interpreter: Any = None  # captured at activation, while __main__ and sys.argv are still the program's
+_deferred_signals: "list[int]" = []
+_process: "Any" = None  # ProcessSettings, passed in by activate()
+_projects: "Any" = None  # callable returning the active projects by project id
+_interpreter: "Any" = None  # captured at activation, while __main__ and sys.argv are still the program's
 
 
 def activate(process, projects):

@@ -22,8 +22,6 @@ collector, given up, corrupt, or opted out since it was queued) is recorded in `
 next to the reports, with its reason.
 """
 
-from __future__ import annotations
-
 import collections
 import os
 import time
@@ -41,7 +39,7 @@ MAX_BYTES = 8 << 20
 MAX_AGE_SEC = 7 * 24 * 3600
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
-LOSSES: collections.deque[tuple[str, str | None]] = collections.deque(maxlen=100)
+LOSSES: "collections.deque[tuple[str, str | None]]" = collections.deque(maxlen=100)
 _LOSS_LOG = "losses.log"
 _LOSS_LOG_MAX = 64 << 10
 

@@ -6,8 +6,6 @@ a report goes over HTTP: the default hand-off (:meth:`SpoolTransport.hand_off`) 
 exit path.
 """
 
-from __future__ import annotations
-
 import os
 import time
 
