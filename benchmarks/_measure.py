@@ -1,8 +1,11 @@
 """Timing child processes and interleaving variants, so drift on a shared machine hits all alike."""
 
 import os
+import re
+import shutil
 import socket
 import statistics
+import subprocess
 import tempfile
 import time
 
@@ -82,3 +85,24 @@ def dead_url():
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
+
+
+def instructions(argv, env):
+    """Instructions the process ARGV executes (valgrind's callgrind; children are not traced), or
+    None without valgrind.
+
+    Unlike time, the count hardly moves with the machine's load, so a ratio of counts can be
+    trusted where timings cannot. It leaves out what the kernel does (file system calls), so it
+    complements the CPU-time rows rather than replacing them. Run the same variant twice first:
+    the caches a first run fills would otherwise be counted.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    env = dict(env, PYTHONHASHSEED="0")  # string hashing decides dict layouts: same count every run
+    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"callgrind of {argv!r} failed ({proc.returncode}): {proc.stderr[-500:]!r}")
+    return int(found.group(1))

@@ -14,7 +14,8 @@ the generated watched package and click installed) and three measurements:
 
 Both process rows compare CPU time (user + system, from ``wait4``): on this shared 2-core machine
 other sessions' load stretches wall time by whatever it waited for a core, which CPU time leaves
-out; the wall-time ratio is in each row's detail.
+out; the wall-time ratio is in each row's detail. Where valgrind is installed, each process row
+is also counted in instructions executed (callgrind), which the machine's load hardly moves.
 * **one counted call**: ``benchmarks/call_overhead.py`` run by the hooked venv's interpreter:
   a counted call's overhead over a plain call, as a ratio to a bare ``wrapt.FunctionWrapper``
   pass-through's (on 3.12+ the sys.monitoring engine's too, the comparison behind the default).
@@ -90,6 +91,10 @@ def _per_python(version, quick, base):
                                "ratio of CPU time to the same run unwatched", ratio, target or "-",
                                detail if queued else detail + " (NO REPORT: the hook did not run)", met=met))
 
+    _instruction_row(rows, f"whole run importing click, report handed off, Python {version}: default engine "
+                           "(rewrite)", (pair.bare.python, program), lab.env(home),
+                     (pair.hooked.python, program), lab.env(home, **forced), "<= 1.10")
+
     start = {
         "bare": _timed(pair.bare, ["-c", "pass"], lab.env(home), "bare start"),
         "hooked": _timed(pair.hooked, ["-c", "pass"], lab.env(home), "hooked start"),
@@ -104,6 +109,10 @@ def _per_python(version, quick, base):
                            f"({wall['hooked']:.2f}) ms vs {cpu['bare']:.2f} ({wall['bare']:.2f}) ms; wall-time ratio "
                            f"{wall['hooked'] / wall['bare']:.3f}"))
 
+    _instruction_row(rows, f"python -c pass with the hook installed, Python {version}",
+                     (pair.bare.python, "-c", "pass"), lab.env(home), (pair.hooked.python, "-c", "pass"),
+                     lab.env(home), "<= 1.05")
+
     for item in call_overhead.in_venv(pair.hooked, lab, quick):
         # The monitoring rows (3.12+) are the comparison behind the choice of the default.
         if item["case"].startswith(("one counted call, default engine", "one counted call, sys.monitoring")):
@@ -113,6 +122,20 @@ def _per_python(version, quick, base):
             rows.append(_table.row(case, item["measured"], item["value"], item["target"], item["detail"]))
     lab.close()
     return rows
+
+
+def _instruction_row(rows, case, bare_argv, bare_env, hooked_argv, hooked_env, target):
+    """The same comparison counted in instructions (see _measure.instructions), when valgrind is here."""
+    counts = {}
+    for label, argv, env in (("bare", bare_argv, bare_env), ("hooked", hooked_argv, hooked_env)):
+        _measure.checked(_measure.spawn(list(argv), env), label)  # caches warm, as in the timed rows
+        counts[label] = _measure.instructions(list(argv), env)
+    if counts["bare"] is None:
+        return
+    rows.append(_table.row(case, "ratio of instructions executed (callgrind) to the same run unwatched",
+                           counts["hooked"] / counts["bare"], target,
+                           f"{counts['hooked'] / 1e6:.1f}M vs {counts['bare'] / 1e6:.1f}M instructions, "
+                           "PYTHONHASHSEED=0; load-independent, kernel work not included"))
 
 
 def run(quick=False, lab=None):
