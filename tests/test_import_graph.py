@@ -116,7 +116,37 @@ WATCHED_IMPORT_AND_EXIT = ["control.py", "settings.py", "discovery.py", "_record
                            "_handoff.py"]
 
 
-@pytest.mark.parametrize("name", STARTUP + WATCHED_IMPORT_AND_EXIT)
+def _run_time_imported_names(path):
+    """Like _imported_names, leaving out what `if TYPE_CHECKING:` blocks import (never at run time)."""
+    names = set()
+    pending = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.partition(".")[0])
+        pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+@pytest.mark.parametrize("name", WATCHED_IMPORT_AND_EXIT)
+def test_watched_import_and_exit_paths_import_neither_typing_nor_future_at_run_time(name):
+    imported = _run_time_imported_names(ROOT / "telly_autoinst" / name)
+    assert not imported & {"typing", "__future__", "typing_extensions"}
+
+
+def test_the_run_time_check_sees_imports_outside_type_checking_blocks(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("TYPE_CHECKING = False\nif TYPE_CHECKING:\n    import typing\n"
+                      "def f():\n    from __future__ import annotations\n")
+    assert _run_time_imported_names(module) == {"__future__"}
+
+
+@pytest.mark.parametrize("name", STARTUP)
 def test_startup_path_imports_neither_typing_nor_future(name):
     imported = _imported_names(ROOT / "telly_autoinst" / name)
     assert not imported & {"typing", "__future__", "typing_extensions"}
