@@ -111,7 +111,7 @@ def _per_python(version, quick, base):
 
     _instruction_row(rows, f"python -c pass with the hook installed, Python {version}",
                      (pair.bare.python, "-c", "pass"), lab.env(home), (pair.hooked.python, "-c", "pass"),
-                     lab.env(home), "<= 1.05")
+                     lab.env(home), "<= 1.05", "the same venv without the .pth")
 
     for item in call_overhead.in_venv(pair.hooked, lab, quick):
         # The monitoring rows (3.12+) are the comparison behind the choice of the default.
@@ -124,7 +124,8 @@ def _per_python(version, quick, base):
     return rows
 
 
-def _instruction_row(rows, case, bare_argv, bare_env, hooked_argv, hooked_env, target):
+def _instruction_row(rows, case, bare_argv, bare_env, hooked_argv, hooked_env, target,
+                     anchor="the same run unwatched"):
     """The same comparison counted in instructions (see _measure.instructions), when valgrind is here."""
     counts = {}
     for label, argv, env in (("bare", bare_argv, bare_env), ("hooked", hooked_argv, hooked_env)):
@@ -132,7 +133,7 @@ def _instruction_row(rows, case, bare_argv, bare_env, hooked_argv, hooked_env, t
         counts[label] = _measure.instructions(list(argv), env)
     if counts["bare"] is None:
         return
-    rows.append(_table.row(case, "ratio of instructions executed (callgrind) to the same run unwatched",
+    rows.append(_table.row(case, f"ratio of instructions executed (callgrind) to {anchor}",
                            counts["hooked"] / counts["bare"], target,
                            f"{counts['hooked'] / 1e6:.1f}M vs {counts['bare'] / 1e6:.1f}M instructions, "
                            "PYTHONHASHSEED=0; load-independent, kernel work not included"))
