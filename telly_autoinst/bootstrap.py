@@ -30,33 +30,49 @@ def start():
 def _start():
     if kill_switch() is not None:
         return
-    watched = _watched_names()
-    if not watched:
-        return
+    from . import index
+
+    forced = frozenset(n.strip() for n in os.environ.get("TELLY_AUTOINST_PACKAGES", "").split(",") if n.strip())
+    cached = index.read()
+    if cached is None:
+        # Without a writable cache every start would pay for a full scan: stay untouched.
+        if not index.writable():
+            return
+        gate = _Gate(None, forced)
+    else:
+        watched = frozenset(cached[0]) | forced
+        if not watched:
+            return
+        gate = _Gate(watched, forced)
     if not any(getattr(f, "telly_autoinst_gate", False) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Gate(watched))
-    # Packages imported before the hook existed (by an earlier .pth) are instrumented now.
+        sys.meta_path.insert(0, gate)
+        # A watched package imported before us is never imported again: no later import would
+        # start the rescan for it, so it happens now (reading gate.watched rescans and adopts).
+        if cached is not None:
+            _adopt_loaded(gate.watched)
+        elif _imported_before_us():
+            gate.watched  # noqa: B018
+
+
+def _adopt_loaded(watched):
+    """Instrument the watched modules imported before the hook existed (by an earlier .pth)."""
     for name in [n for n in list(sys.modules) if n.partition(".")[0] in watched]:
         module = sys.modules.get(name)
         if module is not None:
             _on_loaded(module)
 
 
-def _watched_names():
-    from . import index
+# Imports that never start a stale index's rescan: the standard library, what site itself looks
+# for, and this package. (Python 3.9 has no list: there the first other import rescans.)
+_STDLIB: "frozenset[str]" = getattr(sys, "stdlib_module_names", frozenset())
+_NEVER_SCAN = ("sitecustomize", "usercustomize", "telly_autoinst")
 
-    forced = {n.strip() for n in os.environ.get("TELLY_AUTOINST_PACKAGES", "").split(",") if n.strip()}
-    cached = index.read()
-    if cached is None:
-        # Without a writable cache every start would pay for a full scan: stay untouched.
-        if not index.writable():
-            return set()
-        from .discovery import rebuild_index
 
-        watched, _ = rebuild_index()
-    else:
-        watched, _ = cached
-    return set(watched) | forced
+def _imported_before_us():
+    """Whether a module that could be watched was imported before the hook (by an earlier .pth):
+    public, top-level and not in the standard library. Private helpers such as setuptools'
+    ``_distutils_hack`` cannot be watched."""
+    return any("." not in n and n[:1] != "_" and n not in _STDLIB and n not in _NEVER_SCAN for n in sys.modules)
 
 
 class _Gate:
@@ -66,19 +82,53 @@ class _Gate:
     the first watched import puts the real ``WatchFinder`` in its place. Importing ``finder`` at
     interpreter start cost as much as the rest of start-up's work, and most starts never
     import a watched package.
+
+    When the cached index is stale or missing (the first start, or after a pip install), the
+    rescan (``importlib.metadata``, TOML, ``json``, ``re``, ``threading``) is not done at start
+    either: it waits for the first import from outside the standard library, so a start that
+    imports none (``python -c pass``) never pays for it.
     """
 
     telly_autoinst_gate = True  # how finder.uninstall() recognises it without importing this module
 
-    def __init__(self, watched):
-        self.watched = frozenset(watched)
+    def __init__(self, watched, forced=frozenset()):
+        self._watched = watched  # None until a stale index is rebuilt
+        self._forced = forced
+        self._scanning = False
+
+    @property
+    def watched(self):
+        """The watched top-level names; the first read after a stale index rebuilds it."""
+        if self._watched is None:
+            from .discovery import rebuild_index
+
+            found, _ = rebuild_index()
+            self._watched = frozenset(found) | self._forced
+            _adopt_loaded(self._watched)
+        return self._watched
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.partition(".")[0] not in self.watched:
+        top = fullname.partition(".")[0]
+        watched = self._watched
+        if watched is None:
+            # The rescan's own imports (and another thread's, meanwhile) pass through untouched.
+            if self._scanning or top in _STDLIB or top in _NEVER_SCAN:
+                return None
+            self._scanning = True
+            try:
+                watched = self.watched
+            except Exception:  # a failed scan leaves the program as it is, counting nothing
+                from ._debug import swallowed
+
+                swallowed("rebuilding the index of watched packages")
+                watched = self._watched = frozenset()
+            finally:
+                self._scanning = False
+        if top not in watched:
             return None
         from .finder import install
 
-        return install(self.watched, _on_found, replacing=self).find_spec(fullname, path, target)
+        return install(watched, _on_found, replacing=self).find_spec(fullname, path, target)
 
 
 def _on_found(spec):

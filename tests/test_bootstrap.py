@@ -32,11 +32,21 @@ def test_kill_switch_order_and_values(tmp_path, monkeypatch):
 
 
 def test_start_installs_finder_and_imports_nothing_heavy(venv, home):
-    venv.run("pass", home, check=True)  # the first start builds the index
+    venv.run("pass", home, check=True)  # a first start (it leaves the rescan to the first non-stdlib import)
     proc = venv.run(f"import sys; heavy = {HEAVY!r}; print(sorted(m for m in heavy if m in sys.modules)); " + PROBE,
                     home, check=True)
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
     assert proc.stderr == ""
+
+
+def test_a_first_start_that_imports_nothing_outside_the_stdlib_never_scans(venv, home):
+    # No index yet (a fresh home): the scan waits for the first non-stdlib import.
+    heavy = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
+    proc = venv.run(f"import sys; print({heavy}); import json, sample_hatch; "
+                    "print([type(f).__name__ for f in sys.meta_path if type(f).__name__ in ('_Gate', 'WatchFinder')])",
+                    home, check=True)
+    assert proc.stdout.split("\n")[:2] == ["[]", "['WatchFinder']"]
+    assert list((home / ".cache" / "telly_autoinst").glob("index-*.txt"))
 
 
 def test_the_first_watched_import_puts_the_finder_in_the_stand_ins_place(venv, home):
@@ -65,7 +75,7 @@ def test_falsy_disable_keeps_hook(venv, home):
 
 
 def test_broken_cache_is_rebuilt_and_program_untouched(venv, home):
-    venv.run("pass", home, check=True)
+    venv.run("import sample_st", home, check=True)  # the first non-stdlib import writes the index
     [index_file] = (home / ".cache" / "telly_autoinst").glob("index-*.txt")
     index_file.write_bytes(b"\xff\xfe garbage\nstamp\t\t\n")
     proc = venv.run("import sample_st; print(sample_st.greet('a'))", home, check=True)
