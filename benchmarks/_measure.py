@@ -3,7 +3,6 @@
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -76,15 +75,6 @@ def checked(child, what):
     if child.status != 0:
         raise RuntimeError(f"{what} exited with {child.status}; stdout: {child.stdout[-500:]!r}")
     return child
-
-
-def dead_url():
-    """A loopback URL on a port nobody listens on: reports sent there fail at once, as when offline."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
 
 
 def instructions(argv, env):

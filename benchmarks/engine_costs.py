@@ -26,6 +26,7 @@ Run alone: ``python -m benchmarks --only engine_costs [--quick]``.
 
 from benchmarks import _measure, _table, call_overhead
 from benchmarks._setup import Lab, script
+from tests.support.loopback import dead_url
 from tests.support.venvs import clean_env, find_python
 
 VERSIONS = ("3.9", "3.11", "3.13")
@@ -66,7 +67,7 @@ def _per_python(version, quick, base):
     pair = lab.imports
     home = lab.home()
     program = script(lab, "click_program.py", _PROGRAM)
-    dead = _measure.dead_url()
+    dead = dead_url()
     forced = {"TELLY_AUTOINST_PACKAGES": "click", "TELLY_HTTP_SERVER": dead}
     variants = {
         "bare": _timed(pair.bare, [program], lab.env(home), "bare"),

@@ -11,6 +11,7 @@ import sys
 
 from benchmarks import _generate, _measure, _table
 from benchmarks._setup import Lab, script
+from tests.support.loopback import dead_url
 
 CASE = "process exit, report pending, endpoint unreachable"
 _CALLED = f"import {_generate.CALLS} as m\nm.work()\nm.Worker().run()\n"
@@ -26,7 +27,7 @@ def run(quick=False, lab=None):
         called = script(lab, "exit_called.py", _CALLED)
         not_called = script(lab, "exit_not_called.py", _NOT_CALLED)
         home = lab.home()
-        env = lab.env(home, TELLY_HTTP_SERVER=_measure.dead_url())
+        env = lab.env(home, TELLY_HTTP_SERVER=dead_url())
         file_env = lab.env(home, TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH=str(home / "reports"))
 
         def variant(venv, path, environ, label):

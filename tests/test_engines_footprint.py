@@ -53,12 +53,18 @@ def _versions():
     return [v for v in ("3.9", "3.11", "3.13") if find_python(v)]
 
 
-@pytest.mark.parametrize("version", _versions())
-def test_warm_first_import_and_hand_off_load_no_heavy_module(venvs, home, tmp_path, version):
-    venv = venvs.get(python=find_python(version))
+def _quietpkg(tmp_path):
+    """A work directory holding the watched package the footprint programs import."""
     work = tmp_path / "work"
     (work / "quietpkg").mkdir(parents=True)
     (work / "quietpkg" / "__init__.py").write_text(_PACKAGE)
+    return work
+
+
+@pytest.mark.parametrize("version", _versions())
+def test_warm_first_import_and_hand_off_load_no_heavy_module(venvs, home, tmp_path, version):
+    venv = venvs.get(python=find_python(version))
+    work = _quietpkg(tmp_path)
     env = {"TELLY_AUTOINST_PACKAGES": "quietpkg", "TELLY_HTTP_SERVER": "http://127.0.0.1:9",
            "TELLY_SPOOL_DIR": str(tmp_path / "spool")}
     cold = venv.run(["-c", _PROGRAM], home, env=env, cwd=work)
@@ -98,9 +104,7 @@ atexit.register(lambda: seen.update(before_flush=set(sys.modules)))
 @pytest.mark.parametrize("version", _versions())
 def test_exit_hand_off_leaves_building_and_sending_to_the_sender(venvs, home, tmp_path, version):
     venv = venvs.get(python=find_python(version))
-    work = tmp_path / "work"
-    (work / "quietpkg").mkdir(parents=True)
-    (work / "quietpkg" / "__init__.py").write_text(_PACKAGE)
+    work = _quietpkg(tmp_path)
     spool = tmp_path / "spool"
     env = {"TELLY_AUTOINST_PACKAGES": "quietpkg", "TELLY_HTTP_SERVER": "http://127.0.0.1:9",
            "TELLY_SPOOL_DIR": str(spool)}
