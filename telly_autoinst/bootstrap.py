@@ -63,16 +63,35 @@ def _adopt_loaded(watched):
 
 
 # Imports that never start a stale index's rescan: the standard library, what site itself looks
-# for, and this package. (Python 3.9 has no list: there the first other import rescans.)
-_STDLIB: "frozenset[str]" = getattr(sys, "stdlib_module_names", frozenset())
+# for, and this package.
 _NEVER_SCAN = ("sitecustomize", "usercustomize", "telly_autoinst")
+_stdlib: "frozenset[str] | None" = getattr(sys, "stdlib_module_names", None)
+
+
+def _stdlib_names():
+    """The standard library's top-level names. Python 3.9 has no ``sys.stdlib_module_names``:
+    there they are read once from the directories of ``os`` and ``lib-dynload``, only when a
+    stale index makes the question come up."""
+    global _stdlib
+    if _stdlib is None:
+        names = set(sys.builtin_module_names)
+        home = os.path.dirname(os.__file__)
+        for folder in (home, os.path.join(home, "lib-dynload")):
+            try:
+                entries = os.listdir(folder)
+            except OSError:
+                continue
+            names.update(e.partition(".")[0] for e in entries if e not in ("site-packages", "dist-packages"))
+        _stdlib = frozenset(names)
+    return _stdlib
 
 
 def _imported_before_us():
     """Whether a module that could be watched was imported before the hook (by an earlier .pth):
     public, top-level and not in the standard library. Private helpers such as setuptools'
     ``_distutils_hack`` cannot be watched."""
-    return any("." not in n and n[:1] != "_" and n not in _STDLIB and n not in _NEVER_SCAN for n in sys.modules)
+    stdlib = _stdlib_names()
+    return any("." not in n and n[:1] != "_" and n not in stdlib and n not in _NEVER_SCAN for n in sys.modules)
 
 
 class _Gate:
@@ -112,7 +131,7 @@ class _Gate:
         watched = self._watched
         if watched is None:
             # The rescan's own imports (and another thread's, meanwhile) pass through untouched.
-            if self._scanning or top in _STDLIB or top in _NEVER_SCAN:
+            if self._scanning or top in _NEVER_SCAN or top in _stdlib_names():
                 return None
             self._scanning = True
             try:

@@ -70,7 +70,7 @@ class _CountedFunction(wrapt.FunctionWrapper):
         if place is None:
             # A string means "the global of this name in obj.__module__"; pickle checks that the
             # module attribute is this very wrapper.
-            return self.__qualname__
+            return self.__wrapped__.__qualname__
         return getattr, place
 
     def __reduce__(self):
