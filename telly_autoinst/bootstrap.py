@@ -1,20 +1,18 @@
-"""What the ``.pth`` line runs at interpreter start: kill switches, the cached watch list, the finder.
+"""What the ``.pth`` line runs at interpreter start: it puts the finder's stand-in in place.
 
 Rules for this module, because it runs in every interpreter that has the package installed:
-standard library only, no ``json``/``re``/``threading``/``importlib.metadata``; never raise,
-never print; safe to run twice. Everything else is deferred until a watched module is imported.
+``os`` and ``sys`` only, and no other module of this package until the stand-in wakes (each
+one costs about 1% of ``python -c pass``); never raise, never print; safe to run twice.
 """
 
 import os
 import sys
 
-from ._env import kill_switch
-
 _started = False
 
 
 def start():
-    """Install the import hook when any package is watched; otherwise leave no trace."""
+    """Put the import hook's stand-in first on ``sys.meta_path`` (see :class:`_Gate`)."""
     global _started
     if _started:  # a .pth seen twice (two site dirs, or site.addsitedir again)
         return
@@ -28,30 +26,14 @@ def start():
 
 
 def _start():
-    if kill_switch() is not None:
+    if any(getattr(f, "telly_autoinst_gate", False) for f in sys.meta_path):
         return
-    from . import index
-
-    forced = frozenset(n.strip() for n in os.environ.get("TELLY_AUTOINST_PACKAGES", "").split(",") if n.strip())
-    cached = index.read()
-    if cached is None:
-        # Without a writable cache every start would pay for a full scan: stay untouched.
-        if not index.writable():
-            return
-        gate = _Gate(None, forced)
-    else:
-        watched = frozenset(cached[0]) | forced
-        if not watched:
-            return
-        gate = _Gate(watched, forced)
-    if not any(getattr(f, "telly_autoinst_gate", False) for f in sys.meta_path):
-        sys.meta_path.insert(0, gate)
-        # A watched package imported before us is never imported again: no later import would
-        # start the rescan for it, so it happens now (reading gate.watched rescans and adopts).
-        if cached is not None:
-            _adopt_loaded(gate.watched)
-        elif _imported_before_us():
-            gate.watched  # noqa: B018
+    gate = _Gate()
+    sys.meta_path.insert(0, gate)
+    # A module imported before us (by an earlier .pth) is never imported again, so no later
+    # import would wake the gate for it: wake now, and instrument it if it is watched.
+    if _imported_before_us():
+        gate.watched  # noqa: B018
 
 
 def _adopt_loaded(watched):
@@ -62,16 +44,16 @@ def _adopt_loaded(watched):
             _on_loaded(module)
 
 
-# Imports that never start a stale index's rescan: the standard library, what site itself looks
-# for, and this package.
-_NEVER_SCAN = ("sitecustomize", "usercustomize", "telly_autoinst")
+# Imports that never wake the gate: the standard library, what site itself looks for, and this
+# package.
+_NEVER_WAKE = ("sitecustomize", "usercustomize", "telly_autoinst")
 _stdlib: "frozenset[str] | None" = getattr(sys, "stdlib_module_names", None)
 
 
 def _stdlib_names():
     """The standard library's top-level names. Python 3.9 has no ``sys.stdlib_module_names``:
-    there they are read once from the directories of ``os`` and ``lib-dynload``, only when a
-    stale index makes the question come up."""
+    there they are read once from the directories of ``os`` and ``lib-dynload``, when the gate
+    first needs them."""
     global _stdlib
     if _stdlib is None:
         names = set(sys.builtin_module_names)
@@ -90,64 +72,90 @@ def _imported_before_us():
     """Whether a module that could be watched was imported before the hook (by an earlier .pth):
     public, top-level and not in the standard library. Private helpers such as setuptools'
     ``_distutils_hack`` cannot be watched."""
-    stdlib = _stdlib_names()
-    return any("." not in n and n[:1] != "_" and n not in stdlib and n not in _NEVER_SCAN for n in sys.modules)
+    others = set(sys.modules).difference(_stdlib_names(), _NEVER_WAKE)  # in C: most names go here
+    return any("." not in n and n[:1] != "_" for n in others)
 
 
 class _Gate:
     """The finder's stand-in at the head of ``sys.meta_path`` until a watched module is imported.
 
-    Its ``find_spec`` is the finder's own fast path, so every other import costs what it did;
-    the first watched import puts the real ``WatchFinder`` in its place. Importing ``finder`` at
-    interpreter start cost as much as the rest of start-up's work, and most starts never
-    import a watched package.
-
-    When the cached index is stale or missing (the first start, or after a pip install), the
-    rescan (``importlib.metadata``, TOML, ``json``, ``re``, ``threading``) is not done at start
-    either: it waits for the first import from outside the standard library, so a start that
-    imports none (``python -c pass``) never pays for it.
+    Interpreter start only puts this gate in place: most starts never import a watched
+    package, and many (``python -c pass``, a CLI tool's own ``--version``) import nothing
+    outside the standard library. The gate wakes at the first import from outside it. It checks
+    the kill switches first, before anything is read or written; then it reads the cached index
+    of watched packages, or rebuilds a stale one (``importlib.metadata``, TOML, ``json``, ``re``,
+    ``threading``). It leaves ``sys.meta_path`` when a kill switch is on, nothing is watched, or
+    no cache can be written; otherwise it answers with the finder's own fast path until the
+    first watched import puts the real ``WatchFinder`` in its place.
     """
 
     telly_autoinst_gate = True  # how finder.uninstall() recognises it without importing this module
 
-    def __init__(self, watched, forced=frozenset()):
-        self._watched = watched  # None until a stale index is rebuilt
-        self._forced = forced
-        self._scanning = False
+    def __init__(self):
+        self._watched = None  # the watched top-level names, once awake
+        self._waking = False
 
     @property
     def watched(self):
-        """The watched top-level names; the first read after a stale index rebuilds it."""
+        """The watched top-level names; the first read wakes the gate."""
         if self._watched is None:
-            from .discovery import rebuild_index
+            try:
+                watched = self._wake()
+            except Exception:  # a failed wake leaves the program as it is, counting nothing
+                from ._debug import swallowed
 
-            found, _ = rebuild_index()
-            self._watched = frozenset(found) | self._forced
-            _adopt_loaded(self._watched)
+                swallowed("reading the index of watched packages")
+                watched = frozenset()
+            self._watched = watched
+            if watched:
+                _adopt_loaded(watched)
+            else:
+                _leave(self)
         return self._watched
+
+    def _wake(self):
+        from ._env import kill_switch
+
+        if kill_switch() is not None:
+            return frozenset()
+        from . import index
+
+        forced = frozenset(n.strip() for n in os.environ.get("TELLY_AUTOINST_PACKAGES", "").split(",") if n.strip())
+        cached = index.read()
+        if cached is not None:
+            return frozenset(cached[0]) | forced
+        # Without a writable cache every start would pay for a full scan: stay untouched.
+        if not index.writable():
+            return frozenset()
+        from .discovery import rebuild_index
+
+        found, _ = rebuild_index()
+        return frozenset(found) | forced
 
     def find_spec(self, fullname, path=None, target=None):
         top = fullname.partition(".")[0]
         watched = self._watched
         if watched is None:
-            # The rescan's own imports (and another thread's, meanwhile) pass through untouched.
-            if self._scanning or top in _NEVER_SCAN or top in _stdlib_names():
+            # The wake's own imports (and another thread's, meanwhile) pass through untouched.
+            if self._waking or top in _NEVER_WAKE or top in _stdlib_names():
                 return None
-            self._scanning = True
+            self._waking = True
             try:
                 watched = self.watched
-            except Exception:  # a failed scan leaves the program as it is, counting nothing
-                from ._debug import swallowed
-
-                swallowed("rebuilding the index of watched packages")
-                watched = self._watched = frozenset()
             finally:
-                self._scanning = False
+                self._waking = False
         if top not in watched:
             return None
         from .finder import install
 
         return install(watched, _on_found, replacing=self).find_spec(fullname, path, target)
+
+
+def _leave(gate):
+    try:  # another thread may have removed it already
+        sys.meta_path.remove(gate)
+    except ValueError:
+        pass
 
 
 def _on_found(spec):

@@ -57,21 +57,45 @@ def test_the_first_watched_import_puts_the_finder_in_the_stand_ins_place(venv, h
     assert proc.stdout.split("\n")[:2] == ["['_Gate']", "['WatchFinder'] 0"]
 
 
+def test_start_imports_only_the_package_and_bootstrap(venv, home):
+    venv.run("import sample_st", home, check=True)  # a fresh index, and a watched package
+    proc = venv.run("import sys; print(sorted(m for m in sys.modules if m.startswith('telly_autoinst')))", home,
+                    check=True)
+    assert proc.stdout.strip() == "['telly_autoinst', 'telly_autoinst.bootstrap']"
+
+
+# After the first import from outside the standard library: is sample_st's function left alone,
+# is the hook gone from sys.meta_path, and which of our modules were imported.
+KILLED = ("import sample_st, sys; print(type(sample_st.greet).__name__, any(type(f).__name__ in ('_Gate', "
+          "'WatchFinder') for f in sys.meta_path), sorted(m for m in sys.modules if m.startswith('telly_autoinst')))")
+CHECKED_ONLY = "function False ['telly_autoinst', 'telly_autoinst._env', 'telly_autoinst.bootstrap']"
+
+
 @pytest.mark.parametrize("env", [{"TELLY_DISABLE": "1"}, {"TELLY_DISABLE": "on"}, {"TELLY_DISABLE": "Y"},
                                  {"DO_NOT_TRACK": "1"}, {"DO_NOT_TRACK": "true"}])
 def test_kill_switch_variables_turn_everything_off(venv, home, env):
-    proc = venv.run(PROBE + "; import sample_st; print(type(sample_st.greet).__name__)", home, env=env, check=True)
-    assert proc.stdout.split() == ["False", "function"]
+    # The stand-in checks the kill switches before it reads or writes anything, then leaves.
+    proc = venv.run(KILLED, home, env=env, check=True)
+    assert proc.stdout.strip() == CHECKED_ONLY
     assert not (home / ".cache").exists()
 
 
 def test_kill_switch_file(venv, home):
     (home / ".telly_disable").touch()
-    assert venv.run(PROBE, home, check=True).stdout.strip() == "False"
+    assert venv.run(KILLED, home, check=True).stdout.strip() == CHECKED_ONLY
+    assert not (home / ".cache").exists()
 
 
 def test_falsy_disable_keeps_hook(venv, home):
-    assert venv.run(PROBE, home, env={"TELLY_DISABLE": "0"}, check=True).stdout.strip() == "True"
+    proc = venv.run("import sample_st; " + PROBE, home, env={"TELLY_DISABLE": "0"}, check=True)
+    assert proc.stdout.strip() == "True"
+
+
+def test_a_start_that_imports_only_the_stdlib_leaves_the_stand_in_asleep(venv, home):
+    (home / ".telly_disable").touch()  # even a kill switch is not read before the stand-in wakes
+    proc = venv.run("import json, sys; print(sorted(m for m in sys.modules if m.startswith('telly_autoinst')), "
+                    "[type(f).__name__ for f in sys.meta_path][0])", home, check=True)
+    assert proc.stdout.strip() == "['telly_autoinst', 'telly_autoinst.bootstrap'] _Gate"
 
 
 def test_broken_cache_is_rebuilt_and_program_untouched(venv, home):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Imported by the `.pth` line in every interpreter: typing and __future__ would cost every start.
+# Imported at interpreter start, or when the finder's stand-in wakes: typing and __future__ would cost
+# every program that imports anything from outside the standard library.
 STARTUP = ["__init__.py", "bootstrap.py", "_env.py", "index.py", "finder.py"]
 
 
