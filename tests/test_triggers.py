@@ -16,6 +16,15 @@ def venv(venvs, sample_wheels):
     return venvs.get(extra=[sample_wheels["pkg_hatch"]])
 
 
+@pytest.fixture(autouse=True)
+def default_sighup():
+    """Children inherit an ignored SIGHUP (a run under ``nohup``), and the hook rightly leaves an
+    ignored signal ignored; these tests are about a program that does not ignore it."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 def _env(tmp_path, **extra):
     return {"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(tmp_path / "out"), **extra}
 
