@@ -17,12 +17,16 @@ def venv(venvs, sample_wheels):
 
 
 @pytest.fixture(autouse=True)
-def default_sighup():
-    """Children inherit an ignored SIGHUP (a run under ``nohup``), and the hook rightly leaves an
-    ignored signal ignored; these tests are about a program that does not ignore it."""
-    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+def signals_not_ignored():
+    """Children inherit an ignored signal (SIGHUP under ``nohup``, SIGINT in a background job of
+    a non-interactive shell), and the hook rightly leaves an ignored signal ignored; these tests
+    are about a program that ignores none of the three."""
+    ignored = [s for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) == signal.SIG_IGN]
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_DFL)
     yield
-    signal.signal(signal.SIGHUP, previous)
+    for signum in ignored:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _env(tmp_path, **extra):
