@@ -72,8 +72,24 @@ def _imported_before_us():
     """Whether a module that could be watched was imported before the hook (by an earlier .pth):
     public, top-level and not in the standard library. Private helpers such as setuptools'
     ``_distutils_hack`` cannot be watched."""
-    others = set(sys.modules).difference(_stdlib_names(), _NEVER_WAKE)  # in C: most names go here
-    return any("." not in n and n[:1] != "_" for n in others)
+    others = set(sys.modules).difference(_stdlib or (), _NEVER_WAKE)  # in C: most names go here
+    names = [n for n in others if "." not in n and n[:1] != "_"]
+    if _stdlib is None and names:
+        # Python 3.9: listing the standard library here cost as much as the rest of start-up, so
+        # a module already loaded is judged by where it came from instead.
+        home = os.path.dirname(os.__file__) + os.sep
+        names = [n for n in names if not _loaded_from_stdlib(sys.modules.get(n), home)]
+    return bool(names)
+
+
+def _loaded_from_stdlib(module, home):
+    try:
+        path = vars(module).get("__file__")  # vars(): a module __getattr__ must not run here
+    except TypeError:  # not a module: something put there by hand
+        return False
+    if not isinstance(path, str):
+        return True  # built in or frozen
+    return path.startswith(home) and "site-packages" not in path and "dist-packages" not in path
 
 
 class _Gate:
