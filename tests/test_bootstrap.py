@@ -32,7 +32,7 @@ def test_kill_switch_order_and_values(tmp_path, monkeypatch):
 
 
 def test_start_installs_finder_and_imports_nothing_heavy(venv, home):
-    venv.run("pass", home, check=True)  # a first start (it leaves the rescan to the first non-stdlib import)
+    venv.run("import sample_st", home, check=True)  # a warm start follows: the index exists
     proc = venv.run(f"import sys; heavy = {HEAVY!r}; print(sorted(m for m in heavy if m in sys.modules)); " + PROBE,
                     home, check=True)
     assert proc.stdout.split("\n")[:2] == ["[]", "True"]
