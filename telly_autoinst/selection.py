@@ -27,6 +27,7 @@ Selection only reads attributes with ``vars()``: it never calls module ``__getat
 touches argument values and never changes an object.
 """
 
+from functools import partial
 from types import FunctionType
 
 from . import _debug
@@ -53,6 +54,12 @@ class Target(_TargetFields):
     __slots__ = ()
 
 
+# Selection makes a Target for every counted object of a watched package: from all six fields
+# at once, in C, rather than through the record's keyword-aware ``__new__``.
+_target = partial(tuple.__new__, Target)
+_ABSENT = object()
+
+
 def select(module, project):
     """The targets of ``module`` under ``project``'s include/exclude patterns, in definition order."""
     modname = module.__name__
@@ -65,10 +72,27 @@ def select(module, project):
         names = [n for n in list(namespace) if not n.startswith("_")]
     found: dict[str, Any] = {}
     for name in names:
-        if name not in namespace:
+        obj = namespace.get(name, _ABSENT)
+        if obj is _ABSENT:
             continue
         try:
-            _select_module_attribute(module, modname, name, namespace[name], roots, found)
+            if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
+                # Most public names of a module are plain functions: the general case below,
+                # unrolled (selection runs inside the host's import of every watched module).
+                qualname = obj.__qualname__
+                if obj.__module__ == modname and "." not in qualname and "<" not in qualname:
+                    key = f"{modname}.{qualname}"
+                    if key not in found:
+                        found[key] = _target((key, "function", module, name, obj, None))
+            elif isinstance(obj, type):
+                if _defined_here(obj, modname):
+                    _select_class(obj, modname, roots, found)
+            else:
+                func = _unwrapped(obj)
+                if func is not None and _defined_here(func, modname):
+                    key = f"{modname}.{func.__qualname__}"
+                    if key not in found:
+                        found[key] = _target((key, "function", module, name, obj, None))
         except Exception:  # a hostile object (broken __module__, proxy) is simply not counted
             _debug.swallowed(f"selecting {modname}.{name}")
             continue
@@ -94,17 +118,6 @@ def _defined_here(obj, modname, prefix=""):
         and qualname.startswith(prefix)
         and "." not in qualname[len(prefix):]
     )
-
-
-def _select_module_attribute(module, modname, name, obj, roots, found):
-    if isinstance(obj, type):
-        if _defined_here(obj, modname):
-            _select_class(obj, modname, roots, found)
-    else:
-        func = _unwrapped(obj)
-        if func is not None and _defined_here(func, modname):
-            key = f"{modname}.{func.__qualname__}"
-            found.setdefault(key, Target(key, "function", module, name, obj))
 
 
 def _unwrapped(obj):
@@ -141,12 +154,22 @@ def _select_class(cls, modname, roots, found):
         return
     init_owner = _package_init_owner(cls, roots)
     if init_owner is not None:
-        found[key] = Target(key, "class", cls, "__init__", cls, init_owner)
+        found[key] = _target((key, "class", cls, "__init__", cls, init_owner))
     prefix = cls.__qualname__ + "."
+    start = len(prefix)
     for name, value in list(vars(cls).items()):
         if name.startswith("_"):
             continue
         try:
+            if type(value) is FunctionType and "__wrapped__" not in value.__dict__:
+                # A plain method, the common case: the branches below, unrolled.
+                qualname = value.__qualname__
+                if value.__module__ == modname and qualname.startswith(prefix) and "<" not in qualname \
+                        and "." not in qualname[start:]:
+                    method_key = f"{modname}.{qualname}"
+                    if method_key not in found:
+                        found[method_key] = _target((method_key, "method", cls, name, value, None))
+                continue
             if isinstance(value, type):
                 if _defined_here(value, modname, prefix):
                     _select_class(value, modname, roots, found)
@@ -162,7 +185,8 @@ def _select_class(cls, modname, roots, found):
                 kind, func = "method", _unwrapped(value)
             if func is not None and _defined_here(func, modname, prefix):
                 method_key = f"{modname}.{func.__qualname__}"
-                found.setdefault(method_key, Target(method_key, kind, cls, name, value))
+                if method_key not in found:
+                    found[method_key] = _target((method_key, kind, cls, name, value, None))
         except Exception:  # same as above: skip what cannot be inspected safely
             _debug.swallowed(f"selecting the methods of {modname}.{getattr(cls, '__qualname__', cls)}")
             continue
@@ -173,7 +197,8 @@ def _select_property(cls, modname, name, prop, prefix, found):
     if accessors and all(f is not None and f.__name__ == name and _defined_here(f, modname, prefix)
                          for f in accessors):
         key = f"{modname}.{cls.__qualname__}.{name}"
-        found.setdefault(key, Target(key, "property", cls, name, prop))
+        if key not in found:
+            found[key] = _target((key, "property", cls, name, prop, None))
 
 
 def _package_init_owner(cls, roots):

@@ -29,7 +29,7 @@ PLACEHOLDER = "\x00telly_autoinst\x00"
 CALL, INIT, TAIL = "call", "init", "tail"
 
 # Bump when the rewrite or the stored tuple changes.
-_FORMAT = "telly-rewrite-3"
+_FORMAT = "telly-rewrite-4"
 # Far more than any module's code; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 64 << 20
 

@@ -46,7 +46,8 @@ def rewrite(source, path):
 
     ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``; ``tree`` maps the ``co_consts``
     indexes that lead to code objects holding placeholders to their own trees (key -1: the
-    indexes of a code object's own placeholders), so binding visits those code objects only.
+    ``(co_consts index, placeholder number)`` pairs of a code object's own placeholders), so
+    binding visits those code objects only.
     Raises SyntaxError (and whatever ``compile`` raises) exactly where the normal import would.
     """
     tree: Any = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -60,7 +61,8 @@ def rewrite(source, path):
 
 def _placeholder_tree(code):
     tree = {}
-    own = [i for i, value in enumerate(code.co_consts) if type(value) is str and value.startswith(PLACEHOLDER)]
+    own = [(i, int(value[len(PLACEHOLDER):])) for i, value in enumerate(code.co_consts)
+           if type(value) is str and value.startswith(PLACEHOLDER)]
     if own:
         tree[-1] = own
     for i, value in enumerate(code.co_consts):

@@ -173,22 +173,23 @@ class RewriteEngine(Engine):
         """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
         project_id = project.project_id
         site_list, tree = sites
-        keys = [f"{modname}.{qualname}" for _, qualname in site_list]
-        steps = iter(counters.steps_for(project_id, [k for k, (kind, _) in zip(keys, site_list) if kind == CALL]))
-        bound = {}
-        for index, (kind, _) in enumerate(site_list):
-            if kind == CALL:
-                value = next(steps)
-            elif kind == INIT:
-                value = self._observer()
+        calls = [i for i, (kind, _) in enumerate(site_list) if kind == CALL]
+        keys = [f"{modname}.{site_list[i][1]}" for i in calls]
+        values: list[Any] = [None] * len(site_list)
+        for i, steps in zip(calls, counters.steps_for(project_id, keys)):
+            values[i] = steps
+        for i, (kind, _) in enumerate(site_list):
+            if kind == INIT:
+                values[i] = self._observer()
             elif kind == TAIL:
-                value = self._module_ran(modname, project)
-            else:
-                continue
-            bound[PLACEHOLDER + str(index)] = (kind, keys[index], value)
+                values[i] = self._module_ran(modname, project)
+
+        def remember(site, new_code):
+            kind, qualname = site_list[site]
+            self._remember(new_code, (kind, f"{modname}.{qualname}", values[site]), project_id)
+
         with self._lock:
-            return _bind_tree(code, tree, bound, lambda placeholder, new: self._remember(
-                new, bound[placeholder], project_id))
+            return _bind_tree(code, tree, values, remember)
 
     def _remember(self, code, site, project_id):
         kind, key, value = site
@@ -309,9 +310,22 @@ class RewriteEngine(Engine):
         done = []
         enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
+        counted, armed = self._counted, self._armed
         with self._lock:
             for target in select(module, project) if targets is None else targets:
                 try:
+                    obj = target.obj
+                    if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
+                        # A plain function or method, most targets: _compiled_codes, unrolled.
+                        code = obj.__code__
+                        entry = counted.get(id(code))
+                        if entry is not None and entry[0] is code and entry[1] == project_id \
+                                and entry[2] == target.key:
+                            if id(code) not in armed:
+                                armed.add(id(code))
+                                enabled.append(target.key)
+                                done.append(target.key)
+                            continue
                     if target.kind == "class":
                         if self._in_frame(target, project):
                             if self._instances.counts(target.obj):
@@ -349,18 +363,18 @@ class RewriteEngine(Engine):
 
 
 
-def _bind_tree(code, tree, bound, remember):
-    """``code`` with the placeholders that ``tree`` locates replaced (see ``_rewriter.rewrite``);
-    only the code objects on the way to a placeholder are rebuilt."""
+def _bind_tree(code, tree, values, remember):
+    """``code`` with the placeholders that ``tree`` locates replaced by ``values[placeholder
+    number]`` (see ``_rewriter.rewrite``); only the code objects on the way to a placeholder are
+    rebuilt, and ``remember(placeholder number, rebuilt code)`` is told of each that holds one."""
     consts = list(code.co_consts)
     own = None
     for index, sub in tree.items():
         if index < 0:
-            for i in sub:
-                own = consts[i]
-                consts[i] = bound[own][2]
+            for i, own in sub:
+                consts[i] = values[own]
         else:
-            consts[index] = _bind_tree(consts[index], sub, bound, remember)
+            consts[index] = _bind_tree(consts[index], sub, values, remember)
     result = code.replace(co_consts=tuple(consts))
     if own is not None:
         remember(own, result)
