@@ -96,7 +96,7 @@ def _header_line(header):
 
 
 def enqueue(directory, url, project_id, body, report_id, optin=False, not_before=0):
-    """Store one report for the sender; returns the list of (name, project_id, reason) dropped to make room.
+    """Store one report for the sender; returns the entry's name (:func:`enforce_caps` makes room).
 
     ``optin``: the project sends only to users listed in ~/.telly_optin, which the sender checks
     again before sending. ``not_before``: a Retry-After the collector already asked for.
@@ -107,11 +107,11 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
         header["optin"] = True
     name = f"{time.time_ns():020d}-{report_id}{SUFFIX}"
     _write_atomic(os.path.join(directory, name), _header_line(header) + body)
-    return enforce_caps(directory, keep=name)
+    return name
 
 
 def enqueue_counts(directory, url, project_id, captured, optin=False):
-    """Store one project's captured counts for the sender to build the report from; returns what was dropped.
+    """Store one project's captured counts for the sender to build the report from; returns the entry's name.
 
     ``url`` is the collector's base URL; ``captured`` is ``_handoff.capture``'s plain data.
     Written with ``ascii()``, which the host has for free, and read back with ``ast.literal_eval``,
@@ -121,7 +121,7 @@ def enqueue_counts(directory, url, project_id, captured, optin=False):
     entry = {"url": url, "project_id": project_id, "optin": bool(optin), "captured": captured}
     name = f"{time.time_ns():020d}-{captured['report_id']}{COUNTS_SUFFIX}"
     _write_atomic(os.path.join(directory, name), _COUNTS_MAGIC + ascii(entry).encode("ascii"))
-    return enforce_caps(directory, keep=name)
+    return name
 
 
 def owns(name):

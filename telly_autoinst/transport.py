@@ -93,13 +93,16 @@ class SpoolTransport:
         if not self.spool_dir:
             return Outcome(False, reason="no-spool-dir")
         try:
-            dropped = write()
+            name = write()
         except OSError as exc:
             return Outcome(False, reason=f"spool-error:{exc.__class__.__name__}")
-        for _name, dropped_project, reason in dropped:
-            spool.record_loss(reason, dropped_project, self.spool_dir)
-        if self.spawn:
-            _handoff.spawn(self.spool_dir, self.timeout)
+        started = _handoff.spawn(self.spool_dir, self.timeout) if self.spawn else None
+        if started is None:
+            # A sender enforces the caps when it starts; with none started here (one is already
+            # draining, or none may be) this process does. Not on every exit: listing and
+            # stat'ing a full spool (500 entries while a collector is down) is the host's time.
+            for _name, dropped_project, reason in spool.enforce_caps(self.spool_dir, keep=name):
+                spool.record_loss(reason, dropped_project, self.spool_dir)
         return Outcome(True, reason="spooled" if self.spawn else "deferred")
 
 

@@ -118,6 +118,27 @@ def test_spool_caps_drop_oldest_and_record_the_loss(tmp_path, monkeypatch):
     assert ("spool-full-count", "p1") in spool.LOSSES
 
 
+def test_caps_are_left_to_the_sender_the_host_starts(tmp_path, monkeypatch):
+    # Listing a full spool at every exit is what a long outage would cost each program: the host
+    # leaves the caps to the sender it starts, and enforces them itself only when it starts none.
+    from telly_autoinst import _handoff
+
+    monkeypatch.setattr(spool, "MAX_FILES", 2)
+    directory = str(tmp_path / "spool")
+    started = []
+    monkeypatch.setattr(_handoff, "spawn", lambda d, timeout: started.append(d) or 12345)
+    t = transport.SpoolTransport(directory)
+    for i in range(4):
+        assert t.hand_off("http://x", f"p{i}", {"report_id": f"r{i}"}).reason == "spooled"
+    assert len(started) == 4 and len(spool.entries(directory)) == 4  # the senders will drop two
+
+    monkeypatch.setattr(_handoff, "spawn", lambda d, timeout: None)  # one is already draining
+    assert t.hand_off("http://x", "p4", {"report_id": "r4"}).delivered
+    assert [n.split("-", 1)[1] for n in spool.entries(directory)] == ["r3.counts", "r4.counts"]
+    log = (tmp_path / "spool" / "losses.log").read_text().splitlines()
+    assert [line.split()[1:] for line in log] == [["spool-full-count", f"p{i}"] for i in range(3)]
+
+
 def test_spool_age_cap(tmp_path):
     directory = str(tmp_path)
     spool.enqueue(directory, "http://x", "old", BODY, "r1")
