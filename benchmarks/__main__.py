@@ -82,7 +82,8 @@ def main(argv=None):
     parser.add_argument("--json", dest="json_out", default=str(DEFAULT_JSON), help="where to write the rows")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--python", help="interpreter version for the venv-based cases, e.g. 3.13 (default: this one)")
-    parser.add_argument("--engine", help="TELLY_ENGINE for the hooked children: wrapt or monitoring (default: wrapt)")
+    parser.add_argument("--engine", help="TELLY_ENGINE for the hooked children: rewrite, monitoring or wrapt "
+                                         "(default: none set, so the client's default engine, rewrite)")
     parser.add_argument("--work", help="keep venvs and outputs in this directory (default: a temporary one)")
     args = parser.parse_args(argv)
 
@@ -101,7 +102,7 @@ def main(argv=None):
             durations[name] = round(time.perf_counter() - start, 1)
     finally:
         lab.close()
-    print(f"Python {args.python or platform.python_version()}, engine {args.engine or 'wrapt'} (venv cases), "
+    print(f"Python {args.python or platform.python_version()}, engine {args.engine or 'default'} (venv cases), "
           f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start{', quick' if args.quick else ''}\n")
     print(_table.format_table(rows))
     if args.markdown:
@@ -110,7 +111,7 @@ def main(argv=None):
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "python": args.python or platform.python_version(),
-        "engine": args.engine or "wrapt",
+        "engine": args.engine or "default",
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_before_after": [load_before, os.getloadavg()],

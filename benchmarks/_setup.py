@@ -29,7 +29,7 @@ class Lab:
 
     def __init__(self, base=None, python=None, engine=None):
         self.python = python  # interpreter for every venv; None: the one running the suite
-        self.engine = engine  # TELLY_ENGINE for the hooked children; None: the default (wrapt)
+        self.engine = engine  # TELLY_ENGINE for the hooked children; None: unset, the client's default
         self._owned = base is None
         self.base = Path(base) if base else Path(tempfile.mkdtemp(prefix="telly-bench-"))
         self.factory = VenvFactory(self.base / "venvs")

@@ -68,7 +68,7 @@ def run(quick=False, lab=None):
                 f"{CASE}: {label}", "ratio to the plain import", ratio, "<= 1.10",
                 f"median {seconds['hooked'] * 1e3:.1f} ms vs {seconds['plain'] * 1e3:.1f} ms over {rounds} "
                 f"interleaved imports each, in fresh interpreters; {note}",
-                met=_table.meets(ratio, "<= 1.10") if active else None))
+                met=_table.meets(ratio, "<= 1.10") if active else False))
         return rows
     finally:
         if own:
