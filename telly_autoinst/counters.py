@@ -101,8 +101,7 @@ def enable_keys(project_id, keys):
             counter = dormant.pop(key, None)
             if counter is None:
                 continue
-            counter.baseline = next(counter.steps) - counter.reads  # calls(), inline: one per key
-            counter.reads += 1
+            counter.baseline = counter.calls()
             if live is None:
                 live = _projects.setdefault(project_id, {})
             live[key] = counter
