@@ -77,22 +77,22 @@ def select(module, project):
             continue
         try:
             if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
-                # Most public names of a module are plain functions: the general case below,
-                # unrolled (selection runs inside the host's import of every watched module).
+                # Most public names are plain functions: _unwrapped and _defined_here, inline
+                # (selection runs inside the host's import of every watched module).
                 qualname = obj.__qualname__
-                if obj.__module__ == modname and "." not in qualname and "<" not in qualname:
-                    key = f"{modname}.{qualname}"
-                    if key not in found:
-                        found[key] = _target((key, "function", module, name, obj, None))
+                func = obj if obj.__module__ == modname and "." not in qualname and "<" not in qualname else None
             elif isinstance(obj, type):
                 if _defined_here(obj, modname):
                     _select_class(obj, modname, roots, found)
+                continue
             else:
                 func = _unwrapped(obj)
-                if func is not None and _defined_here(func, modname):
-                    key = f"{modname}.{func.__qualname__}"
-                    if key not in found:
-                        found[key] = _target((key, "function", module, name, obj, None))
+                if func is not None and not _defined_here(func, modname):
+                    func = None
+            if func is not None:
+                key = f"{modname}.{func.__qualname__}"
+                if key not in found:
+                    found[key] = _target((key, "function", module, name, obj, None))
         except Exception:  # a hostile object (broken __module__, proxy) is simply not counted
             _debug.swallowed(f"selecting {modname}.{name}")
             continue
@@ -162,28 +162,28 @@ def _select_class(cls, modname, roots, found):
             continue
         try:
             if type(value) is FunctionType and "__wrapped__" not in value.__dict__:
-                # A plain method, the common case: the branches below, unrolled.
+                # A plain method, the common case: _unwrapped and _defined_here, inline.
                 qualname = value.__qualname__
-                if value.__module__ == modname and qualname.startswith(prefix) and "<" not in qualname \
-                        and "." not in qualname[start:]:
-                    method_key = f"{modname}.{qualname}"
-                    if method_key not in found:
-                        found[method_key] = _target((method_key, "method", cls, name, value, None))
-                continue
-            if isinstance(value, type):
+                kind = "method"
+                func = value if value.__module__ == modname and qualname.startswith(prefix) \
+                    and "<" not in qualname and "." not in qualname[start:] else None
+            elif isinstance(value, type):
                 if _defined_here(value, modname, prefix):
                     _select_class(value, modname, roots, found)
                 continue
-            if type(value) is property:
+            elif type(value) is property:
                 _select_property(cls, modname, name, value, prefix, found)
                 continue
-            if isinstance(value, staticmethod):
-                kind, func = "staticmethod", _unwrapped(value.__func__)
-            elif isinstance(value, classmethod):
-                kind, func = "classmethod", _unwrapped(value.__func__)
             else:
-                kind, func = "method", _unwrapped(value)
-            if func is not None and _defined_here(func, modname, prefix):
+                if isinstance(value, staticmethod):
+                    kind, func = "staticmethod", _unwrapped(value.__func__)
+                elif isinstance(value, classmethod):
+                    kind, func = "classmethod", _unwrapped(value.__func__)
+                else:
+                    kind, func = "method", _unwrapped(value)
+                if func is not None and not _defined_here(func, modname, prefix):
+                    func = None
+            if func is not None:
                 method_key = f"{modname}.{func.__qualname__}"
                 if method_key not in found:
                     found[method_key] = _target((method_key, kind, cls, name, value, None))

@@ -295,7 +295,10 @@ class RewriteEngine(Engine):
         body of the (non-class) target has one."""
         codes = set()
         key = target.key
-        for func in _bodies(target):
+        obj = target.obj
+        # A plain function or method (most targets) is its own body: no _bodies/_innermost calls.
+        plain = type(obj) is FunctionType and "__wrapped__" not in obj.__dict__
+        for func in (obj,) if plain else _bodies(target):
             if func is None:
                 return None
             code = func.__code__
@@ -310,22 +313,9 @@ class RewriteEngine(Engine):
         done = []
         enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
-        counted, armed = self._counted, self._armed
         with self._lock:
             for target in select(module, project) if targets is None else targets:
                 try:
-                    obj = target.obj
-                    if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
-                        # A plain function or method, most targets: _compiled_codes, unrolled.
-                        code = obj.__code__
-                        entry = counted.get(id(code))
-                        if entry is not None and entry[0] is code and entry[1] == project_id \
-                                and entry[2] == target.key:
-                            if id(code) not in armed:
-                                armed.add(id(code))
-                                enabled.append(target.key)
-                                done.append(target.key)
-                            continue
                     if target.kind == "class":
                         if self._in_frame(target, project):
                             if self._instances.counts(target.obj):
