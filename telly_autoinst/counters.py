@@ -1,10 +1,11 @@
 """Call counts per (project, key): exact under threads, restarted from zero in a forked child.
 
-Each counter is an ``itertools.count``; a call is counted by stepping it from C code that holds
-the GIL from start to end, so concurrent calls never lose an increment and the per-call path
-takes no lock. Reading a count also goes through ``next()`` (an ``itertools.count`` cannot be
-read otherwise without the deprecated ``__reduce__``), so every counter remembers how many of
-its steps were reads and subtracts them.
+Each key's counter is an ``itertools.count``; a call is counted by stepping it from C code that
+holds the GIL from start to end, so concurrent calls never lose an increment and the per-call
+path takes no lock. Reading a count also goes through ``next()`` (an ``itertools.count`` cannot
+be read otherwise without the deprecated ``__reduce__``), so the steps spent on reading are
+booked and subtracted. A key gets its book at its first read only: the in-frame engine makes
+hundreds of counters per package as it imports, and most are read once, at exit.
 
 Limit: on a free-threaded build (3.13t) ``itertools.count`` is not atomic, so counts may be low.
 """
@@ -15,34 +16,13 @@ import os
 import threading
 
 _lock = threading.Lock()
-# project_id -> {key: _Counter}; only ever grows (a key once counted stays known).
-_projects: "dict[str, dict[str, _Counter]]" = {}
-# project_id -> {key: _Counter} stepped by in-frame code but not (yet) reported: the rewrite
-# engine compiles a counter into every function that selection *could* pick, before the module
-# has run; selection then enables the ones it picks (see steps_for and enable_keys).
-_dormant: "dict[str, dict[str, _Counter]]" = {}
+# project_id -> {key: itertools.count}; only ever grows (a key once counted stays known).
+_counts: "dict[str, dict[str, itertools.count[int]]]" = {}
+# project_id -> {key: (steps spent on reads, calls already taken)}, from a key's first read on.
+_books: "dict[str, dict[str, tuple[int, int]]]" = {}
+_UNREAD = (0, 0)
 # project_id -> {key: n}: counts whose delivery failed, re-added by the next take().
 _returned: "dict[str, dict[str, int]]" = {}
-
-
-class _Counter:
-    """One counter: the ``itertools.count`` the wrappers tick, and the bookkeeping of reads."""
-
-    __slots__ = ("steps", "tick", "reads", "baseline")
-
-    def __init__(self):
-        self.steps = itertools.count()
-        # Made by tick_for when an engine asks for it: the in-frame engine compiles hundreds of
-        # counters per package and never needs one.
-        self.tick = None
-        self.reads = 0  # steps spent on reading, not on calls
-        self.baseline = 0  # calls already taken
-
-    def calls(self):
-        """Calls counted so far (the caller holds ``_lock``)."""
-        value = next(self.steps) - self.reads
-        self.reads += 1
-        return value
 
 
 def tick_for(project_id, key):
@@ -51,71 +31,51 @@ def tick_for(project_id, key):
     The same (project_id, key) always shares one counter, so a module reloaded or a key
     wrapped twice keeps adding to the same total.
     """
-    counters = _projects.get(project_id)
-    counter = counters.get(key) if counters is not None else None
-    if counter is None:
-        enable_keys(project_id, (key,))  # in-frame code may step this key's counter already
-        with _lock:
-            counters = _projects.setdefault(project_id, {})
-            counter = counters.get(key)
-            if counter is None:
-                counter = counters[key] = _Counter()
-    tick = counter.tick
-    if tick is None:
-        # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
-        # ``enabled`` callable, so wrapt counts and then calls the original straight from C,
-        # with no Python frame of ours in between. (Two threads racing here make two ticks over
-        # the same count: both exact.)
-        tick = counter.tick = map(operator.not_, counter.steps).__next__
-    return tick
+    with _lock:
+        steps = _counter(_counts.setdefault(project_id, {}), key)
+    # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
+    # ``enabled`` callable, so wrapt counts and then calls the original straight from C, with no
+    # Python frame of ours in between. (Two ticks over one count are both exact.)
+    return map(operator.not_, steps).__next__
 
 
-def steps_for(project_id, keys):
-    """The ``itertools.count`` of each of ``keys``, in order, that in-frame code steps to count a call.
+def steppers(project_id, keys):
+    """For each of ``keys``, in order, a zero-argument callable in C (the bound ``__next__`` of the
+    key's ``itertools.count``) that counts one call: what in-frame code calls.
 
-    A key's steps are reported only once :func:`enable_keys` was called for it (or it got a
-    tick from :func:`tick_for`): until then they are counted and ignored. One call per module,
-    under one lock: the in-frame engine binds every counter of a module at once.
+    One call per module, under one lock: the in-frame engine arms a module's counters at once.
     """
     with _lock:
-        live = _projects.get(project_id, {})
-        dormant = _dormant.setdefault(project_id, {})
-        found = []
-        for key in keys:
-            counter = live.get(key) or dormant.get(key)
-            if counter is None:
-                counter = dormant[key] = _Counter()
-            found.append(counter.steps)
-        return found
+        counts = _counts.setdefault(project_id, {})
+        return [_counter(counts, key).__next__ for key in keys]
 
 
-def enable_keys(project_id, keys):
-    """Report these keys' calls from now on (calls made before, while their module ran, are not:
-    the engines that instrument after the module ran never see those either)."""
-    with _lock:
-        dormant = _dormant.get(project_id)
-        if not dormant:
-            return
-        live = None
-        for key in keys:
-            counter = dormant.pop(key, None)
-            if counter is None:
-                continue
-            counter.baseline = counter.calls()
-            if live is None:
-                live = _projects.setdefault(project_id, {})
-            live[key] = counter
+def _counter(counts, key):
+    """``counts[key]``, made when missing (the caller holds ``_lock``)."""
+    steps = counts.get(key)
+    if steps is None:
+        steps = counts[key] = itertools.count()
+    return steps
+
+
+def _unread(books, key, steps, take):
+    """Calls of one key counted and not yet taken; ``take`` marks them taken. Books the read's
+    own step (the caller holds ``_lock``)."""
+    reads, taken = books.get(key, _UNREAD)
+    calls = next(steps) - reads
+    books[key] = (reads + 1, calls if take else taken)
+    return calls - taken
 
 
 def take(project_id):
     """Counts since the previous take (only keys with calls), moving the baseline past them."""
     with _lock:
         stats = _returned.pop(project_id, {})
-        for key, counter in _projects.get(project_id, {}).items():
-            calls = counter.calls()
-            if calls > counter.baseline:
-                stats[key] = stats.get(key, 0) + calls - counter.baseline
-                counter.baseline = calls
+        books = _books.setdefault(project_id, {})
+        for key, steps in _counts.get(project_id, {}).items():
+            new = _unread(books, key, steps, True)
+            if new:
+                stats[key] = stats.get(key, 0) + new
         return stats
 
 
@@ -132,9 +92,11 @@ def pending_projects():
     """Projects with counts not yet taken (given-back counts included)."""
     with _lock:
         pending = {project_id for project_id, stats in _returned.items() if stats}
-        for project_id, counters in _projects.items():
-            if project_id not in pending and any(c.calls() > c.baseline for c in counters.values()):
-                pending.add(project_id)
+        for project_id, counts in _counts.items():
+            if project_id not in pending:
+                books = _books.setdefault(project_id, {})
+                if any(_unread(books, key, steps, False) for key, steps in counts.items()):
+                    pending.add(project_id)
         return sorted(pending)
 
 
@@ -151,9 +113,10 @@ def _after_fork_in_parent():
 def _after_fork_in_child():
     global _lock
     # The child reports only its own calls: what the parent counted stays the parent's.
-    for counters in _projects.values():
-        for counter in counters.values():
-            counter.baseline = counter.calls()
+    for project_id, counts in _counts.items():
+        books = _books.setdefault(project_id, {})
+        for key, steps in counts.items():
+            _unread(books, key, steps, True)
     _returned.clear()
     _lock = threading.Lock()
 
