@@ -16,8 +16,13 @@ import os
 import threading
 
 _lock = threading.Lock()
-# project_id -> {key: itertools.count}; only ever grows (a key once counted stays known).
+# project_id -> {key: itertools.count} of the keys reported; only ever grows (a key once
+# counted stays known).
 _counts: "dict[str, dict[str, itertools.count[int]]]" = {}
+# project_id -> {key: itertools.count} stepped by in-frame code but not (yet) reported: the
+# rewrite engine compiles a counter into every function that selection *could* pick, before the
+# module has run; selection then enables the ones it picks (see steps_for and enable_keys).
+_dormant: "dict[str, dict[str, itertools.count[int]]]" = {}
 # project_id -> {key: (steps spent on reads, calls already taken)}, from a key's first read on.
 _books: "dict[str, dict[str, tuple[int, int]]]" = {}
 _UNREAD = (0, 0)
@@ -32,30 +37,58 @@ def tick_for(project_id, key):
     wrapped twice keeps adding to the same total.
     """
     with _lock:
-        steps = _counter(_counts.setdefault(project_id, {}), key)
+        _enable(project_id, (key,))  # in-frame code may step this key's counter already
+        counts = _counts.setdefault(project_id, {})
+        steps = counts.get(key)
+        if steps is None:
+            steps = counts[key] = itertools.count()
     # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
     # ``enabled`` callable, so wrapt counts and then calls the original straight from C, with no
     # Python frame of ours in between. (Two ticks over one count are both exact.)
     return map(operator.not_, steps).__next__
 
 
-def steppers(project_id, keys):
-    """For each of ``keys``, in order, a zero-argument callable in C (the bound ``__next__`` of the
-    key's ``itertools.count``) that counts one call: what in-frame code calls.
+def steps_for(project_id, keys):
+    """The ``itertools.count`` of each of ``keys``, in order, that in-frame code steps to count a call.
 
-    One call per module, under one lock: the in-frame engine arms a module's counters at once.
+    A key's steps are reported only once :func:`enable_keys` was called for it (or it got a
+    tick from :func:`tick_for`): until then they are counted and ignored. One call per module,
+    under one lock: the in-frame engine binds every counter of a module at once.
     """
     with _lock:
-        counts = _counts.setdefault(project_id, {})
-        return [_counter(counts, key).__next__ for key in keys]
+        live = _counts.get(project_id, {})
+        dormant = _dormant.setdefault(project_id, {})
+        found = []
+        for key in keys:
+            steps = live.get(key) or dormant.get(key)
+            if steps is None:
+                steps = dormant[key] = itertools.count()
+            found.append(steps)
+        return found
 
 
-def _counter(counts, key):
-    """``counts[key]``, made when missing (the caller holds ``_lock``)."""
-    steps = counts.get(key)
-    if steps is None:
-        steps = counts[key] = itertools.count()
-    return steps
+def enable_keys(project_id, keys):
+    """Report these keys' calls from now on (calls made before, while their module ran, are not:
+    the engines that instrument after the module ran never see those either)."""
+    with _lock:
+        _enable(project_id, keys)
+
+
+def _enable(project_id, keys):
+    # The caller holds _lock.
+    dormant = _dormant.get(project_id)
+    if not dormant:
+        return
+    counts = books = None
+    for key in keys:
+        steps = dormant.pop(key, None)
+        if steps is None:
+            continue
+        if counts is None:
+            counts = _counts.setdefault(project_id, {})
+            books = _books.setdefault(project_id, {})
+        _unread(books, key, steps, True)  # what it counted so far stays unreported
+        counts[key] = steps
 
 
 def _unread(books, key, steps, take):

@@ -52,7 +52,7 @@ def test_instrumented_keys_is_a_copy_per_project(monkeypatch):
 @pytest.mark.parametrize("module, names", [
     ("engines", ["Engine", "ENGINES", "make_engine", "engine_name", "instrumented_keys", "fallback"]),
     ("selection", ["Target", "select"]),
-    ("counters", ["tick_for", "steppers", "take", "give_back", "pending_projects"]),
+    ("counters", ["tick_for", "steps_for", "enable_keys", "take", "give_back", "pending_projects"]),
 ])
 def test_names_the_rest_of_the_client_uses(module, names):
     # No __all__ outside the package's __init__ (tests/test_exported_members.py): these are the

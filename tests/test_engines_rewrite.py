@@ -118,6 +118,19 @@ def test_counts_in_frame_with_lines_and_namespace_unchanged(hooked):
         f"{module.__name__}.raises": 1}
 
 
+def test_rewritten_code_objects_stay_hashable(hooked):
+    # Tools key dicts by code objects (the standard library's ``trace --trackcalls``,
+    # line_profiler, debuggers): whatever the engine puts in ``co_consts`` must hash, on warm
+    # loads too (so nothing mutable and shared, such as a list, may stand in for the counters).
+    for name in (None, "rw_hash"):
+        module, _, _ = hooked(name=name)
+        codes = [module.where.__code__, module.Counter.bump.__code__, module.Counter.__init__.__code__]
+        assert len({code: None for code in codes}) == 3
+        sys.modules.pop(module.__name__)
+    again, _, _ = hooked(name="rw_hash")  # from the cache
+    assert hash(again.where.__code__) == hash(again.where.__code__)
+
+
 def test_references_taken_during_import_count(hooked):
     module, project, _ = hooked()
     module.REGISTRY[0](5)

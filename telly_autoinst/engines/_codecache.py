@@ -21,17 +21,15 @@ from .. import __version__
 from .._statefile import read_bytes
 from ..index import cache_dir, stable_hash
 
-# What is stored with the code: ``sites`` is ``(site list, places, slots)`` (see
-# ``_rewriter.rewrite``); the slots list is stored in the same ``marshal`` call as the code, so
-# a load gives back the very list that the loaded code objects hold. Before the rewrite
-# swaps it in, site ``i``'s statement indexes the string constant PLACEHOLDER + str(i) (no real
-# constant starts with a NUL and this text) at SLOT_BASE + i: always past the string's end.
+# What is stored with the code: ``sites`` is ``(site list, placeholder tree)`` (see
+# ``_rewriter.rewrite``); ``site list[i] = (kind, qualname)`` describes the string constant
+# PLACEHOLDER + str(i), which the engine replaces when it loads the code (no real constant
+# starts with a NUL and this text).
 PLACEHOLDER = "\x00telly_autoinst\x00"
-SLOT_BASE = 32
 CALL, INIT, TAIL = "call", "init", "tail"
 
 # Bump when the rewrite or the stored tuple changes.
-_FORMAT = "telly-rewrite-5"
+_FORMAT = "telly-rewrite-4"
 # Far more than any module's code; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 64 << 20
 

@@ -6,22 +6,17 @@ copies the location of a statement that is already there, so line numbers, ``co_
 tracebacks, ``inspect.getsource`` and coverage see the module as written.
 
 The added statements name no global (nothing is added to the module's namespace, and a module
-that shadows a builtin cannot break them): each calls an item of the module's *slots*, one list
-that every rewritten code object of the module holds in ``co_consts`` (``marshal`` keeps it one
-list through the cache, and loads a fresh one for every load). The engine fills the slots with
-callables when it loads the code, so binding is one list assignment, never a rebuilt code
-object:
+that shadows a builtin cannot break them): each is a method call on a string constant, a
+*placeholder* that the engine swaps in ``co_consts`` for the real object when the code is
+loaded (``marshal`` could not store those objects in the cache). A call on the constant itself
+would do, but the compiler warns about calling a ``str`` literal, hence ``.__next__()`` and
+``.__call__()``:
 
-* ``slots[k]()`` in a function: a counter step (``itertools.count().__next__``, C code, no frame)
-  once selection picks the function, a shared step nobody reads until then;
-* ``slots[k](self)`` in an ``__init__``: the instantiation observer, which returns before the
-  body starts;
-* ``slots[k]()`` as the module's last statement: tells the engine the module has run, from
-  inside the module's own frame (no frame of ours wraps the module's execution).
-
-The compiler folds a subscript of a constant, so the statements are compiled as
-``"<placeholder i>"[SLOT_BASE + i]`` (an index past the string's end: nothing to fold), and the
-placeholder string is then swapped for the slots list, once, before the code is cached.
+* ``"<ph>".__next__()`` in a function: steps that key's ``itertools.count`` (C code, no frame);
+* ``"<ph>".__call__(self)`` in an ``__init__``: the instantiation observer, which returns
+  before the body starts;
+* ``"<ph>".__call__()`` as the module's last statement: tells the engine the module has run,
+  from inside the module's own frame (no frame of ours wraps the module's execution).
 
 Candidates are the functions that selection could ever pick: defined at module level or in a
 class body (also under ``if``/``try``/``with``/``for``/``match``), with a public name, a name in
@@ -34,9 +29,8 @@ This module imports ``ast``; it runs only when the cache has no code for a sourc
 """
 
 import ast
-from types import CodeType
 
-from ._codecache import CALL, INIT, PLACEHOLDER, SLOT_BASE, TAIL
+from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
@@ -47,13 +41,13 @@ _BLOCKS = ("body", "orelse", "finalbody")
 
 
 def rewrite(source, path):
-    """``((sites, places, slots), code)``: the module compiled with counting statements, what
-    each site is, where each site's code object is, and the slots list its code objects share.
+    """``((sites, tree), code)``: the module compiled with counting statements, what each
+    placeholder is, and where the placeholders are.
 
-    ``sites[i]`` is ``(kind, qualname)`` for site ``i``, whose statement calls
-    ``slots[SLOT_BASE + i]``; ``places`` maps ``(co_name, co_firstlineno)`` of each code object
-    holding a site to ``(i, index of the slots list in its co_consts)``, or to None when two code
-    objects share that place (then neither is known as ours).
+    ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``; ``tree`` maps the ``co_consts``
+    indexes that lead to code objects holding placeholders to their own trees (key -1: the
+    ``(co_consts index, placeholder number)`` pairs of a code object's own placeholders), so
+    binding visits those code objects only.
     Raises SyntaxError (and whatever ``compile`` raises) exactly where the normal import would.
     """
     tree: Any = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -62,22 +56,21 @@ def rewrite(source, path):
     _add_tail(tree, sites)
     # The flags of importlib's source_to_code: the future imports of the module itself only.
     code = compile(tree, path, "exec", dont_inherit=True, optimize=-1)
-    slots: list[Any] = [None] * (SLOT_BASE + len(sites))
-    places: dict[tuple[str, int], Any] = {}
-    return (sites, places, slots), _share_slots(code, slots, places)
+    return (sites, _placeholder_tree(code)), code
 
 
-def _share_slots(code, slots, places):
-    """``code`` with every placeholder string replaced by ``slots``, and ``places`` filled."""
-    consts = list(code.co_consts)
-    for i, value in enumerate(consts):
-        if type(value) is str and value.startswith(PLACEHOLDER):
-            consts[i] = slots
-            place = (code.co_name, code.co_firstlineno)
-            places[place] = None if place in places else (int(value[len(PLACEHOLDER):]), i)
-        elif type(value) is CodeType:
-            consts[i] = _share_slots(value, slots, places)
-    return code.replace(co_consts=tuple(consts))
+def _placeholder_tree(code):
+    tree = {}
+    own = [(i, int(value[len(PLACEHOLDER):])) for i, value in enumerate(code.co_consts)
+           if type(value) is str and value.startswith(PLACEHOLDER)]
+    if own:
+        tree[-1] = own
+    for i, value in enumerate(code.co_consts):
+        if hasattr(value, "co_consts"):
+            sub = _placeholder_tree(value)
+            if sub:
+                tree[i] = sub
+    return tree
 
 
 def _literal_all(body):
@@ -139,12 +132,15 @@ def _function(node, prefix, in_class, exported, aliased, sites):
         if not positional:  # no instance to look at: the engine counts this class another way
             return
         kind, args = INIT, [ast.Name(id=positional[0].arg, ctx=ast.Load())]
+        method = "__call__"
     elif not name.startswith("_") or name in aliased or (not in_class and name in exported):
-        kind, args = CALL, []
+        kind, args, method = CALL, [], "__next__"
     else:
         return
+    index = len(sites)
     sites.append((kind, prefix + name))
-    call = ast.Call(func=_slot(len(sites) - 1), args=args, keywords=[])
+    call = ast.Call(func=ast.Attribute(value=ast.Constant(value=PLACEHOLDER + str(index)), attr=method,
+                                       ctx=ast.Load()), args=args, keywords=[])
     body = node.body
     first = 1 if _is_docstring(body[0]) else 0
     # The line of the first real statement (or of the docstring when there is nothing else):
@@ -154,8 +150,10 @@ def _function(node, prefix, in_class, exported, aliased, sites):
 
 
 def _add_tail(tree, sites):
+    index = len(sites)
     sites.append((TAIL, ""))
-    call = ast.Call(func=_slot(len(sites) - 1), args=[], keywords=[])
+    call = ast.Call(func=ast.Attribute(value=ast.Constant(value=PLACEHOLDER + str(index)), attr="__call__",
+                                       ctx=ast.Load()), args=[], keywords=[])
     statement = ast.Expr(value=call)
     if tree.body:
         # The last top-level statement's first line has run (or been tested) already.
@@ -165,12 +163,6 @@ def _add_tail(tree, sites):
         for node in ast.walk(statement):
             node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = 1, 0, 1, 0
     tree.body.append(statement)
-
-
-def _slot(site):
-    """``"<placeholder site>"[SLOT_BASE + site]``: the slot the site's statement calls."""
-    return ast.Subscript(value=ast.Constant(value=PLACEHOLDER + str(site)),
-                         slice=ast.Constant(value=SLOT_BASE + site), ctx=ast.Load())
 
 
 def _is_docstring(node):

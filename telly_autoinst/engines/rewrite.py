@@ -1,8 +1,7 @@
 """The in-frame engine: counting statements compiled into the package's own functions as they are imported.
 
 A counted call runs one extra statement *inside the function's own frame*, before its first
-line: ``slots[k]()``, where ``slots`` is a list constant of the module's code and ``slots[k]``
-the bound ``__next__`` of the key's ``itertools.count``: C code that pushes no frame. Nothing wraps the
+line: ``<itertools.count>.__next__()``, C code that pushes no frame. Nothing wraps the
 function, so code inside it, and code it calls, sees exactly the frames it sees without the
 hook (``sys._getframe``, ``inspect.stack``, warnings' ``stacklevel``, logging's
 ``findCaller``, tracebacks, frame-based ``__module__`` and pickling). No object is replaced,
@@ -12,13 +11,11 @@ How the statements get there (``_rewriter`` explains the rewrite, ``_codecache``
 
 * **Import** (the usual path): the finder asks :meth:`RewriteEngine.loader_for` for a loader.
   For a plain source file, the rewritten module code comes from the per-user cache, or is
-  rewritten and cached; its slots are filled (one list assignment: no code object is rebuilt);
-  and a ``SourceFileLoader``
+  rewritten and cached; its placeholders are bound to counters; and a ``SourceFileLoader``
   whose ``get_code`` returns that code replaces the spec's loader. The import system's own
   ``exec_module`` runs it, so no frame of ours surrounds the module's execution either. The
   module's last statement tells the engine that it has run; selection then picks which of the
-  compiled statements count: their slots get the keys' counters, the others keep a step that
-  nobody reads.
+  compiled counters are reported (:func:`counters.enable_keys`).
 * **Already imported** (:meth:`RewriteEngine.instrument`: modules imported before the hook,
   ``telly_autoinst.instrument()``, loaders that are not plain source files but whose file is):
   the same rewritten code is compiled or loaded, and each selected function gets the
@@ -39,7 +36,6 @@ frame on Python 3.9-3.11; it is handed to the fallback engine, exactly as the
 ``monitoring`` engine does (see ``engines.fallback``).
 """
 
-import itertools
 import os
 import sys
 import threading
@@ -51,16 +47,13 @@ from .._debug import swallowed
 from ..selection import select
 from . import _codecache
 from ._base import Engine, record
-from ._codecache import CALL, INIT, SLOT_BASE, TAIL
+from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 from ._instances import Instantiations
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-# What the slot of a statement that does not count (yet) holds: a step in C that nobody reads.
-_UNCOUNTED = itertools.count().__next__
 
 
 def _restore_loader(module, loader):
@@ -136,9 +129,13 @@ class RewriteEngine(Engine):
         self._lock = threading.RLock()
         if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
             os.register_at_fork(after_in_child=self._new_lock)
-        # co_filename -> loads of that file's rewritten code, each
-        # (slots, sites, places, "modname.", project_id): see _rewriter.rewrite.
-        self._loads = {}
+        # id(code) -> (code, project_id, key): code objects compiled with a counter of that key.
+        self._counted = {}
+        # id(code) -> (code, observer): __init__ code objects compiled with an observer.
+        self._inits = {}
+        # ids of counted code objects (kept alive by _counted) whose key is reported: enable()
+        # is idempotent, this keeps instrument()'s "newly instrumented" answer exact.
+        self._armed = set()
         self._instances = Instantiations(self._init_token)
 
     # -- import path -------------------------------------------------------------------------
@@ -150,7 +147,7 @@ class RewriteEngine(Engine):
             return None
         try:
             sites, code = self._module_code(original.path, original)
-            self._bind(code, sites, spec.name, project, self._module_ran(spec.name, project))
+            code = self._bind(code, sites, spec.name, project)
         except Exception:  # SyntaxError and friends: the real loader raises them for the host
             swallowed(f"rewriting {spec.name}")
             return None
@@ -172,30 +169,34 @@ class RewriteEngine(Engine):
         _codecache.store(path, current, sites, code)
         return sites, code
 
-    def _bind(self, code, sites, modname, project, tail):
-        """Fill the slots of freshly loaded ``code``: observers for ``__init__`` sites, ``tail`` for
-        the module's last statement, a step nobody reads for the rest (until armed)."""
-        site_list, places, slots = sites
-        values = [_UNCOUNTED] * len(slots)
-        for site, (kind, _) in enumerate(site_list):
+    def _bind(self, code, sites, modname, project):
+        """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
+        project_id = project.project_id
+        site_list, tree = sites
+        calls = [i for i, (kind, _) in enumerate(site_list) if kind == CALL]
+        keys = [f"{modname}.{site_list[i][1]}" for i in calls]
+        values: list[Any] = [None] * len(site_list)
+        for i, steps in zip(calls, counters.steps_for(project_id, keys)):
+            values[i] = steps
+        for i, (kind, _) in enumerate(site_list):
             if kind == INIT:
-                values[SLOT_BASE + site] = self._observer()
+                values[i] = self._observer()
             elif kind == TAIL:
-                values[SLOT_BASE + site] = tail
-        slots[:] = values
-        with self._lock:
-            self._loads.setdefault(code.co_filename, []).append(
-                (slots, site_list, places, f"{modname}.", project.project_id))
+                values[i] = self._module_ran(modname, project)
 
-    def _site_of(self, code):
-        """``(load, site)`` when ``code`` is a rewritten code object of a load, else None."""
-        for load in self._loads.get(code.co_filename, ()):
-            found = load[2].get((code.co_name, code.co_firstlineno))
-            if found is not None:
-                consts = code.co_consts
-                if found[1] < len(consts) and consts[found[1]] is load[0]:
-                    return load, found[0]
-        return None
+        def remember(site, new_code):
+            kind, qualname = site_list[site]
+            self._remember(new_code, (kind, f"{modname}.{qualname}", values[site]), project_id)
+
+        with self._lock:
+            return _bind_tree(code, tree, values, remember)
+
+    def _remember(self, code, site, project_id):
+        kind, key, value = site
+        if kind == CALL:
+            self._counted[id(code)] = (code, project_id, key)
+        elif kind == INIT:
+            self._inits[id(code)] = (code, value)
 
     def _module_ran(self, modname, project):
         def module_ran():
@@ -238,21 +239,21 @@ class RewriteEngine(Engine):
             missing = [t for t in targets if not self._in_frame(t, project)]
             if missing:
                 try:
-                    self._swap_code(missing, project, module.__name__)
+                    self._swap_code(missing, project)
                 except Exception:  # no source, or it changed since: the fallback counts them
                     swallowed(f"rewriting {module.__name__} after import")
             return self._arm(module, project, targets)
 
-    def _swap_code(self, targets, project, modname):
+    def _swap_code(self, targets, project):
         """Give each target's body the rewritten code object compiled from its own source file."""
-        files: dict[str, Any] = {}  # path -> (site list, {(name, first line): (code, site)})
+        files: dict[str, Any] = {}  # path -> (sites, {(name, first line): (code, placeholder)})
         for target in targets:
             if target.kind == "class":
                 funcs = [_innermost(vars(target.init_owner).get("__init__"))]
             else:
                 funcs = _bodies(target)
             for func in funcs:
-                if func is None or self._site_of(func.__code__) is not None:
+                if func is None or id(func.__code__) in self._counted or id(func.__code__) in self._inits:
                     continue
                 old = func.__code__
                 path = old.co_filename
@@ -260,54 +261,57 @@ class RewriteEngine(Engine):
                     files[path] = None
                     if path.endswith(".py") and os.path.isfile(path):
                         sites, code = self._module_code(path)
-                        self._bind(code, sites, modname, project, _UNCOUNTED)  # this code never runs
-                        site_list, places, slots = sites
                         by_place: dict[Any, Any] = {}
-                        _collect_sites(code, slots, places, by_place)
-                        files[path] = (site_list, by_place)
+                        _collect_sites(code, by_place)
+                        files[path] = (sites, by_place)
                 if files[path] is None:
                     continue
-                site_list, by_place = files[path]
+                (sites, _), by_place = files[path]
                 found = by_place.get((old.co_name, old.co_firstlineno))
                 if found is None or found[0].co_freevars != old.co_freevars:
                     continue
-                kind, qualname = site_list[found[1]]
-                if (kind == CALL and target.kind != "class" and qualname == func.__qualname__) \
-                        or (kind == INIT and target.kind == "class"):
-                    func.__code__ = found[0]
+                new_code, placeholder = found
+                kind, qualname = sites[int(placeholder[len(PLACEHOLDER):])]
+                if kind == CALL and target.kind != "class" and qualname == func.__qualname__:
+                    value = counters.steps_for(project.project_id, (target.key,))[0]
+                    site = (kind, target.key, value)
+                elif kind == INIT and target.kind == "class":
+                    site = (kind, qualname, self._observer())
+                else:
+                    continue
+                consts = tuple(site[2] if value == placeholder else value for value in new_code.co_consts)
+                func.__code__ = new_code.replace(co_consts=consts)
+                self._remember(func.__code__, site, project.project_id)
 
     # -- arming --------------------------------------------------------------------------------
 
     def _in_frame(self, target, project):
         if target.kind == "class":
             return self._init_token(vars(target.init_owner).get("__init__")) is not None
-        return self._compiled_slots(target, project.project_id) is not None
+        return self._compiled_codes(target, project.project_id) is not None
 
-    def _compiled_slots(self, target, project_id):
-        """``[(slots, index)]``: where the statements compiled into ``target``'s bodies that do not
-        count yet find their callables (``[]`` once all count), or None unless every body of the
-        (non-class) target has a statement of its key."""
-        found = []
+    def _compiled_codes(self, target, project_id):
+        """The ids of the code objects compiled with ``target``'s counter, or None unless every
+        body of the (non-class) target has one."""
+        codes = set()
         key = target.key
         obj = target.obj
         # A plain function or method (most targets) is its own body: no _bodies/_innermost calls.
         plain = type(obj) is FunctionType and "__wrapped__" not in obj.__dict__
         for func in (obj,) if plain else _bodies(target):
-            located = self._site_of(func.__code__) if func is not None else None
-            if located is None:
+            if func is None:
                 return None
-            (slots, site_list, _, prefix, owner), site = located
-            kind, qualname = site_list[site]
-            if kind != CALL or owner != project_id or prefix + qualname != key:
+            code = func.__code__
+            entry = self._counted.get(id(code))
+            if entry is None or entry[0] is not code or entry[1] != project_id or entry[2] != key:
                 return None
-            if slots[SLOT_BASE + site] is _UNCOUNTED:
-                found.append((slots, SLOT_BASE + site))
-        return found
+            codes.add(id(code))
+        return codes
 
     def _arm(self, module, project, targets=None):
-        """Count the selected targets in their compiled statements; hand the rest to the fallback."""
+        """Report the compiled counters of the selected targets; hand the rest to the fallback."""
         done = []
-        armed = []  # (key, slots to fill): given the keys' counters together, under one lock
+        enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
         with self._lock:
             for target in select(module, project) if targets is None else targets:
@@ -321,19 +325,18 @@ class RewriteEngine(Engine):
                         elif self._by_fallback(target, project):
                             done.append(target.key)
                         continue
-                    slots = self._compiled_slots(target, project_id)
-                    if slots is not None:
-                        if not slots:  # counting already
+                    codes = self._compiled_codes(target, project_id)
+                    if codes is not None:
+                        if codes <= self._armed:
                             continue
-                        armed.append((target.key, slots))
+                        enabled.append(target.key)
+                        self._armed |= codes
                         done.append(target.key)
                     elif self._by_fallback(target, project):
                         done.append(target.key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
                     swallowed(f"counting {target.key}")
-            for (_, slots), step in zip(armed, counters.steppers(project_id, [key for key, _ in armed])):
-                for holder, index in slots:
-                    holder[index] = step
+            counters.enable_keys(project_id, enabled)
         record(project_id, done)
         return done
 
@@ -342,23 +345,36 @@ class RewriteEngine(Engine):
 
     def _init_token(self, value):
         func = _innermost(value)
-        located = self._site_of(func.__code__) if func is not None else None
-        if located is None:
-            return None
-        (slots, site_list, _, _, _), site = located
-        return slots[SLOT_BASE + site] if site_list[site][0] == INIT else None
+        entry = self._inits.get(id(func.__code__)) if func is not None else None
+        return entry[1] if entry is not None and entry[0] is func.__code__ else None
 
     def _new_lock(self):
         self._lock = threading.RLock()
 
 
 
-def _collect_sites(code, slots, places, by_place):
-    """Map ``(name, first line)`` of every code object of the load holding a site to ``(code, site)``."""
-    place = (code.co_name, code.co_firstlineno)
-    found = places.get(place)
-    if found is not None and code.co_consts[found[1]] is slots:
-        by_place[place] = (code, found[0])
+def _bind_tree(code, tree, values, remember):
+    """``code`` with the placeholders that ``tree`` locates replaced by ``values[placeholder
+    number]`` (see ``_rewriter.rewrite``); only the code objects on the way to a placeholder are
+    rebuilt, and ``remember(placeholder number, rebuilt code)`` is told of each that holds one."""
+    consts = list(code.co_consts)
+    own = None
+    for index, sub in tree.items():
+        if index < 0:
+            for i, own in sub:
+                consts[i] = values[own]
+        else:
+            consts[index] = _bind_tree(consts[index], sub, values, remember)
+    result = code.replace(co_consts=tuple(consts))
+    if own is not None:
+        remember(own, result)
+    return result
+
+
+def _collect_sites(code, by_place):
+    """Map ``(name, first line)`` of every code object holding a placeholder to ``(code, placeholder)``."""
     for value in code.co_consts:
-        if type(value) is CodeType:
-            _collect_sites(value, slots, places, by_place)
+        if type(value) is str and value.startswith(PLACEHOLDER):
+            by_place[(code.co_name, code.co_firstlineno)] = (code, value)
+        elif type(value) is CodeType:
+            _collect_sites(value, by_place)
