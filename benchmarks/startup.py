@@ -10,7 +10,7 @@ _HWM = "print(open('/proc/self/status').read())"
 # Start-up puts the finder's stand-in first on sys.meta_path (the finder itself comes at the first
 # watched import): that stand-in is what shows the hook ran.
 _PROBE = ("import sys; print(any(getattr(f, 'telly_autoinst_gate', False) for f in sys.meta_path), "
-          "'telly_autoinst.bootstrap' in sys.modules)")
+          "'_telly_autoinst_bootstrap' in sys.modules)")
 
 
 def run(quick=False, lab=None):

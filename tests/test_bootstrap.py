@@ -57,18 +57,21 @@ def test_the_first_watched_import_puts_the_finder_in_the_stand_ins_place(venv, h
     assert proc.stdout.split("\n")[:2] == ["['_Gate']", "['WatchFinder'] 0"]
 
 
-def test_start_imports_only_the_package_and_bootstrap(venv, home):
+# Our modules in sys.modules: the package's, and the bootstrap module beside it.
+OURS = "sorted(m for m in sys.modules if m.startswith(('telly_autoinst', '_telly_autoinst')))"
+
+
+def test_start_imports_only_bootstrap(venv, home):
     venv.run("import sample_st", home, check=True)  # a fresh index, and a watched package
-    proc = venv.run("import sys; print(sorted(m for m in sys.modules if m.startswith('telly_autoinst')))", home,
-                    check=True)
-    assert proc.stdout.strip() == "['telly_autoinst', 'telly_autoinst.bootstrap']"
+    proc = venv.run(f"import sys; print({OURS})", home, check=True)
+    assert proc.stdout.strip() == "['_telly_autoinst_bootstrap']"
 
 
 # After the first import from outside the standard library: is sample_st's function left alone,
 # is the hook gone from sys.meta_path, and which of our modules were imported.
 KILLED = ("import sample_st, sys; print(type(sample_st.greet).__name__, any(type(f).__name__ in ('_Gate', "
-          "'WatchFinder') for f in sys.meta_path), sorted(m for m in sys.modules if m.startswith('telly_autoinst')))")
-CHECKED_ONLY = "function False ['telly_autoinst', 'telly_autoinst._env', 'telly_autoinst.bootstrap']"
+          "'WatchFinder') for f in sys.meta_path), " + OURS + ")")
+CHECKED_ONLY = "function False ['_telly_autoinst_bootstrap', 'telly_autoinst', 'telly_autoinst._env']"
 
 
 @pytest.mark.parametrize("env", [{"TELLY_DISABLE": "1"}, {"TELLY_DISABLE": "on"}, {"TELLY_DISABLE": "Y"},
@@ -93,9 +96,9 @@ def test_falsy_disable_keeps_hook(venv, home):
 
 def test_a_start_that_imports_only_the_stdlib_leaves_the_stand_in_asleep(venv, home):
     (home / ".telly_disable").touch()  # even a kill switch is not read before the stand-in wakes
-    proc = venv.run("import json, sys; print(sorted(m for m in sys.modules if m.startswith('telly_autoinst')), "
-                    "[type(f).__name__ for f in sys.meta_path][0])", home, check=True)
-    assert proc.stdout.strip() == "['telly_autoinst', 'telly_autoinst.bootstrap'] _Gate"
+    proc = venv.run(f"import json, sys; print({OURS}, [type(f).__name__ for f in sys.meta_path][0])", home,
+                    check=True)
+    assert proc.stdout.strip() == "['_telly_autoinst_bootstrap'] _Gate"
 
 
 def test_broken_cache_is_rebuilt_and_program_untouched(venv, home):
@@ -112,6 +115,19 @@ def _assert_untouched(venv, home, env, cwd):
     proc = venv.run("import sample_st; print(sample_st.greet('b')); " + PROBE, home, env=env, cwd=cwd)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout.split("\n")[:2] == ["hello b", "False"]
+
+
+def test_site_packages_taken_off_sys_path_after_start(venv, home, tmp_path):
+    # pip's isolated build environments do this (with a sitecustomize) after our .pth ran: the
+    # stand-in wakes at the first import from elsewhere, cannot import the package, and leaves.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.py").write_text("X = 1\n")
+    venv.run("import sample_st", home, check=True)  # a warm index: the wake would read it
+    code = ("import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]; "
+            f"sys.path.insert(0, {str(elsewhere)!r}); import mine; print(mine.X); " + PROBE)
+    proc = venv.run(code, home, env={"TELLY_DEBUG": "1"})
+    assert (proc.returncode, proc.stdout.split("\n")[:2], proc.stderr) == (0, ["1", "False"], "")
 
 
 def test_no_home_means_untouched(venv, tmp_path):
@@ -142,15 +158,16 @@ def test_install_and_uninstall_rebuild_the_index(venvs, sample_wheels, home):
 
 
 def test_start_is_idempotent(venv, home):
-    code = ("import sys, telly_autoinst.bootstrap as b; b.start(); b._started = False; b.start(); "
+    code = ("import sys, _telly_autoinst_bootstrap as b; b.start(); b._started = False; b.start(); "
             "print(sum(type(f).__name__ in ('_Gate', 'WatchFinder') for f in sys.meta_path))")
     assert venv.run(code, home, check=True).stdout.strip() == "1"
 
 
-def test_pth_file_at_site_packages_root(venv):
+def test_pth_file_and_bootstrap_at_site_packages_root(venv):
     pth = venv.site_packages / "telly_autoinst.pth"
     assert pth.is_file()
-    assert "telly_autoinst.bootstrap" in pth.read_text()
+    assert "import _telly_autoinst_bootstrap" in pth.read_text()
+    assert (venv.site_packages / "_telly_autoinst_bootstrap.py").is_file()
 
 
 def test_pth_line_survives_missing_package(venvs, home):

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Imported at interpreter start, or when the finder's stand-in wakes: typing and __future__ would cost
 # every program that imports anything from outside the standard library.
-STARTUP = ["__init__.py", "bootstrap.py", "_env.py", "index.py", "finder.py"]
+STARTUP = ["telly_autoinst/__init__.py", "_telly_autoinst_bootstrap.py", "telly_autoinst/_env.py",
+           "telly_autoinst/index.py", "telly_autoinst/finder.py"]
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_the_run_time_check_sees_imports_outside_type_checking_blocks(tmp_path):
 
 @pytest.mark.parametrize("name", STARTUP)
 def test_startup_path_imports_neither_typing_nor_future(name):
-    imported = _imported_names(ROOT / "telly_autoinst" / name)
+    imported = _imported_names(ROOT / name)
     assert not imported & {"typing", "__future__", "typing_extensions"}
 
 
@@ -157,7 +158,7 @@ def test_startup_modules_leave_typing_unloaded():
     # The static check above, confirmed at run time: with site disabled nothing else loads typing.
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import telly_autoinst.bootstrap, telly_autoinst.index, telly_autoinst.finder; "
+        "import _telly_autoinst_bootstrap, telly_autoinst.index, telly_autoinst.finder; "
         "print(sorted(m for m in ('typing', '__future__') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT)], capture_output=True, text=True, check=True)

@@ -1,8 +1,13 @@
 """What the ``.pth`` line runs at interpreter start: it puts the finder's stand-in in place.
 
 Rules for this module, because it runs in every interpreter that has the package installed:
-``os`` and ``sys`` only, and no other module of this package until the stand-in wakes (each
-one costs about 1% of ``python -c pass``); never raise, never print; safe to run twice.
+``os`` and ``sys`` only, and no module of the package until the stand-in wakes (each import
+costs about 1% of ``python -c pass``); never raise, never print; safe to run twice.
+
+It sits beside the package in site-packages, not inside it (as ``_virtualenv`` and setuptools'
+``_distutils_hack`` do): importing ``telly_autoinst.bootstrap`` would import the package first,
+one more module at every start, when most starts never wake the stand-in. The package is
+imported when it wakes.
 """
 
 import os
@@ -118,7 +123,7 @@ class _Gate:
             try:
                 watched = self._wake()
             except Exception:  # a failed wake leaves the program as it is, counting nothing
-                from ._debug import swallowed
+                from telly_autoinst._debug import swallowed
 
                 swallowed("reading the index of watched packages")
                 watched = frozenset()
@@ -130,11 +135,16 @@ class _Gate:
         return self._watched
 
     def _wake(self):
-        from ._env import kill_switch
+        try:
+            from telly_autoinst._env import kill_switch
+        except ImportError:
+            # The package was beside this module at start but is not on sys.path any more (pip's
+            # isolated build environments take site-packages off it): nothing to count with.
+            return frozenset()
 
         if kill_switch() is not None:
             return frozenset()
-        from . import index
+        from telly_autoinst import index
 
         forced = frozenset(n.strip() for n in os.environ.get("TELLY_AUTOINST_PACKAGES", "").split(",") if n.strip())
         cached = index.read()
@@ -143,7 +153,7 @@ class _Gate:
         # Without a writable cache every start would pay for a full scan: stay untouched.
         if not index.writable():
             return frozenset()
-        from .discovery import rebuild_index
+        from telly_autoinst.discovery import rebuild_index
 
         found, _ = rebuild_index()
         return frozenset(found) | forced
@@ -162,7 +172,7 @@ class _Gate:
                 self._waking = False
         if top not in watched:
             return None
-        from .finder import install
+        from telly_autoinst.finder import install
 
         return install(watched, _on_found, replacing=self).find_spec(fullname, path, target)
 
@@ -177,17 +187,17 @@ def _leave(gate):
 def _on_found(spec):
     # Runs on the first import of each watched module: control (and everything it needs) is
     # imported then, never at interpreter start.
-    from .control import loader_for
+    from telly_autoinst.control import loader_for
 
     return loader_for(spec)
 
 
 def _on_loaded(module):
     try:
-        from .control import on_module_loaded
+        from telly_autoinst.control import on_module_loaded
 
         on_module_loaded(module)
     except Exception:
-        from ._debug import swallowed
+        from telly_autoinst._debug import swallowed
 
         swallowed(f"instrumenting {module.__name__}")
