@@ -13,7 +13,8 @@ import pytest
 import telly_autoinst
 
 PACKAGE = Path(telly_autoinst.__file__).parent
-MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
+# With the bootstrap module that sits beside the package (see _telly_autoinst_bootstrap).
+MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")) + ["../_telly_autoinst_bootstrap.py"]
 
 
 def test_all_names_resolve():
@@ -48,6 +49,7 @@ def _declares_all(tree):
 
 def test_modules_are_found():
     assert {"__init__.py", "finder.py", "engines/__init__.py", "collector/app.py"} <= set(MODULES)
+    assert (PACKAGE / "../_telly_autoinst_bootstrap.py").is_file()
 
 
 @pytest.mark.parametrize("name", [m for m in MODULES if m != "__init__.py"])
