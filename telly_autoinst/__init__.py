@@ -1,7 +1,8 @@
 """telly_autoinst: privacy-friendly usage statistics for open-source Python packages, with no code changes.
 
-This module is imported by the ``.pth`` line at every interpreter start, so it only declares
-names; each public name is loaded from its private module on first use (PEP 562).
+This module is imported whenever the hook wakes (at the first import from outside the standard
+library, in most programs), so it only declares names; each public name is loaded from its
+private module on first use (PEP 562).
 """
 
 __version__ = "0.1.0"
