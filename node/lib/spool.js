@@ -39,9 +39,9 @@ function headerBytes(header) {
 }
 
 /**
- * Store one report for the sender; returns [[name, projectId, reason]] dropped to make room.
- * ``optin``: the project sends only to users listed in ~/.telly_optin, which either client's
- * sender checks again before sending (the header's "optin": true).
+ * Store one report for the sender; returns the entry's name. The caps are the caller's to enforce
+ * (see the spool transport). ``optin``: the project sends only to users listed in ~/.telly_optin,
+ * which either client's sender checks again before sending (the header's "optin": true).
  */
 function enqueue(directory, url, projectId, body, reportId, optin = false) {
   fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
@@ -49,7 +49,7 @@ function enqueue(directory, url, projectId, body, reportId, optin = false) {
   const header = { url, project_id: projectId, attempts: 0, not_before: 0 };
   if (optin) header.optin = true;
   writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
-  return enforceCaps(directory, name);
+  return name;
 }
 
 /** Names of queued reports, oldest first. */

@@ -159,14 +159,21 @@ function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
     deliver(url, projectId, body, reportId, optin = false) {
       if (!url) return outcome(false, { reason: 'no-endpoint' });
       if (!spoolDir) return outcome(false, { reason: 'no-spool-dir' });
-      let dropped;
+      let name;
       try {
-        dropped = spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId, optin);
+        name = spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId, optin);
       } catch (err) {
         return outcome(false, { reason: `spool-error:${err.code || err.name}` });
       }
-      for (const [, droppedProject, reason] of dropped) recordLoss(reason, droppedProject, spoolDir);
-      if (spawn) require('./sender').spawnDetached(spoolDir, timeout);
+      const started = spawn ? require('./sender').spawnDetached(spoolDir, timeout) : null;
+      if (started === null) {
+        // A sender enforces the caps when it starts; with none started here (one is already
+        // draining, or none may be) this process does. Not on every exit: listing and stat'ing a
+        // full spool (500 entries while a collector is down) is the host's time.
+        for (const [, droppedProject, reason] of spool.enforceCaps(spoolDir, name)) {
+          recordLoss(reason, droppedProject, spoolDir);
+        }
+      }
       return outcome(true, { reason: spawn ? 'spooled' : 'deferred' });
     },
   };

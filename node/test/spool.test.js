@@ -169,3 +169,25 @@ test('the sender posts through an HTTP proxy when HTTP_PROXY says so', async () 
     proxy.close();
   }
 });
+
+test('the host leaves the spool caps to the sender it starts, and enforces them when it starts none', () => {
+  // Listing a full spool at every exit is what a long outage would cost each program.
+  const { makeTransport } = require('../lib/transport');
+  const dir = tmpdir('spool');
+  const kept = spool.enqueue(dir, 'http://127.0.0.1:9/api/v1/reports', 'p-old', Buffer.from('{}'), '0'.repeat(32));
+  const old = `${'1'.padStart(20, '0')}-${kept.split('-')[1]}`; // created in 1970: past the age cap
+  fs.renameSync(path.join(dir, kept), path.join(dir, old));
+  const transport = makeTransport({ storage_type: 'http_async', spool_dir: dir, http_timeout: 3 });
+  const real = sender.spawnDetached;
+  try {
+    sender.spawnDetached = () => ({}); // a sender started: it will drop the old entry itself
+    assert.strictEqual(transport.deliver('http://127.0.0.1:9', 'p1', Buffer.from('{}'), '1'.repeat(32)).reason, 'spooled');
+    assert.ok(spool.entries(dir).includes(old));
+    sender.spawnDetached = () => null; // one is already draining: this process enforces the caps
+    assert.ok(transport.deliver('http://127.0.0.1:9', 'p2', Buffer.from('{}'), '2'.repeat(32)).delivered);
+    assert.deepStrictEqual(spool.entries(dir).map((n) => n.split('-')[1]), ['1'.repeat(32) + '.report', '2'.repeat(32) + '.report']);
+    assert.match(fs.readFileSync(path.join(dir, 'losses.log'), 'utf8'), /^\d+ spool-too-old p-old\n$/);
+  } finally {
+    sender.spawnDetached = real;
+  }
+});
