@@ -4,8 +4,9 @@ Each key's counter is an ``itertools.count``; a call is counted by stepping it f
 holds the GIL from start to end, so concurrent calls never lose an increment and the per-call
 path takes no lock. Reading a count also goes through ``next()`` (an ``itertools.count`` cannot
 be read otherwise without the deprecated ``__reduce__``), so the steps spent on reading are
-booked and subtracted. A key gets its book at its first read only: the in-frame engine makes
-hundreds of counters per package as it imports, and most are read once, at exit.
+booked and subtracted. A key's book is a pair made at its first read (for an in-frame counter,
+when selection enables it), not an object per counter: the in-frame engine makes a counter for
+every function selection could pick as it imports, and many are never reported.
 
 Limit: on a free-threaded build (3.13t) ``itertools.count`` is not atomic, so counts may be low.
 """
@@ -79,16 +80,13 @@ def _enable(project_id, keys):
     dormant = _dormant.get(project_id)
     if not dormant:
         return
-    counts = books = None
+    counts = _counts.setdefault(project_id, {})
+    books = _books.setdefault(project_id, {})
     for key in keys:
         steps = dormant.pop(key, None)
-        if steps is None:
-            continue
-        if counts is None:
-            counts = _counts.setdefault(project_id, {})
-            books = _books.setdefault(project_id, {})
-        _unread(books, key, steps, True)  # what it counted so far stays unreported
-        counts[key] = steps
+        if steps is not None:
+            _unread(books, key, steps, True)  # what it counted so far stays unreported
+            counts[key] = steps
 
 
 def _unread(books, key, steps, take):
