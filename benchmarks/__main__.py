@@ -23,6 +23,7 @@ from tests.support.venvs import find_python
 # (module, rows to print when the module does not exist yet: (case, measured, target)).
 CASES = (
     ("engine_costs", ()),
+    ("engine_floor", ()),
     ("startup", ()),
     ("imports", ()),
     ("call_overhead", (

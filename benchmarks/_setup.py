@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks import _generate
+from benchmarks import _generate, _table
 from tests.support.venvs import VenvFactory, build_wheel, clean_env
 
 TELLY_ORIGINAL = "telly==0.9.3"
@@ -87,3 +87,22 @@ def script(lab, name, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return str(path)
+
+
+def per_python(versions, lab, folder, measure):
+    """The rows of ``measure(version, base)`` for each of VERSIONS, under ``lab`` (a fresh Lab,
+    removed afterwards, when None); one Python's failure becomes a row and hides no other's."""
+    own = lab is None
+    lab = lab or Lab()
+    try:
+        rows = []
+        for version in versions:
+            try:
+                rows += measure(version, lab.base / folder)
+            except Exception as exc:
+                rows.append(_table.missing(f"{folder.replace('_', ' ')}, Python {version}", "", "",
+                                           f"failed: {type(exc).__name__}: {exc}"))
+        return rows
+    finally:
+        if own:
+            lab.close()

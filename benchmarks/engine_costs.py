@@ -25,14 +25,14 @@ Run alone: ``python -m benchmarks --only engine_costs [--quick]``.
 
 
 from benchmarks import _measure, _table, call_overhead
-from benchmarks._setup import Lab, script
+from benchmarks._setup import Lab, per_python, script
 from tests.support.loopback import dead_url
 from tests.support.venvs import clean_env, find_python
 
 VERSIONS = ("3.9", "3.11", "3.13")
 
 # A short program as users write them: define a command, run it once.
-_PROGRAM = """\
+PROGRAM = """\
 import click
 
 
@@ -66,7 +66,7 @@ def _per_python(version, quick, base):
     rows = []
     pair = lab.imports
     home = lab.home()
-    program = script(lab, "click_program.py", _PROGRAM)
+    program = script(lab, "click_program.py", PROGRAM)
     dead = dead_url()
     forced = {"TELLY_AUTOINST_PACKAGES": "click", "TELLY_HTTP_SERVER": dead}
     variants = {
@@ -142,17 +142,4 @@ def _instruction_row(rows, case, bare_argv, bare_env, hooked_argv, hooked_env, t
 
 def run(quick=False, lab=None):
     """Every row for every installed Python of VERSIONS."""
-    own = lab is None
-    lab = lab or Lab()
-    try:
-        rows = []
-        for version in VERSIONS:
-            try:
-                rows += _per_python(version, quick, lab.base / "engine_costs")
-            except Exception as exc:  # one Python's failure must not hide the others' figures
-                rows.append(_table.missing(f"engine costs, Python {version}", "", "",
-                                           f"failed: {type(exc).__name__}: {exc}"))
-        return rows
-    finally:
-        if own:
-            lab.close()
+    return per_python(VERSIONS, lab, "engine_costs", lambda version, base: _per_python(version, quick, base))
