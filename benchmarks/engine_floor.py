@@ -15,9 +15,10 @@ rewritten code and bind its counters (``RewriteEngine.loader_for``). Three varia
   module ran, as it does in a real run (targets it cannot count in frame are dropped, not
   handed to a fallback).
 
-Both are counted in instructions (callgrind), against the bare venv's run of the same program.
-A ratio at or above the whole-run target (1.10) here means no warm path that binds counters
-into rewritten code at every run can meet it, however little else it does.
+All three are counted in instructions (callgrind), against the bare venv's run of the same
+program. The second row less the first is what loading and binding add by themselves: any warm
+path that binds counters into rewritten code at every run pays it, on top of its own start-up
+and imports and of whatever decides consent and hands the counts off at exit.
 
 Run alone: ``python -m benchmarks --only engine_floor``; needs valgrind.
 """
