@@ -50,6 +50,7 @@ class _NoFallback:
 
 
 _engine = RewriteEngine(_NoFallback)
+# "bind": each module's last statement calls this no-op instead of selecting and arming its targets.
 if os.environ["FLOOR"] == "bind":
     _engine._module_ran = lambda modname, project: (lambda: None)
 
