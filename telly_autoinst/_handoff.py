@@ -117,7 +117,7 @@ def _running(child):
         return False
 
 
-def _start(argv, env, directory):
+def _start(argv, env):
     """Start a detached child: new session, stdio on /dev/null, no inherited descriptor.
 
     ``os.posix_spawn`` where it can: ``subprocess`` imports ``locale`` and ``re`` (several ms
@@ -140,28 +140,56 @@ def _start(argv, env, directory):
             pass
 
     return _DetachedPopen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          close_fds=True, start_new_session=True, cwd=directory, env=env)
+                          close_fds=True, start_new_session=True, cwd="/", env=env)
+
+
+def _forwarded_path():
+    """The host's import path as far as the sender may trust it: absolute directories only, without
+    the host's working directory, its script's directory or ``PYTHONPATH``.
+
+    The sender needs the site directories (``requests``, and the distributions whose versions
+    it reports), not the places a host program happens to run from: a ``random.py`` or a
+    ``telly_autoinst/`` there must never run in the background as this user.
+    """
+    untrusted = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    try:
+        untrusted.add(os.getcwd())
+    except OSError:  # the host's directory was removed under it
+        pass
+    if sys.path and not (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
+        untrusted.add(os.path.abspath(sys.path[0] or os.curdir))  # the script's directory, or '' for -c/-m
+    return [p for p in sys.path if p and os.path.isabs(p) and p not in untrusted and os.path.isdir(p)]
+
+
+# The code ``python -I -S -c`` runs: -I ignores every PYTHON* variable and puts neither the working
+# directory nor a script's on sys.path, -S skips site (no .pth, no hook in the sender itself). The
+# working directory is set before anything is imported, and the package's directories are
+# appended after the standard library's, so nothing found there can shadow a standard module.
+_LAUNCH = ("import os,sys;os.chdir('/');sys.path+={path!r};"
+           "from telly_autoinst.sender import main;sys.exit(main(detached=True))")
+
+
+def sender_argv(directory, *args):
+    """The detached sender's command line for the spool ``directory`` (``args``: timeout, run deadline)."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = list(dict.fromkeys([package_root] + _forwarded_path()))
+    return [sys.executable, "-I", "-S", "-c", _LAUNCH.format(path=path), os.path.abspath(directory), *args]
 
 
 def spawn(directory, timeout=3.0):
     """Start the detached sender (``telly_autoinst.sender``) for ``directory`` unless one is already draining it.
 
-    Started as ``python -S`` (no ``site``, so no ``.pth`` and no hook in the sender itself) in a
-    new session, with stdio on /dev/null and no inherited descriptors: the host's exit never
-    waits for it, a Ctrl-C in the host's terminal never reaches it, and it can never write into
-    the host's pipes. A finished sender is reaped before the next one starts, so a long-running
-    host keeps no zombie.
+    Started by :func:`sender_argv` in ``/``, in a new session, with stdio on /dev/null and no
+    inherited descriptors: the host's exit never waits for it, a Ctrl-C in the host's terminal
+    never reaches it, it can never write into the host's pipes, and nothing of the host's
+    directory runs in it. A finished sender is reaped before the next one starts, so a
+    long-running host keeps no zombie.
     """
     global _child
     if _running(_child) or _busy(directory):
         return None
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    # -S skips site (no .pth, no hook, fast start), so give the child this process's import path:
-    # it also finds the distributions whose versions it reports there.
-    path = [package_root] + [p for p in sys.path if p and os.path.isdir(p)]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
-    env.pop("PYTHONSTARTUP", None)
-    _child = _start([sys.executable, "-S", "-m", "telly_autoinst.sender", directory, repr(float(timeout))], env,
-                    directory)
+    for name in ("PYTHONPATH", "PYTHONSTARTUP"):
+        env.pop(name, None)  # -I ignores them already; nothing the sender starts inherits them either
+    _child = _start(sender_argv(directory, repr(float(timeout))), env)
     return _child

@@ -1,7 +1,8 @@
 """The detached process that drains the spool: bounded retries with backoff, Retry-After honoured, one at a time.
 
-Started by ``_handoff.spawn`` as ``python -S`` (no ``site``, so no ``.pth`` and no hook in the
-sender itself) in a new session, with stdio on /dev/null and no inherited descriptors: the
+Started by ``_handoff.spawn`` as ``python -I -S`` (no ``site``, so no ``.pth`` and no hook in the
+sender itself; nothing from the host's directory or ``PYTHONPATH``; see ``_handoff.sender_argv``)
+in ``/``, in a new session, with stdio on /dev/null and no inherited descriptors: the
 host's exit never waits for it, a Ctrl-C in the host's terminal never reaches it, and it can
 never write into the host's pipes. It builds the reports of the counts the hosts queued
 (``*.counts`` entries, see ``spool``) before sending them, so no host pays for building one.
@@ -234,8 +235,11 @@ def _arm_deadline(seconds):
         signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def main(argv=None):
-    """Entry point of the detached process: ``DIRECTORY [TIMEOUT [DEADLINE]]``; never prints, always exits 0."""
+def main(argv=None, detached=False):
+    """Entry point of the detached process: ``DIRECTORY [TIMEOUT [DEADLINE]]``; never prints, always exits 0.
+
+    ``detached``: this is the sender's own process, so the run deadline's SIGALRM is ours to arm.
+    """
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv:
@@ -243,8 +247,7 @@ def main(argv=None):
             timeout = float(argv[1]) if len(argv) > 1 else REQUEST_TIMEOUT_SEC
             run_sec = float(argv[2]) if len(argv) > 2 else RUN_DEADLINE_SEC
             deadline = time.monotonic() + run_sec
-            if __name__ == "__main__":
-                os.chdir(directory)  # hold no directory of the host's (posix_spawn has no cwd=)
+            if detached:
                 _arm_deadline(run_sec + 1.0)  # after the cooperative deadline, which leaves the spool tidy
             for _ in range(10):
                 started = time.time_ns()
@@ -259,4 +262,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(detached=True))

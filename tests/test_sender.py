@@ -2,14 +2,13 @@
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 from telly_autoinst import _handoff, sender, spool
 from tests.support.loopback import Hostile, Loopback, dead_url, endless_body, trickled_header
-from tests.support.venvs import ROOT
+from tests.support.venvs import ROOT, clean_env, find_python
 
 
 @pytest.fixture(autouse=True)
@@ -204,6 +203,45 @@ def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
     assert (directory / "losses.log").read_text().split()[1:] == ["opted-out", "p0"]
 
 
+_PLANTED = "import sys\nwith open({marker!r}, 'a') as f: f.write(repr(sys.argv) + '\\n')\n"
+_HOST = """import os, sys
+sys.path.insert(0, {root!r})
+from telly_autoinst import _handoff
+child = _handoff.spawn(sys.argv[1])
+pid = child if isinstance(child, int) else child.pid
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.parametrize("version", ["3.9", "3.11", "3.13"])
+def test_sender_runs_nothing_from_the_hosts_directory_or_pythonpath(tmp_path, version):
+    """A ``random.py`` (imported by the sender) and a ``telly_autoinst/`` where the host runs, or on
+    its PYTHONPATH or PYTHONSTARTUP, never run in the sender."""
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} here")
+    marker = tmp_path / "ran"
+    planted = _PLANTED.format(marker=str(marker))
+    for folder in (tmp_path / "cwd", tmp_path / "pythonpath"):
+        (folder / "telly_autoinst").mkdir(parents=True)
+        (folder / "random.py").write_text(planted)
+        (folder / "telly_autoinst" / "__init__.py").write_text(planted)
+        (folder / "telly_autoinst" / "sender.py").write_text(planted)
+    (tmp_path / "startup.py").write_text(planted)
+    (tmp_path / "host").mkdir()
+    (tmp_path / "host" / "host.py").write_text(_HOST.format(root=str(ROOT)))
+    directory = tmp_path / "spool"
+    _queue(directory, "http://127.0.0.1:9")
+    env = clean_env(tmp_path / "cwd", PYTHONPATH=tmp_path / "pythonpath", PYTHONSTARTUP=tmp_path / "startup.py",
+                    TELLY_DISABLE="1")
+    subprocess.run([python, str(tmp_path / "host" / "host.py"), str(directory)], cwd=str(tmp_path / "cwd"),
+                   env=env, check=True, timeout=60)
+    # The real sender ran: it refused the report (TELLY_DISABLE) and said so.
+    assert _losses(directory) == [["opted-out", "p0"]]
+    ran = marker.read_text().splitlines() if marker.exists() else []
+    assert [line for line in ran if "host.py" not in line] == []  # the host's own imports are its business
+
+
 def test_main_never_raises(tmp_path):
     assert sender.main([str(tmp_path / "missing")]) == 0
     assert sender.main([]) == 0
@@ -301,10 +339,9 @@ def test_malformed_retry_after_never_wedges_the_spool(tmp_path, value):
 
 
 def _run_sender(directory, *args):
-    """The detached sender as spawn() starts it (python -S), with explicit timeout and run deadline."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in sys.path if p]))
-    return subprocess.Popen([sys.executable, "-S", "-m", "telly_autoinst.sender", str(directory), *args],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """The detached sender as spawn() starts it (python -I -S), with explicit timeout and run deadline."""
+    return subprocess.Popen(_handoff.sender_argv(str(directory), *args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 def test_endless_response_body_is_not_read(tmp_path):

@@ -1,6 +1,6 @@
 """Counts entries: the host queues its counts, the detached sender builds the report the host would have built.
 
-Against a real sender process (``python -S -m telly_autoinst.sender``, as the host starts it) and
+Against a real sender process (``python -I -S``, as the host starts it) and
 a real local HTTP server; old-format entries (a built report) drain beside them.
 """
 
