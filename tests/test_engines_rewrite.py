@@ -223,3 +223,21 @@ def test_private_method_published_under_a_public_alias_counts(hooked):
     ids = module.Ids()
     assert next(ids) == 1 and ids.next() == 1
     assert counters.take(project.project_id) == {f"{module.__name__}.Ids.__next__": 2}
+
+
+def test_damaged_cache_entry_is_a_miss(hooked):
+    """Flipped bits anywhere past the checksum, the stamp left intact, are a miss: never marshal'ed."""
+    module, project, path = hooked(name="rw_damaged")
+    current = _codecache.stamp(str(path))
+    (entry,) = [os.path.join(d, f) for d, _, files in os.walk(os.environ["XDG_CACHE_HOME"]) for f in files
+                if f.endswith(".bin")]
+    good = open(entry, "rb").read()
+    assert _codecache.load(str(path), current) is not None
+    # A letter of a name in the code: still valid marshal data, so unchecked it loads other code.
+    at = good.rindex(b"lines")
+    for offset, bit in [(at, 0x01), (at + 1, 0x20), (len(good) - 1, 0x01), (len(good) // 2, 0x04)]:
+        damaged = bytearray(good)
+        damaged[offset] ^= bit
+        with open(entry, "wb") as handle:
+            handle.write(damaged)
+        assert _codecache.load(str(path), current) is None, offset
