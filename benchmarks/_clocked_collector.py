@@ -55,11 +55,12 @@ class ClockedCollector:
 
 
 def main():
-    sys.path.insert(0, ROOT)
+    # The client and the collector (a distribution of its own in collector/), from this checkout.
+    sys.path[:0] = [ROOT, os.path.join(ROOT, "collector")]
     import uvicorn
 
-    from telly_autoinst.collector.app import Config, build_app
-    from telly_autoinst.collector.store import open_store
+    from telly_autoinst_collector.app import Config, build_app
+    from telly_autoinst_collector.store import open_store
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db_url")

@@ -28,7 +28,9 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# The client and the collector (a distribution of its own in collector/), both from this checkout.
+SOURCE_PATH = os.pathsep.join([ROOT, os.path.join(ROOT, "collector")])
+sys.path[:0] = SOURCE_PATH.split(os.pathsep)
 
 from benchmarks import _table, _workload  # noqa: E402
 from benchmarks._clocked_collector import ClockedCollector  # noqa: E402
@@ -48,8 +50,8 @@ def _measure(scale, projects, days, rng, workdir):
     """Errors {metric: {"first": [...], "steady": [...]}} of ``projects`` projects of ``scale`` daily users."""
     import httpx
 
-    from telly_autoinst.collector.registry import create_project
-    from telly_autoinst.collector.store import open_store
+    from telly_autoinst_collector.registry import create_project
+    from telly_autoinst_collector.store import open_store
 
     db_url = f"sqlite:///{workdir}/accuracy-{scale}.sqlite3"
     store = open_store(db_url)
@@ -59,7 +61,7 @@ def _measure(scale, projects, days, rng, workdir):
     today = datetime.datetime.now(datetime.timezone.utc).date()
     dates = [today - datetime.timedelta(days=days - i) for i in range(days)]
     truths = {}
-    collector = ClockedCollector(sys.executable, db_url, workdir, env=dict(os.environ, PYTHONPATH=ROOT))
+    collector = ClockedCollector(sys.executable, db_url, workdir, env=dict(os.environ, PYTHONPATH=SOURCE_PATH))
     try:
         for index, date in enumerate(dates):
             collector.set(datetime.datetime.combine(date, datetime.time(12), datetime.timezone.utc))
@@ -72,7 +74,7 @@ def _measure(scale, projects, days, rng, workdir):
             _workload.post_all(collector.url, bodies)
         # The real command, with the real clock: every simulated day is complete by now.
         subprocess.run([sys.executable, "-m", "telly_autoinst", "collector", "publish", "--db", db_url], cwd=ROOT,
-                       env=dict(os.environ, PYTHONPATH=ROOT, HOME=workdir), check=True, capture_output=True)
+                       env=dict(os.environ, PYTHONPATH=SOURCE_PATH, HOME=workdir), check=True, capture_output=True)
         errors = {metric: {"first": [], "steady": []} for metric in TARGETS}
         for index, date in enumerate(dates):
             collector.set(datetime.datetime.combine(date, datetime.time(23), datetime.timezone.utc))

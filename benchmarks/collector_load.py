@@ -36,7 +36,9 @@ import time
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# The client and the collector (a distribution of its own in collector/), both from this checkout.
+SOURCE_PATH = os.pathsep.join([ROOT, os.path.join(ROOT, "collector")])
+sys.path[:0] = SOURCE_PATH.split(os.pathsep)
 
 _LUA = r"""
 local template = os.getenv("TELLY_BENCH_BODY")
@@ -101,7 +103,7 @@ def _database(backend, workdir):
 def _server(db_url, workdir, workers=1):
     import httpx
 
-    env = dict(os.environ, HOME=workdir, PYTHONPATH=ROOT)
+    env = dict(os.environ, HOME=workdir, PYTHONPATH=SOURCE_PATH)
     proc = subprocess.Popen([sys.executable, "-m", "telly_autoinst", "collector", "serve", "--port", "0",
                              "--db", db_url, "--rate-limit", "0", "--publish-interval", "0", "--min-group", "1",
                              "--workers", str(workers)],
@@ -201,8 +203,8 @@ def _paced(url, body, target, seconds, connections=64):
 
 
 def _ingest(backend, seconds, workers=1):
-    from telly_autoinst.collector.registry import create_project
-    from telly_autoinst.collector.store import open_store
+    from telly_autoinst_collector.registry import create_project
+    from telly_autoinst_collector.store import open_store
 
     with tempfile.TemporaryDirectory() as workdir, _database(backend, workdir) as db_url:
         store = open_store(db_url)
@@ -253,9 +255,9 @@ def _stats_latency(backend, n_reports):
     """Release 30 days of n_reports raw reports, then time GET stats (30 days) through the server."""
     import httpx
 
-    from telly_autoinst.collector import jobs
-    from telly_autoinst.collector.registry import create_project
-    from telly_autoinst.collector.store import open_store
+    from telly_autoinst_collector import jobs
+    from telly_autoinst_collector.registry import create_project
+    from telly_autoinst_collector.store import open_store
 
     with tempfile.TemporaryDirectory() as workdir, _database(backend, workdir) as db_url:
         store = open_store(db_url)
@@ -306,12 +308,12 @@ def _cpu_per_report(backend, n=20000):
     """CPU per report of the ingest handler alone (in process: no HTTP, no commit) and of the batch insert."""
     import asyncio
 
-    from telly_autoinst.collector.app import Config
-    from telly_autoinst.collector.ratelimit import RateLimiter
-    from telly_autoinst.collector.receive import IngestEndpoints
-    from telly_autoinst.collector.registry import Registry, create_project
-    from telly_autoinst.collector.store import open_store
-    from telly_autoinst.collector.window import Window
+    from telly_autoinst_collector.app import Config
+    from telly_autoinst_collector.ratelimit import RateLimiter
+    from telly_autoinst_collector.receive import IngestEndpoints
+    from telly_autoinst_collector.registry import Registry, create_project
+    from telly_autoinst_collector.store import open_store
+    from telly_autoinst_collector.window import Window
 
     class _Rows:
         rows = []

@@ -120,10 +120,10 @@ def main():
     venv = work / "venv"
     python = str(venv / "bin" / "python")
 
-    _step(f"venv with telly_autoinst[collector] from this checkout, in {venv}")
+    _step(f"venv with telly_autoinst and its collector from this checkout, in {venv}")
     if not (venv / "bin" / "python").exists():
         _run([sys.executable, "-m", "venv", str(venv)])
-    _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{ROOT}[collector]"])
+    _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT), str(ROOT / "collector")])
 
     db_url = f"sqlite:///{work / 'collector.db'}"
     collector_env = {**os.environ, "TELLY_COLLECTOR_DB": db_url, "TELLY_DISABLE": "1"}

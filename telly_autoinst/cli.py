@@ -265,17 +265,34 @@ def _emit(text):
         os.close(devnull)
 
 
+def _hand_to_collector(argv):
+    """Run the collector's own command tree, which lives in a distribution of its own.
+
+    The collector is a server with heavy dependencies that end users of the client never need,
+    so it is installed on purpose (``pip install 'telly_autoinst[collector]'``) and imported
+    only here.
+    """
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("telly_autoinst_collector") is None:
+        print("telly_autoinst: the collector is not installed here. Install it with\n"
+              "    pip install 'telly_autoinst[collector]'\n"
+              "(it needs Python 3.10 or newer; add [postgres] for PostgreSQL: "
+              "pip install 'telly-autoinst-collector[postgres]').", file=sys.stderr)
+        return 2
+    try:
+        collector_cli = importlib.import_module("telly_autoinst_collector.cli")
+    except ImportError as exc:
+        print(f"telly_autoinst: the collector is installed but cannot start: {exc}", file=sys.stderr)
+        return 2
+    return collector_cli.main(argv)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["collector"]:
-        # The collector has its own command tree and heavy dependencies: hand over untouched.
-        try:
-            from .collector.cli import main as collector_main
-        except ImportError as exc:
-            print(f"telly_autoinst: the collector needs its extra: pip install 'telly_autoinst[collector]' ({exc})",
-                  file=sys.stderr)
-            return 2
-        return collector_main(argv[1:])
+        return _hand_to_collector(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     handler = args.handler or args.option

@@ -12,9 +12,20 @@ import pytest
 
 import telly_autoinst
 
-PACKAGE = Path(telly_autoinst.__file__).parent
-# With the bootstrap module that sits beside the package (see _telly_autoinst_bootstrap).
-MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")) + ["../_telly_autoinst_bootstrap.py"]
+ROOT = Path(telly_autoinst.__file__).parents[1]
+# Where each top-level package's sources live: the client, the bootstrap module beside it (see
+# _telly_autoinst_bootstrap) and the collector, a distribution of its own in collector/.
+SOURCES = {"telly_autoinst": ROOT, "_telly_autoinst_bootstrap": ROOT, "telly_autoinst_collector": ROOT / "collector"}
+MODULES = sorted(
+    [p.relative_to(ROOT).as_posix() for p in (ROOT / "telly_autoinst").rglob("*.py")]
+    + ["_telly_autoinst_bootstrap.py"]
+    + [p.relative_to(ROOT).as_posix() for p in (ROOT / "collector" / "telly_autoinst_collector").rglob("*.py")])
+
+
+def _dotted(name):
+    """The module name of a path in MODULES: ``collector/telly_autoinst_collector/app.py`` -> its parts."""
+    parts = list(Path(name).with_suffix("").parts)
+    return parts[1:] if parts[0] == "collector" else parts
 
 
 def test_all_names_resolve():
@@ -48,25 +59,25 @@ def _declares_all(tree):
 
 
 def test_modules_are_found():
-    assert {"__init__.py", "finder.py", "engines/__init__.py", "collector/app.py"} <= set(MODULES)
-    assert (PACKAGE / "../_telly_autoinst_bootstrap.py").is_file()
+    assert {"telly_autoinst/__init__.py", "telly_autoinst/finder.py", "telly_autoinst/engines/__init__.py",
+            "_telly_autoinst_bootstrap.py", "collector/telly_autoinst_collector/app.py"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("name", [m for m in MODULES if m != "__init__.py"])
+@pytest.mark.parametrize("name", [m for m in MODULES if m != "telly_autoinst/__init__.py"])
 def test_only_the_package_declares_all(name):
-    assert not _declares_all(ast.parse((PACKAGE / name).read_text(encoding="utf-8")))
+    assert not _declares_all(ast.parse((ROOT / name).read_text(encoding="utf-8")))
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_every_module_states_its_concern(name):
-    docstring = ast.get_docstring(ast.parse((PACKAGE / name).read_text(encoding="utf-8")))
+    docstring = ast.get_docstring(ast.parse((ROOT / name).read_text(encoding="utf-8")))
     assert docstring and docstring.strip(), f"{name} needs a docstring stating its concern"
 
 
 def _private_imports(name):
     """``from <package module> import _name`` in module ``name``, where ``_name`` is no module."""
-    path = PACKAGE / name
-    dotted = ["telly_autoinst", *Path(name).with_suffix("").parts]
+    path = ROOT / name
+    dotted = _dotted(name)
     package = dotted[:-1]  # for an __init__, dotted ends in "__init__": its package is itself
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -74,12 +85,12 @@ def _private_imports(name):
             continue
         if node.level:
             base = package[:len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
-        elif (node.module or "").partition(".")[0] == "telly_autoinst":
+        elif (node.module or "").partition(".")[0] in SOURCES:
             base = node.module.split(".")
         else:
             continue
         for alias in node.names:
-            submodule = PACKAGE.joinpath(*base[1:], alias.name)
+            submodule = SOURCES[base[0]].joinpath(*base, alias.name)
             is_module = submodule.with_suffix(".py").exists() or (submodule / "__init__.py").exists()
             if alias.name.startswith("_") and not alias.name.startswith("__") and not is_module:
                 found.append(f"{'.'.join(base)}.{alias.name}")

@@ -87,7 +87,7 @@ def test_sender_builds_exactly_the_report_the_host_would_have(tmp_path):
 
 def test_collector_accepts_a_report_built_by_the_sender(tmp_path):
     """The collector's own validation of a report built from counts (not only the published schema)."""
-    ingest = pytest.importorskip("telly_autoinst.collector.ingest")
+    ingest = pytest.importorskip("telly_autoinst_collector.ingest")
     directory = tmp_path / "spool"
     spool.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
     sent = []

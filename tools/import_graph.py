@@ -1,9 +1,9 @@
 """Print the client's import graph, read from the source (AST), and exit 1 when it has a cycle.
 
-The client is the ``telly_autoinst`` package without ``collector/`` (the server, which the client
-never imports). Every import statement counts, including those inside functions: a deferred
-import breaks no start-up, but a cycle through one still hides where state lives. Imports under
-``if TYPE_CHECKING:`` are left out, since they never run.
+The client is the ``telly_autoinst`` package (the collector is a distribution of its own, in
+``collector/``, and the client never imports it). Every import statement counts, including those
+inside functions: a deferred import breaks no start-up, but a cycle through one still hides where
+state lives. Imports under ``if TYPE_CHECKING:`` are left out, since they never run.
 
 Usage: python tools/import_graph.py [--root DIR] [--quiet]
 Exit status: 0 acyclic, 1 one or more cycles (each is printed), 2 a file that does not parse.
@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 PACKAGE = "telly_autoinst"
-EXCLUDED = ("collector",)
 
 
 def modules(root):
@@ -24,8 +23,6 @@ def modules(root):
     base = Path(root) / PACKAGE
     for path in sorted(base.rglob("*.py")):
         parts = path.relative_to(base).with_suffix("").parts
-        if parts and parts[0] in EXCLUDED:
-            continue
         if parts[-1] == "__init__":
             parts = parts[:-1]
         found[".".join((PACKAGE, *parts))] = path
@@ -78,7 +75,7 @@ def _resolve(name, path, node, known):
 
 
 def _nearest(dotted, known):
-    """The longest prefix of ``dotted`` that is a client module, or None (stdlib, collector, ...)."""
+    """The longest prefix of ``dotted`` that is a client module, or None (stdlib, third party, ...)."""
     while dotted:
         if dotted in known:
             return dotted

@@ -10,9 +10,12 @@ const path = require('path');
 const readline = require('readline');
 const { REGISTER, REPO, tmpdir, cleanEnv, node, python, runPython, demoApp } = require('./support');
 
+// The collector is a Python distribution of its own beside the client, in collector/.
+const COLLECTOR_PATH = [REPO, path.join(REPO, 'collector')].join(path.delimiter);
+
 function collector(args, env) {
   const done = childProcess.spawnSync(python(), ['-m', 'telly_autoinst', 'collector', ...args], {
-    cwd: REPO, env: Object.assign({}, env, { PYTHONPATH: REPO }), encoding: 'utf8', timeout: 120000,
+    cwd: REPO, env: Object.assign({}, env, { PYTHONPATH: COLLECTOR_PATH }), encoding: 'utf8', timeout: 120000,
   });
   assert.strictEqual(done.status, 0, done.stderr);
   return done.stdout;
@@ -20,7 +23,7 @@ function collector(args, env) {
 
 function serve(db, env) {
   const proc = childProcess.spawn(python(), ['-m', 'telly_autoinst', 'collector', 'serve', '--port', '0', '--db', db,
-    '--min-group', '1'], { cwd: REPO, env: Object.assign({}, env, { PYTHONPATH: REPO }), stdio: ['ignore', 'pipe', 'pipe'] });
+    '--min-group', '1'], { cwd: REPO, env: Object.assign({}, env, { PYTHONPATH: COLLECTOR_PATH }), stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: proc.stdout });
     lines.once('line', (line) => {
@@ -65,7 +68,7 @@ test('counts of real Node programs reach the Python collector and its stats API'
     }
     // The detached senders post in the background: wait for the six reports to be stored.
     const stored = () => Number(runPython(`
-from telly_autoinst.collector.store import open_store
+from telly_autoinst_collector.store import open_store
 s = open_store(${JSON.stringify(db)})
 print(sum(len(s.report_ids(p)) for p in ("demo-cjs-project", "demo-esm-project")))`, { env: serverEnv }).trim());
     await until('the reports never arrived', () => stored() >= 6);
@@ -113,7 +116,7 @@ test('plaintext Level II from a Node program is stored only where the package, t
       }
       const stored = JSON.parse(runPython(`
 import json, sqlalchemy as sa
-from telly_autoinst.collector import store as m
+from telly_autoinst_collector import store as m
 s = m.open_store(${JSON.stringify(db)})
 with s.engine.begin() as c:
     rows = [(r.project_id, r.user) for r in c.execute(sa.select(m.level2_plaintext))]

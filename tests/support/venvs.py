@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
+# The collector is a distribution of its own beside the client (collector/): a PYTHONPATH that runs
+# both from this checkout, for subprocesses that run `python -m telly_autoinst collector`.
+SOURCE_PATH = os.pathsep.join([str(ROOT), str(ROOT / "collector")])
 
 
 def find_python(version):

@@ -1,0 +1,259 @@
+"""``python -m telly_autoinst collector ...``: tables of commands and options that call the collector.
+
+``main`` is the only place where exceptions become exit codes: 0 success, 1 a publish was
+refused by the privacy budget, 2 a usage or configuration error.
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import urllib.parse
+
+from telly_autoinst.errors import TellyError
+
+from .registry import REGIONS
+
+_DB_HELP = ("database URL (sqlite:///PATH or postgresql://...); "
+            "default $TELLY_COLLECTOR_DB, else a SQLite file per region")
+_REGION = dict(choices=REGIONS, default=os.environ.get("TELLY_COLLECTOR_REGION", "us"),
+               help="region label (default $TELLY_COLLECTOR_REGION or us)")
+
+def _url(args):
+    from .store import default_url
+
+    return args.db or os.environ.get("TELLY_COLLECTOR_DB") or default_url(args.region)
+
+
+def _store(args):
+    from .store import open_store
+
+    return open_store(_url(args))
+
+
+def _check_serve_args(args):
+    if args.min_group < 1:
+        raise TellyError("--min-group must be at least 1")
+    if args.window_days < 1:
+        raise TellyError("--window-days must be at least 1")
+    if args.workers < 1:
+        raise TellyError("--workers must be at least 1")
+    if args.max_in_flight_mib < 1:
+        raise TellyError("--max-in-flight-mib must be at least 1")
+    for name in ("idle_timeout", "header_timeout", "body_timeout"):
+        if not getattr(args, name) > 0:
+            raise TellyError(f"--{name.replace('_', '-')} must be positive")
+    if args.public_url and urllib.parse.urlsplit(args.public_url).scheme not in ("http", "https"):
+        raise TellyError(f"--public-url must start with https:// or http://, got {args.public_url!r}")
+    if args.min_group == 1:
+        print("telly_autoinst collector: --min-group 1 shows groups of a single user; use it only for development",
+              file=sys.stderr)
+
+
+def _more_descriptors():
+    """Raise the open-file limit to its hard maximum: every connection, idle ones too, is a descriptor."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # keep the soft limit; connections beyond it wait in the backlog
+
+
+def _serve(args):
+    from .app import Config
+    from .store import loosened
+
+    _check_serve_args(args)
+    url = _url(args)
+    store = _store(args)  # migrates once, before any worker starts
+    dialect = store.dialect
+    store.dispose()
+    if args.workers > 1 and dialect != "postgresql":
+        raise TellyError("--workers above 1 needs a PostgreSQL database (--db postgresql://...)")
+    for warning in loosened(url):
+        print(f"telly_autoinst collector: warning: {warning}", file=sys.stderr)
+    # Each worker has its own token buckets: together they let through the configured rate.
+    config = Config(region=args.region, min_group=args.min_group, window_days=args.window_days,
+                    rate=args.rate_limit / args.workers, burst=Config.burst / args.workers,
+                    publish_interval=args.publish_interval, public_url=args.public_url.rstrip("/"),
+                    max_in_flight=args.max_in_flight_mib << 20)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    port = sock.getsockname()[1]
+    _more_descriptors()
+    print(f"telly_autoinst collector: listening on http://{args.host}:{port} region={args.region} "
+          f"db={dialect} min_group={args.min_group} window_days={args.window_days} workers={args.workers}",
+          flush=True)
+
+    def serve_one(_number=0):
+        _run_server(url, config, args, sock)
+
+    if args.workers == 1:
+        serve_one()
+        return 0
+    from .workers import run_workers
+
+    return run_workers(args.workers, serve_one)
+
+
+def _run_server(url, config, args, sock):
+    import uvicorn
+
+    from .app import build_app
+    from .connection import Deadlines, protocol_with
+    from .store import open_store
+
+    store = open_store(url)
+    deadlines = Deadlines(idle=args.idle_timeout, header=args.header_timeout, body=args.body_timeout)
+    # No access log and no proxy headers: client addresses are never logged or stored.
+    # No limit_concurrency: uvicorn would count idle connections too and answer 503 to real
+    # reports; memory is bounded by the bytes in flight (Config.max_in_flight) and the
+    # connections' deadlines instead.
+    server = uvicorn.Server(uvicorn.Config(build_app(store, config), http=protocol_with(deadlines),
+                                           timeout_keep_alive=deadlines.idle, access_log=False,
+                                           proxy_headers=False, server_header=False, log_level="warning",
+                                           backlog=4096))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.dispose()
+
+
+def _project_rotate_token(args):
+    from .registry import rotate_token
+
+    store = _store(args)
+    token = rotate_token(store, args.project_id)
+    if args.json:
+        print(json.dumps({"project_id": args.project_id, "read_token": token}))
+    else:
+        print(f"project_id: {args.project_id}\nread_token: {token}\nThe previous read token no longer works "
+              f"(running collectors stop accepting it within seconds); dashboards must log in again.")
+    return 0
+
+
+def _project_create(args):
+    from .registry import create_project
+
+    project_id, token = create_project(_store(args), args.name, args.region, project_id=args.project_id,
+                                       epsilon_per_day=args.epsilon_per_day, level2_plaintext=args.level2_plaintext)
+    if args.level2_plaintext:
+        print(f"telly_autoinst collector: {project_id} stores Level II in plain text (user name, home, machine id, "
+              "host name) from users who agreed, and shows it on its dashboard; for internal corporate "
+              "deployments only", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"project_id": project_id, "read_token": token, "region": args.region,
+                          "level2_plaintext": args.level2_plaintext}))
+    else:
+        print(f"project_id: {project_id}\nread_token: {token}\nregion:     {args.region}\n"
+              f"Clients send with TELLY_HTTP_SERVER=http://HOST:PORT and this project_id; keep the read token "
+              f"secret (it is stored hashed and cannot be shown again).")
+    return 0
+
+
+def _publish(args):
+    from . import jobs
+    from .window import utc_now
+
+    store = _store(args)
+    ids = [args.project] if args.project else store.project_ids(args.region)
+    refused = 0
+    for project_id, day, epsilon in jobs.publish(store, ids, utc_now().date(), through_now=args.through_now):
+        if epsilon is None:
+            refused += 1
+            print(f"{project_id} {day}: refused, the day's privacy budget is spent")
+        else:
+            print(f"{project_id} {day}: released, epsilon {epsilon:g}")
+    return 1 if refused else 0
+
+
+# command path, help, [(flags, argparse keywords)], handler. After the handlers, so it holds them.
+_COMMANDS = (
+    (("serve",), "run the collector", [
+        (("--host",), dict(default="127.0.0.1", help="address to listen on (default 127.0.0.1)")),
+        (("--port",), dict(type=int, default=8470, help="0 picks a free port (printed on start)")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+        (("--min-group",), dict(type=int, default=10, help="smallest group shown (default 10; 1 for development)")),
+        (("--window-days",), dict(type=int, default=30, help="days raw hashed rows are kept (default 30)")),
+        (("--rate-limit",), dict(type=float, default=1000.0, help="reports/s per project, 0 = off (default 1000)")),
+        (("--publish-interval",), dict(type=float, default=3600.0,
+                                       help="seconds between scheduled publish/expire runs, 0 = never")),
+        (("--workers",), dict(type=int, default=1,
+                              help="serving processes sharing the port; more than 1 needs PostgreSQL (default 1)")),
+        (("--public-url",), dict(default="", help="the URL browsers use, e.g. https://telemetry.example.org behind "
+                                                  "a TLS proxy: makes the login cookie Secure and is the only "
+                                                  "Origin accepted for the login form")),
+        (("--idle-timeout",), dict(type=float, default=30.0,
+                                   help="seconds a connection may wait for its next request (default 30)")),
+        (("--header-timeout",), dict(type=float, default=30.0,
+                                     help="seconds a client may take to send a request's headers (default 30)")),
+        (("--body-timeout",), dict(type=float, default=30.0,
+                                   help="seconds a client may take to send a request's body (default 30)")),
+        (("--max-in-flight-mib",), dict(type=int, default=64,
+                                        help="MiB of request bodies held at once, parsed or not, per worker; "
+                                             "beyond it reports get 503 (default 64)")),
+    ], _serve),
+    (("project", "create"), "register a project; prints its project_id and read_token", [
+        (("name",), dict()),
+        (("--region",), _REGION),
+        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--project-id",), dict(help="register this id (e.g. an original Telly project UUID) instead of a new one")),
+        (("--epsilon-per-day",),
+         dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
+        (("--level2-plaintext",), dict(action="store_true",
+                                       help="internal corporate deployments only: store and show Level II in plain "
+                                            "text when the package and the user agreed too")),
+    ], _project_create),
+    (("project", "rotate-token"), "replace a project's read token; prints the new one (the old one stops working)", [
+        (("project_id",), dict()),
+        (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_rotate_token),
+    (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
+        (("--project",), dict(help="only this project (default: every project of the region)")),
+        (("--through-now",), dict(action="store_true", help="also release today's partial day (spends budget)")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _publish),
+)
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m telly_autoinst collector",
+                                     description="Run and manage a self-hosted telly_autoinst collector.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups = {}
+    for path, help_text, options, handler in _COMMANDS:
+        parent = commands
+        if len(path) == 2:
+            if path[0] not in groups:
+                groups[path[0]] = commands.add_parser(path[0], help=f"{path[0]} commands").add_subparsers(
+                    dest="subcommand", metavar="SUBCOMMAND", required=True)
+            parent = groups[path[0]]
+        command = parent.add_parser(path[-1], help=help_text)
+        for flags, keywords in options:
+            command.add_argument(*flags, **keywords)
+        command.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return args.handler(args)
+    except TellyError as exc:
+        print(f"telly_autoinst collector: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"telly_autoinst collector: needs the extra and Python >= 3.10: "
+              f"pip install 'telly_autoinst[collector]' ({exc})", file=sys.stderr)
+        return 2

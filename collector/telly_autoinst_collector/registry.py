@@ -1,0 +1,94 @@
+"""The project registry: registration with a hashed read token, cached lookup, token checks."""
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+
+from starlette.concurrency import run_in_threadpool
+
+from telly_autoinst.errors import ConfigError
+
+REGIONS = ("us", "eu")
+
+
+def _sha256(token):
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, epsilon_cap_per_day=None,
+                   level2_plaintext=False):
+    """Register a project; return (project_id, read_token). The token is shown once, stored hashed.
+
+    ``level2_plaintext`` is the collector's agreement to store plaintext Level II for this project
+    (internal corporate deployments); it cannot be changed later.
+    """
+    if region not in REGIONS:
+        raise ConfigError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
+    if not epsilon_per_day > 0:
+        raise ConfigError("--epsilon-per-day must be positive")
+    # The region is part of the id, so an id pasted into the wrong region's config is obvious.
+    project_id = project_id or f"{region}-{secrets.token_hex(12)}"
+    if store.project(project_id) is not None:
+        raise ConfigError(f"project {project_id!r} is already registered")
+    token = secrets.token_urlsafe(32)
+    store.create_project(project_id=project_id, name=name[:200], region=region, read_token_sha256=_sha256(token),
+                         epsilon_per_day=float(epsilon_per_day),
+                         epsilon_cap_per_day=float(epsilon_cap_per_day or 4 * epsilon_per_day),
+                         level2_plaintext=bool(level2_plaintext))
+    return project_id, token
+
+
+def rotate_token(store, project_id):
+    """Give the project a new read token and return it; the old one stops working at once here,
+    and within ``Registry.HIT_SECONDS`` in running servers."""
+    token = secrets.token_urlsafe(32)
+    if not store.set_read_token(project_id, _sha256(token)):
+        raise ConfigError(f"no project {project_id!r} is registered in this database")
+    return token
+
+
+def token_matches(project, token):
+    return bool(token) and hmac.compare_digest(project["read_token_sha256"], _sha256(token))
+
+
+class Registry:
+    """Project rows by id, cached: ingestion looks a project up on every request."""
+
+    # A miss is remembered briefly, so a flood for an unknown id costs one query per interval.
+    _MISS_SECONDS = 1.0
+    # A hit is re-read after this long, so a rotated read token (changed by another process)
+    # stops opening the dashboard of a running server soon after.
+    HIT_SECONDS = 5.0
+
+    def __init__(self, store, clock=time.monotonic):
+        self._store, self._clock = store, clock
+        self._known = {}  # project_id -> (row, time read)
+        self._misses = {}
+        self._loading = {}  # project_id -> future of the row being read
+
+    async def get(self, project_id):
+        now = self._clock()
+        known = self._known.get(project_id)
+        if known is not None and now - known[1] < self.HIT_SECONDS:
+            return known[0]
+        if now - self._misses.get(project_id, -1e9) < self._MISS_SECONDS:
+            return None
+        # One read per id however many requests arrive while it runs.
+        loading = self._loading.get(project_id)
+        if loading is None:
+            loading = self._loading[project_id] = asyncio.ensure_future(self._load(project_id, now))
+            loading.add_done_callback(lambda _done: self._loading.pop(project_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, project_id, now):
+        project = await run_in_threadpool(self._store.project, project_id)
+        if project is None:
+            if len(self._misses) > 10000:  # bounded: hostile ids must not grow memory
+                self._misses.clear()
+            self._misses[project_id] = now
+            self._known.pop(project_id, None)
+        else:
+            self._known[project_id] = (project, now)
+        return project

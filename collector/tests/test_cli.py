@@ -1,0 +1,150 @@
+"""`python -m telly_autoinst collector ...` as operators run it."""
+
+import json
+import subprocess
+import sys
+
+from collector.tests.support import make_report, post
+from tests.support.venvs import ROOT, SOURCE_PATH
+
+
+def _cli(*args, home):
+    return subprocess.run([sys.executable, "-m", "telly_autoinst", "collector", *args], cwd=str(ROOT),
+                          capture_output=True, text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin",
+                                                               "PYTHONPATH": SOURCE_PATH})
+
+
+def test_project_create_prints_id_and_token(db_url, tmp_path):
+    done = _cli("project", "create", "demo", "--region", "eu", "--json", "--db", db_url, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert created["project_id"].startswith("eu-") and len(created["read_token"]) >= 40
+    text = _cli("project", "create", "demo2", "--db", db_url, home=tmp_path)
+    assert "project_id: us-" in text.stdout and "read_token: " in text.stdout
+
+
+def test_publish_through_now_and_the_dashboard_numbers(db_url, tmp_path, serve):
+    created = json.loads(_cli("project", "create", "demo", "--json", "--db", db_url, "--epsilon-per-day", "1e6",
+                              home=tmp_path).stdout)
+    server = serve(db_url, "--min-group", "1")
+    for user in ("a", "b", "c"):
+        assert post(server.url, make_report(created["project_id"], user=user, stats={"m.f": 2})).status_code == 200
+    assert "nothing" not in _cli("publish", "--db", db_url, home=tmp_path).stdout  # today is not complete
+    done = _cli("publish", "--through-now", "--db", db_url, "--project", created["project_id"], home=tmp_path)
+    assert done.returncode == 0 and "released" in done.stdout, done.stdout + done.stderr
+    import httpx
+
+    stats = httpx.get(f"{server.url}/api/v1/projects/{created['project_id']}/stats",
+                      headers={"Authorization": f"Bearer {created['read_token']}"}).json()
+    assert stats["dau"][-1]["value"] == 3 and stats["dau"][-1]["partial"]
+    assert [(f["key"], f["calls"], f["users"]) for f in stats["features"]["by_calls"]] == [("m.f", 6, 3)]
+
+
+def test_serve_refuses_min_group_zero(tmp_path):
+    done = _cli("serve", "--min-group", "0", "--db", f"sqlite:///{tmp_path}/x.sqlite3", home=tmp_path)
+    assert done.returncode == 2 and "--min-group" in done.stderr
+
+
+def test_bad_database_url_is_a_usage_error(tmp_path):
+    done = _cli("project", "create", "x", "--db", "mysql://nope", home=tmp_path)
+    assert done.returncode == 2 and "postgresql://" in done.stderr
+
+
+def test_rotate_token_revokes_the_old_one_in_a_running_server(db_url, tmp_path, serve):
+    import time
+
+    import httpx
+
+    created = json.loads(_cli("project", "create", "demo", "--json", "--db", db_url, home=tmp_path).stdout)
+    server = serve(db_url)
+    url = f"{server.url}/api/v1/projects/{created['project_id']}/stats"
+
+    def status(token):
+        return httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status(created["read_token"]) == 200
+    done = _cli("project", "rotate-token", created["project_id"], "--json", "--db", db_url, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rotated = json.loads(done.stdout)
+    assert rotated["project_id"] == created["project_id"] and rotated["read_token"] != created["read_token"]
+    deadline = time.monotonic() + 15
+    while status(created["read_token"]) != 401:
+        assert time.monotonic() < deadline, "the old token still opens the project"
+        time.sleep(0.5)
+    assert status(rotated["read_token"]) == 200
+    missing = _cli("project", "rotate-token", "us-nobody", "--db", db_url, home=tmp_path)
+    assert missing.returncode == 2 and "us-nobody" in missing.stderr
+
+
+def test_public_url_makes_the_cookie_secure_and_login_checks_the_origin(tmp_path, serve):
+    import httpx
+
+    db = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    created = json.loads(_cli("project", "create", "demo", "--json", "--db", db, home=tmp_path).stdout)
+    server = serve(db, "--public-url", "https://telemetry.example.org/")
+    login = f"{server.url}/projects/{created['project_id']}/login"
+    form = {"token": created["read_token"]}
+    signed = httpx.post(login, data=form, headers={"Origin": "https://telemetry.example.org"})
+    assert signed.status_code == 303
+    assert "secure" in signed.headers["set-cookie"].lower().split("; ")
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "https://telemetry.example.org", "Sec-Fetch-Site": "same-site"}):
+        refused = httpx.post(login, data=form, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"] == "cross_origin", headers
+        assert "set-cookie" not in refused.headers
+    same = httpx.post(login, data=form, headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"})
+    assert same.status_code == 303
+
+
+def test_login_origin_is_checked_without_a_public_url(tmp_path, serve):
+    import httpx
+
+    db = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    created = json.loads(_cli("project", "create", "demo", "--json", "--db", db, home=tmp_path).stdout)
+    server = serve(db)
+    login = f"{server.url}/projects/{created['project_id']}/login"
+    form = {"token": created["read_token"]}
+    assert httpx.post(login, data=form, headers={"Origin": "http://evil.example"}).status_code == 403
+    ok = httpx.post(login, data=form, headers={"Origin": server.url})
+    assert ok.status_code == 303 and "secure" not in ok.headers["set-cookie"].lower()
+
+
+def test_unknown_paths_get_the_json_error_body(tmp_path, serve):
+    import httpx
+
+    db = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    server = serve(db)
+    missing = httpx.get(server.url + "/no/such/page")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    wrong = httpx.post(server.url + "/healthz")
+    assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
+
+
+def test_the_default_store_is_private_whatever_the_umask(tmp_path, serve):
+    import os
+    import stat
+
+    old = os.umask(0)
+    try:
+        done = _cli("project", "create", "demo", "--json", home=tmp_path)
+    finally:
+        os.umask(old)
+    assert done.returncode == 0, done.stderr
+    project_id = json.loads(done.stdout)["project_id"]
+    directory = tmp_path / ".telly_autoinst" / "collector"
+    database = directory / "collector-us.sqlite3"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    old = os.umask(0)  # the server inherits it: SQLite creates the -wal and -shm files under it
+    try:
+        server = serve(f"sqlite:///{database}")
+    finally:
+        os.umask(old)
+    assert post(server.url, make_report(project_id)).status_code == 200
+    for suffix in ("-wal", "-shm"):
+        assert stat.S_IMODE(os.stat(str(database) + suffix).st_mode) == 0o600, suffix
+    server.stop()
+    database.chmod(0o644)
+    directory.chmod(0o755)
+    warnings = serve(f"sqlite:///{database}").stop()
+    assert f"{database} is mode 644" in warnings and f"{directory} is mode 755" in warnings, warnings

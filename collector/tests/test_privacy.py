@@ -1,0 +1,150 @@
+"""Differential privacy: bounded user-days, OpenDP's Gaussian and partition selection, the budget capped."""
+
+import datetime
+import json
+import math
+
+import opendp.prelude as dp
+import pytest
+
+from telly_autoinst_collector import privacy
+from telly_autoinst_collector.registry import create_project
+
+DAY = datetime.date(2026, 11, 1)
+
+
+def _raw(uid, stats, version="1.0", python="CPython 3.11"):
+    return (uid, version, python, "Linux", "x86_64", json.dumps(stats))
+
+
+def test_user_days_keep_the_most_popular_then_most_called_features_and_clip_extra_calls_by_l2_norm():
+    bounds = privacy.Bounds(max_features=2, calls_l2=10)
+    rows = [_raw("u1", {"a": 100, "b": 50, "c": 1}), _raw("u1", {"a": 5}, version="2.0"), _raw("u2", {"c": 3, "d": 4})]
+    days = sorted(privacy.user_days(rows, bounds), key=lambda d: sorted(d[0]))
+    (u1_calls, u1_version, *_), (u2_calls, *_) = days
+    # u1 keeps its two most called features; the calls beyond the first, (104, 49), are scaled
+    # down to an L2 norm of at most 10: (9, 4), plus the first call of each.
+    assert set(u1_calls) == {"a", "b"} and u1_version == "1.0"  # the first version seen
+    assert (u1_calls["a"], u1_calls["b"]) == (10, 5)
+    assert u2_calls == {"c": 3, "d": 4}  # (2, 3) beyond the first: norm 3.6, untouched
+    assert bounds.check(days) and not bounds.check([({"a": 12}, "1.0", "py", "os", "arch")])
+    # Features published as popular on earlier days are kept first, whatever their calls today.
+    (popular, *_), _ = sorted(privacy.user_days(rows, bounds, popularity={"c": 500, "b": 20}),
+                              key=lambda d: sorted(d[0]))
+    assert set(popular) == {"b", "c"}
+
+
+def test_the_feature_bound_is_exported_once_for_ingestion():
+    assert privacy.Bounds().max_features == privacy.FEATURES_PER_USER_DAY
+    from telly_autoinst_collector import ingest
+
+    assert ingest._MAX_FEATURES == privacy.FEATURES_PER_REPORT >= privacy.FEATURES_PER_USER_DAY
+
+
+def test_the_plan_spends_exactly_the_day_epsilon_and_delta_by_opendps_own_map():
+    chosen = privacy.plan(1.0)
+    epsilon, delta = chosen.spent()
+    assert epsilon <= 1.0 and epsilon > 0.999 and delta == privacy.DELTA_PER_USER_DAY
+    # A Gaussian's σ is its L2 sensitivity over sqrt(2ρ) of its share: users have sqrt(k), calls the L2 clip.
+    k = privacy.FEATURES_PER_USER_DAY
+    assert math.isclose(chosen.sigma["users"], math.sqrt(k) / math.sqrt(2 * privacy.WEIGHTS["users"] * chosen.rho))
+    assert math.isclose(chosen.sigma["calls"] / chosen.sigma["users"],
+                        privacy.CALLS_L2_PER_USER_DAY / math.sqrt(k) * math.sqrt(
+                            privacy.WEIGHTS["users"] / privacy.WEIGHTS["calls"]))
+    # The threshold is the smallest whose δ OpenDP accepts: one less would cost more.
+    space = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=dp.i64)), dp.l02inf_distance(
+        dp.absolute_distance(T=dp.i64))
+    per_metric = privacy.DELTA_PER_USER_DAY * 0.1 / 5
+    at = dp.m.make_gaussian_threshold(*space, chosen.sigma["users"], threshold=chosen.threshold["users"])
+    below = dp.m.make_gaussian_threshold(*space, chosen.sigma["users"], threshold=chosen.threshold["users"] - 1)
+    assert at.map((k, k, 1))[1] <= per_metric < below.map((k, k, 1))[1]
+    assert math.isclose(sum(privacy.WEIGHTS.values()), 1.0)
+
+
+def _project(store, epsilon):
+    project_id, _ = create_project(store, "demo", "us", epsilon_per_day=epsilon)
+    return store.project(project_id)
+
+
+def _insert(store, project_id, n_users, day=DAY, stats=None, version="1.0"):
+    store.insert_reports([{"project_id": project_id, "report_id": f"{day.toordinal():06x}{i:026x}", "day": day,
+                           "uid": f"u{i}", "version": version, "python": "CPython 3.11", "os": "Linux",
+                           "arch": "x86_64", "stats": json.dumps(stats or {"m.f": 1})} for i in range(n_users)])
+
+
+def _cells(store, project_id, day=DAY):
+    return {(m, k): (v, s) for _, m, k, v, s in store.published_cells(project_id, day, day)}
+
+
+def test_release_is_noisy_accounted_and_stored_once(store):
+    project = _project(store, 1.0)
+    _insert(store, project["project_id"], 400)
+    spent = privacy.release_day(store, project, DAY, True)
+    assert 0.999 < spent <= 1.0
+    account = store.release_accounts(project["project_id"])[DAY]
+    assert account["delta"] == privacy.DELTA_PER_USER_DAY and account["detail"]["noise"] == "gaussian"
+    cells = _cells(store, project["project_id"])
+    assert cells[("dau", "")][1] == privacy.plan(1.0).sigma["dau"]
+    assert abs(cells[("dau", "")][0] - 400) < 8 * cells[("dau", "")][1]
+    # 400 users of m.f pass the threshold (about 110) with overwhelming probability.
+    assert ("users", "m.f") in cells and ("calls", "m.f") in cells
+    assert store.published_cells(project["project_id"], DAY, DAY) == store.published_cells(
+        project["project_id"], DAY, DAY)
+
+
+def test_a_rare_new_name_is_not_published_but_a_known_one_is(store):
+    project = _project(store, 1.0)
+    project_id = project["project_id"]
+    # Day 1: only 3 users of each name: far below the threshold, so no name leaks out.
+    _insert(store, project_id, 3, stats={"m.rare": 1}, version="9.9")
+    privacy.release_day(store, project, DAY, True)
+    assert {m for m, _ in _cells(store, project_id)} == {"dau"}
+    # Names published before are public: released every day without a threshold, even at 0.
+    next_day = DAY + datetime.timedelta(days=1)
+    store.record_release(project_id, DAY, 0.0, True, [{"metric": "users", "key": "m.old", "value": 500, "scale": 1.0},
+                                                      {"metric": "version", "key": "0.1", "value": 500, "scale": 1.0}])
+    _insert(store, project_id, 3, day=next_day, stats={"m.rare": 1})
+    privacy.release_day(store, project, next_day, True)
+    cells = _cells(store, project_id, next_day)
+    assert ("users", "m.old") in cells and ("calls", "m.old") in cells and ("version", "0.1") in cells
+    assert ("users", "m.rare") not in cells
+    sigma = privacy.plan(1.0).sigma
+    assert abs(cells[("users", "m.old")][0]) < 8 * sigma["users"]  # true count 0, shift removed
+
+
+def test_noise_actually_varies_between_releases(store):
+    values = set()
+    for _ in range(6):
+        project = _project(store, 0.5)
+        _insert(store, project["project_id"], 50)
+        privacy.release_day(store, project, DAY, True)
+        values.add(_cells(store, project["project_id"])[("dau", "")][0])
+    assert len(values) > 1
+
+
+def test_a_huge_epsilon_gives_exact_counts(store):
+    project = _project(store, 1e6)
+    _insert(store, project["project_id"], 7, stats={"m.f": 2})
+    privacy.release_day(store, project, DAY, True)
+    cells = {key: value for key, (value, _) in _cells(store, project["project_id"]).items()}
+    assert cells[("dau", "")] == 7 and cells[("users", "m.f")] == 7 and cells[("calls", "m.f")] == 14
+    assert privacy.budget(store, project)["epsilon_spent_total"] == pytest.approx(1e6, rel=1e-3)
+    assert cells[("python", "CPython 3.11")] == 7
+
+
+def test_the_per_day_cap_refuses_further_releases(store):
+    project = _project(store, 1.0)  # cap = 4 x epsilon
+    _insert(store, project["project_id"], 5)
+    spent = [privacy.release_day(store, project, DAY, False) for _ in range(5)]
+    assert spent[:4] == [spent[0]] * 4 and spent[4] is None
+    account = privacy.budget(store, project)
+    assert account["epsilon_spent_total"] == account["epsilon_max_user_day"] == pytest.approx(4 * spent[0])
+    assert 3.99 < 4 * spent[0] <= 4.0
+    assert account["delta_max_user_day"] == pytest.approx(4 * privacy.DELTA_PER_USER_DAY)
+
+
+def test_half_width_of_gaussian_sums_and_single_laplace_cells():
+    assert privacy.half_width([("gaussian", 10.0)]) == 20  # ceil(1.96 x 10)
+    assert privacy.half_width([("gaussian", 10.0)] * 4) == 40  # σ of a sum of 4: 20
+    assert privacy.half_width([("laplace", 5.0)]) == 15  # ceil(5 ln 20): exact Laplace tail
+    assert privacy.half_width([]) == 0
