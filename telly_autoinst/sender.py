@@ -37,25 +37,59 @@ class _DeadlineExceeded(BaseException):
 
 class _Consent:
     """Asks again, for each queued report, whether it may still leave: the user may have opted out
-    (``optout PROJECT_ID``, ``disable``, TELLY_DISABLE/DO_NOT_TRACK) since it was queued."""
+    (``optout PROJECT_ID``, ``disable``, TELLY_DISABLE/DO_NOT_TRACK) since it was queued; and cuts
+    the Level II a counts entry asks for down to what the user's config and environment allow now."""
 
     def __init__(self):
         from . import consent
         from .errors import ConfigError
-        from .settings import process_settings
+        from .settings import process_settings, read_user_config
 
         self._consent = consent
         try:
-            self._process = process_settings()
+            self._user_config = read_user_config()
+            self._process = process_settings(user_config=self._user_config)
         except ConfigError:
             # A broken user config must not make the sender more permissive than the
             # environment alone: TELLY_OPTIN still counts.
             _debug.swallowed("the sender reading the user config")
+            self._user_config = {}
             self._process = process_settings(user_config={})
 
     def refusal(self, header):
         """Why the entry with this header (a report's, or a counts entry) must not leave, or None."""
         return self._consent.refusal_at_send(header.get("project_id"), bool(header.get("optin")), self._process)
+
+    def limit(self, captured):
+        """``captured`` with Level II kept only where the live environment and user config agree now.
+
+        A spool entry is data, not authority: whoever could write one could claim any agreement.
+        So plain-text values need TELLY_LEVEL2_PLAINTEXT (or the config's
+        ``accept_level2_plaintext``) in force in this process, and the hashes need the user's
+        ``level2`` not turned off for the project; the entry's own flags can only take away.
+        Cheap: no discovery, only the settings already read.
+        """
+        project_id = captured.get("project_id") if isinstance(captured, dict) else None
+        if not isinstance(project_id, str) or not isinstance(captured.get("level2"), bool):
+            return captured  # malformed: report.assemble refuses it
+        from .errors import ConfigError
+        from .settings import project_settings
+
+        try:
+            # The user's layers over a table that allows everything: what the user allows.
+            live = project_settings({"project_id": project_id, "level2": True}, "the sender",
+                                    default_packages=("-",), user_config=self._user_config)
+            level2 = live.level2
+        except ConfigError:
+            _debug.swallowed(f"the sender reading the user's Level II settings for {project_id}")
+            level2 = False
+        limited = dict(captured)
+        limited["level2"] = captured["level2"] and level2
+        if limited.get("plaintext_accepted") is True and not (level2 and self._process.accept_level2_plaintext):
+            _debug.note(f"queued counts for {project_id} ask for Level II in plain text, which this user's "
+                        "environment and config do not accept now: sent without it")
+            limited["plaintext_accepted"] = False
+        return limited
 
 
 def _drop(directory, name, reason, project_id):
@@ -89,7 +123,7 @@ def _build(directory, name, consent):
     from .report import assemble, encode
 
     try:
-        body = encode(assemble(entry["captured"]))
+        body = encode(assemble(consent.limit(entry["captured"])))
     except ValueError as exc:
         _debug.note(f"spool entry {name} is corrupt: {exc}")
         _drop(directory, name, "spool-corrupt", project_id)

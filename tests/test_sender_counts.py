@@ -28,6 +28,8 @@ def clean_env(monkeypatch, tmp_path):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    # The user's side of plain-text Level II, as _capture() says: the sender checks it again.
+    monkeypatch.setenv("TELLY_LEVEL2_PLAINTEXT", "1")
     identity.salt.cache_clear()
     yield
     identity.salt.cache_clear()
@@ -83,6 +85,37 @@ def test_sender_builds_exactly_the_report_the_host_would_have(tmp_path):
     assert received.body == encode(expected)
     validate_report(json.loads(received.body))
     assert spool.entries(str(directory)) == [] and _losses(directory) == []
+
+
+@pytest.mark.parametrize("env, config, expected", [
+    ({}, "", {"hashes", "plain"}),
+    ({"TELLY_LEVEL2_PLAINTEXT": None}, "", {"hashes"}),  # a forged entry's claim alone is not enough
+    ({"TELLY_LEVEL2_PLAINTEXT": None}, "accept_level2_plaintext = true\n", {"hashes", "plain"}),
+    ({"TELLY_LEVEL2_PLAINTEXT": "0"}, "accept_level2_plaintext = true\n", {"hashes"}),
+    ({"TELLY_INCLUDE_LEVEL2": "0"}, "", set()),
+    ({}, '[project."proj-1"]\nlevel2 = false\n', set()),
+])
+def test_level2_of_a_counts_entry_needs_the_users_agreement_at_send_time(tmp_path, monkeypatch, env, config,
+                                                                         expected):
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    (tmp_path / "home" / ".config" / "telly_autoinst").mkdir(parents=True)
+    (tmp_path / "home" / ".config" / "telly_autoinst" / "config.toml").write_text(config)
+    directory = tmp_path / "spool"
+    spool.enqueue_counts(str(directory), "http://c", "proj-1", _capture())  # claims both agreements
+    sent = []
+
+    def post(url, body, timeout, deadline=None):
+        sent.append(json.loads(body))
+        return _handoff.Outcome(True)
+
+    assert _drain_with(directory, post) == (1, 0)
+    (report,) = sent
+    got = {"hashes"} if report["level2"] else set()
+    assert got | ({"plain"} if "level2_plaintext" in report else set()) == expected
 
 
 def test_collector_accepts_a_report_built_by_the_sender(tmp_path):
