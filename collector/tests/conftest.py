@@ -13,6 +13,10 @@ import pytest
 pytest.importorskip("opendp", reason="the collector needs its extra (Python >= 3.10)")
 
 from telly_autoinst_collector import store as store_module  # noqa: E402
+
+# The client's tests define the PostgreSQL server's URL (postgres_url); their conftest is not a
+# parent of this one, so its fixture is brought in by name.
+from tests.conftest import postgres_url  # noqa: E402,F401
 from tests.support.venvs import ROOT, SOURCE_PATH  # noqa: E402
 
 
@@ -35,15 +39,16 @@ def clock():
 
 
 @pytest.fixture(scope="session")
-def pg_database(postgres_url):
+def pg_database(request):
     """A database of its own for this test session, dropped at the end."""
     import psycopg
 
+    server = request.getfixturevalue("postgres_url")
     name = "telly_collector_" + secrets.token_hex(4)
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    yield server.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
