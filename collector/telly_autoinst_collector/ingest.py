@@ -12,6 +12,7 @@ import uuid
 from typing import NamedTuple, Optional
 
 from .privacy import FEATURES_PER_REPORT
+from .store import level2_plaintext, raw_reports
 
 # privacy.py is the one place that says how many features a user-day counts, and so how many of a
 # report's are worth storing.
@@ -65,7 +66,11 @@ _TOP_REQUIRED = _TOP - {"exit_signal", "level2_plaintext"}
 _TRIGGERS = {"exit", "signal", "timer", "fork", "manual"}
 _MODES = {"script", "module", "command", "repl", "jupyter", "unknown"}
 _LEVEL2 = {"user", "home", "machine", "host"}
-PLAINTEXT_LIMITS = {"user": 256, "home": 1024, "machine": 256, "host": 256}
+# Every kept string is checked against the width of its column, at the length it is stored with:
+# folding can lengthen a name ("İ".lower() is two characters), so the schema's limits on what is
+# sent do not bound what is stored.
+PLAINTEXT_LIMITS = {name: level2_plaintext.c[name].type.length for name in sorted(_LEVEL2)}
+_STORED = {name: raw_reports.c[name].type.length for name in ("version", "python", "os", "arch")}
 # Both clients speak schema v1: the Python client and the Node client (node/, npm telly-autoinst).
 _CLIENTS = {"telly_autoinst", "telly-autoinst-node"}
 _ENGINES = {"rewrite", "wrapt", "monitoring", "cjs", "esm", "cjs+esm"}
@@ -212,7 +217,11 @@ def validate_v1(doc):
         raise Rejected(422, "schema_violation", str(exc)) from None
 
 
-def _storable(text, where):
+def _storable(text, where, limit=None):
+    """``text`` if it can be stored as it is: UTF-8 without NUL, and at most ``limit`` characters."""
+    if limit is not None and len(text) > limit:
+        raise Rejected(422, "unstorable_string",
+                       f"{where}: {len(text)} characters once normalized, more than the {limit} stored")
     # JSON allows lone surrogates and NUL, which PostgreSQL text (and UTF-8) cannot hold.
     try:
         text.encode("utf-8")
@@ -286,9 +295,9 @@ def _platform_names(implementation, python_version, os_name, machine):
     sent = (implementation, python_version, os_name, machine)
     names = _PLATFORM_NAMES.get(sent)
     if names is None:
-        names = (_storable(_python_key(implementation, python_version), "interpreter"),
-                 _storable(normalize_os(os_name), "platform.os"),
-                 _storable(normalize_arch(machine), "platform.machine"))
+        names = (_storable(_python_key(implementation, python_version), "interpreter", _STORED["python"]),
+                 _storable(normalize_os(os_name), "platform.os", _STORED["os"]),
+                 _storable(normalize_arch(machine), "platform.machine", _STORED["arch"]))
         if len(_PLATFORM_NAMES) >= 4096:
             _PLATFORM_NAMES.clear()
         _PLATFORM_NAMES[sent] = names
@@ -309,7 +318,8 @@ def make_contribution(project_id, report_id, user, stats, version, implementatio
                       plaintext=None):
     """The Contribution of a valid v1 report's fields (from either decoder: this module's or decode.py's)."""
     python, os_name, arch = _platform_names(implementation, python_version, os_name, machine)
-    return Contribution(project_id, report_id, user, _storable(version or "unknown", "package.version"),
+    return Contribution(project_id, report_id, user,
+                        _storable(version or "unknown", "package.version", _STORED["version"]),
                         python, os_name, arch, _bounded_stats(stats), plaintext)
 
 
@@ -323,8 +333,9 @@ def keep_plaintext(kept, agreed):
         return kept
     if not agreed:
         return kept._replace(plaintext=None)
-    return kept._replace(plaintext={name: None if value is None else _storable(value, f"level2_plaintext.{name}")
-                                    for name, value in kept.plaintext.items()})
+    return kept._replace(plaintext={
+        name: None if value is None else _storable(value, f"level2_plaintext.{name}", PLAINTEXT_LIMITS[name])
+        for name, value in kept.plaintext.items()})
 
 
 # --- the original Telly v1.0 format -------------------------------------------------------
@@ -368,9 +379,10 @@ def contributions_v10(doc):
         user=user,
         version="unknown",  # v1.0 has no "own package" field, only every imported module's version
         python=_storable(_python_key(_v10_str(client, "language_implementation", 24) or "",
-                                     _v10_str(client, "language_version", 16) or ""), "client"),
-        os=_storable(normalize_os(_v10_str(plat, "os_name", 64) or ""), "platform.os_name"),
-        arch=_storable(normalize_arch(_v10_str(plat, "architecture", 64) or ""), "platform.architecture"),
+                                     _v10_str(client, "language_version", 16) or ""), "client", _STORED["python"]),
+        os=_storable(normalize_os(_v10_str(plat, "os_name", 64) or ""), "platform.os_name", _STORED["os"]),
+        arch=_storable(normalize_arch(_v10_str(plat, "architecture", 64) or ""), "platform.architecture",
+                       _STORED["arch"]),
         stats=clean,
     )
     # The original client has no report id and never retries a delivered body: nothing to dedupe.

@@ -125,6 +125,7 @@ def _migrate_to_1(conn):
 
 
 _RAW_COLUMNS = ("project_id", "report_id", "day", "uid", "version", "python", "os", "arch", "stats")
+_PG_RAW_IN = "telly_raw_in"  # the batch's temporary table, and its flag in a connection's info
 _PG_COPY_RAW = f"COPY telly_raw_in ({', '.join(_RAW_COLUMNS)}) FROM STDIN"
 _PG_INSERT_RAW = (f"INSERT INTO raw_reports ({', '.join(_RAW_COLUMNS)}) "
                   f"SELECT {', '.join(_RAW_COLUMNS)} FROM telly_raw_in ON CONFLICT DO NOTHING")
@@ -261,8 +262,17 @@ def _engine(url, for_writes=True):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("postgresql+psycopg://"):
         # The pid in the application name tells an operator (and the tests) which worker holds what.
-        return sa.create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
-                                connect_args={"application_name": f"telly-collector-{os.getpid()}"})
+        engine = sa.create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True,
+                                  connect_args={"application_name": f"telly-collector-{os.getpid()}"})
+
+        @sa.event.listens_for(engine, "rollback")
+        def _on_rollback(conn):
+            # A rollback undoes a CREATE TEMPORARY TABLE made in its transaction (a connection's
+            # first batch, see _copy_raw): the connection must no longer count on the table, or
+            # every later batch on it fails with UndefinedTable.
+            conn.info.pop(_PG_RAW_IN, None)
+
+        return engine
     if not url.startswith("sqlite:"):
         raise ConfigError(f"collector database URL must start with sqlite:// or postgresql://, got {url[:40]!r}")
     path = _sqlite_path(url)
@@ -458,11 +468,12 @@ class Store:
         """
         dbapi = conn.connection
         cursor = dbapi.driver_connection.cursor()
-        if "telly_raw_in" not in dbapi.info:
-            # Per connection; emptied by each commit.
-            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS telly_raw_in "
+        if _PG_RAW_IN not in dbapi.info:
+            # Per connection; emptied by each commit. The flag is forgotten by any rollback (see
+            # _engine), which takes the table away too if this transaction created it.
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_RAW_IN} "
                            "(LIKE raw_reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-            dbapi.info["telly_raw_in"] = True
+            dbapi.info[_PG_RAW_IN] = True
         with cursor.copy(_PG_COPY_RAW) as copy:
             for row in rows:
                 copy.write_row([row[name] for name in _RAW_COLUMNS])

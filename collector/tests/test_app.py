@@ -130,3 +130,23 @@ def test_the_server_releases_completed_days_and_expires_old_ones_on_its_own(db_u
         assert time.monotonic() < deadline, store.release_summary(project_id)
         time.sleep(0.2)
     assert store.raw_days(project_id) == [yesterday, today] and store.key_days(project_id) == []
+
+
+def test_one_unstorable_report_is_refused_and_its_batch_stored(db_url, serve):
+    """64 × "İ" passes the schema, is 128 characters once lower-cased: refused with 422, while the
+    reports committed with it, and every later one, are stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    (project_id, _), _ = _projects(db_url)
+    server = serve(db_url, "--rate-limit", "0")
+    bad = make_report(project_id)
+    bad["platform"]["os"] = "\u0130" * 64
+    good = [make_report(project_id, user=str(n)) for n in range(40)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda report: post(server.url, report), good[:20] + [bad] + good[20:]))
+    assert answers[20].status_code == 422 and answers[20].json()["error"] == "unstorable_string"
+    assert [a.status_code for a in answers[:20] + answers[21:]] == [200] * 40
+    later = [make_report(project_id, user="later") for _ in range(20)]
+    assert [post(server.url, report).status_code for report in later] == [200] * 20
+    stored = open_store(db_url).report_ids(project_id)
+    assert stored == {r["report_id"] for r in good + later}

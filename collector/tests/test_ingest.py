@@ -199,3 +199,44 @@ def test_only_utf8_json_is_read():
             assert (exc.status, exc.code) == (400, "malformed_json")
         else:
             raise AssertionError(encoding)
+
+
+# "İ".lower() is two characters: 64 of them pass the schema's 64 and become 128 once folded.
+_DOTTED = "\u0130" * 64
+
+
+@pytest.mark.parametrize("where, change", [
+    ("platform.os", lambda r: r["platform"].update(os=_DOTTED)),
+    ("platform.machine", lambda r: r["platform"].update(machine=_DOTTED)),
+])
+def test_a_string_too_long_once_folded_is_refused_by_both_decoders(where, change):
+    from telly_autoinst_collector.decode import fast_contribution_v1
+
+    report = make_report("p")
+    change(report)
+    with pytest.raises(ingest.Rejected) as long_way:
+        ingest.validate_v1(report)
+        ingest.contribution_v1(report)
+    with pytest.raises(ingest.Rejected) as fast_way:
+        fast_contribution_v1(json.dumps(report).encode())
+    for refused in (long_way.value, fast_way.value):
+        assert (refused.status, refused.code) == (422, "unstorable_string") and where in refused.detail
+
+
+def test_a_v1_0_platform_too_long_once_folded_is_refused():
+    payload = {"api_version": "v1.0", "client_id": ["p"], "stats": {"m.f": 1},
+               "platform": {"os_name": _DOTTED, "architecture": "x86_64"}}
+    with pytest.raises(ingest.Rejected) as refused:
+        ingest.contributions_v10(payload)
+    assert refused.value.status == 422 and "platform.os_name" in refused.value.detail
+
+
+def test_every_kept_string_fits_its_column():
+    from telly_autoinst_collector.store import level2_plaintext, raw_reports
+
+    names = ingest.make_contribution("p", "0" * 32, None, {"m.f": 1}, "v" * 64, _DOTTED[:32], "3.11." + "9" * 26,
+                                     "Ǆ" * 64, "Ǆ" * 64)
+    for column in ("version", "python", "os", "arch"):
+        assert len(getattr(names, column)) <= raw_reports.c[column].type.length
+    assert ingest.PLAINTEXT_LIMITS == {name: level2_plaintext.c[name].type.length
+                                       for name in ("home", "host", "machine", "user")}

@@ -303,3 +303,36 @@ def test_plaintext_rows_are_stored_once_grouped_and_expire_with_their_day(store)
     store.expire("p1", later, rows=False)
     assert [(u["user"], u["reports"]) for u in store.plaintext_users("p1", DAY, later)] == [("alice", 1)]
     assert [u["user"] for u in store.plaintext_users("p2", DAY, later)] == ["carol"]
+
+
+def test_a_failed_first_batch_leaves_no_connection_that_fails_the_next(store, monkeypatch):
+    """A batch that fails in a connection's first transaction (where PostgreSQL creates its temporary
+    table) must not leave that connection believing the table exists: every later batch would fail."""
+    _project(store, "p1")
+    real, failures = store._insert_plaintext, []
+
+    def fail_once(conn, plain):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("injected: the batch fails after its rows were copied")
+        return real(conn, plain)
+
+    monkeypatch.setattr(store, "_insert_plaintext", fail_once)
+    with pytest.raises(RuntimeError, match="injected"):
+        store.insert_reports([_row("p1", "0" * 32)])
+    # Sequential batches take the pool's connections in turn: the failed one comes round again.
+    for number in range(1, 13):
+        store.insert_reports([_row("p1", f"{number:032x}")])
+    assert store.report_ids("p1") == {f"{number:032x}" for number in range(1, 13)}
+
+
+def test_a_row_too_long_for_its_column_fails_its_batch_only(store):
+    _project(store, "p1")
+    if store.dialect == "postgresql":  # SQLite does not enforce VARCHAR lengths; ingestion does (test_ingest)
+        import psycopg
+
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):  # raised by COPY at the driver
+            store.insert_reports([_row("p1", "0" * 32) | {"os": "i\u0307" * 64}])
+    for number in range(1, 13):
+        store.insert_reports([_row("p1", f"{number:032x}")])
+    assert len(store.report_ids("p1")) == 12
