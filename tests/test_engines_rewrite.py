@@ -241,3 +241,22 @@ def test_damaged_cache_entry_is_a_miss(hooked):
         with open(entry, "wb") as handle:
             handle.write(damaged)
         assert _codecache.load(str(path), current) is None, offset
+
+
+def test_a_changed_rewriter_never_reuses_old_entries(hooked, tmp_path, monkeypatch):
+    """The cache's format is the rewriter's own source: an edit of it (a development build) is a miss."""
+    module, project, path = hooked(name="rw_format")
+    before = _codecache.stamp(str(path))
+    assert _codecache.load(str(path), before) is not None
+    # The same package files, with the rewriter edited (a comment is enough: it is a new build).
+    engines = tmp_path / "engines-copy"
+    engines.mkdir()
+    here = os.path.dirname(_codecache.__file__)
+    for name in ("_rewriter.py", "rewrite.py", "_codecache.py"):
+        text = open(os.path.join(here, name)).read()
+        (engines / name).write_text(text + ("\n# edited\n" if name == "_rewriter.py" else ""))
+    monkeypatch.setattr(_codecache, "__file__", str(engines / "_codecache.py"))
+    monkeypatch.setattr(_codecache, "_format", None)
+    after = _codecache.stamp(str(path))
+    assert after[0] != before[0] and after[1:] == before[1:]
+    assert _codecache.load(str(path), after) is None

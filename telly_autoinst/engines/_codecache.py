@@ -37,8 +37,11 @@ from ..index import cache_dir, stable_hash
 PLACEHOLDER = "\x00telly_autoinst\x00"
 CALL, INIT, TAIL = "call", "init", "tail"
 
-# Bump when the rewrite or the stored tuple changes.
-_FORMAT = "telly-rewrite-5"  # 5: the payload has a checksum
+# The sources that decide what a cache entry holds and how it is read back: the rewrite, the
+# binding of its placeholders, and this file's layout. Their content is the cache's format, so a
+# changed rewriter (a development build, an edited checkout, a release) never reuses old entries.
+_FORMAT_SOURCES = ("_rewriter.py", "rewrite.py", "_codecache.py")
+_format = None
 # Far more than any module's code; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 64 << 20
 
@@ -51,9 +54,22 @@ def stamp(path):
     """
     try:
         st = os.stat(path)
+        rewrite_format = _format or _read_format()
     except OSError:
         return None
-    return (_FORMAT, __version__, MAGIC_NUMBER, sys.flags.optimize, path, st.st_size, st.st_mtime_ns)
+    return (rewrite_format, __version__, MAGIC_NUMBER, sys.flags.optimize, path, st.st_size, st.st_mtime_ns)
+
+
+def _read_format():
+    """A CRC-32 of the rewriter's own sources, read once per process (about 30 KB)."""
+    global _format
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = 0
+    for name in _FORMAT_SOURCES:
+        with open(os.path.join(here, name), "rb") as handle:
+            digest = crc32(handle.read(), digest)
+    _format = f"telly-rewrite-{digest:08x}"
+    return _format
 
 
 def _file(path):
