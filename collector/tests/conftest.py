@@ -17,7 +17,7 @@ from telly_autoinst_collector import store as store_module  # noqa: E402
 # The client's tests define the shared fixtures (the PostgreSQL server's URL, real venvs, the sample
 # packages' wheels, a fresh home); their conftest is not a parent of this one, so they are brought
 # in by name.
-from tests.conftest import home, postgres_url, sample_wheels, venvs  # noqa: E402,F401,F811
+from tests.conftest import home, postgres_url, sample_wheels, venvs  # noqa: E402,F401
 from tests.support.venvs import ROOT, SOURCE_PATH  # noqa: E402
 
 
@@ -81,8 +81,8 @@ def store(db_url):
 class CollectorProcess:
     """`python -m telly_autoinst collector serve` in a subprocess, on a free port."""
 
-    def __init__(self, db_url, home, *args, env=None):
-        environ = dict(os.environ, HOME=str(home), PYTHONPATH=SOURCE_PATH, **(env or {}))
+    def __init__(self, db_url, home_dir, *args, env=None):
+        environ = dict(os.environ, HOME=str(home_dir), PYTHONPATH=SOURCE_PATH, **(env or {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "telly_autoinst", "collector", "serve", "--port", "0", "--db", db_url, *args],
             cwd=str(ROOT), env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
