@@ -29,9 +29,11 @@ _REGION_NAMES = {"us": "US", "eu": "EU"}
 # same notice from the same settings; tests/test_notice.py checks both print identical text.
 RUNTIMES = {
     "python": {"runtime": "Python", "tool": "telly_autoinst", "cli": "python -m telly_autoinst",
-               "run": "python your_program.py", "counted": "public function and class"},
+               "run": "python your_program.py", "counted": "public function and class",
+               "modes": "script, module, command, REPL or notebook"},
     "node": {"runtime": "Node.js", "tool": "telly-autoinst", "cli": "npx telly-autoinst",
-             "run": "node your_program.js", "counted": "exported function and class"},
+             "run": "node your_program.js", "counted": "exported function and class",
+             "modes": "script, command or REPL"},
 }
 # Inside a code span, spaces become this while wrapping so a command is never split across lines.
 _HARD_SPACE = "\x00"
@@ -89,8 +91,8 @@ def build(name, project, runtime="python"):
         blocks.append(("para", f"If {words['tool']} is installed, a program that uses {name} sends a short report "
                                "when it ends:"))
     sent = [
-        f"your {words['runtime']} version and implementation, and how {words['runtime']} was started (script, "
-        "module, command, REPL or notebook);",
+        f"your {words['runtime']} version and implementation, and how {words['runtime']} was started "
+        f"({words['modes']});",
         "your operating system and its release, CPU architecture, model and count, and total RAM;",
         "whether it runs in CI (and which CI service), in a container or under WSL;",
         f"the version of {name} and of the packages it depends on;",

@@ -14,6 +14,8 @@ const COMMANDS = [
   ['disable', 'turn telly-autoinst off for every project (creates ~/.telly_disable)', [], 'commands:disable'],
   ['status', 'show what is on, for which project, and why', [], 'commands:status'],
   ['show', 'print the reports that would be sent now, without sending', [], 'commands:show'],
+  ['purge', 'remove every file telly-autoinst keeps (salt, lists, notices, locks, cache, spool); run it before uninstalling',
+    [], 'commands:purge'],
   ['notice', 'print the README notice for an opted-in package, built from its own settings', [], 'commands:notice', [
     ['--package', 'package', 'NAME', 'package name (needed when several opted in)'],
     ['--format', 'format', 'FORMAT', 'md (default), rst or text'],

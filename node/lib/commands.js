@@ -1,11 +1,12 @@
 'use strict';
-// The handlers of the user commands (optin, optout, enable, disable, status, show, notice). Each takes the
+// The handlers of the user commands (optin, optout, enable, disable, status, show, purge, notice). Each takes the
 // parsed arguments and returns [text, exitCode]; lib/cli.js turns a thrown ConfigError into exit 2.
 
 const fs = require('fs');
 const consent = require('./consent');
 const settings = require('./settings');
 const { killSwitch } = require('./_env');
+const { createExclusive } = require('./_files');
 const { ciVendor } = require('./facts');
 const { VERSION } = require('./report');
 
@@ -38,9 +39,10 @@ function disable({ json }) {
   const file = consent.file(consent.DISABLE_FILE);
   try {
     if (file === null) throw new Error('no home directory');
-    fs.closeSync(fs.openSync(file, 'a'));
+    // Its existence is the switch: an existing file (or link) is left as it is, a new one is 0600.
+    fs.closeSync(createExclusive(file));
   } catch (err) {
-    throw new settings.ConfigError(`cannot create ~/.telly_disable (${err.message}); set TELLY_DISABLE=1 instead`);
+    if (err.code !== 'EEXIST') throw new settings.ConfigError(`cannot create ~/.telly_disable (${err.message}); set TELLY_DISABLE=1 instead`);
   }
   return result('telly-autoinst disabled for every project (~/.telly_disable)', json);
 }
@@ -159,6 +161,29 @@ async function show({ json }) {
   return [lines.join('\n'), 0];
 }
 
+/** `purge`: remove every file the client keeps for this user; exit 2 when some stayed. */
+function purge({ json }) {
+  const { leftovers, remove } = require('./purge');
+  let spoolDir;
+  try {
+    spoolDir = settings.processSettings().spool_dir;
+  } catch (_) {
+    spoolDir = process.env.TELLY_SPOOL_DIR || null; // a broken user config: the environment still says where
+  }
+  const found = leftovers(spoolDir);
+  if (!found.length) return result('nothing to remove: telly-autoinst left no file behind', json, { removed: [] });
+  // Say what will go before anything goes, so an interrupted purge still told the user.
+  if (!json) process.stdout.write(`${['removing:', ...found.map((f) => `  ${f}`)].join('\n')}\n`);
+  const failed = remove(found);
+  for (const [file, error] of failed) process.stderr.write(`telly-autoinst: cannot remove ${file}: ${error}\n`);
+  const stayed = new Set(failed.map(([file]) => file));
+  const removed = found.filter((f) => !stayed.has(f));
+  const [text] = result(`removed ${removed.length} of ${found.length}. Now uninstall (npm uninstall telly-autoinst) and `
+    + 'take telly-autoinst/register out of NODE_OPTIONS and your scripts (until then it runs with its defaults again: '
+    + 'your opt-outs are gone)', json, { removed, failed: [...stayed] });
+  return [text, failed.length ? 2 : 0];
+}
+
 /** `notice [--package NAME] [--format md|rst|text]`: the README notice of an opted-in package, from its own field. */
 function notice({ package: name = null, format = 'md', json = false }) {
   const { select, build, render } = require('./notice');
@@ -168,4 +193,4 @@ function notice({ package: name = null, format = 'md', json = false }) {
   return [text.replace(/\n+$/, ''), 0];
 }
 
-module.exports = { optin, optout, enable, disable, status, show, notice };
+module.exports = { optin, optout, enable, disable, status, show, purge, notice };

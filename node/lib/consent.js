@@ -11,9 +11,9 @@
 
 const fs = require('fs');
 const path = require('path');
-const { homeDir, killSwitch } = require('./_env');
+const { homeDir, killSwitch, debug } = require('./_env');
 const { ciVendor } = require('./facts');
-const { writeAtomic, withLock } = require('./_files');
+const { readText, writeAtomic, withLock } = require('./_files');
 
 const OPTIN_FILE = '.telly_optin';
 const OPTOUT_FILE = '.telly_optout';
@@ -22,6 +22,8 @@ const DISABLE_FILE = '.telly_disable';
 // The Python client flocks .telly_consent.lock; Node cannot flock, so it has a lock of its own.
 // Edits from both clients at the same instant can lose one of them; neither can tear a file.
 const LOCK_FILE = '.telly_consent.node.lock';
+const PYTHON_LOCK_FILE = '.telly_consent.lock'; // for purge: the Python client's lock of the same lists
+const LIST_MAX = 1 << 20;
 
 const NOTICE = (projectId) =>
   `telly-autoinst: ${projectId} collects anonymous usage statistics (call counts, Node and OS\n`
@@ -37,11 +39,15 @@ function file(name) {
 function readIds(name) {
   const where = file(name);
   if (where === null) return [];
+  let text;
   try {
-    return fs.readFileSync(where, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  } catch (_) {
+    // Never blocks (a FIFO there is not a regular file) and never reads past the cap.
+    text = readText(where, LIST_MAX, { owned: true });
+  } catch (err) {
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') debug(`reading ${where} (treated as an empty list)`, err);
     return [];
   }
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
 const fold = (id) => id.toLowerCase();
@@ -61,7 +67,7 @@ function edit(name, add = [], remove = []) {
     const updated = current.filter((entry) => !removing.has(fold(entry)));
     for (const id of add) if (!updated.some((entry) => fold(entry) === fold(id))) updated.push(id);
     if (updated.length === current.length && updated.every((e, i) => e === current[i])) return false;
-    writeAtomic(path.join(home, name), updated.map((e) => `${e}\n`).join(''), 0o644, true);
+    writeAtomic(path.join(home, name), updated.map((e) => `${e}\n`).join(''), true);
     return true;
   });
 }
@@ -128,4 +134,7 @@ function refusalAtSend(projectId, optinRequired, processSettings, env = process.
   return null;
 }
 
-module.exports = { decide, refusalAtSend, edit, readIds, listed, file, NOTICE, OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE };
+module.exports = {
+  decide, refusalAtSend, edit, readIds, listed, file, NOTICE, OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE, LOCK_FILE,
+  PYTHON_LOCK_FILE,
+};

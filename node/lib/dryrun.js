@@ -34,23 +34,8 @@ function candidates(dir) {
   });
 }
 
-function formatOf(file, pkg) {
-  if (file.endsWith('.mjs')) return 'esm';
-  if (file.endsWith('.cjs')) return 'cjs';
-  // The nearest package.json decides for .js, as in Node (a nameless one may sit in an esm/ folder).
-  for (let dir = path.dirname(file); dir.startsWith(pkg.root); dir = path.dirname(dir)) {
-    try {
-      const json = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
-      return json.type === 'module' ? 'esm' : 'cjs';
-    } catch (_) {
-      if (dir === pkg.root) break;
-    }
-  }
-  return 'cjs';
-}
-
 async function keysOfEntry(file, label, pkg, project) {
-  if (formatOf(file, pkg) === 'esm') return selection.esmKeys(await import(pathToFileURL(file).href), label, project);
+  if (packages.moduleFormat(file, pkg) === 'esm') return selection.esmKeys(await import(pathToFileURL(file).href), label, project);
   return selection.cjsKeys(require(file), label, project);
 }
 
@@ -83,12 +68,16 @@ async function plan(cwd = process.cwd()) {
     const problems = [];
     const keys = [];
     const entries = [];
+    let realRoot = pkg.root; // a package installed as a link has its files under the link's target
+    try {
+      realRoot = fs.realpathSync(pkg.root);
+    } catch (_) { /* removed meanwhile */ }
     for (const [file, label] of pkg.entries) {
-      entries.push({ subpath: label, file: path.relative(pkg.root, file), format: formatOf(file, pkg) });
+      entries.push({ subpath: label, file: path.relative(realRoot, file), format: packages.moduleFormat(file, pkg) });
       try {
         keys.push(...await keysOfEntry(file, label, pkg, project));
       } catch (err) {
-        problems.push(`${label} (${path.relative(pkg.root, file)}): cannot be loaded: ${err.name}: ${err.message}`);
+        problems.push(`${label} (${path.relative(realRoot, file)}): cannot be loaded: ${err.name}: ${err.message}`);
       }
     }
     if (!pkg.entries.size) problems.push('no entry point found: add "exports" or "main" to package.json');

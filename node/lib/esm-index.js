@@ -15,8 +15,10 @@ const fs = require('fs');
 const path = require('path');
 const packages = require('./packages');
 const { cacheDir, debug } = require('./_env');
+const { readText, writeAtomic, secureDir } = require('./_files');
 
 const VERSION = 1;
+const INDEX_MAX = 4 << 20;
 
 /** FNV-1a, 52 bits: a stable file name for a key without loading crypto at start-up. */
 function fnv(text) {
@@ -71,19 +73,6 @@ function watchedDirs(roots) {
   return out;
 }
 
-function isEsmEntry(file, pkg) {
-  if (file.endsWith('.mjs')) return true;
-  if (file.endsWith('.cjs')) return false;
-  for (let dir = path.dirname(file); dir.length >= pkg.root.length; dir = path.dirname(dir)) {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).type === 'module';
-    } catch (_) {
-      if (dir === pkg.root) return false;
-    }
-  }
-  return false;
-}
-
 /** Scan: is there a watched package (opted in or forced) with an ES module entry point? */
 function scan(dirs) {
   for (const dir of dirs) {
@@ -91,7 +80,7 @@ function scan(dirs) {
     for (const root of packages.listNodeModules(dir)) {
       const pkg = packages.info(root);
       if (pkg === null) continue; // neither opted in nor forced: decided on the raw text
-      for (const file of pkg.entries.keys()) if (isEsmEntry(file, pkg)) return true;
+      for (const file of pkg.entries.keys()) if (packages.moduleFormat(file, pkg) === 'esm') return true;
     }
   }
   return false;
@@ -108,11 +97,13 @@ function needsLoaderHooks(forced) {
   const roots = nodeModulesDirs(starts);
   if (!roots.length) return false;
   const key = JSON.stringify([VERSION, roots, forced]);
-  const base = cacheDir();
+  let base = cacheDir();
+  // A cache directory another user owns could answer for this one: scanned on every start instead.
+  if (base !== null && secureDir(base) !== null) base = null;
   const file = base && path.join(base, `node-index-${fnv(key)}.json`);
   if (file) {
     try {
-      const cached = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const cached = JSON.parse(readText(file, INDEX_MAX, { nofollow: true }));
       if (cached.key === key && Object.entries(cached.mtimes).every(([dir, m]) => mtime(dir) === m)) return cached.esm;
     } catch (_) { /* missing or stale: rebuilt below */ }
   }
@@ -120,9 +111,8 @@ function needsLoaderHooks(forced) {
   const esm = scan(dirs);
   if (file) {
     try {
-      fs.mkdirSync(base, { recursive: true, mode: 0o700 });
       const mtimes = Object.fromEntries(dirs.map((d) => [d, mtime(d)]));
-      require('./_files').writeAtomic(file, JSON.stringify({ key, esm, mtimes }));
+      writeAtomic(file, JSON.stringify({ key, esm, mtimes }));
     } catch (err) {
       debug('the ES module index cannot be cached', err); // a read-only home: scanned on every start
     }

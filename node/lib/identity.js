@@ -12,7 +12,8 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { homeDir } = require('./_env');
+const { homeDir, debug } = require('./_env');
+const { readText, createExclusive } = require('./_files');
 
 const SALT_FILE = '.telly_salt';
 const KEY_LABEL = 'telly-autoinst/level2/';
@@ -26,7 +27,7 @@ const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
 function machineId() {
   for (const file of MACHINE_ID_FILES) {
     try {
-      const value = fs.readFileSync(file, 'utf8').slice(0, 256).trim();
+      const value = readText(file, 256).trim();
       if (value) return value;
     } catch (_) { /* next source */ }
   }
@@ -40,16 +41,17 @@ function machineId() {
   return null;
 }
 
+/** Never blocks (a FIFO there is "not a regular file"), never reads past 256 bytes, and only a file of the user's or root's. */
 function readSalt(file) {
-  const value = fs.readFileSync(file, 'utf8').slice(0, 256).trim();
+  const value = readText(file, 256, { owned: true }).trim();
   if (!value) throw new Error('empty salt file');
   return value;
 }
 
 /** Write a fresh UUID4 salt with mode 0600; if another process (of either client) won the race, use its salt. */
 function createSalt(file) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'wx', 0o600);
+  const tmp = `${file}.${crypto.randomBytes(8).toString('hex')}.tmp`;
+  const fd = createExclusive(tmp);
   try {
     fs.writeSync(fd, crypto.randomUUID());
     fs.fsyncSync(fd);
@@ -84,7 +86,11 @@ function salt(saltType = 'random_uuid4') {
       if (err.code === 'ENOENT') {
         try {
           result = [createSalt(file), 'random_uuid4'];
-        } catch (_) { /* unwritable home: fall back below */ }
+        } catch (err2) {
+          debug(`cannot create ${file}; the machine id salts instead`, err2);
+        }
+      } else {
+        debug(`cannot use ${file}; the machine id salts instead`, err);
       }
     }
   }
@@ -157,4 +163,4 @@ function level2Plaintext() {
   return out;
 }
 
-module.exports = { salt, level2Hashes, level2Plaintext, hashValues, machineId, userName };
+module.exports = { SALT_FILE, salt, level2Hashes, level2Plaintext, hashValues, machineId, userName };

@@ -14,9 +14,10 @@ const REGION_NAMES = { us: 'US', eu: 'EU' };
 // The words that differ between the two clients (RUNTIMES in notice.py).
 const RUNTIMES = {
   python: { runtime: 'Python', tool: 'telly_autoinst', cli: 'python -m telly_autoinst', run: 'python your_program.py',
-    counted: 'public function and class' },
+    counted: 'public function and class', modes: 'script, module, command, REPL or notebook' },
+  // What facts.js runMode() can report: Node has no module or notebook mode.
   node: { runtime: 'Node.js', tool: 'telly-autoinst', cli: 'npx telly-autoinst', run: 'node your_program.js',
-    counted: 'exported function and class' },
+    counted: 'exported function and class', modes: 'script, command or REPL' },
 };
 // Inside a code span, spaces become this while wrapping so a command is never split across lines.
 const HARD_SPACE = '\u0000';
@@ -87,8 +88,7 @@ function build(name, project, runtime = 'node') {
     blocks.push(['para', `If ${words.tool} is installed, a program that uses ${name} sends a short report when it ends:`]);
   }
   const sent = [
-    `your ${words.runtime} version and implementation, and how ${words.runtime} was started (script, module, command, `
-      + 'REPL or notebook);',
+    `your ${words.runtime} version and implementation, and how ${words.runtime} was started (${words.modes});`,
     'your operating system and its release, CPU architecture, model and count, and total RAM;',
     'whether it runs in CI (and which CI service), in a container or under WSL;',
     `the version of ${name} and of the packages it depends on;`,

@@ -10,16 +10,33 @@
 const fs = require('fs');
 const path = require('path');
 const { debug } = require('./_env');
+const { readText } = require('./_files');
 
 const SEP = path.sep;
 const NM = `${SEP}node_modules${SEP}`;
 
+// A package.json is read only if it is a regular file of at most this size: anyone may create a
+// node_modules in a shared directory above the working directory, and a FIFO or a link to
+// /dev/zero named package.json there must not hang or grow the program.
+const MANIFEST_MAX = 4 << 20;
+
 const rootOfDir = new Map(); // directory -> package root or null
 const infoOfRoot = new Map(); // package root -> {root, name, version, json, entries} or null
 
-function readJson(file) {
+/** The text of a package.json, or null (missing, not a regular file, too large). */
+function readManifest(file) {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    return readText(file, MANIFEST_MAX);
+  } catch (err) {
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') debug(`not reading ${file}`, err);
+    return null;
+  }
+}
+
+function readJson(file) {
+  const text = readManifest(file);
+  try {
+    return text === null ? null : JSON.parse(text);
   } catch (_) {
     return null;
   }
@@ -107,6 +124,26 @@ function entries(root, json) {
   return found;
 }
 
+/**
+ * "esm" or "cjs": how Node loads entry point ``file`` (a real path) of ``pkg``. .mjs and .cjs say
+ * so; for .js the nearest package.json decides by its "type" (a nameless one may sit in an esm/
+ * folder). The walk ends at the package's real root: a package installed as a link (npm link,
+ * workspaces, file: dependencies) has its files outside the node_modules path it is listed under.
+ */
+function moduleFormat(file, pkg) {
+  if (file.endsWith('.mjs')) return 'esm';
+  if (file.endsWith('.cjs')) return 'cjs';
+  let root = pkg.root;
+  try {
+    root = fs.realpathSync(pkg.root);
+  } catch (_) { /* removed meanwhile: the walk stops at the top */ }
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const json = readJson(path.join(dir, 'package.json'));
+    if (json !== null) return json.type === 'module' ? 'esm' : 'cjs';
+    if (dir === root || path.dirname(dir) === dir) return 'cjs';
+  }
+}
+
 let forced = [];
 
 /** Names that count although their package.json has no "telly" field (TELLY_AUTOINST_PACKAGES). */
@@ -124,10 +161,7 @@ function info(root, all = false) {
   const cacheKey = all ? `${root}\0all` : root;
   if (infoOfRoot.has(cacheKey)) return infoOfRoot.get(cacheKey);
   let result = null;
-  let text = null;
-  try {
-    text = fs.readFileSync(path.join(root, 'package.json'), 'utf8');
-  } catch (_) { /* no manifest: not a package */ }
+  const text = readManifest(path.join(root, 'package.json')); // none: not a package
   const candidate = text !== null && (all || text.includes('"telly"') || forced.some((n) => text.includes(n)));
   let json = null;
   if (candidate) {
@@ -196,4 +230,4 @@ function dependencyVersions(pkg, limit = 100) {
   return versions;
 }
 
-module.exports = { packageOfFile, info, rootOf, listNodeModules, dependencyVersions, setForced };
+module.exports = { packageOfFile, info, rootOf, moduleFormat, listNodeModules, dependencyVersions, setForced };

@@ -1,10 +1,14 @@
 'use strict';
 // The detached process that drains the spool: bounded retries with backoff, Retry-After honoured,
-// one Node sender per spool at a time (a pid lock file; telly_autoinst/sender.py's rules).
+// one Node sender per spool at a time (a lock file; telly_autoinst/sender.py's rules).
 //
-// It is started as a plain `node lib/sender.js DIR TIMEOUT` with NODE_OPTIONS removed (so no hook
-// of ours or the host's runs in it), detached into its own process group, stdio ignored and
-// unref'd: the host's exit never waits for it and a Ctrl-C in the host's terminal never reaches it.
+// It is started as a plain `node lib/sender.js DIR TIMEOUT DEADLINE` in the filesystem root, with
+// no NODE_OPTIONS or NODE_PATH (so no preload of ours or the host's, and nothing of the host's
+// working directory, runs in it), detached into its own process group, stdio ignored and unref'd:
+// the host's exit never waits for it and a Ctrl-C in the host's terminal never reaches it.
+// One wall-clock deadline bounds the whole run (every pass, request and wait); a timer ends the
+// process one second after it, whatever is pending, so a slow or hostile endpoint can never keep
+// it alive, or the spool locked, for longer. Its lock is judged stale only after that.
 //
 // The Python sender locks the spool with flock(), which Node cannot take. When both clients'
 // senders drain one spool at the same moment, a report can be posted twice; the collector stores
@@ -14,15 +18,18 @@ const fs = require('fs');
 const path = require('path');
 const childProcess = require('child_process');
 const spool = require('./spool');
-const { tryLock } = require('./_files');
+const { tryLock, secureDir } = require('./_files');
+const { debug } = require('./_env');
 
-const LOCK_NAME = '.sender-node.lock';
 const ATTEMPTS_PER_RUN = 3;
 const MAX_ATTEMPTS = 12;
 const BACKOFF_BASE_SEC = 0.5;
 const MAX_WAIT_SEC = 30;
 const RUN_DEADLINE_SEC = 120;
 const REQUEST_TIMEOUT_SEC = 3;
+// Longer than any sender can live (its deadline, then the backstop timer): only a lock whose owner
+// died or was suspended past its deadline is ever taken over.
+const LOCK_STALE_MS = (RUN_DEADLINE_SEC + 60) * 1000;
 
 const sleep = (sec) => new Promise((resolve) => setTimeout(resolve, sec * 1000));
 
@@ -36,7 +43,7 @@ function remove(directory, name) {
 async function attempt(directory, name, header, body, timeout, deadline, wait = sleep) {
   const { post, recordLoss } = require('./transport');
   for (let i = 0; i < ATTEMPTS_PER_RUN; i++) {
-    const result = await post(header.url, body, timeout);
+    const result = await post(header.url, body, timeout, deadline);
     header.attempts = (header.attempts || 0) + 1;
     if (result.delivered) {
       remove(directory, name);
@@ -76,13 +83,19 @@ function refusal(header) {
 }
 
 /** Send every due report, oldest first; resolves to [sentOrDropped, left], or [0, -1] when another Node sender runs. */
-async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadlineSec = RUN_DEADLINE_SEC, wait = sleep } = {}) {
+/**
+ * ``deadline`` (seconds since the epoch; default RUN_DEADLINE_SEC from now): nothing starts after
+ * it, and no request outlasts it.
+ */
+async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadline = Date.now() / 1000 + RUN_DEADLINE_SEC,
+  wait = sleep } = {}) {
   const { recordLoss } = require('./transport');
   if (!fs.existsSync(directory)) return [0, 0];
-  const release = tryLock(path.join(directory, LOCK_NAME), (RUN_DEADLINE_SEC + 60) * 1000);
+  const refused = secureDir(directory);
+  if (refused !== null) return [0, 0]; // another user's directory: none of its entries is sent or removed
+  const release = tryLock(path.join(directory, spool.SENDER_LOCK), LOCK_STALE_MS);
   if (!release) return [0, -1];
   let done = 0;
-  const deadline = Date.now() / 1000 + deadlineSec;
   try {
     for (const [, projectId, reason] of spool.enforceCaps(directory)) recordLoss(reason, projectId, directory);
     // A down endpoint stays down for every report: stop trying a URL at its first postponement.
@@ -129,11 +142,18 @@ async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadlineSec = R
   return [done, spool.entries(directory).length];
 }
 
-/** The environment for our child processes: no NODE_OPTIONS, so no preload (ours or the host's) runs there. */
-function childEnv() {
+// Variables of the host's Node that make a process load code (a preload, a module search path)
+// or write files of their own; none of them reaches our child processes.
+const HOST_ONLY = ['NODE_OPTIONS', 'NODE_PATH', 'NODE_REPL_EXTERNAL_MODULE', 'NODE_V8_COVERAGE', 'NODE_COMPILE_CACHE'];
+
+// Where our child processes run: no directory of the host's (as the Python sender, which starts in /).
+const ROOT_DIR = path.parse(__dirname).root;
+
+/** Options of our child processes: a fixed working directory (``cwd``) and the environment without HOST_ONLY. */
+function childOptions(cwd) {
   const env = Object.assign({}, process.env);
-  delete env.NODE_OPTIONS;
-  return env;
+  for (const name of HOST_ONLY) delete env[name];
+  return { cwd, env, windowsHide: true };
 }
 
 let child = null;
@@ -141,15 +161,15 @@ let child = null;
 /** Start a detached sender for ``directory`` unless one of ours is already draining it. */
 function spawnDetached(directory, timeout = REQUEST_TIMEOUT_SEC) {
   if (child !== null && child.exitCode === null && child.signalCode === null) return null;
-  const lock = path.join(directory, LOCK_NAME);
+  directory = path.resolve(directory); // the sender runs elsewhere: a relative TELLY_SPOOL_DIR must still name it
+  const lock = path.join(directory, spool.SENDER_LOCK);
   if (fs.existsSync(lock)) {
-    const release = tryLock(lock, (RUN_DEADLINE_SEC + 60) * 1000);
+    const release = tryLock(lock, LOCK_STALE_MS);
     if (!release) return null; // a live sender holds it; it looks for new reports before it leaves
     release();
   }
-  child = childProcess.spawn(process.execPath, [__filename, directory, String(timeout)], {
-    detached: true, stdio: 'ignore', cwd: directory, env: childEnv(), windowsHide: true,
-  });
+  child = childProcess.spawn(process.execPath, [__filename, directory, String(timeout), String(RUN_DEADLINE_SEC)],
+    Object.assign(childOptions(ROOT_DIR), { detached: true, stdio: 'ignore' }));
   child.on('error', () => {}); // a failed spawn leaves the report queued for the next run
   child.unref();
   return child;
@@ -158,9 +178,8 @@ function spawnDetached(directory, timeout = REQUEST_TIMEOUT_SEC) {
 /** Post one report from a child process, bounded by the timeout; returns an outcome. */
 function postSync(url, body, timeout) {
   const { outcome } = require('./transport');
-  const done = childProcess.spawnSync(process.execPath, [__filename, '--post', url, String(timeout)], {
-    input: body, env: childEnv(), timeout: Math.round(timeout * 1000) + 2000, windowsHide: true,
-  });
+  const done = childProcess.spawnSync(process.execPath, [__filename, '--post', url, String(timeout)],
+    Object.assign(childOptions(ROOT_DIR), { input: body, timeout: Math.round(timeout * 1000) + 2000 }));
   try {
     return JSON.parse(String(done.stdout));
   } catch (_) {
@@ -189,16 +208,23 @@ async function main(argv) {
     }
     if (!argv[0] || require('./_env').killSwitch() !== null) return;
     const timeout = Number(argv[1]) || REQUEST_TIMEOUT_SEC;
+    const runSec = Number(argv[2]) || RUN_DEADLINE_SEC;
+    const deadline = Date.now() / 1000 + runSec;
+    // The backstop: after the cooperative deadline (which leaves the spool tidy), end the process
+    // whatever still waits. unref'd, so a run that finishes early exits at once.
+    setTimeout(() => process.exit(0), (runSec + 1) * 1000).unref();
     for (let i = 0; i < 10; i++) {
       const started = BigInt(Date.now()) * 1000000n;
-      const [, left] = await drain(argv[0], { timeout });
+      const [, left] = await drain(argv[0], { timeout, deadline });
       // A process that queued a report while this sender held the lock did not start another
       // sender (see spawnDetached): pick its report up before leaving.
-      if (left <= 0 || !queuedSince(argv[0], started)) break;
+      if (left <= 0 || !queuedSince(argv[0], started) || Date.now() / 1000 > deadline) break;
     }
-  } catch (_) { /* a sender never reports its own failures anywhere but losses.log */ }
+  } catch (err) {
+    debug('the sender', err); // its stderr is ignored when detached; run by hand, TELLY_DEBUG shows it
+  }
 }
 
 if (require.main === module) main(process.argv.slice(2)).then(() => process.exit(0));
 
-module.exports = { drain, spawnDetached, postSync };
+module.exports = { drain, spawnDetached, postSync, childOptions, RUN_DEADLINE_SEC };

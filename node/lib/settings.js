@@ -10,10 +10,11 @@
 // Project settings come from all four; process settings only from 1, 3 and 4, because a package
 // must not be able to turn on show_me or move this user's spool.
 
-const fs = require('fs');
 const { TRUTHY, FALSY, userConfigPath } = require('./_env');
 
 class ConfigError extends Error {}
+
+const USER_CONFIG_MAX = 1 << 20;
 
 function bool(value, where) {
   if (typeof value === 'boolean') return value;
@@ -193,7 +194,9 @@ function readUserConfig(env = process.env) {
   if (file === null) return {};
   let text;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // A FIFO or device there is an error, never a hang; a link (dotfile managers) must lead to a
+    // file of the user's or root's.
+    text = require('./_files').readText(file, USER_CONFIG_MAX, { owned: true });
   } catch (err) {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return {};
     throw new ConfigError(`${file}: cannot be read: ${err.message}`);

@@ -10,7 +10,7 @@
 const fs = require('fs');
 const path = require('path');
 const { cacheDir } = require('./_env');
-const { writeAtomic } = require('./_files');
+const { readRegular, secureDir, writeAtomic } = require('./_files');
 
 const SUFFIX = '.report';
 const MAX_FILES = 500;
@@ -44,12 +44,26 @@ function headerBytes(header) {
  * which either client's sender checks again before sending (the header's "optin": true).
  */
 function enqueue(directory, url, projectId, body, reportId, optin = false) {
-  fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+  const refused = secureDir(directory);
+  if (refused !== null) throw Object.assign(new Error(refused), { code: 'EREFUSED' });
   const name = `${nowNs().toString().padStart(20, '0')}-${reportId}${SUFFIX}`;
   const header = { url, project_id: projectId, attempts: 0, not_before: 0 };
   if (optin) header.optin = true;
   writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
   return name;
+}
+
+// What either client writes into a spool directory besides its entries (for purge): the Python
+// client's counts entries and its sender's lock, the losses log, both senders' locks, and
+// temporary and set-aside lock files.
+const LOSS_LOG = 'losses.log';
+const SENDER_LOCK = '.sender-node.lock';
+const OWNED_SUFFIXES = [SUFFIX, '.counts', '.tmp', '.stale'];
+const OWNED_NAMES = [LOSS_LOG, '.sender.lock', SENDER_LOCK];
+
+/** Whether a file name in a spool directory is one the clients write there. */
+function owns(name) {
+  return OWNED_SUFFIXES.some((suffix) => name.endsWith(suffix)) || OWNED_NAMES.includes(name);
 }
 
 /** Names of queued reports, oldest first. */
@@ -61,9 +75,9 @@ function entries(directory) {
   }
 }
 
-/** [header, body] of one queued report; throws when it is gone or corrupt. */
+/** [header, body] of one queued report (a regular file within the cap); throws when it is gone or corrupt. */
 function read(directory, name) {
-  const raw = fs.readFileSync(path.join(directory, name));
+  const raw = readRegular(path.join(directory, name), MAX_BYTES, { nofollow: true });
   const at = raw.indexOf(10);
   if (at < 0) throw new SyntaxError('no header line');
   return [JSON.parse(raw.subarray(0, at).toString('utf8')), raw.subarray(at + 1)];
@@ -88,7 +102,7 @@ function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
   const sized = [];
   for (const name of entries(directory)) {
     try {
-      sized.push([name, fs.statSync(path.join(directory, name)).size]);
+      sized.push([name, fs.lstatSync(path.join(directory, name)).size]);
     } catch (_) { /* taken by a sender meanwhile */ }
   }
   let total = sized.reduce((sum, [, size]) => sum + size, 0);
@@ -114,4 +128,4 @@ function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
   return dropped;
 }
 
-module.exports = { defaultDir, enqueue, entries, read, rewrite, enforceCaps };
+module.exports = { LOSS_LOG, SENDER_LOCK, defaultDir, owns, enqueue, entries, read, rewrite, enforceCaps };

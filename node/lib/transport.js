@@ -6,8 +6,8 @@
 const fs = require('fs');
 const path = require('path');
 const spool = require('./spool');
+const { appendLine, secureDir, writeAtomic } = require('./_files');
 
-const LOSS_LOG = 'losses.log';
 const LOSS_LOG_MAX = 64 << 10;
 
 function outcome(delivered, { retry = false, reason = 'ok', retryAfter = null } = {}) {
@@ -22,14 +22,13 @@ function recordLoss(reason, projectId = null, spoolDir = null, debug = false) {
     } catch (_) { /* stderr closed */ }
   }
   if (spoolDir) {
-    const file = path.join(spoolDir, LOSS_LOG);
     try {
-      fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
-      let flag = 'a';
-      try {
-        if (fs.statSync(file).size > LOSS_LOG_MAX) flag = 'w'; // a diagnostic, not an archive
-      } catch (_) { /* first loss */ }
-      fs.writeFileSync(file, `${Math.floor(Date.now() / 1000)} ${reason} ${projectId}\n`, { flag });
+      if (secureDir(spoolDir) !== null) return; // another user's directory: the in-memory record stays
+      // One line per loss, whatever a spooled header held: no newline or control character of a
+      // project id read back from a spool entry reaches the file.
+      const field = (value) => String(value).replace(/[^\x21-\x7e]/g, '?').slice(0, 200);
+      appendLine(path.join(spoolDir, spool.LOSS_LOG), `${Math.floor(Date.now() / 1000)} ${field(reason)} ${field(projectId)}\n`,
+        LOSS_LOG_MAX);
     } catch (_) { /* unwritable: the in-memory record stays */ }
   }
 }
@@ -65,22 +64,37 @@ function proxyFor(target, env = process.env) {
   }
 }
 
-/** One HTTP(S) request through ``proxy`` or directly; resolves to {status, headers}. */
+/**
+ * One HTTP(S) request through ``proxy`` or directly; resolves to {status, headers}. ``timeoutMs``
+ * bounds the whole exchange (connection, upload, status line and headers), not each read, so a
+ * server that trickles its headers byte by byte cannot stretch it. The body is never read: once
+ * the headers are in, the connection is closed, so the body's size and pace do not matter.
+ */
 function request(target, body, headers, timeoutMs, proxy) {
   const http = require('http');
   const https = require('https');
   return new Promise((resolve, reject) => {
+    const open = []; // requests to destroy when the exchange ends
+    let settled = false;
+    const settle = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      for (const req of open) req.destroy();
+      fn(value);
+    };
+    const fail = (err) => settle(reject, err);
+    const timer = setTimeout(() => fail(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), timeoutMs);
     const finish = (options, mod) => {
       const req = mod.request(options, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }));
-        res.on('error', reject);
+        res.on('error', () => {}); // the destroy below aborts it: expected, not a failure
+        settle(resolve, { status: res.statusCode, headers: res.headers });
       });
-      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
+      open.push(req);
+      req.on('error', fail);
       req.end(body);
     };
-    const base = { method: 'POST', headers, timeout: timeoutMs };
+    const base = { method: 'POST', headers, agent: false };
     if (!proxy) {
       finish(Object.assign(base, { hostname: target.hostname, port: target.port, path: target.pathname + target.search }),
         target.protocol === 'https:' ? https : http);
@@ -89,25 +103,35 @@ function request(target, body, headers, timeoutMs, proxy) {
     } else {
       const port = target.port || 443;
       const connect = http.request({ hostname: proxy.hostname, port: proxy.port || 80, method: 'CONNECT',
-        path: `${target.hostname}:${port}`, timeout: timeoutMs });
+        path: `${target.hostname}:${port}`, agent: false });
+      open.push(connect);
       connect.on('connect', (res, socket) => {
         if (res.statusCode !== 200) {
           socket.destroy();
-          reject(Object.assign(new Error(`proxy said ${res.statusCode}`), { code: 'EPROXY' }));
+          fail(Object.assign(new Error(`proxy said ${res.statusCode}`), { code: 'EPROXY' }));
           return;
         }
+        open.push({ destroy: () => socket.destroy() });
         finish(Object.assign(base, { hostname: target.hostname, port, path: target.pathname + target.search,
-          socket, agent: false, servername: target.hostname }), https);
+          socket, servername: target.hostname }), https);
       });
-      connect.setTimeout(timeoutMs, () => connect.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-      connect.on('error', reject);
+      connect.on('error', fail);
       connect.end();
     }
   });
 }
 
-/** POST gzip'd report bytes once; resolves to an outcome, never rejects. */
-async function post(url, body, timeoutSec) {
+/**
+ * POST gzip'd report bytes once; resolves to an outcome, never rejects. ``deadline`` (seconds
+ * since the epoch) clips the timeout, so a caller with a wall-clock budget never starts what it
+ * cannot finish.
+ */
+async function post(url, body, timeoutSec, deadline = null) {
+  if (deadline !== null) {
+    const remaining = deadline - Date.now() / 1000;
+    if (remaining <= 0) return outcome(false, { retry: true, reason: 'deadline' });
+    timeoutSec = Math.min(timeoutSec, remaining);
+  }
   let target;
   try {
     target = new URL(url);
@@ -116,10 +140,10 @@ async function post(url, body, timeoutSec) {
   }
   const data = require('zlib').gzipSync(body, { level: 6 }); // in the sender only, never on the exit path
   const headers = { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'User-Agent': 'telly-autoinst-node',
-    'Content-Length': data.length };
+    'Accept-Encoding': 'identity', 'Content-Length': data.length };
   let response;
   try {
-    response = await request(target, data, headers, Math.round(timeoutSec * 1000), proxyFor(target));
+    response = await request(target, data, headers, Math.max(1, Math.round(timeoutSec * 1000)), proxyFor(target));
   } catch (err) {
     if (err.code === 'ETIMEDOUT') return outcome(false, { retry: true, reason: 'timeout' });
     if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EPROXY']
@@ -142,9 +166,8 @@ function fileTransport(directory) {
       if (!directory) return outcome(false, { reason: 'no-local-storage-path' });
       const file = path.join(directory, `telly_${reportId}.json`);
       try {
-        fs.mkdirSync(directory, { recursive: true });
-        fs.writeFileSync(`${file}.tmp`, body);
-        fs.renameSync(`${file}.tmp`, file);
+        fs.mkdirSync(directory, { recursive: true, mode: 0o700 });
+        writeAtomic(file, body);
       } catch (err) {
         return outcome(false, { reason: `file-error:${err.code || err.name}` });
       }

@@ -78,3 +78,36 @@ test('show prints each project\'s envelope and the queued reports, without sendi
   assert.deepStrictEqual(status.projects.map((p) => [p.project_id, p.on]),
     [['demo-cjs-project', true], ['demo-esm-project', true], ['demo-fn-project', true]]);
 });
+
+test('purge removes every file the client keeps, the spool of TELLY_SPOOL_DIR included, and nothing else', () => {
+  const app = demoApp({ 'app.js': "require('demo-cjs').add(1, 2);\n" });
+  const home = tmpdir('home');
+  const spoolDir = path.join(tmpdir('own-spool'), 'queue');
+  fs.mkdirSync(spoolDir, { recursive: true });
+  fs.writeFileSync(path.join(spoolDir, 'mine.txt'), 'not the client\'s\n');
+  writeTree(home, { '.config/telly_autoinst/config.toml': 'optin_only = false\n' });
+  const env = cleanEnv(home, { TELLY_HTTP_SERVER: 'http://127.0.0.1:9', TELLY_SPOOL_DIR: spoolDir });
+  // Leave every kind of file: salt, lists, notices, kill switch, ES module index, spooled reports
+  // (storage "http" spools what it could not post, and starts no sender that could write on).
+  assert.strictEqual(node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'http' }) }).status, 0);
+  for (const args of [['optin', 'a'], ['optout', 'b'], ['disable']]) assert.strictEqual(node([CLI, ...args], { env }).status, 0);
+  writeTree(home, { '.telly_notices': 'a\n' });
+  const queued = fs.readdirSync(spoolDir).filter((n) => n.endsWith('.report'));
+  assert.strictEqual(queued.length, 1);
+  const done = node([CLI, 'purge', '--json'], { cwd: app, env });
+  assert.strictEqual(done.status, 0, done.stderr);
+  const { removed, failed } = JSON.parse(done.stdout);
+  assert.deepStrictEqual(failed, []);
+  for (const name of ['.telly_optin', '.telly_optout', '.telly_notices', '.telly_disable', '.telly_salt']) {
+    assert.ok(removed.includes(path.join(home, name)), name);
+    assert.ok(!fs.existsSync(path.join(home, name)), name);
+  }
+  assert.ok(removed.includes(path.join(home, '.cache', 'telly_autoinst')));
+  assert.ok(!fs.existsSync(path.join(home, '.cache', 'telly_autoinst')));
+  assert.ok(removed.includes(path.join(spoolDir, queued[0])));
+  assert.deepStrictEqual(fs.readdirSync(spoolDir), ['mine.txt']);
+  assert.ok(fs.existsSync(path.join(home, '.config', 'telly_autoinst', 'config.toml')), 'the user\'s own config stays');
+  const again = node([CLI, 'purge'], { cwd: app, env });
+  assert.strictEqual(again.status, 0);
+  assert.match(again.stdout, /nothing to remove/);
+});

@@ -107,3 +107,14 @@ test('status says plain only when the package and the user agreed to plaintext L
     .split('\n').find((line) => line.startsWith('demo-cjs-project'));
   assert.strictEqual(other.split(/\s+/)[2], 'yes');
 });
+
+test('the Node notice names only the run modes a Node report can hold', () => {
+  const project = settings.projectSettings({ project_id: 'p', endpoint: 'https://t.invalid' }, 't', { name: 'x', env: {}, userConfig: {} });
+  const text = notice.render(notice.build('x', project, 'node'), 'text').replace(/\s+/g, ' ');
+  assert.match(text, /how Node\.js was started \(script, command or REPL\);/);
+  assert.doesNotMatch(text, /notebook|module,/);
+  // What facts.js can report (the report schema's interpreter.mode), "unknown" aside.
+  const { interpreter } = require('../lib/facts');
+  assert.ok(['script', 'command', 'repl', 'unknown'].includes(interpreter().mode));
+  assert.match(notice.render(notice.build('x', project, 'python'), 'text').replace(/\s+/g, ' '), /REPL or notebook\);/);
+});

@@ -1,0 +1,188 @@
+'use strict';
+// The Node sender against hostile servers and hosts: a wall-clock deadline whatever the server
+// does (a body or headers dripped a byte a second), no response body ever read, a lock that only
+// its owner releases, and a child process that nothing of the host's directory or Node options
+// reaches.
+
+const test = require('node:test');
+const assert = require('assert');
+const childProcess = require('child_process');
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const { post } = require('../lib/transport');
+const sender = require('../lib/sender');
+const spool = require('../lib/spool');
+const { tryLock } = require('../lib/_files');
+const { NODE_DIR, tmpdir, cleanEnv } = require('./support');
+
+const LINUX = process.platform === 'linux';
+
+/**
+ * A server that answers every request by dripping: 'body' sends the status line and headers at
+ * once, then one body byte a second forever; 'headers' sends the status line, then one header byte
+ * a second forever. Resolves to {url, close, requests}.
+ */
+function dripServer(what) {
+  const sockets = new Set();
+  let requests = 0;
+  const srv = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    let seen = '';
+    socket.on('data', (chunk) => {
+      seen += chunk.toString('latin1');
+      if (!seen.includes('\r\n\r\n') || socket.dripping) return;
+      socket.dripping = true;
+      requests += 1;
+      socket.write(what === 'body' ? 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n' : 'HTTP/1.1 200 OK\r\n');
+      const timer = setInterval(() => socket.write('x'), 1000);
+      socket.on('close', () => clearInterval(timer));
+    });
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
+    url: `http://127.0.0.1:${srv.address().port}/api/v1/reports`,
+    requests: () => requests,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      srv.close();
+    },
+  })));
+}
+
+/** ``promise``, or 'still running' after ``ms``. */
+function within(promise, ms) {
+  let timer;
+  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(() => resolve('still running'), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+test('a response body dripped a byte a second is never read: the post ends with the headers', async () => {
+  const server = await dripServer('body');
+  try {
+    const result = await within(post(server.url, Buffer.from('{}\n'), 30), 10000);
+    assert.notStrictEqual(result, 'still running');
+    assert.strictEqual(result.delivered, true);
+  } finally {
+    server.close();
+  }
+});
+
+test('headers dripped a byte a second: the timeout bounds the whole request, not each read', async () => {
+  const server = await dripServer('headers');
+  try {
+    const result = await within(post(server.url, Buffer.from('{}\n'), 2), 15000);
+    assert.notStrictEqual(result, 'still running');
+    assert.deepStrictEqual([result.delivered, result.retry, result.reason], [false, true, 'timeout']);
+  } finally {
+    server.close();
+  }
+});
+
+test('the sender process ends within its deadline against a server that drips its headers', { timeout: 60000 }, async () => {
+  const server = await dripServer('headers');
+  const dir = tmpdir('spool');
+  try {
+    spool.enqueue(dir, server.url, 'p-drip', Buffer.from('{}\n'), 'a'.repeat(32));
+    const started = Date.now();
+    // A request timeout far beyond the run's deadline of 3 seconds: the deadline must win.
+    const child = childProcess.spawn(process.execPath, [path.join(NODE_DIR, 'lib', 'sender.js'), dir, '60', '3'],
+      { env: cleanEnv(tmpdir('home')), stdio: 'ignore' });
+    const code = await within(new Promise((resolve) => child.on('exit', (c, signal) => resolve(signal || c))), 20000);
+    if (code === 'still running') child.kill('SIGKILL');
+    assert.notStrictEqual(code, 'still running', 'the sender outlived its deadline');
+    assert.ok(Date.now() - started < 15000);
+    assert.ok(server.requests() >= 1);
+    // The report stays queued for a later run; the lock is gone with its owner.
+    assert.strictEqual(spool.entries(dir).length, 1);
+    assert.ok(!fs.existsSync(path.join(dir, '.sender-node.lock')));
+  } finally {
+    server.close();
+  }
+});
+
+test('a lock is released only by its owner: a lock taken over meanwhile stays', () => {
+  const dir = tmpdir('lock');
+  const file = path.join(dir, 'x.lock');
+  const release = tryLock(file, 60000);
+  assert.ok(release);
+  assert.strictEqual(tryLock(file, 60000), null, 'held by a live owner');
+  // Another process took it over (this one was judged stale, say after a suspend past its deadline).
+  fs.unlinkSync(file);
+  const other = tryLock(file, 60000);
+  assert.ok(other);
+  const held = fs.readFileSync(file, 'utf8');
+  release();
+  assert.strictEqual(fs.readFileSync(file, 'utf8'), held, 'the first owner removed a lock it does not own');
+  other();
+  assert.ok(!fs.existsSync(file));
+});
+
+test('a stale lock (its owner is gone) is taken over; a young lock of a live owner never is', () => {
+  const dir = tmpdir('lock');
+  const file = path.join(dir, 'x.lock');
+  const dead = childProcess.spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  fs.writeFileSync(file, `${dead.stdout} ${require('os').hostname()} 0123\n`);
+  const release = tryLock(file, 60000);
+  assert.ok(release, 'the lock of a process that is gone is taken over');
+  release();
+  const live = childProcess.spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+  try {
+    fs.writeFileSync(file, `${live.pid} ${require('os').hostname()} 4567\n`);
+    assert.strictEqual(tryLock(file, 60000), null);
+    assert.strictEqual(fs.readFileSync(file, 'utf8'), `${live.pid} ${require('os').hostname()} 4567\n`);
+  } finally {
+    live.kill('SIGKILL');
+  }
+});
+
+test('our child processes get a fixed working directory and none of the host\'s NODE_OPTIONS or NODE_PATH', () => {
+  const saved = Object.assign({}, process.env);
+  try {
+    Object.assign(process.env, { NODE_OPTIONS: '--require ./evil.js', NODE_PATH: '/tmp/evil', NODE_EXTRA_CA_CERTS: '/etc/ca.pem' });
+    const options = sender.childOptions('/somewhere');
+    assert.strictEqual(options.cwd, '/somewhere');
+    assert.strictEqual(options.env.NODE_OPTIONS, undefined);
+    assert.strictEqual(options.env.NODE_PATH, undefined);
+    assert.strictEqual(options.env.NODE_EXTRA_CA_CERTS, '/etc/ca.pem', 'a corporate CA still reaches the sender');
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+});
+
+test('the detached sender runs in / and drains a relative TELLY_SPOOL_DIR, without NODE_PATH or NODE_OPTIONS',
+  { skip: !LINUX, timeout: 60000 }, async () => {
+    const server = await dripServer('headers'); // keeps the sender busy while it is looked at
+    const work = tmpdir('work');
+    fs.writeFileSync(path.join(work, 'evil.js'), "require('fs').writeFileSync(__dirname + '/ran', 'yes');\n");
+    const saved = { cwd: process.cwd(), env: Object.assign({}, process.env) };
+    let child = null;
+    try {
+      process.chdir(work);
+      Object.assign(process.env, cleanEnv(tmpdir('home'), { NODE_PATH: work, NODE_OPTIONS: `--require ${path.join(work, 'evil.js')}` }));
+      spool.enqueue('spool', server.url, 'p-env', Buffer.from('{}\n'), 'b'.repeat(32));
+      child = sender.spawnDetached('spool', 30);
+      assert.ok(child && child.pid);
+      const asked = await within(new Promise((resolve) => {
+        const poll = setInterval(() => {
+          if (server.requests() > 0) {
+            clearInterval(poll);
+            resolve('asked');
+          }
+        }, 50);
+      }), 20000);
+      assert.strictEqual(asked, 'asked', 'the sender never posted the queued report');
+      assert.strictEqual(fs.readlinkSync(`/proc/${child.pid}/cwd`), '/');
+      const environ = fs.readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+      assert.ok(!environ.some((e) => e.startsWith('NODE_PATH=') || e.startsWith('NODE_OPTIONS=')), environ.join(' '));
+      assert.ok(!fs.existsSync(path.join(work, 'ran')));
+    } finally {
+      process.chdir(saved.cwd);
+      for (const k of Object.keys(process.env)) if (!(k in saved.env)) delete process.env[k];
+      Object.assign(process.env, saved.env);
+      if (child) child.kill('SIGKILL');
+      server.close();
+    }
+  });
