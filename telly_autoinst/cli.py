@@ -179,6 +179,9 @@ def _dry_run(args):
     from .dryrun import plan
 
     result = plan()
+    # Errors go to stderr in both forms, so that CI logs show them whatever reads stdout.
+    for error in result["errors"]:
+        sys.stderr.write(f"telly_autoinst: error: {error}\n")
     return (_json(result) if args.json else _dry_run_text(result)), 0 if result["ok"] else 1
 
 
@@ -186,20 +189,25 @@ def _dry_run_text(result):
     lines = []
     if result["kill_switch"]:
         lines.append(f"note: {result['kill_switch']} is set, so nothing is counted in this environment.")
-    if not result["packages"]:
+    if not result["distributions"] and not result["errors"]:
         lines.append("No watched packages.")
-    for package in result["packages"]:
-        lines.append(f"{package['package']}  (project {package['project_id']})")
-        lines.append(f"  settings from: {package['source']}")
-        engine = package["engine"] + (f"  ({package['engine_note']})" if package["engine_note"] else "")
+    for entry in result["distributions"]:
+        name = " ".join(part for part in (entry["distribution"], entry["version"]) if part) or "(forced)"
+        lines.append(f"{name}  (project {entry['project_id']})")
+        lines.append(f"  packages: {', '.join(entry['packages'])}")
+        lines.append(f"  settings from: {entry['source']}")
+        engine = entry["engine"] + (f"  ({entry['engine_note']})" if entry["engine_note"] else "")
         lines.append(f"  engine: {engine}")
-        lines.append(f"  endpoint: {package['endpoint'] or '(none: reports stay local)'}")
-        for problem in package["problems"]:
+        lines.append(f"  endpoint: {entry['endpoint'] or '(none: reports stay local)'}")
+        for problem in entry["problems"]:
             lines.append(f"  warning: {problem}")
-        lines.append(f"  would wrap {len(package['keys'])} name(s):")
-        lines.extend(f"    {key}" for key in package["keys"])
-    for error in result["errors"]:
-        lines.append(f"error: {error}")
+        lines.append(f"  would count {len(entry['keys'])} name(s):")
+        for key in entry["keys"]:
+            other = entry["engines"][key]
+            lines.append(f"    {key}" + (f"  (engine: {other})" if other != entry["engine"] else ""))
+        if entry["not_counted"]:
+            lines.append(f"  {len(entry['not_counted'])} name(s) not counted, because:")
+            lines.extend(f"    {item['key']}: {item['why']}" for item in entry["not_counted"])
     return "\n".join(lines)
 
 
@@ -223,7 +231,8 @@ _COMMANDS = (
 
 # flag, help, handler. Kept as options because CI scripts call `python -m telly_autoinst --dry-run`.
 _OPTIONS = (
-    ("--dry-run", "list every watched package, where its settings came from and what would be wrapped", _dry_run),
+    ("--dry-run", "list every watched package, where its settings came from, what would be counted and what "
+                  "would not (and why)", _dry_run),
 )
 
 

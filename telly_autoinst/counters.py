@@ -75,6 +75,32 @@ def enable_keys(project_id, keys):
         _enable(project_id, keys)
 
 
+def rename(project_id, old, new):
+    """Report the calls that ``old``'s counter steps under ``new`` from now on, with those not yet
+    taken; False (nothing changes) when ``new`` already has a counter of its own or ``old`` none.
+
+    For a function that a package publishes under another name after its module ran (httpx sets
+    ``__module__`` on its exports): one body, one counter, reported under the name selection gives.
+    """
+    with _lock:
+        counts = _counts.setdefault(project_id, {})
+        if new in counts:
+            return False
+        books = _books.setdefault(project_id, {})
+        steps = counts.pop(old, None)
+        if steps is not None:
+            book = books.pop(old, None)
+            if book is not None:
+                books[new] = book
+        else:
+            steps = _dormant.get(project_id, {}).pop(old, None)
+            if steps is None:
+                return False
+            _unread(books, new, steps, True)  # as _enable: what it counted while dormant stays unreported
+        counts[new] = steps
+        return True
+
+
 def _enable(project_id, keys):
     # The caller holds _lock.
     dormant = _dormant.get(project_id)

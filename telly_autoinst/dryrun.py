@@ -1,14 +1,18 @@
-"""``--dry-run``: what would be wrapped, per watched package, and where its settings came from.
+"""``--dry-run``: what each watched distribution would count, what it would not and why, and its settings.
 
 It scans afresh instead of trusting the cached index, imports every module of each watched
 package with the import hook removed (so nothing is instrumented or reported), and lists the
-same selection the engines wrap at run time.
+same selection the engines count at run time, each key with the engine that counts it
+(``Engine.explain``), and what they cannot count with the reason. Its data is a documented,
+versioned format (docs/reference/dry-run-json.md, config/dry-run.schema.json).
 """
 
 import importlib
+import os
 import pkgutil
+import sys
 
-from . import discovery, finder
+from . import __version__, discovery, finder
 from ._env import kill_switch
 from .errors import ConfigError
 from .settings import process_settings, read_user_config
@@ -42,45 +46,115 @@ def _modules_of(top):
     return modules, problems
 
 
+# The JSON format's name and version (docs/reference/dry-run-json.md, config/dry-run.schema.json):
+# bump the version when a field changes meaning or goes away; adding a field keeps it.
+FORMAT = "telly-dry-run"
+FORMAT_VERSION = 1
+
+
 def plan():
-    """The dry-run result as data: ``{"ok", "kill_switch", "errors", "packages": [...]}``."""
+    """The dry-run result as data, in the documented format: ``{"format", "format_version",
+    "ok", "kill_switch", "errors", "distributions": [...]}``."""
     from .engines import make_engine
-    from .selection import select
 
     finder.uninstall()
-    errors = []
+    result = {"format": FORMAT, "format_version": FORMAT_VERSION, "client_version": __version__,
+              "python": "%d.%d.%d" % sys.version_info[:3], "ok": False, "kill_switch": kill_switch(),
+              "errors": [], "distributions": []}
+    errors = result["errors"]
     try:
         user_config = read_user_config()
         process = process_settings(user_config=user_config)
     except ConfigError as exc:
-        return {"ok": False, "kill_switch": kill_switch(), "errors": [str(exc)], "packages": []}
+        errors.append(str(exc))
+        return result
     forced = list(process.force_packages)
     missing = discovery.missing_packages(forced)
     if missing:
         errors.append(f"forced package(s) not found: {', '.join(missing)}; check TELLY_AUTOINST_PACKAGES or "
                       "force_packages in the user config (top-level module names, comma-separated)")
         forced = [name for name in forced if name not in missing]
-    by_module, resolve_errors = discovery.resolve(discovery.scan(), forced, user_config=user_config)
+    declarations = discovery.scan()
+    versions = {discovery.normalize(d.distribution): d.version for d in declarations if d.distribution}
+    uninstalled = _uninstalled_checkout(os.getcwd(), versions)
+    if uninstalled:
+        errors.append(uninstalled)
+    by_module, resolve_errors = discovery.resolve(declarations, forced, user_config=user_config)
     errors.extend(resolve_errors)
-    packages = []
+    entries: dict = {}  # (distribution, project id) -> (entry, engine, {key: engine}, {key: why})
     for top in sorted(by_module):
         project = by_module[top]
-        engine, note = make_engine(project.engine)
-        modules, problems = _modules_of(top)
-        keys: list[str] = []
-        for module in modules:
-            keys.extend(target.key for target in select(module, project))
-        packages.append({
-            "package": top,
-            "project_id": project.project_id,
-            "source": project.source,
-            "distribution": project.distribution,
-            "engine": engine.name,
-            "engine_note": note,
-            "mode": project.mode,
-            "endpoint": project.collector_url(process),
-            "modules": [m.__name__ for m in modules],
-            "problems": problems,
-            "keys": sorted(set(keys)),
-        })
-    return {"ok": not errors, "kill_switch": kill_switch(), "errors": errors, "packages": packages}
+        found = entries.get((project.distribution, project.project_id))
+        if found is None:
+            engine, note = make_engine(project.engine)
+            entry = {
+                "distribution": project.distribution,
+                "version": versions.get(discovery.normalize(project.distribution)) if project.distribution else None,
+                "project_id": project.project_id,
+                "packages": [],
+                "source": project.source,
+                "engine": engine.name,
+                "engine_note": note,
+                "mode": project.mode,
+                "endpoint": project.collector_url(process),
+                "modules": [],
+                "problems": [],
+            }
+            found = entries[(project.distribution, project.project_id)] = (entry, engine, {}, {})
+        found[0]["packages"].append(top)
+        _list_package(top, project, *found)
+    for entry, _, keys, not_counted in entries.values():
+        entry["keys"] = sorted(keys)
+        entry["engines"] = {key: keys[key] for key in entry["keys"]}
+        entry["not_counted"] = [{"key": key, "why": not_counted[key]} for key in sorted(not_counted)]
+        result["distributions"].append(entry)
+    result["ok"] = not errors
+    return result
+
+
+def _list_package(top, project, entry, engine, keys, not_counted):
+    """Add what ``top``'s modules count (``keys``: key -> engine), and what they do not
+    (``not_counted``: key -> why), to its distribution's ``entry``."""
+    from .selection import select, uncounted
+
+    modules, problems = _modules_of(top)
+    entry["modules"].extend(m.__name__ for m in modules)
+    entry["problems"].extend(problems)
+    for module in modules:
+        for target in select(module, project):
+            name, why = engine.explain(target)
+            if name is None:
+                not_counted[target.key] = why
+            else:
+                keys[target.key] = name
+        for key, why in uncounted(module, project):
+            not_counted.setdefault(key, why)
+
+
+def _uninstalled_checkout(directory, installed):
+    """An error when ``directory`` (or a parent) is the checkout of a package that opts in
+    (``[tool.telly]`` in its pyproject.toml) but is not installed here; None otherwise."""
+    from ._toml import load_toml
+
+    while True:
+        pyproject = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(pyproject):
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+    try:
+        data = load_toml(pyproject)
+    except ConfigError:
+        return None  # not this command's file to judge: the package's build says what is wrong
+    tool = data.get("tool")
+    project = data.get("project")
+    name = project.get("name") if isinstance(project, dict) else None
+    if not isinstance(tool, dict) or "telly" not in tool or not isinstance(name, str):
+        return None
+    if discovery.normalize(name) in installed:
+        return None
+    return (f"{pyproject} opts {name} in, but {name} is not installed in this environment ({sys.prefix}), "
+            f"so nothing of it can be listed: install it (for instance `python -m pip install -e {directory}`) "
+            "and run --dry-run again")

@@ -90,7 +90,10 @@ def _run_mode():
     # Jupyter and IPython kernels import ipykernel; a plain IPython shell only defines get_ipython.
     if "ipykernel" in sys.modules:
         return "jupyter"
-    if sys.flags.interactive or hasattr(sys, "ps1") or "IPython" in sys.modules:
+    mode = _ipython_mode() if "IPython.terminal.ipapp" in sys.modules else None
+    if mode is not None:
+        return mode
+    if sys.flags.interactive or hasattr(sys, "ps1"):
         return "repl"
     argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
     if argv0 == "-c":
@@ -103,6 +106,28 @@ def _run_mode():
     if argv0:
         return "script"
     return "unknown"
+
+
+def _ipython_mode():
+    """The mode of the ``ipython`` command, from its application's settings; None when it is not
+    running (IPython imported by a program).
+
+    ``ipython FILE``, ``ipython -c CODE`` and ``ipython -m MOD`` run like python's script, command
+    and module, although IPython sets ``sys.ps1`` for them too; the shell, or ``-i``, is a repl.
+    """
+    app_class = getattr(sys.modules.get("IPython.terminal.ipapp"), "TerminalIPythonApp", None)
+    try:
+        if app_class is None or not app_class.initialized():
+            return None
+        app = app_class.instance()
+        if getattr(app, "force_interact", False):
+            return "repl"
+        for attribute, mode in (("file_to_run", "script"), ("code_to_run", "command"), ("module_to_run", "module")):
+            if getattr(app, attribute, None):
+                return mode
+    except Exception:  # another IPython's internals: it is IPython's shell all the same
+        pass
+    return "repl"
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,10 @@ Rules (the same for every engine, so ``--dry-run`` lists exactly what runs):
   (``__module__`` is the module, and the qualified name has no ``<``: no lambdas, no closures).
   Re-exports from other modules are counted where they are defined, never here.
 * Classes: the public functions, classmethods and staticmethods in the class ``__dict__`` whose
-  qualified name places them in that class; nested classes the same way, recursively.
+  qualified name places them in that class; nested classes the same way, recursively. A member
+  may come from another module of the package: a package that publishes a class under its own
+  name (httpx sets ``__module__ = "httpx"`` on its exports) keeps its methods' ``__module__``,
+  and they are keyed under the class's key (``httpx.Client.get``).
 * Wrapped functions: an object with a ``__wrapped__`` chain (``functools.lru_cache``,
   ``functools.wraps`` wrappers, ``singledispatch``) counts where a function would, under the
   key of the function at the end of the chain, if that function qualifies. What a call counts
@@ -28,7 +31,7 @@ touches argument values and never changes an object.
 """
 
 from functools import partial
-from types import FunctionType
+from types import BuiltinFunctionType, FunctionType
 
 from . import _debug
 from ._record import record
@@ -101,7 +104,50 @@ def select(module, project):
     return [t for t in found.values() if _wanted(t.key, project)]
 
 
+def uncounted(module, project):
+    """``[(key, why)]``: what ``module`` publishes that no engine counts, for ``--dry-run``.
+
+    Classes defined here without a package initializer (their instantiation has no key; their
+    methods do), and the package's C functions listed in the module's ``__all__`` (no Python
+    code to count).
+    Only the dry-run calls this: the import path never pays for it.
+    """
+    modname = module.__name__
+    namespace = vars(module)
+    roots = set(project.packages) | {modname.split(".")[0]}
+    declared = namespace.get("__all__")
+    explicit = isinstance(declared, (list, tuple)) and all(isinstance(n, str) for n in declared)
+    names = list(dict.fromkeys(declared)) if explicit else [n for n in list(namespace) if not n.startswith("_")]
+    found: dict[str, str] = {}
+    for name in names:
+        obj = namespace.get(name, _ABSENT)
+        try:
+            if isinstance(obj, type) and _defined_here(obj, modname):
+                _uncounted_classes(obj, modname, roots, found)
+            elif explicit and type(obj) is BuiltinFunctionType and (
+                    obj.__module__ is None or _in_package(obj.__module__, roots)):  # the package's own
+                found.setdefault(f"{modname}.{name}", "it is a C function: there is no Python code to count in")
+        except Exception:  # as in select: what cannot be inspected safely is left out
+            _debug.swallowed(f"listing what {modname}.{name} leaves uncounted")
+    return [(key, why) for key, why in found.items() if _wanted(key, project)]
+
+
+def _uncounted_classes(cls, modname, roots, found):
+    key = f"{modname}.{cls.__qualname__}"
+    if key in found:
+        return
+    if _package_init_owner(cls, roots) is None:
+        found[key] = ("no __init__ of the package runs when it is instantiated (its own or a base's): "
+                      "its instantiation is not counted, its methods are")
+    prefix = cls.__qualname__ + "."
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and isinstance(value, type) and _member(value, modname, roots, prefix):
+            _uncounted_classes(value, modname, roots, found)
+
+
 def _wanted(key, project):
+    if tuple(project.include) == ("*",) and not project.exclude:
+        return True
     import fnmatch  # with re: only for projects that set patterns
 
     if not any(fnmatch.fnmatchcase(key, p) for p in project.include):
@@ -118,6 +164,19 @@ def _defined_here(obj, modname, prefix=""):
         and qualname.startswith(prefix)
         and "." not in qualname[len(prefix):]
     )
+
+
+def _member(obj, modname, roots, prefix):
+    """Whether ``obj`` is defined directly in the class whose qualified name is ``prefix``, in
+    ``modname`` or, for a class published under another module's name, in the package."""
+    if _defined_here(obj, modname, prefix):
+        return True
+    module = getattr(obj, "__module__", None)
+    return _in_package(module, roots) and _defined_here(obj, module, prefix)
+
+
+def _in_package(module, roots):
+    return isinstance(module, str) and any(module == r or module.startswith(r + ".") for r in roots)
 
 
 def _unwrapped(obj):
@@ -165,14 +224,14 @@ def _select_class(cls, modname, roots, found):
                 # A plain method, the common case: _unwrapped and _defined_here, inline.
                 qualname = value.__qualname__
                 kind = "method"
-                func = value if value.__module__ == modname and qualname.startswith(prefix) \
-                    and "<" not in qualname and "." not in qualname[start:] else None
+                func = value if (value.__module__ == modname or _in_package(value.__module__, roots)) \
+                    and qualname.startswith(prefix) and "<" not in qualname and "." not in qualname[start:] else None
             elif isinstance(value, type):
-                if _defined_here(value, modname, prefix):
+                if _member(value, modname, roots, prefix):
                     _select_class(value, modname, roots, found)
                 continue
             elif type(value) is property:
-                _select_property(cls, modname, name, value, prefix, found)
+                _select_property(cls, modname, roots, name, value, prefix, found)
                 continue
             else:
                 if isinstance(value, staticmethod):
@@ -181,7 +240,7 @@ def _select_class(cls, modname, roots, found):
                     kind, func = "classmethod", _unwrapped(value.__func__)
                 else:
                     kind, func = "method", _unwrapped(value)
-                if func is not None and not _defined_here(func, modname, prefix):
+                if func is not None and not _member(func, modname, roots, prefix):
                     func = None
             if func is not None:
                 method_key = f"{modname}.{func.__qualname__}"
@@ -192,9 +251,9 @@ def _select_class(cls, modname, roots, found):
             continue
 
 
-def _select_property(cls, modname, name, prop, prefix, found):
+def _select_property(cls, modname, roots, name, prop, prefix, found):
     accessors = [_unwrapped(f) for f in (prop.fget, prop.fset, prop.fdel) if f is not None]
-    if accessors and all(f is not None and f.__name__ == name and _defined_here(f, modname, prefix)
+    if accessors and all(f is not None and f.__name__ == name and _member(f, modname, roots, prefix)
                          for f in accessors):
         key = f"{modname}.{cls.__qualname__}.{name}"
         if key not in found:
@@ -211,7 +270,6 @@ def _package_init_owner(cls, roots):
         init = vars(klass).get("__init__")
         if init is None or not isinstance(init, FunctionType):
             continue
-        module = getattr(init, "__module__", None)
-        if isinstance(module, str) and any(module == r or module.startswith(r + ".") for r in roots):
+        if _in_package(getattr(init, "__module__", None), roots):
             return klass
     return None

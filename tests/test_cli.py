@@ -53,9 +53,11 @@ def test_unwatched_project_id_is_accepted_with_a_warning(calls, capsys):
 
 def test_option_handler_exit_code(monkeypatch, capsys):
     monkeypatch.setattr(dryrun, "plan", lambda: {"ok": False, "kill_switch": None, "errors": ["bad table"],
-                                                 "packages": []})
+                                                 "distributions": []})
     assert cli.main(["--dry-run", "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)["errors"] == ["bad table"]
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["errors"] == ["bad table"]
+    assert "error: bad table" in captured.err
 
 
 def test_errors_go_to_stderr_with_exit_code_2(monkeypatch, capsys):

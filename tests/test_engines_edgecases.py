@@ -16,7 +16,7 @@ import types
 
 import pytest
 
-from telly_autoinst.engines import instrumented_keys
+from telly_autoinst.engines import instrumented_keys, uncounted_keys
 from telly_autoinst.selection import select
 from tests.support.engines import ENGINES, forget_edgecases, instrumented
 
@@ -27,11 +27,32 @@ def edge(request, monkeypatch):
     forget_edgecases()
 
 
+# What the in-frame engine cannot count, and lists as not counted rather than handing to wrapt:
+# instantiation through a generated __init__ (dataclasses) or a module-level function reused as one.
+NOT_IN_FRAME = {
+    "edgecases.core.Point": "generated at run time",
+    "edgecases.core.FrozenPoint": "generated at run time",
+    "edgecases.meta.Configured": "not defined in a class body",
+}
+
+
+def _in_frame(edge):
+    return edge.engine.name == "rewrite"
+
+
 def test_engine_instruments_exactly_the_selection(edge):
     selected = {t.key for m in (edge.core, edge.meta, edge.aio, edge.exported, edge.pkg)
                 for t in select(m, edge.project)}
-    assert instrumented_keys(edge.project.project_id) == selected
-    assert {k for keys in edge.keys.values() for k in keys} == selected
+    uncounted = uncounted_keys(edge.project.project_id)
+    if _in_frame(edge):
+        assert set(uncounted) == set(NOT_IN_FRAME)
+        for key, why in NOT_IN_FRAME.items():
+            assert why in uncounted[key]
+    else:
+        assert uncounted == {}
+    counted = selected - set(uncounted)
+    assert instrumented_keys(edge.project.project_id) == counted
+    assert {k for keys in edge.keys.values() for k in keys} == counted
     # Selection reads the same keys after instrumentation (the dry-run may run at any time).
     assert {t.key for t in select(edge.core, edge.project)} <= selected
 
@@ -87,8 +108,9 @@ def test_dataclasses(edge):
         frozen.x = 3
     assert frozen.moved(2) == core.FrozenPoint(3, 2)
     assert point.norm1() == 3
-    assert edge.take() == {"edgecases.core.Point": 4, "edgecases.core.FrozenPoint": 3,
-                           "edgecases.core.FrozenPoint.moved": 1, "edgecases.core.Point.norm1": 1}
+    instances = {} if _in_frame(edge) else {"edgecases.core.Point": 4, "edgecases.core.FrozenPoint": 3}
+    assert edge.take() == {**instances, "edgecases.core.FrozenPoint.moved": 1, "edgecases.core.Point.norm1": 1}
+    assert type(vars(core.Point)["__init__"]) is types.FunctionType or not _in_frame(edge)
 
 
 def test_enum(edge):
@@ -171,8 +193,9 @@ def test_one_function_as_several_initializers_or_as_function_and_initializer(edg
     assert plain.n == 4
     # In frame, `setup` counts each run of its body, also the one as Configured's __init__.
     setup_runs = 2 if edge.engine.name == "rewrite" else 1
+    configured = {} if _in_frame(edge) else {"edgecases.meta.Configured": 1}
     assert edge.take() == {"edgecases.meta.Twin": 1, "edgecases.meta.TwinAlias": 2,
-                           "edgecases.meta.Configured": 1, "edgecases.meta.setup": setup_runs}
+                           **configured, "edgecases.meta.setup": setup_runs}
 
 
 def test_classes_without_package_init_keep_their_behaviour(edge):

@@ -3,15 +3,17 @@
 import dis
 import importlib
 import os
+import py_compile
 import sys
 import textwrap
 import threading
+import types
 import uuid
 
 import pytest
 
 from telly_autoinst import counters, finder
-from telly_autoinst.engines import _codecache, make_engine
+from telly_autoinst.engines import _codecache, instrumented_keys, make_engine, uncounted_keys
 from telly_autoinst.settings import project_settings
 
 SOURCE = '''\
@@ -62,14 +64,19 @@ def hooked(tmp_path, monkeypatch):
     engine, _ = make_engine("rewrite")
     names = []
 
-    def load(source=SOURCE, name=None):
+    def load(source=SOURCE, name=None, files=None):
+        """Import module ``name`` made of ``source``, or package ``name`` made of ``files``
+        (relative path -> source)."""
         name = name or f"rw_{uuid.uuid4().hex[:10]}"
         names.append(name)
         path = tmp_path / "src" / f"{name}.py"
         path.parent.mkdir(exist_ok=True)
-        source = textwrap.dedent(source)
-        if not path.exists() or path.read_text() != source:  # an unchanged file keeps its stamp
-            path.write_text(source)
+        for relative, text in ({f"{name}.py": source} if files is None else files).items():
+            written = tmp_path / "src" / (relative if files is None else f"{name}/{relative}")
+            written.parent.mkdir(parents=True, exist_ok=True)
+            text = textwrap.dedent(text)
+            if not written.exists() or written.read_text() != text:  # an unchanged file keeps its stamp
+                written.write_text(text)
         project = project_settings({"project_id": f"rw-{name}", "packages": [name]}, "tests", environ={},
                                    user_config={})
         hook = finder.WatchFinder({name}, lambda spec: engine.loader_for(spec, project))
@@ -84,7 +91,8 @@ def hooked(tmp_path, monkeypatch):
 
     yield load
     for name in names:
-        sys.modules.pop(name, None)
+        for loaded in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+            del sys.modules[loaded]
 
 
 def _plain_code(path):
@@ -260,3 +268,193 @@ def test_a_changed_rewriter_never_reuses_old_entries(hooked, tmp_path, monkeypat
     after = _codecache.stamp(str(path))
     assert after[0] != before[0] and after[1:] == before[1:]
     assert _codecache.load(str(path), after) is None
+
+
+VARARGS_INIT = '''\
+class Namespace:
+    def __init__(*args, **kwargs):
+        self, args = args[0], args[1:]
+        self.__attrs = dict(*args, **kwargs)
+
+
+class Child(Namespace):
+    pass
+'''
+
+
+def test_init_without_a_named_first_parameter_is_counted_in_frame(hooked):
+    """jinja2's ``Namespace.__init__(*args, **kwargs)``: observed through ``*args[:1]``, never by wrapt."""
+    module, project, _ = hooked(VARARGS_INIT)
+    init = vars(module.Namespace)["__init__"]
+    module.Namespace(a=1), module.Child({"b": 2})
+    with pytest.raises(IndexError):  # the body's own error, not one of the observer's
+        init()
+    assert vars(module.Namespace)["__init__"] is init and type(init) is types.FunctionType
+    assert counters.take(project.project_id) == {f"{module.__name__}.Namespace": 1, f"{module.__name__}.Child": 1}
+    assert uncounted_keys(project.project_id) == {}
+
+
+ALIAS_IN_ANOTHER_BLOCK = '''\
+import sys
+
+
+def _batched(iterable, n):
+    return [iterable[i:i + n] for i in range(0, len(iterable), n)]
+
+
+if sys.version_info >= (4,):
+    def batched(iterable, n):
+        return _batched(iterable, n)
+else:
+    batched = _batched
+'''
+
+
+def test_private_function_published_in_another_block_counts(hooked):
+    """more-itertools' ``else: batched = _batched``: counted in frame, under the key selection gives."""
+    module, project, _ = hooked(ALIAS_IN_ANOTHER_BLOCK)
+    assert module.batched([1, 2, 3], 2) == [[1, 2], [3]]
+    assert type(module.batched) is types.FunctionType
+    assert counters.take(project.project_id) == {f"{module.__name__}._batched": 1}
+    assert uncounted_keys(project.project_id) == {}
+
+
+REASSIGNED_MODULE = {
+    "__init__.py": '''\
+        from ._api import get, create_context
+        from ._models import Client
+
+        __all__ = ["get", "create_context", "Client"]
+        for _name in __all__:
+            globals()[_name].__module__ = __name__
+        ctx = create_context()
+    ''',
+    "_api.py": '''\
+        __all__ = ["get", "create_context"]
+
+
+        def get(url):
+            return "got " + url
+
+
+        def create_context():
+            return {}
+    ''',
+    "_models.py": '''\
+        class Client:
+            def __init__(self):
+                self.open = True
+
+            def send(self):
+                return get("x")
+
+
+        from ._api import get
+    ''',
+}
+
+
+def test_reassigned_module_counts_once_under_the_public_key(hooked):
+    """httpx sets ``__module__ = "httpx"`` on its exports: one counter, reported under ``httpx.get``."""
+    package, project, _ = hooked(files=REASSIGNED_MODULE)
+    name = package.__name__
+    assert package.get("a") == "got a" and package.Client().send() == "got x"
+    package.create_context()
+    assert counters.take(project.project_id) == {
+        f"{name}.get": 2, f"{name}.Client": 1, f"{name}.Client.send": 1,
+        # the call made while the package ran counts too: the counter was already reported
+        f"{name}.create_context": 2}
+    assert instrumented_keys(project.project_id) == {f"{name}.get", f"{name}.create_context", f"{name}.Client",
+                                                     f"{name}.Client.send"}
+    assert type(package.get) is types.FunctionType
+
+
+GENERATED_INIT = '''\
+import dataclasses
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+    def norm(self):
+        return abs(self.x)
+
+
+class Plain:
+    def hello(self):
+        return "hello"
+'''
+
+
+def test_generated_init_is_listed_as_not_counted_and_never_wrapped(hooked):
+    module, project, _ = hooked(GENERATED_INIT)
+    init = vars(module.Point)["__init__"]
+    assert type(init) is types.FunctionType
+    assert module.Point(-2).norm() == 2
+    assert counters.take(project.project_id) == {f"{module.__name__}.Point.norm": 1}
+    why = uncounted_keys(project.project_id)
+    assert list(why) == [f"{module.__name__}.Point"] and "generated at run time" in why[f"{module.__name__}.Point"]
+
+
+def test_pyc_only_module_is_listed_as_not_counted(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    name = f"rw_pyc_{uuid.uuid4().hex[:8]}"
+    source = tmp_path / "build" / f"{name}.py"
+    source.parent.mkdir()
+    source.write_text("def shout(text):\n    return text.upper()\n")
+    compiled = tmp_path / "site" / f"{name}.pyc"
+    compiled.parent.mkdir()
+    py_compile.compile(str(source), cfile=str(compiled), doraise=True)
+    source.unlink()
+    monkeypatch.syspath_prepend(str(compiled.parent))
+    try:
+        module = importlib.import_module(name)
+        project = project_settings({"project_id": f"rw-{name}", "packages": [name]}, "tests", environ={},
+                                   user_config={})
+        engine, _ = make_engine("rewrite")
+        assert engine.instrument(module, project) == []
+        assert module.shout("a") == "A" and type(module.shout) is types.FunctionType
+        assert counters.take(project.project_id) == {}
+        assert ".pyc only" in uncounted_keys(project.project_id)[f"{name}.shout"]
+    finally:
+        sys.modules.pop(name, None)
+
+
+DOCSTRING_ONLY = '''\
+def stub():
+    """Only a docstring."""
+
+
+class Base:
+    @staticmethod
+    def hook():
+        """Subclasses override this."""
+'''
+
+
+def _line_events(func):
+    events = []
+    code = func.__code__
+
+    def trace(frame, event, arg):
+        if frame.f_code is code:
+            events.append((event, frame.f_lineno))
+        return trace
+
+    sys.settrace(trace)
+    try:
+        func()
+    finally:
+        sys.settrace(None)
+    return events
+
+
+def test_docstring_only_body_stops_where_the_unwatched_function_stops(hooked, tmp_path):
+    """pdb stepping into ``def stub(): "doc"`` stops on the same line as without the hook."""
+    module, project, path = hooked(DOCSTRING_ONLY)
+    plain = {}
+    exec(_plain_code(path), plain)
+    assert _line_events(module.stub) == _line_events(plain["stub"])
+    assert _line_events(module.Base.hook) == _line_events(plain["Base"].hook)
+    assert counters.take(project.project_id) == {f"{module.__name__}.stub": 1, f"{module.__name__}.Base.hook": 1}

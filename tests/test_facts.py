@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -88,3 +89,45 @@ def test_python_version_and_uname_match_platform():
     assert facts._python_version() == platform.python_version()
     uname = platform.uname()
     assert facts._uname() == (uname.system, uname.release, uname.machine)
+
+
+class _FakeIPythonApp:
+    """What the run-mode check reads of IPython's TerminalIPythonApp."""
+
+    settings: dict = {}
+
+    @classmethod
+    def initialized(cls):
+        return True
+
+    @classmethod
+    def instance(cls):
+        return types.SimpleNamespace(**{"file_to_run": "", "code_to_run": "", "module_to_run": "",
+                                        "force_interact": False, **cls.settings})
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"file_to_run": "script.py"}, "script"),
+    ({"code_to_run": "print(1)"}, "command"),
+    ({"module_to_run": "pkg.mod"}, "module"),
+    ({}, "repl"),
+    ({"file_to_run": "script.py", "force_interact": True}, "repl"),
+])
+def test_run_mode_under_the_ipython_command(monkeypatch, settings, expected):
+    """`ipython script.py` and `ipython -c` set sys.ps1 too, but they are no repl."""
+    monkeypatch.setattr(_FakeIPythonApp, "settings", settings)
+    ipapp = types.ModuleType("IPython.terminal.ipapp")
+    ipapp.TerminalIPythonApp = _FakeIPythonApp
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setitem(sys.modules, "IPython.terminal.ipapp", ipapp)
+    monkeypatch.setattr(sys, "ps1", "In [1]: ", raising=False)
+    assert facts.interpreter()["mode"] == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, expected", [(["modemod.py"], "script"), (["-c", MODE], "command")])
+def test_run_mode_of_a_real_ipython(venvs, home, args, expected):
+    venv = venvs.get(extra=["ipython"])
+    (home / "modemod.py").write_text(MODE)
+    proc = venv.run([str(venv.path / "bin" / "ipython"), "--quick", "--no-banner", *args], home, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == expected

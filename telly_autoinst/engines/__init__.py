@@ -10,7 +10,8 @@ Three engines count the targets that ``telly_autoinst.selection`` picks, under t
   and class ``__dict__``s; a frame of ours sits between caller and function.
 
 ``auto`` (the default) is ``rewrite`` on every Python: on 3.12+ it measured cheaper per call
-than ``monitoring`` and needs no tool id (README, "Engines").
+than ``monitoring`` and needs no tool id (README, "Engines"). It never imports wrapt: what it
+cannot count in frame is not counted, and ``--dry-run`` says why (``Engine.explain``).
 
 Each engine is a process-wide singleton, because what it patched or subscribed to is
 process-wide too.
@@ -20,7 +21,7 @@ import sys
 import threading
 
 # The protocol and the record live in _base, which the engines import instead of this package.
-from ._base import Engine, instrumented_keys  # noqa: F401  (the engines' interface, used by control and dryrun)
+from ._base import Engine, instrumented_keys, uncounted_keys  # noqa: F401  (the engines' interface, used by control and dryrun)
 
 # The names a setting may use ("auto" picks one of the others).
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
@@ -62,9 +63,10 @@ def _make(name):
 
 
 def fallback():
-    """The engine that counts what an in-frame engine cannot: targets whose body is not a
-    function of the module's source (a generated ``__init__``, code made by ``exec``).
-    It has ``wrap_target(target, project)``."""
+    """The engine that counts what sys.monitoring cannot tell apart (a code object that is not
+    its function's own, or shared by two keys): the ``monitoring`` engine, asked for by name,
+    hands those to wrapt. It has ``wrap_target(target, project)``. The default in-frame engine
+    has none: what it cannot count is listed as not counted (``RewriteEngine.explain``)."""
     return _wrapt()
 
 
@@ -84,7 +86,7 @@ def _rewrite():
         if "rewrite" not in _engines:
             from .rewrite import RewriteEngine
 
-            _engines["rewrite"] = RewriteEngine(fallback)
+            _engines["rewrite"] = RewriteEngine()
         return _engines["rewrite"]
 
 

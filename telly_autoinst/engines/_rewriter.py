@@ -20,8 +20,9 @@ would do, but the compiler warns about calling a ``str`` literal, hence ``.__nex
 
 Candidates are the functions that selection could ever pick: defined at module level or in a
 class body (also under ``if``/``try``/``with``/``for``/``match``), with a public name, a name in
-a literal ``__all__``, a private name that the same block publishes under a public alias
-(``next = __next__``), or ``__init__`` in a class. Functions nested in functions are never
+a literal ``__all__``, a private name that the same scope publishes under a public alias
+(``next = __next__``), or ``__init__`` in a class (observed through its first positional
+parameter, or ``*args[:1]``). Functions nested in functions are never
 selected (their qualified names hold ``<locals>``). Selection at run time decides which of the
 candidates are counted; the others step a counter nobody reads.
 
@@ -29,6 +30,7 @@ This module imports ``ast``; it runs only when the cache has no code for a sourc
 """
 
 import ast
+import sys
 
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 
@@ -95,18 +97,42 @@ def _literal_all(body):
 
 
 def _public_aliases(statements):
-    """Private names published under a public one in the same block (``next = __next__``).
+    """Private names published under a public one anywhere in the same scope (``next = __next__``;
+    more-itertools' ``else: batched = _batched``, in another block than the ``def``).
 
     Selection finds such a function through its public alias but keys it by its own qualified
     name, as the other engines count it; so its body must carry a counter too.
     """
-    return {node.value.id for node in statements
+    return {node.value.id for node in _scope(statements)
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name)
             and any(isinstance(t, ast.Name) and not t.id.startswith("_") for t in node.targets)}
 
 
-def _block(statements, prefix, in_class, exported, sites):
-    aliased = _public_aliases(statements)
+def _scope(statements):
+    """The statements of one scope: ``statements`` and those of their compound blocks, not of
+    the functions and classes they define."""
+    for node in statements:
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for inner in _inner_blocks(node):
+                yield from _scope(inner)
+
+
+def _inner_blocks(node):
+    """The statement lists of a compound statement (``if``/``try``/``with``/``for``/``match``)."""
+    for field in _BLOCKS:
+        inner = getattr(node, field, None)
+        if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+            yield inner
+    for handler in getattr(node, "handlers", ()) or ():
+        yield handler.body
+    for case in getattr(node, "cases", ()) or ():  # match (3.10+)
+        yield case.body
+
+
+def _block(statements, prefix, in_class, exported, sites, aliased=None):
+    if aliased is None:  # a new scope: the module's or a class body's
+        aliased = _public_aliases(statements)
     for node in statements:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             _function(node, prefix, in_class, exported, aliased, sites)
@@ -114,14 +140,8 @@ def _block(statements, prefix, in_class, exported, sites):
             _block(node.body, f"{prefix}{node.name}.", True, exported, sites)
         else:
             # Compound statements at the same level define names at that level too.
-            for field in _BLOCKS:
-                inner = getattr(node, field, None)
-                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                    _block(inner, prefix, in_class, exported, sites)
-            for handler in getattr(node, "handlers", ()) or ():
-                _block(handler.body, prefix, in_class, exported, sites)
-            for case in getattr(node, "cases", ()) or ():  # match (3.10+)
-                _block(case.body, prefix, in_class, exported, sites)
+            for inner in _inner_blocks(node):
+                _block(inner, prefix, in_class, exported, sites, aliased)
 
 
 def _function(node, prefix, in_class, exported, aliased, sites):
@@ -129,10 +149,18 @@ def _function(node, prefix, in_class, exported, aliased, sites):
     name = node.name
     if in_class and name == "__init__":
         positional = list(getattr(node.args, "posonlyargs", [])) + list(node.args.args)
-        if not positional:  # no instance to look at: the engine counts this class another way
+        if positional:
+            args = [ast.Name(id=positional[0].arg, ctx=ast.Load())]
+        elif node.args.vararg is not None:
+            # ``def __init__(*args, **kwargs)`` (jinja2's Namespace): the instance is args[0];
+            # ``*args[:1]`` passes it, or nothing, and a slice never raises into the host.
+            head = ast.Subscript(value=ast.Name(id=node.args.vararg.arg, ctx=ast.Load()),
+                                 slice=ast.Slice(lower=None, upper=ast.Constant(value=1), step=None),
+                                 ctx=ast.Load())
+            args = [ast.Starred(value=head, ctx=ast.Load())]
+        else:  # no instance to look at: the class is listed as not counted
             return
-        kind, args = INIT, [ast.Name(id=positional[0].arg, ctx=ast.Load())]
-        method = "__call__"
+        kind, method = INIT, "__call__"
     elif not name.startswith("_") or name in aliased or (not in_class and name in exported):
         kind, args, method = CALL, [], "__next__"
     else:
@@ -143,9 +171,17 @@ def _function(node, prefix, in_class, exported, aliased, sites):
                                        ctx=ast.Load()), args=args, keywords=[])
     body = node.body
     first = 1 if _is_docstring(body[0]) else 0
-    # The line of the first real statement (or of the docstring when there is nothing else):
-    # a line that already runs, so no line event, traceback line or coverage line is new.
-    anchor = body[first] if first < len(body) else body[0]
+    # The line of the first real statement: a line that already runs, so no line event,
+    # traceback line or coverage line is new. A body that is only a docstring runs no statement
+    # of its own: its implicit ``return None`` is on the docstring's line on 3.9 and on the
+    # function's first line (its first decorator's, or the ``def``) from 3.10 on, where pdb
+    # stops when stepping in.
+    if first < len(body):
+        anchor = body[first]
+    elif sys.version_info >= (3, 10):
+        anchor = node.decorator_list[0] if node.decorator_list else node
+    else:
+        anchor = body[0]
     body.insert(first, _located(ast.Expr(value=call), anchor))
 
 

@@ -139,6 +139,15 @@ class MonitoringEngine(Engine):
         record(project.project_id, done)
         return done
 
+    def explain(self, target):
+        """``("wrapt", None)`` for a target whose code object is not its own (handed to wrapt),
+        else ``("monitoring", None)`` (a code object shared by two keys is found only as they run)."""
+        if target.kind == "class":
+            code = _own_code(vars(target.init_owner).get("__init__"), initializer=True)
+        else:
+            code = _own_code(target.obj.__func__ if target.kind in ("classmethod", "staticmethod") else target.obj)
+        return ("wrapt" if code is None else self.name), None
+
     def _watch(self, target, project):
         if target.kind == "class":
             if self._instances.counts(target.obj):

@@ -30,10 +30,16 @@ and deleter runs, a generator counts when it starts, and instantiation is counte
 observer at the top of the package ``__init__`` (see ``_instances``), which returns before the
 body starts.
 
-A selected target whose body is not in the module's source (a dataclass's generated
-``__init__``, a function made by ``exec``, a body renamed at run time) cannot be counted in
-frame on Python 3.9-3.11; it is handed to the fallback engine, exactly as the
-``monitoring`` engine does (see ``engines.fallback``).
+A function that the package publishes under another name after its module ran (httpx sets
+``__module__ = "httpx"`` on its exports, so selection keys ``httpx._api.get`` as ``httpx.get``)
+keeps its one counter, which is then reported under the key selection gives it
+(:func:`counters.rename`): one call, one count, under one key.
+
+A selected target whose body is not in the module's source (a dataclass's or attrs class's
+generated ``__init__``, a function made by ``exec``, a module installed as ``.pyc`` only)
+cannot be counted in frame. It is *not counted*, and :meth:`RewriteEngine.explain` says why
+(``--dry-run`` lists it under "not counted, because…"): handing it to wrapt would import wrapt
+and its dependencies into the host for a handful of names, and put a frame of ours on its stack.
 """
 
 import os
@@ -43,10 +49,10 @@ from _frozen_importlib_external import SourceFileLoader
 from types import CodeType, FunctionType
 
 from .. import counters
-from .._debug import swallowed
+from .._debug import note, swallowed
 from ..selection import select
 from . import _codecache
-from ._base import Engine, record
+from ._base import Engine, not_counted, record, renamed
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
 from ._instances import Instantiations
 
@@ -123,9 +129,7 @@ class RewriteEngine(Engine):
 
     name = "rewrite"
 
-    def __init__(self, fallback):
-        # fallback() returns the engine for targets this one cannot rewrite (engines.fallback).
-        self._fallback = fallback
+    def __init__(self):
         self._lock = threading.RLock()
         if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
             os.register_at_fork(after_in_child=self._new_lock)
@@ -137,6 +141,8 @@ class RewriteEngine(Engine):
         # is idempotent, this keeps instrument()'s "newly instrumented" answer exact.
         self._armed = set()
         self._instances = Instantiations(self._init_token)
+        # counted class -> the key its instantiations are reported under (it may be renamed).
+        self._class_keys = {}
 
     # -- import path -------------------------------------------------------------------------
 
@@ -216,9 +222,10 @@ class RewriteEngine(Engine):
     def _observer(self):
         instances = self._instances
 
-        def observe(obj):
+        def observe(obj=None):
             # The first statement of a package __init__: one count per instantiation, under
             # the nearest counted class, by the first package initializer in the MRO only.
+            # ``def __init__(*args)`` passes ``*args[:1]``: nothing at all when called bare.
             try:
                 cls = type(obj)
                 entry = instances.cached(cls) or instances.resolve(cls)
@@ -240,7 +247,7 @@ class RewriteEngine(Engine):
             if missing:
                 try:
                     self._swap_code(missing, project)
-                except Exception:  # no source, or it changed since: the fallback counts them
+                except Exception:  # no source, or it changed since: _arm lists them as not counted
                     swallowed(f"rewriting {module.__name__} after import")
             return self._arm(module, project, targets)
 
@@ -272,7 +279,9 @@ class RewriteEngine(Engine):
                     continue
                 new_code, placeholder = found
                 kind, qualname = sites[int(placeholder[len(PLACEHOLDER):])]
-                if kind == CALL and target.kind != "class" and qualname == func.__qualname__:
+                # The def at this place, whatever its __qualname__ or __module__ say by now: its
+                # counter is compiled for the key selection gives it.
+                if kind == CALL and target.kind != "class":
                     value = counters.steps_for(project.project_id, (target.key,))[0]
                     site = (kind, target.key, value)
                 elif kind == INIT and target.kind == "class":
@@ -291,9 +300,12 @@ class RewriteEngine(Engine):
         return self._compiled_codes(target, project.project_id) is not None
 
     def _compiled_codes(self, target, project_id):
-        """The ids of the code objects compiled with ``target``'s counter, or None unless every
-        body of the (non-class) target has one."""
+        """``(ids, renamed)``: the ids of the code objects compiled with a counter for every body
+        of the (non-class) target, and the keys they were compiled under where that is not
+        ``target.key`` (the function is published under another name); None unless every body
+        has one."""
         codes = set()
+        renamed = set()
         key = target.key
         obj = target.obj
         # A plain function or method (most targets) is its own body: no _bodies/_innermost calls.
@@ -303,13 +315,15 @@ class RewriteEngine(Engine):
                 return None
             code = func.__code__
             entry = self._counted.get(id(code))
-            if entry is None or entry[0] is not code or entry[1] != project_id or entry[2] != key:
+            if entry is None or entry[0] is not code or entry[1] != project_id:
                 return None
+            if entry[2] != key:
+                renamed.add(entry[2])
             codes.add(id(code))
-        return codes
+        return codes, renamed
 
     def _arm(self, module, project, targets=None):
-        """Report the compiled counters of the selected targets; hand the rest to the fallback."""
+        """Report the compiled counters of the selected targets; note those that have none."""
         done = []
         enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
@@ -319,29 +333,107 @@ class RewriteEngine(Engine):
                     if target.kind == "class":
                         if self._in_frame(target, project):
                             if self._instances.counts(target.obj):
+                                old = self._class_keys.get(target.obj)
+                                if old is not None and old != target.key \
+                                        and self._rename_class(target.obj, old, target.key, project_id):
+                                    done.append(target.key)
                                 continue
                             self._instances.add(target.obj, counters.tick_for(project_id, target.key))
+                            self._class_keys[target.obj] = target.key
                             done.append(target.key)
-                        elif self._by_fallback(target, project):
-                            done.append(target.key)
+                        else:
+                            self._not_counted(target, project_id)
                         continue
-                    codes = self._compiled_codes(target, project_id)
-                    if codes is not None:
-                        if codes <= self._armed:
-                            continue
-                        enabled.append(target.key)
-                        self._armed |= codes
+                    found = self._compiled_codes(target, project_id)
+                    if found is None:
+                        self._not_counted(target, project_id)
+                        continue
+                    codes, old_keys = found
+                    if old_keys and self._rename(codes, old_keys, target.key, project_id):
                         done.append(target.key)
-                    elif self._by_fallback(target, project):
-                        done.append(target.key)
+                    if codes <= self._armed:
+                        continue
+                    enabled.append(target.key)
+                    self._armed |= codes
+                    done.append(target.key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
                     swallowed(f"counting {target.key}")
             counters.enable_keys(project_id, enabled)
         record(project_id, done)
         return done
 
-    def _by_fallback(self, target, project):
-        return self._fallback().wrap_target(target, project)
+    def _rename(self, codes, old_keys, key, project_id):
+        """Report the counters of ``codes`` (compiled under ``old_keys``) under ``key``."""
+        for old in old_keys:
+            if not counters.rename(project_id, old, key):
+                note(f"{old} stays counted under its own name: {key} has a counter already")
+                return False
+            renamed(project_id, old, key)
+        for code_id in codes:
+            code, _, _ = self._counted[code_id]
+            self._counted[code_id] = (code, project_id, key)
+        return True
+
+    def _rename_class(self, cls, old, key, project_id):
+        """Report the instantiations of ``cls`` (counted as ``old``) under ``key``."""
+        if not counters.rename(project_id, old, key):
+            note(f"{old} stays counted under its own name: {key} has a counter already")
+            return False
+        renamed(project_id, old, key)
+        self._class_keys[cls] = key
+        return True
+
+    def _not_counted(self, target, project_id):
+        engine, why = self.explain(target)
+        not_counted(project_id, target.key, why or "its body was compiled without a counter")
+
+    def explain(self, target):
+        """``("rewrite", None)`` when ``target`` can be counted in frame, else ``(None, why)``.
+
+        Decided from the target's body alone, as the import path decides it: a counter is
+        compiled into a function defined in its module's source file (a class: into its package
+        ``__init__``, which needs a positional parameter or ``*args``).
+        """
+        if target.kind == "class":
+            init = _innermost(vars(target.init_owner).get("__init__"))
+            if init is None:
+                return None, "its __init__ is not a Python function"
+            bodies, wanted, what = [init], INIT, "its __init__"
+        else:
+            bodies, wanted, what = _bodies(target), CALL, "its body"
+        for func in bodies:
+            if func is None:
+                return None, "it is not a Python function"
+            code = func.__code__
+            entry = self._counted.get(id(code)) if wanted == CALL else self._inits.get(id(code))
+            if entry is not None and entry[0] is code:
+                continue
+            why = self._why_no_site(code, wanted, what)
+            if why is not None:
+                return None, why
+        return self.name, None
+
+    def _why_no_site(self, code, wanted, what):
+        """Why the rewrite of ``code``'s source file holds no counter for it; None when it does."""
+        path = code.co_filename
+        if path.startswith("<") or not path.endswith(".py"):
+            return f"{what} is generated at run time (dataclasses, attrs, exec): there is no source to count it in"
+        if not os.path.isfile(path):
+            return f"{what} has no source file (the module is installed as .pyc only)"
+        try:
+            sites, module_code = self._module_code(path)
+        except Exception as exc:  # unreadable or not Python: the import itself would have said so
+            return f"its source file cannot be rewritten ({type(exc).__name__})"
+        by_place: dict[Any, Any] = {}
+        _collect_sites(module_code, by_place)
+        found = by_place.get((code.co_name, code.co_firstlineno))
+        if found is not None and found[0].co_freevars == code.co_freevars:
+            kind, _ = sites[0][int(found[1][len(PLACEHOLDER):])]
+            if kind == wanted:
+                return None
+        if wanted == INIT:
+            return f"{what} is not defined in a class body of its module, or takes no positional argument"
+        return f"{what} is not a function its module's source defines at module or class level"
 
     def _init_token(self, value):
         func = _innermost(value)

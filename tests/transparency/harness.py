@@ -330,7 +330,7 @@ def dry_run_keys(venv, subject, work, engine):
     proc = venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home,
                     env={"TELLY_AUTOINST_PACKAGES": subject.name, "TELLY_ENGINE": engine})
     try:
-        listed = [p for p in json.loads(proc.stdout)["packages"] if p.get("package") == subject.name]
+        listed = [p for p in json.loads(proc.stdout)["distributions"] if subject.name in p["packages"]]
         return set(listed[0]["keys"]), ""
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         return None, f"exit {proc.returncode}, {exc!r}; stdout {proc.stdout[-300:]!r} stderr {proc.stderr[-300:]!r}"
