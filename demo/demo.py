@@ -99,8 +99,10 @@ def _summary(stats):
     versions = ", ".join(f"{r['key']}: {r['users']:,}" for r in stats["versions"]["rows"])
     print(f"  versions (user-days): {versions}")
     p = stats["privacy"]
-    print(f"  privacy: ε {p['epsilon_per_release']} and δ {p['delta_per_release']} per user-day and release; "
-          f"ε spent at most {p['epsilon_max_user_day']} by any user-day; names first seen need "
+    person = p["per_person"]["28"]
+    print(f"  privacy: ε {p['epsilon_per_user_day']} and δ {p['delta_per_user_day']} per user-day in total; "
+          f"ε spent at most {p['epsilon_max_user_day']} by any user-day; one person active on 28 days: "
+          f"ε {person['epsilon']} at δ {person['delta']:g}; names first seen need "
           f"{p['new_name_threshold']} users on a day")
 
 

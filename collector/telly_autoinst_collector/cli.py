@@ -164,12 +164,13 @@ def _publish(args):
     store = _store(args)
     ids = [args.project] if args.project else store.project_ids(args.region)
     refused = 0
-    for project_id, day, epsilon in jobs.publish(store, ids, utc_now().date(), through_now=args.through_now):
-        if epsilon is None:
+    for project_id, day, spent in jobs.publish(store, ids, utc_now().date(), through_now=args.through_now):
+        if spent is None:
             refused += 1
-            print(f"{project_id} {day}: refused, the day's privacy budget is spent")
+            print(f"{project_id} {day}: refused, the day's privacy budget is spent (or its one partial release is)")
         else:
-            print(f"{project_id} {day}: released, epsilon {epsilon:g}")
+            print(f"{project_id} {day}: released; its user-days have spent epsilon {spent[0]:g}, "
+                  f"delta {spent[1]:g} in total")
     return 1 if refused else 0
 
 
@@ -207,7 +208,8 @@ _COMMANDS = (
         (("--db",), dict(help=_DB_HELP)),
         (("--project-id",), dict(help="register this id (e.g. an original Telly project UUID) instead of a new one")),
         (("--epsilon-per-day",),
-         dict(type=float, default=1.0, help="privacy loss of one release of a day (default 1)")),
+         dict(type=float, default=1.0, help="privacy loss ε of one user-day, in total over every release that "
+                                            "contains it, at δ = 1e-6 (default 1)")),
         (("--level2-plaintext",), dict(action="store_true",
                                        help="internal corporate deployments only: store and show Level II in plain "
                                             "text when the package and the user agreed too")),
@@ -220,7 +222,8 @@ _COMMANDS = (
     ], _project_rotate_token),
     (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
         (("--project",), dict(help="only this project (default: every project of the region)")),
-        (("--through-now",), dict(action="store_true", help="also release today's partial day (spends budget)")),
+        (("--through-now",), dict(action="store_true", help="also release today's partial day (once a day, from "
+                                                              "a reserved tenth of its budget)")),
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
     ], _publish),

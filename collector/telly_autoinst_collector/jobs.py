@@ -11,7 +11,8 @@ _BOUNDS = privacy.Bounds()
 def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
     """Release each completed day not yet released complete (and today's partial day if asked).
 
-    Returns [(project_id, day, epsilon or None when the per-day cap refused it)].
+    Returns [(project_id, day, (ε, δ) its user-days have spent in total, or None when the day's
+    budget allowed no further release)].
     """
     done = []
     for project_id in project_ids:

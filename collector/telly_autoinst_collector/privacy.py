@@ -1,12 +1,13 @@
 """Differentially private release of each day's numbers with OpenDP, and the privacy budget.
 
-Privacy unit: one user-day (a re-keyed Level II id on one UTC day; a report without one is
-its own user). A day's raw rows are merged into user-days and each is bounded before any noise
-(``Bounds``): 1 to daily active users; 1 to one package version, one Python, one OS and one
-architecture; 1 to each of at most ``max_features`` features; and its calls beyond the first of
-each of those features, as one vector scaled down to an L2 norm of at most ``calls_l2``.
+Privacy unit: one user-day (a re-keyed Level II id on one UTC day; a report without one is not
+stored, see window.py, so no person counts as several units of one day). A day's raw rows are
+merged into user-days and each is bounded before any noise (``Bounds``): 1 to daily active users;
+1 to one package version, one Python, one OS and one architecture; 1 to each of at most
+``max_features`` features; and its calls beyond the first of each of those features, as one
+vector scaled down to an L2 norm of at most ``calls_l2``.
 
-Each day is released once per publish as one OpenDP adaptive composition under approximate
+Each release of a day is one OpenDP adaptive composition under approximate
 zero-concentrated DP: discrete Gaussian noise on every count (exact integer sampler, CKS20),
 with L2 sensitivities. Names (features, versions, platforms) go through OpenDP's thresholded
 Gaussian (partition selection): a name nobody has published before appears only when its noisy
@@ -16,13 +17,18 @@ enter the thresholded mechanism shifted far above it; a stable pre-processing th
 Calls are released for the feature names just selected: the clipped sum of the calls beyond each
 user's first, plus that feature's noisy users (a clipped per-user mean times the users; the
 dashboard shows calls per user). Counting only the calls beyond the first keeps the L2 norm, and
-so the noise, small for the many user-days that call a feature a few times. OpenDP converts the
-whole composition to (ε, δ) at the project's ε per day and ``DELTA_PER_USER_DAY``, and its own
-privacy map says what was spent.
+so the noise, small for the many user-days that call a feature a few times.
+
+The budget is per user-day and *in total*: every release that contains a user-day (a partial
+day's and the complete day's) spends part of one zCDP budget ρ, the largest whose conversion to
+(ε, δ) OpenDP maps to at most the project's ε per day at ``DELTA_PER_USER_DAY``. One release of
+a partial day takes ``PARTIAL_SHARE`` of ρ and of δ; the complete day's release takes what is
+left. A day's account composes its releases as zCDP does (ρ and partition selection's δ add up)
+and converts the sum once, with OpenDP's own map; a person's loss over n days composes n such
+user-days the same way (``loss``).
 
 Noisy values are drawn once and stored; everything shown afterwards is read from storage
-(post-processing, no further cost). Each release of a day adds its (ε, δ) to that day's account,
-capped per project.
+(post-processing, no further cost).
 """
 
 import dataclasses
@@ -48,8 +54,13 @@ FEATURES_PER_USER_DAY = 5
 # daily users (benchmarks/accuracy.py). Four times as many keeps that loss out of the figures.
 FEATURES_PER_REPORT = 4 * FEATURES_PER_USER_DAY
 CALLS_L2_PER_USER_DAY = 20
-# Per user-day, as the ε: well below 1 / (user-days of one day) up to 100,000 daily users.
+# Per user-day in total, as the ε: well below 1 / (user-days of one day) up to 100,000 daily users.
 DELTA_PER_USER_DAY = 1e-6
+# Share of a user-day's ρ and δ that one release of its partial day (publish --through-now) may
+# take; the complete day's release spends the rest. A second partial release of a day is refused.
+PARTIAL_SHARE = 0.1
+# The periods over which the per-person loss is stated (a person active on every one of those days).
+LOSS_DAYS = (28, 365)
 # Names published on these many previous days are released without a threshold.
 KNOWN_DAYS = 30
 # Relative weights of the day's ρ (zCDP): the numbers authors read first get the most.
@@ -120,11 +131,10 @@ def _keyed_counts(days, metric, known, shift):
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Noise scales and thresholds of one day's release, calibrated to (ε, δ) per user-day."""
+    """Noise scales and thresholds of one release of a day, for its share of the user-day's budget."""
 
-    epsilon: float
-    delta: float
     rho: float
+    selection_delta: float  # partition selection's δ, all metrics together
     bounds: Bounds
     sigma: dict  # metric -> standard deviation of its Gaussian noise
     threshold: dict  # keyed metric -> smallest noisy count at which a new name is released
@@ -180,21 +190,13 @@ class Plan:
                                               d_in=1, d_mids=mids)
 
     def spent(self):
-        """(ε, δ) of one release of a day, per user-day, as OpenDP converts the composition.
+        """(ρ, partition selection's δ) of this release per user-day: OpenDP's own map of the composition."""
+        rho, selection = self.composition().map(1)
+        return float(rho), float(selection)
 
-        OpenDP's conversion is exact but its float arithmetic overflows beyond ε ≈ 700 (settings
-        meant to make the noise vanish, as tests do); there the classic bound of Bun and Steinke,
-        ε = ρ + 2 sqrt(ρ ln(1/δ')), is used with the ρ and selection δ that OpenDP computed.
-        """
-        composition = self.composition()
-        rho, selection = composition.map(1)
-        if rho > _FLOAT_RHO:
-            return rho + 2 * math.sqrt(rho * math.log(1 / (self.delta - selection))), self.delta
-        return tuple(dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(composition), delta=self.delta).map(1))
-
-    def detail(self):
+    def detail(self, rho, selection_delta):
         return {"noise": "gaussian", "mechanism": _MECHANISM,
-                "rho": self.rho, "sigma": self.sigma, "threshold": self.threshold,
+                "rho": rho, "selection_delta": selection_delta, "sigma": self.sigma, "threshold": self.threshold,
                 "bounds": dataclasses.asdict(self.bounds), "known_days": KNOWN_DAYS}
 
 
@@ -215,12 +217,14 @@ def _threshold(sigma, l0, delta):
     return high
 
 
-def _plan_for(rho, epsilon, delta, bounds):
+@functools.lru_cache(maxsize=64)
+def plan(rho, selection_delta, bounds=Bounds()):
+    """The release that spends ``rho`` (split by ``WEIGHTS``) and ``selection_delta`` (split evenly)."""
     sensitivity = {"dau": 1.0, "users": math.sqrt(bounds.max_features), "calls": float(bounds.calls_l2)}
     sigma = {m: sensitivity.get(m, 1.0) / math.sqrt(2 * w * rho) for m, w in WEIGHTS.items()}
-    each = delta * _SELECTION_DELTA / len(_KEYED)
+    each = selection_delta / len(_KEYED)
     threshold = {m: _threshold(sigma[m], bounds.max_features if m == "users" else 1, each) for m in _KEYED}
-    return Plan(epsilon, delta, rho, bounds, sigma, threshold)
+    return Plan(rho, selection_delta, bounds, sigma, threshold)
 
 
 def _epsilon_of(rho, delta):
@@ -233,11 +237,12 @@ def _epsilon_of(rho, delta):
 
 
 @functools.lru_cache(maxsize=16)
-def plan(epsilon, delta=DELTA_PER_USER_DAY, bounds=Bounds()):
-    """The largest ρ (least noise) whose release OpenDP maps to at most (``epsilon``, ``delta``).
+def budget_rho(epsilon, delta=DELTA_PER_USER_DAY):
+    """A user-day's ρ: the largest whose conversion OpenDP maps to at most (``epsilon``, ``delta``).
 
     The search converts ρ at the δ left once partition selection has taken its full share; the
-    thresholds then take at most that share, so the plan's own ``spent()`` is at most ``epsilon``.
+    thresholds then take at most that share, so whatever the releases of a day spend within ρ and
+    that share converts to at most ``epsilon``.
     """
     conversion = delta * (1 - _SELECTION_DELTA)
     # The classic conversion ε = ρ + 2 sqrt(ρ ln(1/δ)) is looser than OpenDP's, so its ρ is a lower
@@ -248,17 +253,69 @@ def plan(epsilon, delta=DELTA_PER_USER_DAY, bounds=Bounds()):
     for _ in range(40):  # each step halves the log-width: far below a 1e-6 relative step
         middle = math.sqrt(low * high)
         low, high = (middle, high) if _epsilon_of(middle, conversion) <= epsilon else (low, middle)
-    return _plan_for(low, epsilon, delta, bounds)
+    return low
+
+
+def _release_rho(detail, epsilon):
+    """ρ of a stored release: recorded since the total budget; a Laplace release's ε-DP is (ε²/2)-zCDP."""
+    if "rho" in detail:
+        return float(detail["rho"])
+    return epsilon * epsilon / 2
+
+
+def _selection_delta(detail, delta):
+    """Partition selection's δ of a stored release (a release before the total budget: its share of δ)."""
+    return float(detail.get("selection_delta", delta * _SELECTION_DELTA))
+
+
+def day_account(releases):
+    """A user-day's (ρ, δ, selection δ, ε) over every release of it, composed as zCDP.
+
+    Days released only with the Laplace mechanism (before the total budget) were pure ε-DP:
+    their ε is the sum of their releases' ε, at δ = 0, as they were published.
+    """
+    rho = sum(_release_rho(r["detail"], r["epsilon"]) for r in releases)
+    if all("rho" not in r["detail"] for r in releases):
+        return rho, 0.0, 0.0, sum(r["epsilon"] for r in releases)
+    delta = sum(r["delta"] for r in releases)
+    selection = sum(_selection_delta(r["detail"], r["delta"]) for r in releases)
+    return rho, delta, selection, loss(rho, delta, selection)
+
+
+def loss(rho, delta, selection_delta=0.0):
+    """ε of ρ-zCDP with ``selection_delta`` spent already, converted at ``delta`` in total (OpenDP's map)."""
+    if rho <= 0:
+        return 0.0
+    return _epsilon_of(rho, delta - selection_delta)
+
+
+def _share(project, day_releases, complete):
+    """(ρ, δ) this release of a day may spend, or None: the day's budget is spent (or its partial share was)."""
+    total_rho = budget_rho(project["epsilon_per_day"])
+    spent_rho = sum(_release_rho(r["detail"], r["epsilon"]) for r in day_releases)
+    spent_delta = sum(r["delta"] for r in day_releases)
+    if not complete:
+        # One partial release per day, from the reserved share (the complete day gets the rest).
+        return None if day_releases else (PARTIAL_SHARE * total_rho, PARTIAL_SHARE * DELTA_PER_USER_DAY)
+    rho, delta = total_rho - spent_rho, DELTA_PER_USER_DAY - spent_delta
+    if rho <= 1e-9 * total_rho or delta <= 0:
+        return None
+    return rho, delta
 
 
 def release_day(store, project, day, complete, bounds=Bounds()):
-    """Release one day of one project; return the ε spent, or None if the cap forbids it."""
+    """Release one day of one project; return the (ε, δ) its user-days have spent in total, or None.
+
+    None: the day's budget allows no further release (a second partial release, or the complete
+    one after the budget was spent, e.g. by releases made before the total budget).
+    """
     project_id = project["project_id"]
-    chosen = plan(project["epsilon_per_day"], DELTA_PER_USER_DAY, bounds)
-    cap = project["epsilon_cap_per_day"]
-    spent = store.release_accounts(project_id).get(day, {}).get("epsilon", 0.0)
-    if spent + chosen.epsilon > cap * (1 + 1e-9):
-        return None  # cheap early refusal; record_release checks again atomically
+    day_releases = store.day_releases(project_id, day)
+    share = _share(project, day_releases, complete)
+    if share is None:
+        return None
+    rho_share, delta_share = share
+    chosen = plan(rho_share, delta_share * _SELECTION_DELTA, bounds)
     known, popularity = {}, {}
     for _, metric, key, value, _ in store.published_cells(project_id, day - datetime.timedelta(days=KNOWN_DAYS),
                                                          day - datetime.timedelta(days=1)):
@@ -266,7 +323,7 @@ def release_day(store, project, day, complete, bounds=Bounds()):
         if metric == "users":
             popularity[key] = popularity.get(key, 0) + value
     days = user_days(store.reports_of_day(project_id, day), bounds, popularity)
-    epsilon, delta = chosen.spent()  # OpenDP's own privacy map, not our arithmetic
+    rho, selection = chosen.spent()  # OpenDP's own privacy map, not our arithmetic
     queries = chosen.composition()(days)
     cells = [{"metric": "dau", "key": "", "value": queries(chosen.dau()), "scale": chosen.sigma["dau"]}]
     released = {}
@@ -288,30 +345,46 @@ def release_day(store, project, day, complete, bounds=Bounds()):
         # Stored unclamped, shift removed: sums over days stay unbiased; views clamp what they show.
         cells += [{"metric": metric, "key": k, "value": v - shift if k in names else v, "scale": chosen.sigma[metric]}
                   for k, v in sorted(released[metric].items())]
-    if not store.record_release(project_id, day, epsilon, complete, cells, cap=cap, delta=delta,
-                                detail=chosen.detail()):
-        return None  # another publisher spent the day's remaining budget meanwhile
-    return epsilon
+    epsilon = loss(rho, delta_share, selection)  # this release alone, at its share of δ
+    if not store.record_release(project_id, day, epsilon, complete, cells, delta=delta_share,
+                                detail=chosen.detail(rho, selection), after=len(day_releases)):
+        return None  # another publisher released the day meanwhile; its account is read again next time
+    _, total_delta, total_selection, total_epsilon = day_account(store.day_releases(project_id, day))
+    return total_epsilon, total_delta
 
 
 def budget(store, project):
-    """The privacy account of a project, as shown on the dashboard and in the API."""
-    accounts = store.release_accounts(project["project_id"]).values()
-    epsilons = [a["epsilon"] for a in accounts]
-    deltas = [a["delta"] for a in accounts]
-    latest = max(accounts, key=lambda a: a["day"], default=None)
+    """The privacy account of a project, as shown on the dashboard and in the API.
+
+    Per user-day in total (every release of it together), and per person over ``LOSS_DAYS``: a
+    person active on each of n days composes n user-days, each at most the budget (or, for days
+    released before the total budget, what they actually spent, if more).
+    """
+    accounts = [day_account(releases) for releases in store.releases_by_day(project["project_id"]).values()]
+    epsilon, delta = project["epsilon_per_day"], DELTA_PER_USER_DAY
+    rho = budget_rho(epsilon)
+    worst_rho = max([rho] + [a[0] for a in accounts])
+    worst_delta = max([delta] + [a[1] for a in accounts])
+    worst_selection = max([delta * _SELECTION_DELTA] + [a[2] for a in accounts])
+    latest = store.latest_release_detail(project["project_id"])
     # Nothing released yet: describe what the next release will use, without calibrating it here.
-    detail = latest["detail"] if latest else {"mechanism": _MECHANISM, "bounds": dataclasses.asdict(Bounds())}
+    detail = latest or {"mechanism": _MECHANISM, "bounds": dataclasses.asdict(Bounds())}
+    per_person = {}
+    for days in LOSS_DAYS:
+        per_person[str(days)] = {"epsilon": round(loss(days * worst_rho, days * worst_delta,
+                                                       days * worst_selection), 4),
+                                 "delta": days * worst_delta}
     return {
         "unit": "user-day",
         "mechanism": detail.get("mechanism", "discrete Laplace (OpenDP make_laplace on integers)"),
-        "epsilon_per_release": project["epsilon_per_day"],
-        "delta_per_release": DELTA_PER_USER_DAY,
-        "epsilon_cap_per_user_day": project["epsilon_cap_per_day"],
-        "epsilon_spent_total": round(sum(epsilons), 6),
-        "epsilon_max_user_day": round(max(epsilons), 6) if epsilons else 0.0,
-        "delta_max_user_day": max(deltas) if deltas else 0.0,
-        "days_released": len(epsilons),
+        "epsilon_per_user_day": epsilon,
+        "delta_per_user_day": delta,
+        "rho_per_user_day": rho,
+        "partial_share": PARTIAL_SHARE,
+        "epsilon_max_user_day": round(max((a[3] for a in accounts), default=0.0), 6),
+        "delta_max_user_day": max((a[1] for a in accounts), default=0.0),
+        "days_released": len(accounts),
+        "per_person": per_person,
         "bounds": detail.get("bounds"),
         "new_name_threshold": (detail.get("threshold") or {}).get("users"),
     }

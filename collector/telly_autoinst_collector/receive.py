@@ -210,7 +210,7 @@ class IngestEndpoints:
     async def _store(self, kept):
         try:
             rows = [await self._window.row(f) for f in kept]
-            await self._writer.submit(rows)
+            await self._writer.submit([row for row in rows if row is not None])
         except Overloaded:
             raise Rejected(503, "overloaded", "the collector is saturated; retry later",
                            headers={"Retry-After": "1"}) from None

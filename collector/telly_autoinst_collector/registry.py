@@ -17,8 +17,7 @@ def _sha256(token):
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, epsilon_cap_per_day=None,
-                   level2_plaintext=False):
+def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, level2_plaintext=False):
     """Register a project; return (project_id, read_token). The token is shown once, stored hashed.
 
     ``level2_plaintext`` is the collector's agreement to store plaintext Level II for this project
@@ -35,7 +34,8 @@ def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, ep
     token = secrets.token_urlsafe(32)
     store.create_project(project_id=project_id, name=name[:200], region=region, read_token_sha256=_sha256(token),
                          epsilon_per_day=float(epsilon_per_day),
-                         epsilon_cap_per_day=float(epsilon_cap_per_day or 4 * epsilon_per_day),
+                         # The column of a per-day cap on re-releases; the ε per day is a total now.
+                         epsilon_cap_per_day=float(epsilon_per_day),
                          level2_plaintext=bool(level2_plaintext))
     return project_id, token
 

@@ -45,7 +45,9 @@ projects = sa.Table(
     sa.Column("region", sa.String(8), nullable=False),
     # SHA-256 of a 256-bit random token: a slow KDF adds nothing for a secret that is not a password.
     sa.Column("read_token_sha256", sa.String(64), nullable=False),
+    # ε of one user-day in total, over every release that contains it (privacy.py).
     sa.Column("epsilon_per_day", sa.Float, nullable=False),
+    # Unused since the total budget (it capped re-releases of a day); kept so no migration is needed.
     sa.Column("epsilon_cap_per_day", sa.Float, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     # The collector's side of plaintext Level II (`project create --level2-plaintext`); fixed at creation.
@@ -585,35 +587,56 @@ class Store:
         with self._read() as conn:
             return {day: (float(eps), bool(done)) for day, eps, done in conn.execute(query)}
 
-    def release_accounts(self, project_id):
-        """{day: {day, epsilon, delta (summed over the day's releases), complete, detail (latest release)}}."""
+    def releases_by_day(self, project_id, day=None):
+        """{day: [{epsilon, delta, complete, detail}, ... in release order]}, of one ``day`` if given."""
         query = (sa.select(releases.c.day, releases.c.epsilon, releases.c.delta, releases.c.complete,
                            releases.c.detail)
                  .where(releases.c.project_id == project_id).order_by(releases.c.day, releases.c.release))
-        accounts = {}
+        if day is not None:
+            query = query.where(releases.c.day == day)
+        by_day = {}
         with self._read() as conn:
-            for day, epsilon, delta, complete, detail in conn.execute(query):
-                account = accounts.setdefault(day, {"day": day, "epsilon": 0.0, "delta": 0.0, "complete": False})
-                account["epsilon"] += float(epsilon)
-                account["delta"] += float(delta)
-                account["complete"] = account["complete"] or bool(complete)
-                account["detail"] = json.loads(detail)
+            for row_day, epsilon, delta, complete, detail in conn.execute(query):
+                by_day.setdefault(row_day, []).append({"epsilon": float(epsilon), "delta": float(delta),
+                                                       "complete": bool(complete), "detail": json.loads(detail)})
+        return by_day
+
+    def day_releases(self, project_id, day):
+        """The releases of one day, in order (see releases_by_day)."""
+        return self.releases_by_day(project_id, day).get(day, [])
+
+    def latest_release_detail(self, project_id):
+        """How the latest release of the project was made (its detail), or None before any release."""
+        query = (sa.select(releases.c.detail).where(releases.c.project_id == project_id)
+                 .order_by(releases.c.published_at.desc(), releases.c.day.desc(), releases.c.release.desc()).limit(1))
+        with self._read() as conn:
+            detail = conn.execute(query).scalar()
+        return None if detail is None else json.loads(detail)
+
+    def release_accounts(self, project_id):
+        """{day: {day, epsilon, delta (summed over the day's releases), complete, detail (latest release)}}."""
+        accounts = {}
+        for day, day_releases in self.releases_by_day(project_id).items():
+            accounts[day] = {"day": day, "epsilon": sum(r["epsilon"] for r in day_releases),
+                             "delta": sum(r["delta"] for r in day_releases),
+                             "complete": any(r["complete"] for r in day_releases),
+                             "detail": day_releases[-1]["detail"]}
         return accounts
 
-    def record_release(self, project_id, day, epsilon, complete, new_cells, cap=None, delta=0.0, detail=None):
-        """Replace the day's published cells with a new release and account its epsilon, atomically.
+    def record_release(self, project_id, day, epsilon, complete, new_cells, delta=0.0, detail=None, after=None):
+        """Replace the day's published cells with a new release and account it, atomically.
 
-        Returns False, writing nothing, when the day's account would pass ``cap``: the check and
-        the write are one transaction, so two publishers at once cannot both spend the last room.
+        Returns False, writing nothing, when ``after`` (the number of releases of the day the caller
+        planned its budget from) is no longer that number: the check and the write are one
+        transaction, so two publishers at once cannot both spend the day's remaining budget.
         """
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 # SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock.
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(project_id))))
-            number, spent = conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(releases.c.epsilon), 0.0))
-                .where(releases.c.project_id == project_id, releases.c.day == day)).one()
-            if cap is not None and float(spent) + epsilon > cap * (1 + 1e-9):
+            number = conn.execute(sa.select(sa.func.count()).where(
+                releases.c.project_id == project_id, releases.c.day == day)).scalar_one()
+            if after is not None and number != after:
                 return False
             conn.execute(releases.insert().values(project_id=project_id, day=day, release=number + 1,
                                                   published_at=_now(), epsilon=epsilon, complete=complete,

@@ -48,13 +48,17 @@ class Window:
         return key
 
     async def row(self, kept):
-        day = self._now().date()
+        """The raw row of a kept report, or None for a report without a Level II id.
+
+        Such a report belongs to no user-day: counted as a user of its own, a person making k of
+        them a day would be k privacy units (ε grows with k), and a name only that person uses
+        could pass the threshold. It is acknowledged and not stored; docs/privacy.md says so.
+        """
         if kept.user is None:
-            # No Level II id: the report is its own user, so its contribution is bounded alone.
-            uid = secrets.token_hex(16)
-        else:
-            key = self._keys.get((kept.project_id, day)) or await self._key(kept.project_id, day)
-            uid = hmac.digest(key, kept.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+            return None
+        day = self._now().date()
+        key = self._keys.get((kept.project_id, day)) or await self._key(kept.project_id, day)
+        uid = hmac.digest(key, kept.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
         return {"project_id": kept.project_id, "report_id": kept.report_id, "day": day, "uid": uid,
                 "version": kept.version, "python": kept.python, "os": kept.os, "arch": kept.arch,
                 "stats": msgspec.json.encode(kept.stats).decode(), "level2_plaintext": kept.plaintext}

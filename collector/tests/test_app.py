@@ -56,6 +56,16 @@ def test_default_stores_are_separate_per_region(tmp_path):
     assert eu_store.project_ids("us") == [] and len(eu_store.project_ids("eu")) == 1
 
 
+def test_a_report_without_level2_is_acknowledged_and_not_stored(db_url, serve):
+    (us_id, _), _ = _projects(db_url)
+    server = serve(db_url)
+    assert post(server.url, make_report(us_id, level2=None)).status_code == 200
+    assert post(server.url, make_report(us_id, user="alice")).status_code == 200
+    store = open_store(db_url)
+    assert len(store.report_ids(us_id)) == 1  # only the report that belongs to a user-day
+    store.dispose()
+
+
 def test_stats_api_needs_the_read_token(db_url, serve):
     (us_id, token), _ = _projects(db_url)
     server = serve(db_url)

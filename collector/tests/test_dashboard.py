@@ -53,8 +53,9 @@ def test_stats_are_exact_with_a_huge_epsilon_and_hide_small_groups(store):
     high = stats(store, store.project(project_id), today, 30, min_group=11, window_days=30)
     assert "demo.Rare.g" not in {f["key"] for f in high["features"]["by_calls"]} and high["features"]["hidden"] == 1
     assert {r["key"] for r in data["os"]["rows"]} == {"Linux", "Darwin"}
-    assert data["privacy"]["epsilon_spent_total"] > 0 and data["privacy"]["region"] == "us"
+    assert data["privacy"]["epsilon_max_user_day"] > 0 and data["privacy"]["region"] == "us"
     assert data["privacy"]["delta_max_user_day"] == privacy.DELTA_PER_USER_DAY
+    assert set(data["privacy"]["per_person"]) == {"28", "365"}
     assert set(data["versions"]["series"]) == {"1.0", "2.0"} and len(data["versions"]["series"]["1.0"]) == 5
     calls = {f["key"]: (f["calls"], f["calls_per_user"]) for f in data["features"]["by_calls"]}
     assert calls["demo.Rare.g"] == (10, 1.0)
@@ -240,8 +241,10 @@ def _expected(api):
         expected += [[name, r["key"], n(r["users"])] for r in api[name]["rows"]]
     privacy_shown = api["privacy"]
     expected += [["privacy", key, str(privacy_shown[key])] for key in (
-        "epsilon_per_release", "delta_per_release", "epsilon_spent_total", "epsilon_max_user_day",
-        "delta_max_user_day", "epsilon_cap_per_user_day", "min_group", "window_days", "region")]
+        "epsilon_per_user_day", "delta_per_user_day", "epsilon_max_user_day", "delta_max_user_day")]
+    expected += [["privacy", f"per_person_{days}", f"ε {loss['epsilon']} at δ {loss['delta']}"]
+                 for days, loss in privacy_shown["per_person"].items()]
+    expected += [["privacy", key, str(privacy_shown[key])] for key in ("min_group", "window_days", "region")]
     return expected
 
 

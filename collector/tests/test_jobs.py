@@ -26,13 +26,16 @@ def test_publish_releases_completed_days_once_and_today_only_on_request(store):
     assert [(p, d) for p, d, _ in first] == [(project_id, yesterday)]
     assert jobs.publish(store, [project_id], TODAY) == []  # already released complete
     partial = jobs.publish(store, [project_id], TODAY, through_now=True)
-    ((_, day, epsilon),) = partial
-    assert day == TODAY and 0.999 < epsilon <= 1.0  # OpenDP's map of the release, at most the day's ε
-    assert store.release_summary(project_id)[TODAY] == (pytest.approx(epsilon), False)
-    # Once today is over, it is released again as a complete day, and both releases are accounted.
+    ((_, day, (epsilon, delta)),) = partial
+    # The partial day's share of the user-day budget: well under the day's ε and δ.
+    assert day == TODAY and 0 < epsilon < 0.5 and delta == pytest.approx(1e-7)
+    assert store.release_summary(project_id)[TODAY][1] is False
+    assert jobs.publish(store, [project_id], TODAY, through_now=True) == [(project_id, TODAY, None)]
+    # Once today is over, it is released again as a complete day: both releases in one budget.
     tomorrow = TODAY + datetime.timedelta(days=1)
-    assert [d for _, d, _ in jobs.publish(store, [project_id], tomorrow)] == [TODAY]
-    assert store.release_summary(project_id)[TODAY] == (pytest.approx(2 * epsilon), True)
+    ((_, day, (epsilon, delta)),) = jobs.publish(store, [project_id], tomorrow)
+    assert day == TODAY and 0.99 < epsilon <= 1.0 and delta == pytest.approx(1e-6)
+    assert store.release_summary(project_id)[TODAY][1] is True
 
 
 def test_maintain_serves_only_its_region(store):

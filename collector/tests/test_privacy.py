@@ -1,4 +1,4 @@
-"""Differential privacy: bounded user-days, OpenDP's Gaussian and partition selection, the budget capped."""
+"""Differential privacy: bounded user-days, OpenDP's Gaussian and partition selection, one budget per user-day."""
 
 import datetime
 import json
@@ -41,10 +41,16 @@ def test_the_feature_bound_is_exported_once_for_ingestion():
     assert ingest._MAX_FEATURES == privacy.FEATURES_PER_REPORT >= privacy.FEATURES_PER_USER_DAY
 
 
-def test_the_plan_spends_exactly_the_day_epsilon_and_delta_by_opendps_own_map():
-    chosen = privacy.plan(1.0)
-    epsilon, delta = chosen.spent()
-    assert epsilon <= 1.0 and epsilon > 0.999 and delta == privacy.DELTA_PER_USER_DAY
+def test_the_budget_is_the_largest_rho_opendp_converts_to_the_day_epsilon_and_the_plan_spends_it():
+    rho = privacy.budget_rho(1.0)
+    conversion = privacy.DELTA_PER_USER_DAY * 0.9  # a tenth of δ is partition selection's
+    gaussian = dp.m.make_gaussian(dp.atom_domain(T=float, nan=False), dp.absolute_distance(T=float),
+                                  scale=1 / math.sqrt(2 * rho))
+    assert 0.999 < dp.c.make_zCDP_to_approxDP(gaussian).map(1.0).epsilon(conversion) <= 1.0
+    chosen = privacy.plan(rho, privacy.DELTA_PER_USER_DAY * 0.1)
+    spent_rho, selection = chosen.spent()
+    assert math.isclose(spent_rho, rho, rel_tol=1e-9) and selection <= privacy.DELTA_PER_USER_DAY * 0.1
+    assert 0.999 < privacy.loss(spent_rho, privacy.DELTA_PER_USER_DAY, selection) <= 1.0
     # A Gaussian's σ is its L2 sensitivity over sqrt(2ρ) of its share: users have sqrt(k), calls the L2 clip.
     k = privacy.FEATURES_PER_USER_DAY
     assert math.isclose(chosen.sigma["users"], math.sqrt(k) / math.sqrt(2 * privacy.WEIGHTS["users"] * chosen.rho))
@@ -79,17 +85,20 @@ def _cells(store, project_id, day=DAY):
 def test_release_is_noisy_accounted_and_stored_once(store):
     project = _project(store, 1.0)
     _insert(store, project["project_id"], 400)
-    spent = privacy.release_day(store, project, DAY, True)
-    assert 0.999 < spent <= 1.0
+    epsilon, delta = privacy.release_day(store, project, DAY, True)
+    # Nothing else contains the day, so the complete release spends the whole budget.
+    assert 0.999 < epsilon <= 1.0 and delta == privacy.DELTA_PER_USER_DAY
     account = store.release_accounts(project["project_id"])[DAY]
     assert account["delta"] == privacy.DELTA_PER_USER_DAY and account["detail"]["noise"] == "gaussian"
     cells = _cells(store, project["project_id"])
-    assert cells[("dau", "")][1] == privacy.plan(1.0).sigma["dau"]
+    full = privacy.plan(privacy.budget_rho(1.0), privacy.DELTA_PER_USER_DAY * 0.1)
+    assert cells[("dau", "")][1] == full.sigma["dau"]
     assert abs(cells[("dau", "")][0] - 400) < 8 * cells[("dau", "")][1]
     # 400 users of m.f pass the threshold (about 110) with overwhelming probability.
     assert ("users", "m.f") in cells and ("calls", "m.f") in cells
     assert store.published_cells(project["project_id"], DAY, DAY) == store.published_cells(
         project["project_id"], DAY, DAY)
+    assert privacy.release_day(store, project, DAY, True) is None  # nothing is left for another release
 
 
 def test_a_rare_new_name_is_not_published_but_a_known_one_is(store):
@@ -108,7 +117,7 @@ def test_a_rare_new_name_is_not_published_but_a_known_one_is(store):
     cells = _cells(store, project_id, next_day)
     assert ("users", "m.old") in cells and ("calls", "m.old") in cells and ("version", "0.1") in cells
     assert ("users", "m.rare") not in cells
-    sigma = privacy.plan(1.0).sigma
+    sigma = privacy.plan(privacy.budget_rho(1.0), privacy.DELTA_PER_USER_DAY * 0.1).sigma
     assert abs(cells[("users", "m.old")][0]) < 8 * sigma["users"]  # true count 0, shift removed
 
 
@@ -128,19 +137,66 @@ def test_a_huge_epsilon_gives_exact_counts(store):
     privacy.release_day(store, project, DAY, True)
     cells = {key: value for key, (value, _) in _cells(store, project["project_id"]).items()}
     assert cells[("dau", "")] == 7 and cells[("users", "m.f")] == 7 and cells[("calls", "m.f")] == 14
-    assert privacy.budget(store, project)["epsilon_spent_total"] == pytest.approx(1e6, rel=1e-3)
+    assert privacy.budget(store, project)["epsilon_max_user_day"] == pytest.approx(1e6, rel=1e-3)
     assert cells[("python", "CPython 3.11")] == 7
 
 
-def test_the_per_day_cap_refuses_further_releases(store):
-    project = _project(store, 1.0)  # cap = 4 x epsilon
-    _insert(store, project["project_id"], 5)
-    spent = [privacy.release_day(store, project, DAY, False) for _ in range(5)]
-    assert spent[:4] == [spent[0]] * 4 and spent[4] is None
-    account = privacy.budget(store, project)
-    assert account["epsilon_spent_total"] == account["epsilon_max_user_day"] == pytest.approx(4 * spent[0])
-    assert 3.99 < 4 * spent[0] <= 4.0
-    assert account["delta_max_user_day"] == pytest.approx(4 * privacy.DELTA_PER_USER_DAY)
+def _compositions(store, project_id, day):
+    """The OpenDP compositions of the day's stored releases, rebuilt from their recorded ρ and selection δ."""
+    rebuilt = []
+    for release in store.day_releases(project_id, day):
+        rho, selection = release["detail"]["rho"], release["delta"] * 0.1
+        rebuilt.append(privacy.plan(rho, selection).composition())
+    return rebuilt
+
+
+def test_a_partial_and_the_complete_release_share_one_budget_checked_against_opendps_maps(store):
+    project = _project(store, 1.0)
+    project_id = project["project_id"]
+    _insert(store, project_id, 50)
+    partial = privacy.release_day(store, project, DAY, False)
+    assert privacy.release_day(store, project, DAY, False) is None  # one partial release a day
+    assert partial[1] == pytest.approx(privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY)
+    epsilon, delta = privacy.release_day(store, project, DAY, True)
+    assert privacy.release_day(store, project, DAY, True) is None
+    # In total: at most the day's ε at δ = 1e-6, whatever number of releases contain the day.
+    assert 0.99 < epsilon <= 1.0 and delta == pytest.approx(privacy.DELTA_PER_USER_DAY)
+    # OpenDP's own composition of the two releases, converted at the total δ, says the same.
+    both = dp.c.make_composition(_compositions(store, project_id, DAY))
+    assert both.map(1)[0] == pytest.approx(privacy.budget_rho(1.0), rel=1e-6)
+    opendp_epsilon, opendp_delta = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(both), delta=delta).map(1)
+    assert opendp_epsilon <= epsilon * (1 + 1e-9) and opendp_epsilon == pytest.approx(epsilon, rel=1e-3)
+    assert privacy.budget(store, project)["delta_max_user_day"] == pytest.approx(privacy.DELTA_PER_USER_DAY)
+
+
+def test_per_person_loss_composes_the_user_days_of_28_and_365_days_as_opendp_does(store):
+    project = _project(store, 1.0)
+    _insert(store, project["project_id"], 20)
+    privacy.release_day(store, project, DAY, True)
+    (day,) = _compositions(store, project["project_id"], DAY)
+    per_person = privacy.budget(store, project)["per_person"]
+    for days in (28, 365):
+        composed = dp.c.make_composition([day] * days)
+        expected, _ = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(composed),
+                                          delta=days * privacy.DELTA_PER_USER_DAY).map(1)
+        stated = per_person[str(days)]
+        assert stated["delta"] == pytest.approx(days * privacy.DELTA_PER_USER_DAY)
+        # Stated as an upper bound: the selection δ taken at its full share, not what OpenDP charged.
+        assert expected <= stated["epsilon"] <= expected * 1.01 + 1e-4
+    assert 4 < per_person["28"]["epsilon"] < per_person["365"]["epsilon"]
+
+
+def test_days_released_before_the_total_budget_keep_their_account_and_take_no_more(store):
+    project = _project(store, 1.0)
+    project_id = project["project_id"]
+    _insert(store, project_id, 5)
+    # Four Laplace releases of the old 4x cap: pure 1-DP each, (1/2)-zCDP each; δ 0.
+    for _ in range(4):
+        store.record_release(project_id, DAY, 1.0, False, [{"metric": "dau", "key": "", "value": 5, "scale": 1.0}])
+    rho, delta, _, epsilon = privacy.day_account(store.day_releases(project_id, DAY))
+    assert rho == 2.0 and delta == 0.0 and epsilon == 4.0  # pure ε-DP, as it was published
+    assert privacy.release_day(store, project, DAY, True) is None
+    assert privacy.budget(store, project)["per_person"]["28"]["epsilon"] > 28
 
 
 def test_half_width_of_gaussian_sums_and_single_laplace_cells():
@@ -148,3 +204,29 @@ def test_half_width_of_gaussian_sums_and_single_laplace_cells():
     assert privacy.half_width([("gaussian", 10.0)] * 4) == 40  # σ of a sum of 4: 20
     assert privacy.half_width([("laplace", 5.0)]) == 15  # ceil(5 ln 20): exact Laplace tail
     assert privacy.half_width([]) == 0
+
+
+def test_the_privacy_page_states_the_figures_the_collector_computes():
+    import pathlib
+
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
+    rho = privacy.budget_rho(1.0)
+    full = privacy.plan(rho, privacy.DELTA_PER_USER_DAY * 0.1)
+    partial = privacy.loss(privacy.PARTIAL_SHARE * rho, privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY,
+                           privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY * 0.1)
+    stated = [
+        f"ρ ≈ {rho:.4f}",
+        f"ε ≈ {partial:.2f} on its own",
+        f"**{privacy.PARTIAL_SHARE:.0%}**",
+        f"| all of 28 days | {privacy.loss(28 * rho, 28e-6, 28e-7):.2f} | 2.8·10⁻⁵ |",
+        f"| all of 365 days | {privacy.loss(365 * rho, 365e-6, 365e-7):.1f} | 3.65·10⁻⁴ |",
+        f"about {round(full.sigma['dau'])} for a day's users",
+        f"{round(full.sigma['users'])} for a feature's users",
+        f"{round(full.sigma['calls'])} for its calls",
+        f"about {full.threshold['users']} user-days of a feature",
+        f"each of at most {privacy.FEATURES_PER_USER_DAY} features",
+        f"L2 norm of at most {privacy.CALLS_L2_PER_USER_DAY}",
+    ]
+    flat = " ".join(page.split())
+    for text in stated:
+        assert text in flat, text

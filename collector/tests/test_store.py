@@ -173,25 +173,25 @@ def test_checkpoint_is_nothing_to_do_on_postgresql(store):
     assert len(store.report_ids("p1")) == 200
 
 
-def test_the_budget_cap_is_checked_in_the_same_transaction(store, db_url):
+def test_the_budget_is_checked_in_the_same_transaction(store, db_url):
     import threading
 
     cell = [{"metric": "dau", "key": "", "value": 1, "scale": 1.0}]
-    # Eight publishers race for a day whose cap leaves room for three releases.
+    # Eight publishers race to add the day's first release (each planned from no release): one wins.
     stores = [store_module.open_store(db_url) for _ in range(8)]
     results, start = [], threading.Barrier(8)
 
     def publish(own):
         start.wait()
-        results.append(own.record_release("p1", DAY, 1.0, False, cell, cap=3.0))
+        results.append(own.record_release("p1", DAY, 1.0, False, cell, after=0))
 
     threads = [threading.Thread(target=publish, args=(s,)) for s in stores]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [False] * 5 + [True] * 3
-    assert store.release_summary("p1") == {DAY: (3.0, False)}
+    assert sorted(results) == [False] * 7 + [True]
+    assert store.release_summary("p1") == {DAY: (1.0, False)}
     for own in stores:
         own.dispose()
 

@@ -35,10 +35,16 @@ def test_same_user_same_day_links_but_never_across_days(store, clock):
     assert tuesday["uid"] != monday[0]["uid"]
 
 
-def test_reports_without_level2_are_each_their_own_user(store, clock):
+def test_reports_without_level2_belong_to_no_user_day_and_are_not_stored(store, clock):
     project_id, _ = create_project(store, "demo", "us")
-    rows = _rows(store, clock, [make_report(project_id, level2=None) for _ in range(3)])
-    assert len({r["uid"] for r in rows}) == 3
+    window = Window(store, now=clock)
+
+    async def run():
+        return [await window.row(contribution_v1(make_report(project_id, level2=None))) for _ in range(3)]
+
+    # Each counted as a user of its own, one person's 3 reports would be 3 privacy units.
+    assert asyncio.run(run()) == [None, None, None]
+    assert store.key_days(project_id) == []  # not even the day's key was needed
 
 
 def test_keys_are_per_project(store, clock):
