@@ -133,13 +133,15 @@ const checkedDirs = new Map(); // directory -> null (usable) or the reason it is
  * Make ``dir`` (0700, parents included) and check that it may hold the client's files: a
  * directory owned by this user. One of ours that group or others may enter is tightened to 0700
  * in place. Returns null when usable, else why not (printed with TELLY_DEBUG); cached per process.
+ * ``create = false`` (for status): a missing directory is usable, and is not made.
  */
-function secureDir(dir) {
+function secureDir(dir, { create = true } = {}) {
   const key = path.resolve(dir);
   if (checkedDirs.has(key)) return checkedDirs.get(key);
   let reason = null;
   try {
-    fs.mkdirSync(key, { recursive: true, mode: 0o700 });
+    if (create) fs.mkdirSync(key, { recursive: true, mode: 0o700 });
+    else if (!fs.existsSync(key)) return null;
     const stat = fs.statSync(key);
     if (!stat.isDirectory()) reason = `${key} is not a directory`;
     else if (uid !== null && stat.uid !== uid) reason = `${key} belongs to uid ${stat.uid}, not to this user (uid ${uid})`;

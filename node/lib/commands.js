@@ -5,8 +5,8 @@
 const fs = require('fs');
 const consent = require('./consent');
 const settings = require('./settings');
-const { killSwitch } = require('./_env');
-const { createExclusive } = require('./_files');
+const { killSwitch, cacheDir } = require('./_env');
+const { createExclusive, secureDir } = require('./_files');
 const { ciVendor } = require('./facts');
 const { VERSION } = require('./report');
 
@@ -95,8 +95,14 @@ async function status({ json }) {
       // Both client-side agreements hold: plain values go out (the collector may still drop them).
       level2_plaintext: Boolean(level2 && found && found.level2_plaintext && processSettings.accept_level2_plaintext) });
   }
+  // The directories the client would refuse (another user's), with the reason: reports are lost there.
+  const refused = [];
+  for (const directory of [cacheDir(), require('./spool').defaultDir(processSettings.spool_dir)]) {
+    const reason = directory === null ? null : secureDir(directory, { create: false });
+    if (reason !== null && !refused.some((r) => r.reason === reason)) refused.push({ directory, reason });
+  }
   const data = { version: VERSION, disabled_by: killSwitch(), optin_only: processSettings.optin_only, ci: isCi,
-    ci_vendor: vendor, storage_type: processSettings.storage_type, projects: rows };
+    ci_vendor: vendor, storage_type: processSettings.storage_type, refused, projects: rows };
   if (json) return [JSON.stringify(data, null, 2), 0];
   const lines = [
     `telly-autoinst ${VERSION} (Node)`,
@@ -104,6 +110,7 @@ async function status({ json }) {
     `mode:         ${processSettings.optin_only ? 'opt-in for every project (TELLY_OPTIN)' : 'per project'}`,
     `CI:           ${isCi ? `yes, ${vendor || 'generic'}` : 'no'}`,
     `storage:      ${processSettings.storage_type}`,
+    ...refused.map((r) => `refused:      ${r.reason}`),
     '',
   ];
   if (!rows.length) lines.push('no watched project found');
@@ -139,7 +146,8 @@ async function show({ json }) {
       endpoint: settings.collectorUrl(project, processSettings), report: build(project, {}, { trigger: 'manual', saltType: processSettings.salt_type,
         plaintextAccepted: processSettings.accept_level2_plaintext }) });
   }
-  const directory = spool.defaultDir(processSettings.spool_dir);
+  let directory = spool.defaultDir(processSettings.spool_dir);
+  if (directory !== null && secureDir(directory, { create: false }) !== null) directory = null; // another user's: not read
   const queued = [];
   for (const name of directory ? spool.entries(directory) : []) {
     try {

@@ -157,6 +157,15 @@ test('a spool directory owned by another user is refused: nothing is queued, rea
   finished(drained);
   assert.deepStrictEqual(JSON.parse(drained.stdout), [0, 0]);
   assert.ok(fs.existsSync(planted));
+  // status names the refused directory and why; show reads nothing from it.
+  const status = node([CLI, 'status', '--json'], { cwd: app, env: runEnv, timeout: HANG });
+  finished(status);
+  assert.deepStrictEqual(JSON.parse(status.stdout).refused.map((r) => r.directory), [spoolDir]);
+  assert.match(node([CLI, 'status'], { cwd: app, env: runEnv, timeout: HANG }).stdout,
+    new RegExp(`refused: +${spoolDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} belongs to uid ${nobody}, not to this user`));
+  const show = node([CLI, 'show', '--json'], { cwd: app, env: runEnv, timeout: HANG });
+  finished(show);
+  assert.deepStrictEqual(JSON.parse(show.stdout).queued, []);
 });
 
 test('losses.log is never written through a link, and one loss is one line whatever its project id holds', { skip: !POSIX }, () => {
