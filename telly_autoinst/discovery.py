@@ -55,7 +55,7 @@ def normalize(name):
     return name.replace("-", "_").replace(".", "_").lower()
 
 
-def _checkout_dir(dist):
+def _checkout_dir(dist, editable_only=False):
     """The local directory a distribution was installed from (editable or not), if any."""
     import json
     from urllib.parse import unquote, urlparse
@@ -67,8 +67,12 @@ def _checkout_dir(dist):
     if not text:
         return None
     try:
-        url = json.loads(text).get("url", "")
-    except ValueError:
+        direct_url = json.loads(text)
+        url = direct_url.get("url", "")
+        editable = (direct_url.get("dir_info") or {}).get("editable") is True
+    except (ValueError, AttributeError):
+        return None
+    if editable_only and not editable:
         return None
     parsed = urlparse(url)
     if parsed.scheme != "file":
@@ -103,9 +107,9 @@ def _wheel_declaration(dist, name, version, module):
     from ._toml import load_toml
 
     relative = os.path.join(*module.split("."), PACKAGE_SETTINGS_FILE)
-    located = str(dist.locate_file(relative))
+    located = _settings_file(dist, relative)
     origin = f"{PACKAGE_SETTINGS_FILE} of distribution {name} {version} (entry point {ENTRY_POINT_GROUP}: {module})"
-    if not os.path.isfile(located):
+    if located is None:
         # Not "project_id is missing": the whole file is, and that is what the author must fix.
         return Declaration(origin, None, name, version, (module.split(".")[0],),
                            f"{origin}: {relative} is missing from the installed distribution; ship it as package "
@@ -116,6 +120,17 @@ def _wheel_declaration(dist, name, version, module):
     except ConfigError as exc:
         return Declaration(origin, None, name, version, (module.split(".")[0],), str(exc))
     return Declaration(origin, table, name, version, (module.split(".")[0],), None)
+
+
+def _settings_file(dist, relative):
+    """Where an installed distribution's ``telly.toml`` is: in site-packages for a wheel, in the
+    source tree (its root or ``src/``) for an editable install, whose package files stay there.
+    A non-editable install from a checkout must ship it, as a wheel from PyPI would."""
+    candidates = [str(dist.locate_file(relative))]
+    checkout = _checkout_dir(dist, editable_only=True)
+    if checkout is not None:
+        candidates += [os.path.join(checkout, relative), os.path.join(checkout, "src", relative)]
+    return next((path for path in candidates if os.path.isfile(path)), None)
 
 
 def search_path():

@@ -101,3 +101,55 @@ def test_adding_removing_and_re_adding_the_table_of_an_editable_checkout(venvs, 
         assert venv.run(WATCHED, home, check=True).stdout == expected
         status = venv.run(["-m", "telly_autoinst", "status", "--json"], home, check=True).stdout
         assert ("sample-editable-project" in status) == (expected != "[]\n")
+
+
+# An opted-in package whose settings are its entry point and telly.toml only (no [tool.telly]
+# table), as each build backend declares it; the source is always acme_tools/__init__.py.
+_BACKENDS = {
+    "setuptools": ('[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+                   '[project]\nname = "acme-tools"\nversion = "1.0"\n'
+                   '[project.entry-points.telly]\nacme_tools = "acme_tools"\n'),
+    "hatchling": ('[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+                  '[project]\nname = "acme-tools"\nversion = "1.0"\n'
+                  '[project.entry-points.telly]\nacme_tools = "acme_tools"\n'),
+    "flit": ('[build-system]\nrequires = ["flit_core>=3.4"]\nbuild-backend = "flit_core.buildapi"\n'
+             '[project]\nname = "acme-tools"\nversion = "1.0"\ndescription = "x"\n'
+             '[project.entry-points.telly]\nacme_tools = "acme_tools"\n'),
+    "pdm": ('[build-system]\nrequires = ["pdm-backend"]\nbuild-backend = "pdm.backend"\n'
+            '[project]\nname = "acme-tools"\nversion = "1.0"\n'
+            '[project.entry-points.telly]\nacme_tools = "acme_tools"\n'),
+    "poetry": ('[build-system]\nrequires = ["poetry-core>=1.9"]\nbuild-backend = "poetry.core.masonry.api"\n'
+               '[project]\nname = "acme-tools"\nversion = "1.0"\n'
+               '[project.entry-points.telly]\nacme_tools = "acme_tools"\n'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", sorted(_BACKENDS))
+def test_editable_install_reads_telly_toml_from_its_source_tree(venvs, tmp_path, home, backend):
+    checkout = tmp_path / "checkout"
+    (checkout / "acme_tools").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text(_BACKENDS[backend])
+    (checkout / "acme_tools" / "__init__.py").write_text('"""Tools."""\n\n\ndef hammer():\n    return 1\n')
+    (checkout / "acme_tools" / "telly.toml").write_text('project_id = "acme-tools-project"\n')
+    venv = venvs.new()
+    venv.pip("-e", str(checkout))
+    found = projects(venv, home)
+    assert found["acme-tools-project"][1:] == [["acme_tools"], "acme-tools"]
+    dry = venv.run(["-m", "telly_autoinst", "--dry-run"], home)
+    assert dry.returncode == 0 and "missing" not in dry.stdout + dry.stderr, dry.stdout + dry.stderr
+
+
+def test_a_non_editable_install_from_a_checkout_must_ship_its_telly_toml(venvs, tmp_path, home):
+    checkout = tmp_path / "checkout"
+    (checkout / "acme_tools").mkdir(parents=True)
+    # setuptools leaves telly.toml out of the wheel unless it is declared as package data.
+    (checkout / "pyproject.toml").write_text(_BACKENDS["setuptools"])
+    (checkout / "acme_tools" / "__init__.py").write_text('"""Tools."""\n')
+    (checkout / "acme_tools" / "telly.toml").write_text('project_id = "acme-tools-project"\n')
+    venv = venvs.new()
+    venv.pip(str(checkout))
+    status = venv.run(["-m", "telly_autoinst", "--dry-run"], home).stdout
+    assert "acme-tools-project" not in projects(venv, home)
+    assert "telly.toml is missing from the installed distribution" in status + venv.run(
+        ["-m", "telly_autoinst", "--dry-run"], home).stderr
