@@ -14,6 +14,9 @@ import os
 import sys
 
 _started = False
+# The contract's environment variable of force_packages (config/contract.json), as a literal:
+# the contract module is one import more than a start may pay (tests/test_contract.py checks it).
+_FORCE_PACKAGES_ENV = "TELLY_AUTOINST_PACKAGES"
 
 
 def start():
@@ -146,7 +149,7 @@ class _Gate:
             return frozenset()
         from telly_autoinst import index
 
-        forced = frozenset(n.strip() for n in os.environ.get("TELLY_AUTOINST_PACKAGES", "").split(",") if n.strip())
+        forced = frozenset(n.strip() for n in os.environ.get(_FORCE_PACKAGES_ENV, "").split(",") if n.strip())
         cached = index.read()
         if cached is not None:
             return frozenset(cached[0]) | forced

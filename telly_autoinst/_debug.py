@@ -9,12 +9,12 @@ the host program running calls :func:`swallowed`; every consent decision calls :
 import os
 import sys
 
-from ._env import truthy
+from ._env import ENV_DEBUG, truthy
 
 
 def enabled():
     """Whether TELLY_DEBUG is truthy in the environment right now."""
-    return truthy(os.environ.get("TELLY_DEBUG"))
+    return truthy(os.environ.get(ENV_DEBUG))
 
 
 def note(message):

@@ -2,8 +2,19 @@
 
 import os
 
+# The start-up slice of the shared contract (config/contract.json), as literals: importing
+# ``_contract`` here would cost every start that wakes the hook one more module (about 1% of
+# ``python -c pass``). tests/test_contract.py checks that each equals the contract's.
 TRUTHY = frozenset(("1", "true", "yes", "y", "on"))
 FALSY = frozenset(("0", "false", "no", "n", "off", ""))
+ENV_DISABLE = "TELLY_DISABLE"
+ENV_DO_NOT_TRACK = "DO_NOT_TRACK"
+ENV_DEBUG = "TELLY_DEBUG"
+FILE_DISABLE = ".telly_disable"
+FILE_CONFIG_DIR = "telly_autoinst"
+FILE_CONFIG_FILE = "config.toml"
+FILE_CACHE_DIR = "telly_autoinst"
+
 _DNT_NO = FALSY - {""}
 
 
@@ -29,21 +40,21 @@ def kill_switch(environ=None):
     so nothing is counted, written or sent, and no "opted out" event exists.
     """
     environ = os.environ if environ is None else environ
-    if truthy(environ.get("TELLY_DISABLE")):
-        return "TELLY_DISABLE"
+    if truthy(environ.get(ENV_DISABLE)):
+        return ENV_DISABLE
     # Console Do Not Track (consoledonottrack.com): `export DO_NOT_TRACK=1` says no. A variable
     # that is set at all states a wish not to be tracked, so any value but an explicit "no"
     # (0/false/no/n/off) counts, the empty string included: `DO_NOT_TRACK=` is not consent.
-    dnt = environ.get("DO_NOT_TRACK")
+    dnt = environ.get(ENV_DO_NOT_TRACK)
     if dnt is not None and dnt.strip().lower() not in _DNT_NO:
-        return "DO_NOT_TRACK"
+        return ENV_DO_NOT_TRACK
     home = home_dir()
     if home is not None:
         try:
-            if os.path.lexists(os.path.join(home, ".telly_disable")):
-                return "~/.telly_disable"
+            if os.path.lexists(os.path.join(home, FILE_DISABLE)):
+                return f"~/{FILE_DISABLE}"
         except Exception:
-            return "~/.telly_disable (unreadable home)"
+            return f"~/{FILE_DISABLE} (unreadable home)"
     return None
 
 
@@ -56,5 +67,5 @@ def user_config_path(environ=None):
         if home is None:
             return None
         base = os.path.join(home, ".config")
-    return os.path.join(base, "telly_autoinst", "config.toml")
+    return os.path.join(base, FILE_CONFIG_DIR, FILE_CONFIG_FILE)
 

@@ -15,13 +15,14 @@ _KNOWN = _ANNOTATIONS | {"type", "enum", "pattern", "minLength", "maxLength", "i
 _schema = None
 
 
-def schema_path():
-    """The schema file this installation uses: inside the package for a wheel, ``config/`` of a checkout."""
+def schema_path(name="telly.schema.json"):
+    """A schema file of this installation (the package table's by default): inside the package for a
+    wheel, ``config/`` of a checkout."""
     here = os.path.dirname(os.path.abspath(__file__))
-    installed = os.path.join(here, "_schemas", "telly.schema.json")
+    installed = os.path.join(here, "_schemas", name)
     if os.path.isfile(installed):
         return installed
-    return os.path.join(os.path.dirname(here), "config", "telly.schema.json")
+    return os.path.join(os.path.dirname(here), "config", name)
 
 
 def _load():

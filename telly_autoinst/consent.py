@@ -10,32 +10,33 @@ Order of the decision (the first that applies wins):
    user and project; a non-interactive run never shows it and is not held back by it.
 
 The lists hold one project id per line (compared without regard to case, as the original did);
-every edit takes an exclusive lock and replaces the file atomically, so concurrent edits from
-several shells lose nothing and a crash never leaves a half-written list.
+every edit takes the lists' lock (``_lockfile``: the protocol the Node client keeps too) and
+replaces the file atomically, so concurrent edits from several shells and both clients lose
+nothing and a crash never leaves a half-written list. The file names, the notice's text and the
+lock's limits are the shared contract's.
 """
 
 import contextlib
 import os
 import sys
 
-from . import _debug
-from ._env import home_dir, kill_switch
-from ._statefile import NotRegular, open_lock, read_text
-from .facts import ci_vendor
-
-OPTIN_FILE = ".telly_optin"
-OPTOUT_FILE = ".telly_optout"
-NOTICES_FILE = ".telly_notices"
-DISABLE_FILE = ".telly_disable"
-_LOCK_FILE = ".telly_consent.lock"
-# A list holds one short id per line: a megabyte is tens of thousands of projects.
-_LIST_MAX_BYTES = 1 << 20
-
-NOTICE = (
-    "telly_autoinst: {project_id} collects anonymous usage statistics (call counts, Python and OS\n"
-    "versions; hashed ids). Nothing else, never argument values. To see what is sent: TELLY_SHOW_ME=1.\n"
-    "Opt out: python -m telly_autoinst optout {project_id}  (or everything: python -m telly_autoinst disable)\n"
+from . import _debug, _lockfile
+from ._contract import (
+    FILE_DISABLE,
+    FILE_LEGACY,
+    FILE_LISTS_LOCK,
+    FILE_NOTICES,
+    FILE_OPTIN,
+    FILE_OPTOUT,
+    LISTS_MAX_BYTES,
+    LOCK_LISTS_STALE_AFTER_SEC,
+    LOCK_LISTS_WAIT_SEC,
+    NOTICE_FIRST_RUN,
+    RUNTIMES,
 )
+from ._env import home_dir, kill_switch
+from ._statefile import NotRegular, read_text
+from .facts import ci_vendor
 
 
 class Decision:
@@ -65,7 +66,7 @@ def _read_ids(name):
     if path is None:
         return []
     try:
-        text = read_text(path, _LIST_MAX_BYTES, errors="replace")
+        text = read_text(path, LISTS_MAX_BYTES, errors="replace")
     except FileNotFoundError:
         return []
     except (NotRegular, OSError):
@@ -81,17 +82,12 @@ def _listed(name, project_id):
 
 @contextlib.contextmanager
 def _locked(home):
-    fd = open_lock(os.path.join(home, _LOCK_FILE))
+    path = os.path.join(home, FILE_LISTS_LOCK)
+    line = _lockfile.hold(path, LOCK_LISTS_STALE_AFTER_SEC, LOCK_LISTS_WAIT_SEC)
     try:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no flock; the atomic replace still avoids torn files.
-            fcntl = None  # type: ignore[assignment]
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        _lockfile.release(path, line)
 
 
 def _edit(name, add=(), remove=()):
@@ -125,18 +121,29 @@ def _interactive():
         return False
 
 
-def _notice(project_id):
+def display_name(project):
+    """The name people know a project by: its distribution, else its first module, else its id."""
+    return project.distribution or (project.packages[0] if project.packages else None) or project.project_id
+
+
+def first_run_notice(project, runtime="python"):
+    """The first-run notice for ``project``: it names the package and its project id."""
+    return NOTICE_FIRST_RUN.format(name=display_name(project), project_id=project.project_id, **RUNTIMES[runtime])
+
+
+def _notice(project):
     """Show the first-run notice once per user and project; True once it has been shown and recorded."""
-    if _listed(NOTICES_FILE, project_id):
+    project_id = project.project_id
+    if _listed(FILE_NOTICES, project_id):
         return True
     try:
         # Record first: if it cannot be recorded it would be shown on every run, so stay quiet and send nothing.
-        _edit(NOTICES_FILE, add=(project_id,))
+        _edit(FILE_NOTICES, add=(project_id,))
     except OSError:
         _debug.swallowed(f"recording the first-run notice of {project_id}")
         return False
     try:
-        sys.stderr.write(NOTICE.format(project_id=project_id))
+        sys.stderr.write(first_run_notice(project))
         sys.stderr.flush()
     except Exception:
         _debug.swallowed("printing the first-run notice")
@@ -155,11 +162,11 @@ def _decide(project, process, environ, show_notice):
     if switch:
         return Decision(False, f"disabled by {switch}")
     project_id = project.project_id
-    if _listed(OPTOUT_FILE, project_id):
+    if _listed(FILE_OPTOUT, project_id):
         return Decision(False, "opted out (~/.telly_optout)")
     if process.optin_only or project.mode == "optin":
         why = "TELLY_OPTIN" if process.optin_only else "the project's mode = \"optin\""
-        if not _listed(OPTIN_FILE, project_id):
+        if not _listed(FILE_OPTIN, project_id):
             return Decision(False, f"opt-in mode ({why}) and not opted in")
         return Decision(True, "opted in (~/.telly_optin)")
     is_ci, vendor = ci_vendor(environ)
@@ -168,10 +175,10 @@ def _decide(project, process, environ, show_notice):
     if is_ci or not _interactive():
         return Decision(True, "opt-out mode, not opted out")
     if not show_notice:
-        if _listed(NOTICES_FILE, project_id):
+        if _listed(FILE_NOTICES, project_id):
             return Decision(True, "opt-out mode, notice shown")
         return Decision(False, "opt-out mode, first-run notice not shown yet")
-    if _notice(project_id):
+    if _notice(project):
         return Decision(True, "opt-out mode, notice shown")
     return Decision(False, "opt-out mode, first-run notice cannot be recorded (home not writable)")
 
@@ -203,28 +210,28 @@ def refusal_at_send(project_id, optin_required, process, environ=None):
         return f"disabled by {switch}"
     if project_id is None:
         return None
-    if _listed(OPTOUT_FILE, project_id):
+    if _listed(FILE_OPTOUT, project_id):
         return "opted out (~/.telly_optout)"
-    if (optin_required or process.optin_only) and not _listed(OPTIN_FILE, project_id):
+    if (optin_required or process.optin_only) and not _listed(FILE_OPTIN, project_id):
         return "opt-in mode and not opted in (~/.telly_optin)"
     return None
 
 
 def optin(project_id):
     """List ``project_id`` in ~/.telly_optin and remove it from ~/.telly_optout; OSError when home is not writable."""
-    changed = _edit(OPTIN_FILE, add=(project_id,))
-    return _edit(OPTOUT_FILE, remove=(project_id,)) or changed
+    changed = _edit(FILE_OPTIN, add=(project_id,))
+    return _edit(FILE_OPTOUT, remove=(project_id,)) or changed
 
 
 def optout(project_id):
     """List ``project_id`` in ~/.telly_optout and remove it from ~/.telly_optin; OSError when home is not writable."""
-    changed = _edit(OPTOUT_FILE, add=(project_id,))
-    return _edit(OPTIN_FILE, remove=(project_id,)) or changed
+    changed = _edit(FILE_OPTOUT, add=(project_id,))
+    return _edit(FILE_OPTIN, remove=(project_id,)) or changed
 
 
 def disable():
     """Create ~/.telly_disable, which turns everything off for this user; OSError when it cannot."""
-    path = _path(DISABLE_FILE)
+    path = _path(FILE_DISABLE)
     if path is None:
         raise OSError("no home directory (HOME is unset or empty)")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o600)
@@ -234,7 +241,7 @@ def disable():
 
 def enable():
     """Remove ~/.telly_disable; returns whether there was one to remove (OSError when it cannot)."""
-    path = _path(DISABLE_FILE)
+    path = _path(FILE_DISABLE)
     if path is None or not os.path.lexists(path):
         return False
     os.unlink(path)
@@ -243,7 +250,7 @@ def enable():
 
 def state_files():
     """The per-user consent files that exist (lists, notices record, kill-switch file, lock), for `purge`."""
-    names = (OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE, _LOCK_FILE)
+    names = (FILE_OPTIN, FILE_OPTOUT, FILE_NOTICES, FILE_DISABLE, FILE_LISTS_LOCK, *FILE_LEGACY)
     return [path for path in (_path(name) for name in names) if path is not None and os.path.lexists(path)]
 
 
@@ -267,7 +274,7 @@ def watched_projects():
 def known_projects():
     """Projects to list in `status`: watched packages found by discovery plus those named in the lists."""
     found = watched_projects()
-    for name in (OPTIN_FILE, OPTOUT_FILE):
+    for name in (FILE_OPTIN, FILE_OPTOUT):
         for project_id in _read_ids(name):
             found.setdefault(project_id, None)
     return found

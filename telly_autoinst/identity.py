@@ -12,10 +12,10 @@ import getpass
 import os
 
 from . import _debug
+from ._contract import FILE_SALT
 from ._env import home_dir
 from ._statefile import read_text
 
-_SALT_FILE = ".telly_salt"
 _KEY_LABEL = b"telly-autoinst/level2/"
 _MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 
@@ -37,7 +37,7 @@ def _machine_id():
 def salt_path():
     """``~/.telly_salt``, or None without a home."""
     home = home_dir()
-    return None if home is None else os.path.join(home, _SALT_FILE)
+    return None if home is None else os.path.join(home, FILE_SALT)
 
 
 def _read_salt(path):

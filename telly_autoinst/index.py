@@ -17,7 +17,7 @@ File format, one record per line, tab-separated (plain text: reading it imports 
 import os
 import sys
 
-from ._env import home_dir, user_config_path
+from ._env import FILE_CACHE_DIR, home_dir, user_config_path
 from ._statefile import read_text
 
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
@@ -38,7 +38,7 @@ def cache_dir():
         if home is None:
             return None
         base = os.path.join(home, ".cache")
-    return os.path.join(base, "telly_autoinst")
+    return os.path.join(base, FILE_CACHE_DIR)
 
 
 def index_path():

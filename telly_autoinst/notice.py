@@ -14,6 +14,7 @@ part of the product, since the text is pasted into a README as is.
 import textwrap
 
 from . import discovery
+from ._contract import RUNTIMES
 from .errors import ConfigError
 from .settings import process_settings
 
@@ -25,16 +26,9 @@ if TYPE_CHECKING:
 FORMATS = ("md", "rst", "text")
 _WIDTH = 100
 _REGION_NAMES = {"us": "US", "eu": "EU"}
-# The words that differ between the two clients. The Node client (node/lib/notice.js) builds the
-# same notice from the same settings; tests/test_notice.py checks both print identical text.
-RUNTIMES = {
-    "python": {"runtime": "Python", "tool": "telly_autoinst", "cli": "python -m telly_autoinst",
-               "run": "python your_program.py", "counted": "public function and class",
-               "modes": "script, module, command, REPL or notebook"},
-    "node": {"runtime": "Node.js", "tool": "telly-autoinst", "cli": "npx telly-autoinst",
-             "run": "node your_program.js", "counted": "exported function and class",
-             "modes": "script, command or REPL"},
-}
+# RUNTIMES, the words that differ between the two clients, are the shared contract's. The Node
+# client (node/lib/notice.js) builds the same notice from the same settings; tests/test_notice.py
+# checks both print identical text.
 # Inside a code span, spaces become this while wrapping so a command is never split across lines.
 _HARD_SPACE = "\x00"
 

@@ -15,18 +15,21 @@ import sys
 import time
 
 from . import _debug, spool
+from ._contract import RETRY_ATTEMPTS_PER_RUN as ATTEMPTS_PER_RUN
+from ._contract import RETRY_BACKOFF_BASE_SEC as BACKOFF_BASE_SEC
+from ._contract import RETRY_MAX_ATTEMPTS as MAX_ATTEMPTS
+from ._contract import RETRY_MAX_NOT_BEFORE_SEC as _MAX_NOT_BEFORE_SEC
+from ._contract import RETRY_MAX_WAIT_SEC as MAX_WAIT_SEC
+from ._contract import RETRY_REQUEST_TIMEOUT_SEC as REQUEST_TIMEOUT_SEC
+from ._contract import RETRY_RUN_DEADLINE_SEC as RUN_DEADLINE_SEC
 from ._http import post, reports_url
 
-# Attempts within one sender run, and over a report's life across runs.
-ATTEMPTS_PER_RUN = 3
-MAX_ATTEMPTS = 12
-BACKOFF_BASE_SEC = 0.5
-# A Retry-After longer than this is not waited for: the report waits in the spool for a later run.
-MAX_WAIT_SEC = 30.0
-# One wall-clock budget for a whole sender run (every pass, request, wait and read), so a dead,
-# slow or hostile endpoint can never keep the sender alive, or the spool locked, for longer.
-RUN_DEADLINE_SEC = 120.0
-REQUEST_TIMEOUT_SEC = 3.0  # when the spawner passes none; it passes TELLY_HTTP_TIMEOUT
+# The retry policy is the shared contract's (the Node sender keeps the same): attempts within one
+# run and over a report's life; a Retry-After longer than MAX_WAIT_SEC is not waited for (the
+# report waits in the spool for a later run); one wall-clock budget, RUN_DEADLINE_SEC, for a whole
+# run (every pass, request, wait and read), so a dead, slow or hostile endpoint can never keep the
+# sender alive, or the spool locked, for longer; REQUEST_TIMEOUT_SEC when the spawner passes none
+# (it passes TELLY_HTTP_TIMEOUT).
 
 class _DeadlineExceeded(BaseException):
     """Raised by the sender's SIGALRM at its run deadline, from wherever it is blocked.
@@ -164,7 +167,7 @@ def _attempt(directory, name, header, body, timeout, sleep, deadline):
             # Exponential backoff with jitter, so senders of many users do not retry in step.
             wait = BACKOFF_BASE_SEC * (2 ** attempt) * (0.5 + random.random())
         if wait > MAX_WAIT_SEC or time.monotonic() + wait > deadline or attempt == ATTEMPTS_PER_RUN - 1:
-            header["not_before"] = time.time() + min(wait, 24 * 3600)
+            header["not_before"] = time.time() + min(wait, _MAX_NOT_BEFORE_SEC)
             spool.rewrite(directory, name, header, body)
             return False
         sleep(wait)

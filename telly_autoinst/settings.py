@@ -1,6 +1,7 @@
-"""Every setting, declared once as data, and the layering of its sources into frozen objects.
+"""The settings the Python client applies, as the shared contract declares them, layered into frozen objects.
 
-Sources, lowest to highest precedence:
+Each setting is declared once, as data, in ``config/contract.json`` (generated into
+``_contract``); this module adds how the Python client parses each type. Sources, lowest to highest precedence:
 
 1. the default in ``SETTINGS``;
 2. the package's own table: ``[tool.telly]`` in ``pyproject.toml`` (source checkout or
@@ -17,7 +18,9 @@ user's process behaves) only from 1, 3 and 4, because a package must not be able
 import os
 from collections.abc import Mapping
 
-from ._env import FALSY, TRUTHY, user_config_path
+from ._contract import FALSY, TRUTHY
+from ._contract import SETTINGS as CONTRACT_SETTINGS
+from ._env import user_config_path
 from ._record import record
 from .errors import ConfigError
 
@@ -120,86 +123,69 @@ def _endpoints(value, where):
     return tuple(sorted((region, _str(url, f"{where}.{region}")) for region, url in value.items()))
 
 
+def _package_names(value, where):
+    """force_packages: names the Python or the Node client can count; this client keeps its own kind.
+
+    The user config is shared: ``@scope/pkg`` or ``my-pkg`` is an npm package the Node client
+    counts, and no Python module, so it is skipped here rather than refused.
+    """
+    names = _names(value, where)
+    for name in names:
+        if not _python_name(name) and not _npm_name(name):
+            raise ConfigError(f"{where}: {name!r} is neither an importable module name nor an npm package name")
+    return tuple(name for name in names if _python_name(name))
+
+
+def _python_name(name):
+    return all(part.isidentifier() for part in name.split("."))
+
+
+_NPM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._~-")
+
+
+def _npm_name(name):
+    """``name`` or ``@scope/name``, each part starting with a letter or digit (case-insensitive, as Node checks)."""
+    scope, slash, rest = name.lower().rpartition("/")
+    parts = [scope[1:], rest] if slash else [rest]
+    if slash and not scope.startswith("@"):
+        return False
+    return all(p and p[0] not in "._~-" and set(p) <= _NPM_CHARS for p in parts)
+
+
 _SettingFields: "Any" = record("Setting", "name scope parse default env doc")
 
 
 class Setting(_SettingFields):
-    """One setting: its name (also its key in every table), its scope ("project" or
-    "process"), how a raw value is parsed, its default, its environment variable, and its doc."""
+    """One setting the Python client applies: its name (also its key in every table), its scope
+    ("project" or "process"), how a raw value is parsed, its default, its environment variable,
+    and its doc. The rows come from the shared contract (``_contract.SETTINGS``)."""
 
     __slots__ = ()
 
 
-SETTINGS = (
-    # Project scope: an author's table declares these; a user may override them.
-    Setting("project_id", "project", _project_id, None, None,
-            "Identifies the project at the collector. Required."),
-    Setting("packages", "project", _module_names, (), None,
-            "Top-level modules to instrument. Default: the entry point's module, else the distribution name."),
-    Setting("include", "project", _names, ("*",), None,
-            "Glob patterns on qualified names (pkg.mod.func); only matches are counted."),
-    Setting("exclude", "project", _names, (), None,
-            "Glob patterns on qualified names that are never counted; wins over include."),
-    Setting("endpoint", "project", _opt_str, None, None,
-            "Collector base URL. Default: the endpoint of `region` in `endpoints`."),
-    Setting("endpoints", "project", _endpoints, (), None,
-            "Per-region collector URLs: {us = ..., eu = ...}."),
-    Setting("region", "project", _choice("us", "eu"), "us", "TELLY_REGION",
-            "Which of `endpoints` receives this project's reports."),
-    Setting("engine", "project", _choice("auto", "rewrite", "monitoring", "wrapt"), "auto", "TELLY_ENGINE",
-            "Counting engine: auto (in-frame rewrite), rewrite, monitoring (CPython 3.12+) or wrapt proxies."),
-    Setting("mode", "project", _choice("optout", "optin"), "optout", None,
-            "optin: send only if the user ran `python -m telly_autoinst optin PROJECT_ID`."),
-    Setting("level2", "project", _bool, True, "TELLY_INCLUDE_LEVEL2",
-            "Send Level II data (salted HMAC hashes of user, home, machine id, hostname)."),
-    Setting("send_from_ci", "project", _bool, True, "TELLY_SEND_FROM_CI",
-            "Send reports from CI runs (they are flagged as CI either way)."),
-    # One of three agreements (with accept_level2_plaintext and the collector project's flag);
-    # only the author's table may set it, never a user override (see _AUTHOR_ONLY_KEYS).
-    Setting("level2_plaintext", "project", _bool, False, None,
-            "Internal corporate deployments only: the author agrees to send Level II values in plain text "
-            "when the user also sets TELLY_LEVEL2_PLAINTEXT=1."),
-    # Process scope: only the user (config file or environment) decides these.
-    Setting("optin_only", "process", _bool, False, "TELLY_OPTIN",
-            "Opt-in mode for every project: send only for projects listed in ~/.telly_optin."),
-    Setting("force_packages", "process", _module_names, (), "TELLY_AUTOINST_PACKAGES",
-            "Top-level modules to instrument even though they did not opt in."),
-    Setting("storage_type", "process", _choice("http_async", "http", "file"), "http_async",
-            "TELLY_STORAGE_TYPE", "How reports leave: detached sender, synchronous HTTP, or files."),
-    Setting("local_storage_path", "process", _opt_str, None, "TELLY_LOCAL_STORAGE_PATH",
-            "Directory for reports when storage_type is file."),
-    Setting("http_server", "process", _opt_str, None, "TELLY_HTTP_SERVER",
-            "Collector base URL for every project, overriding the packages' endpoints."),
-    Setting("http_timeout", "process", _positive, 3.0, "TELLY_HTTP_TIMEOUT",
-            "Seconds allowed for one HTTP request."),
-    Setting("show_me", "process", _bool, False, "TELLY_SHOW_ME",
-            "Print to stderr exactly the bytes that are sent."),
-    Setting("exit_signal_only", "process", _bool, False, "TELLY_EXIT_SIGNAL_ONLY",
-            "Report only at normal exit; trap no signal."),
-    Setting("timer", "process", _bool, False, "TELLY_TIMER",
-            "Also report periodically from a daemon thread, for long-running services."),
-    Setting("timer_interval_sec", "process", _positive, 3600.0, "TELLY_TIMER_INTERVAL_SEC",
-            "Seconds between periodic reports."),
-    Setting("salt_type", "process", _choice("random_uuid4", "machine_id"), "random_uuid4",
-            "TELLY_SALT_TYPE", "Salt for Level II hashes: a random UUID4 kept in ~/.telly_salt, or the machine id."),
-    Setting("spool_dir", "process", _opt_str, None, "TELLY_SPOOL_DIR",
-            "Where reports wait for the sender. Default: the user cache directory."),
-    Setting("accept_level2_plaintext", "process", _bool, False, "TELLY_LEVEL2_PLAINTEXT",
-            "The user's (or administrator's) side of Level II in plain text; needs the author's "
-            "level2_plaintext = true and a collector project created with --level2-plaintext."),
-    # TELLY_DEBUG is no setting: ``_debug`` reads it from the environment, so that a broken
-    # config file cannot turn off the tool that diagnoses it.
+_PARSERS = {"bool": _bool, "project_id": _project_id, "module_names": _module_names, "patterns": _names,
+            "optional_string": _opt_str, "endpoints": _endpoints, "seconds": _positive,
+            "package_names": _package_names}
+
+SETTINGS = tuple(
+    Setting(name, scope, _choice(*choices) if choices else _PARSERS[kind], default, env, doc)
+    for name, scope, kind, choices, default, env, clients, _wide, _author, doc in CONTRACT_SETTINGS
+    if "python" in clients
 )
+# TELLY_DEBUG is no setting here: ``_debug`` reads it from the environment, so that a broken
+# config file cannot turn off the tool that diagnoses it (the contract's ``debug`` is Node's).
 
 _BY_NAME = {s.name: s for s in SETTINGS}
-_PROJECT_KEYS = frozenset(s.name for s in SETTINGS if s.scope == "project")
-_PROCESS_KEYS = frozenset(s.name for s in SETTINGS if s.scope == "process")
+# Key sets over the whole contract: a key only the Node client applies is valid where Node
+# accepts it, and skipped there (see parse_table), so the shared user config serves both.
+_PROJECT_KEYS = frozenset(row[0] for row in CONTRACT_SETTINGS if row[1] == "project")
+_PROCESS_KEYS = frozenset(row[0] for row in CONTRACT_SETTINGS if row[1] == "process")
 # Project keys a user may set for every project at the top of the config file; the others
 # (which project, which modules, where to) only make sense per project.
-_USER_WIDE_KEYS = frozenset(("region", "engine", "mode", "level2", "send_from_ci"))
+_USER_WIDE_KEYS = frozenset(row[0] for row in CONTRACT_SETTINGS if row[7])
 # Project keys only the package's own table may set: who the project is, what it covers, and the
 # author's agreement to plaintext Level II (a user cannot agree on the author's behalf).
-_AUTHOR_ONLY_KEYS = frozenset(("project_id", "packages", "level2_plaintext"))
+_AUTHOR_ONLY_KEYS = frozenset(row[0] for row in CONTRACT_SETTINGS if row[8])
 
 
 def _defaults(scope):
@@ -239,10 +225,16 @@ class ProcessSettings(_ProcessFields):
     __slots__ = ()
 
 
-def parse_table(table, origin, allowed=_PROJECT_KEYS):
+_PACKAGE_SCHEMA = "telly.schema.json"
+_USER_SCHEMA = "user-config.schema.json"
+
+
+def parse_table(table, origin, allowed=_PROJECT_KEYS, schema=_PACKAGE_SCHEMA):
     """Validate one table (package or user config) and return only the keys it sets, parsed.
 
-    Raises ConfigError naming the file and key, so ``--dry-run`` can show authors what to fix.
+    Raises ConfigError naming the file and key, and the schema that lists the valid keys
+    (``schema``: the package table's or the user config's), so ``--dry-run`` and ``status`` can
+    show what to fix. A key of the contract that only the Node client applies is skipped.
     """
     if not isinstance(table, Mapping):
         raise ConfigError(f"{origin}: expected a table, got {type(table).__name__}")
@@ -259,8 +251,10 @@ def parse_table(table, origin, allowed=_PROJECT_KEYS):
                 hint = ""
             from ._schema import schema_path
 
-            raise ConfigError(f"{origin}: unknown key {key!r}{hint}; see {schema_path()}")
-        parsed[key] = _BY_NAME[key].parse(value, f"{origin}: {key}")
+            raise ConfigError(f"{origin}: unknown key {key!r}{hint}; see {schema_path(schema)}")
+        setting = _BY_NAME.get(key)
+        if setting is not None:  # else a key only the Node client applies
+            parsed[key] = setting.parse(value, f"{origin}: {key}")
     return parsed
 
 
@@ -270,6 +264,12 @@ def _from_env(scope, environ):
         if s.scope == scope and s.env and environ.get(s.env) not in (None, ""):
             found[s.name] = s.parse(environ[s.env], f"environment variable {s.env}")
     return found
+
+
+def _user_origin(environ):
+    """How messages name the user's config file: its path when there is one."""
+    path = user_config_path(environ)
+    return f"user config {path}" if path else "user config"
 
 
 def read_user_config(environ=None):
@@ -288,7 +288,7 @@ def process_settings(environ=None, user_config=None):
     user_config = read_user_config(environ) if user_config is None else user_config
     values = _defaults("process")
     top = {k: v for k, v in user_config.items() if k != "project"}
-    for key, value in parse_table(top, "user config", _PROCESS_KEYS | _USER_WIDE_KEYS).items():
+    for key, value in parse_table(top, _user_origin(environ), _PROCESS_KEYS | _USER_WIDE_KEYS, _USER_SCHEMA).items():
         if key in _PROCESS_KEYS:
             values[key] = value
     values.update(_from_env("process", environ))
@@ -303,13 +303,14 @@ def project_settings(package_table, source, *, distribution=None, default_packag
     values = _defaults("project")
     values.update(parse_table(package_table, source))
     top = {k: v for k, v in user_config.items() if k in _USER_WIDE_KEYS}
-    values.update(parse_table(top, "user config"))
+    origin = _user_origin(environ)
+    values.update(parse_table(top, origin, _PROJECT_KEYS, _USER_SCHEMA))
     per_project = user_config.get("project", {})
     if values.get("project_id") and isinstance(per_project, Mapping):
         override = per_project.get(values["project_id"])
         if override is not None:
-            where = f"user config [project.{values['project_id']!r}]"
-            values.update(parse_table(override, where, _PROJECT_KEYS - _AUTHOR_ONLY_KEYS))
+            where = f"{origin} [project.{values['project_id']!r}]"
+            values.update(parse_table(override, where, _PROJECT_KEYS - _AUTHOR_ONLY_KEYS, _USER_SCHEMA))
     values.update(_from_env("project", environ))
     if not values.get("project_id"):
         raise ConfigError(f"{source}: project_id is missing; add project_id = \"...\" to the table")

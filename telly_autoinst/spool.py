@@ -27,21 +27,23 @@ import os
 import time
 
 from . import _debug
+from ._contract import FILE_COUNTS_SUFFIX as COUNTS_SUFFIX
+from ._contract import FILE_LOSS_LOG as _LOSS_LOG
+from ._contract import FILE_REPORT_SUFFIX as SUFFIX
+from ._contract import FILE_SPOOL_DIR
+from ._contract import SPOOL_LOSS_LOG_MAX_BYTES as _LOSS_LOG_MAX
+from ._contract import SPOOL_MAX_AGE_SEC as MAX_AGE_SEC
+from ._contract import SPOOL_MAX_BYTES as MAX_BYTES
+from ._contract import SPOOL_MAX_FILES as MAX_FILES
 from ._statefile import open_lock, read_bytes
 
-SUFFIX = ".report"
-COUNTS_SUFFIX = ".counts"
+# The names, caps and the losses log are the shared contract's (the Node client writes the same
+# spool); the lock below is this client's own until both senders keep the contract's lock file.
 _COUNTS_MAGIC = b"telly-counts 1\n"
 _LOCK_NAME = ".sender.lock"
-# A week of a busy laptop offline fits; beyond that old reports are worth less than the disk.
-MAX_FILES = 500
-MAX_BYTES = 8 << 20
-MAX_AGE_SEC = 7 * 24 * 3600
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
 LOSSES: "collections.deque[tuple[str, str | None]]" = collections.deque(maxlen=100)
-_LOSS_LOG = "losses.log"
-_LOSS_LOG_MAX = 64 << 10
 
 
 def record_loss(reason, project_id=None, spool_dir=None):
@@ -70,7 +72,7 @@ def default_dir(spool_dir=None):
     from .index import cache_dir
 
     base = cache_dir()
-    return None if base is None else os.path.join(base, "spool")
+    return None if base is None else os.path.join(base, FILE_SPOOL_DIR)
 
 
 def _write_atomic(path, data):

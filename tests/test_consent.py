@@ -111,12 +111,22 @@ def test_notice_once_per_user_and_project(home, monkeypatch, capsys):
     assert not consent.decide(_project(), _process(), environ={}, show_notice=False).send
     assert consent.decide(_project(), _process(), environ={}).send
     first = capsys.readouterr()
-    assert "proj-x collects anonymous usage statistics" in first.err and first.out == ""
+    assert "pkg (project proj-x) collects anonymous usage statistics" in first.err and first.out == ""
     assert consent.decide(_project(), _process(), environ={}).send
     assert consent.decide(_project(), _process(), environ={}, show_notice=False).send
     assert capsys.readouterr().err == ""
     consent.decide(_project("proj-y"), _process(), environ={})
     assert "proj-y" in capsys.readouterr().err
+
+
+def test_notice_names_the_distribution_and_its_project_id(home, monkeypatch, capsys):
+    # People know the package they installed, not its collector id: the notice names both.
+    monkeypatch.setattr(consent, "_interactive", lambda: True)
+    project = project_settings({"project_id": "us-3bc8f1"}, "test", distribution="tk-stats",
+                               default_packages=("tk_st",), environ={}, user_config={})
+    assert consent.decide(project, _process(), environ={}).send
+    first_line = capsys.readouterr().err.splitlines()[0]
+    assert first_line.startswith("telly_autoinst: tk-stats (project us-3bc8f1) collects anonymous usage statistics")
 
 
 def test_notice_never_in_ci(home, monkeypatch, capsys):

@@ -1,12 +1,14 @@
 'use strict';
 // Environment switches and per-user paths, readable at start-up with nothing but the standard library.
-// Node counterpart of telly_autoinst/_env.py: the same variables, files and truthy/falsy words.
+// Node counterpart of telly_autoinst/_env.py: the variables, files and truthy/falsy words of the
+// shared contract (config/contract.json, generated into _contract.js).
 
 const fs = require('fs');
 const path = require('path');
-
-const TRUTHY = new Set(['1', 'true', 'yes', 'y', 'on']);
-const FALSY = new Set(['0', 'false', 'no', 'n', 'off', '']);
+const {
+  TRUTHY, FALSY, ENV_DISABLE, ENV_DO_NOT_TRACK, ENV_DEBUG, FILE_DISABLE, FILE_CONFIG_DIR, FILE_CONFIG_FILE,
+  FILE_CACHE_DIR,
+} = require('./_contract');
 
 /** True for 1/true/yes/y/on in any case; anything else (unset included) is false. */
 function truthy(value) {
@@ -25,18 +27,18 @@ function homeDir(env = process.env) {
 
 /** The kill switch that is on (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable), or null. */
 function killSwitch(env = process.env) {
-  if (truthy(env.TELLY_DISABLE)) return 'TELLY_DISABLE';
+  if (truthy(env[ENV_DISABLE])) return ENV_DISABLE;
   // Console Do Not Track: a variable that is set at all states a wish not to be tracked, so any
   // value but an explicit "no" (0/false/no/n/off) counts, the empty string included.
-  const dnt = env.DO_NOT_TRACK;
-  if (dnt !== undefined && (dnt.trim() === '' || !FALSY.has(dnt.trim().toLowerCase()))) return 'DO_NOT_TRACK';
+  const dnt = env[ENV_DO_NOT_TRACK];
+  if (dnt !== undefined && (dnt.trim() === '' || !FALSY.has(dnt.trim().toLowerCase()))) return ENV_DO_NOT_TRACK;
   const home = homeDir(env);
   if (home !== null) {
     try {
-      fs.lstatSync(path.join(home, '.telly_disable'));
-      return '~/.telly_disable';
+      fs.lstatSync(path.join(home, FILE_DISABLE));
+      return `~/${FILE_DISABLE}`;
     } catch (err) {
-      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') return '~/.telly_disable (unreadable home)';
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') return `~/${FILE_DISABLE} (unreadable home)`;
     }
   }
   return null;
@@ -50,7 +52,7 @@ function userConfigPath(env = process.env) {
     if (home === null) return null;
     base = path.join(home, '.config');
   }
-  return path.join(base, 'telly_autoinst', 'config.toml');
+  return path.join(base, FILE_CONFIG_DIR, FILE_CONFIG_FILE);
 }
 
 /** $XDG_CACHE_HOME/telly_autoinst or ~/.cache/telly_autoinst: shared with the Python client (its spool). */
@@ -61,12 +63,12 @@ function cacheDir(env = process.env) {
     if (home === null) return null;
     base = path.join(home, '.cache');
   }
-  return path.join(base, 'telly_autoinst');
+  return path.join(base, FILE_CACHE_DIR);
 }
 
 /** Print a swallowed error when TELLY_DEBUG is set; never throws. */
 function debug(message, err) {
-  if (!truthy(process.env.TELLY_DEBUG)) return;
+  if (!truthy(process.env[ENV_DEBUG])) return;
   try {
     const detail = err ? `: ${err && err.stack ? err.stack : err}` : '';
     fs.writeSync(2, `telly-autoinst: ${message}${detail}\n`);

@@ -7,28 +7,26 @@
 //   4. a CI run and the project's send_from_ci = false: off;
 //   5. opt-out mode on a TTY: on only once the first-run notice was shown (and recorded in
 //      ~/.telly_notices, shared with the Python client) for this user and project.
-// The lists hold one project id per line, compared without regard to case.
+// The lists hold one project id per line, compared without regard to case. Every edit takes the
+// lists' lock with the protocol both clients keep (_files.js tryLock), so edits from both lose nothing.
+// File names, notice text and lock limits are the shared contract's (_contract.js).
 
 const fs = require('fs');
 const path = require('path');
 const { homeDir, killSwitch, debug } = require('./_env');
 const { ciVendor } = require('./facts');
 const { readText, writeAtomic, withLock } = require('./_files');
+const {
+  FILE_OPTIN: OPTIN_FILE, FILE_OPTOUT: OPTOUT_FILE, FILE_NOTICES: NOTICES_FILE, FILE_DISABLE: DISABLE_FILE,
+  FILE_LISTS_LOCK, FILE_LEGACY, LISTS_MAX_BYTES: LIST_MAX, LOCK_LISTS_STALE_AFTER_SEC, LOCK_LISTS_WAIT_SEC,
+  NOTICE_FIRST_RUN, RUNTIMES,
+} = require('./_contract');
 
-const OPTIN_FILE = '.telly_optin';
-const OPTOUT_FILE = '.telly_optout';
-const NOTICES_FILE = '.telly_notices';
-const DISABLE_FILE = '.telly_disable';
-// The Python client flocks .telly_consent.lock; Node cannot flock, so it has a lock of its own.
-// Edits from both clients at the same instant can lose one of them; neither can tear a file.
-const LOCK_FILE = '.telly_consent.node.lock';
-const PYTHON_LOCK_FILE = '.telly_consent.lock'; // for purge: the Python client's lock of the same lists
-const LIST_MAX = 1 << 20;
-
-const NOTICE = (projectId) =>
-  `telly-autoinst: ${projectId} collects anonymous usage statistics (call counts, Node and OS\n`
-  + 'versions; hashed ids). Nothing else, never argument values. To see what is sent: TELLY_SHOW_ME=1.\n'
-  + `Opt out: npx telly-autoinst optout ${projectId}  (or everything: npx telly-autoinst disable)\n`;
+/** The contract's first-run notice with the Node client's words: it names the package and its project id. */
+function firstRunNotice(name, projectId) {
+  const values = Object.assign({ name: name || projectId, project_id: projectId }, RUNTIMES.node);
+  return NOTICE_FIRST_RUN.replace(/\{(\w+)\}/g, (_, key) => values[key]);
+}
 
 function file(name) {
   const home = homeDir();
@@ -61,7 +59,8 @@ function listed(name, projectId) {
 function edit(name, add = [], remove = []) {
   const home = homeDir();
   if (home === null) throw new Error('no home directory: cannot record the choice');
-  return withLock(path.join(home, LOCK_FILE), () => {
+  const limits = { waitMs: LOCK_LISTS_WAIT_SEC * 1000, staleAfterMs: LOCK_LISTS_STALE_AFTER_SEC * 1000 };
+  return withLock(path.join(home, FILE_LISTS_LOCK), () => {
     const current = readIds(name);
     const removing = new Set(remove.map(fold));
     const updated = current.filter((entry) => !removing.has(fold(entry)));
@@ -69,7 +68,7 @@ function edit(name, add = [], remove = []) {
     if (updated.length === current.length && updated.every((e, i) => e === current[i])) return false;
     writeAtomic(path.join(home, name), updated.map((e) => `${e}\n`).join(''), true);
     return true;
-  });
+  }, limits);
 }
 
 function interactive() {
@@ -81,7 +80,8 @@ function interactive() {
 }
 
 /** Show the first-run notice once per user and project; true once it has been shown and recorded. */
-function notice(projectId) {
+function notice(project) {
+  const projectId = project.project_id;
   if (listed(NOTICES_FILE, projectId)) return true;
   try {
     // Record first: if it cannot be recorded it would be shown on every run, so stay quiet and send nothing.
@@ -90,7 +90,7 @@ function notice(projectId) {
     return false;
   }
   try {
-    fs.writeSync(2, NOTICE(projectId));
+    fs.writeSync(2, firstRunNotice(project.name, projectId));
   } catch (_) { /* stderr closed */ }
   return true;
 }
@@ -114,7 +114,7 @@ function decide(project, processSettings, { env = process.env, showNotice = true
     if (listed(NOTICES_FILE, id)) return verdict(true, 'opt-out mode, notice shown');
     return verdict(false, 'opt-out mode, first-run notice not shown yet');
   }
-  if (notice(id)) return verdict(true, 'opt-out mode, notice shown');
+  if (notice(project)) return verdict(true, 'opt-out mode, notice shown');
   return verdict(false, 'opt-out mode, first-run notice cannot be recorded (home not writable)');
 }
 
@@ -135,6 +135,6 @@ function refusalAtSend(projectId, optinRequired, processSettings, env = process.
 }
 
 module.exports = {
-  decide, refusalAtSend, edit, readIds, listed, file, NOTICE, OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE, DISABLE_FILE, LOCK_FILE,
-  PYTHON_LOCK_FILE,
+  decide, refusalAtSend, edit, readIds, listed, file, firstRunNotice, OPTIN_FILE, OPTOUT_FILE, NOTICES_FILE,
+  DISABLE_FILE, FILE_LISTS_LOCK, FILE_LEGACY,
 };

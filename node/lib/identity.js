@@ -14,8 +14,8 @@ const os = require('os');
 const path = require('path');
 const { homeDir, debug } = require('./_env');
 const { readText, createExclusive } = require('./_files');
+const { FILE_SALT: SALT_FILE } = require('./_contract');
 
-const SALT_FILE = '.telly_salt';
 const KEY_LABEL = 'telly-autoinst/level2/';
 const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
 

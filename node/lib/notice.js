@@ -7,18 +7,12 @@
 
 const packages = require('./packages');
 const settings = require('./settings');
+const { RUNTIMES } = require('./_contract');
 
 const FORMATS = ['md', 'rst', 'text'];
 const WIDTH = 100;
 const REGION_NAMES = { us: 'US', eu: 'EU' };
-// The words that differ between the two clients (RUNTIMES in notice.py).
-const RUNTIMES = {
-  python: { runtime: 'Python', tool: 'telly_autoinst', cli: 'python -m telly_autoinst', run: 'python your_program.py',
-    counted: 'public function and class', modes: 'script, module, command, REPL or notebook' },
-  // What facts.js runMode() can report: Node has no module or notebook mode.
-  node: { runtime: 'Node.js', tool: 'telly-autoinst', cli: 'npx telly-autoinst', run: 'node your_program.js',
-    counted: 'exported function and class', modes: 'script, command or REPL' },
-};
+// RUNTIMES, the words that differ between the two clients, are the shared contract's.
 // Inside a code span, spaces become this while wrapping so a command is never split across lines.
 const HARD_SPACE = '\u0000';
 

@@ -13,7 +13,7 @@ const spool = require('./spool');
 const { cacheDir } = require('./_env');
 
 const STATE_FILES = [consent.OPTIN_FILE, consent.OPTOUT_FILE, consent.NOTICES_FILE, consent.DISABLE_FILE,
-  consent.LOCK_FILE, consent.PYTHON_LOCK_FILE, require('./identity').SALT_FILE];
+  consent.FILE_LISTS_LOCK, ...consent.FILE_LEGACY, require('./identity').SALT_FILE];
 
 function exists(file) {
   try {

@@ -21,15 +21,16 @@ const spool = require('./spool');
 const { tryLock, secureDir } = require('./_files');
 const { debug } = require('./_env');
 
-const ATTEMPTS_PER_RUN = 3;
-const MAX_ATTEMPTS = 12;
-const BACKOFF_BASE_SEC = 0.5;
-const MAX_WAIT_SEC = 30;
-const RUN_DEADLINE_SEC = 120;
-const REQUEST_TIMEOUT_SEC = 3;
-// Longer than any sender can live (its deadline, then the backstop timer): only a lock whose owner
-// died or was suspended past its deadline is ever taken over.
-const LOCK_STALE_MS = (RUN_DEADLINE_SEC + 60) * 1000;
+const {
+  RETRY_ATTEMPTS_PER_RUN: ATTEMPTS_PER_RUN, RETRY_MAX_ATTEMPTS: MAX_ATTEMPTS, RETRY_BACKOFF_BASE_SEC: BACKOFF_BASE_SEC,
+  RETRY_MAX_WAIT_SEC: MAX_WAIT_SEC, RETRY_MAX_NOT_BEFORE_SEC: MAX_NOT_BEFORE_SEC, RETRY_RUN_DEADLINE_SEC: RUN_DEADLINE_SEC,
+  RETRY_REQUEST_TIMEOUT_SEC: REQUEST_TIMEOUT_SEC, LOCK_SPOOL_STALE_AFTER_SEC,
+} = require('./_contract');
+
+// The retry policy is the shared contract's. The lock's stale limit too: longer than any sender
+// can live (its deadline, then the backstop timer), so only a lock whose owner died or was
+// suspended past its deadline is ever taken over.
+const LOCK_STALE_MS = LOCK_SPOOL_STALE_AFTER_SEC * 1000;
 
 const sleep = (sec) => new Promise((resolve) => setTimeout(resolve, sec * 1000));
 
@@ -57,7 +58,7 @@ async function attempt(directory, name, header, body, timeout, deadline, wait = 
     // Exponential backoff with jitter, so the senders of many users do not retry in step.
     const pause = result.retryAfter !== null ? result.retryAfter : BACKOFF_BASE_SEC * 2 ** i * (0.5 + Math.random());
     if (pause > MAX_WAIT_SEC || Date.now() / 1000 + pause > deadline || i === ATTEMPTS_PER_RUN - 1) {
-      header.not_before = Date.now() / 1000 + Math.min(pause, 24 * 3600);
+      header.not_before = Date.now() / 1000 + Math.min(pause, MAX_NOT_BEFORE_SEC);
       if (fs.existsSync(path.join(directory, name))) spool.rewrite(directory, name, header, body);
       return false;
     }

@@ -10,7 +10,8 @@
 // Project settings come from all four; process settings only from 1, 3 and 4, because a package
 // must not be able to turn on show_me or move this user's spool.
 
-const { TRUTHY, FALSY, userConfigPath } = require('./_env');
+const { userConfigPath } = require('./_env');
+const { TRUTHY, FALSY, SETTINGS: CONTRACT_SETTINGS } = require('./_contract');
 
 class ConfigError extends Error {}
 
@@ -51,29 +52,27 @@ function names(value, where) {
 }
 
 const NPM_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/i;
+const PYTHON_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
+/**
+ * force_packages: names the Node or the Python client can count; this client keeps the npm names.
+ * The user config is shared, so a Python module name that is no npm name (my_mod) is skipped
+ * rather than refused.
+ */
 function packageNames(value, where) {
   const list = names(value, where);
   for (const name of list) {
-    // npm names for the Node client; Python module names are also npm-valid, so one list serves both.
-    if (!NPM_NAME.test(name)) throw new ConfigError(`${where}: ${JSON.stringify(name)} is not a package name`);
+    if (!NPM_NAME.test(name) && !PYTHON_NAME.test(name)) {
+      throw new ConfigError(`${where}: ${JSON.stringify(name)} is neither an npm package name nor an importable module name`);
+    }
   }
-  return list;
+  return Object.freeze(list.filter((name) => NPM_NAME.test(name)));
 }
 
 function choice(...allowed) {
   return (value, where) => {
     if (typeof value === 'string' && allowed.includes(value.trim().toLowerCase())) return value.trim().toLowerCase();
     throw new ConfigError(`${where}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  };
-}
-
-/** A choice among the values config/telly.schema.json lists for ``key`` (read when first needed). */
-function schemaChoice(key) {
-  let parse = null;
-  return (value, where) => {
-    if (parse === null) parse = choice(...require('./schema').load('telly.schema.json').properties[key].enum);
-    return parse(value, where);
   };
 }
 
@@ -96,56 +95,27 @@ function endpoints(value, where) {
   return Object.freeze(out);
 }
 
-// name, scope, parse, default, environment variable, doc. Same rows as settings.py's SETTINGS.
-const SETTINGS = Object.freeze([
-  ['project_id', 'project', projectId, null, null, 'Identifies the project at the collector. Required.'],
-  ['packages', 'project', names, [], null, 'Python only (top-level modules); accepted and ignored by the Node client.'],
-  ['include', 'project', names, ['*'], null, 'Glob patterns on count keys (pkg.export); only matches are counted.'],
-  ['exclude', 'project', names, [], null, 'Glob patterns on count keys that are never counted; wins over include.'],
-  ['endpoint', 'project', optStr, null, null, 'Collector base URL. Default: the endpoint of `region` in `endpoints`.'],
-  ['endpoints', 'project', endpoints, {}, null, 'Per-region collector URLs: {"us": ..., "eu": ...}.'],
-  ['region', 'project', choice('us', 'eu'), 'us', 'TELLY_REGION', 'Which of `endpoints` receives this project\'s reports.'],
-  ['engine', 'project', schemaChoice('engine'), 'auto', 'TELLY_ENGINE',
-    'Python only (counting engine); the Node client always wraps exports and reports cjs/esm.'],
-  ['mode', 'project', choice('optout', 'optin'), 'optout', null,
-    'optin: send only if the user ran `npx telly-autoinst optin PROJECT_ID`.'],
-  ['level2', 'project', bool, true, 'TELLY_INCLUDE_LEVEL2',
-    'Send Level II data (salted HMAC hashes of user, home, machine id, hostname).'],
-  ['send_from_ci', 'project', bool, true, 'TELLY_SEND_FROM_CI', 'Send reports from CI runs (they are flagged as CI either way).'],
-  // One of three agreements (with accept_level2_plaintext and the collector project's flag); only
-  // the package's own field may set it, never a user override (see AUTHOR_ONLY_KEYS).
-  ['level2_plaintext', 'project', bool, false, null,
-    'Internal corporate deployments only: the author agrees to send Level II values in plain text when the user '
-    + 'also sets TELLY_LEVEL2_PLAINTEXT=1.'],
-  ['optin_only', 'process', bool, false, 'TELLY_OPTIN', 'Opt-in mode for every project: send only for projects listed in ~/.telly_optin.'],
-  ['force_packages', 'process', packageNames, [], 'TELLY_AUTOINST_PACKAGES',
-    'Packages to count even though they did not opt in (project id local:NAME).'],
-  ['storage_type', 'process', choice('http_async', 'http', 'file'), 'http_async', 'TELLY_STORAGE_TYPE',
-    'How reports leave: detached sender, synchronous HTTP, or files.'],
-  ['local_storage_path', 'process', optStr, null, 'TELLY_LOCAL_STORAGE_PATH', 'Directory for reports when storage_type is file.'],
-  ['http_server', 'process', optStr, null, 'TELLY_HTTP_SERVER', 'Collector base URL for every project, overriding the packages\' endpoints.'],
-  ['http_timeout', 'process', positive, 3.0, 'TELLY_HTTP_TIMEOUT', 'Seconds allowed for one HTTP request.'],
-  ['show_me', 'process', bool, false, 'TELLY_SHOW_ME', 'Print to stderr exactly the bytes that are sent.'],
-  ['exit_signal_only', 'process', bool, false, 'TELLY_EXIT_SIGNAL_ONLY', 'Report only at normal exit; trap no signal.'],
-  ['timer', 'process', bool, false, 'TELLY_TIMER', 'Also report periodically from an unref\'d timer, for long-running services.'],
-  ['timer_interval_sec', 'process', positive, 3600.0, 'TELLY_TIMER_INTERVAL_SEC', 'Seconds between periodic reports.'],
-  ['salt_type', 'process', choice('random_uuid4', 'machine_id'), 'random_uuid4', 'TELLY_SALT_TYPE',
-    'Salt for Level II hashes: a random UUID4 kept in ~/.telly_salt, or the machine id.'],
-  ['spool_dir', 'process', optStr, null, 'TELLY_SPOOL_DIR', 'Where reports wait for the sender. Default: the user cache directory.'],
-  ['debug', 'process', bool, false, 'TELLY_DEBUG', 'Log the client\'s own errors to stderr instead of staying silent.'],
-  ['accept_level2_plaintext', 'process', bool, false, 'TELLY_LEVEL2_PLAINTEXT',
-    'The user\'s (or administrator\'s) side of Level II in plain text; needs the author\'s level2_plaintext = true '
-    + 'and a collector project created with --level2-plaintext.'],
-].map(([name, scope, parse, def, env, doc]) => Object.freeze({ name, scope, parse, default: def, env, doc })));
+const PARSERS = { bool, project_id: projectId, patterns: names, optional_string: optStr, endpoints, seconds: positive,
+  package_names: packageNames };
+
+// The settings the Node client applies, from the shared contract (config/contract.json): the
+// same names, environment variables and defaults as the Python client's.
+const SETTINGS = Object.freeze(CONTRACT_SETTINGS.filter((row) => row[6].includes('node')).map(
+  ([name, scope, type, choices, def, env, , , , doc]) => Object.freeze({
+    name, scope, parse: choices ? choice(...choices) : PARSERS[type], default: def, env, doc,
+  }),
+));
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));
-const keysOf = (scope) => new Set(SETTINGS.filter((s) => s.scope === scope).map((s) => s.name));
-const PROJECT_KEYS = keysOf('project');
-const PROCESS_KEYS = keysOf('process');
+// Key sets over the whole contract: a key only the Python client applies (engine, packages) is
+// valid where Python accepts it, and skipped here (see parseTable), so one user config serves both.
+const keysOf = (test) => new Set(CONTRACT_SETTINGS.filter(test).map((row) => row[0]));
+const PROJECT_KEYS = keysOf((row) => row[1] === 'project');
+const PROCESS_KEYS = keysOf((row) => row[1] === 'process');
 // Project keys a user may set for every project at the top of the config file.
-const USER_WIDE_KEYS = new Set(['region', 'engine', 'mode', 'level2', 'send_from_ci']);
+const USER_WIDE_KEYS = keysOf((row) => row[7]);
 // Project keys only the package's own field may set (a user cannot agree on the author's behalf).
-const AUTHOR_ONLY_KEYS = new Set(['project_id', 'packages', 'level2_plaintext']);
+const AUTHOR_ONLY_KEYS = keysOf((row) => row[8]);
 
 function defaults(scope) {
   const out = {};
@@ -165,7 +135,8 @@ function parseTable(table, origin, allowed = PROJECT_KEYS) {
       else if (PROJECT_KEYS.has(key)) hint = ' (set it in a [project."<project_id>"] table)';
       throw new ConfigError(`${origin}: unknown key ${JSON.stringify(key)}${hint}; see config/telly.schema.json`);
     }
-    parsed[key] = BY_NAME.get(key).parse(value, `${origin}: ${key}`);
+    const setting = BY_NAME.get(key);
+    if (setting) parsed[key] = setting.parse(value, `${origin}: ${key}`); // else a key only the Python client applies
   }
   return parsed;
 }

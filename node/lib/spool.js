@@ -3,7 +3,8 @@
 // Python client's spool (telly_autoinst/spool.py), so either client's sender can drain it.
 // One file per report: a JSON header line ({"url", "project_id", "attempts", "not_before"}), then
 // the report bytes exactly as built. Names start with the zero-padded creation time in ns, so
-// sorting names sorts oldest first. Caps: 500 files, 8 MiB, 7 days, oldest dropped first.
+// sorting names sorts oldest first. The caps (files, bytes, age; oldest dropped first) and the
+// names are the shared contract's.
 // A Python host queues ``*.counts`` entries (its counts, not yet a report: see spool.py); only the
 // Python sender builds and drains those, so this module lists ``*.report`` files only.
 
@@ -11,17 +12,16 @@ const fs = require('fs');
 const path = require('path');
 const { cacheDir } = require('./_env');
 const { readRegular, secureDir, writeAtomic } = require('./_files');
-
-const SUFFIX = '.report';
-const MAX_FILES = 500;
-const MAX_BYTES = 8 << 20;
-const MAX_AGE_SEC = 7 * 24 * 3600;
+const {
+  FILE_REPORT_SUFFIX: SUFFIX, FILE_SPOOL_DIR, FILE_LOSS_LOG: LOSS_LOG, SPOOL_MAX_FILES: MAX_FILES,
+  SPOOL_MAX_BYTES: MAX_BYTES, SPOOL_MAX_AGE_SEC: MAX_AGE_SEC,
+} = require('./_contract');
 
 /** TELLY_SPOOL_DIR, else "spool" under the shared cache directory; null without a home. */
 function defaultDir(spoolDir = null) {
   if (spoolDir) return spoolDir;
   const base = cacheDir();
-  return base === null ? null : path.join(base, 'spool');
+  return base === null ? null : path.join(base, FILE_SPOOL_DIR);
 }
 
 // Wall-clock nanoseconds, as Python's time.time_ns(): the wall clock read once, then advanced by
@@ -56,7 +56,6 @@ function enqueue(directory, url, projectId, body, reportId, optin = false) {
 // What either client writes into a spool directory besides its entries (for purge): the Python
 // client's counts entries and its sender's lock, the losses log, both senders' locks, and
 // temporary and set-aside lock files.
-const LOSS_LOG = 'losses.log';
 const SENDER_LOCK = '.sender-node.lock';
 const OWNED_SUFFIXES = [SUFFIX, '.counts', '.tmp', '.stale'];
 const OWNED_NAMES = [LOSS_LOG, '.sender.lock', SENDER_LOCK];

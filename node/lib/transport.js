@@ -7,8 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const spool = require('./spool');
 const { appendLine, secureDir, writeAtomic } = require('./_files');
-
-const LOSS_LOG_MAX = 64 << 10;
+const { SPOOL_LOSS_LOG_MAX_BYTES: LOSS_LOG_MAX } = require('./_contract');
 
 function outcome(delivered, { retry = false, reason = 'ok', retryAfter = null } = {}) {
   return { delivered, retry, reason, retryAfter };
