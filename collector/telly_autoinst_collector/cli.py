@@ -39,6 +39,9 @@ def _check_serve_args(args):
         raise TellyError("--window-days must be at least 1")
     if args.workers < 1:
         raise TellyError("--workers must be at least 1")
+    if args.rate_limit > 0 and args.rate_limit_burst < args.workers:
+        # Each worker holds an equal share of the burst; a share below one report lets none through.
+        raise TellyError("--rate-limit-burst must be at least --workers (each worker holds an equal share)")
     if args.max_in_flight_mib < 1:
         raise TellyError("--max-in-flight-mib must be at least 1")
     for name in ("idle_timeout", "header_timeout", "body_timeout"):
@@ -78,7 +81,7 @@ def _serve(args):
         print(f"telly_autoinst collector: warning: {warning}", file=sys.stderr)
     # Each worker has its own token buckets: together they let through the configured rate.
     config = Config(region=args.region, min_group=args.min_group, window_days=args.window_days,
-                    rate=args.rate_limit / args.workers, burst=Config.burst / args.workers,
+                    rate=args.rate_limit / args.workers, burst=args.rate_limit_burst / args.workers,
                     publish_interval=args.publish_interval, public_url=args.public_url.rstrip("/"),
                     max_in_flight=args.max_in_flight_mib << 20)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -184,6 +187,9 @@ _COMMANDS = (
         (("--min-group",), dict(type=int, default=10, help="smallest group shown (default 10; 1 for development)")),
         (("--window-days",), dict(type=int, default=30, help="days raw hashed rows are kept (default 30)")),
         (("--rate-limit",), dict(type=float, default=1000.0, help="reports/s per project, 0 = off (default 1000)")),
+        (("--rate-limit-burst",), dict(type=float, default=5000.0,
+                                       help="reports a project may send at once before --rate-limit paces it "
+                                            "(default 5000)")),
         (("--publish-interval",), dict(type=float, default=3600.0,
                                        help="seconds between scheduled publish/expire runs, 0 = never")),
         (("--workers",), dict(type=int, default=1,

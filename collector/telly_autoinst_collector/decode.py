@@ -25,7 +25,7 @@ _Hex64 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
 class _Client(msgspec.Struct, forbid_unknown_fields=True):
     name: Literal["telly_autoinst", "telly-autoinst-node"]
     version: _text(64)  # type: ignore[valid-type]
-    engine: Literal["wrapt", "monitoring", "cjs", "esm", "cjs+esm"]
+    engine: Literal["rewrite", "wrapt", "monitoring", "cjs", "esm", "cjs+esm"]
 
 
 class _Interpreter(msgspec.Struct, forbid_unknown_fields=True):

@@ -201,12 +201,16 @@ def _validate_platform(plat):
             _fail(f"platform.{flag}", "expected true or false")
 
 
+def project_id_ok(project_id):
+    """Whether ``project_id`` is one that reports can name: the rule of ingestion and of registration."""
+    return type(project_id) is str and len(project_id) <= 128 and _PROJECT_ID.fullmatch(project_id) is not None
+
+
 def project_id_of(doc):
     """The project id of a v1 report, checked first: the project decides whether to read further."""
-    project_id = doc.get("project_id") if type(doc) is dict else None
-    if type(project_id) is not str or len(project_id) > 128 or not _PROJECT_ID.fullmatch(project_id):
+    if not project_id_ok(doc.get("project_id") if type(doc) is dict else None):
         raise Rejected(422, "schema_violation", "project_id: missing or malformed")
-    return project_id
+    return doc["project_id"]
 
 
 def validate_v1(doc):
@@ -359,7 +363,7 @@ def contributions_v10(doc):
     if type(ids) is not list or not ids or len(ids) > 16:
         raise Rejected(422, "schema_violation", "client_id: expected a list of 1 to 16 project ids")
     for project_id in ids:
-        if type(project_id) is not str or len(project_id) > 128 or not _PROJECT_ID.fullmatch(project_id):
+        if not project_id_ok(project_id):
             raise Rejected(422, "schema_violation", "client_id: a project id is malformed")
     stats = doc.get("stats")
     if type(stats) is not dict or len(stats) > 20000:

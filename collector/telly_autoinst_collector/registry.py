@@ -10,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from telly_autoinst.errors import ConfigError
 
+from .ingest import project_id_ok
+
 REGIONS = ("us", "eu")
 
 
@@ -28,7 +30,12 @@ def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, le
     if not epsilon_per_day > 0:
         raise ConfigError("--epsilon-per-day must be positive")
     # The region is part of the id, so an id pasted into the wrong region's config is obvious.
-    project_id = project_id or f"{region}-{secrets.token_hex(12)}"
+    if project_id is None:
+        project_id = f"{region}-{secrets.token_hex(12)}"
+    if not project_id_ok(project_id):
+        # An id that reports cannot name would register a project that can never receive one.
+        raise ConfigError(f"--project-id {project_id[:140]!r} is not a project id: use 1 to 128 characters "
+                          "of A-Z a-z 0-9 . _ : -")
     if store.project(project_id) is not None:
         raise ConfigError(f"project {project_id!r} is already registered")
     token = secrets.token_urlsafe(32)

@@ -458,7 +458,23 @@ class Store:
 
     def _insert_plaintext(self, conn, plain):
         if plain:
-            conn.execute(self._insert(level2_plaintext).on_conflict_do_nothing(), plain)
+            conn.execute(self._insert_plain, plain)
+
+    @functools.cached_property
+    def _insert_plain(self):
+        """Plaintext Level II of a report, kept only if its raw row was kept in the same day.
+
+        So it is keyed like the raw rows: on SQLite a retry across midnight (a report id stored
+        the day before) adds nothing, as it adds no raw row. Runs after the raw rows' insert, in
+        its transaction.
+        """
+        names = [column.name for column in level2_plaintext.columns]
+        values = [sa.bindparam(name, type_=level2_plaintext.c[name].type) for name in names]
+        raw = raw_reports.c
+        kept = sa.exists().where(raw.project_id == sa.bindparam("project_id"),
+                                 raw.report_id == sa.bindparam("report_id"), raw.day == sa.bindparam("day"))
+        insert = self._insert(level2_plaintext).from_select(names, sa.select(*values).where(kept))
+        return insert.on_conflict_do_nothing()
 
     @staticmethod
     def _copy_raw(conn, rows):

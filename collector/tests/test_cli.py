@@ -148,3 +148,25 @@ def test_the_default_store_is_private_whatever_the_umask(tmp_path, serve):
     directory.chmod(0o755)
     warnings = serve(f"sqlite:///{database}").stop()
     assert f"{database} is mode 644" in warnings and f"{directory} is mode 755" in warnings, warnings
+
+
+def test_project_create_refuses_ids_that_reports_cannot_name(db_url, tmp_path):
+    for bad in ("../../etc", "a b", "x/y", "p" * 200):
+        done = _cli("project", "create", "demo", "--project-id", bad, "--db", db_url, home=tmp_path)
+        assert done.returncode == 2 and "not a project id" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    done = _cli("project", "create", "demo", "--project-id", "6f1c2f7e-1b7a-4d55-9c1e-1234567890ab", "--json",
+                "--db", db_url, home=tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["project_id"] == "6f1c2f7e-1b7a-4d55-9c1e-1234567890ab"
+
+
+def test_rate_limit_burst_is_configurable(tmp_path, serve):
+    db_url = f"sqlite:///{tmp_path}/c.sqlite3"
+    project_id = json.loads(_cli("project", "create", "demo", "--json", "--db", db_url, home=tmp_path).stdout)[
+        "project_id"]
+    server = serve(db_url, "--rate-limit", "0.001", "--rate-limit-burst", "3")
+    answers = [post(server.url, make_report(project_id)) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    refused = _cli("serve", "--rate-limit-burst", "1", "--workers", "2", "--db", "postgresql://x/y", home=tmp_path)
+    assert refused.returncode == 2 and "--rate-limit-burst" in refused.stderr

@@ -111,3 +111,29 @@ def test_plaintext_level2_takes_the_fast_path_only_as_the_schema_allows():
                 parent[path[-1]] = value
             taken += _agrees(doc)
     assert taken > 10
+
+
+def _node_engines():
+    """The names Telly.js's engineOf (node/lib/control.js) can put in client.engine."""
+    import re
+
+    from tests.support.venvs import ROOT
+
+    source = (ROOT / "node" / "lib" / "control.js").read_text()
+    body = source[source.index("function engineOf("):]
+    body = body[:body.index("\n}\n")]
+    return {name for line in body.splitlines() if "return" in line for name in re.findall(r"'([a-z+]+)'", line)}
+
+
+def test_every_engine_a_client_can_name_takes_the_fast_path():
+    from telly_autoinst.engines import ENGINES
+
+    python = set(ENGINES) - {"auto"}  # "auto" is resolved before a report is written
+    node = _node_engines()
+    assert "rewrite" in python and node == {"cjs", "esm", "cjs+esm"}
+    for name in sorted(python | node):
+        report = copy.deepcopy(VALID_REPORT)
+        report["client"]["engine"] = name
+        if name in node:
+            report["client"]["name"] = "telly-autoinst-node"
+        assert fast_contribution_v1(json.dumps(report).encode()) is not None, name

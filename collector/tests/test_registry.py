@@ -21,3 +21,10 @@ def test_explicit_ids_and_duplicates(store):
         create_project(store, "again", "us", project_id=project_id)
     with pytest.raises(ConfigError, match="region"):
         create_project(store, "x", "mars")
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "a b", "x/y", "p" * 129, "p" * 200, "", "é", "a\nb"])
+def test_an_id_that_ingestion_refuses_cannot_be_registered(store, bad):
+    with pytest.raises(ConfigError, match="not a project id"):
+        create_project(store, "bad", "us", project_id=bad)
+    assert store.project_ids("us") == []

@@ -336,3 +336,16 @@ def test_a_row_too_long_for_its_column_fails_its_batch_only(store):
     for number in range(1, 13):
         store.insert_reports([_row("p1", f"{number:032x}")])
     assert len(store.report_ids("p1")) == 12
+
+
+def test_plaintext_is_keyed_like_the_raw_rows(store):
+    """A retry delivered after midnight is one raw row on SQLite (keyed by report id) and one per
+    day on PostgreSQL (keyed by day too): its plaintext Level II is counted as often, never more."""
+    _project(store, "p1")
+    later = DAY + datetime.timedelta(days=1)
+    store.insert_reports([dict(_row("p1", "a" * 32), level2_plaintext=_plain("alice"))])
+    store.insert_reports([dict(_row("p1", "a" * 32, day=later), level2_plaintext=_plain("alice"))])
+    raw = len(store.raw_days("p1"))
+    assert raw == (2 if store.dialect == "postgresql" else 1)
+    (alice,) = store.plaintext_users("p1", DAY, later)
+    assert (alice["reports"], alice["days"], alice["last_day"]) == (raw, raw, DAY if raw == 1 else later)
