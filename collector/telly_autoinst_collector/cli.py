@@ -160,6 +160,43 @@ def _project_create(args):
     return 0
 
 
+def _read_listing(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise TellyError(f"cannot read {path} as JSON: {exc}") from exc
+
+
+def _project_register_keys(args):
+    from .registry import register_keys
+
+    versions = [v.strip() for v in (args.versions or "").split(",") if v.strip()]
+    listing = _read_listing(args.file) if args.file else {"distributions": []}
+    keys, versions = register_keys(_store(args), args.project, listing, versions)
+    print(f"{args.project}: {keys} new feature key(s) and {versions} new version(s) registered as public")
+    return 0
+
+
+def _project_keys(args):
+    from .registry import unregister_key
+
+    store = _store(args)
+    if args.remove is not None:
+        if not unregister_key(store, args.project, args.remove):
+            raise TellyError(f"{args.remove!r} is not registered for {args.project}")
+        print(f"{args.project}: {args.remove!r} is no longer registered")
+        return 0
+    registered = store.public_keys(args.project)
+    if args.json:
+        print(json.dumps({"feature_keys": registered.get("users", []), "versions": registered.get("version", [])}))
+        return 0
+    for label, metric in (("feature key", "users"), ("version", "version")):
+        for key in registered.get(metric, []):
+            print(f"{label}\t{key}")
+    return 0
+
+
 def _publish(args):
     from . import jobs
     from .window import utc_now
@@ -226,6 +263,22 @@ _COMMANDS = (
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
     ], _project_rotate_token),
+    (("project", "register-keys"), "make a package's feature keys (and versions) public: released without a "
+                                   "threshold, whatever their count", [
+        (("file",), dict(nargs="?", help="what `python -m telly_autoinst --dry-run --json` prints; the keys (and "
+                                         "version) of its entries with this project id are registered")),
+        (("--project",), dict(required=True, help="the project id")),
+        (("--versions",), dict(help="comma-separated package versions to register too, e.g. 1.0.0,1.1.0")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_register_keys),
+    (("project", "keys"), "list the registered feature keys and versions, or take one back with --remove", [
+        (("--project",), dict(required=True, help="the project id")),
+        (("--remove",), dict(metavar="KEY", help="unregister this feature key or version")),
+        (("--json",), dict(action="store_true", help="print {feature_keys, versions} as JSON")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_keys),
     (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
         (("--project",), dict(help="only this project (default: every project of the region)")),
         (("--through-now",), dict(action="store_true", help="also release today's partial day (once a day, from "

@@ -256,6 +256,20 @@ _ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "em64t": "x86
            "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64"}
 
 
+# The public vocabulary of platform names: what ingestion folds names to, and Python minor versions.
+# These names say nothing about anyone, so they are released without a threshold; any other name a
+# report carries still has to pass partition selection. (Node's "node 20.11" keys are left out: a
+# fixed list of every Node minor would fill every Python project's table with noisy zeros.)
+_PUBLIC_MINORS = {"CPython": [f"3.{m}" for m in range(6, 16)] + ["2.7"],
+                  "PyPy": [f"3.{m}" for m in range(6, 13)] + ["2.7"], "GraalPy": [f"3.{m}" for m in range(8, 15)]}
+
+
+def public_platforms():
+    """{metric: frozenset of names} of Python, OS and architecture released whatever their count."""
+    return {"python": frozenset(f"{name} {minor}" for name, minors in _PUBLIC_MINORS.items() for minor in minors),
+            "os": frozenset(_OSES.values()), "arch": frozenset(_ARCHES.values())}
+
+
 def _fold(value, names):
     key = " ".join(value.split()).lower()
     return names.get(key, key) or "unknown"

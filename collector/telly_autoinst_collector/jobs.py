@@ -3,9 +3,22 @@
 import datetime
 
 from . import privacy
+from .ingest import public_platforms
 
 # One immutable default for both jobs (a call in the signature would hide that it is shared).
 _BOUNDS = privacy.Bounds()
+
+
+def public_names(store, project_id):
+    """{metric: names} released without a threshold: the platform vocabulary and what the author registered."""
+    public = {metric: set(names) for metric, names in public_platforms().items()}
+    for metric, keys in store.public_keys(project_id).items():
+        public.setdefault(metric, set()).update(keys)
+    return public
+
+
+def _release(store, project, day, complete, bounds):
+    return privacy.release_day(store, project, day, complete, bounds, public_names(store, project["project_id"]))
 
 
 def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
@@ -22,9 +35,9 @@ def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
         released = store.release_summary(project_id)
         for day in store.raw_days(project_id):
             if day < today and not released.get(day, (0.0, False))[1]:
-                done.append((project_id, day, privacy.release_day(store, project, day, True, bounds)))
+                done.append((project_id, day, _release(store, project, day, True, bounds)))
             elif day == today and through_now:
-                done.append((project_id, day, privacy.release_day(store, project, day, False, bounds)))
+                done.append((project_id, day, _release(store, project, day, False, bounds)))
     return done
 
 
@@ -42,7 +55,7 @@ def expire(store, project_ids, today, window_days, bounds=_BOUNDS, region=None):
         released = store.release_summary(project_id)
         for day in store.raw_days(project_id):
             if day < cutoff and not released.get(day, (0.0, False))[1]:
-                privacy.release_day(store, project, day, True, bounds)
+                _release(store, project, day, True, bounds)
     dropped = store.drop_days_before(cutoff, region) if region is not None else None
     for project_id in project_ids:
         store.expire(project_id, cutoff, rows=dropped is None)

@@ -11,9 +11,11 @@ Each release of a day is one OpenDP adaptive composition under approximate
 zero-concentrated DP: discrete Gaussian noise on every count (exact integer sampler, CKS20),
 with L2 sensitivities. Names (features, versions, platforms) go through OpenDP's thresholded
 Gaussian (partition selection): a name nobody has published before appears only when its noisy
-count passes a threshold, which is what δ pays for. Names published on the previous
-``KNOWN_DAYS`` days are public already, so they are released every day without a threshold (they
-enter the thresholded mechanism shifted far above it; a stable pre-processing that costs nothing).
+count passes a threshold, which is what δ pays for. Names that are public already are released
+every day without a threshold: those the author registered (feature keys from the package's
+``--dry-run --json`` listing, versions), a fixed vocabulary of platform names, and names published
+on the previous ``KNOWN_DAYS`` days (they enter the thresholded mechanism shifted far above it; a
+stable pre-processing that costs nothing, since no report decides which names they are).
 Calls are released for the feature names just selected: the clipped sum of the calls beyond each
 user's first, plus that feature's noisy users (a clipped per-user mean times the users; the
 dashboard shows calls per user). Counting only the calls beyond the first keeps the L2 norm, and
@@ -303,8 +305,11 @@ def _share(project, day_releases, complete):
     return rho, delta
 
 
-def release_day(store, project, day, complete, bounds=Bounds()):
+def release_day(store, project, day, complete, bounds=Bounds(), public=None):
     """Release one day of one project; return the (ε, δ) its user-days have spent in total, or None.
+
+    ``public`` ({metric: names}) are names known without looking at any report (registered by the
+    author, or a fixed vocabulary): released with noise and without a threshold, whatever their count.
 
     None: the day's budget allows no further release (a second partial release, or the complete
     one after the budget was spent, e.g. by releases made before the total budget).
@@ -316,7 +321,8 @@ def release_day(store, project, day, complete, bounds=Bounds()):
         return None
     rho_share, delta_share = share
     chosen = plan(rho_share, delta_share * _SELECTION_DELTA, bounds)
-    known, popularity = {}, {}
+    known = {metric: set(names) for metric, names in (public or {}).items()}
+    popularity = {}
     for _, metric, key, value, _ in store.published_cells(project_id, day - datetime.timedelta(days=KNOWN_DAYS),
                                                          day - datetime.timedelta(days=1)):
         known.setdefault(metric, set()).add(key)

@@ -56,6 +56,44 @@ def rotate_token(store, project_id):
     return token
 
 
+# The stored lengths of a feature key and a version (store.py's cells and raw_reports columns).
+_KEY_CHARS, _VERSION_CHARS = 512, 64
+
+
+def _listing_entries(listing, project_id):
+    """The entries of a ``--dry-run --json`` listing that carry ``project_id``."""
+    entries = listing.get("distributions") if isinstance(listing, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError("the file is not what `python -m telly_autoinst --dry-run --json` prints "
+                          "(no \"distributions\" list)")
+    return [e for e in entries if isinstance(e, dict) and e.get("project_id") == project_id]
+
+
+def register_keys(store, project_id, listing, versions=()):
+    """Make public the feature keys (and versions) of ``project_id``'s entries in a dry-run listing.
+
+    Returns (feature keys added, versions added). Registering again adds what a new release of the
+    package lists; nothing is removed (``unregister_key`` does that). Keys are never taken from reports.
+    """
+    if store.project(project_id) is None:
+        raise ConfigError(f"no project {project_id!r} is registered in this database")
+    entries = _listing_entries(listing, project_id)
+    if not entries and not versions:
+        raise ConfigError(f"the listing has no entry with project_id {project_id!r}; run --dry-run --json "
+                          f"where the package is installed, or check its project id")
+    keys = [key for entry in entries for key in entry.get("keys") or ()]
+    found = list(versions) + [entry["version"] for entry in entries if entry.get("version")]
+    for value, limit, what in [(k, _KEY_CHARS, "key") for k in keys] + [(v, _VERSION_CHARS, "version") for v in found]:
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            raise ConfigError(f"{what} {value!r} is not a string of 1 to {limit} characters")
+    return store.add_public_keys(project_id, "users", keys), store.add_public_keys(project_id, "version", found)
+
+
+def unregister_key(store, project_id, key):
+    """Take a registered key (or version) back, e.g. a typo; False if it was not registered."""
+    return store.remove_public_key(project_id, key) > 0
+
+
 def token_matches(project, token):
     return bool(token) and hmac.compare_digest(project["read_token_sha256"], _sha256(token))
 

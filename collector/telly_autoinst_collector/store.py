@@ -23,7 +23,8 @@ from telly_autoinst.errors import ConfigError
 # Bump with every change to the tables below, and add the step to _MIGRATIONS.
 # 3: projects.level2_plaintext and the level2_plaintext table (corporate plaintext Level II).
 # 4: releases.delta and releases.detail (the δ of a release and how it was made).
-SCHEMA_VERSION = 4
+# 5: the public_keys table (names an author registered as public: released without a threshold).
+SCHEMA_VERSION = 5
 
 # pg_advisory_lock keys: migrations and new partitions (per transaction), background jobs (per session).
 _MIGRATION_LOCK = 7406057
@@ -121,6 +122,16 @@ level2_plaintext = sa.Table(
 )
 
 
+# Names an author made public (`collector project register-keys`): feature keys from the package's
+# `--dry-run --json` listing and package versions. Never filled from reports.
+public_keys = sa.Table(
+    "public_keys", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("metric", sa.String(16), primary_key=True),  # "users" (a feature key) or "version"
+    sa.Column("key", sa.String(512), primary_key=True),
+)
+
+
 def _migrate_to_1(conn):
     for table in (projects, window_keys, raw_reports, releases, cells):
         table.create(conn, checkfirst=True)
@@ -184,8 +195,12 @@ def _migrate_to_4(conn):
                                  f"DEFAULT '{column.server_default.arg}'"))
 
 
+def _migrate_to_5(conn):
+    public_keys.create(conn, checkfirst=True)
+
+
 # version -> step; each step runs in its own transaction together with its schema_version row.
-_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
 
 
 def _private_dir(path):
@@ -593,6 +608,37 @@ class Store:
                  .group_by(*identity).order_by(sa.desc("reports"), *identity).limit(limit))
         with self._read() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
+
+    # --- public names --------------------------------------------------------------------
+    def add_public_keys(self, project_id, metric, keys):
+        """Register ``keys`` of ``metric`` as public; returns how many were not registered before."""
+        keys = sorted(set(keys))
+        if not keys:
+            return 0
+        with self.engine.begin() as conn:
+            before = conn.execute(sa.select(sa.func.count()).where(
+                public_keys.c.project_id == project_id, public_keys.c.metric == metric)).scalar_one()
+            conn.execute(self._insert(public_keys).on_conflict_do_nothing(),
+                         [{"project_id": project_id, "metric": metric, "key": key} for key in keys])
+            after = conn.execute(sa.select(sa.func.count()).where(
+                public_keys.c.project_id == project_id, public_keys.c.metric == metric)).scalar_one()
+        return after - before
+
+    def public_keys(self, project_id):
+        """{metric: sorted keys} registered as public for the project."""
+        query = (sa.select(public_keys.c.metric, public_keys.c.key).where(public_keys.c.project_id == project_id)
+                 .order_by(public_keys.c.metric, public_keys.c.key))
+        found = {}
+        with self._read() as conn:
+            for metric, key in conn.execute(query):
+                found.setdefault(metric, []).append(key)
+        return found
+
+    def remove_public_key(self, project_id, key):
+        """Unregister ``key`` (of any metric); returns how many rows went."""
+        with self.engine.begin() as conn:
+            return conn.execute(public_keys.delete().where(public_keys.c.project_id == project_id,
+                                                           public_keys.c.key == key)).rowcount
 
     # --- releases and published cells ----------------------------------------------------
     def release_summary(self, project_id):

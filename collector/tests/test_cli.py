@@ -170,3 +170,40 @@ def test_rate_limit_burst_is_configurable(tmp_path, serve):
     assert int(answers[-1].headers["Retry-After"]) >= 1
     refused = _cli("serve", "--rate-limit-burst", "1", "--workers", "2", "--db", "postgresql://x/y", home=tmp_path)
     assert refused.returncode == 2 and "--rate-limit-burst" in refused.stderr
+
+
+
+def _listing(project_id):
+    """What `python -m telly_autoinst --dry-run --json` prints (config/dry-run.schema.json), two projects."""
+    entry = {"distribution": "demo", "version": "1.2.0", "project_id": project_id, "packages": ["demo"],
+             "source": "pyproject", "engine": "rewrite", "engine_note": None, "mode": "optout", "endpoint": None,
+             "modules": ["demo"], "problems": [], "keys": ["demo.f", "demo.C.m"],
+             "engines": {"demo.f": "rewrite", "demo.C.m": "rewrite"}, "not_counted": []}
+    other = dict(entry, distribution="other", version="9.0", project_id="someone-else", keys=["other.g"])
+    return {"format": "telly-dry-run", "format_version": 1, "client_version": "0.1.0", "python": "3.11.7",
+            "ok": True, "kill_switch": None, "errors": [], "distributions": [entry, other]}
+
+
+def test_register_keys_from_a_dry_run_listing_then_list_and_remove(tmp_path):
+    db = f"sqlite:///{tmp_path}/c.sqlite3"
+    project_id = json.loads(_cli("project", "create", "demo", "--json", "--db", db, home=tmp_path).stdout)["project_id"]
+    listing = tmp_path / "keys.json"
+    listing.write_text(json.dumps(_listing(project_id)))
+    done = _cli("project", "register-keys", "--project", project_id, str(listing), "--versions", "1.0.0,1.1.0",
+                "--db", db, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 new feature key(s) and 3 new version(s)" in done.stdout
+    again = _cli("project", "register-keys", "--project", project_id, str(listing), "--db", db, home=tmp_path)
+    assert "0 new feature key(s) and 0 new version(s)" in again.stdout  # registering again only adds
+    shown = json.loads(_cli("project", "keys", "--project", project_id, "--json", "--db", db, home=tmp_path).stdout)
+    # Only the entries of this project: the other distribution's keys are not registered.
+    assert shown == {"feature_keys": ["demo.C.m", "demo.f"], "versions": ["1.0.0", "1.1.0", "1.2.0"]}
+    assert _cli("project", "keys", "--project", project_id, "--remove", "demo.f", "--db", db,
+                home=tmp_path).returncode == 0
+    assert _cli("project", "keys", "--project", project_id, "--remove", "demo.f", "--db", db,
+                home=tmp_path).returncode == 2
+    assert "feature key\tdemo.C.m" in _cli("project", "keys", "--project", project_id, "--db", db,
+                                           home=tmp_path).stdout
+    listing.write_text('{"not": "a listing"}')
+    refused = _cli("project", "register-keys", "--project", project_id, str(listing), "--db", db, home=tmp_path)
+    assert refused.returncode == 2 and "--dry-run --json" in refused.stderr

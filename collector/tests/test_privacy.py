@@ -230,3 +230,38 @@ def test_the_privacy_page_states_the_figures_the_collector_computes():
     flat = " ".join(page.split())
     for text in stated:
         assert text in flat, text
+
+
+def test_registered_keys_and_platform_names_are_released_whatever_their_count_others_are_not(store):
+    from telly_autoinst_collector import jobs
+    from telly_autoinst_collector.registry import register_keys
+
+    project = _project(store, 1.0)
+    project_id = project["project_id"]
+    register_keys(store, project_id, {"distributions": [{"project_id": project_id, "version": "1.0",
+                                                         "keys": ["m.registered", "m.unused"]}]})
+    _insert(store, project_id, 3, stats={"m.registered": 1, "m.secret": 1}, version="1.0")
+    store.insert_reports([{"project_id": project_id, "report_id": "f" * 32, "day": DAY, "uid": "odd",
+                           "version": "0.0.dev1", "python": "weird 9.9", "os": "Linux", "arch": "x86_64",
+                           "stats": json.dumps({"m.registered": 1})}])
+    privacy.release_day(store, project, DAY, True, public=jobs.public_names(store, project_id))
+    cells = _cells(store, project_id)
+    # Registered keys (even one nobody used) and versions: released with noise, no threshold.
+    assert {("users", "m.registered"), ("users", "m.unused"), ("calls", "m.unused"), ("version", "1.0")} <= set(cells)
+    # The platform vocabulary is public; a name only a report carries still needs the threshold.
+    assert ("python", "CPython 3.11") in cells and ("os", "Linux") in cells and ("arch", "x86_64") in cells
+    assert ("users", "m.secret") not in cells and ("python", "weird 9.9") not in cells
+    assert ("version", "0.0.dev1") not in cells
+
+
+def test_the_public_platform_vocabulary_holds_what_ingestion_folds_names_to():
+    from telly_autoinst_collector import ingest
+
+    public = ingest.public_platforms()
+    for implementation, version, os_name, machine in [("cpython", "3.11.7", "Linux", "x86_64"),
+                                                      ("CPython", "3.9.1", "Darwin", "arm64"),
+                                                      ("pypy", "3.10.14", "Windows", "AMD64"),
+                                                      ("graalpy", "3.11.0", "linux", "aarch64")]:
+        python, os_key, arch = ingest._platform_names(implementation, version, os_name, machine)
+        assert python in public["python"] and os_key in public["os"] and arch in public["arch"]
+    assert "weird 9.9" not in public["python"]

@@ -94,6 +94,16 @@ def test_a_new_release_replaces_cells_and_adds_its_epsilon(store):
     assert store.release_summary("p1") == {DAY: (1.5, True)}
 
 
+def test_public_keys_are_added_listed_and_removed_per_project(store):
+    assert store.add_public_keys("p1", "users", ["m.f", "m.g", "m.f"]) == 2
+    assert store.add_public_keys("p1", "users", ["m.g", "m.h"]) == 1
+    assert store.add_public_keys("p1", "version", ["1.0"]) == 1
+    assert store.public_keys("p1") == {"users": ["m.f", "m.g", "m.h"], "version": ["1.0"]}
+    assert store.public_keys("p2") == {}
+    assert store.remove_public_key("p1", "m.g") == 1 and store.remove_public_key("p1", "m.g") == 0
+    assert store.public_keys("p1")["users"] == ["m.f", "m.h"]
+
+
 def test_project_region_listing(store):
     _project(store, "p1", "us")
     _project(store, "p2", "eu")
@@ -144,12 +154,12 @@ def test_schema_4_adds_delta_and_detail_to_the_releases_of_an_older_database(db_
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE releases DROP COLUMN delta"))
         conn.execute(sa.text("ALTER TABLE releases DROP COLUMN detail"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 4"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 4"))
         conn.execute(sa.text("INSERT INTO releases VALUES ('p1', :day, 1, :at, 1.0, :done)"),
                      {"day": DAY, "at": datetime.datetime(2026, 11, 2), "done": True})
     engine.dispose()
     upgraded = store_module.open_store(db_url)
-    assert upgraded.version() == store_module.SCHEMA_VERSION == 4
+    assert upgraded.version() == store_module.SCHEMA_VERSION
     assert upgraded.release_accounts("p1")[DAY] == {"day": DAY, "epsilon": 1.0, "delta": 0.0, "complete": True,
                                                    "detail": {}}
     upgraded.record_release("p1", DAY, 0.5, True, [], delta=1e-7, detail={"noise": "gaussian"})
@@ -273,8 +283,9 @@ def test_version_2_database_gains_the_plaintext_agreement_switched_off(db_url, m
     old.dispose()
     monkeypatch.undo()
     upgraded = store_module.open_store(db_url)
-    assert upgraded.version() == store_module.SCHEMA_VERSION == 4
+    assert upgraded.version() == store_module.SCHEMA_VERSION == 5
     assert upgraded.project("old")["level2_plaintext"] is False
+    assert upgraded.public_keys("old") == {}  # schema 5 follows on
     assert "level2_plaintext" in sa.inspect(upgraded.engine).get_table_names()
     upgraded.dispose()
 

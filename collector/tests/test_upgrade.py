@@ -72,5 +72,7 @@ def test_a_schema4_store_is_migrated_and_keeps_its_data(old_store):
                "python": "CPython 3.13", "os": "Linux", "arch": "arm64", "stats": '{"demo.h": 1}'}
         store.insert_reports([row, dict(row)])
         assert store.raw_days("us-fixture") == DAYS + [day] and len(store.report_ids("us-fixture")) == 7
+        # Schema 5's table of public names exists and is empty.
+        assert store.public_keys("us-fixture") == {} and store.add_public_keys("us-fixture", "users", ["demo.h"]) == 1
     finally:
         store.dispose()
