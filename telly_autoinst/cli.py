@@ -24,10 +24,6 @@ def _message(message, as_json, **data):
     return (_json({"message": message, **data}) if as_json else message), 0
 
 
-def _warn(message):
-    sys.stderr.write(f"telly_autoinst: warning: {message}\n")
-
-
 def _project_id(value):
     """A project id as the schema defines it; ConfigError (exit 2) otherwise, before any file is touched."""
     from .settings import project_id_problem
@@ -38,36 +34,38 @@ def _project_id(value):
     return value
 
 
-def _warn_if_unwatched(project_id):
-    from .consent import watched_projects
+def _edit_list(edit, name, as_json, verb):
+    """Record a choice for the project ``name`` stands for (its id, its distribution or module name);
+    a name that stands for no project is refused, so a typo never looks like an opt-out."""
+    from . import consent
 
-    if project_id.casefold() not in {p.casefold() for p in watched_projects()}:
-        _warn(f"no watched package in this environment has the project id {project_id!r} "
-              "(recorded anyway; check the spelling with `python -m telly_autoinst status`)")
-
-
-def _edit_list(edit, project_id, as_json, message):
-    project_id = _project_id(project_id)
+    _project_id(name)
+    project_id = consent.resolve(name)
+    if project_id is None:
+        raise ConfigError(f"{name!r} is neither the project id nor the distribution name of a watched package, nor "
+                          "a project in your lists; nothing was recorded (`python -m telly_autoinst status` lists "
+                          "packages and their project ids)")
     try:
         edit(project_id)
     except OSError as exc:
         raise ConfigError(f"cannot write to your home directory ({exc}); set HOME to a writable directory") from exc
-    _warn_if_unwatched(project_id)
-    return _message(message, as_json, project_id=project_id)
+    named = "" if project_id.casefold() == name.casefold() else f"{name} "
+    return _message(f"{verb}: {named}(project {project_id})" if named else f"{verb}: {project_id}", as_json,
+                    project_id=project_id)
 
 
 def _optin(args):
-    """`optin PROJECT_ID`: list it in ~/.telly_optin and remove it from ~/.telly_optout."""
+    """`optin NAME`: list its project in ~/.telly_optin and remove it from ~/.telly_optout."""
     from . import consent
 
-    return _edit_list(consent.optin, args.project_id, args.json, f"opted in: {args.project_id}")
+    return _edit_list(consent.optin, args.project_id, args.json, "opted in")
 
 
 def _optout(args):
-    """`optout PROJECT_ID`: list it in ~/.telly_optout and remove it from ~/.telly_optin."""
+    """`optout NAME`: list its project in ~/.telly_optout and remove it from ~/.telly_optin."""
     from . import consent
 
-    return _edit_list(consent.optout, args.project_id, args.json, f"opted out: {args.project_id}")
+    return _edit_list(consent.optout, args.project_id, args.json, "opted out")
 
 
 def _disable(args):
@@ -111,16 +109,21 @@ def _status(args):
         f"mode:         {'opt-in for every project (TELLY_OPTIN)' if data['optin_only'] else 'per project'}",
         f"CI:           {('yes, ' + (data['ci_vendor'] or 'generic')) if data['ci'] else 'no'}",
         f"storage:      {data['storage_type']}",
-        "",
+        f"user config:  {data['user_config'] or '(none: no home directory)'}",
     ]
+    if data["config_error"]:
+        lines.append(f"  error: {data['config_error']}")
+        lines.append("  nothing is counted until it is fixed")
+    lines.append("")
     rows = data["projects"]
     if rows:
-        width = max(len("PROJECT"), *(len(r["project_id"]) for r in rows))
-        lines.append(f"{'PROJECT'.ljust(width)}  STATE  LEVEL II  WHY")
+        width = max(len("PACKAGE"), *(len(r["package"] or "-") for r in rows))
+        id_width = max(len("PROJECT"), *(len(r["project_id"]) for r in rows))
+        lines.append(f"{'PACKAGE'.ljust(width)}  {'PROJECT'.ljust(id_width)}  STATE  LEVEL II  WHY")
         for r in rows:
             level2 = "plain" if r["level2_plaintext"] else "yes" if r["level2"] else "no"
-            lines.append(f"{r['project_id'].ljust(width)}  {'on ' if r['on'] else 'off'}    "
-                         f"{level2.ljust(10)}{r['why']}")
+            lines.append(f"{(r['package'] or '-').ljust(width)}  {r['project_id'].ljust(id_width)}  "
+                         f"{'on ' if r['on'] else 'off'}    {level2.ljust(10)}{r['why']}")
     else:
         lines.append("no watched project found")
     return "\n".join(lines), 0
@@ -215,8 +218,9 @@ def _dry_run_text(result):
 # keywords) for an option. A handler takes the parsed arguments and returns (text, exit_code);
 # the text goes to stdout.
 _COMMANDS = (
-    ("optin", "send reports for PROJECT_ID (required for projects in opt-in mode)", ("project_id",), _optin),
-    ("optout", "never send reports for PROJECT_ID", ("project_id",), _optout),
+    ("optin", "send reports for a package (its distribution name or project id; required in opt-in mode)",
+     ("project_id",), _optin),
+    ("optout", "never send reports for a package (its distribution name or project id)", ("project_id",), _optout),
     ("enable", "turn telly_autoinst back on for every project (removes ~/.telly_disable)", (), _enable),
     ("disable", "turn telly_autoinst off for every project (creates ~/.telly_disable)", (), _disable),
     ("status", "show what is on, for which project, and why", (), _status),

@@ -30,6 +30,7 @@ from ._contract import (
     FILE_OPTOUT,
     LISTS_MAX_BYTES,
     LOCK_LISTS_STALE_AFTER_SEC,
+    LOCK_LISTS_WAIT_HOST_SEC,
     LOCK_LISTS_WAIT_SEC,
     NOTICE_FIRST_RUN,
     RUNTIMES,
@@ -81,22 +82,23 @@ def _listed(name, project_id):
 
 
 @contextlib.contextmanager
-def _locked(home):
+def _locked(home, wait):
     path = os.path.join(home, FILE_LISTS_LOCK)
-    line = _lockfile.hold(path, LOCK_LISTS_STALE_AFTER_SEC, LOCK_LISTS_WAIT_SEC)
+    line = _lockfile.hold(path, LOCK_LISTS_STALE_AFTER_SEC, wait)
     try:
         yield
     finally:
         _lockfile.release(path, line)
 
 
-def _edit(name, add=(), remove=()):
-    """Add and remove ids in one list file under the lock; returns True if the file changed."""
+def _edit(name, add=(), remove=(), wait=LOCK_LISTS_WAIT_SEC):
+    """Add and remove ids in one list file under the lock (waiting up to ``wait`` seconds for it);
+    returns True if the file changed."""
     home = home_dir()
     if home is None:
         raise OSError("no home directory: cannot record the choice")
     path = os.path.join(home, name)
-    with _locked(home):
+    with _locked(home, wait):
         current = _read_ids(name)
         removing = {r.casefold() for r in remove}
         updated = [entry for entry in current if entry.casefold() not in removing]
@@ -138,7 +140,7 @@ def _notice(project):
         return True
     try:
         # Record first: if it cannot be recorded it would be shown on every run, so stay quiet and send nothing.
-        _edit(FILE_NOTICES, add=(project_id,))
+        _edit(FILE_NOTICES, add=(project_id,), wait=LOCK_LISTS_WAIT_HOST_SEC)
     except OSError:
         _debug.swallowed(f"recording the first-run notice of {project_id}")
         return False
@@ -255,20 +257,50 @@ def state_files():
 
 
 def watched_projects():
-    """Projects of the watched packages that discovery finds now (forced ones included), by project id."""
+    """Projects of the watched packages that discovery finds now (forced ones included), by project id.
+
+    A user config that is malformed at the top still lets the packages be listed (with their
+    own settings): `status` shows the error and that nothing is counted meanwhile.
+    """
     found = {}
     try:
         from . import discovery
+        from .errors import ConfigError
         from .settings import process_settings, read_user_config
 
         user_config = read_user_config()
-        forced = process_settings(user_config=user_config).force_packages
+        try:
+            forced = process_settings(user_config=user_config).force_packages
+        except ConfigError:
+            forced = ()
         by_module, _errors = discovery.resolve(discovery.scan(), forced, user_config=user_config)
         for project in by_module.values():
             found[project.project_id] = project
     except Exception:  # a malformed table is reported by --dry-run; status still lists the rest
         _debug.swallowed("finding the watched projects")
     return found
+
+
+def resolve(name):
+    """The project id that ``name`` stands for, or None: a watched project's id, the name of its
+    distribution (in any spelling pip accepts) or one of its top-level modules, or an id already
+    in ~/.telly_optin or ~/.telly_optout (a package uninstalled since)."""
+    from .discovery import normalize
+
+    wanted = name.casefold()
+    watched = watched_projects()
+    for project_id in watched:
+        if project_id.casefold() == wanted:
+            return project_id
+    for project_id, project in sorted(watched.items()):
+        names = [getattr(project, "distribution", None), *getattr(project, "packages", ())]
+        if any(n and normalize(n) == normalize(name) for n in names):
+            return project_id
+    for list_name in (FILE_OPTIN, FILE_OPTOUT):
+        for entry in _read_ids(list_name):
+            if entry.casefold() == wanted:
+                return entry
+    return None
 
 
 def known_projects():
@@ -283,18 +315,24 @@ def known_projects():
 def status(environ=None):
     """What `status` shows, as data: kill switch, modes, CI, and each known project's decision."""
     from . import __version__
-    from .settings import SETTINGS, ProjectSettings, process_settings
+    from ._env import user_config_path
+    from .settings import SETTINGS, ProjectSettings
 
-    process = process_settings(environ=environ)
+    process, config_error = _process_for_status(environ)
     is_ci, vendor = ci_vendor(environ)
     rows = []
     defaults = {s.name: s.default for s in SETTINGS if s.scope == "project"}
     for project_id, project in sorted(known_projects().items()):
+        package = None
         if project is None:  # only named in a list: judge it with default settings
             values = dict(defaults, project_id=project_id)
             project = ProjectSettings(source="~/.telly_optin/optout", **values)
+        else:
+            package = display_name(project)
         decision = decide(project, process, environ, show_notice=False)
-        rows.append({"project_id": project_id, "on": decision.send, "why": decision.reason,
+        if config_error and decision.send:  # the hook fails closed on a malformed config
+            decision = Decision(False, "the user config is malformed (see above): nothing is counted")
+        rows.append({"project_id": project_id, "package": package, "on": decision.send, "why": decision.reason,
                      "level2": project.level2, "mode": "optin" if process.optin_only else project.mode,
                      # Both client-side agreements hold: plain values go out (the collector may still drop them).
                      "level2_plaintext": bool(project.level2 and project.level2_plaintext
@@ -306,5 +344,23 @@ def status(environ=None):
         "ci": is_ci,
         "ci_vendor": vendor,
         "storage_type": process.storage_type,
+        "user_config": user_config_path(environ),
+        "config_error": config_error,
         "projects": rows,
     }
+
+
+def _process_for_status(environ):
+    """(ProcessSettings, the user config's error or None): with a malformed config file, the
+    environment's settings, and the error naming the file, the key and the schema to check."""
+    from .errors import ConfigError
+    from .settings import process_settings
+
+    try:
+        return process_settings(environ=environ), None
+    except ConfigError as exc:
+        error = str(exc)
+    try:
+        return process_settings(environ=environ, user_config={}), error
+    except ConfigError:  # a malformed environment variable as well: the defaults, for display only
+        return process_settings(environ={}, user_config={}), error

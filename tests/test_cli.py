@@ -43,12 +43,25 @@ def test_invalid_project_ids_are_refused_before_any_edit(calls, capsys, bad):
     assert "is not a valid project id" in captured.err
 
 
-def test_unwatched_project_id_is_accepted_with_a_warning(calls, capsys):
-    assert cli.main(["optout", "someone-else"]) == 0
+def test_a_name_that_matches_no_project_is_refused(calls, capsys):
+    # A typo must not look like an opt-out while the package keeps reporting.
+    assert cli.main(["optout", "someone-else"]) == 2
     captured = capsys.readouterr()
-    assert calls == [("optout", "someone-else")]
-    assert captured.out == "opted out: someone-else\n"
-    assert "no watched package" in captured.err and "'someone-else'" in captured.err
+    assert calls == [] and captured.out == ""
+    assert "'someone-else' is neither the project id nor the distribution name" in captured.err
+
+
+def test_a_distribution_name_stands_for_its_project(calls, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    project = SimpleNamespace(project_id="us-3bc8f1", distribution="tk-stats", packages=("tk_st",))
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"us-3bc8f1": project})
+    for name in ("tk-stats", "TK_Stats", "tk_st", "US-3BC8F1"):
+        assert cli.main(["optout", name]) == 0
+    assert calls == [("optout", "us-3bc8f1")] * 4
+    assert capsys.readouterr().out.splitlines()[0] == "opted out: tk-stats (project us-3bc8f1)"
+    assert cli.main(["--json", "optin", "tk-stats"]) == 0
+    assert json.loads(capsys.readouterr().out)["project_id"] == "us-3bc8f1"
 
 
 def test_option_handler_exit_code(monkeypatch, capsys):
@@ -60,7 +73,7 @@ def test_option_handler_exit_code(monkeypatch, capsys):
     assert "error: bad table" in captured.err
 
 
-def test_errors_go_to_stderr_with_exit_code_2(monkeypatch, capsys):
+def test_errors_go_to_stderr_with_exit_code_2(calls, monkeypatch, capsys):
     def broken(project_id):
         raise OSError("read-only file system")
 

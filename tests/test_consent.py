@@ -91,6 +91,7 @@ def test_missing_and_unwritable_files(home, monkeypatch):
 def test_cli_errors_become_exit_2(home, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(home / "file"))
     (home / "file").write_text("")
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"p": _project("p")})
     assert cli_main(["optout", "p"]) == 2
     assert "cannot write" in capsys.readouterr().err
 
@@ -181,7 +182,7 @@ def test_status_table_and_json(home, monkeypatch, capsys):
     assert cli_main(["status"]) == 0
     text = capsys.readouterr().out
     assert "opt-in for every project" in text
-    lines = {line.split()[0]: line for line in text.splitlines() if line.endswith(("opted in (~/.telly_optin)",
+    lines = {line.split()[1]: line for line in text.splitlines() if line.endswith(("opted in (~/.telly_optin)",
                                                                                   "opted out (~/.telly_optout)"))}
     assert " off " in lines["gone-proj"] and " on " in lines["kept-proj"]
     assert cli_main(["status", "--json"]) == 0
@@ -199,10 +200,53 @@ def test_status_says_plain_only_when_the_package_and_the_user_agreed(home, monke
     if user:
         monkeypatch.setenv("TELLY_LEVEL2_PLAINTEXT", "1")
     assert cli_main(["status"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("corp-tool"))
-    assert row.split()[2] == shown
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("x "))
+    assert row.split()[3] == shown
     assert cli_main(["status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["projects"][0]["level2_plaintext"] is (shown == "plain")
+
+
+def test_status_names_the_package_of_each_project(home, monkeypatch, capsys):
+    project = project_settings({"project_id": "us-3bc8f1"}, "t", distribution="tk-stats", default_packages=("tk_st",),
+                               environ={}, user_config={})
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"us-3bc8f1": project})
+    assert cli_main(["status"]) == 0
+    table = capsys.readouterr().out.split("\n\n", 1)[1].splitlines()
+    assert table[0].split()[:3] == ["PACKAGE", "PROJECT", "STATE"]
+    assert table[1].split()[:3] == ["tk-stats", "us-3bc8f1", "on"]
+    assert cli_main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["projects"][0]["package"] == "tk-stats"
+
+
+def test_optout_by_distribution_name_turns_the_project_off(home, monkeypatch, capsys):
+    project = project_settings({"project_id": "us-3bc8f1"}, "t", distribution="tk-stats", default_packages=("tk_st",),
+                               environ={}, user_config={})
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"us-3bc8f1": project})
+    assert cli_main(["optout", "tk_st"]) == 0
+    assert (home / ".telly_optout").read_text() == "us-3bc8f1\n"
+    assert not consent.decide(project, _process(), environ={}).send
+    assert cli_main(["optout", "tk_sx"]) == 2  # matches neither: refused, nothing recorded
+    assert "nothing was recorded" in capsys.readouterr().err
+    assert (home / ".telly_optout").read_text() == "us-3bc8f1\n"
+
+
+def test_unknown_user_config_key_fails_closed_and_status_names_file_key_and_schema(home, monkeypatch, capsys):
+    config = home / ".config" / "telly_autoinst" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("disable = true\n")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    project = _project("us-3bc8f1")
+    monkeypatch.setattr(consent, "watched_projects", lambda: {"us-3bc8f1": project})
+    assert cli_main(["status"]) == 0
+    out = capsys.readouterr().out
+    error = next(line for line in out.splitlines() if line.strip().startswith("error:"))
+    assert str(config) in error and "unknown key 'disable'" in error and "user-config.schema.json" in error
+    row = next(line for line in out.splitlines() if "us-3bc8f1" in line)
+    assert " off " in row and "user config is malformed" in row
+    assert cli_main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["user_config"] == str(config) and "unknown key 'disable'" in data["config_error"]
+    assert data["projects"][0]["on"] is False
 
 
 # The real thing: a fresh interpreter on a pseudo-terminal.

@@ -5,7 +5,7 @@
 const fs = require('fs');
 const consent = require('./consent');
 const settings = require('./settings');
-const { killSwitch, cacheDir } = require('./_env');
+const { killSwitch, cacheDir, userConfigPath } = require('./_env');
 const { createExclusive, secureDir } = require('./_files');
 const { ciVendor } = require('./facts');
 const { VERSION } = require('./report');
@@ -61,11 +61,11 @@ function enable({ json }) {
 }
 
 /** Projects to list: watched packages visible from here plus those named in the lists (settings or null). */
-async function knownProjects() {
+async function knownProjects(userConfig = null) {
   const found = new Map();
   try {
     const { plan } = require('./dryrun');
-    const packagesAndKeys = await plan();
+    const packagesAndKeys = await plan(process.cwd(), { userConfig });
     for (const p of packagesAndKeys.packages) found.set(p.project_id, p);
   } catch (_) { /* a malformed field is reported by --dry-run; the rest is still listed */ }
   for (const name of [consent.OPTIN_FILE, consent.OPTOUT_FILE]) {
@@ -80,17 +80,33 @@ function projectSettingsOf(projectId, found) {
   return settings.projectSettings(table, found ? found.source : '~/.telly_optin/optout', { forced: true, name: found && found.package });
 }
 
+/**
+ * [process settings, the user config's error or null]: with a malformed config file, the
+ * environment's settings, and the error naming the file, the key and the schema to check.
+ */
+function processForStatus() {
+  try {
+    return [settings.processSettings(), null];
+  } catch (err) {
+    if (!(err instanceof settings.ConfigError)) throw err;
+    return [settings.processSettings(process.env, {}), err.message];
+  }
+}
+
 async function status({ json }) {
-  const processSettings = settings.processSettings();
+  const [processSettings, configError] = processForStatus();
   const [isCi, vendor] = ciVendor();
   const rows = [];
-  const known = await knownProjects();
+  // A malformed user config: the packages are still listed, with their own settings.
+  const known = await knownProjects(configError ? {} : null);
   for (const id of [...known.keys()].sort()) {
     const found = known.get(id);
     const project = projectSettingsOf(id, found);
-    const decision = consent.decide(project, processSettings, { showNotice: false });
+    let decision = consent.decide(project, processSettings, { showNotice: false });
+    // The hook fails closed on a malformed config: nothing is counted until it is fixed.
+    if (configError && decision.send) decision = { send: false, reason: 'the user config is malformed (see above): nothing is counted' };
     const level2 = found ? found.level2 : project.level2;
-    rows.push({ project_id: id, on: decision.send, why: decision.reason, level2,
+    rows.push({ project_id: id, package: found ? found.package : null, on: decision.send, why: decision.reason, level2,
       mode: processSettings.optin_only ? 'optin' : project.mode,
       // Both client-side agreements hold: plain values go out (the collector may still drop them).
       level2_plaintext: Boolean(level2 && found && found.level2_plaintext && processSettings.accept_level2_plaintext) });
@@ -102,7 +118,8 @@ async function status({ json }) {
     if (reason !== null && !refused.some((r) => r.reason === reason)) refused.push({ directory, reason });
   }
   const data = { version: VERSION, disabled_by: killSwitch(), optin_only: processSettings.optin_only, ci: isCi,
-    ci_vendor: vendor, storage_type: processSettings.storage_type, refused, projects: rows };
+    ci_vendor: vendor, storage_type: processSettings.storage_type, refused, user_config: userConfigPath(),
+    config_error: configError, projects: rows };
   if (json) return [JSON.stringify(data, null, 2), 0];
   const lines = [
     `telly-autoinst ${VERSION} (Node)`,
@@ -111,15 +128,19 @@ async function status({ json }) {
     `CI:           ${isCi ? `yes, ${vendor || 'generic'}` : 'no'}`,
     `storage:      ${processSettings.storage_type}`,
     ...refused.map((r) => `refused:      ${r.reason}`),
+    `user config:  ${data.user_config || '(none: no home directory)'}`,
+    ...(configError ? [`  error: ${configError}`, '  nothing is counted until it is fixed'] : []),
     '',
   ];
   if (!rows.length) lines.push('no watched project found');
   else {
-    const width = Math.max(7, ...rows.map((r) => r.project_id.length));
-    lines.push(`${'PROJECT'.padEnd(width)}  STATE  LEVEL II  WHY`);
+    const width = Math.max(7, ...rows.map((r) => (r.package || '-').length));
+    const idWidth = Math.max(7, ...rows.map((r) => r.project_id.length));
+    lines.push(`${'PACKAGE'.padEnd(width)}  ${'PROJECT'.padEnd(idWidth)}  STATE  LEVEL II  WHY`);
     for (const r of rows) {
       const level2 = r.level2_plaintext ? 'plain' : r.level2 ? 'yes' : 'no';
-      lines.push(`${r.project_id.padEnd(width)}  ${r.on ? 'on ' : 'off'}    ${level2.padEnd(10)}${r.why}`);
+      lines.push(`${(r.package || '-').padEnd(width)}  ${r.project_id.padEnd(idWidth)}  ${r.on ? 'on ' : 'off'}    `
+        + `${level2.padEnd(10)}${r.why}`);
     }
   }
   return [lines.join('\n'), 0];

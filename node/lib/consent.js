@@ -19,6 +19,7 @@ const { readText, writeAtomic, withLock } = require('./_files');
 const {
   FILE_OPTIN: OPTIN_FILE, FILE_OPTOUT: OPTOUT_FILE, FILE_NOTICES: NOTICES_FILE, FILE_DISABLE: DISABLE_FILE,
   FILE_LISTS_LOCK, FILE_LEGACY, LISTS_MAX_BYTES: LIST_MAX, LOCK_LISTS_STALE_AFTER_SEC, LOCK_LISTS_WAIT_SEC,
+  LOCK_LISTS_WAIT_HOST_SEC,
   NOTICE_FIRST_RUN, RUNTIMES,
 } = require('./_contract');
 
@@ -55,11 +56,11 @@ function listed(name, projectId) {
   return readIds(name).some((entry) => fold(entry) === wanted);
 }
 
-/** Add and remove ids in one list file under the lock; returns true if the file changed. */
-function edit(name, add = [], remove = []) {
+/** Add and remove ids in one list file under the lock (waiting up to waitSec for it); true if the file changed. */
+function edit(name, add = [], remove = [], waitSec = LOCK_LISTS_WAIT_SEC) {
   const home = homeDir();
   if (home === null) throw new Error('no home directory: cannot record the choice');
-  const limits = { waitMs: LOCK_LISTS_WAIT_SEC * 1000, staleAfterMs: LOCK_LISTS_STALE_AFTER_SEC * 1000 };
+  const limits = { waitMs: waitSec * 1000, staleAfterMs: LOCK_LISTS_STALE_AFTER_SEC * 1000 };
   return withLock(path.join(home, FILE_LISTS_LOCK), () => {
     const current = readIds(name);
     const removing = new Set(remove.map(fold));
@@ -85,7 +86,7 @@ function notice(project) {
   if (listed(NOTICES_FILE, projectId)) return true;
   try {
     // Record first: if it cannot be recorded it would be shown on every run, so stay quiet and send nothing.
-    edit(NOTICES_FILE, [projectId]);
+    edit(NOTICES_FILE, [projectId], [], LOCK_LISTS_WAIT_HOST_SEC);
   } catch (_) {
     return false;
   }

@@ -40,12 +40,12 @@ async function keysOfEntry(file, label, pkg, project) {
 }
 
 /** The dry-run result as data: {ok, kill_switch, errors, packages: [...]}. */
-async function plan(cwd = process.cwd()) {
+async function plan(cwd = process.cwd(), { userConfig: given = null } = {}) {
   const errors = [];
   let userConfig;
   let processSettings;
   try {
-    userConfig = settings.readUserConfig();
+    userConfig = given || settings.readUserConfig();
     processSettings = settings.processSettings(process.env, userConfig);
   } catch (err) {
     return { ok: false, kill_switch: killSwitch(), errors: [err.message], packages: [] };

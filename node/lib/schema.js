@@ -128,13 +128,14 @@ const cache = new Map();
  * A schema published in config/. `npm pack` copies config/*.schema.json into schemas/ for the
  * package and removes the copy afterwards (prepack/postpack), so a checkout reads config/ itself.
  */
+function file(name) {
+  const shipped = path.join(__dirname, '..', 'schemas', name);
+  return fs.existsSync(shipped) ? shipped : path.join(__dirname, '..', '..', 'config', name);
+}
+
 function load(name) {
-  if (!cache.has(name)) {
-    const shipped = path.join(__dirname, '..', 'schemas', name);
-    const repo = path.join(__dirname, '..', '..', 'config', name);
-    cache.set(name, JSON.parse(fs.readFileSync(fs.existsSync(shipped) ? shipped : repo, 'utf8')));
-  }
+  if (!cache.has(name)) cache.set(name, JSON.parse(fs.readFileSync(file(name), 'utf8')));
   return cache.get(name);
 }
 
-module.exports = { validate, load };
+module.exports = { validate, load, file };

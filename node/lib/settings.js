@@ -123,8 +123,14 @@ function defaults(scope) {
   return out;
 }
 
-/** Validate one table (user config) and return only the keys it sets, parsed. */
-function parseTable(table, origin, allowed = PROJECT_KEYS) {
+const PACKAGE_SCHEMA = 'telly.schema.json';
+const USER_SCHEMA = 'user-config.schema.json';
+
+/**
+ * Validate one table (package field or user config) and return only the keys it sets, parsed. An
+ * error names the file, the key and the schema listing the valid keys (``schema``).
+ */
+function parseTable(table, origin, allowed = PROJECT_KEYS, schema = PACKAGE_SCHEMA) {
   if (!table || typeof table !== 'object' || Array.isArray(table)) throw new ConfigError(`${origin}: expected a table`);
   const parsed = {};
   for (const [key, value] of Object.entries(table)) {
@@ -133,7 +139,7 @@ function parseTable(table, origin, allowed = PROJECT_KEYS) {
       if (PROCESS_KEYS.has(key)) hint = ' (only the user\'s config file or environment may set it)';
       else if (AUTHOR_ONLY_KEYS.has(key)) hint = ' (only the package\'s own table may set it)';
       else if (PROJECT_KEYS.has(key)) hint = ' (set it in a [project."<project_id>"] table)';
-      throw new ConfigError(`${origin}: unknown key ${JSON.stringify(key)}${hint}; see config/telly.schema.json`);
+      throw new ConfigError(`${origin}: unknown key ${JSON.stringify(key)}${hint}; see ${require('./schema').file(schema)}`);
     }
     const setting = BY_NAME.get(key);
     if (setting) parsed[key] = setting.parse(value, `${origin}: ${key}`); // else a key only the Python client applies
@@ -157,6 +163,12 @@ function fromEnv(scope, env) {
     }
   }
   return found;
+}
+
+/** How messages name the user's config file: its path when there is one. */
+function userOrigin(env) {
+  const file = userConfigPath(env);
+  return file ? `user config ${file}` : 'user config';
 }
 
 /** The user's config file as an object ({} when absent); ConfigError when it is malformed. */
@@ -187,7 +199,7 @@ function processSettings(env = process.env, userConfig = readUserConfig(env)) {
   const top = {};
   for (const [k, v] of Object.entries(userConfig)) if (k !== 'project') top[k] = v;
   const allowed = new Set([...PROCESS_KEYS, ...USER_WIDE_KEYS]);
-  for (const [key, value] of Object.entries(parseTable(top, 'user config', allowed))) {
+  for (const [key, value] of Object.entries(parseTable(top, userOrigin(env), allowed, USER_SCHEMA))) {
     if (PROCESS_KEYS.has(key)) values[key] = value;
   }
   Object.assign(values, fromEnv('process', env));
@@ -209,13 +221,15 @@ function projectSettings(packageTable, source, { name = null, version = null, ro
   Object.assign(values, forced ? parseTable(packageTable, source) : parsePackageTable(packageTable, source));
   const top = {};
   for (const [k, v] of Object.entries(userConfig)) if (USER_WIDE_KEYS.has(k)) top[k] = v;
-  Object.assign(values, parseTable(top, 'user config'));
+  const origin = userOrigin(env);
+  Object.assign(values, parseTable(top, origin, PROJECT_KEYS, USER_SCHEMA));
   const perProject = userConfig.project;
   if (values.project_id && perProject && typeof perProject === 'object') {
     const override = perProject[values.project_id];
     if (override !== undefined) {
       const allowed = new Set([...PROJECT_KEYS].filter((k) => !AUTHOR_ONLY_KEYS.has(k)));
-      Object.assign(values, parseTable(override, `user config [project.${JSON.stringify(values.project_id)}]`, allowed));
+      Object.assign(values, parseTable(override, `${origin} [project.${JSON.stringify(values.project_id)}]`, allowed,
+        USER_SCHEMA));
     }
   }
   Object.assign(values, fromEnv('project', env));

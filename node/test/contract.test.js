@@ -58,7 +58,7 @@ test('the consent lists are edited under the contract\'s lock, and the notice na
     // A live lock of another client: the edit waits, then gives up rather than racing it.
     const lock = path.join(home, contract.FILE_LISTS_LOCK);
     fs.writeFileSync(lock, `${process.ppid} ${os.hostname()} other\n`);
-    assert.throws(() => consent.edit(contract.FILE_OPTOUT, ['p-1']), /held by another process/);
+    assert.throws(() => consent.edit(contract.FILE_OPTOUT, ['p-1'], [], 0.2), /held by another process/);
     fs.unlinkSync(lock);
     assert.strictEqual(consent.edit(contract.FILE_OPTOUT, ['p-1']), true);
     assert.ok(!fs.existsSync(lock));
@@ -66,4 +66,23 @@ test('the consent lists are edited under the contract\'s lock, and the notice na
     process.env.HOME = before;
   }
   assert.match(consent.firstRunNotice('tk-stats', 'us-3bc8'), /^telly-autoinst: tk-stats \(project us-3bc8\) collects/);
+});
+
+test('status names each package, and an unknown user config key: file, key and the user-config schema', () => {
+  const { CLI, cleanEnv, node, demoApp } = require('./support');
+  const app = demoApp();
+  const home = tmpdir('home');
+  const env = cleanEnv(home);
+  const config = path.join(home, '.config', 'telly_autoinst', 'config.toml');
+  fs.mkdirSync(path.dirname(config), { recursive: true });
+  fs.writeFileSync(config, 'disable = true\n');
+  const done = node([CLI, 'status'], { cwd: app, env });
+  assert.strictEqual(done.status, 0, done.stderr);
+  const error = done.stdout.split('\n').find((line) => line.trim().startsWith('error:'));
+  assert.ok(error.includes(config) && error.includes('unknown key "disable"') && error.includes('user-config.schema.json'), error);
+  const row = done.stdout.split('\n').find((line) => line.startsWith('demo-cjs '));
+  assert.match(row, /^demo-cjs +demo-cjs-project +off .*user config is malformed/);
+  const data = JSON.parse(node([CLI, 'status', '--json'], { cwd: app, env }).stdout);
+  assert.strictEqual(data.user_config, config);
+  assert.ok(data.projects.every((p) => !p.on && p.package));
 });
