@@ -184,7 +184,8 @@ async function show({ json }) {
   }
   lines.push(`# ${queued.length} report(s) waiting in the spool ${directory || '(none)'}`);
   for (const q of queued) {
-    lines.push(`# ${q.file} -> ${q.url} (attempts: ${q.attempts})`);
+    // The header is data from a file: JSON-quoted, so no control character of it reaches the terminal.
+    lines.push(`# ${JSON.stringify(q.file)} -> ${JSON.stringify(q.url)} (attempts: ${JSON.stringify(q.attempts)})`);
     lines.push(JSON.stringify(q.report, null, 2));
   }
   return [lines.join('\n'), 0];

@@ -10,15 +10,16 @@
 
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import fs from 'node:fs';
 
 const require = createRequire(import.meta.url);
 const packages = require('./packages.js');
 const discovery = require('./discovery.js');
 const { exportsOf } = require('./esm-exports.js');
 const { debug } = require('./_env.js');
+const { readText } = require('./_files.js');
 
 const MARK = 'telly-autoinst';
+const SOURCE_MAX = 16 << 20;
 discovery.prepare();
 const facades = new Map(); // real URL -> facade source
 
@@ -37,7 +38,7 @@ function fileOf(url) {
 /** Names and kinds of a module and, without overriding them, of the modules it star-exports. */
 function namesOf(url, depth = 0) {
   const file = fileOf(url);
-  const { names, stars } = exportsOf(fs.readFileSync(file, 'utf8'));
+  const { names, stars } = exportsOf(readText(file, SOURCE_MAX)); // a regular file only: never a FIFO's hang
   if (depth > 8) return names;
   const fromStars = new Map();
   const ambiguous = new Set();

@@ -195,3 +195,15 @@ test('a consent list of another user is ignored; one that is a link to a file of
   finished(node(['--require', REGISTER, 'app.js'], { cwd: app, env, timeout: HANG }));
   assert.deepStrictEqual(reports(out), []);
 });
+
+test('show prints a queued report\'s header quoted: no control character of it reaches the terminal', () => {
+  const home = tmpdir('home');
+  const spoolDir = tmpdir('spool');
+  const spool = require('../lib/spool');
+  spool.enqueue(spoolDir, 'http://127.0.0.1:9/\u001b[2J\nfake line', 'p', Buffer.from('{}\n'), 'c'.repeat(32));
+  const run = node([CLI, 'show'], { cwd: home, env: cleanEnv(home, { TELLY_SPOOL_DIR: spoolDir }), timeout: HANG });
+  finished(run);
+  assert.ok(!run.stdout.includes('\u001b'));
+  assert.ok(!run.stdout.split('\n').some((line) => line.startsWith('fake line')));
+  assert.match(run.stdout, /-> "http:\/\/127\.0\.0\.1:9\/\\u001b\[2J\\nfake line"/);
+});
