@@ -16,6 +16,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { debug } = require('./_env');
+const { LOCK_STALE_SUFFIX } = require('./_contract');
 
 const C = fs.constants;
 const NOFOLLOW = C.O_NOFOLLOW || 0;
@@ -213,7 +214,7 @@ function tryLock(file, staleAfterMs) {
       return null; // a link, FIFO or huge file where the lock belongs: leave it alone, take nothing
     }
     if (!stale(held, ageMs, staleAfterMs)) return null;
-    const aside = `${file}.${token()}.stale`;
+    const aside = `${file}.${token()}${LOCK_STALE_SUFFIX}`;
     try {
       fs.renameSync(file, aside);
     } catch (_) {

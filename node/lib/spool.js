@@ -13,7 +13,7 @@ const path = require('path');
 const { cacheDir } = require('./_env');
 const { readRegular, secureDir, writeAtomic } = require('./_files');
 const {
-  FILE_REPORT_SUFFIX: SUFFIX, FILE_SPOOL_DIR, FILE_LOSS_LOG: LOSS_LOG, SPOOL_MAX_FILES: MAX_FILES,
+  FILE_REPORT_SUFFIX: SUFFIX, FILE_COUNTS_SUFFIX, LOCK_STALE_SUFFIX, FILE_SPOOL_DIR, FILE_LOSS_LOG: LOSS_LOG, SPOOL_MAX_FILES: MAX_FILES,
   SPOOL_MAX_BYTES: MAX_BYTES, SPOOL_MAX_AGE_SEC: MAX_AGE_SEC,
 } = require('./_contract');
 
@@ -57,7 +57,7 @@ function enqueue(directory, url, projectId, body, reportId, optin = false) {
 // client's counts entries and its sender's lock, the losses log, both senders' locks, and
 // temporary and set-aside lock files.
 const SENDER_LOCK = '.sender-node.lock';
-const OWNED_SUFFIXES = [SUFFIX, '.counts', '.tmp', '.stale'];
+const OWNED_SUFFIXES = [SUFFIX, FILE_COUNTS_SUFFIX, '.tmp', LOCK_STALE_SUFFIX];
 const OWNED_NAMES = [LOSS_LOG, '.sender.lock', SENDER_LOCK];
 
 /** Whether a file name in a spool directory is one the clients write there. */

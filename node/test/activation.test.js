@@ -175,7 +175,7 @@ test('the first-run notice is printed once, on a terminal only (recorded in ~/.t
   const script = require('child_process').spawnSync('script', ['-qec',
     `${process.execPath} --require ${REGISTER} app.js`, '/dev/null'], { cwd: app, env, encoding: 'utf8' });
   if (script.error) return; // no util-linux script(1) here
-  assert.match(script.stdout, /demo-cjs-project collects anonymous usage statistics/);
+  assert.match(script.stdout, /demo-cjs \(project demo-cjs-project\) collects anonymous usage statistics/);
   assert.match(fs.readFileSync(path.join(home, '.telly_notices'), 'utf8'), /demo-cjs-project/);
   const again = require('child_process').spawnSync('script', ['-qec',
     `${process.execPath} --require ${REGISTER} app.js`, '/dev/null'], { cwd: app, env, encoding: 'utf8' });

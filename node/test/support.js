@@ -67,7 +67,9 @@ function python() {
 
 function runPython(code, { env = process.env, input } = {}) {
   const done = childProcess.spawnSync(python(), ['-c', code], {
-    env: Object.assign({}, env, { PYTHONPATH: REPO }), input, encoding: 'utf8', timeout: 120000,
+    // The client at the top of the repository, the collector (its own distribution) in collector/.
+    env: Object.assign({}, env, { PYTHONPATH: [REPO, path.join(REPO, 'collector')].join(path.delimiter) }), input,
+    encoding: 'utf8', timeout: 120000,
   });
   assert.strictEqual(done.status, 0, `python failed: ${done.stderr}`);
   return done.stdout;
