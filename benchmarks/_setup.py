@@ -1,6 +1,6 @@
 """The venvs the cases share, each built on first use and at most once per run of the suite.
 
-A "pair" is two venvs with the same packages installed by pip, the telly_autoinst wheel
+A "pair" is two venvs with the same packages installed (by uv, or pip without it), the telly_autoinst wheel
 included; in the ``bare`` one the ``telly_autoinst.pth`` is deleted afterwards, so the two differ
 only in whether the hook runs at interpreter start.
 """
@@ -32,16 +32,15 @@ class Lab:
         self.engine = engine  # TELLY_ENGINE for the hooked children; None: unset, the client's default
         self._owned = base is None
         self.base = Path(base) if base else Path(tempfile.mkdtemp(prefix="telly-bench-"))
-        self.factory = VenvFactory(self.base / "venvs")
+        self.factory = VenvFactory(self.base, self.base / "venvs")
         self._homes = 0
 
     @functools.cached_property
     def wheels(self):
         sources = self.base / "sources"
-        out = self.base / "wheels"
         return {
-            _generate.GEN: build_wheel(_generate.write_gen(sources), out),
-            _generate.CALLS: build_wheel(_generate.write_calls(sources), out),
+            _generate.GEN: build_wheel(_generate.write_gen(sources), self.base),
+            _generate.CALLS: build_wheel(_generate.write_calls(sources), self.base),
         }
 
     def _pair(self, extra):

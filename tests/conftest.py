@@ -6,11 +6,45 @@ import pytest
 
 from tests.support.venvs import FIXTURES, VenvFactory, build_wheel
 
+# The variables through which a program finds the user's home and caches: every test gets its own.
+_HOME_VARIABLES = ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+
+
+def _point_home_at(root, setenv):
+    for name, sub in zip(_HOME_VARIABLES, ("", ".cache", ".config", ".local/share", ".local/state")):
+        setenv(name, str(root / sub))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_home(tmp_path_factory):
+    """The session's fixtures (venv and wheel builds, downloads) run before any test's own HOME."""
+    with pytest.MonkeyPatch.context() as patch:
+        _point_home_at(tmp_path_factory.mktemp("session-home"), patch.setenv)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """HOME and XDG_* in a temporary directory for every test, so nothing reaches the real home.
+
+    Tests that start programs pass a ``home`` of their own (``clean_env``); this covers the test
+    process itself and anything that inherits its environment.
+    """
+    _point_home_at(tmp_path_factory.mktemp("home"), monkeypatch.setenv)
+
 
 @pytest.fixture(scope="session")
-def venvs(tmp_path_factory):
-    """Factory of real venvs into which the project wheel was installed with pip."""
-    return VenvFactory(tmp_path_factory.mktemp("venvs"))
+def test_cache(tmp_path_factory):
+    """Where venvs and wheels are kept by their content: ``TELLY_TEST_CACHE`` (tests/run shares one
+    across its interpreter runs), else a directory of this session's."""
+    configured = os.environ.get("TELLY_TEST_CACHE")
+    return configured if configured else tmp_path_factory.mktemp("test-cache")
+
+
+@pytest.fixture(scope="session")
+def venvs(test_cache, tmp_path_factory):
+    """Factory of real venvs into which the project wheel was installed (see tests/support/venvs.py)."""
+    return VenvFactory(test_cache, tmp_path_factory.mktemp("venvs"))
 
 
 @pytest.fixture
@@ -22,10 +56,10 @@ def home(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def sample_wheels(tmp_path_factory):
+def sample_wheels(test_cache):
     """Wheels of the sample packages under tests/fixtures, built by their own backends."""
-    out = tmp_path_factory.mktemp("sample-wheels")
-    return {d.name: build_wheel(d, out) for d in sorted(FIXTURES.glob("pkg_*")) if (d / "pyproject.toml").exists()}
+    return {d.name: build_wheel(d, test_cache) for d in sorted(FIXTURES.glob("pkg_*"))
+            if (d / "pyproject.toml").exists()}
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,7 @@ def _quietpkg(tmp_path):
     return work
 
 
+@pytest.mark.cross_python
 @pytest.mark.parametrize("version", _versions())
 def test_warm_first_import_and_hand_off_load_no_heavy_module(venvs, home, tmp_path, version):
     venv = venvs.get(python=find_python(version))
@@ -101,6 +102,7 @@ atexit.register(lambda: seen.update(before_flush=set(sys.modules)))
 '''
 
 
+@pytest.mark.cross_python
 @pytest.mark.parametrize("version", _versions())
 def test_exit_hand_off_leaves_building_and_sending_to_the_sender(venvs, home, tmp_path, version):
     venv = venvs.get(python=find_python(version))

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.venvs import FIXTURES, find_python
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cross_python]
 
 VERSIONS = [v for v in ("3.9", "3.11", "3.13") if find_python(v)]
 

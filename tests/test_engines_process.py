@@ -48,7 +48,7 @@ if __name__ == "__main__":
 
 _CASES = [pytest.param(None, "wrapt", id="wrapt")]
 if find_python("3.13"):
-    _CASES.append(pytest.param("3.13", "monitoring", id="monitoring-3.13"))
+    _CASES.append(pytest.param("3.13", "monitoring", id="monitoring-3.13", marks=pytest.mark.cross_python))
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
@@ -75,6 +75,10 @@ _SUITES = ["tests/test_engines_edgecases.py", "tests/test_engines_wrapt.py", "te
 _OTHER_PYTHONS = [v for v in ("3.9", "3.13") if find_python(v) and v != "%d.%d" % sys.version_info[:2]]
 
 
+# tests/run's 3.9 and 3.13 runs run these suites there directly: this test is for a plain pytest
+# run, and for tests/run --full.
+@pytest.mark.full
+@pytest.mark.cross_python
 @pytest.mark.parametrize("version", _OTHER_PYTHONS)
 def test_engine_suites_pass_on_other_pythons(venvs, sample_wheels, home, version):
     """The in-process engine suites, run by another interpreter (3.13 runs the monitoring half)."""

@@ -286,6 +286,7 @@ def test_flush_with_nothing_pending_loads_nothing(venv, home):
         assert f"'telly_autoinst.{heavy}'" not in loaded
 
 
+@pytest.mark.cross_python
 @pytest.mark.skipif(find_python("3.13") is None, reason="needs CPython 3.13 for sys.monitoring")
 def test_report_names_the_engine_that_really_counted(venvs, sample_wheels, home, tmp_path):
     venv = venvs.get(python=find_python("3.13"), extra=[sample_wheels["pkg_hatch"]])

@@ -213,6 +213,7 @@ os.waitpid(pid, 0)
 """
 
 
+@pytest.mark.cross_python
 @pytest.mark.parametrize("version", ["3.9", "3.11", "3.13"])
 def test_sender_runs_nothing_from_the_hosts_directory_or_pythonpath(tmp_path, version):
     """A ``random.py`` (imported by the sender) and a ``telly_autoinst/`` where the host runs, or on

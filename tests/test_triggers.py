@@ -216,6 +216,7 @@ def test_pool_terminate_never_hangs(venv, home, tmp_path, method):
     assert "signal" not in [r["trigger"] for r in _reports(tmp_path)]
 
 
+@pytest.mark.cross_python
 @pytest.mark.parametrize("version", ["3.9", "3.13"])
 def test_oldest_and_newest_python(venvs, sample_wheels, home, tmp_path, version):
     from tests.support.venvs import find_python

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from tests.support.venvs import VenvFactory, find_python
-from tests.transparency.harness import SUBJECTS, compare, format_table, prepare
+from tests.transparency.harness import SUBJECTS, Runs, format_table
 
 
 def main(argv=None):
@@ -26,22 +26,26 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="telly-transparency-"))
-    factory = VenvFactory(work / "venvs")
-    rows, failures = [], []
+    runs = Runs(VenvFactory(work / "cache", work / "venvs"), work, names=args.only.split(","))
+    configs = []
     for version in args.python.split(","):
-        python = find_python(version)
-        if python is None:
+        if find_python(version) is None:
             print(f"python {version}: not installed, skipped", file=sys.stderr)
             continue
-        venv, subjects, trees = prepare(factory, work / version, python=python, names=args.only.split(","))
-        for engine in args.engine.split(","):
-            for subject in subjects:
-                print(f"running {subject.name} on {version} ({engine}) ...", file=sys.stderr, flush=True)
-                result = compare(venv, subject, trees[subject.name], work / version / engine, version, engine)
-                rows.append(result.row())
-                problems = result.problems()
-                if problems:
-                    failures.append(f"{subject.name} on {version} ({engine}):\n  " + "\n  ".join(problems))
+        configs += [(name, version, engine) for engine in args.engine.split(",") for name in args.only.split(",")]
+    for config in configs:
+        runs.submit(*config)
+    rows, failures = [], []
+    try:
+        for name, version, engine in configs:
+            print(f"running {name} on {version} ({engine}) ...", file=sys.stderr, flush=True)
+            result = runs.comparison(name, version, engine)
+            rows.append(result.row())
+            problems = result.problems()
+            if problems:
+                failures.append(f"{name} on {version} ({engine}):\n  " + "\n  ".join(problems))
+    finally:
+        runs.close()
     print(format_table(rows))
     for failure in failures:
         print("\n" + failure)

@@ -1,12 +1,14 @@
 """Runs a subject package's own test suite plainly and instrumented in a real venv, and compares.
 
-A subject is a popular pure-Python package whose sdist ships its tests. Its sdist is pip-installed
-(not editable) into a venv that also holds the telly_autoinst wheel; its tests run from a copy of
-the unpacked sdist from which the source tree was removed, so the tests can only import the
-installed copy (a probe plugin records the file that was really imported, and the harness checks
-it). The plain run sets TELLY_DISABLE=1; the instrumented run forces the subject into
-instrumentation with TELLY_AUTOINST_PACKAGES and writes its reports as files, which the harness
-reads back to show that the subject's functions were really counted, and only under keys that
+A subject is a popular pure-Python package whose sdist ships its tests. Its sdist is built into a
+wheel once (one wheelhouse for every interpreter, in the test cache) and installed (not editable)
+into a venv that also holds the telly_autoinst wheel; its tests run from a copy of the unpacked
+sdist from which the source tree was removed, so the tests can only import the installed copy (a
+probe plugin records the file that was really imported, and the harness checks it). The plain run
+sets TELLY_DISABLE=1 and happens once per subject and Python; each engine's instrumented run is
+compared with it. The instrumented run forces the subject into instrumentation with
+TELLY_AUTOINST_PACKAGES and writes its reports as files, which the harness reads back to show that
+the subject's functions were really counted, and only under keys that
 ``python -m telly_autoinst --dry-run`` lists (the dry-run must tell the truth about the run).
 """
 
@@ -17,11 +19,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from tests.support.venvs import clean_env
+from tests.support.venvs import build_wheel, clean_env, find_python
 
 HERE = Path(__file__).resolve().parent
 
@@ -184,9 +187,9 @@ def _fmt(counts):
     return " ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]) or "nothing"
 
 
-def fetch_sdist(subject, dest):
-    """Download the subject's pinned sdist (the release's own tests come with it)."""
-    dest = Path(dest)
+def fetch_sdist(subject, cache):
+    """The subject's pinned sdist (the release's own tests come with it), downloaded once into CACHE."""
+    dest = Path(cache) / "sdists"
     dest.mkdir(parents=True, exist_ok=True)
     name, _, version = subject.requirement.partition("==")
     # Older sdists keep the distribution's spelling (more-itertools-...), newer ones normalize it.
@@ -196,9 +199,14 @@ def fetch_sdist(subject, dest):
         return [p for p in dest.glob("*.tar.gz") if p.name.replace("-", "_").lower() == wanted]
 
     if not found():
+        # A directory of its own: a concurrent download of the same file never shows a partial one.
+        scratch = dest / f".{subject.name}-{threading.get_ident()}"
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                        "--no-binary", ":all:", "--no-deps", "-d", str(dest), subject.requirement],
+                        "--no-binary", ":all:", "--no-deps", "-d", str(scratch), subject.requirement],
                        check=True, capture_output=True, text=True)
+        for path in scratch.glob("*.tar.gz"):
+            path.replace(dest / path.name)
+        shutil.rmtree(scratch, ignore_errors=True)
     return found()[0]
 
 
@@ -227,9 +235,9 @@ def unpack_tests(subject, sdist, dest):
     return tree
 
 
-def venv_extras(subjects, sdists):
-    """Pip arguments that install every subject (from its sdist) and its test requirements."""
-    extras = [str(sdists[s.name]) for s in subjects]
+def venv_extras(subjects, wheels):
+    """Pip arguments that install every subject (its wheel, built from its sdist) and its test requirements."""
+    extras = [str(wheels[s.name]) for s in subjects]
     for s in subjects:
         extras += [r for r in s.test_requirements if r not in extras]
     return extras
@@ -336,17 +344,9 @@ def dry_run_keys(venv, subject, work, engine):
         return None, f"exit {proc.returncode}, {exc!r}; stdout {proc.stdout[-300:]!r} stderr {proc.stderr[-300:]!r}"
 
 
-def compare(venv, subject, tree, work, python, engine="auto"):
-    """Run the suite plainly and instrumented, side by side in the same venv; ask --dry-run for the keys.
-
-    The two runs share nothing but the read-only venv and test tree (each has its own HOME,
-    work directory and report directory), so running them at once only halves the wall time.
-    """
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        plain = pool.submit(run_suite, venv, subject, tree, work, "plain")
-        instrumented = pool.submit(run_suite, venv, subject, tree, work, "instrumented", engine=engine)
-        plain, instrumented = plain.result(), instrumented.result()
-    selectable, error = dry_run_keys(venv, subject, work, engine)
+def compare(venv, subject, python, engine, plain, instrumented, work):
+    """The comparison of a subject's PLAIN and INSTRUMENTED runs, with what --dry-run lists for ENGINE."""
+    selectable, error = dry_run_keys(venv, subject, Path(work) / engine, engine)
     return Comparison(subject=subject, python=python, engine=engine, plain=plain, instrumented=instrumented,
                       site_packages=str(venv.site_packages), selectable=selectable, dry_run_error=error)
 
@@ -355,10 +355,71 @@ def prepare(factory, work, python=None, names=None):
     """A venv for PYTHON with telly_autoinst and the subjects installed, and their unpacked tests."""
     subjects = [SUBJECTS[n] for n in (names or SUBJECTS)]
     work = Path(work)
-    sdists = {s.name: fetch_sdist(s, work / "sdists") for s in subjects}
+    sdists = {s.name: fetch_sdist(s, factory.cache) for s in subjects}
+    # Pure-Python sdists build to one py3 wheel each, which every interpreter installs.
+    wheels = {name: build_wheel(sdist, factory.cache) for name, sdist in sdists.items()}
     trees = {s.name: unpack_tests(s, sdists[s.name], work / "trees" / s.name) for s in subjects}
-    venv = factory.get(python=python, extra=venv_extras(subjects, sdists))
+    venv = factory.get(python=python, extra=venv_extras(subjects, wheels))
     return venv, subjects, trees
+
+
+class Runs:
+    """Every suite run of a session, on a pool of two threads, each needed run done once.
+
+    A subject's plain run happens once per Python, whatever the number of engines compared with
+    it. Runs share nothing but the read-only venv and test tree (each has its own HOME, work
+    directory and report directory), so two at once only halve the wall time. Queue what will be
+    needed first (``submit``), then ``comparison`` waits for the runs it compares.
+    """
+
+    def __init__(self, factory, work, names=None, workers=2):
+        self._factory = factory
+        self._names = names  # the subjects every venv holds (default: all)
+        self._work = Path(work)
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers)
+        self._lock = threading.Lock()
+        self._prepared = {}  # version -> (lock, [prepare's result]); built by the first run that needs it
+        self._runs = {}  # (name, version, "plain" or engine) -> future RunResult
+
+    def python(self, version):
+        return find_python(version)
+
+    def _prepare(self, version):
+        with self._lock:
+            lock, slot = self._prepared.setdefault(version, (threading.Lock(), []))
+        with lock:
+            if not slot:
+                slot.append(prepare(self._factory, self._work / version, python=self.python(version),
+                                    names=self._names))
+        return slot[0]
+
+    def _run(self, name, version, engine):
+        venv, _, trees = self._prepare(version)
+        mode = "plain" if engine == "plain" else "instrumented"
+        return run_suite(venv, SUBJECTS[name], trees[name], self._work / version / engine, mode, engine=engine)
+
+    def _future(self, name, version, engine):
+        with self._lock:
+            key = (name, version, engine)
+            if key not in self._runs:
+                self._runs[key] = self._pool.submit(self._run, name, version, engine)
+            return self._runs[key]
+
+    def submit(self, name, version, engine):
+        """Queue the plain run and the ENGINE run of subject NAME on Python VERSION (each once)."""
+        self._future(name, version, "plain")
+        self._future(name, version, engine)
+
+    def comparison(self, name, version, engine):
+        """The comparison of the ENGINE run with the plain run (queued now unless ``submit`` did)."""
+        self.submit(name, version, engine)
+        plain = self._future(name, version, "plain").result()
+        instrumented = self._future(name, version, engine).result()
+        venv, _, _ = self._prepare(version)
+        return compare(venv, SUBJECTS[name], version, engine, plain, instrumented, self._work / version)
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 COLUMNS = ("package", "python", "engine", "plain", "instrumented", "counted/listed", "calls", "verdict")
