@@ -25,7 +25,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 # The collector is a distribution of its own beside the client (collector/): a PYTHONPATH that runs
 # both from this checkout, for subprocesses that run `python -m telly_autoinst collector`.
 SOURCE_PATH = os.pathsep.join([str(ROOT), str(ROOT / "collector")])
-# Taken before any test replaces HOME (tests/conftest.py isolates it for every test).
+# Taken before any test replaces HOME (tests/support/fixtures.py isolates it for every test).
 _PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 # What the project wheel is built from (pyproject.toml's wheel target and its metadata): its
 # digest keys the cached wheel, so editing a test does not rebuild every venv.
@@ -71,7 +71,7 @@ def clean_env(home, **extra):
     return env
 
 
-def _uv_env(cache):
+def uv_env(cache):
     """The environment of a uv command: its cache in the test cache, never a download of Python."""
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env.update(UV_CACHE_DIR=str(Path(cache) / "uv"), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
@@ -157,7 +157,7 @@ class Venv:
             # Compiled like pip does: the tests' children never write bytecode (clean_env), so
             # without it every start would compile the installed modules again.
             _run_quietly([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", self.python, *args],
-                         env=_uv_env(self._cache))
+                         env=uv_env(self._cache))
         else:
             _run_quietly([self.python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *args])
 
@@ -165,7 +165,7 @@ class Venv:
         uv = find_uv()
         if uv:
             _run_quietly([uv, "pip", "uninstall", "--quiet", "--python", self.python, *names],
-                         env=_uv_env(self._cache))
+                         env=uv_env(self._cache))
         else:
             _run_quietly([self.python, "-m", "pip", "uninstall", "-q", "-y", *names])
 
@@ -217,7 +217,7 @@ def build_wheel(source, cache, parts=None):
         try:
             uv = find_uv()
             if uv:
-                _run_quietly([uv, "build", "--quiet", "--wheel", "--out-dir", scratch, source], env=_uv_env(cache))
+                _run_quietly([uv, "build", "--quiet", "--wheel", "--out-dir", scratch, source], env=uv_env(cache))
             else:
                 _run_quietly([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
                               "-w", scratch, source])
@@ -277,7 +277,7 @@ class VenvFactory:
         if uv:
             _run_quietly([uv, "venv", "--quiet", "--python", os.path.realpath(python),
                           *(["--system-site-packages"] if system_site_packages else []), path],
-                         env=_uv_env(self.cache))
+                         env=uv_env(self.cache))
         else:
             _run_quietly([python, "-m", "venv", *(["--system-site-packages"] if system_site_packages else []),
                           path])

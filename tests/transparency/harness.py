@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from tests.support.venvs import build_wheel, clean_env, find_python
+from tests.support.venvs import build_wheel, clean_env, find_python, find_uv, uv_env
 
 HERE = Path(__file__).resolve().parent
 
@@ -201,9 +201,12 @@ def fetch_sdist(subject, cache):
     if not found():
         # A directory of its own: a concurrent download of the same file never shows a partial one.
         scratch = dest / f".{subject.name}-{threading.get_ident()}"
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-                        "--no-binary", ":all:", "--no-deps", "-d", str(scratch), subject.requirement],
-                       check=True, capture_output=True, text=True)
+        # pip downloads it; uv runs pip when this interpreter has none (a venv that uv made).
+        uv = find_uv()
+        pip = [uv, "tool", "run", "pip"] if uv else [sys.executable, "-m", "pip"]
+        subprocess.run([*pip, "download", "-q", "--disable-pip-version-check", "--no-binary", ":all:", "--no-deps",
+                        "-d", str(scratch), subject.requirement],
+                       check=True, capture_output=True, text=True, env=uv_env(cache) if uv else None)
         for path in scratch.glob("*.tar.gz"):
             path.replace(dest / path.name)
         shutil.rmtree(scratch, ignore_errors=True)

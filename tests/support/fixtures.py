@@ -1,4 +1,5 @@
-"""Session fixtures shared by every test module: real venvs, fresh homes, the PostgreSQL URL."""
+"""Fixtures shared by every test module of both trees: a temporary home for every test, real venvs,
+fresh homes for subprocesses, the PostgreSQL URL (loaded by the conftest.py at the root)."""
 
 import os
 
