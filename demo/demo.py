@@ -26,6 +26,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -106,7 +107,26 @@ def _summary(stats):
           f"{p['new_name_threshold']} users on a day")
 
 
+def _stop_on_signal(signum, frame):
+    """SIGTERM or SIGHUP ends the demo like Ctrl-C does: through the ``finally`` that stops the collector.
+
+    Python's default for these signals ends the process at once, leaving the collector serving.
+    """
+    raise SystemExit(128 + signum)
+
+
+def _die_with_the_demo():
+    """Run in the collector's child before exec: on Linux, the kernel sends it SIGTERM when the
+    demo dies, even by SIGKILL, which no handler sees."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def main():
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), _stop_on_signal)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=os.environ.get("TELLY_DEMO_DIR"),
                         help="working directory (default: a temp dir)")
@@ -164,7 +184,8 @@ def main():
     _step(f"collector on {base} (SQLite store {work / 'collector.db'})")
     log = open(work / "collector.log", "w")
     server = subprocess.Popen([python, "-m", "telly_autoinst", "collector", "serve", "--host", "127.0.0.1",
-                               "--port", str(port)], env=collector_env, stdout=log, stderr=subprocess.STDOUT)
+                               "--port", str(port)], env=collector_env, stdout=log, stderr=subprocess.STDOUT,
+                              preexec_fn=_die_with_the_demo)
     try:
         _wait_for(f"{base}/healthz")
         client_env = {k: v for k, v in os.environ.items() if not k.startswith("TELLY_") and k != "DO_NOT_TRACK"}
@@ -210,7 +231,7 @@ def main():
         print(f"read token: {token}")
         if args.no_wait:
             return
-        print("the collector keeps serving; Ctrl-C stops it")
+        print("the collector keeps serving; Ctrl-C (or SIGTERM to the demo) stops it", flush=True)
         try:
             server.wait()
         except KeyboardInterrupt:

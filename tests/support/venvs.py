@@ -261,21 +261,22 @@ class VenvFactory:
                 ready.write_text(key + "\n")
         return Venv(path, self.cache)
 
-    def new(self, python=None, extra=(), with_telly=True, system_site_packages=False):
-        """A venv of the test's own, which it may change."""
+    def new(self, python=None, extra=(), with_telly=True, system_site_packages=False, with_pip=False):
+        """A venv of the test's own, which it may change (WITH_PIP: for a program that runs pip in it)."""
         self._count += 1
         path = self.scratch / f"venv-{self._count}"
         return self._build(path, python or sys.executable, self._install_args(extra, with_telly),
-                           system_site_packages)
+                           system_site_packages, with_pip)
 
     def _install_args(self, extra, with_telly):
         return ([str(self.project_wheel())] if with_telly else []) + [str(e) for e in extra]
 
-    def _build(self, path, python, args, system_site_packages):
-        """Make the venv without pip, then install ARGS in one command."""
+    def _build(self, path, python, args, system_site_packages, with_pip=False):
+        """Make the venv (without pip unless asked), then install ARGS in one command."""
         uv = find_uv()
         if uv:
             _run_quietly([uv, "venv", "--quiet", "--python", os.path.realpath(python),
+                          *(["--seed"] if with_pip else []),
                           *(["--system-site-packages"] if system_site_packages else []), path],
                          env=uv_env(self.cache))
         else:
