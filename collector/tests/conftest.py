@@ -13,11 +13,6 @@ import pytest
 pytest.importorskip("opendp", reason="the collector needs its extra (Python >= 3.10)")
 
 from telly_autoinst_collector import store as store_module  # noqa: E402
-
-# The client's tests define the shared fixtures (the PostgreSQL server's URL, real venvs, the sample
-# packages' wheels, a fresh home); their conftest is not a parent of this one, so they are brought
-# in by name.
-from tests.conftest import home, postgres_url, sample_wheels, venvs  # noqa: E402,F401
 from tests.support.venvs import ROOT, SOURCE_PATH  # noqa: E402
 
 
