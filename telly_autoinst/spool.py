@@ -30,7 +30,7 @@ from . import _debug
 from ._contract import FILE_COUNTS_SUFFIX as COUNTS_SUFFIX
 from ._contract import FILE_LOSS_LOG as _LOSS_LOG
 from ._contract import FILE_REPORT_SUFFIX as SUFFIX
-from ._contract import FILE_SPOOL_DIR
+from ._contract import FILE_SPOOL_DIR, FILE_SPOOL_LOCK
 from ._contract import SPOOL_LOSS_LOG_MAX_BYTES as _LOSS_LOG_MAX
 from ._contract import SPOOL_MAX_AGE_SEC as MAX_AGE_SEC
 from ._contract import SPOOL_MAX_BYTES as MAX_BYTES
@@ -38,9 +38,9 @@ from ._contract import SPOOL_MAX_FILES as MAX_FILES
 from ._statefile import open_lock, read_bytes
 
 # The names, caps and the losses log are the shared contract's (the Node client writes the same
-# spool); the lock below is this client's own until both senders keep the contract's lock file.
+# spool). The Python sender's lock is a flock on FILE_SPOOL_LOCK; the Node sender has its own.
 _COUNTS_MAGIC = b"telly-counts 1\n"
-_LOCK_NAME = ".sender.lock"
+_LOCK_NAME = FILE_SPOOL_LOCK
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
 LOSSES: "collections.deque[tuple[str, str | None]]" = collections.deque(maxlen=100)

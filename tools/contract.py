@@ -254,12 +254,14 @@ def reference(contract):
         f"| `{files['lists_lock']}` | home | held while a client edits one of the lists |",
         f"| `{files['spool_dir']}/` | `~/.cache/{files['cache_dir']}/` or `spool_dir` | reports waiting for the sender "
         f"(`*{files['report_suffix']}`, `*{files['counts_suffix']}`), `{files['loss_log']}` (every report lost, "
-        f"and why) and `{files['spool_lock']}` (held by the sender draining it) |",
+        f"and why), and `{files['spool_lock']}` and `{files['node_spool_lock']}` (held by the Python or the Node "
+        "sender draining it) |",
         "",
-        "A lock file is created exclusively and holds its owner's process id, host and a random token; only its "
-        f"owner removes it. One whose owner is gone, or older than {lock['lists_stale_after_sec']} s (the lists' "
-        f"lock) or {lock['spool_stale_after_sec']} s (the sender's), is moved aside and removed by the next client "
-        "that needs it.",
+        "The lists' lock and the Node sender's lock are files created exclusively, holding their owner's process "
+        "id, host and a random token; only the owner removes one. One whose owner is gone, or older than "
+        f"{lock['lists_stale_after_sec']} s (the lists' lock) or {lock['spool_stale_after_sec']} s (the sender's), "
+        "is moved aside and removed by the next client that needs it. A Python and a Node sender may drain one spool "
+        "at the same time: a report that both post is stored once, by its id.",
         "",
         "## Limits",
         "",

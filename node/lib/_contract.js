@@ -17,7 +17,8 @@ const FILE_CONFIG_DIR = "telly_autoinst";
 const FILE_CONFIG_FILE = "config.toml";
 const FILE_CACHE_DIR = "telly_autoinst";
 const FILE_SPOOL_DIR = "spool";
-const FILE_SPOOL_LOCK = "sender.lock";
+const FILE_SPOOL_LOCK = ".sender.lock";
+const FILE_NODE_SPOOL_LOCK = ".sender-node.lock";
 const FILE_LOSS_LOG = "losses.log";
 const FILE_REPORT_SUFFIX = ".report";
 const FILE_COUNTS_SUFFIX = ".counts";
@@ -92,6 +93,7 @@ module.exports = {
   FILE_CACHE_DIR,
   FILE_SPOOL_DIR,
   FILE_SPOOL_LOCK,
+  FILE_NODE_SPOOL_LOCK,
   FILE_LOSS_LOG,
   FILE_REPORT_SUFFIX,
   FILE_COUNTS_SUFFIX,
