@@ -15,14 +15,15 @@ else:  # pragma: no cover - exercised on 3.9 and 3.10
 _MAX_BYTES = 1 << 20
 
 
-def load_toml(path):
+def load_toml(path, owner=None):
     """Parse a TOML file; a syntax or read error becomes a ConfigError that names the file.
 
     Read without blocking and up to a cap (see ``_statefile``): a FIFO or a device at the path
-    is an error, never a hang.
+    is an error, never a hang. ``owner``: ``_statefile.USER`` for the user's own config, which
+    must be this user's or root's file.
     """
     try:
-        text = read_text(path, _MAX_BYTES)
+        text = read_text(path, _MAX_BYTES, owner=owner)
         return _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc

@@ -98,8 +98,9 @@ def _enable(args):
 
 def _status(args):
     from .consent import status
+    from .purge import refusals
 
-    data = status()
+    data = dict(status(), refused=[{"directory": path, "why": why} for path, why in refusals()])
     if args.json:
         return _json(data), 0
     switch = data["disabled_by"]
@@ -114,6 +115,7 @@ def _status(args):
     if data["config_error"]:
         lines.append(f"  error: {data['config_error']}")
         lines.append("  nothing is counted until it is fixed")
+    lines.extend(f"not used:     {item['why']}" for item in data["refused"])
     lines.append("")
     rows = data["projects"]
     if rows:

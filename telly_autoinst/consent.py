@@ -36,7 +36,7 @@ from ._contract import (
     RUNTIMES,
 )
 from ._env import home_dir, kill_switch
-from ._statefile import NotRegular, read_text
+from ._statefile import USER, NotRegular, read_text, write_atomic
 from .facts import ci_vendor
 
 
@@ -67,7 +67,9 @@ def _read_ids(name):
     if path is None:
         return []
     try:
-        text = read_text(path, LISTS_MAX_BYTES, errors="replace")
+        # The user's file (a dotfile manager's symlink is fine) or root's, never another user's;
+        # written by the client, so one left readable by others by an older version is tightened.
+        text = read_text(path, LISTS_MAX_BYTES, errors="replace", owner=USER, tighten=True)
     except FileNotFoundError:
         return []
     except (NotRegular, OSError):
@@ -107,12 +109,14 @@ def _edit(name, add=(), remove=(), wait=LOCK_LISTS_WAIT_SEC):
                 updated.append(project_id)
         if updated == current:
             return False
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{entry}\n" for entry in updated))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        # Through a dotfile manager's symlink to the file it points at, which _read_ids accepted
+        # (or refused, leaving `current` empty: then the check below refuses to write it too).
+        target = os.path.realpath(path)
+        try:
+            read_text(target, LISTS_MAX_BYTES, errors="replace", owner=USER)
+        except FileNotFoundError:  # a new list, or a link to one not made yet
+            pass
+        write_atomic(target, "".join(f"{entry}\n" for entry in updated).encode("utf-8"), durable=True)
         return True
 
 
@@ -236,7 +240,9 @@ def disable():
     path = _path(FILE_DISABLE)
     if path is None:
         raise OSError("no home directory (HOME is unset or empty)")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o600)
+    if os.path.lexists(path):  # whatever it is (a symlink, another user's file), the switch is on
+        return path
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     os.close(fd)
     return path
 

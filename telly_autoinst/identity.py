@@ -14,7 +14,7 @@ import os
 from . import _debug
 from ._contract import FILE_SALT
 from ._env import home_dir
-from ._statefile import read_text
+from ._statefile import USER, read_text, tmp_name
 
 _KEY_LABEL = b"telly-autoinst/level2/"
 _MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
@@ -41,8 +41,9 @@ def salt_path():
 
 
 def _read_salt(path):
-    # Never blocks (a FIFO there is "not a regular file") and never reads past 256 bytes.
-    value = read_text(path, 256).strip()
+    # Never blocks (a FIFO there is "not a regular file"), never reads past 256 bytes, and only
+    # this user's (or root's) file: a salt someone else chose lets them test guesses of the hashes.
+    value = read_text(path, 256, owner=USER, tighten=True).strip()
     if not value:
         raise OSError("empty salt file")
     return value
@@ -52,10 +53,11 @@ def _create_salt(path):
     """Write a fresh UUID4 salt with mode 0600; if another process won the race, use its salt."""
     import uuid
 
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = tmp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(fd, 0o600)  # whatever the umask
             handle.write(str(uuid.uuid4()))
             handle.flush()
             os.fsync(handle.fileno())

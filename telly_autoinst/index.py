@@ -18,7 +18,7 @@ import os
 import sys
 
 from ._env import FILE_CACHE_DIR, home_dir, user_config_path
-from ._statefile import read_text
+from ._statefile import SELF, dir_refusal, private_dir, read_text, write_atomic
 
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 16 << 20
@@ -73,7 +73,7 @@ def writable():
         return False
     directory = os.path.dirname(path)
     try:
-        os.makedirs(directory, exist_ok=True)
+        private_dir(directory)  # refused when another user owns it or can write it
     except OSError:
         return False
     return os.access(directory, os.W_OK)
@@ -144,11 +144,12 @@ def base_stamps():
 def read():
     """Return ``(watched names, payload text)`` when the index is present and fresh, else None."""
     path = index_path()
-    if path is None:
+    if path is None or dir_refusal(os.path.dirname(path)) is not None:
         return None
     try:
-        # Never blocks (a FIFO there would hang every interpreter start) and never reads past the cap.
-        lines = read_text(path, _MAX_BYTES).split("\n")
+        # Never blocks (a FIFO there would hang every interpreter start), never reads past the cap,
+        # and only a file of this user's: the index decides which code is imported how.
+        lines = read_text(path, _MAX_BYTES, owner=SELF).split("\n")
     except (OSError, ValueError):
         return None
     if not lines or lines[0] != f"{_MAGIC}\t{FORMAT}":
@@ -182,7 +183,7 @@ def write(stamp_paths, watched, payload_text):
     path = index_path()
     if path is None:
         raise OSError("no home directory for the cache")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    private_dir(os.path.dirname(path))
     lines = [f"{_MAGIC}\t{FORMAT}"]
     for stamp_path in dict.fromkeys(stamp_paths):
         lines.append(f"stamp\t{stamp_path}\t{_mtime(stamp_path)}")
@@ -190,8 +191,5 @@ def write(stamp_paths, watched, payload_text):
     if "\n" in payload_text:
         raise ValueError("payload must be one line")
     lines.append(f"payload\t{payload_text}")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
     return path

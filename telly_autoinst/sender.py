@@ -23,6 +23,7 @@ from ._contract import RETRY_MAX_WAIT_SEC as MAX_WAIT_SEC
 from ._contract import RETRY_REQUEST_TIMEOUT_SEC as REQUEST_TIMEOUT_SEC
 from ._contract import RETRY_RUN_DEADLINE_SEC as RUN_DEADLINE_SEC
 from ._http import post, reports_url
+from ._statefile import dir_refusal
 
 # The retry policy is the shared contract's (the Node sender keeps the same): attempts within one
 # run and over a report's life; a Retry-After longer than MAX_WAIT_SEC is not waited for (the
@@ -184,8 +185,8 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
     again first, and a refused one is dropped as ``opted-out``. Returns (0, -1) without doing
     anything when another sender holds the lock.
     """
-    if not os.path.isdir(directory):
-        return 0, 0
+    if not os.path.isdir(directory) or dir_refusal(directory) is not None:
+        return 0, 0  # a spool someone else can write holds nothing this user may send
     fd = spool.try_lock(directory)
     if fd is None:
         return 0, -1

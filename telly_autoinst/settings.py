@@ -277,9 +277,11 @@ def read_user_config(environ=None):
     path = user_config_path(environ)
     if path is None or not os.path.isfile(path):
         return {}
+    from ._statefile import USER
     from ._toml import load_toml
 
-    return load_toml(path)
+    # A symlink (a dotfile manager's) is fine; a file another user owns is an error, not a config.
+    return load_toml(path, owner=USER)
 
 
 def process_settings(environ=None, user_config=None):

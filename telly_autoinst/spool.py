@@ -14,7 +14,10 @@ so that sorting the names sorts oldest first:
   sender claims these (the Node sender lists ``*.report`` only): it turns each into a
   ``*.report`` of the same name stem with ``report.assemble``, then sends that as any other.
 
-Files are written to a temporary name and renamed, with mode 0600 in a 0700 directory. The caps
+Files are written to a temporary name and renamed, with mode 0600 in a 0700 directory that
+only this user owns and can write (``_statefile``: a spool anyone else can write is not used,
+since an entry is turned into a report and sent). An entry is data, never authority: what it
+says is checked again before anything is sent, and written to the log only escaped. The caps
 count both kinds.
 
 Every report that leaves the spool without being delivered (dropped by a cap, refused by the
@@ -35,7 +38,7 @@ from ._contract import SPOOL_LOSS_LOG_MAX_BYTES as _LOSS_LOG_MAX
 from ._contract import SPOOL_MAX_AGE_SEC as MAX_AGE_SEC
 from ._contract import SPOOL_MAX_BYTES as MAX_BYTES
 from ._contract import SPOOL_MAX_FILES as MAX_FILES
-from ._statefile import open_lock, read_bytes
+from ._statefile import SELF, append, dir_refusal, open_lock, private_dir, read_bytes, write_atomic
 
 # The names, caps and the losses log are the shared contract's (the Node client writes the same
 # spool). The Python sender's lock is a flock on FILE_SPOOL_LOCK; the Node sender has its own.
@@ -46,21 +49,27 @@ _LOCK_NAME = FILE_SPOOL_LOCK
 LOSSES: "collections.deque[tuple[str, str | None]]" = collections.deque(maxlen=100)
 
 
+def _field(value):
+    """One field of a losses.log line: printable ASCII without spaces, anything else escaped.
+
+    Project ids and reasons can come from spool entries, which are data: a newline there must
+    not become a line of its own (the log may be read by scripts, or pasted into a shell).
+    """
+    text = str(value)[:256]
+    if text.isascii() and text.isprintable() and " " not in text and "\\" not in text:
+        return text
+    return text.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
+
+
 def record_loss(reason, project_id=None, spool_dir=None):
     """Remember that a report was lost and why: in memory, in the spool's losses.log, and on stderr with TELLY_DEBUG."""
     LOSSES.append((reason, project_id))
-    _debug.note(f"report for {project_id} lost: {reason}")
+    _debug.note(f"report for {_field(project_id)} lost: {_field(reason)}")
     if spool_dir:
         path = os.path.join(spool_dir, _LOSS_LOG)
         try:
-            os.makedirs(spool_dir, mode=0o700, exist_ok=True)
-            # Start over rather than grow without bound: the log is a diagnostic, not an archive.
-            mode = "w" if os.path.exists(path) and os.path.getsize(path) > _LOSS_LOG_MAX else "a"
-            # O_NONBLOCK: a FIFO planted at this path must not hang the sender.
-            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
-            fd = os.open(path, flags | (os.O_TRUNC if mode == "w" else os.O_APPEND), 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                handle.write(f"{int(time.time())} {reason} {project_id}\n")
+            private_dir(spool_dir)
+            append(path, f"{int(time.time())} {_field(reason)} {_field(project_id)}\n", _LOSS_LOG_MAX)
         except OSError:
             _debug.swallowed(f"writing {path}")
 
@@ -75,22 +84,6 @@ def default_dir(spool_dir=None):
     return None if base is None else os.path.join(base, FILE_SPOOL_DIR)
 
 
-def _write_atomic(path, data):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    # The sender lists *.report and *.counts only, so it never sees a half-written file.
-    os.replace(tmp, path)
-
-
 def _header_line(header):
     from ._jsontext import dumps  # not on the host's default exit path, which writes counts only
 
@@ -103,12 +96,12 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
     ``optin``: the project sends only to users listed in ~/.telly_optin, which the sender checks
     again before sending. ``not_before``: a Retry-After the collector already asked for.
     """
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    private_dir(directory)
     header = {"url": url, "project_id": project_id, "attempts": 0, "not_before": not_before}
     if optin:
         header["optin"] = True
     name = f"{time.time_ns():020d}-{report_id}{SUFFIX}"
-    _write_atomic(os.path.join(directory, name), _header_line(header) + body)
+    write_atomic(os.path.join(directory, name), _header_line(header) + body)
     return name
 
 
@@ -119,10 +112,10 @@ def enqueue_counts(directory, url, project_id, captured, optin=False):
     Written with ``ascii()``, which the host has for free, and read back with ``ast.literal_eval``,
     which evaluates nothing.
     """
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    private_dir(directory)
     entry = {"url": url, "project_id": project_id, "optin": bool(optin), "captured": captured}
     name = f"{time.time_ns():020d}-{captured['report_id']}{COUNTS_SUFFIX}"
-    _write_atomic(os.path.join(directory, name), _COUNTS_MAGIC + ascii(entry).encode("ascii"))
+    write_atomic(os.path.join(directory, name), _COUNTS_MAGIC + ascii(entry).encode("ascii"))
     return name
 
 
@@ -132,7 +125,9 @@ def owns(name):
 
 
 def entries(directory):
-    """Names of queued entries (reports and counts), oldest first."""
+    """Names of queued entries (reports and counts), oldest first; none in a directory that is refused."""
+    if dir_refusal(directory) is not None:
+        return []
     try:
         return sorted(n for n in os.listdir(directory) if n.endswith((SUFFIX, COUNTS_SUFFIX)))
     except OSError:
@@ -165,7 +160,7 @@ def read(directory, name):
     A header that parses but is not what :func:`enqueue` writes (``[]``, ``null``, a URL that
     is no string) is corrupt too: the sender records it and moves on to the next report.
     """
-    raw = read_bytes(os.path.join(directory, name), MAX_BYTES)
+    raw = read_bytes(os.path.join(directory, name), MAX_BYTES, owner=SELF)
     head, sep, body = raw.partition(b"\n")
     if not sep:
         raise ValueError("no header line")
@@ -191,7 +186,7 @@ def read_counts(directory, name):
 
     Only the envelope is checked here; ``report.assemble`` checks ``captured`` as it builds.
     """
-    raw = read_bytes(os.path.join(directory, name), MAX_BYTES)
+    raw = read_bytes(os.path.join(directory, name), MAX_BYTES, owner=SELF)
     if not raw.startswith(_COUNTS_MAGIC):
         raise ValueError("not a counts entry")
     import ast  # only the sender and the CLI read counts
@@ -223,7 +218,7 @@ def replace_counts(directory, name, url, project_id, body, optin=False):
         header = {"url": url, "project_id": project_id, "attempts": 0, "not_before": 0}
         if optin:
             header["optin"] = True
-        _write_atomic(path, _header_line(header) + body)
+        write_atomic(path, _header_line(header) + body)
     try:
         os.unlink(os.path.join(directory, name))
     except FileNotFoundError:  # another sender (no flock on this platform) swapped it meanwhile
@@ -233,7 +228,7 @@ def replace_counts(directory, name, url, project_id, body, optin=False):
 
 def rewrite(directory, name, header, body):
     """Replace a queued report's header (attempts, not_before) keeping its body."""
-    _write_atomic(os.path.join(directory, name), _header_line(header) + body)
+    write_atomic(os.path.join(directory, name), _header_line(header) + body)
 
 
 def _project_of(directory, name):

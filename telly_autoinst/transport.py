@@ -24,13 +24,12 @@ class FileTransport:
     def deliver(self, url, project_id, body, report_id, optin=False):
         if not self.directory:
             return Outcome(False, reason="no-local-storage-path")
+        from ._statefile import write_atomic
+
         path = os.path.join(self.directory, f"telly_{report_id}.json")
-        tmp = path + ".tmp"
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(tmp, "wb") as handle:
-                handle.write(body)
-            os.replace(tmp, path)
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            write_atomic(path, body)  # 0600, through a temporary file nobody can guess
         except OSError as exc:
             return Outcome(False, reason=f"file-error:{exc.__class__.__name__}")
         return Outcome(True)

@@ -27,7 +27,7 @@ from _frozen_importlib_external import MAGIC_NUMBER
 from zlib import crc32
 
 from .. import __version__
-from .._statefile import read_bytes
+from .._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
 from ..index import cache_dir, stable_hash
 
 # What is stored with the code: ``sites`` is ``(site list, placeholder tree)`` (see
@@ -72,22 +72,25 @@ def _read_format():
     return _format
 
 
-def _file(path):
+def directory():
+    """This interpreter's directory of the code cache, or None without a home."""
     base = cache_dir()
-    if base is None:
-        return None
-    tag = sys.implementation.cache_tag or "none"
-    return os.path.join(base, "code", tag, f"{stable_hash(path):016x}.bin")
+    return None if base is None else os.path.join(base, "code", sys.implementation.cache_tag or "none")
+
+
+def _file(path):
+    folder = directory()
+    return None if folder is None else os.path.join(folder, f"{stable_hash(path):016x}.bin")
 
 
 def load(path, current):
     """``(sites, code)`` cached for the source file ``path`` with the stamp ``current``, or None."""
     name = _file(path)
-    if current is None or name is None:
+    if current is None or name is None or dir_refusal(os.path.dirname(name)) is not None:
         return None
     try:
         # Never blocks and never reads past the cap: a FIFO planted here must not hang an import.
-        raw = memoryview(read_bytes(name, _MAX_BYTES))
+        raw = memoryview(read_bytes(name, _MAX_BYTES, owner=SELF))  # only a file of this user's
         if len(raw) < 4 or int.from_bytes(raw[:4], "little") != crc32(raw[4:]):
             return None  # damaged: marshal must never see it
         stored, sites, code = marshal.loads(raw[4:])
@@ -103,15 +106,10 @@ def store(path, current, sites, code):
     name = _file(path)
     if current is None or name is None:
         return
-    tmp = f"{name}.{os.getpid()}.tmp"
     try:
-        os.makedirs(os.path.dirname(name), exist_ok=True)
-        with open(tmp, "wb") as handle:
-            payload = marshal.dumps((current, sites, code))
-            handle.write(crc32(payload).to_bytes(4, "little") + payload)
-        os.replace(tmp, name)  # readers see the old file or the new one, never half of one
+        private_dir(os.path.dirname(name))
+        payload = marshal.dumps((current, sites, code))
+        # Readers see the old file or the new one, never half of one.
+        write_atomic(name, crc32(payload).to_bytes(4, "little") + payload)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
