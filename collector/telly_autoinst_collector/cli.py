@@ -197,14 +197,53 @@ def _project_keys(args):
     return 0
 
 
+def _import(args):
+    from .history import import_reports
+    from .window import utc_now
+
+    store = _store(args)
+    project = store.project(args.project)
+    if project is None:
+        raise TellyError(f"no project {args.project!r} is registered in this database")
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            stored = import_reports(store, project, handle, utc_now().date())
+    except OSError as exc:
+        raise TellyError(f"cannot read {args.file}: {exc}") from exc
+    for day, count in stored.items():
+        print(f"{args.project} {day}: {count} report(s) stored")
+    print(f"{args.project}: {sum(stored.values())} report(s) stored on {len(stored)} day(s)")
+    return 0
+
+
+def _through(text, today):
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise TellyError(f"--through must be a day as YYYY-MM-DD, got {text!r}") from None
+    if day >= today:
+        raise TellyError(f"--through must be a day before today ({today}, UTC); --through-now releases today")
+    return day
+
+
 def _publish(args):
+    import datetime
+
     from . import jobs
     from .window import utc_now
 
     store = _store(args)
     ids = [args.project] if args.project else store.project_ids(args.region)
+    today = utc_now().date()
+    if args.through is not None:
+        if args.through_now:
+            raise TellyError("--through and --through-now exclude each other")
+        # Every day up to and including --through is complete: publish as if the next day had begun.
+        today = _through(args.through, today) + datetime.timedelta(days=1)
     refused = 0
-    for project_id, day, spent in jobs.publish(store, ids, utc_now().date(), through_now=args.through_now):
+    for project_id, day, spent in jobs.publish(store, ids, today, through_now=args.through_now):
         if spent is None:
             refused += 1
             print(f"{project_id} {day}: refused, the day's privacy budget is spent (or its one partial release is)")
@@ -279,10 +318,19 @@ _COMMANDS = (
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
     ], _project_keys),
+    (("import",), "store past reports from JSON lines {\"day\": \"YYYY-MM-DD\", \"report\": {...}}, each "
+                  "validated as ingestion does; days already released are refused", [
+        (("file",), dict(help="the JSON lines file")),
+        (("--project",), dict(required=True, help="the project id every report must carry")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _import),
     (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
         (("--project",), dict(help="only this project (default: every project of the region)")),
         (("--through-now",), dict(action="store_true", help="also release today's partial day (once a day, from "
                                                               "a reserved tenth of its budget)")),
+        (("--through",), dict(metavar="YYYY-MM-DD", help="release every complete day up to this one (a day before "
+                                                         "today, UTC), e.g. after `collector import`")),
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
     ], _publish),

@@ -58,7 +58,12 @@ class Window:
             return None
         day = self._now().date()
         key = self._keys.get((kept.project_id, day)) or await self._key(kept.project_id, day)
-        uid = hmac.digest(key, kept.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
-        return {"project_id": kept.project_id, "report_id": kept.report_id, "day": day, "uid": uid,
-                "version": kept.version, "python": kept.python, "os": kept.os, "arch": kept.arch,
-                "stats": msgspec.json.encode(kept.stats).decode(), "level2_plaintext": kept.plaintext}
+        return raw_row(kept, day, key)
+
+
+def raw_row(kept, day, key):
+    """The raw row of a kept report with a Level II id, stored on ``day``, its id re-keyed with ``key``."""
+    uid = hmac.digest(key, kept.user.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+    return {"project_id": kept.project_id, "report_id": kept.report_id, "day": day, "uid": uid,
+            "version": kept.version, "python": kept.python, "os": kept.os, "arch": kept.arch,
+            "stats": msgspec.json.encode(kept.stats).decode(), "level2_plaintext": kept.plaintext}

@@ -207,3 +207,27 @@ def test_register_keys_from_a_dry_run_listing_then_list_and_remove(tmp_path):
     listing.write_text('{"not": "a listing"}')
     refused = _cli("project", "register-keys", "--project", project_id, str(listing), "--db", db, home=tmp_path)
     assert refused.returncode == 2 and "--dry-run --json" in refused.stderr
+
+
+def test_import_then_publish_through_a_past_day(tmp_path):
+    import datetime
+
+    db = f"sqlite:///{tmp_path}/c.sqlite3"
+    project_id = json.loads(_cli("project", "create", "demo", "--json", "--db", db, "--epsilon-per-day", "1e6",
+                                 home=tmp_path).stdout)["project_id"]
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    days = [today - datetime.timedelta(days=n) for n in (3, 2)]
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps({"day": day.isoformat(), "report": make_report(project_id, user=u)}) + "\n"
+                               for day in days for u in ("a", "b")))
+    done = _cli("import", "--project", project_id, str(history), "--db", db, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"{project_id} {days[0]}: 2 report(s) stored" in done.stdout
+    assert f"{project_id}: 4 report(s) stored on 2 day(s)" in done.stdout
+    published = _cli("publish", "--project", project_id, "--through", days[0].isoformat(), "--db", db, home=tmp_path)
+    assert published.returncode == 0 and f"{days[0]}: released" in published.stdout, published.stderr
+    assert str(days[1]) not in published.stdout  # after --through: not yet
+    refused = _cli("import", "--project", project_id, str(history), "--db", db, home=tmp_path)
+    assert refused.returncode == 2 and "released already" in refused.stderr
+    not_past = _cli("publish", "--through", today.isoformat(), "--db", db, home=tmp_path)
+    assert not_past.returncode == 2 and "a day before today" in not_past.stderr
