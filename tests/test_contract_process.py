@@ -1,4 +1,4 @@
-"""The shared user config in fresh interpreters of a real venv: the Node client's keys count as before, an unknown key counts nothing."""
+"""The shared user config in real interpreters: the Node client's keys leave counting on, an unknown key stops it."""
 
 import pytest
 
