@@ -8,8 +8,8 @@
 // and from the working directory (each one and every ancestor's, with scoped and nested
 // packages). It is cached per set of directories in the shared cache directory and rebuilt when
 // one of them changed (npm and pnpm move package directories in and out, which changes the mtime
-// of the directory that holds them), when TELLY_AUTOINST_PACKAGES changed, or when the entry
-// package's own package.json changed.
+// of the directory that holds them), when the package.json of a package installed as a link
+// changed, or when TELLY_AUTOINST_PACKAGES changed.
 
 const fs = require('fs');
 const path = require('path');
@@ -18,6 +18,7 @@ const { cacheDir, debug } = require('./_env');
 const { readText, writeAtomic, secureDir } = require('./_files');
 
 const VERSION = 1;
+const NM = `${path.sep}node_modules${path.sep}`;
 const INDEX_MAX = 4 << 20;
 
 /** FNV-1a, 52 bits: a stable file name for a key without loading crypto at start-up. */
@@ -49,7 +50,11 @@ function mtime(p) {
   }
 }
 
-/** Every directory whose mtime tells that packages came or went: node_modules, scopes, nested node_modules. */
+/**
+ * Every path whose mtime tells that packages came or went, or changed: node_modules, scopes,
+ * nested node_modules, and the package.json of each package installed as a link (npm link,
+ * workspaces), whose author edits it in place, out of sight of the node_modules directory.
+ */
 function watchedDirs(roots) {
   const out = [];
   const visit = (dir, depth) => {
@@ -65,6 +70,11 @@ function watchedDirs(roots) {
     }
     if (depth > 3) return;
     for (const root of packages.listNodeModules(dir)) {
+      try {
+        // pnpm links every package into its store, inside node_modules: those change only with
+        // the directories above, so only links out of node_modules are watched one by one.
+        if (fs.lstatSync(root).isSymbolicLink() && !fs.realpathSync(root).includes(NM)) out.push(path.join(root, 'package.json'));
+      } catch (_) { /* removed meanwhile */ }
       const nested = path.join(root, 'node_modules');
       if (fs.existsSync(nested)) visit(nested, depth + 1);
     }

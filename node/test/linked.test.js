@@ -54,3 +54,22 @@ test('a linked CommonJS package is counted through --require', () => {
   assert.strictEqual(run.status, 0, run.stderr);
   assert.deepStrictEqual(reports(out).map((r) => [r.project_id, r.stats]), [['cjs-linked-project', { 'cjs-linked.add': 1 }]]);
 });
+
+test('a linked package that opts in after a first run is counted at once: its edited package.json is watched', () => {
+  const { app, out, env } = linkedApp();
+  const manifest = path.join(fs.realpathSync(path.join(app, 'node_modules', 'esm-linked')), 'package.json');
+  const json = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  const telly = json.telly;
+  delete json.telly;
+  fs.writeFileSync(manifest, JSON.stringify(json));
+  assert.strictEqual(node(['--import', REGISTER_MJS, 'app.mjs'], { cwd: app, env }).status, 0);
+  assert.deepStrictEqual(reports(out).map((r) => r.project_id), ['cjs-linked-project']);
+  fs.rmSync(out, { recursive: true });
+  // The author opts in where the package lives; no node_modules directory changes.
+  fs.writeFileSync(manifest, JSON.stringify(Object.assign(json, { telly })));
+  const future = new Date(Date.now() + 5000);
+  fs.utimesSync(manifest, future, future); // a distinct mtime even on a coarse clock
+  assert.strictEqual(node(['--import', REGISTER_MJS, 'app.mjs'], { cwd: app, env }).status, 0);
+  assert.deepStrictEqual(reports(out).map((r) => [r.project_id, r.stats]), [
+    ['cjs-linked-project', { 'cjs-linked.add': 1 }], ['esm-linked-project', { 'esm-linked.hello': 2 }]]);
+});

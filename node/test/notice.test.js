@@ -99,13 +99,15 @@ test('status says plain only when the package and the user agreed to plaintext L
     'node_modules/corp-tool/index.js': 'exports.f = () => 1;\n',
   });
   const home = tmpdir('home');
-  const row = (extra) => node([CLI, 'status'], { cwd: app, env: cleanEnv(home, extra) }).stdout
-    .split('\n').find((line) => line.startsWith('corp-tool-project')).split(/\s+/)[2];
+  // Columns: PACKAGE PROJECT STATE LEVEL II WHY.
+  const levelOf = (line) => line.split(/\s+/)[3];
+  const row = (extra) => levelOf(node([CLI, 'status'], { cwd: app, env: cleanEnv(home, extra) }).stdout
+    .split('\n').find((line) => line.split(/\s+/)[1] === 'corp-tool-project'));
   assert.strictEqual(row({ TELLY_LEVEL2_PLAINTEXT: '1' }), 'plain');
   assert.strictEqual(row({}), 'yes');
   const other = node([CLI, 'status'], { cwd: app, env: cleanEnv(home, { TELLY_LEVEL2_PLAINTEXT: '1' }) }).stdout
-    .split('\n').find((line) => line.startsWith('demo-cjs-project'));
-  assert.strictEqual(other.split(/\s+/)[2], 'yes');
+    .split('\n').find((line) => line.split(/\s+/)[1] === 'demo-cjs-project');
+  assert.strictEqual(levelOf(other), 'yes');
 });
 
 test('the Node notice names only the run modes a Node report can hold', () => {
