@@ -8,8 +8,8 @@ const { ConfigError } = require('./settings');
 // name, help, positional arguments, handler ("module:function", relative to lib/), and options
 // that take a value: [flag, key in the handler's arguments, metavar, help].
 const COMMANDS = [
-  ['optin', 'send reports for PROJECT_ID (required for projects in opt-in mode)', ['project_id'], 'commands:optin'],
-  ['optout', 'never send reports for PROJECT_ID', ['project_id'], 'commands:optout'],
+  ['optin', 'send reports for a package (its name or project id; required in opt-in mode)', ['project_id'], 'commands:optin'],
+  ['optout', 'never send reports for a package (its name or project id)', ['project_id'], 'commands:optout'],
   ['enable', 'turn telly-autoinst back on for every project (removes ~/.telly_disable)', [], 'commands:enable'],
   ['disable', 'turn telly-autoinst off for every project (creates ~/.telly_disable)', [], 'commands:disable'],
   ['status', 'show what is on, for which project, and why', [], 'commands:status'],

@@ -17,7 +17,29 @@ function result(message, json, data = {}) {
   return [JSON.stringify(Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]]))), 0];
 }
 
-function editLists(addTo, removeFrom, projectId, json, message) {
+/**
+ * The project id ``name`` stands for, or null: a watched package's project id or package name (in
+ * any case), or an id already in ~/.telly_optin or ~/.telly_optout (a package uninstalled since).
+ */
+async function resolve(name) {
+  const wanted = name.toLowerCase();
+  const known = await knownProjects();
+  for (const [id, found] of known) {
+    if (id.toLowerCase() === wanted || (found && found.package && found.package.toLowerCase() === wanted)) return id;
+  }
+  return null;
+}
+
+/** Record a choice for the project ``name`` stands for; a name that stands for none is refused (exit 2). */
+async function editLists(addTo, removeFrom, name, json, verb) {
+  const projectId = await resolve(name);
+  if (projectId === null) {
+    throw new settings.ConfigError(`${JSON.stringify(name)} is neither the project id nor the package name of a watched `
+      + 'package, nor a project in your lists; nothing was recorded (`npx telly-autoinst status` lists packages and '
+      + 'their project ids)');
+  }
+  const message = projectId.toLowerCase() === name.toLowerCase() ? `${verb}: ${projectId}`
+    : `${verb}: ${name} (project ${projectId})`;
   try {
     consent.edit(addTo, [projectId]);
     consent.edit(removeFrom, [], [projectId]);
@@ -27,12 +49,12 @@ function editLists(addTo, removeFrom, projectId, json, message) {
   return result(message, json, { project_id: projectId });
 }
 
-function optin({ project_id: projectId, json }) {
-  return editLists(consent.OPTIN_FILE, consent.OPTOUT_FILE, projectId, json, `opted in: ${projectId}`);
+function optin({ project_id: name, json }) {
+  return editLists(consent.OPTIN_FILE, consent.OPTOUT_FILE, name, json, 'opted in');
 }
 
-function optout({ project_id: projectId, json }) {
-  return editLists(consent.OPTOUT_FILE, consent.OPTIN_FILE, projectId, json, `opted out: ${projectId}`);
+function optout({ project_id: name, json }) {
+  return editLists(consent.OPTOUT_FILE, consent.OPTIN_FILE, name, json, 'opted out');
 }
 
 function disable({ json }) {

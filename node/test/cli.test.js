@@ -42,18 +42,24 @@ test('--dry-run exits 1 naming the package and key of a malformed "telly" field,
 test('optout, optin, disable and enable edit the files the Python client reads', () => {
   const home = tmpdir('home');
   const env = cleanEnv(home);
-  const run = (...args) => node([CLI, ...args], { env });
-  assert.strictEqual(run('optout', 'Proj-1').stdout, 'opted out: Proj-1\n');
+  const app = demoApp();
+  const run = (...args) => node([CLI, ...args], { cwd: app, env });
+  assert.strictEqual(run('optout', 'demo-cjs').stdout, 'opted out: demo-cjs (project demo-cjs-project)\n');
   const decide = () => runPython(`
 from telly_autoinst.consent import decide
 from telly_autoinst.settings import ProjectSettings, SETTINGS, process_settings
 values = {s.name: s.default for s in SETTINGS if s.scope == "project"}
-values["project_id"] = "proj-1"
+values["project_id"] = "DEMO-CJS-project"
 print(decide(ProjectSettings(source="t", **values), process_settings()).reason)`, { env }).trim();
   assert.strictEqual(decide(), 'opted out (~/.telly_optout)');
-  assert.strictEqual(JSON.parse(run('optin', 'Proj-1', '--json').stdout).project_id, 'Proj-1');
+  assert.strictEqual(JSON.parse(run('optin', 'DEMO-CJS-PROJECT', '--json').stdout).project_id, 'demo-cjs-project');
   assert.strictEqual(fs.readFileSync(path.join(home, '.telly_optout'), 'utf8'), '');
-  assert.strictEqual(fs.readFileSync(path.join(home, '.telly_optin'), 'utf8'), 'Proj-1\n');
+  assert.strictEqual(fs.readFileSync(path.join(home, '.telly_optin'), 'utf8'), 'demo-cjs-project\n');
+  // A name that stands for no project is refused: a typo must not look like an opt-out.
+  const typo = run('optout', 'demo-cjx');
+  assert.strictEqual(typo.status, 2);
+  assert.match(typo.stderr, /"demo-cjx" is neither the project id nor the package name/);
+  assert.strictEqual(fs.readFileSync(path.join(home, '.telly_optout'), 'utf8'), '');
   run('disable');
   assert.match(decide(), /disabled by ~\/.telly_disable/);
   assert.match(run('status').stdout, /kill switch: {2}~\/.telly_disable/);
@@ -90,7 +96,9 @@ test('purge removes every file the client keeps, the spool of TELLY_SPOOL_DIR in
   // Leave every kind of file: salt, lists, notices, kill switch, ES module index, spooled reports
   // (storage "http" spools what it could not post, and starts no sender that could write on).
   assert.strictEqual(node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'http' }) }).status, 0);
-  for (const args of [['optin', 'a'], ['optout', 'b'], ['disable']]) assert.strictEqual(node([CLI, ...args], { env }).status, 0);
+  for (const args of [['optin', 'demo-cjs'], ['optout', 'demo-esm'], ['disable']]) {
+    assert.strictEqual(node([CLI, ...args], { cwd: app, env }).status, 0);
+  }
   writeTree(home, { '.telly_notices': 'a\n' });
   const queued = fs.readdirSync(spoolDir).filter((n) => n.endsWith('.report'));
   assert.strictEqual(queued.length, 1);

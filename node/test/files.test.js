@@ -111,7 +111,7 @@ test('what the client creates is 0700 (directories) and 0600 (files) under umask
   const sh = (args, runEnv) => childProcess.spawnSync('/bin/sh', ['-c', 'umask 022; exec "$@"', 'sh', process.execPath, ...args],
     { cwd: app, env: runEnv, encoding: 'utf8', timeout: HANG, killSignal: 'SIGKILL' });
   finished(sh(['--require', REGISTER, 'app.js'], spoolEnv));
-  for (const command of [['optin', 'p-in'], ['optout', 'p-out'], ['disable']]) finished(sh([CLI, ...command], env));
+  for (const command of [['optin', 'demo-cjs'], ['optout', 'demo-cjs-project'], ['disable']]) finished(sh([CLI, ...command], env));
   assert.strictEqual(mode(cache), '700');
   assert.strictEqual(mode(path.join(cache, 'spool')), '700');
   const files = [path.join(home, '.telly_salt'), path.join(home, '.telly_optin'), path.join(home, '.telly_optout'),
