@@ -19,6 +19,7 @@ from .dashboard import DashboardViews
 from .ratelimit import RateLimiter
 from .receive import IngestEndpoints
 from .registry import Registry
+from .requestlog import RequestLog
 from .window import Window, utc_now
 from .writer import BatchWriter
 
@@ -39,6 +40,7 @@ class Config:
     max_in_flight: int = 64 << 20  # bytes of bodies (raw, inflated, parsed) held by all requests at once
     publish_interval: float = 3600.0  # seconds between scheduled publish-and-expire runs; 0 = never
     public_url: str = ""  # the URL browsers use (behind a TLS proxy: https://...); "" = as requested
+    request_log: bool = False  # a line per request (method, path, status, duration; no address)
 
 
 async def _maintain_forever(store, config, now):
@@ -110,7 +112,8 @@ def build_app(store, config=Config(), now=utc_now):
         Route("/healthz", health, methods=["GET"]),
         Mount("/static", StaticFiles(directory=static), name="static"),
     ], lifespan=lifespan, exception_handlers={HTTPException: http_error, Exception: internal_error})
-    return _Dispatch({"/api/v1/reports": ingest.v1, "/v1.0/collect": ingest.v10}, site, config.public_url)
+    app = _Dispatch({"/api/v1/reports": ingest.v1, "/v1.0/collect": ingest.v10}, site, config.public_url)
+    return RequestLog(app) if config.request_log else app
 
 
 class _Dispatch:

@@ -7,6 +7,7 @@ refused by the privacy budget, 2 a usage or configuration error.
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import urllib.parse
@@ -68,7 +69,7 @@ def _more_descriptors():
 
 def _serve(args):
     from .app import Config
-    from .store import loosened
+    from .store import location, loosened
 
     _check_serve_args(args)
     url = _url(args)
@@ -83,7 +84,7 @@ def _serve(args):
     config = Config(region=args.region, min_group=args.min_group, window_days=args.window_days,
                     rate=args.rate_limit / args.workers, burst=args.rate_limit_burst / args.workers,
                     publish_interval=args.publish_interval, public_url=args.public_url.rstrip("/"),
-                    max_in_flight=args.max_in_flight_mib << 20)
+                    max_in_flight=args.max_in_flight_mib << 20, request_log=args.request_log)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,16 +94,31 @@ def _serve(args):
     print(f"telly_autoinst collector: listening on http://{args.host}:{port} region={args.region} "
           f"db={dialect} min_group={args.min_group} window_days={args.window_days} workers={args.workers}",
           flush=True)
+    print(f"telly_autoinst collector: database {location(url)}\n"
+          f"telly_autoinst collector: region {args.region}, {args.workers} worker(s), public URL "
+          f"{args.public_url or '(none: as each request names it)'}", file=sys.stderr, flush=True)
 
     def serve_one(_number=0):
         _run_server(url, config, args, sock)
 
-    if args.workers == 1:
-        serve_one()
-        return 0
-    from .workers import run_workers
+    try:
+        if args.workers == 1:
+            # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again once it has
+            # put the previous handlers back: these make that an orderly exit through the log line
+            # below, instead of death by signal (workers > 1: the supervising parent says it).
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, _exit_quietly)
+            serve_one()
+            return 0
+        from .workers import run_workers
 
-    return run_workers(args.workers, serve_one)
+        return run_workers(args.workers, serve_one)
+    finally:
+        print(f"telly_autoinst collector: stopped (database {location(url)})", file=sys.stderr, flush=True)
+
+
+def _exit_quietly(_signum, _frame):
+    raise SystemExit(0)
 
 
 def _run_server(url, config, args, sock):
@@ -113,6 +129,10 @@ def _run_server(url, config, args, sock):
     from .store import open_store
 
     store = open_store(url)
+    if args.request_log:
+        from . import requestlog
+
+        requestlog.enable(sys.stderr)
     deadlines = Deadlines(idle=args.idle_timeout, header=args.header_timeout, body=args.body_timeout)
     # No access log and no proxy headers: client addresses are never logged or stored.
     # No limit_concurrency: uvicorn would count idle connections too and answer 503 to real
@@ -226,6 +246,55 @@ def _through(text, today):
     if day >= today:
         raise TellyError(f"--through must be a day before today ({today}, UTC); --through-now releases today")
     return day
+def _project_list(args):
+    store = _store(args)
+    rows = store.projects()
+    if args.json:
+        print(json.dumps([dict(row, created_at=row["created_at"].isoformat()) for row in rows]))
+        return 0
+    for row in rows:
+        print(f"{row['project_id']}  {row['region']}  created {row['created_at']:%Y-%m-%d}  "
+              f"epsilon/day {row['epsilon_per_day']:g}{'  plaintext Level II' if row['level2_plaintext'] else ''}  "
+              f"{row['name']}")
+    if not rows:
+        print(f"no projects in {_location(args)}", file=sys.stderr)
+    return 0
+
+
+def _project_delete(args):
+    if not args.yes:
+        raise TellyError(f"deleting {args.project_id} removes its raw reports, window keys and published numbers "
+                         "for good; pass --yes to confirm")
+    deleted = _store(args).delete_project(args.project_id)
+    if not any(deleted.values()):
+        raise TellyError(f"no project {args.project_id!r} is registered in {_location(args)}")
+    print(f"deleted {args.project_id}: " + ", ".join(f"{count} {table}" for table, count in deleted.items()))
+    return 0
+
+
+def _location(args):
+    from .store import location
+
+    return location(_url(args))
+
+
+def _backup(args):
+    from .backup import backup
+
+    version = backup(_url(args), args.destination)
+    print(f"backed up {_location(args)} to {args.destination} (schema version {version})")
+    return 0
+
+
+def _restore(args):
+    from .backup import restore
+
+    version = restore(args.backup, _url(args), replace=args.replace)
+    store = _store(args)  # migrates a backup made by an older release now, not at the next start
+    print(f"restored {args.backup} (schema version {version}) to {_location(args)}; schema version now "
+          f"{store.version()}")
+    store.dispose()
+    return 0
 
 
 def _publish(args):
@@ -279,6 +348,9 @@ _COMMANDS = (
                                      help="seconds a client may take to send a request's headers (default 30)")),
         (("--body-timeout",), dict(type=float, default=30.0,
                                    help="seconds a client may take to send a request's body (default 30)")),
+        (("--request-log",), dict(action="store_true",
+                                   help="log each request (method, path, status, duration; never the client's "
+                                        "address) to stderr")),
         (("--max-in-flight-mib",), dict(type=int, default=64,
                                         help="MiB of request bodies held at once, parsed or not, per worker; "
                                              "beyond it reports get 503 (default 64)")),
@@ -325,6 +397,28 @@ _COMMANDS = (
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
     ], _import),
+    (("project", "list"), "list the projects of the database, with region, creation day and privacy loss", [
+        (("--json",), dict(action="store_true", help="print a JSON list of the projects")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_list),
+    (("project", "delete"), "delete a project and everything stored for it", [
+        (("project_id",), dict()),
+        (("--yes",), dict(action="store_true", help="confirm: the project's data cannot be recovered")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_delete),
+    (("backup",), "copy a SQLite store to a new file while the collector serves (PostgreSQL: pg_dump)", [
+        (("destination",), dict(help="the backup file to create")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _backup),
+    (("restore",), "replace a SQLite store with a backup (stop the collector first), and migrate it", [
+        (("backup",), dict(help="a file made by `collector backup`")),
+        (("--replace",), dict(action="store_true", help="overwrite the existing store")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _restore),
     (("publish",), "release the completed days (and with --through-now the current one) with DP noise", [
         (("--project",), dict(help="only this project (default: every project of the region)")),
         (("--through-now",), dict(action="store_true", help="also release today's partial day (once a day, from "

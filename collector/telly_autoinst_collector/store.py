@@ -216,21 +216,38 @@ def _private_dir(path):
 
 
 def default_dir():
-    """Where the embedded default keeps its files: ~/.telly_autoinst/collector."""
-    return os.path.join(home_dir() or os.getcwd(), ".telly_autoinst", "collector")
+    """Where the embedded default keeps its files: ~/.telly_autoinst/collector, or None without a home.
+
+    Never the current directory: a service (often started without HOME) and an operator's shell
+    would each make a database of their own and never see the other's projects.
+    """
+    home = home_dir()
+    return os.path.join(home, ".telly_autoinst", "collector") if home else None
 
 
 def default_url(region):
     """The embedded default: one SQLite file per region, so regions never share a store."""
     directory = default_dir()
+    if directory is None:
+        raise ConfigError("the collector has no database location: HOME is not set; pass --db sqlite:///PATH "
+                          "(or postgresql://...), or set TELLY_COLLECTOR_DB")
     _private_dir(directory)
     return "sqlite:///" + os.path.join(directory, f"collector-{region}.sqlite3")
 
 
-def _sqlite_path(url):
+def sqlite_path(url):
     """The file of a sqlite:/// URL, or None for an in-memory database."""
     path = sa.engine.make_url(url).database
     return path if path and path != ":memory:" and not path.startswith("file:") else None
+
+
+def location(url):
+    """Where the store at ``url`` is, for the operator: a SQLite file's absolute path, or the URL
+    without its password."""
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url)
+        return os.path.abspath(path) if path else url
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def _private_file(path):
@@ -253,13 +270,13 @@ def loosened(url):
 
     Checks the database, its -wal and -shm files, and the default directory when the store is in it.
     """
-    path = _sqlite_path(url) if url.startswith("sqlite:") else None
+    path = sqlite_path(url) if url.startswith("sqlite:") else None
     if path is None:
         return []
     found = []
     candidates = [path, path + "-wal", path + "-shm"]
     directory = os.path.dirname(os.path.abspath(path))
-    if directory == os.path.abspath(default_dir()):
+    if default_dir() is not None and directory == os.path.abspath(default_dir()):
         candidates.insert(0, directory)
     for candidate in candidates:
         try:
@@ -292,7 +309,7 @@ def _engine(url, for_writes=True):
         return engine
     if not url.startswith("sqlite:"):
         raise ConfigError(f"collector database URL must start with sqlite:// or postgresql://, got {url[:40]!r}")
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None:
         _private_file(path)
     # Raw rows reach the driver without SQLAlchemy's per-value processing (insert_reports): the
@@ -434,6 +451,25 @@ class Store:
         with self._read() as conn:
             row = conn.execute(sa.select(projects).where(projects.c.project_id == project_id)).mappings().first()
         return dict(row) if row else None
+
+    def projects(self):
+        """Every project's row but its token hash, by project id."""
+        columns = [c for c in projects.columns if c.name != "read_token_sha256"]
+        with self._read() as conn:
+            return [dict(row) for row in conn.execute(sa.select(*columns).order_by(projects.c.project_id)).mappings()]
+
+    def delete_project(self, project_id):
+        """Delete a project and every row stored for it; return the number of rows deleted per table.
+
+        Rows are deleted even when the project row is gone already: a running server keeps a
+        project cached for a few seconds (Registry.HIT_SECONDS) and may store reports meanwhile,
+        which deleting again removes.
+        """
+        # Every table but schema_version is keyed by project (see the module docstring); projects last.
+        tables = [t for t in metadata.sorted_tables if t is not projects and "project_id" in t.c] + [projects]
+        with self.engine.begin() as conn:
+            return {table.name: conn.execute(table.delete().where(table.c.project_id == project_id)).rowcount
+                    for table in tables}
 
     def project_ids(self, region):
         with self._read() as conn:

@@ -119,7 +119,10 @@ def test_no_client_address_is_logged(db_url, serve, path):
     httpx.post(server.url + path, content=b"{broken")
     httpx.get(server.url + "/nothing-here")
     output = server.stop()
-    assert "127.0.0.1" not in output
+    from telly_autoinst_collector.store import location
+
+    # The start-up and shutdown lines name the database, whose server may be on this host too.
+    assert "127.0.0.1" not in output.replace(location(db_url), "")
 
 
 def test_the_server_releases_completed_days_and_expires_old_ones_on_its_own(db_url, serve):

@@ -231,3 +231,51 @@ def test_import_then_publish_through_a_past_day(tmp_path):
     assert refused.returncode == 2 and "released already" in refused.stderr
     not_past = _cli("publish", "--through", today.isoformat(), "--db", db, home=tmp_path)
     assert not_past.returncode == 2 and "a day before today" in not_past.stderr
+def test_without_home_the_collector_refuses_instead_of_using_the_current_directory(tmp_path):
+    for command in (["project", "create", "x"], ["serve", "--port", "0"], ["project", "list"]):
+        done = subprocess.run([sys.executable, "-m", "telly_autoinst", "collector", *command], cwd=str(tmp_path),
+                              capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": SOURCE_PATH})
+        assert done.returncode == 2 and "HOME is not set" in done.stderr and "--db" in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_says_where_its_database_is_and_when_it_stops(db_url, serve):
+    from telly_autoinst_collector.store import location
+
+    server = serve(db_url, "--public-url", "https://telemetry.example.org")
+    log = server.stop()
+    expected = location(db_url)
+    assert f"database {expected}" in log and "region us, 1 worker(s), public URL https://telemetry.example.org" in log
+    assert f"stopped (database {expected})" in log
+    if db_url.startswith("sqlite:"):
+        assert expected.startswith("/") and expected.endswith("collector.sqlite3")
+
+
+def test_project_list_and_delete(db_url, tmp_path, serve):
+    created = [json.loads(_cli("project", "create", name, "--json", "--db", db_url, *extra, home=tmp_path).stdout)
+               for name, extra in (("kept", ()), ("gone", ("--region", "eu")))]
+    kept, gone = (c["project_id"] for c in created)
+    listed = json.loads(_cli("project", "list", "--json", "--db", db_url, home=tmp_path).stdout)
+    assert [(p["project_id"], p["name"], p["region"]) for p in listed] == sorted([(kept, "kept", "us"),
+                                                                                   (gone, "gone", "eu")])
+    assert all("read_token_sha256" not in p for p in listed)
+    text = _cli("project", "list", "--db", db_url, home=tmp_path).stdout
+    assert kept in text and gone in text and "gone" in text
+    for region, project_id in (("us", kept), ("eu", gone)):
+        server = serve(db_url, "--region", region)
+        assert post(server.url, make_report(project_id, user="a")).status_code == 200
+    refused = _cli("project", "delete", gone, "--db", db_url, home=tmp_path)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    done = _cli("project", "delete", gone, "--yes", "--db", db_url, home=tmp_path)
+    assert done.returncode == 0 and "1 raw_reports" in done.stdout and "1 projects" in done.stdout, done.stdout
+    from telly_autoinst_collector.store import open_store
+
+    store = open_store(db_url)
+    assert store.project(gone) is None and store.report_ids(gone) == set() and store.key_days(gone) == []
+    assert len(store.report_ids(kept)) == 1
+    store.dispose()
+    assert [p["project_id"] for p in json.loads(_cli("project", "list", "--json", "--db", db_url,
+                                                     home=tmp_path).stdout)] == [kept]
+    missing = _cli("project", "delete", gone, "--yes", "--db", db_url, home=tmp_path)
+    assert missing.returncode == 2 and gone in missing.stderr

@@ -76,3 +76,45 @@ def test_a_schema4_store_is_migrated_and_keeps_its_data(old_store):
         assert store.public_keys("us-fixture") == {} and store.add_public_keys("us-fixture", "users", ["demo.h"]) == 1
     finally:
         store.dispose()
+
+
+def test_the_operators_upgrade_steps_on_a_schema4_store(tmp_path, serve):
+    """docs/operators.md, "Upgrading": back up, stop, install the new release, start it."""
+    import json
+    import subprocess
+    import sys
+
+    import httpx
+
+    from collector.tests.support import make_report, post
+    from tests.support.venvs import ROOT, SOURCE_PATH
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "telly_autoinst", "collector", *args], cwd=str(ROOT),
+                              capture_output=True, text=True, timeout=120,
+                              env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": SOURCE_PATH})
+
+    db_url = restore_sqlite(tmp_path / "collector.sqlite3")
+    backup = cli("backup", str(tmp_path / "before-upgrade.backup"), "--db", db_url)
+    assert backup.returncode == 0 and "schema version 4" in backup.stdout, backup.stderr
+    # The new release migrates at start. (No scheduled job: the fixture's days are past the window.)
+    server = serve(db_url, "--publish-interval", "0")
+    assert post(server.url, make_report("us-fixture", user="after")).status_code == 200
+    stats = httpx.get(f"{server.url}/api/v1/projects/us-fixture/stats",
+                      headers={"Authorization": "Bearer fixture-read-token"})
+    assert stats.status_code == 200 and stats.json()["project_id"] == "us-fixture"
+    server.stop()
+    store = store_module.open_store(db_url)
+    stored = store.report_ids("us-fixture")
+    store.dispose()
+    assert len(stored) == 7
+    # The way back: the backup, restored, still holds the schema-4 store as it was.
+    restored = cli("restore", str(tmp_path / "before-upgrade.backup"), "--db", f"sqlite:///{tmp_path}/back.sqlite3")
+    assert restored.returncode == 0 and "schema version 4" in restored.stdout, restored.stderr
+    store = store_module.open_store(f"sqlite:///{tmp_path}/back.sqlite3")
+    try:
+        check_schema4_contents(store)
+    finally:
+        store.dispose()
+    assert [p["project_id"] for p in json.loads(cli("project", "list", "--json", "--db", db_url).stdout)] == [
+        "eu-fixture", "us-corporate", "us-fixture"]
