@@ -1,4 +1,7 @@
-"""demo/run stops the collector it started however it is stopped, not only by Ctrl-C."""
+"""demo/run stops the collector it started however it is stopped, not only by Ctrl-C.
+
+Here, with the collector's tests: the demo runs the collector (Python 3.10 or newer).
+"""
 
 import signal
 import socket
