@@ -12,7 +12,7 @@ from . import _debug, discovery, index
 from .errors import TellyError
 
 _lock = threading.RLock()
-_state = None  # (process settings, projects by top-level module)
+_state = None  # (process settings, projects by claimed module: a package root)
 _activated = False
 
 
@@ -49,8 +49,17 @@ def projects():
 
 
 def project_for(module_name):
-    """The ProjectSettings that owns ``module_name``, or None."""
-    return _load_state()[1].get(module_name.partition(".")[0])
+    """The ProjectSettings that owns ``module_name``, or None: the project of its longest
+    claimed prefix (a namespace package's parts belong to different distributions)."""
+    by_module = _load_state()[1]
+    name = module_name
+    while True:
+        project = by_module.get(name)
+        if project is not None:
+            return project
+        name, dot, _ = name.rpartition(".")
+        if not dot:
+            return None
 
 
 def _engine(name):

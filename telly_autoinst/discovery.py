@@ -103,7 +103,14 @@ def _pyproject_declaration(dist, name, version, default_packages):
     return Declaration(f"[tool.telly] in {pyproject}", table, name, version, default_packages, None, pyproject)
 
 
-def _wheel_declaration(dist, name, version, module):
+def _root_of(module, provides):
+    """The package root that holds the entry point's ``module``: the whole package it belongs to
+    (``mypkg`` for ``mypkg.cli``), or under a namespace package that package alone."""
+    return next((root for root in provides if module == root or module.startswith(root + ".")),
+                module.split(".")[0])
+
+
+def _wheel_declaration(dist, name, version, module, root):
     from ._toml import load_toml
 
     relative = os.path.join(*module.split("."), PACKAGE_SETTINGS_FILE)
@@ -111,15 +118,15 @@ def _wheel_declaration(dist, name, version, module):
     origin = f"{PACKAGE_SETTINGS_FILE} of distribution {name} {version} (entry point {ENTRY_POINT_GROUP}: {module})"
     if located is None:
         # Not "project_id is missing": the whole file is, and that is what the author must fix.
-        return Declaration(origin, None, name, version, (module.split(".")[0],),
+        return Declaration(origin, None, name, version, (root,),
                            f"{origin}: {relative} is missing from the installed distribution; ship it as package "
                            f"data (hatchling includes it by default; setuptools needs "
-                           f"[tool.setuptools.package-data] {module.split('.')[0]} = [\"{PACKAGE_SETTINGS_FILE}\"])")
+                           f"[tool.setuptools.package-data] {root} = [\"{PACKAGE_SETTINGS_FILE}\"])")
     try:
         table = load_toml(located)
     except ConfigError as exc:
-        return Declaration(origin, None, name, version, (module.split(".")[0],), str(exc))
-    return Declaration(origin, table, name, version, (module.split(".")[0],), None)
+        return Declaration(origin, None, name, version, (root,), str(exc))
+    return Declaration(origin, table, name, version, (root,), None)
 
 
 def _settings_file(dist, relative):
@@ -151,40 +158,65 @@ def _metadata():
 
 
 def _provided_modules(dist, checkout):
-    """Top-level modules that ``dist`` ships: from its RECORD and top_level.txt, plus, for a
-    checkout (editable or not), the packages and modules at the top of its tree and of ``src/``."""
+    """The package roots that ``dist`` ships: the outermost regular package (or module) of each of
+    its files, from its RECORD (or top_level.txt without one) and, for a checkout (editable or
+    not), from the top of its tree and of ``src/``.
+
+    A root is dotted under a namespace package: ``acme-textutils``, whose ``acme/`` has no
+    ``__init__.py``, ships ``acme.textutils``, never ``acme``, which it shares with others.
+    """
     provided = set()
     try:
-        files = dist.files or ()
+        files = [entry.parts for entry in dist.files or ()]
     except Exception:
         _debug.swallowed(f"reading the RECORD of {dist}")
-        files = ()
-    for entry in files:
-        parts = entry.parts
+        files = []
+    regular = {parts[:-1] for parts in files if parts and parts[-1] == "__init__.py"}
+    for parts in files:
         if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith((".dist-info", ".egg-info", ".data")):
             continue
-        head = parts[0]
         if len(parts) == 1:
-            head = head.partition(".")[0] if head.endswith((".py", ".pyc", ".so", ".pyd")) else ""
-        if head.isidentifier():
-            provided.add(head)
-    try:
-        top_level = dist.read_text("top_level.txt") or ""
-    except Exception:
-        top_level = ""
-    provided.update(line.strip() for line in top_level.splitlines() if line.strip().isidentifier())
+            stem, dot, suffix = parts[0].partition(".")
+            if dot and suffix.rpartition(".")[2] in ("py", "pyc", "so", "pyd") and stem.isidentifier():
+                provided.add(stem)
+            continue
+        # The outermost package of the file: the shortest prefix that has an __init__.py.
+        root = next((parts[:i] for i in range(1, len(parts)) if parts[:i] in regular), None)
+        if root is not None and all(part.isidentifier() for part in root):
+            provided.add(".".join(root))
+    if not files:
+        try:
+            top_level = dist.read_text("top_level.txt") or ""
+        except Exception:
+            top_level = ""
+        provided.update(line.strip() for line in top_level.splitlines() if line.strip().isidentifier())
     if checkout is not None:
         for root in (checkout, os.path.join(checkout, "src")):
-            try:
-                names = os.listdir(root)
-            except OSError:
-                continue
-            for entry in names:
-                stem, dot, suffix = entry.partition(".")
-                if dot and suffix in ("py", "pyi") or (not dot and os.path.isdir(os.path.join(root, entry))):
-                    if stem.isidentifier():
-                        provided.add(stem)
+            provided.update(_tree_roots(root))
     return tuple(sorted(provided))
+
+
+def _tree_roots(directory, prefix=""):
+    """The package roots at the top of a source tree, looking into namespace directories."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    roots = []
+    for entry in names:
+        stem, dot, suffix = entry.partition(".")
+        if not stem.isidentifier():
+            continue
+        path = os.path.join(directory, entry)
+        if dot:
+            if suffix in ("py", "pyi"):
+                roots.append(prefix + stem)
+        elif os.path.isfile(os.path.join(path, "__init__.py")):
+            roots.append(prefix + stem)
+        elif prefix == "" and os.path.isdir(path) and stem not in ("tests", "test", "docs", "src", "build"):
+            # A namespace directory (no __init__.py): the packages inside it are the roots.
+            roots.extend(_tree_roots(path, f"{stem}."))
+    return roots
 
 
 def _validated(declaration):
@@ -222,15 +254,18 @@ def _scan(path=None):
         seen.add(normalize(name))
         version = dist.version
         modules = [ep.value.partition(":")[0].strip() for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
-        tops = tuple(dict.fromkeys(m.split(".")[0] for m in modules if m))
         checkout = _checkout_dir(dist)
         if checkout is not None:
             stamps.append(os.path.join(checkout, "pyproject.toml"))
-        declaration = _pyproject_declaration(dist, name, version, tops)
+        if not modules and checkout is None:
+            continue  # neither route can declare anything: no need to read its RECORD
+        provides = _provided_modules(dist, checkout)
+        roots = tuple(dict.fromkeys(_root_of(m, provides) for m in modules if m))
+        declaration = _pyproject_declaration(dist, name, version, roots)
         if declaration is None and modules:
-            declaration = _wheel_declaration(dist, name, version, modules[0])
+            declaration = _wheel_declaration(dist, name, version, modules[0], roots[0])
         if declaration is not None:
-            found.append(_validated(declaration._replace(provides=_provided_modules(dist, checkout))))
+            found.append(_validated(declaration._replace(provides=provides)))
     return found, stamps
 
 
@@ -252,8 +287,10 @@ def rebuild_index():
     for declaration in declarations:
         packages = declaration.default_packages
         if declaration.table and isinstance(declaration.table.get("packages"), list):
-            packages = tuple(p.split(".")[0] for p in declaration.table["packages"] if isinstance(p, str))
-        watched.update(p for p in packages if p.isidentifier())
+            packages = tuple(p for p in declaration.table["packages"] if isinstance(p, str))
+        # The stand-in looks at top-level names only; which modules under them belong to whom
+        # (a namespace package is shared) is decided by resolve() at the first watched import.
+        watched.update(top for top in (p.split(".")[0] for p in packages) if top.isidentifier())
     # marshal, not json: loading it on the first watched import costs no module import at all.
     # The index is per interpreter, so marshal's version-specific format is safe here.
     payload = marshal.dumps([_marshalable(d) for d in declarations]).hex()
@@ -279,8 +316,9 @@ def load_declarations(payload_text):
 def resolve(declarations, forced=(), environ=None, user_config=None):
     """Layer every declaration into ProjectSettings.
 
-    Returns ``(projects by top-level module, errors)``; an error names the table and the key to
-    fix. A module claimed by two projects goes to the first, and the second is an error.
+    Returns ``(projects by module, errors)``: the modules are package roots, dotted under a
+    namespace package (``acme.textutils``). An error names the table and the key to fix. A module
+    claimed by two projects (or one inside another's) goes to the first; the second is an error.
     """
     user_config = read_user_config(environ) if user_config is None else user_config
     by_module: dict[str, Any] = {}
@@ -297,21 +335,36 @@ def resolve(declarations, forced=(), environ=None, user_config=None):
             errors.append(str(exc))
             continue
         for module in project.packages:
-            top = module.split(".")[0]
-            if declaration.provides is not None and top not in declaration.provides:
-                errors.append(f"{declaration.source}: refused claim: module {top!r} is not provided by distribution "
+            claims = _claims(module, declaration.provides)
+            if not claims:
+                errors.append(f"{declaration.source}: refused claim: module {module!r} is not provided by distribution "
                               f"{declaration.distribution} (it provides: {', '.join(declaration.provides) or 'none'});"
                               " a package may only count its own modules")
                 continue
-            if top in by_module:
-                errors.append(f"{declaration.source}: conflict: module {top!r} is already claimed by project "
-                              f"{by_module[top].project_id!r} ({by_module[top].source})")
-                continue
-            by_module[top] = project
+            for claim in claims:
+                held = next((m for m in by_module if _overlap(m, claim)), None)
+                if held is not None:
+                    errors.append(f"{declaration.source}: conflict: module {claim!r} overlaps {held!r}, already "
+                                  f"claimed by project {by_module[held].project_id!r} ({by_module[held].source})")
+                    continue
+                by_module[claim] = project
     for name in forced:
         if name not in by_module:
             by_module[name] = _forced_project(name, environ, user_config)
     return by_module, errors
+
+
+def _claims(module, provides):
+    """What a project that names ``module`` may count: ``module`` when its distribution ships it
+    (or nothing is known of what it ships), else the distribution's own roots under it (a claim
+    of the namespace ``acme`` by ``acme-textutils`` is ``acme.textutils``); empty when none."""
+    if provides is None or any(module == root or module.startswith(root + ".") for root in provides):
+        return [module]
+    return [root for root in provides if root.startswith(module + ".")]
+
+
+def _overlap(a, b):
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def _forced_project(name, environ, user_config):

@@ -153,3 +153,78 @@ def test_a_non_editable_install_from_a_checkout_must_ship_its_telly_toml(venvs, 
     assert "acme-tools-project" not in projects(venv, home)
     assert "telly.toml is missing from the installed distribution" in status + venv.run(
         ["-m", "telly_autoinst", "--dry-run"], home).stderr
+
+
+def _namespace_dist(root, name, package, telly_toml=None):
+    """An installed distribution (dist-info with RECORD) whose code is ``acme/<package>/`` under the
+    namespace package ``acme`` (no ``acme/__init__.py``), opted in when ``telly_toml`` is given."""
+    from pathlib import Path
+
+    root = Path(root)
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    code = root / "acme" / package
+    code.mkdir(parents=True)
+    (code / "__init__.py").write_text(f"def feature():\n    return {package!r}\n")
+    listed = [f"acme/{package}/__init__.py"]
+    if telly_toml is not None:
+        (info / "entry_points.txt").write_text(f"[telly]\nacme_{package} = acme.{package}\n")
+        (code / "telly.toml").write_text(telly_toml)
+        listed.append(f"acme/{package}/telly.toml")
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in listed + [f"{info.name}/RECORD"]))
+
+
+def _resolved(path):
+    from telly_autoinst import discovery
+
+    by_module, errors = discovery.resolve(discovery.scan(path=[str(path)]), environ={}, user_config={})
+    return {module: project.project_id for module, project in by_module.items()}, errors
+
+
+def test_a_namespace_packages_opt_in_claims_its_own_part_only(tmp_path):
+    _namespace_dist(tmp_path, "acme-textutils", "textutils", 'project_id = "textutils-project"\n')
+    _namespace_dist(tmp_path, "acme-other", "other")
+    assert _resolved(tmp_path) == ({"acme.textutils": "textutils-project"}, [])
+
+
+def test_claiming_the_namespace_itself_narrows_to_the_distributions_own_part(tmp_path):
+    _namespace_dist(tmp_path, "acme-textutils", "textutils",
+                    'project_id = "textutils-project"\npackages = ["acme"]\n')
+    _namespace_dist(tmp_path, "acme-other", "other")
+    assert _resolved(tmp_path) == ({"acme.textutils": "textutils-project"}, [])
+
+
+def test_two_parts_of_one_namespace_may_both_opt_in(tmp_path):
+    _namespace_dist(tmp_path, "acme-textutils", "textutils", 'project_id = "textutils-project"\n')
+    _namespace_dist(tmp_path, "acme-other", "other", 'project_id = "other-project"\n')
+    assert _resolved(tmp_path) == ({"acme.other": "other-project", "acme.textutils": "textutils-project"}, [])
+
+
+def test_modules_belong_to_the_project_of_their_longest_claimed_prefix(monkeypatch):
+    from telly_autoinst import control
+
+    monkeypatch.setattr(control, "_state", (None, {"acme.textutils": "T", "plain": "P"}))
+    assert control.project_for("acme.textutils") == "T"
+    assert control.project_for("acme.textutils.deep.module") == "T"
+    assert control.project_for("acme.other.secret_inhouse_feature") is None
+    assert control.project_for("acme") is None
+    assert control.project_for("plain.sub") == "P"
+
+
+_NAMESPACE_PROGRAM = ("import acme.textutils, acme.other\n"
+                      "print(acme.textutils.feature(), acme.other.feature())\n")
+
+
+@pytest.mark.slow
+def test_a_namespace_neighbour_is_neither_listed_nor_counted(venvs, tmp_path, home):
+    site = tmp_path / "site"
+    _namespace_dist(site, "acme-textutils", "textutils", 'project_id = "textutils-project"\n')
+    _namespace_dist(site, "acme-other", "other")
+    venv = venvs.get()
+    env = {"PYTHONPATH": str(site), "TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(tmp_path / "out")}
+    assert venv.run(_NAMESPACE_PROGRAM, home, env=env, check=True).stdout == "textutils other\n"
+    reports = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*.json")]
+    assert [r["stats"] for r in reports] == [{"acme.textutils.feature": 1}]
+    dry = json.dumps(json.loads(venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home, env=env).stdout))
+    assert "acme.textutils.feature" in dry and "acme.other" not in dry
