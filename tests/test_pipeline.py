@@ -238,7 +238,7 @@ def test_manual_flush_api(venv, home, tmp_path):
 def test_cli_show_and_status(venv, home):
     venv.run(["-m", "telly_autoinst", "optout", "sample-st-project"], home, check=True)
     status = venv.run(["-m", "telly_autoinst", "status"], home, check=True).stdout
-    rows = {line.split()[0]: line for line in status.splitlines() if line.startswith("sample-")}
+    rows = {line.split()[1]: line for line in status.splitlines() if line.startswith("sample-")}
     assert " on " in rows["sample-hatch-project"] and " off " in rows["sample-st-project"]
     assert "opted out" in rows["sample-st-project"]
     shown = json.loads(venv.run(["-m", "telly_autoinst", "show", "--json"], home, check=True).stdout)
