@@ -30,7 +30,7 @@ class NotRegular extends Error {
   }
 }
 
-const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+const uid = typeof process.geteuid === 'function' ? process.geteuid() : null;
 
 /** Owned by this user or by root (a file root installed for everyone), or no owners on this OS. */
 function ownedByUserOrRoot(stat) {

@@ -99,14 +99,15 @@ test('purge removes every file the client keeps, the spool of TELLY_SPOOL_DIR in
   for (const args of [['optin', 'demo-cjs'], ['optout', 'demo-esm'], ['disable']]) {
     assert.strictEqual(node([CLI, ...args], { cwd: app, env }).status, 0);
   }
-  writeTree(home, { '.telly_notices': 'a\n' });
+  writeTree(home, { '.telly_notices': 'a\n', '.telly_optin.0123abcd.tmp': 'a crash left it\n', '.telly_lists.lock.4567.stale': '1\n' });
   const queued = fs.readdirSync(spoolDir).filter((n) => n.endsWith('.report'));
   assert.strictEqual(queued.length, 1);
   const done = node([CLI, 'purge', '--json'], { cwd: app, env });
   assert.strictEqual(done.status, 0, done.stderr);
   const { removed, failed } = JSON.parse(done.stdout);
   assert.deepStrictEqual(failed, []);
-  for (const name of ['.telly_optin', '.telly_optout', '.telly_notices', '.telly_disable', '.telly_salt']) {
+  for (const name of ['.telly_optin', '.telly_optout', '.telly_notices', '.telly_disable', '.telly_salt',
+    '.telly_optin.0123abcd.tmp', '.telly_lists.lock.4567.stale']) {
     assert.ok(removed.includes(path.join(home, name)), name);
     assert.ok(!fs.existsSync(path.join(home, name)), name);
   }

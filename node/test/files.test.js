@@ -166,6 +166,9 @@ test('a spool directory owned by another user is refused: nothing is queued, rea
   const show = node([CLI, 'show', '--json'], { cwd: app, env: runEnv, timeout: HANG });
   finished(show);
   assert.deepStrictEqual(JSON.parse(show.stdout).queued, []);
+  // Nor does purge touch it: it is no leftover of this user's.
+  finished(node([CLI, 'purge'], { cwd: app, env: runEnv, timeout: HANG }));
+  assert.ok(fs.existsSync(planted));
 });
 
 test('losses.log is never written through a link, and one loss is one line whatever its project id holds', { skip: !POSIX }, () => {
