@@ -217,3 +217,13 @@ def test_status_json_names_the_refused_spool(home, tmp_path, monkeypatch, capsys
     text, _ = cli._status(type("Args", (), {"json": True})())
     (refused,) = json.loads(text)["refused"]
     assert refused["directory"] == str(directory) and f"belongs to uid {NOBODY}" in refused["why"]
+
+
+@as_root
+def test_telly_debug_says_which_directory_is_refused_and_why(tmp_path, monkeypatch, capsys):
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    os.chown(directory, NOBODY, NOBODY)
+    monkeypatch.setenv("TELLY_DEBUG", "1")
+    assert sender.drain(str(directory)) == (0, 0)
+    assert f"telly_autoinst: not using {directory}: belongs to uid {NOBODY}" in capsys.readouterr().err
