@@ -268,7 +268,7 @@ def test_notice_on_a_real_tty_once(venvs, home):
     venv = venvs.get()
     out, tty = _run_on_pty(venv, home)
     assert out.strip() == "decision True"
-    assert "tty-proj collects anonymous usage statistics" in tty
+    assert "x (project tty-proj) collects anonymous usage statistics" in tty
     out, tty = _run_on_pty(venv, home)
     assert out.strip() == "decision True" and "collects" not in tty
     ci_home = home / "ci-home"

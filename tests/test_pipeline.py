@@ -267,8 +267,8 @@ def test_first_run_notice_on_a_tty_with_a_real_import(venv, home, tmp_path):
 
     stdout, tty = run_on_tty(tmp_path / "first")
     assert "result 5" in stdout and "collects anonymous usage statistics" not in stdout
-    assert tty.count("sample-hatch-project collects anonymous usage statistics") == 1
-    assert tty.count("sample-st-project collects anonymous usage statistics") == 1
+    assert tty.count("sample-hatch (project sample-hatch-project) collects anonymous usage statistics") == 1
+    assert tty.count("(project sample-st-project) collects anonymous usage statistics") == 1
     assert {r["project_id"] for r in read_reports(tmp_path / "first" / "out")} == {"sample-hatch-project",
                                                                            "sample-st-project"}
     stdout, tty = run_on_tty(tmp_path / "second")
