@@ -23,8 +23,9 @@ def test_purge_names_then_removes_everything_but_the_users_config(venv, home, tm
     config.write_text("timer = false\n")
     own_spool = tmp_path / "own-spool"
     env = {"TELLY_HTTP_SERVER": dead_url()}
-    venv.run(["-m", "telly_autoinst", "optout", "someone"], home, check=True)
+    venv.run(["-m", "telly_autoinst", "optout", "sample-hatch"], home, check=True)
     venv.run(["-m", "telly_autoinst", "optin", "sample-hatch-project"], home, check=True)
+    (home / ".telly_consent.lock").write_text("")
     # A run against a dead collector leaves a salt, an index and a queued report behind.
     venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=env, check=True)
     venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=dict(env, TELLY_SPOOL_DIR=str(own_spool)),
@@ -41,6 +42,7 @@ def test_purge_names_then_removes_everything_but_the_users_config(venv, home, tm
     proc = venv.run(["-m", "telly_autoinst", "purge"], home, env={"TELLY_SPOOL_DIR": str(own_spool)}, check=True)
     said, _, after = proc.stdout.partition("removed ")
     assert said.startswith("removing:\n")
+    # An older version's lock of the lists is removed too (the lists' lock itself never stays behind).
     for name in (".telly_salt", ".telly_optout", ".telly_optin", ".telly_consent.lock", ".cache/telly_autoinst"):
         assert f"  {home / name}\n" in said
     assert str(own_spool) in said and "mine.txt" not in said
