@@ -88,8 +88,9 @@ def _measure(scale, projects, days, rng, workdir):
                 rows = {f["key"]: f for f in shown["features"]["by_users"] + shown["features"]["by_calls"]}
                 for name in sorted(users, key=lambda n: (-users[n], n))[:10]:
                     row = rows.get(name, {"users": 0, "calls": 0})
-                    errors["users"][phase].append(_relative(row["users"], users[name]))
-                    errors["calls"][phase].append(_relative(row["calls"], calls[name]))
+                    # A row under --min-group says "fewer than N" (None): no number shown, 100% error.
+                    errors["users"][phase].append(_relative(row["users"] or 0, users[name]))
+                    errors["calls"][phase].append(_relative(row["calls"] or 0, calls[name]))
     finally:
         collector.stop()
     return errors

@@ -95,9 +95,13 @@ def _summary(stats):
             print(f"  {label:32} {card['value']:>7,} ±{card['band']:,} at 95%")
     print(f"  {'feature':42} {'user-days':>16} {'calls':>18} {'calls/user':>10}")
     for f in stats["features"]["by_users"]:
+        if f["users"] is None:
+            print(f"  {f['key']:42} {'fewer than ' + str(f['fewer_than']):>16}")
+            continue
         print(f"  {f['key']:42} {f['users']:>9,} ±{f['users_band']:<5,} {f['calls']:>10,} ±{f['calls_band']:<6,} "
               f"{f['calls_per_user']:>10}")
-    versions = ", ".join(f"{r['key']}: {r['users']:,}" for r in stats["versions"]["rows"])
+    versions = ", ".join(f"{r['key']}: {r['users'] if r['users'] is not None else 'fewer than ' + str(r['fewer_than'])}"
+                         for r in stats["versions"]["rows"])
     print(f"  versions (user-days): {versions}")
     p = stats["privacy"]
     person = p["per_person"]["28"]

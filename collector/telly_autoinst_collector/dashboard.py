@@ -2,7 +2,10 @@
 
 Both read only the stored noisy cells of released days (never raw reports), through the same
 ``stats`` function, so the page and the API always show the same numbers. Every number comes
-with the half-width of its 95% noise interval, computed from the noise of the cells it sums.
+with the half-width of its 95% noise interval, computed from the noise of the cells it sums (the
+noise only: the bias of bounding user-days is stated beside it, not in it). A number under
+``min_group`` is shown as "fewer than N" with its band rather than hidden: the noisy number is
+public already, so hiding it would add no privacy, only take away that something is there.
 The one exception is the users table of a project created with ``--level2-plaintext`` (see
 ``_plaintext_users``).
 """
@@ -59,17 +62,25 @@ def _average(entries):
             "first_day": entries[0]["day"], "last_day": entries[-1]["day"]}
 
 
+def _small(value, min_group):
+    """None for a value under ``min_group``: shown as "fewer than N" with its band (see the module docstring)."""
+    return value if value >= min_group else None
+
+
 def _breakdown(table, min_group):
-    """Rows {key, users, band} summed over days, largest first; rows below ``min_group`` are hidden."""
-    rows, hidden = [], 0
+    """Rows {key, users, band, fewer_than} summed over days, largest first; users None under ``min_group``.
+
+    A row whose noisy total is 0 or less is left out (registered and platform names are released
+    every day, used or not): listing it would say nothing.
+    """
+    rows = []
     for key, cells in table.items():
         users, band = _total(cells)
-        if users >= min_group:
-            rows.append({"key": key, "users": users, "band": band})
-        else:
-            hidden += 1
-    rows.sort(key=lambda r: (-r["users"], r["key"]))
-    return {"rows": rows, "hidden": hidden}
+        if users == 0:
+            continue  # nothing to say: public names nobody used (all of them are released daily)
+        rows.append((users, {"key": key, "users": _small(users, min_group), "band": band, "fewer_than": min_group}))
+    rows.sort(key=lambda r: (-r[0], r[1]["key"]))
+    return {"rows": [row for _, row in rows]}
 
 
 def _plaintext_users(store, project, first, today):
@@ -109,23 +120,23 @@ def stats(store, project, today, days, min_group, window_days):
         value = max(0, entry["raw"])
         band = privacy.half_width([(entry["noise"], entry["scale"])])
         shown = value >= min_group
-        dau.append({"day": entry["day"], "value": value if shown else None, "band": band if shown else None,
+        dau.append({"day": entry["day"], "value": value if shown else None, "band": band,
                     "low": max(0, value - band) if shown else None, "high": value + band if shown else None,
-                    "partial": entry["partial"]})
+                    "partial": entry["partial"], "fewer_than": min_group})
     latest = entries[-1] if entries else None
     today_card = None
     if latest is not None:
         value, band = max(0, latest["raw"]), privacy.half_width([(latest["noise"], latest["scale"])])
-        today_card = {"day": latest["day"], "value": value if value >= min_group else None, "band": band,
-                      "partial": latest["partial"]}
+        today_card = {"day": latest["day"], "value": _small(value, min_group), "band": band,
+                      "partial": latest["partial"], "fewer_than": min_group}
 
     def window(n):
         if latest is None:
             return None
         start = (datetime.date.fromisoformat(latest["day"]) - datetime.timedelta(days=n - 1)).isoformat()
         card = _average([e for e in entries if e["day"] >= start])
-        if card is not None and card["value"] < min_group:
-            card["value"] = None
+        if card is not None:
+            card.update(value=_small(card["value"], min_group), fewer_than=min_group)
         return card
 
     in_period = [d for d in released if d >= first]
@@ -134,18 +145,21 @@ def stats(store, project, today, days, min_group, window_days):
         for metric, table in sums.items():
             for key, cell in per_day[day].get(metric, {}).items():
                 table.setdefault(key, []).append(cell)
-    features, hidden_features = [], 0
+    features = []
     for key, cells in sums["users"].items():
         users, users_band = _total(cells)
-        if users < min_group:
-            hidden_features += 1  # hidden together with its calls
-            continue
+        if users == 0:
+            continue  # as in _breakdown: a registered key nobody used has nothing to show
         calls, calls_band = _total(sums["calls"].get(key, []))
-        features.append({"key": key, "users": users, "users_band": users_band, "calls": calls,
-                         "calls_band": calls_band, "calls_per_user": round(calls / users, 1)})
+        shown = users >= min_group
+        # Under min_group, calls go with the users: calls per user over so few user-days would be mostly noise.
+        features.append((users, calls, {
+            "key": key, "users": users if shown else None, "users_band": users_band, "calls": calls if shown else None,
+            "calls_band": calls_band, "calls_per_user": round(calls / users, 1) if shown else None,
+            "fewer_than": min_group}))
     version_rows = _breakdown(sums["version"], min_group)
     series = {}
-    for row in version_rows["rows"]:
+    for row in (r for r in version_rows["rows"] if r["users"] is not None):
         points = []
         for day in in_period:
             value = per_day[day].get("version", {}).get(row["key"], (0,))[0]
@@ -164,9 +178,8 @@ def stats(store, project, today, days, min_group, window_days):
         "cards": {"today": today_card, "week": window(7), "month": window(30)},
         "dau": dau,
         "features": {
-            "by_users": sorted(features, key=lambda r: (-r["users"], r["key"]))[:_TOP],
-            "by_calls": sorted(features, key=lambda r: (-r["calls"], r["key"]))[:_TOP],
-            "hidden": hidden_features,
+            "by_users": [f for _, _, f in sorted(features, key=lambda r: (-r[0], r[2]["key"]))[:_TOP]],
+            "by_calls": [f for _, _, f in sorted(features, key=lambda r: (-r[1], r[2]["key"]))[:_TOP]],
         },
         "versions": dict(version_rows, days=[d.isoformat() for d in in_period], series=series),
         "python": _breakdown(sums["python"], min_group),

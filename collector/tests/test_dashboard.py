@@ -1,4 +1,4 @@
-"""The dashboard and the stats API: same numbers, small groups hidden, login, and a real browser."""
+"""The dashboard and the stats API: same numbers, small numbers shown as "fewer than N", login, and a real browser."""
 
 import base64
 import datetime
@@ -51,7 +51,9 @@ def test_stats_are_exact_with_a_huge_epsilon_and_hide_small_groups(store):
     users = {f["key"]: f["users"] for f in data["features"]["by_users"]}
     assert users["demo.f"] == 45 and users["demo.Rare.g"] == 10  # users 0 and 1 on each of 5 days
     high = stats(store, store.project(project_id), today, 30, min_group=11, window_days=30)
-    assert "demo.Rare.g" not in {f["key"] for f in high["features"]["by_calls"]} and high["features"]["hidden"] == 1
+    # Under min_group a feature is listed as "fewer than N" with its band, its calls not shown.
+    (rare,) = [f for f in high["features"]["by_users"] if f["key"] == "demo.Rare.g"]
+    assert rare["users"] is None and rare["calls"] is None and rare["fewer_than"] == 11 and rare["users_band"] >= 0
     assert {r["key"] for r in data["os"]["rows"]} == {"Linux", "Darwin"}
     assert data["privacy"]["epsilon_max_user_day"] > 0 and data["privacy"]["region"] == "us"
     assert data["privacy"]["delta_max_user_day"] == privacy.DELTA_PER_USER_DAY
@@ -74,7 +76,7 @@ def test_bands_come_from_the_noise_of_the_cells_summed(store):
     # Four days of σ 10: the sum has σ 20; the mean of four days has σ 5.
     assert data["features"]["by_users"][0]["users"] == 200 and data["features"]["by_users"][0]["users_band"] == 40
     assert data["cards"]["week"] == {"value": 100, "band": 10, "days": 4, "first_day": "2026-11-06",
-                                     "last_day": "2026-11-09"}
+                                     "last_day": "2026-11-09", "fewer_than": 1}
 
 
 def test_inline_json_cannot_end_or_comment_out_its_script_block():
@@ -231,14 +233,18 @@ def _expected(api):
         return f"{value:,}"
 
     cards = api["cards"]
-    expected = [["card", name, n(cards[name]["value"])] for name in ("today", "week", "month")
-                if cards[name] and cards[name]["value"] is not None]
-    expected += [["dau", d["day"], n(d["value"]) if d["value"] is not None else "hidden"] for d in api["dau"]]
+    def shown(value, fewer_than):
+        return n(value) if value is not None else f"fewer than {n(fewer_than)}"
+
+    expected = [["card", name, shown(cards[name]["value"], cards[name]["fewer_than"])]
+                for name in ("today", "week", "month") if cards[name]]
+    expected += [["dau", d["day"], shown(d["value"], d["fewer_than"])] for d in api["dau"]]
     for f in api["features"]["by_users"]:
-        expected += [["users", f["key"], n(f["users"])], ["calls", f["key"], n(f["calls"])]]
-    expected += [["version", r["key"], n(r["users"])] for r in api["versions"]["rows"]]
+        expected += [["users", f["key"], shown(f["users"], f["fewer_than"])]]
+        expected += [["calls", f["key"], n(f["calls"])]] if f["users"] is not None else []
+    expected += [["version", r["key"], shown(r["users"], r["fewer_than"])] for r in api["versions"]["rows"]]
     for name in ("python", "os", "arch"):
-        expected += [[name, r["key"], n(r["users"])] for r in api[name]["rows"]]
+        expected += [[name, r["key"], shown(r["users"], r["fewer_than"])] for r in api[name]["rows"]]
     privacy_shown = api["privacy"]
     expected += [["privacy", key, str(privacy_shown[key])] for key in (
         "epsilon_per_user_day", "delta_per_user_day", "epsilon_max_user_day", "delta_max_user_day")]
@@ -321,7 +327,8 @@ def test_browser_empty_and_small_states_say_so(tmp_path, serve):
             if name == "empty":
                 assert "Nothing published yet" in text and not browser.script("return document.querySelector('.chart')")
             else:
-                assert "Fewer than 10 users: hidden" in text and "hidden" in text
+                # Small numbers are shown as "fewer than 10" with their band, not hidden.
+                assert "fewer than 10 ±" in text and "hidden" not in text
             browser.screenshot(f"dashboard-{name}")
     finally:
         browser.close()
