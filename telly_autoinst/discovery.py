@@ -110,6 +110,34 @@ def _root_of(module, provides):
                 module.split(".")[0])
 
 
+def checkout_at(directory):
+    """``(pyproject.toml path, distribution name)`` of the source checkout that holds ``directory``
+    (it or its nearest parent with a pyproject.toml) when that project opts in (a ``[tool.telly]``
+    table, or an entry point in the ``telly`` group); None otherwise. Commands an author runs
+    inside their own tree use it to know which package is meant (``--dry-run``, ``notice``)."""
+    from ._toml import load_toml
+
+    directory = os.path.abspath(directory)
+    while not os.path.isfile(os.path.join(directory, "pyproject.toml")):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+    pyproject = os.path.join(directory, "pyproject.toml")
+    try:
+        data = load_toml(pyproject)
+    except ConfigError:
+        return None  # not for these commands to judge: the package's build says what is wrong
+    tool, project = data.get("tool"), data.get("project")
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+        return None
+    entry_points = project.get("entry-points")
+    if (isinstance(tool, dict) and "telly" in tool) or \
+            (isinstance(entry_points, dict) and ENTRY_POINT_GROUP in entry_points):
+        return pyproject, project["name"]
+    return None
+
+
 def _wheel_declaration(dist, name, version, module, root):
     from ._toml import load_toml
 

@@ -132,29 +132,12 @@ def _list_package(top, project, entry, engine, keys, not_counted):
 
 
 def _uninstalled_checkout(directory, installed):
-    """An error when ``directory`` (or a parent) is the checkout of a package that opts in
-    (``[tool.telly]`` in its pyproject.toml) but is not installed here; None otherwise."""
-    from ._toml import load_toml
-
-    while True:
-        pyproject = os.path.join(directory, "pyproject.toml")
-        if os.path.isfile(pyproject):
-            break
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
-    try:
-        data = load_toml(pyproject)
-    except ConfigError:
-        return None  # not this command's file to judge: the package's build says what is wrong
-    tool = data.get("tool")
-    project = data.get("project")
-    name = project.get("name") if isinstance(project, dict) else None
-    if not isinstance(tool, dict) or "telly" not in tool or not isinstance(name, str):
+    """An error when ``directory`` is in the checkout of a package that opts in
+    (``discovery.checkout_at``) but is not installed here; None otherwise."""
+    found = discovery.checkout_at(directory)
+    if found is None or discovery.normalize(found[1]) in installed:
         return None
-    if discovery.normalize(name) in installed:
-        return None
+    pyproject, name = found
     return (f"{pyproject} opts {name} in, but {name} is not installed in this environment ({sys.prefix}), "
-            f"so nothing of it can be listed: install it (for instance `python -m pip install -e {directory}`) "
-            "and run --dry-run again")
+            f"so nothing of it can be listed: install it (for instance `python -m pip install -e "
+            f"{os.path.dirname(pyproject)}`) and run --dry-run again")

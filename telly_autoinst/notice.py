@@ -11,6 +11,7 @@ backticks); :func:`render` writes it as Markdown, reStructuredText or plain text
 part of the product, since the text is pasted into a README as is.
 """
 
+import os
 import textwrap
 
 from . import discovery
@@ -50,6 +51,11 @@ def select(package=None):
         if not projects:
             raise ConfigError(f"no installed package opted in to telly_autoinst, so there is nothing to describe "
                               f"(add a [tool.telly] table and install the package){broken}")
+        # Inside an author's own checkout, the package of that checkout is the one meant.
+        checkout = discovery.checkout_at(os.getcwd())
+        if checkout is not None and len(projects) > 1:
+            package = checkout[1]
+    if package is None:
         if len(projects) > 1:
             names = ", ".join(sorted(name for name, _, _ in projects.values()))
             raise ConfigError(f"several packages opted in ({names}); choose one with --package NAME")

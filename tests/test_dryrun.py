@@ -142,3 +142,11 @@ def test_a_checkout_that_is_not_installed_says_so(venv, home, tmp_path):
     assert proc.returncode == 1
     assert "nowhere-pkg is not installed in this environment" in proc.stderr
     assert "No watched packages." not in proc.stdout
+
+
+def test_an_installed_checkout_is_no_error(venv, home):
+    """Inside the tree of a package that is installed (sample-hatch: entry point and telly.toml)."""
+    from tests.support.venvs import FIXTURES
+
+    proc = venv.run(["-m", "telly_autoinst", "--dry-run"], home, cwd=FIXTURES / "pkg_hatch")
+    assert proc.returncode == 0, proc.stderr

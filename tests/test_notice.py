@@ -164,3 +164,12 @@ def test_command_errors_are_on_stderr_with_exit_2(venv, home, venvs):
     nothing = notice_command(empty, home)
     assert nothing.returncode == 2 and nothing.stdout == ""
     assert "no installed package opted in" in nothing.stderr
+
+
+def test_command_inside_an_authors_checkout_picks_its_package(venv, home):
+    """Several packages opted in, but the command runs in sample-hatch's own tree: no --package needed."""
+    from tests.support.venvs import FIXTURES
+
+    proc = venv.run(["-m", "telly_autoinst", "notice"], home, cwd=FIXTURES / "pkg_hatch" / "sample_hatch")
+    assert proc.returncode == 0, proc.stderr
+    assert "`python -m telly_autoinst optout sample-hatch-project`" in proc.stdout
