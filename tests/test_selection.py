@@ -146,3 +146,33 @@ def test_selection_changes_nothing(edge):
     assert select(edge.core, project()) == first
     after = dict(vars(edge.core)), {k: dict(vars(v)) for k, v in vars(edge.core).items() if isinstance(v, type)}
     assert before == after and "selmod" not in sys.modules
+
+
+def test_uncounted_lists_classes_without_a_package_init_and_the_packages_c_functions(edge):
+    from telly_autoinst.selection import uncounted
+
+    found = dict(uncounted(edge.core, project()))
+    assert "no __init__ of the package runs" in found["edgecases.core.Plain"]
+    assert "edgecases.core.Color" in found and "edgecases.core.Shape" not in found
+    assert not set(found) & set(_keys(edge.core))  # nothing is both counted and listed
+    # A C function in __all__: the package's own (here "math" stands for a C extension of it).
+    fast = _module("fastpkg", "from math import sqrt\n__all__ = ['sqrt']\n")
+    assert dict(uncounted(fast, project(packages=["fastpkg", "math"]))) == {
+        "fastpkg.sqrt": "it is a C function: there is no Python code to count in"}
+    assert uncounted(fast, project(packages=["fastpkg"])) == []  # someone else's C function
+
+
+def test_methods_of_a_class_published_under_the_package_name_are_keyed_under_it():
+    """httpx sets ``__module__ = "httpx"`` on its exported classes; their methods keep ``httpx._client``."""
+    inner = _module("pubpkg._client", """
+        class Client:
+            def __init__(self):
+                pass
+
+            def get(self):
+                return 1
+    """)
+    outer = _module("pubpkg", "", Client=inner.Client, __all__=["Client"])
+    inner.Client.__module__ = "pubpkg"
+    assert _keys(outer, packages=["pubpkg"]) == ["pubpkg.Client", "pubpkg.Client.get"]
+    assert _keys(inner, packages=["pubpkg"]) == []
