@@ -4,9 +4,11 @@ Order of the decision (the first that applies wins):
 
 1. a kill switch (TELLY_DISABLE, DO_NOT_TRACK, ~/.telly_disable): off, silently;
 2. the project is in ~/.telly_optout: off;
-3. opt-in mode (TELLY_OPTIN, or the project's ``mode = "optin"``): on only if listed in ~/.telly_optin;
-4. a CI run and the project's ``send_from_ci = false``: off;
-5. opt-out mode on a TTY: on only once the first-run notice was shown (and recorded) for this
+3. the package is installed editable from a checkout (an author's own test runs and development)
+   and neither its ``send_from_editable`` nor TELLY_SEND_FROM_EDITABLE asks to send: off;
+4. opt-in mode (TELLY_OPTIN, or the project's ``mode = "optin"``): on only if listed in ~/.telly_optin;
+5. a CI run and the project's ``send_from_ci = false``: off;
+6. opt-out mode on a TTY: on only once the first-run notice was shown (and recorded) for this
    user and project; a non-interactive run never shows it and is not held back by it.
 
 The lists hold one project id per line (compared without regard to case, as the original did);
@@ -170,6 +172,9 @@ def _decide(project, process, environ, show_notice):
     project_id = project.project_id
     if _listed(FILE_OPTOUT, project_id):
         return Decision(False, "opted out (~/.telly_optout)")
+    if project.editable and not project.send_from_editable:
+        return Decision(False, "installed editable from a checkout (the author's own runs); "
+                               "send_from_editable = true or TELLY_SEND_FROM_EDITABLE=1 counts and sends")
     if process.optin_only or project.mode == "optin":
         why = "TELLY_OPTIN" if process.optin_only else "the project's mode = \"optin\""
         if not _listed(FILE_OPTIN, project_id):

@@ -38,14 +38,16 @@ PACKAGE_SETTINGS_FILE = "telly.toml"
 
 
 _DeclarationFields: "Any" = record("Declaration",
-                                   "source table distribution version default_packages error stamp provides",
-                                   defaults=(None, None, None))
+                                   "source table distribution version default_packages error stamp provides "
+                                   "editable",
+                                   defaults=(None, None, None, False))
 
 
 class Declaration(_DeclarationFields):
     """What one distribution declared, before layering: the raw table and where it came from.
     ``stamp`` names the file whose change must rebuild the index; ``provides`` the top-level
-    modules the distribution itself ships (None: unknown, no check), the only ones it may claim."""
+    modules the distribution itself ships (None: unknown, no check), the only ones it may claim;
+    ``editable`` whether it is installed editable from a checkout (an author's own runs)."""
 
     __slots__ = ()
 
@@ -293,7 +295,8 @@ def _scan(path=None):
         if declaration is None and modules:
             declaration = _wheel_declaration(dist, name, version, modules[0], roots[0])
         if declaration is not None:
-            found.append(_validated(declaration._replace(provides=provides)))
+            editable = checkout is not None and _checkout_dir(dist, editable_only=True) is not None
+            found.append(_validated(declaration._replace(provides=provides, editable=editable)))
     return found, stamps
 
 
@@ -358,7 +361,7 @@ def resolve(declarations, forced=(), environ=None, user_config=None):
         try:
             project = project_settings(declaration.table, declaration.source, distribution=declaration.distribution,
                                        default_packages=declaration.default_packages, environ=environ,
-                                       user_config=user_config)
+                                       user_config=user_config, editable=declaration.editable)
         except ConfigError as exc:
             errors.append(str(exc))
             continue

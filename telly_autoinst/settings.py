@@ -200,13 +200,14 @@ if TYPE_CHECKING:  # a type checker cannot read fields computed from SETTINGS: A
     _ProcessFields: Any
 else:
     _ProjectFields = record("ProjectSettings",
-                            [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution"],
-                            defaults=(None,))
+                            [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution", "editable"],
+                            defaults=(None, False))
     _ProcessFields = record("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])
 
 
 class ProjectSettings(_ProjectFields):
-    """Settings of one watched project, after layering; ``source`` says where the table came from."""
+    """Settings of one watched project, after layering; ``source`` says where the table came from,
+    and ``editable`` whether the package is installed editable from a checkout."""
 
     __slots__ = ()
 
@@ -298,7 +299,7 @@ def process_settings(environ=None, user_config=None):
 
 
 def project_settings(package_table, source, *, distribution=None, default_packages=(),
-                     environ=None, user_config=None):
+                     environ=None, user_config=None, editable=False):
     """Layer defaults, the package's table, the user's config and the environment for one project."""
     environ = os.environ if environ is None else environ
     user_config = read_user_config(environ) if user_config is None else user_config
@@ -320,5 +321,5 @@ def project_settings(package_table, source, *, distribution=None, default_packag
         values["packages"] = tuple(default_packages)
     if not values["packages"]:
         raise ConfigError(f"{source}: no module to instrument; add packages = [\"yourmodule\"]")
-    return ProjectSettings(source=source, distribution=distribution, **values)
+    return ProjectSettings(source=source, distribution=distribution, editable=editable, **values)
 

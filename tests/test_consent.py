@@ -302,3 +302,23 @@ def test_refusal_at_send_time(home):
     consent.optout("P")
     assert consent.refusal_at_send("p", False, process, environ={}) == "opted out (~/.telly_optout)"
     assert consent.refusal_at_send(None, False, process, environ={}) is None
+
+
+def _editable_project(environ=None, **table):
+    return project_settings({"project_id": "proj-x", **table}, "test", default_packages=("pkg",),
+                            environ=environ or {}, user_config={}, editable=True)
+
+
+def test_an_editable_install_does_not_count_or_send_unless_asked(home):
+    """An author's own runs (tests, development) of a checkout installed with pip install -e."""
+    decision = consent.decide(_editable_project(), _process(), environ={})
+    assert not decision.send and "installed editable" in decision.reason
+    assert consent.decide(_editable_project(send_from_editable=True), _process(), environ={}).send
+    asked = {"TELLY_SEND_FROM_EDITABLE": "1"}
+    assert consent.decide(_editable_project(environ=asked), _process(), environ=asked).send
+
+
+def test_asking_to_send_from_an_editable_install_keeps_the_users_opt_out(home):
+    consent.optout("proj-x")
+    decision = consent.decide(_editable_project(send_from_editable=True), _process(), environ={})
+    assert not decision.send and "opted out" in decision.reason

@@ -228,3 +228,19 @@ def test_a_namespace_neighbour_is_neither_listed_nor_counted(venvs, tmp_path, ho
     assert [r["stats"] for r in reports] == [{"acme.textutils.feature": 1}]
     dry = json.dumps(json.loads(venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home, env=env).stdout))
     assert "acme.textutils.feature" in dry and "acme.other" not in dry
+
+
+def test_an_editable_checkout_reports_only_when_its_author_asks(venvs, tmp_path, home):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(FIXTURES / "proj_editable", checkout)
+    (checkout / "src" / "sample_editable" / "__init__.py").write_text("def run():\n    return 1\n")
+    venv = venvs.new()
+    venv.pip("-e", str(checkout))
+    program = "import sample_editable; sample_editable.run()"
+    for asked, expected in ((None, []), ("1", [{"sample_editable.run": 1}])):
+        out = tmp_path / f"out-{asked}"
+        env = {"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(out), "TELLY_SEND_FROM_EDITABLE": asked}
+        venv.run(program, home, env=env, check=True)
+        assert [json.loads(p.read_text())["stats"] for p in out.glob("*.json")] == expected
+    status = venv.run(["-m", "telly_autoinst", "status"], home).stdout
+    assert "editable" in status
