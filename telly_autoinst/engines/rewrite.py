@@ -305,7 +305,7 @@ class RewriteEngine(Engine):
         ``target.key`` (the function is published under another name); None unless every body
         has one."""
         codes = set()
-        renamed = set()
+        renamed = ()  # most targets: compiled under their own key, nothing to rename
         key = target.key
         obj = target.obj
         # A plain function or method (most targets) is its own body: no _bodies/_innermost calls.
@@ -318,7 +318,7 @@ class RewriteEngine(Engine):
             if entry is None or entry[0] is not code or entry[1] != project_id:
                 return None
             if entry[2] != key:
-                renamed.add(entry[2])
+                renamed = {*renamed, entry[2]}
             codes.add(id(code))
         return codes, renamed
 
