@@ -83,10 +83,10 @@ function refusal(header) {
   return require('./consent').refusalAtSend(header.project_id, Boolean(header.optin), processSettings);
 }
 
-/** Send every due report, oldest first; resolves to [sentOrDropped, left], or [0, -1] when another Node sender runs. */
 /**
- * ``deadline`` (seconds since the epoch; default RUN_DEADLINE_SEC from now): nothing starts after
- * it, and no request outlasts it.
+ * Send every due report, oldest first; resolves to [sentOrDropped, left], or [0, -1] when another
+ * Node sender runs. ``deadline`` (seconds since the epoch; default RUN_DEADLINE_SEC from now):
+ * nothing starts after it, and no request outlasts it.
  */
 async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadline = Date.now() / 1000 + RUN_DEADLINE_SEC,
   wait = sleep } = {}) {
@@ -228,4 +228,4 @@ async function main(argv) {
 
 if (require.main === module) main(process.argv.slice(2)).then(() => process.exit(0));
 
-module.exports = { drain, spawnDetached, postSync, childOptions, RUN_DEADLINE_SEC };
+module.exports = { drain, spawnDetached, postSync, childOptions };
