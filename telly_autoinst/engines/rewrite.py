@@ -305,7 +305,7 @@ class RewriteEngine(Engine):
         ``target.key`` (the function is published under another name); None unless every body
         has one."""
         codes = set()
-        renamed = ()  # most targets: compiled under their own key, nothing to rename
+        renamed: Any = ()  # most targets: compiled under their own key, nothing to rename
         key = target.key
         obj = target.obj
         # A plain function or method (most targets) is its own body: no _bodies/_innermost calls.
