@@ -96,10 +96,29 @@ def _plaintext_users(store, project, first, today):
     return {"users": [dict(r, last_day=r["last_day"].isoformat()) for r in rows]}
 
 
+# 4-week blocks are four ISO weeks counted from this Monday.
+_BLOCK_EPOCH = datetime.date(2024, 1, 1)
+
+
+def period(today, days):
+    """(first, last) day of the view: the latest complete ISO week for 7, 4-week block for 28.
+
+    Any other number of days is the ``days`` days ending ``today`` (today's partial day included).
+    """
+    if days == 7:
+        last = today - datetime.timedelta(days=today.isoweekday())  # the Sunday before today
+        return last - datetime.timedelta(days=6), last
+    if days == 28:
+        current = (today - _BLOCK_EPOCH).days // 28  # the block today is in: not complete yet
+        first = _BLOCK_EPOCH + datetime.timedelta(days=28 * (current - 1))
+        return first, first + datetime.timedelta(days=27)
+    return today - datetime.timedelta(days=days - 1), today
+
+
 def stats(store, project, today, days, min_group, window_days):
-    """The published numbers of ``project`` for the ``days`` UTC days ending ``today``."""
+    """The published numbers of ``project`` for the view of ``days`` days (see ``period``)."""
     project_id = project["project_id"]
-    first = today - datetime.timedelta(days=days - 1)
+    first, last = period(today, days)
     accounts = store.release_accounts(project_id)
     # The cards look back 30 days whatever the period shown below them.
     since = min(first, today - datetime.timedelta(days=29))
@@ -115,7 +134,7 @@ def stats(store, project, today, days, min_group, window_days):
                         "partial": not accounts.get(day, {}).get("complete", True)})
     dau = []
     for entry in entries:
-        if entry["day"] < first.isoformat():
+        if not first.isoformat() <= entry["day"] <= last.isoformat():
             continue
         value = max(0, entry["raw"])
         band = privacy.half_width([(entry["noise"], entry["scale"])])
@@ -139,7 +158,11 @@ def stats(store, project, today, days, min_group, window_days):
             card.update(value=_small(card["value"], min_group), fewer_than=min_group)
         return card
 
-    in_period = [d for d in released if d >= first]
+    # Average daily users over the view's released days (None before any): what the 7- and 28-day views lead with.
+    period_card = _average([e for e in entries if first.isoformat() <= e["day"] <= last.isoformat()])
+    if period_card is not None:
+        period_card.update(value=_small(period_card["value"], min_group), fewer_than=min_group)
+    in_period = [d for d in released if first <= d <= last]
     sums = {m: {} for m in ("calls", "users", "version", "python", "os", "arch")}
     for day in in_period:
         for metric, table in sums.items():
@@ -171,11 +194,11 @@ def stats(store, project, today, days, min_group, window_days):
         "name": project["name"],
         "region": project["region"],
         "first_day": first.isoformat(),
-        "last_day": today.isoformat(),
+        "last_day": last.isoformat(),
         "days": days,
         "min_group": min_group,
         "confidence": "95%",
-        "cards": {"today": today_card, "week": window(7), "month": window(30)},
+        "cards": {"today": today_card, "week": window(7), "month": window(30), "period": period_card},
         "dau": dau,
         "features": {
             "by_users": [f for _, _, f in sorted(features, key=lambda r: (-r[0], r[2]["key"]))[:_TOP]],
@@ -187,7 +210,7 @@ def stats(store, project, today, days, min_group, window_days):
         "arch": _breakdown(sums["arch"], min_group),
         "privacy": dict(account, window_days=window_days, region=project["region"], min_group=min_group,
                         noise_band="95%"),
-        "level2_plaintext": _plaintext_users(store, project, first, today),
+        "level2_plaintext": _plaintext_users(store, project, first, last),
     }
 
 

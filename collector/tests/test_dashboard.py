@@ -349,3 +349,40 @@ def test_negative_noisy_cells_are_summed_unbiased_and_shown_clamped(store):
     assert (feature["calls"], feature["users"]) == (70, 12)  # -50 + 120, not 0 + 120
     # Schema-1 releases were Laplace: a single day keeps its exact tail; sums use the variance.
     assert data["dau"][0]["band"] == 15 and feature["calls_band"] == 3920
+
+
+def test_the_7_and_28_day_views_are_the_latest_complete_week_and_4_week_block():
+    from telly_autoinst_collector.dashboard import period
+
+    monday, sunday = datetime.date(2026, 11, 9), datetime.date(2026, 11, 15)
+    assert period(monday, 7) == (datetime.date(2026, 11, 2), datetime.date(2026, 11, 8))
+    assert period(sunday, 7) == (datetime.date(2026, 11, 2), datetime.date(2026, 11, 8))  # today is not complete
+    # Blocks of four ISO weeks from Monday 2024-01-01.
+    start = datetime.date(2024, 1, 1) + datetime.timedelta(days=28 * 36)
+    assert start.isoweekday() == 1
+    assert period(start, 28) == (start - datetime.timedelta(days=28), start - datetime.timedelta(days=1))
+    assert period(start + datetime.timedelta(days=27), 28) == period(start, 28)
+    assert period(monday, 30) == (monday - datetime.timedelta(days=29), monday)  # other values: unchanged
+
+
+def test_stats_for_28_days_cover_exactly_the_block_with_its_average(store):
+    from telly_autoinst_collector.dashboard import period
+
+    project_id, _ = create_project(store, "demo", "us")
+    today = datetime.date(2026, 11, 20)
+    first, last = period(today, 28)
+    for back in range(60):  # releases before, inside and after the block
+        day = today - datetime.timedelta(days=back + 1)
+        inside = first <= day <= last
+        store.record_release(project_id, day, 1.0, True, [
+            {"metric": "dau", "key": "", "value": 100 if inside else 900, "scale": 1.0},
+            {"metric": "users", "key": "m.f", "value": 50 if inside else 0, "scale": 1.0},
+            {"metric": "calls", "key": "m.f", "value": 70 if inside else 0, "scale": 1.0}])
+    data = stats(store, store.project(project_id), today, 28, min_group=10, window_days=35)
+    assert (data["first_day"], data["last_day"]) == (first.isoformat(), last.isoformat())
+    card = data["cards"]["period"]
+    assert card["value"] == 100 and card["days"] == 28
+    assert (card["first_day"], card["last_day"]) == (first.isoformat(), last.isoformat())
+    (feature,) = data["features"]["by_users"]
+    assert (feature["key"], feature["users"], feature["calls"]) == ("m.f", 28 * 50, 28 * 70)
+    assert len(data["dau"]) == 28
