@@ -90,7 +90,7 @@ class _Consent:
         limited = dict(captured)
         limited["level2"] = captured["level2"] and level2
         if limited.get("plaintext_accepted") is True and not (level2 and self._process.accept_level2_plaintext):
-            _debug.note(f"queued counts for {project_id} ask for Level II in plain text, which this user's "
+            _debug.note(f"queued counts for {project_id!r} ask for Level II in plain text, which this user's "
                         "environment and config do not accept now: sent without it")
             limited["plaintext_accepted"] = False
         return limited
@@ -121,7 +121,7 @@ def _build(directory, name, consent):
     project_id = entry["project_id"]
     refusal = consent.refusal(entry)
     if refusal is not None:
-        _debug.note(f"queued counts {name} for {project_id} not sent: {refusal}")
+        _debug.note(f"queued counts {name} for {project_id!r} not sent: {refusal}")
         _drop(directory, name, "opted-out", project_id)
         return None, True
     from .report import assemble, encode
@@ -222,7 +222,7 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
                 continue
             refusal = consent.refusal(header)
             if refusal is not None:
-                _debug.note(f"queued report {name} for {header.get('project_id')} not sent: {refusal}")
+                _debug.note(f"queued report {name} for {header.get('project_id')!r} not sent: {refusal}")
                 _drop(directory, name, "opted-out", header.get("project_id"))
                 done += 1
                 continue
