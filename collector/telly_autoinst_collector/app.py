@@ -20,6 +20,7 @@ from .ratelimit import RateLimiter
 from .receive import IngestEndpoints
 from .registry import Registry
 from .requestlog import RequestLog
+from .store import rows_refused
 from .window import Window, utc_now
 from .writer import BatchWriter
 
@@ -70,7 +71,7 @@ async def _checkpoint_forever(store):
 
 def build_app(store, config=Config(), now=utc_now):
     registry = Registry(store)
-    writer = BatchWriter(store.insert_reports)
+    writer = BatchWriter(store.insert_reports, rows_refused=rows_refused)
     ingest = IngestEndpoints(config, registry, RateLimiter(config.rate, config.burst), Window(store, now), writer)
     views = DashboardViews(store, registry, config, now)
     static = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")

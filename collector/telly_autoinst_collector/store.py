@@ -344,6 +344,15 @@ def _engine(url, for_writes=True):
     return engine
 
 
+def rows_refused(exc):
+    """Whether a failed write was refused for the values it held rather than for the database's state.
+
+    PEP 249 names these DataError (a value out of range or too long) and IntegrityError; drivers
+    and SQLAlchemy alike subclass classes of those names.
+    """
+    return any(cls.__name__ in ("DataError", "IntegrityError") for cls in type(exc).__mro__)
+
+
 def open_store(url):
     """Connect, apply any pending migrations, and return the Store."""
     writer = _engine(url)

@@ -23,8 +23,12 @@ class StorageFailed(Exception):
 class BatchWriter:
     """Collects rows from many requests and writes them with ``write(rows)`` in a worker thread."""
 
-    def __init__(self, write, max_batch=5000, max_pending=100000):
+    def __init__(self, write, max_batch=5000, max_pending=100000, rows_refused=lambda _exc: False):
+        # rows_refused(exc): whether a failed write was refused for the rows it held (a value that
+        # does not fit, say), so that the batch's requests are worth writing one by one; an
+        # unavailable database is not, as every retry would fail the same way.
         self._write, self._max_batch, self._max_pending = write, max_batch, max_pending
+        self._rows_refused = rows_refused
         self._pending = collections.deque()  # (rows, future)
         self._pending_rows = 0
         self._wake = None
@@ -59,18 +63,32 @@ class BatchWriter:
                     batch.append((rows, future))
                     taken += len(rows)
                 self._pending_rows -= taken
-                rows = [row for part, _ in batch for row in part]
-                try:
-                    await loop.run_in_executor(self._executor, self._write, rows)
-                except Exception as exc:  # any driver error: fail this batch's requests, keep serving
-                    _log.exception("a batch of %d reports was not stored", len(rows))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(StorageFailed(type(exc).__name__))
-                else:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_result(None)
+                await self._commit(loop, batch)
+
+    async def _commit(self, loop, batch):
+        """Write ``batch`` ([(rows, future)]) in one transaction and resolve its futures.
+
+        When the rows themselves were refused, each request's rows are written alone, so that
+        one bad report cannot fail the reports that happened to share its commit.
+        """
+        rows = [row for part, _ in batch for row in part]
+        try:
+            await loop.run_in_executor(self._executor, self._write, rows)
+        except Exception as exc:  # any driver error: fail this batch's requests, keep serving
+            if len(batch) > 1 and self._rows_refused(exc):
+                _log.warning("a batch of %d reports was refused (%s); writing its requests one by one",
+                             len(rows), type(exc).__name__)
+                for part in batch:
+                    await self._commit(loop, [part])
+                return
+            _log.exception("a batch of %d reports was not stored", len(rows))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(StorageFailed(type(exc).__name__))
+        else:
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def stop(self):
         """Write what is pending, then stop the worker."""
