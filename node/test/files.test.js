@@ -31,7 +31,7 @@ function mode(file) {
 }
 
 function finished(run) {
-  assert.strictEqual(run.signal, null, `killed after ${HANG} ms: it hung`);
+  assert.strictEqual(run.signal, null, `ended by ${run.signal}: it hung (killed after ${HANG} ms) or ran out of memory`);
   assert.strictEqual(run.status, 0, run.stderr);
 }
 
