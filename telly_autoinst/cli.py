@@ -100,7 +100,8 @@ def _status(args):
     from .consent import status
     from .purge import refusals
 
-    data = dict(status(), refused=[{"directory": path, "why": why} for path, why in refusals()])
+    # The same keys and words as the Node client's status.
+    data = dict(status(), refused=[{"directory": path, "reason": reason} for path, reason in refusals()])
     if args.json:
         return _json(data), 0
     switch = data["disabled_by"]
@@ -115,7 +116,7 @@ def _status(args):
     if data["config_error"]:
         lines.append(f"  error: {data['config_error']}")
         lines.append("  nothing is counted until it is fixed")
-    lines.extend(f"not used:     {item['why']}" for item in data["refused"])
+    lines.extend(f"refused:      {item['reason']}" for item in data["refused"])
     lines.append("")
     rows = data["projects"]
     if rows:

@@ -103,7 +103,7 @@ def test_a_cache_directory_of_another_user_is_not_used(home, tmp_path):
     assert index.read() is None and not index.writable()
     # `status` says which directory and why; `purge` leaves another user's directory alone.
     text, _ = cli._status(type("Args", (), {"json": False})())
-    assert f"not used:     {cache}: belongs to uid {NOBODY}, not to this user (uid 0)" in text
+    assert f"refused:      {cache}: belongs to uid {NOBODY}, not to this user (uid 0)" in text
     assert str(cache) not in purge.leftovers()
 
 
@@ -216,7 +216,7 @@ def test_status_json_names_the_refused_spool(home, tmp_path, monkeypatch, capsys
     monkeypatch.setenv("TELLY_SPOOL_DIR", str(directory))
     text, _ = cli._status(type("Args", (), {"json": True})())
     (refused,) = json.loads(text)["refused"]
-    assert refused["directory"] == str(directory) and f"belongs to uid {NOBODY}" in refused["why"]
+    assert refused["directory"] == str(directory) and f"belongs to uid {NOBODY}" in refused["reason"]
 
 
 @as_root
