@@ -330,10 +330,14 @@ def status(environ=None):
     from .settings import SETTINGS, ProjectSettings
 
     process, config_error = _process_for_status(environ)
+    table_errors = _project_table_errors(environ)
     is_ci, vendor = ci_vendor(environ)
     rows = []
     defaults = {s.name: s.default for s in SETTINGS if s.scope == "project"}
-    for project_id, project in sorted(known_projects().items()):
+    known = known_projects()
+    for project_id in table_errors:  # discovery skipped these projects: list them, and why
+        known.setdefault(project_id, None)
+    for project_id, project in sorted(known.items()):
         package = None
         if project is None:  # only named in a list: judge it with default settings
             values = dict(defaults, project_id=project_id)
@@ -343,6 +347,8 @@ def status(environ=None):
         decision = decide(project, process, environ, show_notice=False)
         if config_error and decision.send:  # the hook fails closed on a malformed config
             decision = Decision(False, "the user config is malformed (see above): nothing is counted")
+        elif project_id in table_errors:
+            decision = Decision(False, f"not counted: {table_errors[project_id]}")
         rows.append({"project_id": project_id, "package": package, "on": decision.send, "why": decision.reason,
                      "level2": project.level2, "mode": "optin" if process.optin_only else project.mode,
                      # Both client-side agreements hold: plain values go out (the collector may still drop them).
@@ -359,6 +365,16 @@ def status(environ=None):
         "config_error": config_error,
         "projects": rows,
     }
+
+
+def _project_table_errors(environ):
+    from .errors import ConfigError
+    from .settings import project_table_errors, read_user_config
+
+    try:
+        return project_table_errors(read_user_config(environ), environ)
+    except ConfigError:  # an unreadable file: _process_for_status reports it
+        return {}
 
 
 def _process_for_status(environ):

@@ -323,3 +323,21 @@ def project_settings(package_table, source, *, distribution=None, default_packag
         raise ConfigError(f"{source}: no module to instrument; add packages = [\"yourmodule\"]")
     return ProjectSettings(source=source, distribution=distribution, editable=editable, **values)
 
+
+def project_table_errors(user_config, environ=None):
+    """{project id: error} for the user config's ``[project."<project_id>"]`` tables that are malformed.
+
+    Such a project is not counted (discovery skips it) while the others are: `status` lists it,
+    with the file, the key and the schema to check.
+    """
+    per_project = user_config.get("project", {})
+    if not isinstance(per_project, Mapping):
+        return {}
+    errors = {}
+    for project_id, table in per_project.items():
+        where = f"{_user_origin(environ)} [project.{project_id!r}]"
+        try:
+            parse_table(table, where, _PROJECT_KEYS - _AUTHOR_ONLY_KEYS, _USER_SCHEMA)
+        except ConfigError as exc:
+            errors[str(project_id)] = str(exc)
+    return errors

@@ -249,6 +249,20 @@ def test_unknown_user_config_key_fails_closed_and_status_names_file_key_and_sche
     assert data["projects"][0]["on"] is False
 
 
+def test_a_malformed_project_table_in_the_user_config_is_listed_off_with_its_error(home, monkeypatch, capsys):
+    config = home / ".config" / "telly_autoinst" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[project."us-3bc8f1"]\nmodee = "optin"\n')
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setattr(consent, "watched_projects", lambda: {})  # discovery skips the project
+    assert cli_main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (row,) = data["projects"]
+    assert row["project_id"] == "us-3bc8f1" and row["on"] is False and data["config_error"] is None
+    assert str(config) in row["why"] and "unknown key 'modee'" in row["why"]
+    assert "user-config.schema.json" in row["why"]
+
+
 # The real thing: a fresh interpreter on a pseudo-terminal.
 
 _TTY_CODE = """
