@@ -188,3 +188,21 @@ def test_the_operators_guide_covers_every_file_and_operations_command():
         assert tuple(command.split()) in {path for path, *_ in _COMMANDS}
     for reason in ("overloaded", "storage_unavailable", "internal_error", "/healthz", "--request-log"):
         assert reason in guide
+
+
+def test_the_compose_postgres_entrypoint_passes_the_secret_and_the_command(tmp_path):
+    import yaml
+
+    service = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["collector-postgres"]
+    # What Compose runs: "$$" is its escape for a literal "$".
+    entrypoint = [part.replace("$$", "$").replace("/run/secrets/", f"{tmp_path}/") for part in service["entrypoint"]]
+    (tmp_path / "postgres_password").write_text("s3cretPassw0rd")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "telly-autoinst-collector"
+    stand_in.write_text('#!/bin/sh\nprintf "%s\\n" "$TELLY_COLLECTOR_DB" "$@"\n')
+    stand_in.chmod(0o755)
+    done = subprocess.run(entrypoint + service["command"], capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["postgresql://telly:s3cretPassw0rd@postgres:5432/telly", *service["command"]]
