@@ -48,6 +48,22 @@ def projects():
     return {p.project_id: p for p in _load_state()[1].values()}
 
 
+def by_distribution(project_id, stats):
+    """``[(project, stats)]``: one project id's counts, each attributed to the distribution whose
+    modules the key names. Two distributions may share a project id; each is reported under its
+    own name and version, never one under the other's."""
+    owners = {id(p): p for p in _load_state()[1].values() if p.project_id == project_id}
+    if len(owners) < 2:
+        return [(next(iter(owners.values()), None), stats)]
+    parts: dict = {}
+    for key, count in stats.items():
+        owner = project_for(key)  # a key starts with its module's name
+        if owner is None or owner.project_id != project_id:
+            owner = next(iter(owners.values()))
+        parts.setdefault(id(owner), (owner, {}))[1][key] = count
+    return list(parts.values())
+
+
 def project_for(module_name):
     """The ProjectSettings that owns ``module_name``, or None: the project of its longest
     claimed prefix (a namespace package's parts belong to different distributions)."""
@@ -86,7 +102,7 @@ def _activate_pipeline():
         _activated = True
     from .pipeline import activate
 
-    activate(process(), projects)
+    activate(process(), projects, by_distribution)
 
 
 def loader_for(spec):

@@ -21,22 +21,25 @@ _owner = None  # thread id of the flush in progress
 _deferred_signals: "list[int]" = []
 _process: "Any" = None  # ProcessSettings, passed in by activate()
 _projects: "Any" = None  # callable returning the active projects by project id
+_by_distribution: "Any" = None  # callable splitting a project id's counts by distribution
 _interpreter: "Any" = None  # captured at activation, while __main__ and sys.argv are still the program's
 
 
-def activate(process, projects):
+def activate(process, projects, by_distribution=None):
     """Install the triggers (atexit, signals, timer, fork) once per process.
 
     ``process`` is this process's ProcessSettings; ``projects()`` returns the active projects by
-    project id (called at each flush: ``instrument()`` may add one later).
+    project id (called at each flush: ``instrument()`` may add one later);
+    ``by_distribution(project_id, stats)`` splits one project id's counts into
+    ``[(project, stats)]``, one per distribution that shares the id (each gets its own report).
     """
-    global _process, _projects, _interpreter
+    global _process, _projects, _by_distribution, _interpreter
     if _process is not None:
         return
     from . import facts, triggers
 
     _interpreter = facts.interpreter()
-    _process, _projects = process, projects
+    _process, _projects, _by_distribution = process, projects, by_distribution
     triggers.install(process, flush, defer_signal)
 
 
@@ -84,55 +87,67 @@ def defer_signal(signum):
 
 
 def _flush(trigger, exit_signal):
-    from . import _handoff, consent, counters, spool
-    from .transport import make_transport
+    from . import counters
 
-    process = _process
     projects = _projects()
     transport = None
     handed = 0
     for project_id in counters.pending_projects():
-        project = projects.get(project_id)
-        if project is None:
+        if project_id not in projects:
             continue
-        decision = consent.decide(project, process)
-        stats = counters.take(project_id)
-        if not decision.send or not stats:
-            # Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped,
-            # and no "opted out" event is ever sent.
-            continue
-        if transport is None:
-            transport = make_transport(process)
-        captured = _handoff.capture(project, stats, trigger=trigger, exit_signal=exit_signal,
-                                    salt_type=process.salt_type, interpreter=_interpreter,
-                                    plaintext_accepted=process.accept_level2_plaintext)
-        url = project.collector_url(process)
-        optin = process.optin_only or project.mode == "optin"
-        try:
-            if transport.takes_counts and not process.show_me:
-                # The default: the detached sender builds the report, off the host's exit path.
-                outcome = transport.hand_off(url, project_id, captured, optin=optin)
-            else:
-                from .report import assemble, encode
-
-                body = encode(assemble(captured))
-                if process.show_me:
-                    _show(body)
-                outcome = transport.deliver(url, project_id, body, captured["report_id"], optin=optin)
-        except Exception as exc:  # the transport boundary: a bug there must not lose the rest
-            _debug.swallowed(f"delivering the report of {project_id}")
-            outcome = None
-            reason = f"transport-error:{type(exc).__name__}"
-        else:
-            reason = outcome.reason
-        if outcome is not None and outcome.delivered:
-            handed += 1
-        elif outcome is not None and outcome.retry and trigger in ("manual", "timer"):
-            # The process goes on: the counts ride along with the next report.
-            counters.give_back(project_id, stats)
-        else:
-            spool.record_loss(reason, project_id, spool.default_dir(process.spool_dir))
+        taken = counters.take(project_id)
+        parts = _by_distribution(project_id, taken) if _by_distribution else [(projects[project_id], taken)]
+        for project, stats in parts:
+            transport, delivered = _hand_over(project or projects[project_id], stats, trigger, exit_signal,
+                                              transport)
+            handed += delivered
     return handed
+
+
+def _hand_over(project, stats, trigger, exit_signal, transport):
+    """Send or hand off one report; returns (the transport, made on first use, 1 if handed over)."""
+    from . import _handoff, consent, counters, spool
+    from .transport import make_transport
+
+    process = _process
+    project_id = project.project_id
+    decision = consent.decide(project, process)
+    if not decision.send or not stats:
+        # Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped,
+        # and no "opted out" event is ever sent.
+        return transport, 0
+    if transport is None:
+        transport = make_transport(process)
+    captured = _handoff.capture(project, stats, trigger=trigger, exit_signal=exit_signal,
+                                salt_type=process.salt_type, interpreter=_interpreter,
+                                plaintext_accepted=process.accept_level2_plaintext)
+    url = project.collector_url(process)
+    optin = process.optin_only or project.mode == "optin"
+    try:
+        if transport.takes_counts and not process.show_me:
+            # The default: the detached sender builds the report, off the host's exit path.
+            outcome = transport.hand_off(url, project_id, captured, optin=optin)
+        else:
+            from .report import assemble, encode
+
+            body = encode(assemble(captured))
+            if process.show_me:
+                _show(body)
+            outcome = transport.deliver(url, project_id, body, captured["report_id"], optin=optin)
+    except Exception as exc:  # the transport boundary: a bug there must not lose the rest
+        _debug.swallowed(f"delivering the report of {project_id}")
+        outcome = None
+        reason = f"transport-error:{type(exc).__name__}"
+    else:
+        reason = outcome.reason
+    if outcome is not None and outcome.delivered:
+        return transport, 1
+    if outcome is not None and outcome.retry and trigger in ("manual", "timer"):
+        # The process goes on: the counts ride along with the next report.
+        counters.give_back(project_id, stats)
+    else:
+        spool.record_loss(reason, project_id, spool.default_dir(process.spool_dir))
+    return transport, 0
 
 
 def _show(body):

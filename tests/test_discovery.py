@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from tests.support.dists import installed
 from tests.support.venvs import FIXTURES
 
 PROJECTS = ("import json; from telly_autoinst import control; "
@@ -156,23 +157,10 @@ def test_a_non_editable_install_from_a_checkout_must_ship_its_telly_toml(venvs, 
 
 
 def _namespace_dist(root, name, package, telly_toml=None):
-    """An installed distribution (dist-info with RECORD) whose code is ``acme/<package>/`` under the
-    namespace package ``acme`` (no ``acme/__init__.py``), opted in when ``telly_toml`` is given."""
-    from pathlib import Path
-
-    root = Path(root)
-    info = root / f"{name}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    code = root / "acme" / package
-    code.mkdir(parents=True)
-    (code / "__init__.py").write_text(f"def feature():\n    return {package!r}\n")
-    listed = [f"acme/{package}/__init__.py"]
-    if telly_toml is not None:
-        (info / "entry_points.txt").write_text(f"[telly]\nacme_{package} = acme.{package}\n")
-        (code / "telly.toml").write_text(telly_toml)
-        listed.append(f"acme/{package}/telly.toml")
-    (info / "RECORD").write_text("".join(f"{f},,\n" for f in listed + [f"{info.name}/RECORD"]))
+    """``acme/<package>/`` under the namespace package ``acme``, opted in when ``telly_toml`` is given."""
+    installed(root, name, f"acme.{package}", telly_toml, entry_point=telly_toml is not None,
+              files=[f"acme/{package}/__init__.py"] + ([f"acme/{package}/telly.toml"] if telly_toml else []),
+              source=f"def feature():\n    return {package!r}\n")
 
 
 def _resolved(path):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tests.support.dists import installed
 from tests.support.loopback import Loopback, dead_url
 from tests.support.schema import read_reports, split_shown, validate_report
 from tests.support.spooled import wait_sender_done
@@ -297,3 +298,18 @@ def test_report_names_the_engine_that_really_counted(venvs, sample_wheels, home,
     (report,) = read_reports(tmp_path / "out")
     assert report["client"]["engine"] in ("rewrite", "wrapt")  # the fallback that counted, not "monitoring"
     assert report["stats"] == {"sample_hatch.add": 1}
+
+
+def test_two_distributions_sharing_a_project_id_report_each_under_its_own_name(venv, home, tmp_path):
+    """One report per distribution: never one labelled with the other's name holding both counts."""
+    site = tmp_path / "site"
+    for name, module in (("twin-a", "twin_a"), ("twin-b", "twin_b")):
+        installed(site, name, module, 'project_id = "twins"\n', source="def hello():\n    return 1\n")
+    program = "import twin_a, twin_b\ntwin_a.hello(); twin_b.hello(); twin_b.hello()\n"
+    venv.run(program, home, env=_file_env(tmp_path, PYTHONPATH=str(site)), check=True)
+    reports = read_reports(tmp_path / "out")
+    by_package = {r["package"]["name"]: r["stats"] for r in reports}
+    assert by_package == {"twin-a": {"twin_a.hello": 1}, "twin-b": {"twin_b.hello": 2}}
+    assert {r["project_id"] for r in reports} == {"twins"} and len({r["report_id"] for r in reports}) == 2
+    dry = venv.run(["-m", "telly_autoinst", "--dry-run"], home, env={"PYTHONPATH": str(site)}).stdout
+    assert "twin-a 1.0  (project twins)" in dry and "twin-b 1.0  (project twins)" in dry

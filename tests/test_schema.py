@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telly_autoinst import _schema, discovery
+from tests.support.dists import installed as _dist
 from tests.support.venvs import ROOT
 
 SCHEMA = json.loads((ROOT / "config" / "telly.schema.json").read_text())
@@ -81,22 +82,6 @@ def test_validator_agrees_with_jsonschema(table, with_id):
     if with_id:
         table.setdefault("project_id", "p")
     assert (not _schema.table_errors(table)) == _VALIDATOR.is_valid(table), table
-
-
-def _dist(root, name, module, telly_toml=None, files=None, entry_point=True):
-    """A hand-made installed distribution (dist-info with RECORD) and its module under ``root``."""
-    info = root / f"{name}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    if entry_point:
-        (info / "entry_points.txt").write_text(f"[telly]\n{module} = {module}\n")
-    package = root / module
-    package.mkdir(exist_ok=True)
-    (package / "__init__.py").write_text("")
-    if telly_toml is not None:
-        (package / "telly.toml").write_text(telly_toml)
-    listed = files if files is not None else [f"{module}/__init__.py", f"{module}/telly.toml"]
-    (info / "RECORD").write_text("".join(f"{f},,\n" for f in listed + [f"{info.name}/RECORD"]))
 
 
 def test_scan_turns_a_schema_violation_into_an_error_naming_the_installed_schema(tmp_path):
