@@ -24,6 +24,7 @@ from tests.support.venvs import find_python
 CASES = (
     ("engine_costs", ()),
     ("engine_floor", ()),
+    ("sender_cost", ()),
     ("startup", ()),
     ("imports", ()),
     ("call_overhead", (

@@ -20,9 +20,13 @@ import sys
 import time
 
 from . import __version__, _debug, spool
-from .engines import engine_name
 
 _child = None  # the sender this process started last (a pid, or a Popen)
+# A host exiting within this many seconds of the last sender's start starts none: its entry waits
+# for the first exit after that (or is picked up by a sender still running). A short program run
+# hundreds of times a day thus starts at most one sender a minute, and every queued report leaves
+# at the first exit of a watched program at least this long after the previous sender started.
+SENDER_INTERVAL_SEC = 60.0
 
 
 class Outcome:
@@ -55,6 +59,8 @@ def capture(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid
     ``interpreter`` may be captured earlier (at activation) because the run mode is only
     knowable while ``__main__`` is still intact.
     """
+    from .engines import engine_name  # loaded already where anything was counted; not for the sender
+
     if interpreter is None:
         from .facts import interpreter as current
 
@@ -177,7 +183,9 @@ def sender_argv(directory, *args):
 
 
 def spawn(directory, timeout=3.0):
-    """Start the detached sender (``telly_autoinst.sender``) for ``directory`` unless one is already draining it.
+    """Start the detached sender (``telly_autoinst.sender``) for ``directory`` unless one drains it or ran recently.
+
+    "Recently" is within SENDER_INTERVAL_SEC of a sender taking the spool's lock (one ``stat``).
 
     Started by :func:`sender_argv` in ``/``, in a new session, with stdio on /dev/null and no
     inherited descriptors: the host's exit never waits for it, a Ctrl-C in the host's terminal
@@ -186,7 +194,7 @@ def spawn(directory, timeout=3.0):
     long-running host keeps no zombie.
     """
     global _child
-    if _running(_child) or _busy(directory):
+    if _running(_child) or spool.sender_ran_within(directory, SENDER_INTERVAL_SEC) or _busy(directory):
         return None
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONSTARTUP"):

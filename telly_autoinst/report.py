@@ -96,6 +96,43 @@ def assemble(captured):
     }
 
 
+# What the collector keeps of a report (see ``Contribution`` in the collector's ingest): the
+# project, the Level II user, the package version, the interpreter and the platform, and the
+# counts, which it sums per user and UTC day before anything is published. Reports of one user
+# that agree on everything captured but their id, time and counts are therefore published
+# alike whether they arrive one by one or summed into one; the sender merges those.
+_PER_RUN = ("report_id", "created_at", "stats")
+
+
+def merge_key(captured):
+    """What must agree for captured data to be merged with another's, or None when it must go alone.
+
+    Only Level II reports merge: a report without a Level II id is its own user at the collector,
+    so two of them summed would count one user instead of two. Malformed data goes alone (the
+    sender records it as it builds).
+    """
+    try:
+        _check(captured)
+    except ValueError:
+        return None
+    if not captured["level2"]:
+        return None
+    fixed = tuple(sorted((key, ascii(value)) for key, value in captured.items() if key not in _PER_RUN))
+    return fixed + (time.strftime("%Y-%m-%d", time.gmtime(captured["created_at"])),)
+
+
+def merge(captureds):
+    """One captured dict from several with one :func:`merge_key`: counts summed, the first's id, the last time."""
+    merged = dict(captureds[0])
+    stats: dict = {}
+    for captured in captureds:
+        for key, count in captured["stats"].items():
+            stats[key] = stats.get(key, 0) + count
+    merged["stats"] = stats
+    merged["created_at"] = max(captured["created_at"] for captured in captureds)
+    return merged
+
+
 def encode(report):
     """The exact bytes sent and shown by TELLY_SHOW_ME: pretty, key-sorted, ASCII-only JSON."""
     # _jsontext writes what json.dumps(report, indent=2, sort_keys=True) would, without importing json.

@@ -9,8 +9,6 @@ never write into the host's pipes. It builds the reports of the counts the hosts
 """
 
 import os
-import random
-import signal
 import sys
 import time
 
@@ -144,6 +142,41 @@ def _build(directory, name, consent):
         return None, False
 
 
+def _merge(directory):
+    """Merge the queued counts the collector would publish alike (``report.merge_key``): one report, one request.
+
+    A short program run many times between two senders leaves one counts entry per run; summed,
+    they cost one build and one POST instead of one per run, and the published figures are the
+    same (the collector sums a user's reports per day before publishing anything).
+    """
+    from .report import merge, merge_key
+
+    groups: dict = {}
+    gone: set = set()
+    for name in spool.entries(directory):
+        if not spool.is_counts(name) or name in gone:
+            continue
+        try:
+            entry = spool.read_counts(directory, name)
+        except (OSError, ValueError):
+            continue  # recorded by _build when its turn comes
+        # A sender stopped between writing a merged entry and removing its parts left them: they
+        # are in the merged entry already.
+        gone.update(spool.forget_merged(directory, entry))
+        key = merge_key(entry["captured"])
+        if key is not None:
+            groups.setdefault((entry["url"], entry["project_id"], entry["optin"], key), []).append((name, entry))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        entry = {key: value for key, value in members[0][1].items() if key != "merged"}
+        entry["captured"] = merge([member["captured"] for _name, member in members])
+        try:
+            spool.merge_counts(directory, [name for name, _entry in members], entry)
+        except OSError:  # e.g. a full disk: the entries stay as they are, each built on its own
+            _debug.swallowed("merging queued counts")
+
+
 def _attempt(directory, name, header, body, timeout, sleep, deadline):
     """Try one report up to ATTEMPTS_PER_RUN times; returns True when it left the spool."""
     for attempt in range(ATTEMPTS_PER_RUN):
@@ -166,7 +199,7 @@ def _attempt(directory, name, header, body, timeout, sleep, deadline):
         wait = outcome.retry_after
         if wait is None:
             # Exponential backoff with jitter, so senders of many users do not retry in step.
-            wait = BACKOFF_BASE_SEC * (2 ** attempt) * (0.5 + random.random())
+            wait = BACKOFF_BASE_SEC * (2 ** attempt) * (0.5 + _uniform())
         if wait > MAX_WAIT_SEC or time.monotonic() + wait > deadline or attempt == ATTEMPTS_PER_RUN - 1:
             header["not_before"] = time.time() + min(wait, _MAX_NOT_BEFORE_SEC)
             spool.rewrite(directory, name, header, body)
@@ -190,12 +223,14 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
     fd = spool.try_lock(directory)
     if fd is None:
         return 0, -1
+    spool.stamp_sender(directory)
     done = 0
     deadline = time.monotonic() + RUN_DEADLINE_SEC if deadline is None else deadline
     try:
         for _name, project_id, reason in spool.enforce_caps(directory):
             spool.record_loss(reason, project_id, directory)
         consent = _Consent()
+        _merge(directory)
         # A down endpoint stays down for every report: stop trying a URL at its first postponement.
         failed_urls, up_urls, postponed = set(), set(), []
         handled = set()  # a report built from counts is handled at once, not again when listed
@@ -260,6 +295,11 @@ def _queued_since(directory, started_ns):
     return False
 
 
+def _uniform():
+    """A float in [0, 1) for the backoff's jitter, without importing ``random`` (hashlib and more)."""
+    return int.from_bytes(os.urandom(4), "big") / 2 ** 32
+
+
 def _on_alarm(signum, frame):
     raise _DeadlineExceeded()
 
@@ -268,9 +308,11 @@ def _arm_deadline(seconds):
     """Backstop for the run deadline: SIGALRM interrupts whatever blocks (a header trickling in
     byte by byte resets every per-read timeout). The sender is its own process, so the signal
     is ours to take."""
-    if hasattr(signal, "setitimer"):
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+    import _signal  # type: ignore[import-not-found]  # the C module: ``signal`` builds enums at import
+
+    if hasattr(_signal, "setitimer"):
+        _signal.signal(_signal.SIGALRM, _on_alarm)
+        _signal.setitimer(_signal.ITIMER_REAL, seconds)
 
 
 def main(argv=None, detached=False):

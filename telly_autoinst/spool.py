@@ -13,6 +13,8 @@ so that sorting the names sorts oldest first:
   ``url`` (the collector's base URL), ``project_id``, ``optin`` and ``captured``. Only the Python
   sender claims these (the Node sender lists ``*.report`` only): it turns each into a
   ``*.report`` of the same name stem with ``report.assemble``, then sends that as any other.
+  Before that it merges the entries the collector would publish alike into the oldest of them
+  (``report.merge_key``), which then lists the others' names under ``merged`` (:func:`merge_counts`).
 
 Files are written to a temporary name and renamed, with mode 0600 in a 0700 directory that
 only this user owns and can write (``_statefile``: a spool anyone else can write is not used,
@@ -44,6 +46,8 @@ from ._statefile import SELF, append, dir_refusal, open_lock, private_dir, read_
 # spool). The Python sender's lock is a flock on FILE_SPOOL_LOCK; the Node sender has its own.
 _COUNTS_MAGIC = b"telly-counts 1\n"
 _LOCK_NAME = FILE_SPOOL_LOCK
+# The Python client\'s own, not the contract\'s: only the Python host reads it.
+_STAMP_NAME = ".sender.started"  # its mtime: when a sender last took the spool
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
 LOSSES: "collections.deque[tuple[str, str | None]]" = collections.deque(maxlen=100)
@@ -121,7 +125,7 @@ def enqueue_counts(directory, url, project_id, captured, optin=False):
 
 def owns(name):
     """Whether a file name in a spool directory is one the client writes there (for `purge`)."""
-    return name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp")) or name in (_LOSS_LOG, _LOCK_NAME)
+    return name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp")) or name in (_LOSS_LOG, _LOCK_NAME, _STAMP_NAME)
 
 
 def entries(directory):
@@ -152,6 +156,33 @@ def try_lock(directory):
         os.close(fd)
         return None
     return fd
+
+
+def stamp_sender(directory):
+    """Record that a sender takes the spool now: the stamp file's mtime, which :func:`sender_ran_within` reads."""
+    path = os.path.join(directory, _STAMP_NAME)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+        try:
+            os.utime(fd if os.utime in os.supports_fd else path)
+        finally:
+            os.close(fd)
+    except OSError:  # at worst the next host starts a sender of its own
+        _debug.swallowed(f"stamping {path}")
+
+
+def sender_ran_within(directory, seconds):
+    """Whether a sender took the spool less than ``seconds`` ago (one ``stat``; see :func:`stamp_sender`).
+
+    A stamp in the future (the clock was set back) counts as old, so it can never silence the
+    senders for longer than ``seconds``.
+    """
+    try:
+        age = time.time() - os.stat(os.path.join(directory, _STAMP_NAME)).st_mtime
+    except OSError:
+        return False
+    return 0 <= age < seconds
 
 
 def read(directory, name):
@@ -204,6 +235,33 @@ def read_counts(directory, name):
     if not isinstance(entry.get("captured"), dict):
         raise ValueError("counts entry has no captured data")
     return entry
+
+
+def merge_counts(directory, names, entry):
+    """Replace the counts entries ``names`` (oldest first) by one holding ``entry``, under the first's name.
+
+    The merged entry lists the others under ``"merged"`` before they are removed, so a sender
+    stopped in between leaves nothing counted twice: the next one removes what is listed
+    (:func:`forget_merged`) before it reads them.
+    """
+    first, rest = names[0], names[1:]
+    entry = dict(entry, merged=list(rest))
+    write_atomic(os.path.join(directory, first), _COUNTS_MAGIC + ascii(entry).encode("ascii"))
+    forget_merged(directory, entry)
+
+
+def forget_merged(directory, entry):
+    """Remove what a merged counts entry lists as merged into it; returns the names removed."""
+    removed = []
+    merged = entry.get("merged")
+    for name in merged if isinstance(merged, list) else ():
+        if isinstance(name, str) and is_counts(name) and os.path.basename(name) == name:
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                continue
+            removed.append(name)
+    return removed
 
 
 def replace_counts(directory, name, url, project_id, body, optin=False):

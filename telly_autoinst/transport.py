@@ -95,11 +95,13 @@ class SpoolTransport:
             name = write()
         except OSError as exc:
             return Outcome(False, reason=f"spool-error:{exc.__class__.__name__}")
-        started = _handoff.spawn(self.spool_dir, self.timeout) if self.spawn else None
-        if started is None:
-            # A sender enforces the caps when it starts; with none started here (one is already
-            # draining, or none may be) this process does. Not on every exit: listing and
-            # stat'ing a full spool (500 entries while a collector is down) is the host's time.
+        if self.spawn:
+            # Every sender enforces the caps as it takes the spool, so the host leaves them to the
+            # one it starts, the one draining, or the next one (at most SENDER_INTERVAL_SEC on):
+            # listing and stat'ing a full spool (500 entries while a collector is down) at every
+            # exit would be the host's time.
+            _handoff.spawn(self.spool_dir, self.timeout)
+        else:
             for _name, dropped_project, reason in spool.enforce_caps(self.spool_dir, keep=name):
                 spool.record_loss(reason, dropped_project, self.spool_dir)
         return Outcome(True, reason="spooled" if self.spawn else "deferred")

@@ -1,13 +1,14 @@
 """The pipeline in fresh interpreters of a real venv: storage types, one report per project, SHOW_ME, consent."""
 
 import json
+import time
 
 import pytest
 
 from tests.support.dists import installed
 from tests.support.loopback import Loopback, dead_url
 from tests.support.schema import read_reports, split_shown, validate_report
-from tests.support.spooled import wait_sender_done
+from tests.support.spooled import age_last_sender, wait_sender_done
 from tests.support.venvs import find_python
 
 pytestmark = pytest.mark.slow
@@ -109,13 +110,22 @@ def test_endpoint_down_then_a_later_run_delivers(venv, home):
     wait_sender_done(spool)
     assert len(list(spool.glob("*.report"))) == 2
     with Loopback([200], port=int(url.rsplit(":", 1)[1])) as server:
+        # Within the interval of the last sender: this exit starts none, its counts wait.
+        venv.run("import sample_hatch; sample_hatch.add(1, 1)", home, env={"TELLY_HTTP_SERVER": server.url},
+                 check=True)
+        time.sleep(1)
+        assert server.received == [] and len(list(spool.glob("*.counts"))) == 1
+        age_last_sender(spool)
         venv.run("import sample_hatch; sample_hatch.add(1, 1)", home, env={"TELLY_HTTP_SERVER": server.url},
                  check=True)
         received = server.wait_for(3)
     assert sorted(json.loads(r.body)["project_id"] for r in received) == [
         "sample-hatch-project", "sample-hatch-project", "sample-st-project"]
+    # The two later runs' counts left as one report (one user, same day): the sums of both.
+    adds = [json.loads(r.body)["stats"].get("sample_hatch.add") for r in received]
+    assert sorted(a for a in adds if a) == [1, 2]
     wait_sender_done(spool)
-    assert list(spool.glob("*.report")) == []
+    assert list(spool.glob("*.report")) == [] and list(spool.glob("*.counts")) == []
 
 
 @pytest.mark.parametrize("script", [

@@ -64,20 +64,12 @@ def clock(monkeypatch):
     return fake
 
 
-class _Jitter:
-    """Stands in for the ``random`` module: ``random()`` returns the given values in order."""
-
-    def __init__(self, values):
-        self._values = list(values)
-
-    def random(self):
-        return self._values.pop(0)
-
-
 @pytest.fixture
 def jitter(monkeypatch):
+    """Pins the backoff's jitter: each draw returns the next of the given values."""
+
     def pin(*values):
-        monkeypatch.setattr(sender, "random", _Jitter(values))
+        monkeypatch.setattr(sender, "_uniform", iter(values).__next__)
 
     return pin
 
@@ -377,3 +369,43 @@ def test_drain_stops_at_its_deadline(tmp_path):
         _queue(tmp_path, server.url, 3)
         assert sender.drain(str(tmp_path), deadline=time.monotonic() - 1) == (0, 3)
         assert server.received == []
+
+
+def test_no_sender_is_started_within_the_interval_of_the_last(tmp_path):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        _queue(directory, server.url)
+        assert sender.drain(str(directory)) == (1, 0)  # a sender ran: it stamped the spool
+        _queue(directory, server.url)
+        assert _handoff.spawn(str(directory)) is None  # the report waits for the first exit after the interval
+        stamp = directory / ".sender.started"
+        stamped = stamp.stat().st_mtime
+        os.utime(stamp, (stamped, stamped - _handoff.SENDER_INTERVAL_SEC - 1))
+        assert _wait(_handoff.spawn(str(directory))) == 0
+        assert len(server.received) == 2
+    assert spool.entries(str(directory)) == []
+
+
+def test_a_stamp_in_the_future_does_not_silence_the_senders(tmp_path):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        _queue(directory, server.url)
+        stamp = directory / ".sender.started"
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.touch()
+        os.utime(stamp, (time.time(), time.time() + 3600))  # the clock was set back since
+        assert _wait(_handoff.spawn(str(directory))) == 0
+        assert len(server.received) == 1
+
+
+def test_the_sender_imports_no_http_library_beyond_the_standard_one(tmp_path):
+    with Loopback([200]) as server:
+        _queue(tmp_path, server.url)
+        # The real command line, printing the modules the sender ended up with.
+        argv = _handoff.sender_argv(str(tmp_path), "2.0", "30")
+        argv[4] = argv[4].replace("sys.exit(main(detached=True))",
+                                  "main(detached=True);print(' '.join(sorted(sys.modules)))")
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+        assert len(server.received) == 1
+    assert "http.client" in out
+    assert not {"requests", "urllib3", "gzip", "telly_autoinst.engines"} & set(out)

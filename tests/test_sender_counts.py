@@ -256,3 +256,72 @@ def test_show_lists_queued_counts_as_the_report_the_sender_will_build(tmp_path):
     queued = pipeline.preview(environ={"TELLY_SPOOL_DIR": str(directory)})["queued"]
     assert [(q["url"], q["attempts"]) for q in queued] == [("http://c/api/v1/reports", 0)]
     assert queued[0]["report"] == assemble(captured)
+
+
+def _queued_runs(directory, url, runs, **changes):
+    """Counts of ``runs`` runs of one program, queued as hosts queue them; returns their captured data."""
+    captureds = []
+    for i in range(runs):
+        captured = dict(_capture(), **changes)
+        captured["stats"] = {"requests.get": i + 1, f"requests.run{i}": 1}
+        spool.enqueue_counts(str(directory), url, "proj-1", captured)
+        captureds.append(captured)
+    return captureds
+
+
+def test_counts_of_many_runs_leave_as_one_report_with_their_sums(tmp_path):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        captureds = _queued_runs(directory, server.url, 4)
+        assert sender.drain(str(directory)) == (1, 0)
+        (received,) = server.received
+    sent = json.loads(received.body)
+    assert sent["stats"] == {"requests.get": 10, "requests.run0": 1, "requests.run1": 1, "requests.run2": 1,
+                             "requests.run3": 1}
+    assert sent["report_id"] == captureds[0]["report_id"]  # the oldest's id: a retry is still one report
+    validate_report(sent)
+    assert spool.entries(str(directory)) == [] and _losses(directory) == []
+
+
+@pytest.mark.parametrize("change", [
+    {"level2": False},  # no Level II id: each report is its own user at the collector
+    {"created_at": 86400.0 * 20000},  # another UTC day
+    {"trigger": "exit"},
+    {"interpreter": {"implementation": "cpython", "version": "3.12.1", "mode": "script"}},
+])
+def test_counts_the_collector_would_tell_apart_are_not_merged(tmp_path, change):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        _queued_runs(directory, server.url, 2)
+        _queued_runs(directory, server.url, 1, **change)
+        assert sender.drain(str(directory)) == (2, 0)
+        bodies = sorted(json.loads(r.body)["stats"]["requests.get"] for r in server.received)
+    assert bodies == [1, 3]
+
+
+def test_reports_without_level2_are_never_merged(tmp_path):
+    directory = tmp_path / "spool"
+    with Loopback([200]) as server:
+        _queued_runs(directory, server.url, 3, level2=False)
+        assert sender.drain(str(directory)) == (3, 0)
+        assert len(server.received) == 3
+
+
+def test_a_merge_cut_short_counts_nothing_twice(tmp_path):
+    """A sender stopped between writing the merged entry and removing its parts: the next one sends the sums once."""
+    directory = tmp_path / "spool"
+    _queued_runs(directory, "http://unused", 3)
+    names = spool.entries(str(directory))
+    entries = [spool.read_counts(str(directory), name) for name in names]
+    merged = dict(entries[0], captured=dict(entries[0]["captured"], stats={"requests.get": 6}))
+    # As merge_counts leaves it when stopped right after writing: the merged entry and its parts.
+    spool.write_atomic(str(directory / names[0]), b"telly-counts 1\n" + ascii(dict(merged, merged=names[1:])).encode())
+    sent = []
+
+    def post(url, body, timeout, deadline=None):
+        sent.append(json.loads(body))
+        return _handoff.Outcome(True)
+
+    assert _drain_with(directory, post) == (1, 0)
+    assert [report["stats"] for report in sent] == [{"requests.get": 6}]
+    assert spool.entries(str(directory)) == []

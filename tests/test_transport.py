@@ -118,9 +118,10 @@ def test_spool_caps_drop_oldest_and_record_the_loss(tmp_path, monkeypatch):
     assert ("spool-full-count", "p1") in spool.LOSSES
 
 
-def test_caps_are_left_to_the_sender_the_host_starts(tmp_path, monkeypatch):
-    # Listing a full spool at every exit is what a long outage would cost each program: the host
-    # leaves the caps to the sender it starts, and enforces them itself only when it starts none.
+def test_caps_are_left_to_the_senders(tmp_path, monkeypatch):
+    # Listing a full spool at every exit is what a long outage would cost each program: a host that
+    # starts senders leaves the caps to them, whether it started one, one is draining, or one ran
+    # recently (the next one enforces them); only a host that never starts one enforces them.
     from telly_autoinst import _handoff
 
     monkeypatch.setattr(spool, "MAX_FILES", 2)
@@ -132,11 +133,16 @@ def test_caps_are_left_to_the_sender_the_host_starts(tmp_path, monkeypatch):
         assert t.hand_off("http://x", f"p{i}", {"report_id": f"r{i}"}).reason == "spooled"
     assert len(started) == 4 and len(spool.entries(directory)) == 4  # the senders will drop two
 
-    monkeypatch.setattr(_handoff, "spawn", lambda d, timeout: None)  # one is already draining
+    monkeypatch.setattr(_handoff, "spawn", lambda d, timeout: None)  # one is draining, or ran recently
     assert t.hand_off("http://x", "p4", {"report_id": "r4"}).delivered
-    assert [n.split("-", 1)[1] for n in spool.entries(directory)] == ["r3.counts", "r4.counts"]
+    assert len(spool.entries(directory)) == 5
+    assert not (tmp_path / "spool" / "losses.log").exists()
+
+    never = transport.SpoolTransport(directory, spawn=False)
+    assert never.hand_off("http://x", "p5", {"report_id": "r5"}).delivered
+    assert [n.split("-", 1)[1] for n in spool.entries(directory)] == ["r4.counts", "r5.counts"]
     log = (tmp_path / "spool" / "losses.log").read_text().splitlines()
-    assert [line.split()[1:] for line in log] == [["spool-full-count", f"p{i}"] for i in range(3)]
+    assert [line.split()[1:] for line in log] == [["spool-full-count", f"p{i}"] for i in range(4)]
 
 
 def test_spool_age_cap(tmp_path):
@@ -184,3 +190,109 @@ def test_post_refuses_to_start_past_its_deadline():
 
     outcome = _http.post(dead_url(), BODY, 3.0, deadline=time.monotonic() - 1)
     assert (outcome.delivered, outcome.retry, outcome.reason) == (False, True, "deadline")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1: (certificate path, key path)."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a certificate with")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def _tls(server, certificate):
+    """Serve ``server`` (a Loopback not yet started) over TLS; returns its https URL."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*map(str, certificate))
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    return server.url.replace("http://", "https://")
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_https_is_verified_against_the_named_certificates(monkeypatch, certificate, variable):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv(variable, str(certificate[0]))
+    server = Loopback([200])
+    url = _tls(server, certificate)
+    with server:
+        outcome = _http.post(_http.reports_url(url), BODY, 3.0)
+        assert outcome.delivered, outcome
+        (req,) = server.received
+    assert gzip.decompress(req.raw) == BODY
+
+
+def test_https_with_an_unknown_certificate_is_not_sent(monkeypatch, certificate):
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    server = Loopback([200])
+    url = _tls(server, certificate)
+    with server:
+        outcome = _http.post(_http.reports_url(url), BODY, 3.0)
+        assert server.received == []
+    assert (outcome.delivered, outcome.retry, outcome.reason) == (False, True, "connection-error")
+
+
+def test_https_through_a_proxy_is_tunnelled(monkeypatch, certificate):
+    """HTTPS_PROXY: a CONNECT tunnel, so the proxy sees host and port only and TLS runs end to end."""
+    import socket
+    import threading
+
+    seen = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def pipe(source, target):
+        try:
+            while True:
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def proxy():
+        client, _ = listener.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        seen.append(head.split(b"\r\n", 1)[0].decode())
+        host, port = seen[0].split()[1].rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+    threading.Thread(target=proxy, daemon=True).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("NO_PROXY", "")
+    server = Loopback([200])
+    url = _tls(server, certificate)
+    with server:
+        outcome = _http.post(_http.reports_url(url), BODY, 3.0)
+        assert outcome.delivered, outcome
+        (req,) = server.received
+    listener.close()
+    (request_line,) = seen  # HTTP/1.0 or 1.1, by Python version
+    assert request_line.startswith(f"CONNECT {url.split('://')[1]} HTTP/1.")
+    assert gzip.decompress(req.raw) == BODY and req.path == "/api/v1/reports"

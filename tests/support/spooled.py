@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from telly_autoinst import spool
+from telly_autoinst import _handoff, spool
 
 
 def wait_sender_done(directory, timeout=60):
@@ -23,3 +23,10 @@ def wait_sender_done(directory, timeout=60):
                 return
         time.sleep(0.05)
     raise AssertionError(f"the sender of {directory} did not finish within {timeout} s")
+
+
+def age_last_sender(directory):
+    """Make the spool's last sender look older than the interval, so that the next exit starts one."""
+    stamp = Path(directory) / ".sender.started"
+    then = time.time() - _handoff.SENDER_INTERVAL_SEC - 1
+    os.utime(stamp, (then, then))
