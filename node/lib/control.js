@@ -6,12 +6,12 @@
 const { fileURLToPath } = require('url');
 const packages = require('./packages');
 const discovery = require('./discovery');
+const { reportKey } = require('./counters');
 const { debug } = require('./_env');
 
 const RUNTIME = Symbol.for('telly-autoinst');
 const allowed = new Map(); // project id -> boolean
-const projects = new Map(); // project id -> settings, for the report
-const engines = new Map(); // project id -> Set of 'cjs' | 'esm'
+const engines = new Map(); // counters.reportKey(package) -> Set of 'cjs' | 'esm'
 let onFirstProject = null;
 
 /** The project of ``pkg`` if it is watched and may be counted here, else null; shows the notice when due. */
@@ -28,7 +28,6 @@ function projectFor(pkg, engine) {
     }
     allowed.set(id, decision);
     if (decision) {
-      projects.set(id, project);
       if (onFirstProject !== null) {
         const first = onFirstProject;
         onFirstProject = null;
@@ -37,8 +36,9 @@ function projectFor(pkg, engine) {
     }
   }
   if (!allowed.get(id)) return null;
-  if (!engines.has(id)) engines.set(id, new Set());
-  engines.get(id).add(engine);
+  const key = reportKey(project);
+  if (!engines.has(key)) engines.set(key, new Set());
+  engines.get(key).add(engine);
   return project;
 }
 
@@ -89,9 +89,9 @@ function retry(fill, attempt = 0) {
   else setTimeout(again, 10 * attempt).unref();
 }
 
-/** The report's client.engine for a project: which module systems loaded it. */
-function engineOf(projectId) {
-  const seen = engines.get(projectId) || new Set();
+/** The report's client.engine for a package's project settings: which module systems loaded it. */
+function engineOf(project) {
+  const seen = engines.get(reportKey(project)) || new Set();
   if (seen.has('cjs') && seen.has('esm')) return 'cjs+esm';
   return seen.has('esm') ? 'esm' : 'cjs';
 }
@@ -102,4 +102,4 @@ function install(first) {
   Object.defineProperty(globalThis, RUNTIME, { value: Object.freeze({ esm, retry }), configurable: true });
 }
 
-module.exports = { install, projectFor, cjsLoaded, engineOf, projects };
+module.exports = { install, projectFor, cjsLoaded, engineOf };

@@ -1,6 +1,7 @@
 'use strict';
-// Flush: one report per project with counts, consent checked again, shown if asked, handed to
-// the transport. Synchronous from start to end, so it can run inside process.on('exit').
+// Flush: one report per package with counts (two packages that share a project id get one each),
+// consent checked again, shown if asked, handed to the transport. Synchronous from start to end,
+// so it can run inside process.on('exit').
 
 const fs = require('fs');
 const counters = require('./counters');
@@ -47,16 +48,15 @@ function flushAll(trigger, exitSignal) {
   const processSettings = discovery.processSettings();
   let transport = null;
   let handed = 0;
-  for (const projectId of counters.pendingProjects()) {
-    const project = control.projects.get(projectId);
-    if (!project) continue;
-    const stats = counters.take(projectId);
+  for (const project of counters.pending()) {
+    const projectId = project.project_id;
+    const stats = counters.take(project);
     // Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped, and
     // no "opted out" event is ever sent.
     if (!decide(project, processSettings, { showNotice: false }).send) continue;
     const report = build(project, stats, { trigger, exitSignal, saltType: processSettings.salt_type,
       plaintextAccepted: processSettings.accept_level2_plaintext,
-      engine: control.engineOf(projectId), interpreter: interpreter || undefined });
+      engine: control.engineOf(project), interpreter: interpreter || undefined });
     const body = encode(report);
     if (processSettings.show_me) show(body);
     if (transport === null) transport = makeTransport(processSettings);
@@ -70,7 +70,7 @@ function flushAll(trigger, exitSignal) {
       reason = `transport-error:${err.name}`;
     }
     if (result && result.delivered) handed++;
-    else if (result && result.retry && (trigger === 'manual' || trigger === 'timer')) counters.giveBack(projectId, stats);
+    else if (result && result.retry && (trigger === 'manual' || trigger === 'timer')) counters.giveBack(project, stats);
     else recordLoss(reason, projectId, spool.defaultDir(processSettings.spool_dir), processSettings.debug);
   }
   return handed;

@@ -50,12 +50,12 @@ function counting(fn, counter) {
 }
 
 /** The counting proxy for ``fn`` under ``key`` (the same proxy every time it is asked for). */
-function counted(fn, key, projectId) {
+function counted(fn, key, project) {
   if (ours.has(fn)) return fn;
   let byKey = byOriginal.get(fn);
   if (!byKey) byOriginal.set(fn, (byKey = new Map()));
   let proxy = byKey.get(key);
-  if (!proxy) byKey.set(key, (proxy = counting(fn, cell(projectId, key))));
+  if (!proxy) byKey.set(key, (proxy = counting(fn, cell(project, key))));
   return proxy;
 }
 
@@ -66,7 +66,7 @@ function instrumentClass(cls, classKey, project) {
   for (const m of selection.methods(cls, classKey, project)) {
     try {
       const desc = Object.getOwnPropertyDescriptor(m.owner, m.name);
-      Object.defineProperty(m.owner, m.name, Object.assign({}, desc, { value: counted(desc.value, m.key, project.project_id) }));
+      Object.defineProperty(m.owner, m.name, Object.assign({}, desc, { value: counted(desc.value, m.key, project) }));
     } catch (err) {
       debug(`cannot count ${m.key}`, err);
     }
@@ -78,7 +78,7 @@ function exported(value, name, prefix, project) {
   if (typeof value !== 'function' || ours.has(value) || !selection.isPublic(name) || selection.isNative(value)) return value;
   const key = `${prefix}.${name}`;
   if (selection.isClass(value)) instrumentClass(value, key, project);
-  return selection.wanted(key, project) ? counted(value, key, project.project_id) : value;
+  return selection.wanted(key, project) ? counted(value, key, project) : value;
 }
 
 /**
@@ -157,7 +157,7 @@ function cjsExports(exportsValue, prefix, project) {
   };
   if (isFn && selection.wanted(`${prefix}.default`, project)) {
     // One Proxy for both roles: calls counted as "default", property reads as named exports.
-    const counter = cell(project.project_id, `${prefix}.default`);
+    const counter = cell(project, `${prefix}.default`);
     handler.apply = (target, thisArg, args) => {
       counter.n++;
       return Reflect.apply(target, thisArg, args);

@@ -275,3 +275,22 @@ test('TELLY_STORAGE_TYPE=http posts before the process ends, and spools what the
     server.close();
   }
 });
+
+test('two packages that share a project id: one report each, under its own name and version, with only its own counts', () => {
+  const shared = { project_id: 'shared-project', endpoint: 'http://127.0.0.1:9' };
+  const { app, out, env } = setup({
+    'node_modules/share-a/package.json': { name: 'share-a', version: '1.0.0', telly: shared },
+    'node_modules/share-a/index.js': 'exports.alpha = () => 1;\n',
+    'node_modules/share-b/package.json': { name: 'share-b', version: '2.0.0', telly: shared },
+    'node_modules/share-b/index.js': 'exports.beta = () => 2;\n',
+    'app.js': "const a = require('share-a'); const b = require('share-b'); a.alpha(); b.beta(); b.beta();\n",
+  });
+  const run = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+  assert.strictEqual(run.status, 0, run.stderr);
+  const got = reports(out).map((r) => [r.project_id, r.package, r.stats])
+    .sort((x, y) => (x[1].name < y[1].name ? -1 : 1));
+  assert.deepStrictEqual(got, [
+    ['shared-project', { name: 'share-a', version: '1.0.0' }, { 'share-a.alpha': 1 }],
+    ['shared-project', { name: 'share-b', version: '2.0.0' }, { 'share-b.beta': 2 }],
+  ]);
+});
