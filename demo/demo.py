@@ -14,7 +14,11 @@ Steps, each printed as it runs:
    each) through the real client, the first with TELLY_SHOW_ME=1 so you can see exactly what
    leaves the process; today's simulated users join them;
 6. ``collector publish --through-now`` and the published numbers from the JSON API;
-7. the dashboard URL; the collector keeps running until Ctrl-C (``--no-wait`` stops at once).
+7. a small project beside it (``--small`` users a day, default 60, over 28 days): its feature keys
+   registered from the listing ``--dry-run --json`` prints, its history brought in with
+   ``collector import``, released with ``collector publish --through``, and its numbers for the
+   latest complete 4-week block (``?days=28``);
+8. the dashboard URLs; the collector keeps running until Ctrl-C (``--no-wait`` stops at once).
 
 With thousands of daily users the noise is a few percent of each number; with the 12 real users
 alone, differential privacy would hide almost everything (as it should).
@@ -85,12 +89,49 @@ def _simulated(project_id, count, rng, day_index, days, first_user=0):
     return bodies
 
 
+def _small_project(python, collector_env, client_env, work, daily, rng, today):
+    """A project with ``daily`` users over 28 days: keys registered, history imported, released."""
+    _step(f"a small project: {daily} users a day; keys registered, history imported, released through yesterday")
+    created = json.loads(_run([python, "-m", "telly_autoinst", "collector", "project", "create", "wordstats (small)",
+                               "--json"], env=collector_env, capture_output=True).stdout)
+    small_id = created["project_id"]
+    # What --dry-run --json lists for wordstats, relabelled with the small project's id.
+    listing = json.loads(_run([python, "-m", "telly_autoinst", "--dry-run", "--json"], capture_output=True,
+                              env={**client_env, "HOME": str(work / "users" / "u0")}).stdout)
+    for entry in listing["distributions"]:
+        entry["project_id"] = small_id
+    (work / "small-keys.json").write_text(json.dumps(listing))
+    _run([python, "-m", "telly_autoinst", "collector", "project", "register-keys", "--project", small_id,
+          str(work / "small-keys.json")], env=collector_env)
+    # The start of the latest complete 4-week block, from the collector itself (the demo's own
+    # Python has none of the collector's dependencies).
+    first = datetime.date.fromisoformat(_run(
+        [python, "-c", "import datetime, sys; from telly_autoinst_collector.dashboard import period; "
+                       "print(period(datetime.date.fromisoformat(sys.argv[1]), 28)[0])", today.isoformat()],
+        env=collector_env, capture_output=True).stdout.strip())
+    days = [first + datetime.timedelta(days=n) for n in range((today - first).days)]
+    with open(work / "small-history.jsonl", "w") as out:
+        for index, day in enumerate(days):
+            for user in range(daily):
+                simulated = _workload.user_day(rng, FEATURES, index, len(days))
+                for report in _workload.reports(small_id, "wordstats", f"small/{user}", simulated):
+                    out.write(json.dumps({"day": day.isoformat(), "report": report}) + "\n")
+    done = _run([python, "-m", "telly_autoinst", "collector", "import", "--project", small_id,
+                 str(work / "small-history.jsonl")], env=collector_env, capture_output=True)
+    print(done.stdout.strip().splitlines()[-1])
+    _run([python, "-m", "telly_autoinst", "collector", "publish", "--project", small_id, "--through",
+          days[-1].isoformat()], env=collector_env, stdout=subprocess.DEVNULL)
+    print(f"released {days[0]} to {days[-1]}; its latest complete 4-week block from the JSON API (?days=28):")
+    return small_id, created["read_token"]
+
+
 def _summary(stats):
     """The published numbers as a new user reads them on the dashboard, with their noise."""
     cards = stats["cards"]
     for name, label in (("today", "daily users (today, partial)"), ("week", "daily users, 7-day average"),
-                        ("month", "daily users, 30-day average")):
-        card = cards[name]
+                        ("month", "daily users, 30-day average"),
+                        ("period", f"daily users, {stats['first_day']} to {stats['last_day']}")):
+        card = cards.get(name)
         if card and card["value"] is not None:
             print(f"  {label:32} {card['value']:>7,} ±{card['band']:,} at 95%")
     print(f"  {'feature':42} {'user-days':>16} {'calls':>18} {'calls/user':>10}")
@@ -138,6 +179,7 @@ def main():
     parser.add_argument("--simulated", type=int, default=2000,
                         help="simulated users per day, posted in bulk (default 2000)")
     parser.add_argument("--days", type=int, default=14, help="days of simulated history before today (default 14)")
+    parser.add_argument("--small", type=int, default=60, help="daily users of the small project (default 60; 0: none)")
     parser.add_argument("--no-wait", action="store_true", help="stop the collector at the end instead of serving")
     args = parser.parse_args()
 
@@ -230,9 +272,19 @@ def main():
         print(f"\nThese are {args.simulated:,} simulated users a day (bulk reports) plus {args.users} real client "
               f"runs today; with only a handful of users the noise would hide almost everything.")
 
-        _step("dashboard")
+        small = _small_project(python, collector_env, client_env, work, args.small, rng, today) if args.small else None
+        if small is not None:
+            request = urllib.request.Request(f"{base}/api/v1/projects/{small[0]}/stats?days=28",
+                                             headers={"Authorization": f"Bearer {small[1]}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                _summary(json.load(response))
+
+        _step("dashboards")
         print(f"open {base}/projects/{project_id}")
         print(f"read token: {token}")
+        if small is not None:
+            print(f"small project: open {base}/projects/{small[0]}?days=28")
+            print(f"read token: {small[1]}")
         if args.no_wait:
             return
         print("the collector keeps serving; Ctrl-C (or SIGTERM to the demo) stops it", flush=True)
