@@ -34,8 +34,8 @@ import time
 from . import _debug
 from ._contract import FILE_COUNTS_SUFFIX as COUNTS_SUFFIX
 from ._contract import FILE_LOSS_LOG as _LOSS_LOG
+from ._contract import FILE_NODE_SPOOL_LOCK, FILE_SPOOL_DIR, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX
 from ._contract import FILE_REPORT_SUFFIX as SUFFIX
-from ._contract import FILE_SPOOL_DIR, FILE_SPOOL_LOCK
 from ._contract import SPOOL_LOSS_LOG_MAX_BYTES as _LOSS_LOG_MAX
 from ._contract import SPOOL_MAX_AGE_SEC as MAX_AGE_SEC
 from ._contract import SPOOL_MAX_BYTES as MAX_BYTES
@@ -46,8 +46,8 @@ from ._statefile import SELF, append, dir_refusal, open_lock, private_dir, read_
 # spool). The Python sender's lock is a flock on FILE_SPOOL_LOCK; the Node sender has its own.
 _COUNTS_MAGIC = b"telly-counts 1\n"
 _LOCK_NAME = FILE_SPOOL_LOCK
-# The Python client\'s own, not the contract\'s: only the Python host reads it.
-_STAMP_NAME = ".sender.started"  # its mtime: when a sender last took the spool
+# Only the Python host reads the stamp; its name is the contract's, so both clients' purge know it.
+_STAMP_NAME = FILE_SPOOL_STAMP  # its mtime: when a sender last took the spool
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
 LOSSES: "collections.deque[tuple[str, str | None]]" = collections.deque(maxlen=100)
@@ -124,8 +124,11 @@ def enqueue_counts(directory, url, project_id, captured, optin=False):
 
 
 def owns(name):
-    """Whether a file name in a spool directory is one the client writes there (for `purge`)."""
-    return name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp")) or name in (_LOSS_LOG, _LOCK_NAME, _STAMP_NAME)
+    """Whether a file name in a spool directory is one either client writes there (for `purge`):
+    a spool may be shared with the Node client (TELLY_SPOOL_DIR), whose sender keeps its own lock
+    file and sets a stale one aside as ``*.stale``."""
+    return (name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp", LOCK_STALE_SUFFIX))
+            or name in (_LOSS_LOG, _LOCK_NAME, _STAMP_NAME, FILE_NODE_SPOOL_LOCK))
 
 
 def entries(directory):

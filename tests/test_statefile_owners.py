@@ -208,6 +208,21 @@ def test_purge_removes_temporary_files_a_crash_left_in_home(home):
     assert str(home / ".telly_optout.0123456789abcdef.tmp") in found and str(home / ".telly_salt.9.tmp") in found
 
 
+def test_purge_removes_both_clients_files_from_a_shared_spool(home, tmp_path, monkeypatch):
+    directory = tmp_path / "shared-spool"
+    directory.mkdir(mode=0o700)
+    # The Node sender's lock, and a lock it set aside as stale, beside the Python sender's files.
+    names = ["1-a.report", "2-b.counts", "3.tmp", "losses.log", ".sender.lock", ".sender.started",
+             ".sender-node.lock", ".sender-node.lock.0123456789abcdef.stale"]
+    for name in names + ["mine.txt"]:
+        (directory / name).write_text("x")
+    monkeypatch.setenv("TELLY_SPOOL_DIR", str(directory))
+    found = purge.leftovers()
+    assert sorted(os.path.basename(p) for p in found if p.startswith(str(directory))) == sorted(names)
+    assert purge.remove(found) == []
+    assert os.listdir(directory) == ["mine.txt"]
+
+
 @as_root
 def test_status_json_names_the_refused_spool(home, tmp_path, monkeypatch, capsys):
     directory = tmp_path / "spool"

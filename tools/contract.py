@@ -254,8 +254,8 @@ def reference(contract):
         f"| `{files['lists_lock']}` | home | held while a client edits one of the lists |",
         f"| `{files['spool_dir']}/` | `~/.cache/{files['cache_dir']}/` or `spool_dir` | reports waiting for the sender "
         f"(`*{files['report_suffix']}`, `*{files['counts_suffix']}`), `{files['loss_log']}` (every report lost, "
-        f"and why), and `{files['spool_lock']}` and `{files['node_spool_lock']}` (held by the Python or the Node "
-        "sender draining it) |",
+        f"and why), `{files['spool_lock']}` and `{files['node_spool_lock']}` (held by the Python or the Node "
+        f"sender draining it), and `{files['spool_stamp']}` (when a Python sender last took it) |",
         "",
         "The lists' lock and the Node sender's lock are files created exclusively, holding their owner's process "
         "id, host and a random token; only the owner removes one. One whose owner is gone, or older than "

@@ -19,6 +19,7 @@ const FILE_CACHE_DIR = "telly_autoinst";
 const FILE_SPOOL_DIR = "spool";
 const FILE_SPOOL_LOCK = ".sender.lock";
 const FILE_NODE_SPOOL_LOCK = ".sender-node.lock";
+const FILE_SPOOL_STAMP = ".sender.started";
 const FILE_LOSS_LOG = "losses.log";
 const FILE_REPORT_SUFFIX = ".report";
 const FILE_COUNTS_SUFFIX = ".counts";
@@ -95,6 +96,7 @@ module.exports = {
   FILE_SPOOL_DIR,
   FILE_SPOOL_LOCK,
   FILE_NODE_SPOOL_LOCK,
+  FILE_SPOOL_STAMP,
   FILE_LOSS_LOG,
   FILE_REPORT_SUFFIX,
   FILE_COUNTS_SUFFIX,

@@ -13,7 +13,8 @@ const path = require('path');
 const { cacheDir } = require('./_env');
 const { readRegular, secureDir, writeAtomic } = require('./_files');
 const {
-  FILE_REPORT_SUFFIX: SUFFIX, FILE_COUNTS_SUFFIX, FILE_SPOOL_LOCK, FILE_NODE_SPOOL_LOCK, LOCK_STALE_SUFFIX, FILE_SPOOL_DIR,
+  FILE_REPORT_SUFFIX: SUFFIX, FILE_COUNTS_SUFFIX, FILE_SPOOL_LOCK, FILE_NODE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX,
+  FILE_SPOOL_DIR,
   FILE_LOSS_LOG: LOSS_LOG, SPOOL_MAX_FILES: MAX_FILES, SPOOL_MAX_BYTES: MAX_BYTES, SPOOL_MAX_AGE_SEC: MAX_AGE_SEC,
 } = require('./_contract');
 
@@ -54,11 +55,11 @@ function enqueue(directory, url, projectId, body, reportId, optin = false) {
 }
 
 // What either client writes into a spool directory besides its entries (for purge): the Python
-// client's counts entries and its sender's lock, the losses log, both senders' locks, and
-// temporary and set-aside lock files.
+// client's counts entries and its sender's lock and start stamp, the losses log, both senders'
+// locks, and temporary and set-aside lock files.
 const SENDER_LOCK = FILE_NODE_SPOOL_LOCK;
 const OWNED_SUFFIXES = [SUFFIX, FILE_COUNTS_SUFFIX, '.tmp', LOCK_STALE_SUFFIX];
-const OWNED_NAMES = [LOSS_LOG, FILE_SPOOL_LOCK, SENDER_LOCK];
+const OWNED_NAMES = [LOSS_LOG, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, SENDER_LOCK];
 
 /** Whether a file name in a spool directory is one the clients write there. */
 function owns(name) {

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
-const { CLI, REGISTER, tmpdir, cleanEnv, node, reports, demoApp, runPython, writeTree } = require('./support');
+const { CLI, REGISTER, REPO, tmpdir, cleanEnv, node, reports, demoApp, runPython, writeTree } = require('./support');
 
 test('--dry-run --json lists each watched package and every key the hook would count', () => {
   const app = demoApp();
@@ -83,6 +83,25 @@ test('show prints each project\'s envelope and the queued reports, without sendi
   const status = JSON.parse(node([CLI, 'status', '--json'], { cwd: app, env }).stdout);
   assert.deepStrictEqual(status.projects.map((p) => [p.project_id, p.on]),
     [['demo-cjs-project', true], ['demo-esm-project', true], ['demo-fn-project', true]]);
+});
+
+test('a spool both clients share (TELLY_SPOOL_DIR): either client\'s purge removes both clients\' files there', () => {
+  // Each sender's lock, the Python sender's start stamp, a Node lock set aside as stale, and the
+  // reports, counts, temporary files and loss log both write.
+  const theirs = ['1-a.report', '2-b.counts', '3.tmp', 'losses.log', '.sender.lock', '.sender.started',
+    '.sender-node.lock', '.sender-node.lock.0123456789abcdef.stale'];
+  const python = require('./support').python();
+  for (const purger of ['python', 'node']) {
+    const home = tmpdir('home');
+    const spoolDir = path.join(tmpdir('shared-spool'), 'queue');
+    fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+    for (const name of [...theirs, 'mine.txt']) fs.writeFileSync(path.join(spoolDir, name), 'x');
+    const env = cleanEnv(home, { TELLY_SPOOL_DIR: spoolDir, PYTHONPATH: REPO });
+    const done = purger === 'node' ? node([CLI, 'purge'], { cwd: home, env })
+      : require('child_process').spawnSync(python, ['-m', 'telly_autoinst', 'purge'], { cwd: home, env, encoding: 'utf8' });
+    assert.strictEqual(done.status, 0, `${purger}: ${done.stderr}`);
+    assert.deepStrictEqual(fs.readdirSync(spoolDir), ['mine.txt'], purger);
+  }
 });
 
 test('purge removes every file the client keeps, the spool of TELLY_SPOOL_DIR included, and nothing else', () => {
