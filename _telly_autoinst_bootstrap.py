@@ -139,7 +139,7 @@ class _Gate:
 
     def _wake(self):
         try:
-            from telly_autoinst._env import kill_switch
+            from telly_autoinst._env import kill_switch, no_cache
         except ImportError:
             # The package was beside this module at start but is not on sys.path any more (pip's
             # isolated build environments take site-packages off it): nothing to count with.
@@ -153,8 +153,9 @@ class _Gate:
         cached = index.read()
         if cached is not None:
             return frozenset(cached[0]) | forced
-        # Without a writable cache every start would pay for a full scan: stay untouched.
-        if not index.writable():
+        # Without a writable cache every start would pay for a full scan: stay untouched, unless
+        # the user asked for exactly that (TELLY_NO_CACHE).
+        if not index.writable() and not no_cache():
             return frozenset()
         from telly_autoinst.discovery import rebuild_index
 

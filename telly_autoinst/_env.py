@@ -23,6 +23,15 @@ def truthy(value):
     return value is not None and value.strip().lower() in TRUTHY
 
 
+def no_cache():
+    """Whether TELLY_NO_CACHE asks for the full path: no cache of the client's read or written this run.
+
+    The index of watched packages and the rewritten code are then made afresh at every run (a
+    scan of the installed distributions, a parse of each watched module): slower, and never stale.
+    """
+    return truthy(os.environ.get("TELLY_NO_CACHE"))
+
+
 def home_dir():
     """The user's home directory, or None when HOME is missing or empty.
 

@@ -17,7 +17,7 @@ File format, one record per line, tab-separated (plain text: reading it imports 
 import os
 import sys
 
-from ._env import FILE_CACHE_DIR, home_dir, user_config_path
+from ._env import FILE_CACHE_DIR, home_dir, no_cache, user_config_path
 from ._statefile import SELF, dir_refusal, private_dir, read_text, write_atomic
 
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
@@ -142,9 +142,9 @@ def base_stamps():
 
 
 def read():
-    """Return ``(watched names, payload text)`` when the index is present and fresh, else None."""
+    """``(watched names, payload text)`` when the index is present and fresh, else None (so under TELLY_NO_CACHE)."""
     path = index_path()
-    if path is None or dir_refusal(os.path.dirname(path)) is not None:
+    if path is None or no_cache() or dir_refusal(os.path.dirname(path)) is not None:
         return None
     try:
         # Never blocks (a FIFO there would hang every interpreter start), never reads past the cap,
@@ -179,7 +179,12 @@ def read():
 
 
 def write(stamp_paths, watched, payload_text):
-    """Write the index atomically; a failure (read-only home, full disk) is the caller's to ignore."""
+    """Write the index atomically; a failure (read-only home, full disk) is the caller's to ignore.
+
+    Writes nothing and returns None under TELLY_NO_CACHE.
+    """
+    if no_cache():
+        return None
     path = index_path()
     if path is None:
         raise OSError("no home directory for the cache")

@@ -458,3 +458,20 @@ def test_docstring_only_body_stops_where_the_unwatched_function_stops(hooked, tm
     assert _line_events(module.stub) == _line_events(plain["stub"])
     assert _line_events(module.Base.hook) == _line_events(plain["Base"].hook)
     assert counters.take(project.project_id) == {f"{module.__name__}.stub": 1, f"{module.__name__}.Base.hook": 1}
+
+
+def test_no_cache_neither_reads_nor_writes_rewritten_code(hooked, monkeypatch):
+    module, project, path = hooked(name="rw_nocache")
+    current = _codecache.stamp(str(path))
+    assert _codecache.load(str(path), current) is not None
+    monkeypatch.setenv("TELLY_NO_CACHE", "1")
+    assert _codecache.load(str(path), current) is None  # the entry is there, and not read
+    cache = os.environ["XDG_CACHE_HOME"]
+    before = sorted((p, os.stat(os.path.join(d, p)).st_mtime_ns) for d, _, files in os.walk(cache) for p in files)
+    sys.modules.pop("rw_nocache")
+    source = path.read_text().replace("return a + b", "return a + b + 0")  # another stamp: a miss anyway
+    again, project, _ = hooked(source=source, name="rw_nocache")
+    again.lines()
+    assert counters.take(project.project_id)["rw_nocache.lines"] == 1
+    after = sorted((p, os.stat(os.path.join(d, p)).st_mtime_ns) for d, _, files in os.walk(cache) for p in files)
+    assert after == before  # nothing written

@@ -27,6 +27,7 @@ from _frozen_importlib_external import MAGIC_NUMBER
 from zlib import crc32
 
 from .. import __version__
+from .._env import no_cache
 from .._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
 from ..index import cache_dir, stable_hash
 
@@ -84,9 +85,9 @@ def _file(path):
 
 
 def load(path, current):
-    """``(sites, code)`` cached for the source file ``path`` with the stamp ``current``, or None."""
+    """``(sites, code)`` cached for ``path`` with the stamp ``current``, or None (always under TELLY_NO_CACHE)."""
     name = _file(path)
-    if current is None or name is None or dir_refusal(os.path.dirname(name)) is not None:
+    if current is None or name is None or no_cache() or dir_refusal(os.path.dirname(name)) is not None:
         return None
     try:
         # Never blocks and never reads past the cap: a FIFO planted here must not hang an import.
@@ -102,9 +103,9 @@ def load(path, current):
 
 
 def store(path, current, sites, code):
-    """Keep ``(sites, code)`` for ``path``; silently does nothing where the cache cannot be written."""
+    """Keep ``(sites, code)`` for ``path``; does nothing where the cache cannot be written, or under TELLY_NO_CACHE."""
     name = _file(path)
-    if current is None or name is None:
+    if current is None or name is None or no_cache():
         return
     try:
         private_dir(os.path.dirname(name))
