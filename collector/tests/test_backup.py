@@ -80,3 +80,53 @@ def test_postgresql_is_pointed_at_pg_dump(tmp_path):
     for command in (["backup", str(tmp_path / "b")], ["restore", str(tmp_path / "b")]):
         done = _cli(*command, "--db", "postgresql://nobody@127.0.0.1:1/none", home=tmp_path)
         assert done.returncode == 2 and "pg_dump" in done.stderr
+
+
+def _pg_tool(name):
+    import shutil
+
+    found = shutil.which(name) or f"/usr/lib/postgresql/15/bin/{name}"
+    if not os.path.exists(found):
+        pytest.skip(f"needs PostgreSQL's {name}")
+    return found
+
+
+@pytest.mark.postgres
+def test_the_guides_pg_dump_and_pg_restore_commands(request, tmp_path):
+    """docs/operators.md, "Backups", PostgreSQL: a custom-format dump restored into a database."""
+    import secrets
+
+    import psycopg
+
+    from telly_autoinst_collector.registry import create_project
+
+    server = request.getfixturevalue("postgres_url")
+    names = [f"telly_dump_{secrets.token_hex(3)}_{n}" for n in ("from", "to")]
+    with psycopg.connect(server, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"CREATE DATABASE {name}")
+    source, target = (server.rsplit("/", 1)[0] + "/" + name for name in names)
+    try:
+        store = open_store(source)
+        project_id, _ = create_project(store, "demo", "us")
+        import datetime
+
+        day = datetime.date(2026, 11, 1)
+        store.insert_reports([{"project_id": project_id, "report_id": f"{n:032x}", "day": day, "uid": "u" * 32,
+                               "version": "1.0", "python": "CPython 3.11", "os": "Linux", "arch": "x86_64",
+                               "stats": '{"m.f": 1}'} for n in range(5)])
+        store.dispose()
+        dump = tmp_path / "telly.dump"
+        subprocess.run([_pg_tool("pg_dump"), "--format=custom", f"--file={dump}", source], check=True)
+        # Into a store that already holds tables, as --clean expects of a restore over a live one.
+        open_store(target).dispose()
+        subprocess.run([_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", f"--dbname={target}",
+                        str(dump)], check=True)
+        restored = open_store(target)
+        assert restored.project(project_id)["name"] == "demo" and len(restored.report_ids(project_id)) == 5
+        assert restored.raw_days(project_id) == [day]
+        restored.dispose()
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
