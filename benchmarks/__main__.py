@@ -1,5 +1,8 @@
 """Command line: ``python -m benchmarks [--quick] [--only startup,threads] [--json PATH]``.
 
+``python -m benchmarks --docs [--check]`` runs nothing: it writes the documentation's performance
+tables from the stored results (``--check``: exits 1 when the page is not current; CI runs it).
+
 Runs every case (building the venvs they need in a temporary directory), prints the table of
 figures against their targets, and writes the same rows as JSON. Exits 0 even when a target is
 missed: the table says so; a benchmark is a measurement, not a test.
@@ -16,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import _table
+from benchmarks import _pages, _table
 from benchmarks._setup import Lab
 from tests.support.venvs import find_python
 
@@ -87,7 +90,12 @@ def main(argv=None):
     parser.add_argument("--engine", help="TELLY_ENGINE for the hooked children: rewrite, monitoring or wrapt "
                                          "(default: none set, so the client's default engine, rewrite)")
     parser.add_argument("--work", help="keep venvs and outputs in this directory (default: a temporary one)")
+    parser.add_argument("--docs", action="store_true",
+                        help="run nothing: write docs/performance-tables.md from benchmarks/results/*.json")
+    parser.add_argument("--check", action="store_true", help="with --docs: change nothing, exit 1 if it is stale")
     args = parser.parse_args(argv)
+    if args.docs or args.check:
+        return _pages.write_or_check(args.check)
 
     selected = [c for c in CASES if not args.only or c[0] in args.only.split(",")]
     python = find_python(args.python) if args.python else None

@@ -1,4 +1,4 @@
-"""The README notice: built from the package's own settings, in three formats, and the README's copy."""
+"""The README notice: built from the package's own settings, in three formats, and the authors' guide's copy."""
 
 import re
 from pathlib import Path
@@ -10,7 +10,7 @@ from telly_autoinst._toml import load_toml
 from telly_autoinst.errors import ConfigError
 from telly_autoinst.settings import project_settings
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
+AUTHORS = (Path(__file__).parents[1] / "docs" / "authors.md").read_text()
 ENDPOINTS = {"us": "https://us.collector.invalid", "eu": "https://eu.collector.invalid"}
 
 
@@ -103,13 +103,13 @@ def test_unknown_format_is_a_config_error():
         notice.render(notice.build("mypkg", settings()), "html")
 
 
-def test_readme_sample_is_what_the_command_prints_for_the_readme_example_table(tmp_path):
-    example = re.search(r"```toml\n(\[tool\.telly\]\n.*?)```", README, re.S).group(1)
+def test_authors_guide_sample_is_what_the_command_prints_for_its_example_table(tmp_path):
+    example = re.search(r"```toml\n(?:.*?\n)?(\[tool\.telly\]\n.*?)```", AUTHORS, re.S).group(1)
     (tmp_path / "example.toml").write_text(example)
     table = load_toml(str(tmp_path / "example.toml"))["tool"]["telly"]
     project = project_settings(table, "README", distribution="mypkg", default_packages=("mypkg",),
                                environ={}, user_config={})
-    section = README.split("### Sample notice for your README", 1)[1]
+    section = AUTHORS.split("## The notice for your README", 1)[1]
     sample = re.search(r"`notice --format text` prints:\n\n```\n(.*?)```", section, re.S).group(1)
     assert sample == notice.render(notice.build("mypkg", project), "text")
 
