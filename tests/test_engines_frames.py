@@ -66,7 +66,7 @@ def test_default_engine_changes_nothing_a_caller_can_see(venvs, home, work, tmp_
 
 @pytest.mark.parametrize("version", VERSIONS[-1:])
 def test_the_wrapt_engine_shows_its_frame(venvs, home, work, tmp_path, version):
-    """What the explicit proxy engine cannot hide (README, "Engines"): this test can fail."""
+    """What the explicit proxy engine cannot hide (docs/engines.md): this test can fail."""
     venv = venvs.get(python=find_python(version))
     plain = _run(venv, home, work)
     proxied = _run(venv, home, work, tmp_path / "reports", TELLY_ENGINE="wrapt")

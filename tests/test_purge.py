@@ -50,7 +50,7 @@ def test_purge_names_then_removes_everything_but_the_users_config(venv, home, tm
     assert [p.name for p in own_spool.iterdir()] == ["mine.txt"]
     assert proc.stderr == ""
     # Any later interpreter start (pip's own, to uninstall) would index the venv again, unless
-    # the kill switch is on, as the README says to do it.
+    # the kill switch is on, as docs/users.md says to do it.
     again = venv.run(["-m", "telly_autoinst", "purge"], home, check=True,
                      env={"TELLY_SPOOL_DIR": str(own_spool), "TELLY_DISABLE": "1"})
     assert again.stdout.startswith("nothing to remove")

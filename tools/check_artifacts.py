@@ -147,7 +147,7 @@ def _get(url, token=None, timeout=30.0):
 
 
 def collector_five_minutes(out, work):
-    """``telly_autoinst[collector]`` from the built wheels, then the README's five minutes."""
+    """``telly_autoinst[collector]`` from the built wheels, then the five minutes of docs/collector.md."""
     venv = _venv(Path(work) / "collector-venv", sys.executable)
     _pip(venv, "--find-links", out, f"telly_autoinst[collector]=={_version(out)}")
     home = Path(work) / "operator-home"

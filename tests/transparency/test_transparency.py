@@ -14,7 +14,7 @@ VERSIONS = ("3.9", "3.11", "3.13")
 # `python -m tests.transparency --python ... --engine ...`.
 CONFIGS = [pytest.param(v, "auto", id=f"{v}-auto") for v in VERSIONS] + [
     pytest.param(v, "wrapt", id=f"{v}-wrapt", marks=() if v == "3.13" else pytest.mark.full) for v in VERSIONS]
-# What the proxy engine cannot hide (README, "Engines"): boltons builds namedtuple-style types
+# What the proxy engine cannot hide (docs/engines.md): boltons builds namedtuple-style types
 # for sys._getframe(1)'s module and pickles them, and reads its caller's frame from a traceback.
 WRAPT_VISIBLE = {"boltons": {"tests.test_namedutils::test_namedlist_pickle",
                              "tests.test_namedutils::test_namedtuple_pickle",
