@@ -147,3 +147,20 @@ def test_commands_reference_has_one_row_per_collector_command():
         assert usage.startswith(prefix), row[0]
         documented.append(tuple(w for w in usage[len(prefix):].split() if w.islower() and not w.startswith("-")))
     assert sorted(documented) == sorted(path for path, *_ in collector_cli._COMMANDS)
+
+
+SITE = "https://telly-autoinst.github.io/telly_autoinst/"
+
+
+@pytest.mark.parametrize("name", ["README.md", "CONTRIBUTING.md", "SECURITY.md", "node/README.md",
+                                  "collector/README.md"])
+def test_links_of_the_top_level_documents_resolve(name):
+    # mkdocs --strict checks the site's pages; these documents live outside it.
+    path = ROOT / name
+    for target in re.findall(r"\]\(([^)\s]+)\)|<(https?://[^>\s]+)>", path.read_text()):
+        target = next(t for t in target if t).split("#", 1)[0]
+        if target.startswith(SITE):
+            page = target[len(SITE):].rstrip("/")
+            assert not page or (DOCS / f"{page}.md").exists() or (DOCS / page / "index.md").exists(), target
+        elif not re.match(r"https?://", target):
+            assert (path.parent / target).exists(), f"{name}: {target}"
