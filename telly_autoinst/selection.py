@@ -14,7 +14,7 @@ Rules (the same for every engine, so ``--dry-run`` lists exactly what runs):
 * Wrapped functions: an object with a ``__wrapped__`` chain (``functools.lru_cache``,
   ``functools.wraps`` wrappers, ``singledispatch``) counts where a function would, under the
   key of the function at the end of the chain, if that function qualifies. What a call counts
-  depends on the engine (README, "Engines": in frame, the runs of that function's body).
+  depends on the engine (docs/engines.md: in frame, the runs of that function's body).
 * Properties: a public ``property`` in the class ``__dict__`` made with the decorator (its
   accessors are named like it) counts as ``pkg.mod.Class.name``: its getter, setter and deleter
   runs together. Other descriptors (``cached_property``, old-style ``property(_get, _set)``,

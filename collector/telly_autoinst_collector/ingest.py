@@ -367,7 +367,7 @@ def _v10_str(container, key, limit):
 def contributions_v10(doc):
     """One Contribution per project id named in an original Telly v1.0 payload.
 
-    README.md, "Original Telly clients (v1.0)", says which of its fields are kept.
+    docs/http-api.md, "Original Telly clients (v1.0)", says which of its fields are kept.
     """
     if type(doc) is not dict or doc.get("api_version", "v1.0") != "v1.0":
         raise Rejected(422, "schema_violation", "expected an object with api_version 'v1.0'")

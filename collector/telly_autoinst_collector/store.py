@@ -3,7 +3,7 @@
 One SQL layer for SQLite (the embedded default) and PostgreSQL (psycopg 3). Every table but
 ``schema_version`` carries ``project_id``, every key starts with it and every query filters on
 it, so each table can be distributed by ``project_id`` on Citus (``schema_version`` becomes a
-reference table); README.md, "Scaling out: PostgreSQL and Citus", gives the commands.
+reference table); docs/collector.md, "Scaling out", gives the commands.
 """
 
 import contextlib
