@@ -25,7 +25,7 @@ async function resolve(name) {
   const wanted = name.toLowerCase();
   const known = await knownProjects();
   for (const [id, found] of known) {
-    if (id.toLowerCase() === wanted || (found && found.package && found.package.toLowerCase() === wanted)) return id;
+    if (id.toLowerCase() === wanted || (found && found.distribution && found.distribution.toLowerCase() === wanted)) return id;
   }
   return null;
 }
@@ -87,8 +87,8 @@ async function knownProjects(userConfig = null) {
   const found = new Map();
   try {
     const { plan } = require('./dryrun');
-    const packagesAndKeys = await plan(process.cwd(), { userConfig });
-    for (const p of packagesAndKeys.packages) found.set(p.project_id, p);
+    const listing = await plan(process.cwd(), { userConfig });
+    for (const d of listing.distributions) found.set(d.project_id, d);
   } catch (_) { /* a malformed field is reported by --dry-run; the rest is still listed */ }
   for (const name of [consent.OPTIN_FILE, consent.OPTOUT_FILE]) {
     for (const id of consent.readIds(name)) if (!found.has(id)) found.set(id, null);
@@ -99,7 +99,7 @@ async function knownProjects(userConfig = null) {
 function projectSettingsOf(projectId, found) {
   const table = { project_id: projectId };
   if (found && found.mode) table.mode = found.mode;
-  return settings.projectSettings(table, found ? found.source : '~/.telly_optin/optout', { forced: true, name: found && found.package });
+  return settings.projectSettings(table, found ? found.source : '~/.telly_optin/optout', { forced: true, name: found && found.distribution });
 }
 
 /**
@@ -128,7 +128,7 @@ async function status({ json }) {
     // The hook fails closed on a malformed config: nothing is counted until it is fixed.
     if (configError && decision.send) decision = { send: false, reason: 'the user config is malformed (see above): nothing is counted' };
     const level2 = found ? found.level2 : project.level2;
-    rows.push({ project_id: id, package: found ? found.package : null, on: decision.send, why: decision.reason, level2,
+    rows.push({ project_id: id, package: found ? found.distribution : null, on: decision.send, why: decision.reason, level2,
       mode: processSettings.optin_only ? 'optin' : project.mode,
       // Both client-side agreements hold: plain values go out (the collector may still drop them).
       level2_plaintext: Boolean(level2 && found && found.level2_plaintext && processSettings.accept_level2_plaintext) });
@@ -181,7 +181,7 @@ async function show({ json }) {
     const found = known.get(id);
     if (!found) continue;
     const root = require('./dryrun').candidates(process.cwd())
-      .map((r) => packages.info(r, true)).find((p) => p && p.name === found.package);
+      .map((r) => packages.info(r, true)).find((p) => p && p.name === found.distribution);
     if (!root) continue;
     const project = discovery.resolveProject(root, { userConfig: settings.readUserConfig(), process: processSettings });
     const decision = consent.decide(project, processSettings, { showNotice: false });

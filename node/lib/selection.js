@@ -88,40 +88,63 @@ function methodOf(owner, name) {
   return desc.value;
 }
 
-/** [{owner, name, key}] of a class's own prototype and static methods, filtered by the project. */
-function methods(cls, classKey, project) {
+// Why --dry-run lists a published function under "not counted" (the checks above say why not).
+const WHY_NATIVE = 'a native function (built-in, bound or host): replacing it would change an intrinsic other code '
+  + 'compares by identity';
+const WHY_FROZEN = 'a method slot that is not writable or not configurable: it cannot be replaced by a counting one';
+
+/** The reason a public method slot holding a function is not counted, or null when it is counted. */
+function methodSkipped(owner, name) {
+  const desc = Object.getOwnPropertyDescriptor(owner, name);
+  if (!isPublic(name) || name === 'constructor' || !desc || !('value' in desc) || typeof desc.value !== 'function') return null;
+  if (methodOf(owner, name) === null) return WHY_FROZEN;
+  return isNative(desc.value) ? WHY_NATIVE : null;
+}
+
+/**
+ * [{owner, name, key}] of a class's own prototype and static methods, filtered by the project;
+ * ``skipped`` (a Map, for --dry-run) gets key -> why for the wanted ones that cannot be counted.
+ */
+function methods(cls, classKey, project, skipped = null) {
   const found = [];
   const proto = cls.prototype;
-  if (proto && typeof proto === 'object') {
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      const fn = methodOf(proto, name);
-      if (fn && !isNative(fn)) found.push({ owner: proto, name, key: `${classKey}.${name}` });
+  const owners = proto && typeof proto === 'object' ? [proto, cls] : [cls];
+  for (const owner of owners) {
+    for (const name of Object.getOwnPropertyNames(owner)) {
+      if (owner === cls && SKIP_STATICS.has(name)) continue;
+      const fn = methodOf(owner, name);
+      const key = `${classKey}.${name}`;
+      if (fn && !isNative(fn) && !(owner === cls && isClass(fn))) found.push({ owner, name, key });
+      else if (skipped !== null && wanted(key, project)) {
+        const why = methodSkipped(owner, name);
+        if (why !== null) skipped.set(key, why);
+      }
     }
-  }
-  for (const name of Object.getOwnPropertyNames(cls)) {
-    if (SKIP_STATICS.has(name)) continue;
-    const fn = methodOf(cls, name);
-    if (fn && !isClass(fn) && !isNative(fn)) found.push({ owner: cls, name, key: `${classKey}.${name}` });
   }
   return found.filter((m) => wanted(m.key, project));
 }
 
 /**
  * The keys that exporting ``value`` under ``name`` would count: [] for a non-function, the
- * function's key, or a class's construction key followed by its methods' keys.
+ * function's key, or a class's construction key followed by its methods' keys. ``skipped`` (a
+ * Map, for --dry-run) gets key -> why for a wanted function that is published but not counted.
  */
-function keysOf(value, name, prefix, project) {
-  if (typeof value !== 'function' || !isPublic(name) || isNative(value)) return [];
+function keysOf(value, name, prefix, project, skipped = null) {
+  if (typeof value !== 'function' || !isPublic(name)) return [];
   const key = `${prefix}.${name}`;
+  if (isNative(value)) {
+    if (skipped !== null && wanted(key, project)) skipped.set(key, WHY_NATIVE);
+    return [];
+  }
   const keys = wanted(key, project) ? [key] : [];
-  if (isClass(value)) keys.push(...methods(value, key, project).map((m) => m.key));
+  if (isClass(value)) keys.push(...methods(value, key, project, skipped).map((m) => m.key));
   return keys;
 }
 
-/** Every key a CommonJS module.exports value would count, for --dry-run. */
-function cjsKeys(exportsValue, prefix, project) {
+/** Every key a CommonJS module.exports value would count, for --dry-run (``skipped``: see keysOf). */
+function cjsKeys(exportsValue, prefix, project, skipped = null) {
   const keys = [];
-  if (typeof exportsValue === 'function') keys.push(...keysOf(exportsValue, 'default', prefix, project));
+  if (typeof exportsValue === 'function') keys.push(...keysOf(exportsValue, 'default', prefix, project, skipped));
   if (typeof exportsValue === 'function' && isNative(exportsValue)) return keys;
   if (exportsValue && (typeof exportsValue === 'object' || (typeof exportsValue === 'function' && !isClass(exportsValue)))) {
     for (const name of Object.keys(exportsValue)) {
@@ -131,18 +154,18 @@ function cjsKeys(exportsValue, prefix, project) {
       } catch (_) {
         continue;
       }
-      keys.push(...keysOf(value, name, prefix, project));
+      keys.push(...keysOf(value, name, prefix, project, skipped));
     }
   }
   return keys;
 }
 
-/** Every key an ES module namespace would count, for --dry-run. */
-function esmKeys(namespace, prefix, project) {
+/** Every key an ES module namespace would count, for --dry-run (``skipped``: see keysOf). */
+function esmKeys(namespace, prefix, project, skipped = null) {
   const keys = [];
   for (const name of Object.keys(namespace)) {
     try {
-      keys.push(...keysOf(namespace[name], name, prefix, project));
+      keys.push(...keysOf(namespace[name], name, prefix, project, skipped));
     } catch (_) { /* a binding still in its temporal dead zone */ }
   }
   return keys;

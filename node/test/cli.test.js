@@ -8,35 +8,112 @@ const fs = require('fs');
 const path = require('path');
 const { CLI, REGISTER, REPO, tmpdir, cleanEnv, node, reports, demoApp, runPython, writeTree } = require('./support');
 
-test('--dry-run --json lists each watched package and every key the hook would count', () => {
+/** Errors of a JSON document against config/dry-run.schema.json, by Python's jsonschema (the real schema). */
+function schemaErrors(text) {
+  return JSON.parse(runPython(`
+import json, sys
+from pathlib import Path
+from jsonschema import Draft202012Validator
+schema = json.loads(Path(${JSON.stringify(path.join(REPO, 'config', 'dry-run.schema.json'))}).read_text())
+print(json.dumps([e.message for e in Draft202012Validator(schema).iter_errors(json.loads(sys.stdin.read()))]))`,
+  { input: text }));
+}
+
+test('--dry-run --json: the documented, versioned format (config/dry-run.schema.json), every key the hook would count', () => {
   const app = demoApp();
   const env = cleanEnv(tmpdir('home'));
   const done = node([CLI, '--dry-run', '--json'], { cwd: app, env });
   assert.strictEqual(done.status, 0, done.stderr);
+  assert.deepStrictEqual(schemaErrors(done.stdout), []);
   const plan = JSON.parse(done.stdout);
-  assert.deepStrictEqual(plan.packages.map((p) => p.package), ['demo-cjs', 'demo-esm', 'demo-fn']);
-  const esm = plan.packages[1];
+  assert.deepStrictEqual([plan.format, plan.format_version, plan.node, plan.ok, plan.errors],
+    ['telly-dry-run', 1, process.versions.node, true, []]);
+  assert.strictEqual(plan.client_version, require('../package.json').version);
+  assert.deepStrictEqual(plan.distributions.map((d) => [d.distribution, d.version, d.project_id, d.packages, d.engine]), [
+    ['demo-cjs', '1.2.3', 'demo-cjs-project', ['demo-cjs'], 'cjs'],
+    ['demo-esm', '2.0.0', 'demo-esm-project', ['demo-esm'], 'esm'],
+    ['demo-fn', '0.1.0', 'demo-fn-project', ['demo-fn'], 'cjs'],
+  ]);
+  const esm = plan.distributions[1];
   assert.deepStrictEqual(esm.keys, ['demo-esm.Shape', 'demo-esm.Shape.area', 'demo-esm.default', 'demo-esm.hello',
     'demo-esm.inc', 'demo-esm.twice', 'demo-esm/sub.subfn']);
-  assert.deepStrictEqual(plan.packages[2].keys, ['demo-fn.default', 'demo-fn.loud']);
+  assert.deepStrictEqual(esm.modules, ['demo-esm', 'demo-esm/sub']);
+  assert.ok(esm.keys.every((key) => esm.engines[key] === 'esm'));
+  assert.deepStrictEqual(plan.distributions[2].keys, ['demo-fn.default', 'demo-fn.loud']);
   // Every key counted at run time is one the dry run listed.
   writeTree(app, { 'app.js': "const d = require('demo-cjs'); d.add(1, 1); new d.Counter().bump(); d.Counter.make(); d.who();\n" });
   const out = path.join(app, 'out');
   node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out }) });
   const counted = Object.keys(reports(out)[0].stats);
   assert.ok(counted.length >= 4);
-  for (const key of counted) assert.ok(plan.packages[0].keys.includes(key), key);
+  for (const key of counted) assert.ok(plan.distributions[0].keys.includes(key), key);
   const text = node([CLI, '--dry-run'], { cwd: app, env }).stdout;
-  assert.match(text, /demo-cjs {2}\(project demo-cjs-project\)\n {2}settings from: demo-cjs \(package.json "telly"\)/);
+  assert.match(text, /demo-cjs 1\.2\.3 {2}\(project demo-cjs-project\)\n {2}settings from: demo-cjs \(package.json "telly"\)/);
+  assert.match(text, /\n {2}would count 8 name\(s\):\n {4}demo-cjs\.Counter\n/);
 });
 
-test('--dry-run exits 1 naming the package and key of a malformed "telly" field, or a forced package that is missing', () => {
+test('--dry-run: what an entry point exports but is not counted is listed with the reason; a dual package\'s keys are cjs+esm', () => {
+  const app = demoApp({
+    'node_modules/odd/package.json': { name: 'odd', version: '1.0.0', telly: { project_id: 'odd-project' },
+      exports: { '.': { import: './index.mjs', require: './index.js' } } },
+    'node_modules/odd/index.js': `
+class Frozen { f() { return 1; } }
+Object.defineProperty(Frozen.prototype, 'g', { value() { return 2; }, writable: false, configurable: false });
+module.exports = { keys: Object.keys, Frozen, h() { return 3; } };
+`,
+    'node_modules/odd/index.mjs': 'export function h() { return 3; }\n',
+  });
+  const done = node([CLI, '--dry-run', '--json'], { cwd: app, env: cleanEnv(tmpdir('home')) });
+  assert.strictEqual(done.status, 0, done.stderr);
+  assert.deepStrictEqual(schemaErrors(done.stdout), []);
+  const odd = JSON.parse(done.stdout).distributions.find((d) => d.distribution === 'odd');
+  assert.deepStrictEqual([odd.engine, odd.keys, odd.engines],
+    ['cjs+esm', ['odd.Frozen', 'odd.Frozen.f', 'odd.h'], { 'odd.Frozen': 'cjs', 'odd.Frozen.f': 'cjs', 'odd.h': 'cjs+esm' }]);
+  assert.deepStrictEqual(odd.not_counted.map((n) => n.key), ['odd.Frozen.g', 'odd.keys']);
+  assert.match(odd.not_counted[1].why, /native/);
+  const text = node([CLI, '--dry-run'], { cwd: app, env: cleanEnv(tmpdir('home')) }).stdout;
+  assert.match(text, /\n {4}odd\.Frozen {2}\(engine: cjs\)\n {4}odd\.Frozen\.f {2}\(engine: cjs\)\n {4}odd\.h\n/);
+  assert.match(text, /\n {2}2 name\(s\) not counted, because:\n {4}odd\.Frozen\.g: /);
+});
+
+test('--dry-run exits 1 naming the package and key of a malformed "telly" field, or a forced package that is missing, on stderr', () => {
   const app = demoApp({ 'node_modules/bad/package.json': { name: 'bad', telly: { project_id: 'p', region: 'mars' } } });
   const env = cleanEnv(tmpdir('home'), { TELLY_AUTOINST_PACKAGES: 'nowhere' });
-  const done = node([CLI, '--dry-run'], { cwd: app, env });
-  assert.strictEqual(done.status, 1);
-  assert.match(done.stdout, /error: bad \(package.json "telly"\): region: expected one of "us", "eu", got "mars"/);
-  assert.match(done.stdout, /error: forced package\(s\) not found: nowhere/);
+  for (const json of [false, true]) {
+    const done = node([CLI, '--dry-run', ...(json ? ['--json'] : [])], { cwd: app, env });
+    assert.strictEqual(done.status, 1);
+    assert.match(done.stderr, /^telly-autoinst: error: bad \(package.json "telly"\): region: expected one of "us", "eu", got "mars"$/m);
+    assert.match(done.stderr, /^telly-autoinst: error: forced package\(s\) not found: nowhere/m);
+    assert.doesNotMatch(done.stdout, /error: /);
+    if (json) {
+      assert.deepStrictEqual(schemaErrors(done.stdout), []);
+      assert.strictEqual(JSON.parse(done.stdout).errors.length, 2);
+    }
+  }
+});
+
+test('--dry-run in the checkout of an opted-in package that is not installed says so and exits 1', () => {
+  const checkout = writeTree(tmpdir('checkout'), {
+    'package.json': { name: 'my-lib', version: '0.1.0', main: 'dist/index.js', telly: { project_id: 'my-lib-project' } },
+    'src/index.ts': 'export const f = () => 1;\n',
+  });
+  const env = cleanEnv(tmpdir('home'));
+  const unbuilt = node([CLI, '--dry-run'], { cwd: path.join(checkout, 'src'), env });
+  assert.strictEqual(unbuilt.status, 1, unbuilt.stdout);
+  assert.match(unbuilt.stderr, /telly-autoinst: error: .*package\.json opts my-lib in, but it is not installed here: no entry point file exists/);
+  assert.doesNotMatch(unbuilt.stdout, /No watched packages/);
+  // Built, but its dependencies not installed (no `npm install` yet).
+  writeTree(checkout, { 'dist/index.js': "exports.f = () => require('left-pad')(1, 2);\nrequire('left-pad');\n" });
+  const bare = node([CLI, '--dry-run', '--json'], { cwd: checkout, env });
+  assert.strictEqual(bare.status, 1);
+  assert.deepStrictEqual(schemaErrors(bare.stdout), []);
+  assert.match(JSON.parse(bare.stdout).errors[0], /opts my-lib in, but it is not installed here: .*left-pad.*npm install/);
+  // Installed: listed, exit 0.
+  writeTree(checkout, { 'node_modules/left-pad/package.json': { name: 'left-pad', version: '1.0.0' },
+    'node_modules/left-pad/index.js': 'module.exports = (a) => String(a);\n' });
+  const ok = node([CLI, '--dry-run', '--json'], { cwd: checkout, env });
+  assert.strictEqual(ok.status, 0, ok.stderr);
+  assert.deepStrictEqual(JSON.parse(ok.stdout).distributions.map((d) => [d.distribution, d.keys]), [['my-lib', ['my-lib.f']]]);
 });
 
 test('optout, optin, disable and enable edit the files the Python client reads', () => {

@@ -57,7 +57,7 @@ test('a FIFO or a link to /dev/zero named package.json in a visible node_modules
   assert.deepStrictEqual(reports(out).map((r) => r.stats), [{ 'demo-cjs.add': 1 }]);
   const dry = node([CLI, '--dry-run', '--json'], { cwd: app, env, timeout: HANG });
   finished(dry);
-  assert.deepStrictEqual(JSON.parse(dry.stdout).packages.map((p) => p.package), ['demo-cjs', 'demo-esm', 'demo-fn']);
+  assert.deepStrictEqual(JSON.parse(dry.stdout).distributions.map((d) => d.distribution), ['demo-cjs', 'demo-esm', 'demo-fn']);
 });
 
 test('a FIFO at ~/.telly_salt, ~/.telly_optout, ~/.telly_optin, ~/.telly_notices or the user config hangs nothing',

@@ -39,7 +39,7 @@ test('a linked package with an ES module entry is counted, and --dry-run labels 
   ]);
   const dry = node([CLI, '--dry-run', '--json'], { cwd: app, env });
   assert.strictEqual(dry.status, 0, dry.stderr);
-  const entries = Object.fromEntries(JSON.parse(dry.stdout).packages.map((p) => [p.package, p.entries]));
+  const entries = Object.fromEntries(JSON.parse(dry.stdout).distributions.map((d) => [d.distribution, d.entries]));
   assert.deepStrictEqual(entries, {
     'cjs-linked': [{ subpath: 'cjs-linked', file: 'index.js', format: 'cjs' }],
     'esm-linked': [{ subpath: 'esm-linked', file: 'index.js', format: 'esm' }],

@@ -34,5 +34,5 @@ test('npm pack, npm install, then activation by package name and npx telly-autoi
   assert.deepStrictEqual(reports(out).map((r) => Object.keys(r.stats)), [['demo-cjs.add'], ['demo-esm.hello']]);
   const npx = childProcess.spawnSync('npx', ['--offline', 'telly-autoinst', '--dry-run', '--json'], { cwd: app, env, encoding: 'utf8' });
   assert.strictEqual(npx.status, 0, npx.stderr);
-  assert.deepStrictEqual(JSON.parse(npx.stdout).packages.map((p) => p.package), ['demo-cjs', 'demo-esm', 'demo-fn']);
+  assert.deepStrictEqual(JSON.parse(npx.stdout).distributions.map((d) => d.distribution), ['demo-cjs', 'demo-esm', 'demo-fn']);
 });

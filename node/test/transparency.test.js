@@ -56,7 +56,7 @@ test(`${QS}'s own test suite gives identical results plain and counted`, { timeo
   assert.strictEqual(r.project_id, 'local:qs');
   assert.ok(r.stats['qs.parse'] > 100 && r.stats['qs.stringify'] > 100, JSON.stringify(r.stats));
   const plan = JSON.parse(node([CLI, '--dry-run', '--json'], { cwd: dir, env }).stdout);
-  const listed = plan.packages.find((p) => p.package === 'qs').keys;
+  const listed = plan.distributions.find((d) => d.distribution === 'qs').keys;
   for (const key of Object.keys(r.stats)) assert.ok(listed.includes(key), key);
 
   // Harder: every installed package counted at once, the test runner (tape) and the intrinsics
