@@ -52,6 +52,22 @@ test('--dry-run --json: the documented, versioned format (config/dry-run.schema.
   assert.match(text, /\n {2}would count 8 name\(s\):\n {4}demo-cjs\.Counter\n/);
 });
 
+test('the collector registers an npm package\'s keys and version from the Node client\'s --dry-run --json', () => {
+  const home = tmpdir('home');
+  const db = `sqlite:///${path.join(home, 'c.sqlite3')}`;
+  const collector = (...args) => runPython(`import sys
+from telly_autoinst.cli import main
+sys.exit(main(["collector", *sys.argv[1:]]))`.replace('sys.argv[1:]', JSON.stringify(args)), { env: cleanEnv(home) });
+  const projectId = JSON.parse(collector('project', 'create', 'demo', '--json', '--db', db)).project_id;
+  const app = demoApp({ 'node_modules/demo-fn/package.json': { name: 'demo-fn', version: '0.1.0', telly: { project_id: projectId,
+    exclude: ['demo-fn.skip*'] } } });
+  const listing = path.join(home, 'keys.json');
+  fs.writeFileSync(listing, node([CLI, '--dry-run', '--json'], { cwd: app, env: cleanEnv(home) }).stdout);
+  assert.match(collector('project', 'register-keys', '--project', projectId, listing, '--db', db), /2 new feature key\(s\) and 1 new version\(s\)/);
+  assert.deepStrictEqual(JSON.parse(collector('project', 'keys', '--project', projectId, '--json', '--db', db)),
+    { feature_keys: ['demo-fn.default', 'demo-fn.loud'], versions: ['0.1.0'] });
+});
+
 test('--dry-run: what an entry point exports but is not counted is listed with the reason; a dual package\'s keys are cjs+esm', () => {
   const app = demoApp({
     'node_modules/odd/package.json': { name: 'odd', version: '1.0.0', telly: { project_id: 'odd-project' },
