@@ -168,24 +168,27 @@ async function status({ json }) {
   return [lines.join('\n'), 0];
 }
 
-/** What would be sent now, without sending: each watched project's envelope, and the queued reports. */
+/**
+ * What would be sent now, without sending: each watched package's envelope (a report per package,
+ * so two packages that share a project id get one each), and the queued reports.
+ */
 async function show({ json }) {
   const spool = require('./spool');
   const { build } = require('./report');
   const discovery = require('./discovery');
   const packages = require('./packages');
+  const dryrun = require('./dryrun');
   const processSettings = settings.processSettings();
   const envelopes = [];
-  const known = await knownProjects();
-  for (const id of [...known.keys()].sort()) {
-    const found = known.get(id);
-    if (!found) continue;
-    const root = require('./dryrun').candidates(process.cwd())
+  const listed = (await dryrun.plan(process.cwd())).distributions
+    .sort((a, b) => (a.project_id === b.project_id ? 0 : a.project_id < b.project_id ? -1 : 1)); // stable: by name within an id
+  for (const found of listed) {
+    const root = dryrun.candidates(process.cwd())
       .map((r) => packages.info(r, true)).find((p) => p && p.name === found.distribution);
     if (!root) continue;
     const project = discovery.resolveProject(root, { userConfig: settings.readUserConfig(), process: processSettings });
     const decision = consent.decide(project, processSettings, { showNotice: false });
-    envelopes.push({ project_id: id, would_send: decision.send, why: decision.reason,
+    envelopes.push({ project_id: project.project_id, would_send: decision.send, why: decision.reason,
       endpoint: settings.collectorUrl(project, processSettings), report: build(project, {}, { trigger: 'manual', saltType: processSettings.salt_type,
         plaintextAccepted: processSettings.accept_level2_plaintext }) });
   }

@@ -178,6 +178,21 @@ test('show prints each project\'s envelope and the queued reports, without sendi
     [['demo-cjs-project', true], ['demo-esm-project', true], ['demo-fn-project', true]]);
 });
 
+test('show: two packages that share a project id get an envelope each, under its own name and version', () => {
+  const shared = { project_id: 'shared-project' };
+  const app = writeTree(tmpdir('app'), {
+    'node_modules/share-a/package.json': { name: 'share-a', version: '1.0.0', telly: shared },
+    'node_modules/share-a/index.js': 'exports.alpha = () => 1;\n',
+    'node_modules/share-b/package.json': { name: 'share-b', version: '2.0.0', telly: shared },
+    'node_modules/share-b/index.js': 'exports.beta = () => 2;\n',
+  });
+  const shown = JSON.parse(node([CLI, 'show', '--json'], { cwd: app, env: cleanEnv(tmpdir('home')) }).stdout);
+  assert.deepStrictEqual(shown.projects.map((p) => [p.project_id, p.report.package]), [
+    ['shared-project', { name: 'share-a', version: '1.0.0' }],
+    ['shared-project', { name: 'share-b', version: '2.0.0' }],
+  ]);
+});
+
 test('a spool both clients share (TELLY_SPOOL_DIR): either client\'s purge removes both clients\' files there', () => {
   // Each sender's lock, the Python sender's start stamp, a Node lock set aside as stale, and the
   // reports, counts, temporary files and loss log both write.
