@@ -384,15 +384,12 @@ class Runs:
         self._prepared = {}  # version -> (lock, [prepare's result]); built by the first run that needs it
         self._runs = {}  # (name, version, "plain" or engine) -> future RunResult
 
-    def python(self, version):
-        return find_python(version)
-
     def _prepare(self, version):
         with self._lock:
             lock, slot = self._prepared.setdefault(version, (threading.Lock(), []))
         with lock:
             if not slot:
-                slot.append(prepare(self._factory, self._work / version, python=self.python(version),
+                slot.append(prepare(self._factory, self._work / version, python=find_python(version),
                                     names=self._names))
         return slot[0]
 

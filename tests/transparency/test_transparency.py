@@ -39,7 +39,7 @@ def runs(venvs, tmp_path_factory, request):
     """
     runs = Runs(venvs, tmp_path_factory.mktemp("transparency"))
     for item in request.session.items:
-        if item.module is request.module:
+        if getattr(item, "module", None) is request.module:
             for name, version, engine in _needed(item):
                 if find_python(version):
                     runs.submit(name, version, engine)
