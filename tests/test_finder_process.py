@@ -54,7 +54,12 @@ def test_namespace_zip_circular_threads_and_extension(venv, home, tmp_path):
     stats = {json.loads(p.read_text())["project_id"]: json.loads(p.read_text())["stats"] for p in out.glob("*.json")}
     assert stats == {
         "local:nsforced": {"nsforced.sub.mod.f": 1},
-        "local:zipforced": {"zipforced.z": 1},
         "local:circ": {"circ.a.fa": 1, "circ.b.fb": 1},
         "local:thr": {f"thr.m{i}.g": 1 for i in range(8)},
     }
+    # A module imported from a zip archive runs untouched on the default engine, and --dry-run
+    # says why it is not counted.
+    dry = json.loads(venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home, env=env).stdout)
+    (zipped,) = [d for d in dry["distributions"] if d["packages"] == ["zipforced"]]
+    assert zipped["keys"] == [] and [n["key"] for n in zipped["not_counted"]] == ["zipforced.z"]
+    assert "zip archive" in zipped["not_counted"][0]["why"]

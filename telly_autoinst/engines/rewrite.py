@@ -96,6 +96,16 @@ class _RewrittenLoader(SourceFileLoader):
         return code
 
 
+def _in_archive(path):
+    """Whether ``path`` names a file inside an archive on ``sys.path`` (``app.pyz/pkg/mod.py``)."""
+    parent = os.path.dirname(path)
+    while parent and parent != os.path.dirname(parent):
+        if os.path.isfile(parent):
+            return True
+        parent = os.path.dirname(parent)
+    return False
+
+
 def _innermost(obj):
     """The function whose body runs for ``obj``: through ``__wrapped__`` chains (``functools.wraps``,
     ``lru_cache``), ``classmethod``/``staticmethod``; None when there is no Python function."""
@@ -419,6 +429,8 @@ class RewriteEngine(Engine):
         if path.startswith("<") or not path.endswith(".py"):
             return f"{what} is generated at run time (dataclasses, attrs, exec): there is no source to count it in"
         if not os.path.isfile(path):
+            if _in_archive(path):
+                return f"{what} is imported from a zip archive (zipimport): only source files are rewritten"
             return f"{what} has no source file (the module is installed as .pyc only)"
         try:
             sites, module_code = self._module_code(path)

@@ -103,6 +103,7 @@ class Comparison:
     instrumented: RunResult
     site_packages: str
     selectable: Optional[set]  # the keys --dry-run lists for the subject, None when it failed
+    not_counted: Optional[set]  # the keys it lists as not counted (with a reason), None when it failed
     dry_run_error: str
 
     def problems(self):
@@ -335,23 +336,26 @@ def read_reports(directory):
 
 
 def dry_run_keys(venv, subject, work, engine):
-    """``(keys, error)``: what ``--dry-run --json`` says would be counted for the subject."""
+    """``(keys, not counted, error)``: what ``--dry-run --json`` says would be counted for the
+    subject, and what it lists as not counted."""
     home = Path(work) / f"{subject.name}-dry-run-home"
     home.mkdir(parents=True, exist_ok=True)
     proc = venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home,
                     env={"TELLY_AUTOINST_PACKAGES": subject.name, "TELLY_ENGINE": engine})
     try:
         listed = [p for p in json.loads(proc.stdout)["distributions"] if subject.name in p["packages"]]
-        return set(listed[0]["keys"]), ""
+        return set(listed[0]["keys"]), {item["key"] for item in listed[0]["not_counted"]}, ""
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        return None, f"exit {proc.returncode}, {exc!r}; stdout {proc.stdout[-300:]!r} stderr {proc.stderr[-300:]!r}"
+        return None, None, (f"exit {proc.returncode}, {exc!r}; stdout {proc.stdout[-300:]!r} "
+                            f"stderr {proc.stderr[-300:]!r}")
 
 
 def compare(venv, subject, python, engine, plain, instrumented, work):
     """The comparison of a subject's PLAIN and INSTRUMENTED runs, with what --dry-run lists for ENGINE."""
-    selectable, error = dry_run_keys(venv, subject, Path(work) / engine, engine)
+    selectable, not_counted, error = dry_run_keys(venv, subject, Path(work) / engine, engine)
     return Comparison(subject=subject, python=python, engine=engine, plain=plain, instrumented=instrumented,
-                      site_packages=str(venv.site_packages), selectable=selectable, dry_run_error=error)
+                      site_packages=str(venv.site_packages), selectable=selectable, not_counted=not_counted,
+                      dry_run_error=error)
 
 
 def prepare(factory, work, python=None, names=None):

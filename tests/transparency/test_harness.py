@@ -70,7 +70,8 @@ def _comparison(plain, instrumented, selectable=None):
     stats = instrumented.stats
     return Comparison(subject=SUBJECTS["click"], python="3.11", engine="wrapt", plain=plain,
                       instrumented=instrumented, site_packages="/venv/site-packages",
-                      selectable=set(stats) if selectable is None else selectable, dry_run_error="")
+                      selectable=set(stats) if selectable is None else selectable, not_counted=set(),
+                      dry_run_error="")
 
 
 def _many_counts():

@@ -72,8 +72,13 @@ def test_every_engine_lists_and_counts_the_same_keys(runs, name):
     """The same program gives the same keys whichever engine counts it (3.13 has all three)."""
     results = {engine: _compared(runs, name, "3.13", engine) for engine in ENGINES_COMPARED}
     listed = {engine: r.selectable for engine, r in results.items()}
-    assert listed["auto"] is not None and listed["auto"] == listed["wrapt"] == listed["monitoring"]
+    assert listed["auto"] is not None and results["auto"].not_counted is not None
+    # What only the in-frame engine cannot count (a generated __init__: no source to rewrite) it
+    # lists as not counted, where a proxy counts it; everything else is the same for every engine.
+    in_frame_only = results["auto"].not_counted - (results["wrapt"].not_counted or set())
+    assert listed["auto"] | in_frame_only == listed["wrapt"] == listed["monitoring"]
     counted = {engine: {k for k, v in r.instrumented.stats.items() if v} for engine, r in results.items()}
+    counted = {engine: keys if engine == "auto" else keys - in_frame_only for engine, keys in counted.items()}
     if name in WRAPT_VISIBLE:
         # The tests that wrapt's frame breaks stop early, so wrapt may miss keys they reach
         # (boltons: tbutils' to_dict and from_tb); it must still count nothing the default misses.
