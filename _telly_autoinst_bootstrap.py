@@ -154,8 +154,9 @@ class _Gate:
         if cached is not None:
             return frozenset(cached[0]) | forced
         # Without a writable cache every start would pay for a full scan: stay untouched, unless
-        # the user asked for exactly that (TELLY_NO_CACHE).
-        if not index.writable() and not no_cache():
+        # the user asked for exactly that (TELLY_NO_CACHE), or the cache directory is refused
+        # (another user's: nothing of it is used, and counting goes on from a scan in memory).
+        if not index.writable() and not no_cache() and index.refused() is None:
             return frozenset()
         from telly_autoinst.discovery import rebuild_index
 

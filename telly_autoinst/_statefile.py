@@ -131,6 +131,24 @@ def _check_dir(path):
     return reason
 
 
+def _parent_refusal(path):
+    """Why no directory of ours may be created in ``path``, or None. It must be this user's or
+    root's, and others may write it only with the sticky bit (``/tmp``): in another user's
+    directory (a cache root they own, an ``XDG_CACHE_HOME`` they chose) they could swap ours."""
+    euid = _euid()
+    if euid is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return f"{path}: cannot be examined ({exc.strerror or exc})"
+    if info.st_uid not in (euid, 0):
+        return f"{path}: belongs to uid {info.st_uid}, not to this user (uid {euid}): nothing is created in it"
+    if stat.S_IMODE(info.st_mode) & 0o022 and not info.st_mode & stat.S_ISVTX:
+        return f"{path}: group or others can write it: nothing is created in it"
+    return None
+
+
 def _dir_refusal(path, info):
     euid = _euid()
     if not stat.S_ISDIR(info.st_mode):
@@ -165,6 +183,10 @@ def private_dir(path):
         if up == parent:
             break
         parent = up
+    if missing:
+        reason = _parent_refusal(parent)
+        if reason is not None:
+            raise Refused(reason)
     for directory in reversed(missing):
         try:
             os.mkdir(directory, 0o700)

@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-from . import _debug, discovery, index
+from . import _debug, discovery
 from .errors import TellyError
 
 _lock = threading.RLock()
@@ -25,11 +25,7 @@ def _load_state():
             user_config = read_user_config()
             process = process_settings(user_config=user_config)
             forced = set(process.force_packages)
-            cached = index.read()
-            if cached is None:
-                watched, payload = discovery.rebuild_index()
-            else:
-                watched, payload = cached
+            watched, payload = discovery.current_index()
             declarations = discovery.load_declarations(payload)
             by_module, errors = discovery.resolve(declarations, sorted(forced), user_config=user_config)
             for error in errors:  # at run time a malformed table is skipped; --dry-run shows the same

@@ -326,8 +326,27 @@ def rebuild_index():
     # The index is per interpreter, so marshal's version-specific format is safe here.
     payload = marshal.dumps([_marshalable(d) for d in declarations]).hex()
     stamps = index.base_stamps() + checkout_stamps + [d.stamp for d in declarations if d.stamp]
-    index.write(stamps, watched, payload)
+    global _unwritten
+    try:
+        written = index.write(stamps, watched, payload)
+    except OSError:  # a read-only home, a full disk, a refused directory: counting goes on
+        _debug.swallowed("writing the index of watched packages")
+        written = None
+    # Not on disk (TELLY_NO_CACHE, or it could not be written): the first watched import must
+    # not scan a second time.
+    _unwritten = None if written else (watched, payload)
     return watched, payload
+
+
+_unwritten = None  # this process's scan, when rebuild_index could not write it
+
+
+def current_index():
+    """``(watched names, payload)``: the cached index, else this process's own scan (made once)."""
+    cached = index.read()
+    if cached is not None:
+        return cached
+    return _unwritten or rebuild_index()
 
 
 def _marshalable(declaration):

@@ -66,6 +66,14 @@ def stable_hash(text):
     return int.from_bytes(text.encode("utf-8", "surrogatepass"), "little") % _PRIME_64
 
 
+def refused():
+    """Why the index's directory may not be used (another user owns it or can write it), or None."""
+    path = index_path()
+    if path is None or not os.path.isdir(os.path.dirname(path)):
+        return None  # missing (it will be made), or not a directory at all (HOME is a file)
+    return dir_refusal(os.path.dirname(path))
+
+
 def writable():
     """Whether the index can be written: checked before paying for a scan."""
     path = index_path()
