@@ -7,7 +7,9 @@ The packages are those whose shapes the in-frame engine once handed to wrapt: ge
 run twice so that the second run is a warm one (index and code cache filled).
 """
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -61,7 +63,12 @@ print(json.dumps({"loaded": [name for name in HEAVY_NAMES if name in sys.modules
 def wheelhouse(tmp_path_factory):
     """The packages' wheels and their dependencies, downloaded once per session for this Python."""
     out = tmp_path_factory.mktemp("wheelhouse")
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+    # This interpreter's own pip, or its base interpreter's (a venv that uv made has none): the
+    # same Python either way, so the wheels fit it.
+    python = sys.executable
+    if importlib.util.find_spec("pip") is None:
+        python = os.path.join(sys.base_prefix, "bin", f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    subprocess.run([python, "-m", "pip", "download", "-q", "--disable-pip-version-check",
                     "--only-binary=:all:", "-d", str(out), *PACKAGES, *CLIENT_NEEDS, "requests>=2.25"],
                    check=True, capture_output=True, text=True)
     return out
