@@ -131,6 +131,31 @@ def _check_dir(path):
     return reason
 
 
+def use_refusal(path):
+    """:func:`dir_refusal`, and for a directory not made yet, why it could not be made (None if it
+    can): an ``XDG_CACHE_HOME`` another user owns is refused before anything is created in it."""
+    if os.path.lexists(path):
+        return dir_refusal(path)
+    reason = _parent_refusal(_missing(path)[1])
+    if reason is not None and _dirs.get(path) != reason:
+        _dirs[path] = reason
+        _note(f"not using {reason}")
+    return reason
+
+
+def _missing(path):
+    """``(missing directories, deepest first; the nearest existing ancestor)`` of ``path``."""
+    missing = []
+    parent = path
+    while parent and not os.path.isdir(parent):
+        missing.append(parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    return missing, parent
+
+
 def _parent_refusal(path):
     """Why no directory of ours may be created in ``path``, or None. It must be this user's or
     root's, and others may write it only with the sticky bit (``/tmp``): in another user's
@@ -175,14 +200,7 @@ def private_dir(path):
         raise Refused(reason)
     if path in _dirs:
         return
-    missing = []
-    parent = path
-    while parent and not os.path.isdir(parent):
-        missing.append(parent)
-        up = os.path.dirname(parent)
-        if up == parent:
-            break
-        parent = up
+    missing, parent = _missing(path)
     if missing:
         reason = _parent_refusal(parent)
         if reason is not None:

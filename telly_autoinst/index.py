@@ -18,7 +18,7 @@ import os
 import sys
 
 from ._env import FILE_CACHE_DIR, home_dir, no_cache, user_config_path
-from ._statefile import SELF, dir_refusal, private_dir, read_text, write_atomic
+from ._statefile import SELF, dir_refusal, private_dir, read_text, use_refusal, write_atomic
 
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 16 << 20
@@ -69,9 +69,12 @@ def stable_hash(text):
 def refused():
     """Why the index's directory may not be used (another user owns it or can write it), or None."""
     path = index_path()
-    if path is None or not os.path.isdir(os.path.dirname(path)):
-        return None  # missing (it will be made), or not a directory at all (HOME is a file)
-    return dir_refusal(os.path.dirname(path))
+    if path is None:
+        return None
+    directory = os.path.dirname(path)
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        return None  # not a directory at all (HOME is a file)
+    return use_refusal(directory)  # missing: refused when it may not be made where it belongs
 
 
 def writable():

@@ -15,7 +15,7 @@ import shutil
 from . import consent, identity, index, spool
 from ._contract import LOCK_STALE_SUFFIX
 from ._env import home_dir
-from ._statefile import dir_refusal
+from ._statefile import dir_refusal, use_refusal
 from .engines import _codecache
 from .errors import ConfigError
 from .settings import process_settings
@@ -42,7 +42,7 @@ def refusals():
     """``[(directory, why)]`` for each of the client's directories that it does not use."""
     found = []
     for directory in dict.fromkeys(_directories()):
-        reason = dir_refusal(directory)
+        reason = use_refusal(directory)
         if reason is not None:
             found.append((directory, reason))
     return found

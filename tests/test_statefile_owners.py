@@ -123,6 +123,23 @@ def test_counting_goes_on_in_memory_when_the_cache_directory_is_refused(home, tm
 
 
 @as_root
+def test_a_cache_root_of_another_user_is_refused_by_status_debug_and_the_gate(home, tmp_path, monkeypatch, capsys):
+    """XDG_CACHE_HOME itself is another user's and our directory in it does not exist yet: nothing is
+    created in it, and the refusal is said (status, TELLY_DEBUG) and lets counting go on in memory."""
+    root = tmp_path / "their-cache"
+    root.mkdir()
+    os.chown(root, NOBODY, NOBODY)
+    os.chmod(root, 0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root))
+    monkeypatch.setenv("TELLY_DEBUG", "1")
+    assert index.refused() is not None and not index.writable()
+    assert f"belongs to uid {NOBODY}, not to this user" in capsys.readouterr().err
+    text, _ = cli._status(type("Args", (), {"json": False})())
+    assert f"refused:      {root}: belongs to uid {NOBODY}" in text
+    assert os.listdir(root) == []
+
+
+@as_root
 def test_a_file_of_another_user_in_the_cache_is_not_used(tmp_path):
     source, current, entry = _code_entry(tmp_path)
     os.chown(entry, NOBODY, NOBODY)
