@@ -313,9 +313,12 @@ def _publish(args):
         today = _through(args.through, today) + datetime.timedelta(days=1)
     refused = 0
     for project_id, day, spent in jobs.publish(store, ids, today, through_now=args.through_now):
+        if isinstance(day, tuple):  # a week or 4-week block: (level, first day)
+            day = f"{'4-week block' if day[0] == 'block' else day[0]} from {day[1]}"
         if spent is None:
             refused += 1
-            print(f"{project_id} {day}: refused, the day's privacy budget is spent (or its one partial release is)")
+            print(f"{project_id} {day}: refused, the privacy budget of its days is spent (or a day's one partial "
+                  "release is)")
         else:
             print(f"{project_id} {day}: released; its user-days have spent epsilon {spent[0]:g}, "
                   f"delta {spent[1]:g} in total")

@@ -12,6 +12,7 @@ import secrets
 
 from telly_autoinst.errors import ConfigError
 
+from . import privacy
 from .ingest import Rejected, contribution_v1, keep_plaintext, validate_v1
 from .window import raw_row
 
@@ -49,7 +50,7 @@ def import_reports(store, project, lines, today):
     stored, as at ingestion (window.py).
     """
     project_id = project["project_id"]
-    released = set(store.release_summary(project_id))
+    released = set(privacy.releases_covering(store, project_id))  # any level: a day, its week or its block
     parsed = [_line(number, text, project, today, released)
               for number, text in enumerate(lines, 1) if text.strip()]
     seen = store.report_ids(project_id)

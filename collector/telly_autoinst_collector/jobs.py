@@ -1,4 +1,5 @@
-"""Scheduled work: release every completed UTC day, then delete what has left the analytics window."""
+"""Scheduled work: release every completed UTC day, ISO week and 4-week block, then delete what has left
+the analytics window."""
 
 import datetime
 
@@ -17,15 +18,39 @@ def public_names(store, project_id):
     return public
 
 
-def _release(store, project, day, complete, bounds):
-    return privacy.release_day(store, project, day, complete, bounds, public_names(store, project["project_id"]))
+def _release(store, project, day, complete, bounds, level="day"):
+    return privacy.release(store, project, level, day, complete, bounds, public_names(store, project["project_id"]))
+
+
+def _release_periods(store, project, today, bounds):
+    """Release every complete week and 4-week block that has raw rows and is not released yet.
+
+    A period is released only while all of it is in the window: a day of it released before
+    whose raw rows are gone (released and expired before the calendar levels) would be missing
+    from its sums.
+    """
+    done = []
+    project_id = project["project_id"]
+    raw = store.raw_days(project_id)
+    released = store.release_summary(project_id)
+    periods = {(level, privacy.period(level, day)) for level in privacy.LEVELS[1:] for day in raw}
+    published = {(r["level"], r["first_day"]) for r in store.period_releases(project_id)}
+    for level, (first, last) in sorted(periods, key=lambda p: (p[1][1], privacy.LEVELS.index(p[0]))):
+        if last >= today or (level, first) in published:
+            continue
+        if any(first <= day <= last and day not in raw for day in released):
+            continue
+        done.append((project_id, (level, first), _release(store, project, first, True, bounds, level)))
+    return done
 
 
 def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
     """Release each completed day not yet released complete (and today's partial day if asked).
 
-    Returns [(project_id, day, (ε, δ) its user-days have spent in total, or None when the day's
-    budget allowed no further release)].
+    Then each complete week and 4-week block not released yet, after its days.
+
+    Returns [(project_id, day or (level, first day), (ε, δ) its user-days have spent in total (the
+    most spent of a period's), or None when the budget allowed no further release)].
     """
     done = []
     for project_id in project_ids:
@@ -38,6 +63,7 @@ def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
                 done.append((project_id, day, _release(store, project, day, True, bounds)))
             elif day == today and through_now:
                 done.append((project_id, day, _release(store, project, day, False, bounds)))
+        done += _release_periods(store, project, today, bounds)
     return done
 
 
@@ -56,6 +82,7 @@ def expire(store, project_ids, today, window_days, bounds=_BOUNDS, region=None):
         for day in store.raw_days(project_id):
             if day < cutoff and not released.get(day, (0.0, False))[1]:
                 _release(store, project, day, True, bounds)
+        _release_periods(store, project, today, bounds)
     dropped = store.drop_days_before(cutoff, region) if region is not None else None
     for project_id in project_ids:
         store.expire(project_id, cutoff, rows=dropped is None)

@@ -59,8 +59,22 @@ CALLS_L2_PER_USER_DAY = 20
 # Per user-day in total, as the ε: well below 1 / (user-days of one day) up to 100,000 daily users.
 DELTA_PER_USER_DAY = 1e-6
 # Share of a user-day's ρ and δ that one release of its partial day (publish --through-now) may
-# take; the complete day's release spends the rest. A second partial release of a day is refused.
+# take, out of the daily level's; the complete day's release spends the rest of the daily level's.
+# A second partial release of a day is refused.
 PARTIAL_SHARE = 0.1
+# The calendar levels of releases: a UTC day, an ISO week (Monday to Sunday) and a 4-week block
+# (four ISO weeks counted from _BLOCK_EPOCH). Each user-day is in exactly one period of each.
+LEVELS = ("day", "week", "block")
+_BLOCK_EPOCH = datetime.date(2024, 1, 1)  # a Monday
+# Share of a user-day's ρ and δ each level's release spends (the day's includes PARTIAL_SHARE).
+# A sum over a period is best released once for the period: over 28 days, the block's ρ counts in
+# full, a week's a quarter and a day's 1/28 (inverse-variance weights of the sums). So most of
+# the budget goes to the block, which carries every metric; the week's carries what a project
+# reads between blocks.
+LEVEL_SHARE = {"day": PARTIAL_SHARE + 0.15, "week": 0.25, "block": 0.5}
+_ALL = ("dau", "users", "calls", "version", "python", "os", "arch")
+# What each level's release carries (the order is the composition's).
+CARRIES = {"day": _ALL, "week": ("dau", "users"), "block": _ALL}
 # The periods over which the per-person loss is stated (a person active on every one of those days).
 LOSS_DAYS = (28, 365)
 # Names published on these many previous days are released without a threshold.
@@ -138,8 +152,12 @@ class Plan:
     rho: float
     selection_delta: float  # partition selection's δ, all metrics together
     bounds: Bounds
-    sigma: dict  # metric -> standard deviation of its Gaussian noise
+    sigma: dict  # metric -> standard deviation of its Gaussian noise, for the metrics released
     threshold: dict  # keyed metric -> smallest noisy count at which a new name is released
+
+    @property
+    def metrics(self):
+        return tuple(m for m in _ALL if m in self.sigma)
 
     @functools.cached_property
     def _space(self):
@@ -185,9 +203,9 @@ class Plan:
         return dp.c.make_approximate(vector >> dp.m.then_gaussian(self.sigma["calls"]))
 
     def composition(self):
-        """The day's adaptive composition under approximate zCDP: queried with dau, users, calls, then the rest."""
-        mids = [self.dau().map(1), self.keyed("users").map(1), self.calls([]).map(1)]
-        mids += [self.keyed(m).map(1) for m in _KEYED[1:]]
+        """The release's adaptive composition under approximate zCDP, queried in the order of ``metrics``."""
+        queries = {"dau": self.dau, "calls": lambda: self.calls([])}
+        mids = [(queries[m]() if m in queries else self.keyed(m)).map(1) for m in self.metrics]
         return dp.c.make_adaptive_composition(*self._space, dp.approximate(dp.zero_concentrated_divergence()),
                                               d_in=1, d_mids=mids)
 
@@ -196,8 +214,8 @@ class Plan:
         rho, selection = self.composition().map(1)
         return float(rho), float(selection)
 
-    def detail(self, rho, selection_delta):
-        return {"noise": "gaussian", "mechanism": _MECHANISM,
+    def detail(self, rho, selection_delta, level="day"):
+        return {"noise": "gaussian", "level": level, "mechanism": _MECHANISM,
                 "rho": rho, "selection_delta": selection_delta, "sigma": self.sigma, "threshold": self.threshold,
                 "bounds": dataclasses.asdict(self.bounds), "known_days": KNOWN_DAYS}
 
@@ -220,12 +238,15 @@ def _threshold(sigma, l0, delta):
 
 
 @functools.lru_cache(maxsize=64)
-def plan(rho, selection_delta, bounds=Bounds()):
-    """The release that spends ``rho`` (split by ``WEIGHTS``) and ``selection_delta`` (split evenly)."""
+def plan(rho, selection_delta, bounds=Bounds(), metrics=_ALL):
+    """The release of ``metrics`` that spends ``rho`` (split by their ``WEIGHTS``) and ``selection_delta``
+    (split evenly between its keyed metrics)."""
     sensitivity = {"dau": 1.0, "users": math.sqrt(bounds.max_features), "calls": float(bounds.calls_l2)}
-    sigma = {m: sensitivity.get(m, 1.0) / math.sqrt(2 * w * rho) for m, w in WEIGHTS.items()}
-    each = selection_delta / len(_KEYED)
-    threshold = {m: _threshold(sigma[m], bounds.max_features if m == "users" else 1, each) for m in _KEYED}
+    weight = sum(WEIGHTS[m] for m in metrics)
+    sigma = {m: sensitivity.get(m, 1.0) / math.sqrt(2 * WEIGHTS[m] / weight * rho) for m in _ALL if m in metrics}
+    keyed = [m for m in _KEYED if m in metrics]
+    each = selection_delta / max(1, len(keyed))
+    threshold = {m: _threshold(sigma[m], bounds.max_features if m == "users" else 1, each) for m in keyed}
     return Plan(rho, selection_delta, bounds, sigma, threshold)
 
 
@@ -291,72 +312,154 @@ def loss(rho, delta, selection_delta=0.0):
     return _epsilon_of(rho, delta - selection_delta)
 
 
-def _share(project, day_releases, complete):
-    """(ρ, δ) this release of a day may spend, or None: the day's budget is spent (or its partial share was)."""
+def period(level, day):
+    """(first, last) day of the period of ``level`` that holds ``day``."""
+    if level == "day":
+        return day, day
+    if level == "week":
+        first = day - datetime.timedelta(days=day.weekday())
+        return first, first + datetime.timedelta(days=6)
+    first = _BLOCK_EPOCH + datetime.timedelta(days=28 * ((day - _BLOCK_EPOCH).days // 28))
+    return first, first + datetime.timedelta(days=27)
+
+
+def _days(first, last):
+    return [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _level(release):
+    return release["detail"].get("level", "day")  # releases before the calendar levels were daily
+
+
+def releases_covering(store, project_id):
+    """{day: [every release that contains the day's user-days]}: the day's own, its week's and its block's."""
+    by_day = store.releases_by_day(project_id)
+    for release in store.period_releases(project_id):
+        for day in _days(release["first_day"], release["last_day"]):
+            by_day.setdefault(day, []).append(release)
+    return by_day
+
+
+def _spent(releases):
+    return sum(_release_rho(r["detail"], r["epsilon"]) for r in releases), sum(r["delta"] for r in releases)
+
+
+def _share(project, covering, level, complete):
+    """(ρ, δ) a release of ``level`` may spend, or None: its share, or a day's whole budget, is spent.
+
+    ``covering`` holds, for each day of the period, the releases that contain it already. Every
+    user-day's releases together stay within its budget: a period's release takes the level's
+    share, or less when a day of it spent more before (releases made before the calendar levels).
+    """
     total_rho = budget_rho(project["epsilon_per_day"])
-    spent_rho = sum(_release_rho(r["detail"], r["epsilon"]) for r in day_releases)
-    spent_delta = sum(r["delta"] for r in day_releases)
-    if not complete:
-        # One partial release per day, from the reserved share (the complete day gets the rest).
-        return None if day_releases else (PARTIAL_SHARE * total_rho, PARTIAL_SHARE * DELTA_PER_USER_DAY)
-    rho, delta = total_rho - spent_rho, DELTA_PER_USER_DAY - spent_delta
+    rho = LEVEL_SHARE[level] * total_rho
+    delta = LEVEL_SHARE[level] * DELTA_PER_USER_DAY
+    for releases in covering:
+        own = [r for r in releases if _level(r) == level]
+        if level == "day" and not complete:
+            # One partial release per day, from the reserved share (the complete day gets the rest).
+            if own:
+                return None
+            rho, delta = PARTIAL_SHARE * total_rho, PARTIAL_SHARE * DELTA_PER_USER_DAY
+        own_rho, own_delta = _spent(own)
+        all_rho, all_delta = _spent(releases)
+        rho = min(rho - own_rho, total_rho - all_rho)
+        delta = min(delta - own_delta, DELTA_PER_USER_DAY - all_delta)
     if rho <= 1e-9 * total_rho or delta <= 0:
         return None
     return rho, delta
 
 
-def release_day(store, project, day, complete, bounds=Bounds(), public=None):
-    """Release one day of one project; return the (ε, δ) its user-days have spent in total, or None.
+def _known(store, project_id, first, public):
+    """Names released without a threshold, and the users published of each feature before ``first``.
 
-    ``public`` ({metric: names}) are names known without looking at any report (registered by the
-    author, or a fixed vocabulary): released with noise and without a threshold, whatever their count.
-
-    None: the day's budget allows no further release (a second partial release, or the complete
-    one after the budget was spent, e.g. by releases made before the total budget).
+    Public names, and names published in the ``KNOWN_DAYS`` before (daily, weekly or 4-week):
+    published numbers are public, so using them costs nothing.
     """
-    project_id = project["project_id"]
-    day_releases = store.day_releases(project_id, day)
-    share = _share(project, day_releases, complete)
-    if share is None:
-        return None
-    rho_share, delta_share = share
-    chosen = plan(rho_share, delta_share * _SELECTION_DELTA, bounds)
     known = {metric: set(names) for metric, names in (public or {}).items()}
     popularity = {}
-    for _, metric, key, value, _ in store.published_cells(project_id, day - datetime.timedelta(days=KNOWN_DAYS),
-                                                         day - datetime.timedelta(days=1)):
+    since, until = first - datetime.timedelta(days=KNOWN_DAYS), first - datetime.timedelta(days=1)
+    found = list(store.published_cells(project_id, since, until))
+    for level in LEVELS[1:]:
+        found += store.published_period_cells(project_id, level, since - datetime.timedelta(days=27), until)
+    for _, metric, key, value, _ in found:
         known.setdefault(metric, set()).add(key)
         if metric == "users":
             popularity[key] = popularity.get(key, 0) + value
-    days = user_days(store.reports_of_day(project_id, day), bounds, popularity)
-    rho, selection = chosen.spent()  # OpenDP's own privacy map, not our arithmetic
-    queries = chosen.composition()(days)
-    cells = [{"metric": "dau", "key": "", "value": queries(chosen.dau()), "scale": chosen.sigma["dau"]}]
-    released = {}
-    for metric in _KEYED:
+    return known, popularity
+
+
+def _cells(chosen, queries, known):
+    """Run the release's queries in the composition's order; its cells, shifts of known names removed."""
+    cells = []
+    for metric in chosen.metrics:
+        if metric == "dau":
+            cells.append({"metric": "dau", "key": "", "value": queries(chosen.dau()), "scale": chosen.sigma["dau"]})
+            continue
+        if metric == "calls":
+            continue  # queried right after users, for the names users released
         names = known.get(metric, set())
-        measurement = chosen.keyed(metric, names)
-        if metric == "users":
-            users = released["users"] = queries(measurement)
-            keys = sorted(users)
-            # Queried in the order the composition was declared: calls right after users. A
-            # feature's calls are its users (each called it once) plus the calls beyond the first;
-            # both noises are Gaussian and independent, so their sum is Gaussian with σ = hypot.
-            shift, scale = chosen.shift("users"), math.hypot(chosen.sigma["users"], chosen.sigma["calls"])
-            cells += [{"metric": "calls", "key": k, "value": extra + users[k] - (shift if k in names else 0),
-                       "scale": scale} for k, extra in zip(keys, queries(chosen.calls(keys)))]
-        else:
-            released[metric] = queries(measurement)
+        released = queries(chosen.keyed(metric, names))
         shift = chosen.shift(metric)
+        if metric == "users" and "calls" in chosen.metrics:
+            keys = sorted(released)
+            # A feature's calls are its users (each called it once) plus the calls beyond the
+            # first; both noises are Gaussian and independent, so their sum is Gaussian with σ = hypot.
+            scale = math.hypot(chosen.sigma["users"], chosen.sigma["calls"])
+            cells += [{"metric": "calls", "key": k, "value": extra + released[k] - (shift if k in names else 0),
+                       "scale": scale} for k, extra in zip(keys, queries(chosen.calls(keys)))]
         # Stored unclamped, shift removed: sums over days stay unbiased; views clamp what they show.
         cells += [{"metric": metric, "key": k, "value": v - shift if k in names else v, "scale": chosen.sigma[metric]}
-                  for k, v in sorted(released[metric].items())]
+                  for k, v in sorted(released.items())]
+    return cells
+
+
+def release(store, project, level, day, complete=True, bounds=Bounds(), public=None):
+    """Release the period of ``level`` that holds ``day``; return the (ε, δ) of its most spent user-day, or None.
+
+    ``public`` ({metric: names}) are names known without looking at any report (registered by the
+    author, or a fixed vocabulary): released with noise and without a threshold, whatever their
+    count; other names go through partition selection.
+
+    None: the budget allows no such release (a second partial release of a day, a period already
+    released, or days whose budget releases before the calendar levels spent).
+    """
+    project_id = project["project_id"]
+    first, last = period(level, day)
+    days = _days(first, last)
+    covering = releases_covering(store, project_id)
+    if level != "day" and any(_level(r) == level for r in covering.get(first, [])):
+        return None
+    share = _share(project, [covering.get(d, []) for d in days], level, complete)
+    if share is None:
+        return None
+    rho_share, delta_share = share
+    chosen = plan(rho_share, delta_share * _SELECTION_DELTA, bounds, CARRIES[level])
+    known, popularity = _known(store, project_id, first, public)
+    bounded = []
+    for each in days:  # a user is recognised within a day only: each day's user-days are its own units
+        bounded += user_days(store.reports_of_day(project_id, each), bounds, popularity)
+    rho, selection = chosen.spent()  # OpenDP's own privacy map, not our arithmetic
+    cells = _cells(chosen, chosen.composition()(bounded), known)
     epsilon = loss(rho, delta_share, selection)  # this release alone, at its share of δ
-    if not store.record_release(project_id, day, epsilon, complete, cells, delta=delta_share,
-                                detail=chosen.detail(rho, selection), after=len(day_releases)):
-        return None  # another publisher released the day meanwhile; its account is read again next time
-    _, total_delta, total_selection, total_epsilon = day_account(store.day_releases(project_id, day))
+    detail = chosen.detail(rho, selection, level)
+    if level == "day":
+        before = [r for r in covering.get(day, []) if _level(r) == "day"]
+        stored = store.record_release(project_id, day, epsilon, complete, cells, delta=delta_share, detail=detail,
+                                      after=len(before))
+    else:
+        stored = store.record_period_release(project_id, level, first, last, epsilon, delta_share, detail, cells)
+    if not stored:
+        return None  # another publisher released it meanwhile; its account is read again next time
+    covering = releases_covering(store, project_id)
+    accounts = [day_account(covering.get(d, [])) for d in days]
+    _, total_delta, _, total_epsilon = max(accounts, key=lambda a: a[3])
     return total_epsilon, total_delta
+
+
+def release_day(store, project, day, complete, bounds=Bounds(), public=None):
+    """Release one day of one project (see ``release``)."""
+    return release(store, project, "day", day, complete, bounds, public)
 
 
 def budget(store, project):
@@ -366,7 +469,7 @@ def budget(store, project):
     person active on each of n days composes n user-days, each at most the budget (or, for days
     released before the total budget, what they actually spent, if more).
     """
-    accounts = [day_account(releases) for releases in store.releases_by_day(project["project_id"]).values()]
+    accounts = [day_account(releases) for releases in releases_covering(store, project["project_id"]).values()]
     epsilon, delta = project["epsilon_per_day"], DELTA_PER_USER_DAY
     rho = budget_rho(epsilon)
     worst_rho = max([rho] + [a[0] for a in accounts])

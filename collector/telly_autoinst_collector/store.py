@@ -24,7 +24,8 @@ from telly_autoinst.errors import ConfigError
 # 3: projects.level2_plaintext and the level2_plaintext table (corporate plaintext Level II).
 # 4: releases.delta and releases.detail (the δ of a release and how it was made).
 # 5: the public_keys table (names an author registered as public: released without a threshold).
-SCHEMA_VERSION = 5
+# 6: period_releases and period_cells (the releases of ISO weeks and 4-week blocks).
+SCHEMA_VERSION = 6
 
 # pg_advisory_lock keys: migrations and new partitions (per transaction), background jobs (per session).
 _MIGRATION_LOCK = 7406057
@@ -132,6 +133,33 @@ public_keys = sa.Table(
 )
 
 
+# One release of a whole ISO week ("week") or 4-week block ("block"), made once it is complete;
+# it spends part of the budget of every user-day in it (privacy.py accounts it with the days').
+period_releases = sa.Table(
+    "period_releases", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("level", sa.String(8), primary_key=True),
+    sa.Column("first_day", sa.Date, primary_key=True),
+    sa.Column("last_day", sa.Date, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("epsilon", sa.Float, nullable=False),
+    sa.Column("delta", sa.Float, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+# The published noisy numbers of each period release, summed over the period's user-days.
+period_cells = sa.Table(
+    "period_cells", metadata,
+    sa.Column("project_id", sa.String(128), primary_key=True),
+    sa.Column("level", sa.String(8), primary_key=True),
+    sa.Column("first_day", sa.Date, primary_key=True),
+    sa.Column("metric", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("scale", sa.Float, nullable=False),
+)
+
+
 def _migrate_to_1(conn):
     for table in (projects, window_keys, raw_reports, releases, cells):
         table.create(conn, checkfirst=True)
@@ -199,8 +227,14 @@ def _migrate_to_5(conn):
     public_keys.create(conn, checkfirst=True)
 
 
+def _migrate_to_6(conn):
+    period_releases.create(conn, checkfirst=True)
+    period_cells.create(conn, checkfirst=True)
+
+
 # version -> step; each step runs in its own transaction together with its schema_version row.
-_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5,
+               6: _migrate_to_6}
 
 
 def _private_dir(path):
@@ -758,6 +792,43 @@ class Store:
         query = (sa.select(cells.c.day, cells.c.metric, cells.c.key, cells.c.value, cells.c.scale)
                  .where(cells.c.project_id == project_id, cells.c.day >= first_day, cells.c.day <= last_day)
                  .order_by(cells.c.day))
+        with self._read() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def record_period_release(self, project_id, level, first_day, last_day, epsilon, delta, detail, new_cells):
+        """Store the one release of a period and its cells; False, writing nothing, if it exists already."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(project_id))))
+            exists = conn.execute(sa.select(sa.func.count()).where(
+                period_releases.c.project_id == project_id, period_releases.c.level == level,
+                period_releases.c.first_day == first_day)).scalar_one()
+            if exists:
+                return False
+            conn.execute(period_releases.insert().values(
+                project_id=project_id, level=level, first_day=first_day, last_day=last_day, published_at=_now(),
+                epsilon=epsilon, delta=delta, detail=json.dumps(detail)))
+            if new_cells:
+                conn.execute(period_cells.insert(), [dict(c, project_id=project_id, level=level, first_day=first_day)
+                                                     for c in new_cells])
+        return True
+
+    def period_releases(self, project_id):
+        """[{level, first_day, last_day, epsilon, delta, detail}] of the project's week and block releases."""
+        t = period_releases.c
+        query = (sa.select(t.level, t.first_day, t.last_day, t.epsilon, t.delta, t.detail)
+                 .where(t.project_id == project_id).order_by(t.first_day, t.level))
+        with self._read() as conn:
+            return [{"level": level, "first_day": first, "last_day": last, "epsilon": float(epsilon),
+                     "delta": float(delta), "detail": json.loads(detail)}
+                    for level, first, last, epsilon, delta, detail in conn.execute(query)]
+
+    def published_period_cells(self, project_id, level, first_day, last_day):
+        """Published (first_day, metric, key, value, scale) of ``level`` periods starting in [first_day, last_day]."""
+        t = period_cells.c
+        query = (sa.select(t.first_day, t.metric, t.key, t.value, t.scale)
+                 .where(t.project_id == project_id, t.level == level, t.first_day >= first_day,
+                        t.first_day <= last_day).order_by(t.first_day))
         with self._read() as conn:
             return [tuple(r) for r in conn.execute(query)]
 

@@ -29,12 +29,12 @@ def test_reports_are_stored_on_their_day_once_and_released_as_usual(store):
     assert import_reports(store, project, lines[:1], TODAY) == {}  # stored before: stored once
     assert store.raw_days(project_id) == DAYS and store.key_days(project_id) == DAYS
     published = jobs.publish(store, [project_id], TODAY)
-    assert [day for _, day, _ in published] == DAYS
+    assert [day for _, day, _ in published] == DAYS + [("week", datetime.date(2026, 11, 2))]
     dau = {day: value for day, metric, _, value, _ in store.published_cells(project_id, DAYS[0], DAYS[1])
            if metric == "dau"}
     assert dau == {DAYS[0]: 3, DAYS[1]: 2}
     # A released day takes no more reports, and the refused file stores nothing at all.
-    late = _lines(project_id, DAYS[0] - datetime.timedelta(days=1), "z") + _lines(project_id, DAYS[1], "d")
+    late = _lines(project_id, DAYS[0] - datetime.timedelta(days=7), "z") + _lines(project_id, DAYS[1], "d")
     with pytest.raises(ConfigError, match="line 2: .* is released already"):
         import_reports(store, project, late, TODAY)
     assert store.raw_days(project_id) == DAYS
@@ -61,3 +61,16 @@ def test_a_report_of_another_project_is_refused(store):
     project_id, _ = create_project(store, "demo", "us")
     with pytest.raises(ConfigError, match="not 'us-"):
         import_reports(store, store.project(project_id), _lines("someone-else", DAYS[0], "a"), TODAY)
+
+
+def test_a_day_only_its_week_covers_is_refused_too(store):
+    from telly_autoinst_collector import privacy
+
+    project_id, _ = create_project(store, "demo", "us")
+    project = store.project(project_id)
+    monday = datetime.date(2026, 10, 26)
+    import_reports(store, project, _lines(project_id, monday, "ab"), TODAY)
+    privacy.release(store, project, "week", monday)  # the week, before any of its days' own releases
+    sunday = monday + datetime.timedelta(days=6)
+    with pytest.raises(ConfigError, match=f"{sunday} is released already"):
+        import_reports(store, project, _lines(project_id, sunday, "c"), TODAY)

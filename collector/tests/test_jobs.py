@@ -6,6 +6,7 @@ import json
 import pytest
 
 from telly_autoinst_collector import jobs
+from telly_autoinst_collector.privacy import LEVEL_SHARE
 from telly_autoinst_collector.registry import create_project
 
 TODAY = datetime.date(2026, 11, 10)
@@ -34,8 +35,24 @@ def test_publish_releases_completed_days_once_and_today_only_on_request(store):
     # Once today is over, it is released again as a complete day: both releases in one budget.
     tomorrow = TODAY + datetime.timedelta(days=1)
     ((_, day, (epsilon, delta)),) = jobs.publish(store, [project_id], tomorrow)
-    assert day == TODAY and 0.99 < epsilon <= 1.0 and delta == pytest.approx(1e-6)
+    assert day == TODAY and 0.3 < epsilon < 0.6 and delta == pytest.approx(LEVEL_SHARE["day"] * 1e-6)
     assert store.release_summary(project_id)[TODAY][1] is True
+
+
+def test_publish_releases_each_week_and_block_once_it_is_complete_after_its_days(store):
+    project_id, _ = create_project(store, "demo", "us")
+    sunday = datetime.date(2026, 11, 1)  # the last day of an ISO week and of a 4-week block
+    for back in range(10):
+        _insert(store, project_id, sunday - datetime.timedelta(days=back))
+    first = [d for _, d, _ in jobs.publish(store, [project_id], sunday)]
+    assert first[-1] == ("week", datetime.date(2026, 10, 19)) and len(first) == 10  # 9 days, then their week
+    done = jobs.publish(store, [project_id], sunday + datetime.timedelta(days=1))
+    labels = [d for _, d, _ in done]
+    assert labels == [sunday, ("week", datetime.date(2026, 10, 26)), ("block", datetime.date(2026, 10, 5))]
+    # Every day of the last week is in four releases that together spend its whole budget.
+    (_, _, (epsilon, delta)), = [r for r in done if r[1] == ("block", datetime.date(2026, 10, 5))]
+    assert 0.99 < epsilon <= 1.0 and delta == pytest.approx(1e-6)
+    assert jobs.publish(store, [project_id], sunday + datetime.timedelta(days=2)) == []
 
 
 def test_maintain_serves_only_its_region(store):

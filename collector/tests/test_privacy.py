@@ -82,23 +82,88 @@ def _cells(store, project_id, day=DAY):
     return {(m, k): (v, s) for _, m, k, v, s in store.published_cells(project_id, day, day)}
 
 
+def _day_plan(epsilon=1.0):
+    rho = privacy.LEVEL_SHARE["day"] * privacy.budget_rho(epsilon)
+    return privacy.plan(rho, privacy.LEVEL_SHARE["day"] * privacy.DELTA_PER_USER_DAY * 0.1, privacy.Bounds(),
+                        privacy.CARRIES["day"])
+
+
 def test_release_is_noisy_accounted_and_stored_once(store):
     project = _project(store, 1.0)
     _insert(store, project["project_id"], 400)
     epsilon, delta = privacy.release_day(store, project, DAY, True)
-    # Nothing else contains the day, so the complete release spends the whole budget.
-    assert 0.999 < epsilon <= 1.0 and delta == privacy.DELTA_PER_USER_DAY
+    # The complete day spends the daily level's share; its week and block have theirs still.
+    share = privacy.LEVEL_SHARE["day"]
+    assert delta == pytest.approx(share * privacy.DELTA_PER_USER_DAY) and 0.3 < epsilon < 0.6
     account = store.release_accounts(project["project_id"])[DAY]
-    assert account["delta"] == privacy.DELTA_PER_USER_DAY and account["detail"]["noise"] == "gaussian"
+    assert account["detail"]["noise"] == "gaussian" and account["detail"]["level"] == "day"
     cells = _cells(store, project["project_id"])
-    full = privacy.plan(privacy.budget_rho(1.0), privacy.DELTA_PER_USER_DAY * 0.1)
-    assert cells[("dau", "")][1] == full.sigma["dau"]
+    assert cells[("dau", "")][1] == _day_plan().sigma["dau"]
     assert abs(cells[("dau", "")][0] - 400) < 8 * cells[("dau", "")][1]
-    # 400 users of m.f pass the threshold (about 110) with overwhelming probability.
+    # 400 users of m.f pass the daily threshold with overwhelming probability.
     assert ("users", "m.f") in cells and ("calls", "m.f") in cells
     assert store.published_cells(project["project_id"], DAY, DAY) == store.published_cells(
         project["project_id"], DAY, DAY)
-    assert privacy.release_day(store, project, DAY, True) is None  # nothing is left for another release
+    assert privacy.release_day(store, project, DAY, True) is None  # the daily share is spent
+
+
+def test_days_weeks_and_blocks_are_calendar_aligned_each_day_in_exactly_one_of_each():
+    assert privacy.period("week", DAY) == (datetime.date(2026, 10, 26), DAY)  # DAY is a Sunday
+    assert privacy.period("block", datetime.date(2024, 1, 1)) == (datetime.date(2024, 1, 1),
+                                                                  datetime.date(2024, 1, 28))
+    assert privacy.period("block", DAY) == (datetime.date(2026, 10, 5), DAY)
+    day = datetime.date(2025, 12, 29)
+    for _ in range(120):
+        for level in ("week", "block"):
+            first, last = privacy.period(level, day)
+            assert first <= day <= last and first.isoweekday() == 1 and last.isoweekday() == 7
+            assert privacy.period(level, first) == privacy.period(level, last) == (first, last)
+        assert (privacy.period("block", day)[0] - datetime.date(2024, 1, 1)).days % 28 == 0
+        day += datetime.timedelta(days=1)
+    assert math.isclose(sum(privacy.LEVEL_SHARE.values()), 1.0)
+
+
+def test_a_weekly_release_selects_a_frequent_unregistered_name_and_carries_users_only(store):
+    project = _project(store, 1.0)
+    project_id = project["project_id"]
+    _insert(store, project_id, 400)
+    _insert(store, project_id, 3, day=DAY - datetime.timedelta(days=1), stats={"m.rare": 1})
+    privacy.release_day(store, project, DAY, True)
+    assert privacy.release(store, project, "week", DAY) is not None
+    assert privacy.release(store, project, "week", DAY - datetime.timedelta(days=3)) is None  # released once
+    week = {(m, k) for _, m, k, _, _ in store.published_period_cells(
+        project_id, "week", privacy.period("week", DAY)[0], DAY)}
+    assert ("users", "m.f") in week and ("dau", "") in week and ("users", "m.rare") not in week
+    assert ("calls", "m.f") not in week  # the week carries daily and feature users only
+
+
+def test_a_day_its_week_and_its_block_share_one_budget_checked_against_opendps_maps(store):
+    project = _project(store, 1.0)
+    project_id = project["project_id"]
+    _insert(store, project_id, 50)
+    partial = privacy.release_day(store, project, DAY, False)
+    assert privacy.release_day(store, project, DAY, False) is None  # one partial release a day
+    assert partial[1] == pytest.approx(privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY)
+    privacy.release_day(store, project, DAY, True)
+    assert privacy.release_day(store, project, DAY, True) is None
+    privacy.release(store, project, "week", DAY)
+    epsilon, delta = privacy.release(store, project, "block", DAY)
+    # In total: at most the day's ε at δ = 1e-6, over the four releases that contain the day.
+    assert 0.99 < epsilon <= 1.0 and delta == pytest.approx(privacy.DELTA_PER_USER_DAY)
+    covering = privacy.releases_covering(store, project_id)[DAY]
+    assert sorted(privacy._level(r) for r in covering) == ["block", "day", "day", "week"]
+    # OpenDP's own composition of the four releases, converted at the total δ, says the same.
+    rebuilt = [privacy.plan(r["detail"]["rho"], r["delta"] * 0.1, privacy.Bounds(),
+                            privacy.CARRIES[privacy._level(r)]).composition() for r in covering]
+    every = dp.c.make_composition(rebuilt)
+    assert every.map(1)[0] == pytest.approx(privacy.budget_rho(1.0), rel=1e-6)
+    opendp_epsilon, _ = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(every), delta=delta).map(1)
+    assert opendp_epsilon <= epsilon * (1 + 1e-9) and opendp_epsilon == pytest.approx(epsilon, rel=1e-3)
+    assert privacy.budget(store, project)["delta_max_user_day"] == pytest.approx(privacy.DELTA_PER_USER_DAY)
+    # Another day of the block, released complete only: its block share is spent, the rest unused.
+    other = DAY - datetime.timedelta(days=20)
+    assert privacy.day_account(privacy.releases_covering(store, project_id)[other])[0] == pytest.approx(
+        privacy.LEVEL_SHARE["block"] * privacy.budget_rho(1.0), rel=1e-6)
 
 
 def test_a_rare_new_name_is_not_published_but_a_known_one_is(store):
@@ -117,8 +182,7 @@ def test_a_rare_new_name_is_not_published_but_a_known_one_is(store):
     cells = _cells(store, project_id, next_day)
     assert ("users", "m.old") in cells and ("calls", "m.old") in cells and ("version", "0.1") in cells
     assert ("users", "m.rare") not in cells
-    sigma = privacy.plan(privacy.budget_rho(1.0), privacy.DELTA_PER_USER_DAY * 0.1).sigma
-    assert abs(cells[("users", "m.old")][0]) < 8 * sigma["users"]  # true count 0, shift removed
+    assert abs(cells[("users", "m.old")][0]) < 8 * _day_plan().sigma["users"]  # true count 0, shift removed
 
 
 def test_noise_actually_varies_between_releases(store):
@@ -134,46 +198,24 @@ def test_noise_actually_varies_between_releases(store):
 def test_a_huge_epsilon_gives_exact_counts(store):
     project = _project(store, 1e6)
     _insert(store, project["project_id"], 7, stats={"m.f": 2})
-    privacy.release_day(store, project, DAY, True)
-    cells = {key: value for key, (value, _) in _cells(store, project["project_id"]).items()}
+    for level in privacy.LEVELS:
+        privacy.release(store, project, level, DAY)
+    assert _cells(store, project["project_id"])[("users", "m.f")][0] == 7
+    first = privacy.period("block", DAY)[0]
+    cells = {(m, k): v for _, m, k, v, _ in store.published_period_cells(project["project_id"], "block", first, DAY)}
     assert cells[("dau", "")] == 7 and cells[("users", "m.f")] == 7 and cells[("calls", "m.f")] == 14
     assert privacy.budget(store, project)["epsilon_max_user_day"] == pytest.approx(1e6, rel=1e-3)
     assert cells[("python", "CPython 3.11")] == 7
 
 
-def _compositions(store, project_id, day):
-    """The OpenDP compositions of the day's stored releases, rebuilt from their recorded ρ and selection δ."""
-    rebuilt = []
-    for release in store.day_releases(project_id, day):
-        rho, selection = release["detail"]["rho"], release["delta"] * 0.1
-        rebuilt.append(privacy.plan(rho, selection).composition())
-    return rebuilt
-
-
-def test_a_partial_and_the_complete_release_share_one_budget_checked_against_opendps_maps(store):
-    project = _project(store, 1.0)
-    project_id = project["project_id"]
-    _insert(store, project_id, 50)
-    partial = privacy.release_day(store, project, DAY, False)
-    assert privacy.release_day(store, project, DAY, False) is None  # one partial release a day
-    assert partial[1] == pytest.approx(privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY)
-    epsilon, delta = privacy.release_day(store, project, DAY, True)
-    assert privacy.release_day(store, project, DAY, True) is None
-    # In total: at most the day's ε at δ = 1e-6, whatever number of releases contain the day.
-    assert 0.99 < epsilon <= 1.0 and delta == pytest.approx(privacy.DELTA_PER_USER_DAY)
-    # OpenDP's own composition of the two releases, converted at the total δ, says the same.
-    both = dp.c.make_composition(_compositions(store, project_id, DAY))
-    assert both.map(1)[0] == pytest.approx(privacy.budget_rho(1.0), rel=1e-6)
-    opendp_epsilon, opendp_delta = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(both), delta=delta).map(1)
-    assert opendp_epsilon <= epsilon * (1 + 1e-9) and opendp_epsilon == pytest.approx(epsilon, rel=1e-3)
-    assert privacy.budget(store, project)["delta_max_user_day"] == pytest.approx(privacy.DELTA_PER_USER_DAY)
-
-
 def test_per_person_loss_composes_the_user_days_of_28_and_365_days_as_opendp_does(store):
     project = _project(store, 1.0)
     _insert(store, project["project_id"], 20)
-    privacy.release_day(store, project, DAY, True)
-    (day,) = _compositions(store, project["project_id"], DAY)
+    for level in privacy.LEVELS:
+        privacy.release(store, project, level, DAY)
+    day = dp.c.make_composition([
+        privacy.plan(r["detail"]["rho"], r["delta"] * 0.1, privacy.Bounds(), privacy.CARRIES[privacy._level(r)])
+        .composition() for r in privacy.releases_covering(store, project["project_id"])[DAY]])
     per_person = privacy.budget(store, project)["per_person"]
     for days in (28, 365):
         composed = dp.c.make_composition([day] * days)
@@ -196,6 +238,8 @@ def test_days_released_before_the_total_budget_keep_their_account_and_take_no_mo
     rho, delta, _, epsilon = privacy.day_account(store.day_releases(project_id, DAY))
     assert rho == 2.0 and delta == 0.0 and epsilon == 4.0  # pure ε-DP, as it was published
     assert privacy.release_day(store, project, DAY, True) is None
+    # Nor do their week and block: the days' whole budget is spent.
+    assert all(privacy.release(store, project, level, DAY) is None for level in ("week", "block"))
     assert privacy.budget(store, project)["per_person"]["28"]["epsilon"] > 28
 
 
@@ -211,19 +255,24 @@ def test_the_privacy_page_states_the_figures_the_collector_computes():
 
     page = (pathlib.Path(__file__).parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
     rho = privacy.budget_rho(1.0)
-    full = privacy.plan(rho, privacy.DELTA_PER_USER_DAY * 0.1)
+    level = {name: privacy.plan(share * rho, share * privacy.DELTA_PER_USER_DAY * 0.1, privacy.Bounds(),
+                                privacy.CARRIES[name]) for name, share in privacy.LEVEL_SHARE.items()}
     partial = privacy.loss(privacy.PARTIAL_SHARE * rho, privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY,
                            privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY * 0.1)
     stated = [
         f"ρ ≈ {rho:.4f}",
         f"ε ≈ {partial:.2f} on its own",
         f"**{privacy.PARTIAL_SHARE:.0%}**",
+        f"**{privacy.LEVEL_SHARE['day']:.0%}** for the day, **{privacy.LEVEL_SHARE['week']:.0%}** for the week "
+        f"and **{privacy.LEVEL_SHARE['block']:.0%}** for the 4-week block",
         f"| all of 28 days | {privacy.loss(28 * rho, 28e-6, 28e-7):.2f} | 2.8·10⁻⁵ |",
         f"| all of 365 days | {privacy.loss(365 * rho, 365e-6, 365e-7):.1f} | 3.65·10⁻⁴ |",
-        f"about {round(full.sigma['dau'])} for a day's users",
-        f"{round(full.sigma['users'])} for a feature's users",
-        f"{round(full.sigma['calls'])} for its calls",
-        f"about {full.threshold['users']} user-days of a feature",
+        f"about {round(level['day'].sigma['dau'])} for a day's users in a daily release",
+        f"{round(level['week'].sigma['users'])} for a feature's users in a weekly release",
+        f"{round(level['block'].sigma['users'])} for a feature's users and {round(level['block'].sigma['calls'])} "
+        "for its calls beyond the first in a 4-week release",
+        f"about {level['day'].threshold['users']} user-days of a feature in a daily release, "
+        f"{level['week'].threshold['users']} in a weekly and {level['block'].threshold['users']} in a 4-week",
         f"each of at most {privacy.FEATURES_PER_USER_DAY} features",
         f"L2 norm of at most {privacy.CALLS_L2_PER_USER_DAY}",
     ]

@@ -54,6 +54,7 @@ def check_schema4_contents(store):
         assert store.raw_days(project_id) == DAYS and store.key_days(project_id) == DAYS
         assert len(store.report_ids(project_id)) == 6
         assert set(store.release_accounts(project_id)) == {DAYS[0]}
+        assert store.period_releases(project_id) == []  # weeks and blocks came with schema 6
         assert [cell[:2] for cell in store.published_cells(project_id, DAYS[0], DAYS[1])] == [(DAYS[0], "dau")]
     users = store.plaintext_users("us-corporate", DAYS[0], DAYS[1])
     assert sorted(u["user"] for u in users) == ["user0", "user1", "user2"] and {u["days"] for u in users} == {2}
