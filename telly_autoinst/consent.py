@@ -268,12 +268,22 @@ def state_files():
 
 
 def watched_projects():
-    """Projects of the watched packages that discovery finds now (forced ones included), by project id.
+    """Projects of the watched packages that discovery finds now (forced ones included), by project id
+    (of distributions that share one, the first found)."""
+    found: dict = {}
+    for project in watched_packages():
+        found.setdefault(project.project_id, project)
+    return found
+
+
+def watched_packages():
+    """The settings of each watched package that discovery finds now (forced ones included): one per
+    distribution, so two that share a project id are both here.
 
     A user config that is malformed at the top still lets the packages be listed (with their
     own settings): `status` shows the error and that nothing is counted meanwhile.
     """
-    found = {}
+    found = []
     try:
         from . import discovery
         from .errors import ConfigError
@@ -285,8 +295,7 @@ def watched_projects():
         except ConfigError:
             forced = ()
         by_module, _errors = discovery.resolve(discovery.scan(), forced, user_config=user_config)
-        for project in by_module.values():
-            found[project.project_id] = project
+        found = list({id(project): project for project in by_module.values()}.values())
     except Exception:  # a malformed table is reported by --dry-run; status still lists the rest
         _debug.swallowed("finding the watched projects")
     return found
@@ -307,6 +316,9 @@ def resolve(name):
         names = [getattr(project, "distribution", None), *getattr(project, "packages", ())]
         if any(n and normalize(n) == normalize(name) for n in names):
             return project_id
+    for project in watched_packages():  # a distribution that shares its project id with another
+        if any(n and normalize(n) == normalize(name) for n in (project.distribution, *project.packages)):
+            return project.project_id
     for list_name in (FILE_OPTIN, FILE_OPTOUT):
         for entry in _read_ids(list_name):
             if entry.casefold() == wanted:

@@ -230,6 +230,19 @@ def test_optout_by_distribution_name_turns_the_project_off(home, monkeypatch, ca
     assert (home / ".telly_optout").read_text() == "us-3bc8f1\n"
 
 
+def test_optout_by_the_name_of_either_distribution_that_shares_a_project_id(home, monkeypatch, capsys):
+    from telly_autoinst import discovery
+
+    first, second = (project_settings({"project_id": "us-3bc8f1"}, "t", distribution=name, default_packages=(module,),
+                                      environ={}, user_config={})
+                     for name, module in (("acme-textutils", "acme.textutils"), ("acme-other", "acme.other")))
+    monkeypatch.setattr(discovery, "scan", lambda: [])
+    monkeypatch.setattr(discovery, "resolve", lambda *a, **k: ({"acme.textutils": first, "acme.other": second}, []))
+    for name in ("acme-textutils", "acme-other", "acme.other"):
+        assert cli_main(["optout", name]) == 0, capsys.readouterr().err
+    assert (home / ".telly_optout").read_text() == "us-3bc8f1\n"
+
+
 def test_unknown_user_config_key_fails_closed_and_status_names_file_key_and_schema(home, monkeypatch, capsys):
     config = home / ".config" / "telly_autoinst" / "config.toml"
     config.parent.mkdir(parents=True)
