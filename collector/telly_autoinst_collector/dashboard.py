@@ -12,6 +12,7 @@ The one exception is the users table of a project created with ``--level2-plaint
 
 import datetime
 import json
+import math
 import os
 import urllib.parse
 
@@ -46,10 +47,54 @@ def _noise(detail):
     return detail.get("noise", "laplace")  # releases before schema 2 used the Laplace mechanism
 
 
-def _total(cells):
-    """Sum of noisy (value, noise kind, scale) cells, clamped at 0 for display, with its 95% half-width."""
-    value = sum(v for v, _, _ in cells)
-    return max(0, value), privacy.half_width((kind, scale) for _, kind, scale in cells)
+def _total(cells, periodic=None, days=0):
+    """Sum of noisy (value, noise kind, scale) cells, clamped at 0 for display, with its 95% half-width.
+
+    ``periodic``: (sum, variance) estimates of the same sum from week and block releases. They
+    combine with the cells' sum by inverse variance, the unbiased mix of least variance; the
+    cells' sum takes part only when every one of the view's ``days`` released days has a cell
+    (a name the daily releases did not publish on a day would bias it down).
+    """
+    if not periodic:
+        value = sum(v for v, _, _ in cells)
+        return max(0, value), privacy.half_width((kind, scale) for _, kind, scale in cells)
+    estimates = list(periodic)
+    if cells and len(cells) == days:
+        estimates.append((sum(v for v, _, _ in cells), _variance(cells)))
+    precision = sum(1 / max(v, 1e-12) for _, v in estimates)
+    value = sum(x / max(v, 1e-12) for x, v in estimates) / precision
+    return max(0, round(value)), privacy.half_width([("gaussian", math.sqrt(1 / precision))])
+
+
+def _variance(cells):
+    """Variance of the noise of a sum of cells: σ² of a Gaussian, 2b² of a Laplace cell."""
+    return sum(scale * scale if kind == "gaussian" else 2 * scale * scale for _, kind, scale in cells)
+
+
+def _periodic(store, project_id, first, last):
+    """{metric: {key: [(sum, variance)]}} from the week and 4-week releases that tile [first, last] exactly.
+
+    A level counts only when every period of it in the view is released and publishes the name.
+    """
+    found = {}
+    length = (last - first).days + 1
+    tiles = {"week": [first + datetime.timedelta(days=7 * n) for n in range(length // 7)]
+             if first.isoweekday() == 1 and length % 7 == 0 else [],
+             "block": [first] if privacy.period("block", first) == (first, last) else []}
+    for level, starts in tiles.items():
+        if not starts:
+            continue
+        by_start = {}
+        for start, metric, key, value, scale in store.published_period_cells(project_id, level, first, last):
+            by_start.setdefault(start, {})[(metric, key)] = (int(value), float(scale) ** 2)
+        if sorted(by_start) != starts:
+            continue
+        for name in set.intersection(*(set(cells) for cells in by_start.values())):
+            metric, key = name
+            total = sum(cells[name][0] for cells in by_start.values())
+            variance = sum(cells[name][1] for cells in by_start.values())
+            found.setdefault(metric, {}).setdefault(key, []).append((total, variance))
+    return found
 
 
 def _average(entries):
@@ -67,15 +112,16 @@ def _small(value, min_group):
     return value if value >= min_group else None
 
 
-def _breakdown(table, min_group):
+def _breakdown(table, min_group, periodic=None, days=0):
     """Rows {key, users, band, fewer_than} summed over days, largest first; users None under ``min_group``.
 
     A row whose noisy total is 0 or less is left out (registered and platform names are released
-    every day, used or not): listing it would say nothing.
+    every day, used or not): listing it would say nothing. ``periodic`` and ``days``: see _total.
     """
+    periodic = periodic or {}
     rows = []
-    for key, cells in table.items():
-        users, band = _total(cells)
+    for key in set(table) | set(periodic):
+        users, band = _total(table.get(key, []), periodic.get(key), days)
         if users == 0:
             continue  # nothing to say: public names nobody used (all of them are released daily)
         rows.append((users, {"key": key, "users": _small(users, min_group), "band": band, "fewer_than": min_group}))
@@ -96,22 +142,14 @@ def _plaintext_users(store, project, first, today):
     return {"users": [dict(r, last_day=r["last_day"].isoformat()) for r in rows]}
 
 
-# 4-week blocks are four ISO weeks counted from this Monday.
-_BLOCK_EPOCH = datetime.date(2024, 1, 1)
-
-
 def period(today, days):
     """(first, last) day of the view: the latest complete ISO week for 7, 4-week block for 28.
 
     Any other number of days is the ``days`` days ending ``today`` (today's partial day included).
     """
-    if days == 7:
-        last = today - datetime.timedelta(days=today.isoweekday())  # the Sunday before today
-        return last - datetime.timedelta(days=6), last
-    if days == 28:
-        current = (today - _BLOCK_EPOCH).days // 28  # the block today is in: not complete yet
-        first = _BLOCK_EPOCH + datetime.timedelta(days=28 * (current - 1))
-        return first, first + datetime.timedelta(days=27)
+    if days in (7, 28):  # the period before the one today is in (not complete yet)
+        level = "week" if days == 7 else "block"
+        return privacy.period(level, privacy.period(level, today)[0] - datetime.timedelta(days=1))
     return today - datetime.timedelta(days=days - 1), today
 
 
@@ -160,27 +198,36 @@ def stats(store, project, today, days, min_group, window_days):
 
     # Average daily users over the view's released days (None before any): what the 7- and 28-day views lead with.
     period_card = _average([e for e in entries if first.isoformat() <= e["day"] <= last.isoformat()])
+    in_period = [d for d in released if first <= d <= last]
+    periodic = _periodic(store, project_id, first, last) if days in (7, 28) else {}
+    if period_card is not None and periodic.get("dau"):
+        # User-days of the period from its own releases and the days' (a day without one had no
+        # reports), over all the period's days.
+        cells = [per_day[d]["dau"][""] for d in in_period]
+        total, band = _total(cells, periodic["dau"][""], len(in_period))
+        length = (last - first).days + 1
+        period_card.update(value=round(total / length), band=max(1, round(band / length)), days=length)
     if period_card is not None:
         period_card.update(value=_small(period_card["value"], min_group), fewer_than=min_group)
-    in_period = [d for d in released if first <= d <= last]
     sums = {m: {} for m in ("calls", "users", "version", "python", "os", "arch")}
     for day in in_period:
         for metric, table in sums.items():
             for key, cell in per_day[day].get(metric, {}).items():
                 table.setdefault(key, []).append(cell)
     features = []
-    for key, cells in sums["users"].items():
-        users, users_band = _total(cells)
+    feature_days = len(in_period)
+    for key in set(sums["users"]) | set(periodic.get("users", {})):
+        users, users_band = _total(sums["users"].get(key, []), periodic.get("users", {}).get(key), feature_days)
         if users == 0:
             continue  # as in _breakdown: a registered key nobody used has nothing to show
-        calls, calls_band = _total(sums["calls"].get(key, []))
+        calls, calls_band = _total(sums["calls"].get(key, []), periodic.get("calls", {}).get(key), feature_days)
         shown = users >= min_group
         # Under min_group, calls go with the users: calls per user over so few user-days would be mostly noise.
         features.append((users, calls, {
             "key": key, "users": users if shown else None, "users_band": users_band, "calls": calls if shown else None,
             "calls_band": calls_band, "calls_per_user": round(calls / users, 1) if shown else None,
             "fewer_than": min_group}))
-    version_rows = _breakdown(sums["version"], min_group)
+    version_rows = _breakdown(sums["version"], min_group, periodic.get("version"), feature_days)
     series = {}
     for row in (r for r in version_rows["rows"] if r["users"] is not None):
         points = []
@@ -205,9 +252,9 @@ def stats(store, project, today, days, min_group, window_days):
             "by_calls": [f for _, _, f in sorted(features, key=lambda r: (-r[1], r[2]["key"]))[:_TOP]],
         },
         "versions": dict(version_rows, days=[d.isoformat() for d in in_period], series=series),
-        "python": _breakdown(sums["python"], min_group),
-        "os": _breakdown(sums["os"], min_group),
-        "arch": _breakdown(sums["arch"], min_group),
+        "python": _breakdown(sums["python"], min_group, periodic.get("python"), feature_days),
+        "os": _breakdown(sums["os"], min_group, periodic.get("os"), feature_days),
+        "arch": _breakdown(sums["arch"], min_group, periodic.get("arch"), feature_days),
         "privacy": dict(account, window_days=window_days, region=project["region"], min_group=min_group,
                         noise_band="95%"),
         "level2_plaintext": _plaintext_users(store, project, first, last),

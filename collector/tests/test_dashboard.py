@@ -3,6 +3,7 @@
 import base64
 import datetime
 import json
+import math
 import random
 import re
 import shutil
@@ -388,3 +389,35 @@ def test_stats_for_28_days_cover_exactly_the_block_with_its_average(store):
     (feature,) = data["features"]["by_users"]
     assert (feature["key"], feature["users"], feature["calls"]) == ("m.f", 28 * 50, 28 * 70)
     assert len(data["dau"]) == 28
+
+
+def test_the_4_week_view_combines_its_days_weeks_and_block_by_inverse_variance(store):
+    project_id, _ = create_project(store, "demo", "us")
+    today = datetime.date(2026, 11, 10)
+    first, last = datetime.date(2026, 10, 5), datetime.date(2026, 11, 1)  # the latest complete block
+    detail = {"noise": "gaussian", "level": "day"}
+    for n in range(28):
+        store.record_release(project_id, first + datetime.timedelta(days=n), 0.1, True, [
+            {"metric": "dau", "key": "", "value": 10, "scale": 10.0},
+            {"metric": "users", "key": "m.f", "value": 10, "scale": 10.0}], delta=1e-7, detail=detail)
+    for week in range(4):
+        start = first + datetime.timedelta(days=7 * week)
+        store.record_period_release(project_id, "week", start, start + datetime.timedelta(days=6), 0.1, 1e-7,
+                                    {"level": "week"}, [{"metric": "users", "key": "m.f", "value": 70, "scale": 10.0}])
+    store.record_period_release(project_id, "block", first, last, 0.1, 1e-7, {"level": "block"}, [
+        {"metric": "dau", "key": "", "value": 300, "scale": 10.0},
+        {"metric": "users", "key": "m.f", "value": 300, "scale": 10.0},
+        {"metric": "users", "key": "m.new", "value": 50, "scale": 10.0}])
+    data = stats(store, store.project(project_id), today, 28, min_group=1, window_days=35)
+    assert (data["first_day"], data["last_day"]) == (first.isoformat(), last.isoformat())
+    users = {f["key"]: (f["users"], f["users_band"]) for f in data["features"]["by_users"]}
+    # Sums 300 (variance 100), 4 x 70 (4 x 100) and 28 x 10 (28 x 100), weighted by 1 / variance.
+    precision = 1 / 100 + 1 / 400 + 1 / 2800
+    assert users["m.f"] == (round((300 / 100 + 280 / 400 + 280 / 2800) / precision),
+                            math.ceil(1.959963984540054 * math.sqrt(1 / precision)))
+    assert users["m.new"] == (50, 20)  # only the block published it: its number alone
+    # Daily users: the block's and the days' user-days, over the block's 28 days.
+    assert data["cards"]["period"]["value"] == round((300 / 100 + 280 / 2800) / (1 / 100 + 1 / 2800) / 28)
+    # Any other view reads the days only, as before.
+    other = stats(store, store.project(project_id), today, 60, min_group=1, window_days=35)
+    assert {f["key"]: f["users"] for f in other["features"]["by_users"]} == {"m.f": 280}
