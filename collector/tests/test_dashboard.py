@@ -38,6 +38,9 @@ def _seed(store, epsilon=1e6, days=5, users=12, odd_name=None):
                          "stats": json.dumps({"demo.f": rng.randint(1, 9), "demo.Rare.g" if u < 2 else "demo.h": 1,
                                               **({odd_name: 2} if odd_name and u % 2 else {})})})
         store.insert_reports(rows)
+    # The package's keys and versions are registered: released whatever their count.
+    store.add_public_keys(project_id, "users", ["demo.f", "demo.Rare.g", "demo.h"] + ([odd_name] if odd_name else []))
+    store.add_public_keys(project_id, "version", ["1.0", "2.0"])
     jobs.publish(store, [project_id], today)
     return project_id, token, today
 
