@@ -202,6 +202,11 @@ def _dry_run_text(result):
         lines.append(f"{name}  (project {entry['project_id']})")
         lines.append(f"  packages: {', '.join(entry['packages'])}")
         lines.append(f"  settings from: {entry['source']}")
+        sharing = [other["distribution"] or "(forced)" for other in result["distributions"]
+                   if other is not entry and other["project_id"] == entry["project_id"]]
+        if sharing:  # each is still its own report (pipeline: one per distribution)
+            lines.append(f"  shares project {entry['project_id']} with {', '.join(sharing)}: reported apart, "
+                         "under its own name and version, with only its own counts")
         engine = entry["engine"] + (f"  ({entry['engine_note']})" if entry["engine_note"] else "")
         lines.append(f"  engine: {engine}")
         lines.append(f"  endpoint: {entry['endpoint'] or '(none: reports stay local)'}")

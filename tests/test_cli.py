@@ -64,6 +64,20 @@ def test_a_distribution_name_stands_for_its_project(calls, monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out)["project_id"] == "us-3bc8f1"
 
 
+def test_dry_run_says_that_distributions_sharing_a_project_id_are_reported_apart(monkeypatch, capsys):
+    def entry(name):
+        return {"distribution": name, "version": "1.0", "project_id": "us-3bc8f1", "packages": [name], "source": "t",
+                "engine": "rewrite", "engine_note": None, "endpoint": None, "problems": [], "keys": [], "engines": {},
+                "not_counted": []}
+
+    monkeypatch.setattr(dryrun, "plan", lambda: {"ok": True, "kill_switch": None, "errors": [],
+                                                 "distributions": [entry("acme-other"), entry("acme-textutils")]})
+    assert cli.main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  shares project us-3bc8f1 with acme-textutils: reported apart, under its own name and version" in out
+    assert "  shares project us-3bc8f1 with acme-other: reported apart, under its own name and version" in out
+
+
 def test_option_handler_exit_code(monkeypatch, capsys):
     monkeypatch.setattr(dryrun, "plan", lambda: {"ok": False, "kill_switch": None, "errors": ["bad table"],
                                                  "distributions": []})
