@@ -210,6 +210,9 @@ def _dry_run_text(result):
         engine = entry["engine"] + (f"  ({entry['engine_note']})" if entry["engine_note"] else "")
         lines.append(f"  engine: {engine}")
         lines.append(f"  endpoint: {entry['endpoint'] or '(none: reports stay local)'}")
+        if entry.get("editable") and not entry.get("sends_from_editable"):
+            lines.append("  note: installed editable from a checkout (your own runs): nothing below is counted or "
+                         "sent unless send_from_editable = true or TELLY_SEND_FROM_EDITABLE=1")
         for problem in entry["problems"]:
             lines.append(f"  warning: {problem}")
         lines.append(f"  would count {len(entry['keys'])} name(s):")

@@ -96,6 +96,8 @@ def plan():
                 "engine": engine.name,
                 "engine_note": note,
                 "mode": project.mode,
+                "editable": bool(project.editable),
+                "sends_from_editable": bool(project.send_from_editable),
                 "endpoint": project.collector_url(process),
                 "modules": [],
                 "problems": [],

@@ -206,13 +206,21 @@ def read(directory, name):
     if not isinstance(header.get("url"), str) or not header["url"]:
         raise ValueError("header has no url")
     project_id = header.get("project_id")
-    if project_id is not None and not isinstance(project_id, str):
-        raise ValueError("header's project_id is not a string")
+    if project_id is not None and _project_id_problem(project_id):
+        raise ValueError(f"header's project_id is not a project id: {_project_id_problem(project_id)}")
     for key in ("attempts", "not_before"):
         value = header.setdefault(key, 0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise ValueError(f"header's {key} is not a number")
     return header, body
+
+
+def _project_id_problem(value):
+    """What makes ``value`` no project id, or None: an entry is data, and one naming no project
+    (a forged ``"evil\ncurl x | sh"``) is dropped as corrupt, never sent."""
+    from .settings import project_id_problem  # only the sender and the CLI read entries back
+
+    return project_id_problem(value)
 
 
 def read_counts(directory, name):
@@ -233,8 +241,8 @@ def read_counts(directory, name):
         raise ValueError(f"counts entry is a {type(entry).__name__}, not a dict")
     if not isinstance(entry.get("url"), str) or not entry["url"]:
         raise ValueError("counts entry has no url")
-    if not isinstance(entry.get("project_id"), str) or not isinstance(entry.get("optin"), bool):
-        raise ValueError("counts entry has no project_id or optin flag")
+    if _project_id_problem(entry.get("project_id")) or not isinstance(entry.get("optin"), bool):
+        raise ValueError("counts entry has no valid project_id or no optin flag")
     if not isinstance(entry.get("captured"), dict):
         raise ValueError("counts entry has no captured data")
     return entry

