@@ -21,7 +21,7 @@ from .receive import IngestEndpoints
 from .registry import Registry
 from .requestlog import RequestLog
 from .store import rows_refused
-from .window import Window, utc_now
+from .window import MIN_WINDOW_DAYS, Window, utc_now
 from .writer import BatchWriter
 
 _log = logging.getLogger("telly_autoinst_collector")
@@ -33,7 +33,7 @@ class Config:
 
     region: str = "us"
     min_group: int = 10
-    window_days: int = 30
+    window_days: int = MIN_WINDOW_DAYS
     rate: float = 1000.0  # reports per second per project; 0 turns the limit off
     burst: float = 5000.0
     max_wire: int = 1 << 20  # bytes on the wire

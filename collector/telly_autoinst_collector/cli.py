@@ -15,6 +15,7 @@ import urllib.parse
 from telly_autoinst.errors import TellyError
 
 from .registry import REGIONS
+from .window import MIN_WINDOW_DAYS
 
 _DB_HELP = ("database URL (sqlite:///PATH or postgresql://...); "
             "default $TELLY_COLLECTOR_DB, else a SQLite file per region")
@@ -36,8 +37,9 @@ def _store(args):
 def _check_serve_args(args):
     if args.min_group < 1:
         raise TellyError("--min-group must be at least 1")
-    if args.window_days < 1:
-        raise TellyError("--window-days must be at least 1")
+    if args.window_days < MIN_WINDOW_DAYS:
+        raise TellyError(f"--window-days must be at least {MIN_WINDOW_DAYS}: a 4-week block is released after it "
+                         "closes, from raw rows still in the window")
     if args.workers < 1:
         raise TellyError("--workers must be at least 1")
     if args.rate_limit > 0 and args.rate_limit_burst < args.workers:
@@ -333,7 +335,8 @@ _COMMANDS = (
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
         (("--min-group",), dict(type=int, default=10, help="smallest group shown (default 10; 1 for development)")),
-        (("--window-days",), dict(type=int, default=30, help="days raw hashed rows are kept (default 30)")),
+        (("--window-days",), dict(type=int, default=MIN_WINDOW_DAYS,
+                                   help=f"days raw hashed rows are kept (default and minimum {MIN_WINDOW_DAYS})")),
         (("--rate-limit",), dict(type=float, default=1000.0, help="reports/s per project, 0 = off (default 1000)")),
         (("--rate-limit-burst",), dict(type=float, default=5000.0,
                                        help="reports a project may send at once before --rate-limit paces it "

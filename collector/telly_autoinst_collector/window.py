@@ -14,6 +14,11 @@ import secrets
 import msgspec
 from starlette.concurrency import run_in_threadpool
 
+# Days of raw rows kept, at least and by default: a 4-week block (28 days) is released once it is
+# complete, so its first day must still be in the window then, with a week to spare for a
+# publisher that was down.
+MIN_WINDOW_DAYS = 35
+
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)

@@ -45,6 +45,11 @@ def test_serve_refuses_min_group_zero(tmp_path):
     assert done.returncode == 2 and "--min-group" in done.stderr
 
 
+def test_serve_refuses_a_window_too_short_to_release_a_4_week_block(tmp_path):
+    done = _cli("serve", "--window-days", "34", "--db", f"sqlite:///{tmp_path}/x.sqlite3", home=tmp_path)
+    assert done.returncode == 2 and "--window-days must be at least 35" in done.stderr
+
+
 def test_bad_database_url_is_a_usage_error(tmp_path):
     done = _cli("project", "create", "x", "--db", "mysql://nope", home=tmp_path)
     assert done.returncode == 2 and "postgresql://" in done.stderr
