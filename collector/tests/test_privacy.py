@@ -83,9 +83,8 @@ def _cells(store, project_id, day=DAY):
 
 
 def _day_plan(epsilon=1.0):
-    rho = privacy.LEVEL_SHARE["day"] * privacy.budget_rho(epsilon)
-    return privacy.plan(rho, privacy.LEVEL_SHARE["day"] * privacy.DELTA_PER_USER_DAY * 0.1, privacy.Bounds(),
-                        privacy.CARRIES["day"])
+    share = privacy.LEVEL_SHARE["day"]
+    return privacy.level_plan("day", share * privacy.budget_rho(epsilon), share * privacy.DELTA_PER_USER_DAY)
 
 
 def test_release_is_noisy_accounted_and_stored_once(store):
@@ -153,8 +152,7 @@ def test_a_day_its_week_and_its_block_share_one_budget_checked_against_opendps_m
     covering = privacy.releases_covering(store, project_id)[DAY]
     assert sorted(privacy._level(r) for r in covering) == ["block", "day", "day", "week"]
     # OpenDP's own composition of the four releases, converted at the total δ, says the same.
-    rebuilt = [privacy.plan(r["detail"]["rho"], r["delta"] * 0.1, privacy.Bounds(),
-                            privacy.CARRIES[privacy._level(r)]).composition() for r in covering]
+    rebuilt = [privacy.level_plan(privacy._level(r), r["detail"]["rho"], r["delta"]).composition() for r in covering]
     every = dp.c.make_composition(rebuilt)
     assert every.map(1)[0] == pytest.approx(privacy.budget_rho(1.0), rel=1e-6)
     opendp_epsilon, _ = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(every), delta=delta).map(1)
@@ -214,8 +212,8 @@ def test_per_person_loss_composes_the_user_days_of_28_and_365_days_as_opendp_doe
     for level in privacy.LEVELS:
         privacy.release(store, project, level, DAY)
     day = dp.c.make_composition([
-        privacy.plan(r["detail"]["rho"], r["delta"] * 0.1, privacy.Bounds(), privacy.CARRIES[privacy._level(r)])
-        .composition() for r in privacy.releases_covering(store, project["project_id"])[DAY]])
+        privacy.level_plan(privacy._level(r), r["detail"]["rho"], r["delta"]).composition()
+        for r in privacy.releases_covering(store, project["project_id"])[DAY]])
     per_person = privacy.budget(store, project)["per_person"]
     for days in (28, 365):
         composed = dp.c.make_composition([day] * days)
@@ -255,8 +253,8 @@ def test_the_privacy_page_states_the_figures_the_collector_computes():
 
     page = (pathlib.Path(__file__).parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
     rho = privacy.budget_rho(1.0)
-    level = {name: privacy.plan(share * rho, share * privacy.DELTA_PER_USER_DAY * 0.1, privacy.Bounds(),
-                                privacy.CARRIES[name]) for name, share in privacy.LEVEL_SHARE.items()}
+    level = {name: privacy.level_plan(name, share * rho, share * privacy.DELTA_PER_USER_DAY)
+             for name, share in privacy.LEVEL_SHARE.items()}
     partial = privacy.loss(privacy.PARTIAL_SHARE * rho, privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY,
                            privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY * 0.1)
     stated = [
@@ -314,3 +312,17 @@ def test_the_public_platform_vocabulary_holds_what_ingestion_folds_names_to():
         python, os_key, arch = ingest._platform_names(implementation, version, os_name, machine)
         assert python in public["python"] and os_key in public["os"] and arch in public["arch"]
     assert "weird 9.9" not in public["python"]
+
+
+def test_a_block_bounds_its_user_days_by_the_popularity_its_own_days_published(store):
+    project = _project(store, 1e6)
+    project_id = project["project_id"]
+    public = {"users": {"m.pop", "m.heavy"}}
+    _insert(store, project_id, 1, stats={"m.pop": 1, "m.heavy": 10})
+    # Published earlier in the same block: m.pop is popular (public, so free to use).
+    store.record_release(project_id, DAY - datetime.timedelta(days=3), 0.0, True,
+                         [{"metric": "users", "key": "m.pop", "value": 500, "scale": 1.0}])
+    privacy.release(store, project, "block", DAY, bounds=privacy.Bounds(max_features=1), public=public)
+    first = privacy.period("block", DAY)[0]
+    users = {k: v for _, m, k, v, _ in store.published_period_cells(project_id, "block", first, DAY) if m == "users"}
+    assert (users["m.pop"], users["m.heavy"]) == (1, 0)  # the one feature kept is the popular one
