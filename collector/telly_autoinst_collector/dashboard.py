@@ -153,6 +153,24 @@ def period(today, days):
     return today - datetime.timedelta(days=days - 1), today
 
 
+def _schedule(project, accounts, today):
+    """When a project's numbers first come: the day after its first complete ISO week and 4-week block.
+
+    Counted from its first released day (its creation day before any): a week's release brings
+    feature users, a block's the full table (calls, versions, Python, OS, architecture). None
+    once that day has come.
+    """
+    start = min(accounts, default=project["created_at"].date())
+    found = {}
+    for level, name in (("week", "features_from"), ("block", "full_table_from")):
+        first, last = privacy.period(level, start)
+        if first < start:  # the period had begun before the project's first day: the next one
+            first, last = privacy.period(level, last + datetime.timedelta(days=1))
+        comes = last + datetime.timedelta(days=1)
+        found[name] = comes.isoformat() if comes > today else None
+    return found
+
+
 def stats(store, project, today, days, min_group, window_days):
     """The published numbers of ``project`` for the view of ``days`` days (see ``period``)."""
     project_id = project["project_id"]
@@ -258,6 +276,7 @@ def stats(store, project, today, days, min_group, window_days):
         "privacy": dict(account, window_days=window_days, region=project["region"], min_group=min_group,
                         noise_band="95%"),
         "level2_plaintext": _plaintext_users(store, project, first, last),
+        "schedule": _schedule(project, accounts, today),
     }
 
 

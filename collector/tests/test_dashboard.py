@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from telly_autoinst_collector import jobs, privacy
+from telly_autoinst_collector import dashboard, jobs, privacy
 from telly_autoinst_collector.dashboard import script_json, stats
 from telly_autoinst_collector.registry import create_project
 from telly_autoinst_collector.store import open_store
@@ -424,3 +424,19 @@ def test_the_4_week_view_combines_its_days_weeks_and_block_by_inverse_variance(s
     # Any other view reads the days only, as before.
     other = stats(store, store.project(project_id), today, 60, min_group=1, window_days=35)
     assert {f["key"]: f["users"] for f in other["features"]["by_users"]} == {"m.f": 280}
+
+
+def test_a_new_project_is_told_when_its_features_and_full_table_come(store):
+    project_id, _ = create_project(store, "demo", "us")
+    today = datetime.date(2026, 11, 12)  # a Thursday of the block that began on Monday 2026-11-02
+    store.record_release(project_id, datetime.date(2026, 11, 11), 1.0, True,
+                         [{"metric": "dau", "key": "", "value": 40, "scale": 1.0}], detail={"noise": "gaussian"})
+    data = stats(store, store.project(project_id), today, 30, min_group=10, window_days=35)
+    # Its first complete week is 2026-11-16..22, its first complete block 2026-11-30..2026-12-27.
+    assert data["schedule"] == {"features_from": "2026-11-23", "full_table_from": "2026-12-28"}
+    page = dashboard._TEMPLATES.get_template("dashboard.html").render(s=data, periods=(7, 30), stats_json="{}")
+    flat = " ".join(page.split())
+    assert "feature users come with the first complete week's release, on 2026-11-23" in flat
+    assert "the full table comes with the first complete 4-week block's release, on 2026-12-28" in flat
+    later = stats(store, store.project(project_id), datetime.date(2026, 12, 28), 30, min_group=10, window_days=35)
+    assert later["schedule"] == {"features_from": None, "full_table_from": None}
