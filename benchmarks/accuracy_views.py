@@ -14,7 +14,8 @@ days (calls before any clipping), and how many of the true top 10 features the A
 number (a top-10 feature without one counts as 100% error). Small scales run several projects
 side by side, for more samples.
 
-Usage: python benchmarks/accuracy_views.py [--scales 10,30,100,1000] [--json PATH].
+Usage: python benchmarks/accuracy_views.py [--scales 10,30,100,1000] [--json PATH]; with
+``--docs``, measures nothing and rewrites the table of docs/accuracy.md from RESULTS (a run's --json).
 Not a timed test: the figures depend on the noise drawn, not on the machine's speed.
 """
 
@@ -177,13 +178,34 @@ def run(seed=None, scales=None):
     return rows
 
 
+RESULTS = os.path.join(ROOT, "benchmarks", "results", "accuracy_views.json")
+DOCS = os.path.join(ROOT, "docs", "accuracy.md")
+# The table of docs/accuracy.md sits between these lines, and is never edited by hand.
+_BEGIN = "<!-- table: python benchmarks/accuracy_views.py --docs, from benchmarks/results/accuracy_views.json -->"
+_END = "<!-- end of table -->"
+
+
+def docs_page(page, rows):
+    """``page`` with its table replaced by the markdown of ``rows``."""
+    head, rest = page.split(_BEGIN, 1)
+    _, tail = rest.split(_END, 1)
+    return f"{head}{_BEGIN}\n\n{_table.format_markdown(rows)}\n\n{_END}{tail}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, help="seed of the simulated users (the noise is never seeded)")
     parser.add_argument("--scales", type=lambda text: [int(n) for n in text.split(",")],
                         help="only these daily-user counts (default: 10,30,100,1000,10000)")
     parser.add_argument("--json", help="also write the rows here")
+    parser.add_argument("--docs", action="store_true", help=f"rewrite the table of {DOCS} from {RESULTS}")
     args = parser.parse_args()
+    if args.docs:
+        with open(RESULTS) as results, open(DOCS, encoding="utf-8") as page:
+            text = docs_page(page.read(), json.load(results))
+        with open(DOCS, "w", encoding="utf-8") as page:
+            page.write(text)
+        return
     rows = run(seed=args.seed, scales=args.scales)
     print(_table.format_table(rows))
     print()

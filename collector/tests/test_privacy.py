@@ -326,3 +326,13 @@ def test_a_block_bounds_its_user_days_by_the_popularity_its_own_days_published(s
     first = privacy.period("block", DAY)[0]
     users = {k: v for _, m, k, v, _ in store.published_period_cells(project_id, "block", first, DAY) if m == "users"}
     assert (users["m.pop"], users["m.heavy"]) == (1, 0)  # the one feature kept is the popular one
+
+
+def test_the_accuracy_page_shows_the_benchmarks_results_file_unedited():
+    import pathlib
+
+    from benchmarks import accuracy_views
+
+    page = pathlib.Path(accuracy_views.DOCS).read_text(encoding="utf-8")
+    rows = json.loads(pathlib.Path(accuracy_views.RESULTS).read_text(encoding="utf-8"))
+    assert rows and accuracy_views.docs_page(page, rows) == page
