@@ -27,7 +27,8 @@ def _release_periods(store, project, today, bounds):
 
     A period is released only while all of it is in the window: a day of it released before
     whose raw rows are gone (released and expired before the calendar levels) would be missing
-    from its sums.
+    from its sums. A period whose days' budget releases before the calendar levels spent is
+    left out silently: it can never be released, and is no refusal of this run.
     """
     done = []
     project_id = project["project_id"]
@@ -40,7 +41,9 @@ def _release_periods(store, project, today, bounds):
             continue
         if any(first <= day <= last and day not in raw for day in released):
             continue
-        done.append((project_id, (level, first), _release(store, project, first, True, bounds, level)))
+        spent = _release(store, project, first, True, bounds, level)
+        if spent is not None:  # None: days released before the calendar levels spent their budget
+            done.append((project_id, (level, first), spent))
     return done
 
 

@@ -64,3 +64,14 @@ def test_maintain_serves_only_its_region(store):
     published = jobs.maintain(store, "us", TODAY, window_days=30)
     assert [p for p, _, _ in published] == [us]
     assert store.release_summary(eu) == {}
+
+
+def test_a_week_of_days_released_before_the_calendar_levels_is_left_alone_quietly(store):
+    project_id, _ = create_project(store, "demo", "us")
+    sunday = datetime.date(2026, 11, 1)
+    _insert(store, project_id, sunday)
+    # A complete release of the day from before the levels: the whole budget, no level recorded.
+    store.record_release(project_id, sunday, 1.0, True, [{"metric": "dau", "key": "", "value": 3, "scale": 20.0}],
+                         delta=1e-6, detail={"noise": "gaussian", "rho": 1.0})
+    assert jobs.publish(store, [project_id], sunday + datetime.timedelta(days=1)) == []
+    assert store.period_releases(project_id) == []
