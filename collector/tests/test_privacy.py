@@ -272,7 +272,8 @@ def test_the_privacy_page_states_the_figures_the_collector_computes():
         f"about {level['day'].threshold['users']} user-days of a feature in a daily release, "
         f"{level['week'].threshold['users']} in a weekly and {level['block'].threshold['users']} in a 4-week",
         f"each of at most {privacy.FEATURES_PER_USER_DAY} features",
-        f"L2 norm of at most {privacy.CALLS_L2_PER_USER_DAY}",
+        f"L2 norm of at most {privacy.CALLS_L2_PER_USER_DAY} ({privacy.BLOCK_CALLS_L2} in the 4-week release of a "
+        f"project whose days published at least {privacy.BLOCK_USERS} daily users",
     ]
     flat = " ".join(page.split())
     for text in stated:
@@ -336,3 +337,19 @@ def test_the_accuracy_page_shows_the_benchmarks_results_file_unedited():
     page = pathlib.Path(accuracy_views.DOCS).read_text(encoding="utf-8")
     rows = json.loads(pathlib.Path(accuracy_views.RESULTS).read_text(encoding="utf-8"))
     assert rows and accuracy_views.docs_page(page, rows) == page
+
+
+@pytest.mark.parametrize("published_users, calls", [(400, 50), (100, 21)])
+def test_a_block_of_a_project_with_300_daily_users_clips_calls_less(store, published_users, calls):
+    project = _project(store, 1e6)
+    project_id = project["project_id"]
+    _insert(store, project_id, 1, stats={"m.f": 50})
+    first = privacy.period("block", DAY)[0]
+    for n in range(28):  # the days' own releases published this many daily users
+        store.record_release(project_id, first + datetime.timedelta(days=n), 1e-9, True,
+                             [{"metric": "dau", "key": "", "value": published_users, "scale": 1.0}],
+                             delta=1e-15, detail={"noise": "gaussian", "rho": 1e-9, "level": "day"})
+    privacy.release(store, project, "block", DAY, public={"users": {"m.f"}})
+    cells = {(m, k): v for _, m, k, v, _ in store.published_period_cells(project_id, "block", first, DAY)}
+    # 49 calls beyond the first: clipped to an L2 norm of 20 below 300 daily users, of 60 above.
+    assert cells[("calls", "m.f")] == calls
