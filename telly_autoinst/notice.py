@@ -101,7 +101,7 @@ def build(name, project, runtime="python"):
         sent.append(f"how many times each {counted} of {name} was called;")
         sent.append("salted, keyed hashes (HMAC-SHA-256) of your user name, home directory, machine id and host "
                     "name, used only to count unique users. The salt never leaves your machine, and our "
-                    "collector re-keys the hashes on arrival and deletes them after its analytics window (30 days "
+                    "collector re-keys the hashes on arrival and deletes them after its analytics window (35 days "
                     "by default).")
     else:
         sent.append(f"how many times each {counted} of {name} was called.")

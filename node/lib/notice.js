@@ -91,7 +91,7 @@ function build(name, project, runtime = 'node') {
     sent.push(`how many times each ${counted} of ${name} was called;`);
     sent.push('salted, keyed hashes (HMAC-SHA-256) of your user name, home directory, machine id and host name, used '
       + 'only to count unique users. The salt never leaves your machine, and our collector re-keys the hashes on '
-      + 'arrival and deletes them after its analytics window (30 days by default).');
+      + 'arrival and deletes them after its analytics window (35 days by default).');
   } else {
     sent.push(`how many times each ${counted} of ${name} was called.`);
   }
