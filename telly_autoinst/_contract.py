@@ -3,6 +3,7 @@
 VERSION = 1
 TRUTHY = frozenset(('1', 'true', 'yes', 'y', 'on'))
 FALSY = frozenset(('0', 'false', 'no', 'n', 'off', ''))
+FORCED_SOURCE = 'forced by the user (TELLY_AUTOINST_PACKAGES or force_packages in the user config)'
 ENV_DISABLE = 'TELLY_DISABLE'
 ENV_DO_NOT_TRACK = 'DO_NOT_TRACK'
 ENV_DEBUG = 'TELLY_DEBUG'

@@ -21,6 +21,7 @@ import os
 import sys
 
 from . import _debug, index
+from ._contract import FORCED_SOURCE
 from ._record import record
 from .errors import ConfigError
 from .settings import process_settings, project_settings, read_user_config
@@ -418,8 +419,7 @@ def _overlap(a, b):
 
 
 def _forced_project(name, environ, user_config):
-    source = "forced by the user (TELLY_AUTOINST_PACKAGES or force_packages in the user config)"
-    return project_settings({"project_id": f"local:{name}"}, source, default_packages=(name,),
+    return project_settings({"project_id": f"local:{name}"}, FORCED_SOURCE, default_packages=(name,),
                             environ=environ, user_config=user_config)
 
 

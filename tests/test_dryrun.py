@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from telly_autoinst._contract import FORCED_SOURCE
+
 RUNTIME_KEYS = """
 import importlib, json, pkgutil, sys
 from telly_autoinst import engines
@@ -95,10 +97,13 @@ def test_missing_forced_package_fails(venv, home):
     assert "forced package(s) not found: no_such_pkg_xyz" in proc.stderr
 
 
-def test_forced_package_is_listed(venv, home):
-    proc = dry_run(venv, home, "--json", TELLY_AUTOINST_PACKAGES="sample_hatch")
-    assert proc.returncode == 0
-    assert any("sample_hatch" in p["packages"] for p in json.loads(proc.stdout)["distributions"])
+def test_forced_package_is_listed(venv, home, tmp_path):
+    (tmp_path / "plain_mod.py").write_text("def f():\n    return 1\n")
+    proc = dry_run(venv, home, "--json", TELLY_AUTOINST_PACKAGES="plain_mod", PYTHONPATH=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    forced = [d for d in json.loads(proc.stdout)["distributions"] if "plain_mod" in d["packages"]]
+    # Where its settings come from, in the words the Node client uses too (the contract's).
+    assert [d["source"] for d in forced] == [FORCED_SOURCE]
 
 
 def test_dry_run_reports_nothing(venv, home, tmp_path):

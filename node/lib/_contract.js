@@ -4,6 +4,7 @@
 const VERSION = 1;
 const TRUTHY = new Set(["1", "true", "yes", "y", "on"]);
 const FALSY = new Set(["0", "false", "no", "n", "off", ""]);
+const FORCED_SOURCE = "forced by the user (TELLY_AUTOINST_PACKAGES or force_packages in the user config)";
 const ENV_DISABLE = "TELLY_DISABLE";
 const ENV_DO_NOT_TRACK = "DO_NOT_TRACK";
 const ENV_DEBUG = "TELLY_DEBUG";
@@ -81,6 +82,7 @@ module.exports = {
   VERSION,
   TRUTHY,
   FALSY,
+  FORCED_SOURCE,
   ENV_DISABLE,
   ENV_DO_NOT_TRACK,
   ENV_DEBUG,

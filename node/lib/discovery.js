@@ -5,6 +5,7 @@
 // (--dry-run reports it), exactly as the Python client treats a malformed [tool.telly].
 
 const settings = require('./settings');
+const { FORCED_SOURCE } = require('./_contract');
 const { debug } = require('./_env');
 
 let context = null; // {userConfig, process} read once per thread
@@ -43,7 +44,7 @@ function resolveProject(pkg, ctx = readContext()) {
   const options = { name: pkg.name, version: pkg.version, root: pkg.root, userConfig: ctx.userConfig };
   if (table !== undefined) return settings.projectSettings(table, source, options);
   if (ctx.process && ctx.process.force_packages.includes(pkg.name)) {
-    return settings.projectSettings({ project_id: forcedProjectId(pkg.name) }, `${pkg.name} (TELLY_AUTOINST_PACKAGES)`,
+    return settings.projectSettings({ project_id: forcedProjectId(pkg.name) }, FORCED_SOURCE,
       Object.assign(options, { forced: true }));
   }
   return null;

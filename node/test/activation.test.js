@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
-const { REGISTER, REGISTER_MJS, tmpdir, cleanEnv, node, reports, demoApp, writeTree } = require('./support');
+const { CLI, REGISTER, REGISTER_MJS, tmpdir, cleanEnv, node, reports, demoApp, writeTree } = require('./support');
 
 function setup(files) {
   const app = demoApp(files);
@@ -154,6 +154,9 @@ test('TELLY_AUTOINST_PACKAGES counts a package that did not opt in, as local:NAM
   node(['--require', REGISTER, 'app.js'], { cwd: app, env: Object.assign({}, env, { TELLY_AUTOINST_PACKAGES: 'plain-dep' }) });
   const [r] = reports(out);
   assert.deepStrictEqual([r.project_id, r.stats], ['local:plain-dep', { 'plain-dep.f': 2 }]);
+  // --dry-run says where its settings come from in the words the Python client uses (the contract's).
+  const text = node([CLI, '--dry-run'], { cwd: app, env: Object.assign({}, env, { TELLY_AUTOINST_PACKAGES: 'plain-dep' }) }).stdout;
+  assert.ok(text.includes(`settings from: ${require('../lib/_contract').FORCED_SOURCE}\n`), text);
 });
 
 test('a malformed "telly" field is ignored at run time and reported by --dry-run', () => {
