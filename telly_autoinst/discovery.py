@@ -149,15 +149,19 @@ def _wheel_declaration(dist, name, version, module, root):
     origin = f"{PACKAGE_SETTINGS_FILE} of distribution {name} {version} (entry point {ENTRY_POINT_GROUP}: {module})"
     if located is None:
         # Not "project_id is missing": the whole file is, and that is what the author must fix.
+        # Stamped where it belongs: the file put there later rebuilds the index.
         return Declaration(origin, None, name, version, (root,),
                            f"{origin}: {relative} is missing from the installed distribution; ship it as package "
                            f"data (hatchling includes it by default; setuptools needs "
-                           f"[tool.setuptools.package-data] {root} = [\"{PACKAGE_SETTINGS_FILE}\"])")
+                           f"[tool.setuptools.package-data] {root} = [\"{PACKAGE_SETTINGS_FILE}\"])",
+                           str(dist.locate_file(relative)))
+    # The file is stamped (the last field): editing it leaves the site directory's stamp as it
+    # was, and must rebuild the index all the same.
     try:
         table = load_toml(located)
     except ConfigError as exc:
-        return Declaration(origin, None, name, version, (root,), str(exc))
-    return Declaration(origin, table, name, version, (root,), None)
+        return Declaration(origin, None, name, version, (root,), str(exc), located)
+    return Declaration(origin, table, name, version, (root,), None, located)
 
 
 def _settings_file(dist, relative):

@@ -2,14 +2,16 @@
 
 Finding opted-in packages needs ``importlib.metadata`` and a TOML parser (about 30 ms), far too
 much for every interpreter start. So discovery writes its result here, and start-up only checks
-that nothing it depended on changed: the mtime of every site directory (an install or uninstall
-adds or removes a ``.dist-info`` directory there), of the user's config file and of every
-``pyproject.toml`` that supplied settings.
+that nothing it depended on changed: the stamp of every site directory (an install or uninstall
+adds or removes a ``.dist-info`` directory there), of the user's config file, of every
+``pyproject.toml`` that supplied settings and of every ``telly.toml``. A stamp is the mtime, size,
+inode and ctime: a file replaced by one of the same size and mtime (a copy with ``cp -p``, an
+edit within one tick of a coarse clock) still changes its inode or ctime.
 
 File format, one record per line, tab-separated (plain text: reading it imports nothing)::
 
     telly_autoinst-index <FORMAT>
-    stamp <path> <mtime_ns or ->
+    stamp <path> <mtime_ns:size:inode:ctime_ns, or - when missing>
     watch <top-level module name>
     payload <hex of discovery's marshal dump, loaded only once a watched module is imported>
 """
@@ -23,7 +25,7 @@ from ._statefile import SELF, dir_refusal, private_dir, read_text, use_refusal, 
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
 _MAX_BYTES = 16 << 20
 
-FORMAT = "3"  # 3: every candidate site directory is stamped, so start-up only stats the stamps
+FORMAT = "4"  # 4: a stamp is mtime, size, inode and ctime (3: mtime alone)
 # The largest prime below 2**64: 256 has a huge order modulo it, so no two short names that
 # differ only by moved bytes collide (with a Mersenne prime, bytes 61 apart could be swapped).
 _PRIME_64 = (1 << 64) - 59
@@ -90,11 +92,12 @@ def writable():
     return os.access(directory, os.W_OK)
 
 
-def _mtime(path):
+def _stamp(path):
     try:
-        return str(os.stat(path).st_mtime_ns)
+        st = os.stat(path)
     except OSError:
         return "-"
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def site_dirs():
@@ -171,8 +174,8 @@ def read():
     for line in lines[1:]:
         kind, _, rest = line.partition("\t")
         if kind == "stamp":
-            stamp_path, _, mtime = rest.rpartition("\t")
-            if _mtime(stamp_path) != mtime:
+            stamp_path, _, stamp = rest.rpartition("\t")
+            if _stamp(stamp_path) != stamp:
                 return None
             stamped.add(stamp_path)
         elif kind == "watch":
@@ -202,7 +205,7 @@ def write(stamp_paths, watched, payload_text):
     private_dir(os.path.dirname(path))
     lines = [f"{_MAGIC}\t{FORMAT}"]
     for stamp_path in dict.fromkeys(stamp_paths):
-        lines.append(f"stamp\t{stamp_path}\t{_mtime(stamp_path)}")
+        lines.append(f"stamp\t{stamp_path}\t{_stamp(stamp_path)}")
     lines.extend(f"watch\t{name}" for name in sorted(watched))
     if "\n" in payload_text:
         raise ValueError("payload must be one line")

@@ -3,8 +3,9 @@
 One file per source file, under ``<user cache>/telly_autoinst/code/<cache tag>/``, never beside
 the package (site-packages is often read-only, and the package's own ``__pycache__`` must stay
 the package's). Like pytest's ``.pyc`` files, a file records what it was built from and is used
-only when all of it still holds: the source's path, size and mtime (ns), the interpreter's
-magic number, ``-O``, this package's version and the rewrite's format. Nothing else decides
+only when all of it still holds: the source's path, size, mtime, inode and ctime (a source
+replaced by one of the same size and mtime is still a new file), the interpreter's magic
+number, ``-O``, this package's version and the rewrite's format. Nothing else decides
 the rewrite (the project's include/exclude patterns are applied at run time), so one file
 serves every project and every selection.
 
@@ -62,7 +63,8 @@ def stamp(path):
         rewrite_format = _format or _read_format()
     except OSError:
         return None
-    return (rewrite_format, __version__, MAGIC_NUMBER, sys.flags.optimize, path, st.st_size, st.st_mtime_ns)
+    return (rewrite_format, __version__, MAGIC_NUMBER, sys.flags.optimize, path, st.st_size, st.st_mtime_ns,
+            st.st_ino, st.st_ctime_ns)
 
 
 def _read_format():

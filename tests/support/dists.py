@@ -4,14 +4,14 @@ discovery and pipeline tests that need a site directory's shape without building
 from pathlib import Path
 
 
-def installed(root, name, module, telly_toml=None, files=None, entry_point=True, source=""):
-    """``name`` 1.0 under ``root``, shipping the package ``module`` (dotted under a namespace
+def installed(root, name, module, telly_toml=None, files=None, entry_point=True, source="", version="1.0"):
+    """``name`` ``version`` under ``root``, shipping the package ``module`` (dotted under a namespace
     package: ``acme.textutils`` gets no ``acme/__init__.py``), opted in through its entry point
     and ``telly.toml`` when given."""
     root = Path(root)
-    info = root / f"{name}-1.0.dist-info"
+    info = root / f"{name}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     if entry_point:
         (info / "entry_points.txt").write_text(f"[telly]\n{module.replace('.', '_')} = {module}\n")
     package = root.joinpath(*module.split("."))
