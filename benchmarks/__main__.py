@@ -50,10 +50,9 @@ CASES = (
         ("collector ingestion, p99 latency at half rate", "ms", "<= 50"),
         ("dashboard JSON API, 30 days, 1,000,000 reports", "time to answer (ms)", "<= 300"),
     )),
-    ("accuracy", ()),
 )
 
-DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _run_case(name, placeholders, quick, lab):
@@ -84,7 +83,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a rough table in a few minutes")
     parser.add_argument("--only", help="comma-separated case modules: " + ",".join(n for n, _ in CASES))
-    parser.add_argument("--json", dest="json_out", default=str(DEFAULT_JSON), help="where to write the rows")
+    parser.add_argument("--json", dest="json_out",
+                        help="where to write the rows (default: benchmarks/results/CASES-DATE.json, a new file: "
+                             "a run never overwrites another's figures)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--python", help="interpreter version for the venv-based cases, e.g. 3.13 (default: this one)")
     parser.add_argument("--engine", help="TELLY_ENGINE for the hooked children: rewrite, monitoring or wrapt "
@@ -128,7 +129,8 @@ def main(argv=None):
         "durations_s": durations,
         "rows": rows,
     }
-    out = Path(args.json_out)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d-%H%M")
+    out = Path(args.json_out or RESULTS / f"{'-'.join(durations) if args.only else 'all'}-{stamp}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"\nwrote {out}", file=sys.stderr)

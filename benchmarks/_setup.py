@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks import _generate, _table
+from benchmarks import _generate, _packages, _table
 from tests.support.venvs import VenvFactory, build_wheel, clean_env
 
 TELLY_ORIGINAL = "telly==0.9.3"
@@ -58,6 +58,23 @@ class Lab:
     def imports(self):
         """The generated watched package and a real package (forced in by the case)."""
         return self._pair([str(self.wheels[_generate.GEN]), REAL_PACKAGE])
+
+    @functools.cached_property
+    def packages(self):
+        """The real packages of the whole-run rows (benchmarks/_packages.py), each forced in by the case."""
+        return self._pair([package.requirement for package in _packages.PACKAGES])
+
+    @functools.cached_property
+    def import_sys_only(self):
+        """A venv like ``packages.bare`` whose ``telly_autoinst.pth`` only runs ``import sys``: what
+        any ``.pth`` file costs ``site``, the anchor of the start-up row on 3.12 and later."""
+        venv = self.factory.new(python=self.python, extra=[p.requirement for p in _packages.PACKAGES])
+        pth = venv.site_packages / "telly_autoinst.pth"
+        # A new file, not the installed one rewritten: uv hard-links installed files to its cache,
+        # so writing through the link would change every venv's .pth, the hooked one's too.
+        pth.unlink()
+        pth.write_text("import sys\n")
+        return venv
 
     @functools.cached_property
     def original(self):

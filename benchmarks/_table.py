@@ -87,7 +87,7 @@ def _fmt_value(value):
 
 
 def verdict(item):
-    if item.get("met") is None and item.get("value") is not None and not item.get("target"):
+    if item.get("met") is None and item.get("value") is not None and item.get("target") in (None, "", "-"):
         return "no target"  # a figure printed for context (e.g. the other scales of a target)
     return {True: "ok", False: "MISSED", None: "not measured"}[item.get("met")]
 

@@ -9,10 +9,11 @@ hosts and of all their senders. Each host's own CPU comes from its ``wait4``; th
 senders'. The parent is a separate process (``python -m benchmarks.sender_cost --child``), so the
 suite's own process never becomes a subreaper.
 
-The program is ``engine_costs``'s click program, watched (``TELLY_AUTOINST_PACKAGES=click``),
-in the hooked venv, reporting to a real collector stand-in on 127.0.0.1 that accepts every
-report. After the 100th run, one more sender is started as a host would start it, so every
-queued report has left before the figures are read (the child checks the counts that arrived).
+The program is the click program of the whole-run rows (``benchmarks/_packages.py``), watched
+(``TELLY_AUTOINST_PACKAGES=click``), in the hooked venv, reporting to a real collector stand-in
+on 127.0.0.1 that accepts every report. After the 100th run, one more sender is started as a
+host would start it, so every queued report has left before the figures are read (the child
+checks the counts that arrived).
 Two variants, each from an empty spool:
 
 * **as shipped**: a host starts a sender only when none took the spool in the last
@@ -32,8 +33,8 @@ import sys
 import time
 
 from benchmarks import _table
+from benchmarks._packages import CLICK_PROGRAM as PROGRAM
 from benchmarks._setup import Lab, per_python, script
-from benchmarks.engine_costs import PROGRAM
 from tests.support.venvs import find_python
 
 VERSIONS = ("3.11",)

@@ -36,3 +36,4 @@ def test_missed_targets_are_said_plainly():
 def test_a_figure_without_a_target_is_context_not_unmeasured():
     assert _table.verdict(_table.row("accuracy at 100 users", "median error (%)", 14.5, "")) == "no target"
     assert _table.verdict(_table.row("accuracy at 100 users", "median error (%)", None, "")) == "not measured"
+    assert _table.verdict(_table.row("rich, for comparison", "ratio", 1.2, "-")) == "no target"

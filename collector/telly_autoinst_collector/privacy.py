@@ -46,14 +46,15 @@ import opendp.prelude as dp
 # OpenDP user transformations, whose stability maps (below) are ours: "honest-but-curious".
 dp.enable_features("contrib", "honest-but-curious")
 
-# Chosen by measurement (benchmarks/accuracy.py): 9 of 10 simulated user-days use at most 5 features,
+# Chosen by measurement (benchmarks/_workload.py's users): 9 of 10 simulated user-days use at most 5 features,
 # and as many have calls beyond the first with an L2 norm of at most 20. Tighter bounds cost less
 # noise but more bias (4 features: 6% fewer users of the top 10; an L2 norm of 16: 19% fewer calls).
 FEATURES_PER_USER_DAY = 5
 # What ingestion keeps of one report: its most called features, up to this many. The release
 # picks a user-day's features by their public popularity, which ingestion cannot know; keeping
 # only FEATURES_PER_USER_DAY by calls per report lost 6% of the top-10 features' users at 10,000
-# daily users (benchmarks/accuracy.py). Four times as many keeps that loss out of the figures.
+# daily users (an accuracy benchmark since replaced by benchmarks/accuracy_views.py). Four times
+# as many keeps that loss out of the figures.
 FEATURES_PER_REPORT = 4 * FEATURES_PER_USER_DAY
 CALLS_L2_PER_USER_DAY = 20
 # A 4-week block of a project whose days published at least BLOCK_USERS daily users on average
