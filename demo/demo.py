@@ -146,10 +146,11 @@ def _summary(stats):
     print(f"  versions (user-days): {versions}")
     p = stats["privacy"]
     person = p["per_person"]["28"]
+    weekly = p["new_name_threshold"]["week"]
     print(f"  privacy: ε {p['epsilon_per_user_day']} and δ {p['delta_per_user_day']} per user-day in total; "
           f"ε spent at most {p['epsilon_max_user_day']} by any user-day; one person active on 28 days: "
-          f"ε {person['epsilon']} at δ {person['delta']:g}; names first seen need "
-          f"{p['new_name_threshold']} users on a day")
+          f"ε {person['epsilon']} at δ {person['delta']:g}"
+          + (f"; a name nobody registered needs about {weekly} user-days of a week" if weekly else ""))
 
 
 def _stop_on_signal(signum, frame):
@@ -195,10 +196,11 @@ def main():
 
     db_url = f"sqlite:///{work / 'collector.db'}"
     collector_env = {**os.environ, "TELLY_COLLECTOR_DB": db_url, "TELLY_DISABLE": "1"}
+    # Thousands of daily users: declared large, so that its daily releases carry features too.
     created = json.loads(_run([python, "-m", "telly_autoinst", "collector", "project", "create", "wordstats",
-                               "--json"], env=collector_env, capture_output=True).stdout)
+                               "--profile", "large", "--json"], env=collector_env, capture_output=True).stdout)
     project_id, token = created["project_id"], created["read_token"]
-    print(f"registered project {project_id}")
+    print(f"registered project {project_id} (profile large)")
 
     _step("the author's checkout of wordstats: [tool.telly] gets the project id; no code changes")
     checkout = work / "wordstats-checkout"
@@ -208,6 +210,14 @@ def main():
     pyproject.write_text(pyproject.read_text().replace("REPLACED-BY-DEMO", project_id))
     print(pyproject.read_text().split("[tool.telly]")[1].strip().join(["[tool.telly]\n", ""]))
     _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(checkout)])
+    _step("the author registers wordstats' feature keys from `--dry-run --json`: public names, released daily")
+    (work / "users" / "u0").mkdir(parents=True, exist_ok=True)
+    listing = _run([python, "-m", "telly_autoinst", "--dry-run", "--json"], capture_output=True,
+                   env={**{k: v for k, v in os.environ.items() if not k.startswith("TELLY_")},
+                        "HOME": str(work / "users" / "u0")}).stdout
+    (work / "keys.json").write_text(listing)
+    _run([python, "-m", "telly_autoinst", "collector", "project", "register-keys", "--project", project_id,
+          str(work / "keys.json")], env=collector_env)
 
     rng = random.Random(2026)
     today = datetime.datetime.now(datetime.timezone.utc).date()

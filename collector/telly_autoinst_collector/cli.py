@@ -167,18 +167,36 @@ def _project_create(args):
     from .registry import create_project
 
     project_id, token = create_project(_store(args), args.name, args.region, project_id=args.project_id,
-                                       epsilon_per_day=args.epsilon_per_day, level2_plaintext=args.level2_plaintext)
+                                       epsilon_per_day=args.epsilon_per_day, level2_plaintext=args.level2_plaintext,
+                                       profile=args.profile)
     if args.level2_plaintext:
         print(f"telly_autoinst collector: {project_id} stores Level II in plain text (user name, home, machine id, "
               "host name) from users who agreed, and shows it on its dashboard; for internal corporate "
               "deployments only", file=sys.stderr)
     if args.json:
         print(json.dumps({"project_id": project_id, "read_token": token, "region": args.region,
-                          "level2_plaintext": args.level2_plaintext}))
+                          "level2_plaintext": args.level2_plaintext, "profile": args.profile or "small",
+                          "profile_declared": args.profile is not None}))
     else:
         print(f"project_id: {project_id}\nread_token: {token}\nregion:     {args.region}\n"
+              f"profile:    {_profile_text(args.profile or 'small', args.profile is not None)}\n"
               f"Clients send with TELLY_HTTP_SERVER=http://HOST:PORT and this project_id; keep the read token "
               f"secret (it is stored hashed and cannot be shown again).")
+    return 0
+
+
+def _profile_text(profile, declared):
+    return f"{profile} ({'declared' if declared else 'automatic'})"
+
+
+def _project_set_profile(args):
+    from .registry import set_profile
+
+    store = _store(args)
+    set_profile(store, args.project, args.profile)
+    project = store.project(args.project)
+    print(f"{args.project}: profile {_profile_text(project['profile'], project['profile_declared'])}, for the "
+          "releases made from now on")
     return 0
 
 
@@ -255,9 +273,10 @@ def _project_list(args):
         print(json.dumps([dict(row, created_at=row["created_at"].isoformat()) for row in rows]))
         return 0
     for row in rows:
+        profile = _profile_text(row["profile"], row["profile_declared"])
         print(f"{row['project_id']}  {row['region']}  created {row['created_at']:%Y-%m-%d}  "
-              f"epsilon/day {row['epsilon_per_day']:g}{'  plaintext Level II' if row['level2_plaintext'] else ''}  "
-              f"{row['name']}")
+              f"epsilon/day {row['epsilon_per_day']:g}  profile {profile}"
+              f"{'  plaintext Level II' if row['level2_plaintext'] else ''}  {row['name']}")
     if not rows:
         print(f"no projects in {_location(args)}", file=sys.stderr)
     return 0
@@ -373,7 +392,18 @@ _COMMANDS = (
         (("--level2-plaintext",), dict(action="store_true",
                                        help="internal corporate deployments only: store and show Level II in plain "
                                             "text when the package and the user agreed too")),
+        (("--profile",), dict(choices=("small", "large"),
+                              help="declare what daily releases carry: small, daily users only (features weekly, "
+                                   "the full table every 4 weeks); large, features daily too. Default: small, "
+                                   "becoming large on its own after a 4-week block of 1,000 daily users or more")),
     ], _project_create),
+    (("project", "set-profile"), "declare a project's profile (small or large), or give the choice back to the "
+                                 "collector (auto)", [
+        (("profile",), dict(choices=("small", "large", "auto"))),
+        (("--project",), dict(required=True, help="the project id")),
+        (("--db",), dict(help=_DB_HELP)),
+        (("--region",), _REGION),
+    ], _project_set_profile),
     (("project", "rotate-token"), "replace a project's read token; prints the new one (the old one stops working)", [
         (("project_id",), dict()),
         (("--json",), dict(action="store_true", help="print {project_id, read_token} as JSON")),
@@ -403,7 +433,7 @@ _COMMANDS = (
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),
     ], _import),
-    (("project", "list"), "list the projects of the database, with region, creation day and privacy loss", [
+    (("project", "list"), "list the projects of the database, with region, creation day, privacy loss and profile", [
         (("--json",), dict(action="store_true", help="print a JSON list of the projects")),
         (("--db",), dict(help=_DB_HELP)),
         (("--region",), _REGION),

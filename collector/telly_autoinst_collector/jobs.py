@@ -28,7 +28,8 @@ def _release_periods(store, project, today, bounds):
     A period is released only while all of it is in the window: a day of it released before
     whose raw rows are gone (released and expired before the calendar levels) would be missing
     from its sums. A period whose days' budget releases before the calendar levels spent is
-    left out silently: it can never be released, and is no refusal of this run.
+    left out silently: it can never be released, and is no refusal of this run. A block's release
+    may make a small project large (privacy.grows) for the releases after it.
     """
     done = []
     project_id = project["project_id"]
@@ -44,13 +45,17 @@ def _release_periods(store, project, today, bounds):
         spent = _release(store, project, first, True, bounds, level)
         if spent is not None:  # None: days released before the calendar levels spent their budget
             done.append((project_id, (level, first), spent))
+            if level == "block" and privacy.grows(store, project, first):
+                store.set_profile(project_id, "large", declared=False, only_from="small")
+                project = store.project(project_id)
     return done
 
 
 def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
     """Release each completed day not yet released complete (and today's partial day if asked).
 
-    Then each complete week and 4-week block not released yet, after its days.
+    And each complete week and 4-week block not released yet, after its days and before the days
+    after it: a block may change the profile the next days are released with.
 
     Returns [(project_id, day or (level, first day), (ε, δ) its user-days have spent in total (the
     most spent of a period's), or None when the budget allowed no further release)].
@@ -62,6 +67,10 @@ def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
             continue
         released = store.release_summary(project_id)
         for day in store.raw_days(project_id):
+            if day > today:
+                break
+            done += _release_periods(store, project, day, bounds)  # the periods that ended before it
+            project = store.project(project_id) or project
             if day < today and not released.get(day, (0.0, False))[1]:
                 done.append((project_id, day, _release(store, project, day, True, bounds)))
             elif day == today and through_now:

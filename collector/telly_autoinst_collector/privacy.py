@@ -7,15 +7,20 @@ merged into user-days and each is bounded before any noise (``Bounds``): 1 to da
 ``max_features`` features; and its calls beyond the first of each of those features, as one
 vector scaled down to an L2 norm of at most ``calls_l2``.
 
-Each release of a day is one OpenDP adaptive composition under approximate
-zero-concentrated DP: discrete Gaussian noise on every count (exact integer sampler, CKS20),
-with L2 sensitivities. Names (features, versions, platforms) go through OpenDP's thresholded
-Gaussian (partition selection): a name nobody has published before appears only when its noisy
-count passes a threshold, which is what δ pays for. Names that are public already are released
-every day without a threshold: those the author registered (feature keys from the package's
-``--dry-run --json`` listing, versions), a fixed vocabulary of platform names, and names published
-on the previous ``KNOWN_DAYS`` days (they enter the thresholded mechanism shifted far above it; a
-stable pre-processing that costs nothing, since no report decides which names they are).
+Each release (of a day, an ISO week or a 4-week block) is one OpenDP adaptive composition under
+approximate zero-concentrated DP: discrete Gaussian noise on every count (exact integer sampler,
+CKS20), with L2 sensitivities. What a release carries depends on its level and on the project's
+profile (``CARRIES``). Names that are public already are released without a threshold, whatever
+their count: those the author registered (feature keys from the package's ``--dry-run --json``
+listing, versions), a fixed vocabulary of platform names, and names published on the previous
+``KNOWN_DAYS`` days. A daily release carries those names only (a count per name, no other name
+whatever the reports hold). Weekly and 4-week releases may also publish a name nobody made
+public, through OpenDP's thresholded Gaussian (partition selection): it appears only when its
+noisy count passes a threshold, which is what δ pays for; public names enter that mechanism
+shifted far above it (a stable pre-processing that costs nothing, since no report decides which
+names they are). A name so published is the output of a DP release: using it afterwards is
+post-processing, and it becomes known for ``KNOWN_DAYS``, yet it never enters the author's
+registered set (docs/decisions/0008-public-names-and-profiles.md).
 Calls are released for the feature names just selected: the clipped sum of the calls beyond each
 user's first, plus that feature's noisy users (a clipped per-user mean times the users; the
 dashboard shows calls per user). Counting only the calls beyond the first keeps the L2 norm, and
@@ -65,22 +70,43 @@ BLOCK_CALLS_L2 = 60
 # Per user-day in total, as the ε: well below 1 / (user-days of one day) up to 100,000 daily users.
 DELTA_PER_USER_DAY = 1e-6
 # Share of a user-day's ρ and δ that one release of its partial day (publish --through-now) may
-# take, out of the daily level's; the complete day's release spends the rest of the daily level's.
-# A second partial release of a day is refused.
-PARTIAL_SHARE = 0.1
+# take, out of the daily level's, by profile; the complete day's release spends the rest of the
+# daily level's. A second partial release of a day is refused.
+PARTIAL_SHARE = {"small": 0.05, "large": 0.1}
 # The calendar levels of releases: a UTC day, an ISO week (Monday to Sunday) and a 4-week block
 # (four ISO weeks counted from _BLOCK_EPOCH). Each user-day is in exactly one period of each.
 LEVELS = ("day", "week", "block")
 _BLOCK_EPOCH = datetime.date(2024, 1, 1)  # a Monday
-# Share of a user-day's ρ and δ each level's release spends (the day's includes PARTIAL_SHARE).
+_ALL = ("dau", "users", "calls", "version", "python", "os", "arch")
+# The profiles (store.PROFILES; each project's is in its row, with whether it was declared):
+# what each level's release carries, and the share of a user-day's ρ and δ each level's release
+# spends (the day's includes PARTIAL_SHARE). The order of a release's metrics is its composition's.
+#
+# small, every new project: a day's release carries its daily users only (below about 1,000 daily
+# users a day's feature counts are mostly noise), a week's feature users too, a 4-week block's
+# everything. large, declared by the operator or reached at a 4-week boundary (LARGE_DAILY_USERS):
+# a day's release carries everything too.
+#
 # A sum over a period is best released once for the period: over 28 days, the block's ρ counts in
 # full, a week's a quarter and a day's 1/28 (inverse-variance weights of the sums). So most of
 # the budget goes to the block, which carries every metric; the week's carries what a project
-# reads between blocks.
-LEVEL_SHARE = {"day": PARTIAL_SHARE + 0.15, "week": 0.25, "block": 0.5}
-_ALL = ("dau", "users", "calls", "version", "python", "os", "arch")
-# What each level's release carries (the order is the composition's).
-CARRIES = {"day": _ALL, "week": ("dau", "users"), "block": _ALL}
+# reads between blocks. A small project's day spends only what its daily users need.
+CARRIES = {
+    "small": {"day": ("dau",), "week": ("dau", "users"), "block": _ALL},
+    "large": {"day": _ALL, "week": ("dau", "users"), "block": _ALL},
+}
+LEVEL_SHARE = {
+    "small": {"day": PARTIAL_SHARE["small"] + 0.05, "week": 0.25, "block": 0.65},
+    "large": {"day": PARTIAL_SHARE["large"] + 0.15, "week": 0.25, "block": 0.5},
+}
+# A small project that is not declared becomes large at the end of a 4-week block whose release
+# published at least this many daily users on average (never back: a declared profile is kept).
+LARGE_DAILY_USERS = 1000
+# Levels whose releases may publish a name nobody made public (partition selection). A daily
+# release carries public names only: those the author registered, the platform vocabulary, and
+# names published on the previous KNOWN_DAYS days (a week's or block's output, public already).
+# A day's threshold (about 100 user-days of one name) is seldom reached by a name worth showing.
+SELECTING = ("week", "block")
 # A daily release's weight of daily users, instead of WEIGHTS["dau"]: a day's users are read from
 # the daily release alone, its features from the weekly and 4-week ones mostly. With 0.05, daily
 # users were off by 3.0% at 1,000 daily users and 22% at 100 (benchmarks/accuracy_views.py).
@@ -115,10 +141,11 @@ class Bounds:
             and sum((c - 1) ** 2 for c in d[0].values()) <= self.calls_l2 ** 2 for d in days)
 
 
-def user_days(rows, bounds, popularity=None):
+def user_days(rows, bounds, popularity=None, features=None):
     """One day's raw rows merged per user and bounded: [(calls by feature, version, python, os, arch)].
 
-    A user-day keeps ``max_features`` of its features: the most popular in ``popularity`` (users
+    A user-day keeps ``max_features`` of its features (of those in ``features`` if given: the only
+    ones a release of public names counts): the most popular in ``popularity`` (users
     published on earlier days: public, so using it costs nothing) and then the most called, ties by
     name so that the choice never depends on row order. Dropping the least popular features first
     keeps the bias of the bound away from the features authors look at. Its calls beyond the first
@@ -133,7 +160,7 @@ def user_days(rows, bounds, popularity=None):
             entry = merged[uid] = ({}, version, python, os_name, arch)
         calls = entry[0]
         for key, count in json.loads(stats).items():
-            if count > 0:  # a feature counts as used from its first call
+            if count > 0 and (features is None or key in features):  # used from its first call
                 calls[key] = calls.get(key, 0) + int(count)
     days = []
     for calls, *facts in merged.values():
@@ -146,13 +173,27 @@ def user_days(rows, bounds, popularity=None):
     return days
 
 
+def _names_of(day, metric):
+    return day[0] if metric == "users" else (day[_KEYED.index(metric)],)
+
+
 def _keyed_counts(days, metric, known, shift):
     counts = dict.fromkeys(known, shift)
     for day in days:
-        keys = day[0] if metric == "users" else (day[_KEYED.index(metric)],)
-        for key in keys:
+        for key in _names_of(day, metric):
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _public_counts(days, metric, names):
+    """Counts of ``metric`` for ``names`` only, in their order: names outside it are never counted."""
+    index = {name: i for i, name in enumerate(names)}
+    vector = [0] * len(names)
+    for day in days:
+        for key in _names_of(day, metric):
+            if key in index:
+                vector[index[key]] += 1
+    return vector
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +204,7 @@ class Plan:
     selection_delta: float  # partition selection's δ, all metrics together
     bounds: Bounds
     sigma: dict  # metric -> standard deviation of its Gaussian noise, for the metrics released
-    threshold: dict  # keyed metric -> smallest noisy count at which a new name is released
+    threshold: dict  # keyed metric -> smallest noisy count at which a new name is released; none: public names only
 
     @property
     def metrics(self):
@@ -182,12 +223,25 @@ class Plan:
         return dp.c.make_approximate(count >> dp.m.then_gaussian(self.sigma["dau"]))
 
     def shift(self, metric):
-        """Added to known names' counts: far above the threshold, so they always pass it."""
+        """Added to known names' counts: far above the threshold, so they always pass it (0 without one)."""
+        if metric not in self.threshold:
+            return 0
         return self.threshold[metric] + math.ceil(40 * self.sigma[metric])
 
     def keyed(self, metric, known=()):
-        """Counts of ``metric`` by name, with partition selection for names not in ``known``."""
+        """Counts of ``metric`` by name, with partition selection for names not in ``known``.
+
+        Without a threshold for ``metric`` (a release of public names only): the counts of the
+        names of ``known`` alone, as a vector in their sorted order, and no other name whatever
+        the reports hold. The same Gaussian on the same L2 sensitivity, so the same ρ; no δ.
+        """
         l0, shift = self._l0(metric), self.shift(metric)
+        if metric not in self.threshold:
+            names = sorted(known)
+            vector = dp.t.make_user_transformation(
+                *self._space, dp.vector_domain(_I64), dp.l2_distance(T=float),
+                lambda days: _public_counts(days, metric, names), lambda d: math.sqrt(l0) * d)
+            return dp.c.make_approximate(vector >> dp.m.then_gaussian(self.sigma[metric]))
         counts = dp.t.make_user_transformation(
             *self._space, dp.map_domain(dp.atom_domain(T=str), _I64),
             dp.l02inf_distance(dp.absolute_distance(T=dp.i64)),
@@ -224,8 +278,8 @@ class Plan:
         rho, selection = self.composition().map(1)
         return float(rho), float(selection)
 
-    def detail(self, rho, selection_delta, level="day"):
-        return {"noise": "gaussian", "level": level, "mechanism": _MECHANISM,
+    def detail(self, rho, selection_delta, level="day", profile="large"):
+        return {"noise": "gaussian", "level": level, "profile": profile, "mechanism": _MECHANISM,
                 "rho": rho, "selection_delta": selection_delta, "sigma": self.sigma, "threshold": self.threshold,
                 "bounds": dataclasses.asdict(self.bounds), "known_days": KNOWN_DAYS}
 
@@ -250,20 +304,23 @@ def _threshold(sigma, l0, delta):
 @functools.lru_cache(maxsize=64)
 def plan(rho, selection_delta, bounds=Bounds(), metrics=_ALL, dau_weight=WEIGHTS["dau"]):
     """The release of ``metrics`` that spends ``rho`` (split by their ``WEIGHTS``, daily users' by
-    ``dau_weight``) and ``selection_delta`` (split evenly between its keyed metrics)."""
+    ``dau_weight``) and ``selection_delta`` (split evenly between its keyed metrics; 0: no partition
+    selection, public names only)."""
     sensitivity = {"dau": 1.0, "users": math.sqrt(bounds.max_features), "calls": float(bounds.calls_l2)}
     weights = dict(WEIGHTS, dau=dau_weight)
     weight = sum(weights[m] for m in metrics)
     sigma = {m: sensitivity.get(m, 1.0) / math.sqrt(2 * weights[m] / weight * rho) for m in _ALL if m in metrics}
     keyed = [m for m in _KEYED if m in metrics]
     each = selection_delta / max(1, len(keyed))
-    threshold = {m: _threshold(sigma[m], bounds.max_features if m == "users" else 1, each) for m in keyed}
+    threshold = {m: _threshold(sigma[m], bounds.max_features if m == "users" else 1, each)
+                 for m in keyed if selection_delta > 0}
     return Plan(rho, selection_delta, bounds, sigma, threshold)
 
 
-def level_plan(level, rho, delta, bounds=Bounds()):
-    """The release of ``level`` that spends ``rho`` and ``delta`` (a tenth of it on partition selection)."""
-    return plan(rho, delta * _SELECTION_DELTA, bounds, CARRIES[level],
+def level_plan(profile, level, rho, delta, bounds=Bounds()):
+    """The release of ``level`` for a project of ``profile`` that spends ``rho`` and ``delta`` (a tenth of it
+    on partition selection, at the levels that select names)."""
+    return plan(rho, delta * _SELECTION_DELTA if level in SELECTING else 0.0, bounds, CARRIES[profile][level],
                 DAY_DAU_WEIGHT if level == "day" else WEIGHTS["dau"])
 
 
@@ -369,15 +426,16 @@ def _share(project, covering, level, complete):
     share, or less when a day of it spent more before (releases made before the calendar levels).
     """
     total_rho = budget_rho(project["epsilon_per_day"])
-    rho = LEVEL_SHARE[level] * total_rho
-    delta = LEVEL_SHARE[level] * DELTA_PER_USER_DAY
+    shares, partial = LEVEL_SHARE[project["profile"]], PARTIAL_SHARE[project["profile"]]
+    rho = shares[level] * total_rho
+    delta = shares[level] * DELTA_PER_USER_DAY
     for releases in covering:
         own = [r for r in releases if _level(r) == level]
         if level == "day" and not complete:
             # One partial release per day, from the reserved share (the complete day gets the rest).
             if own:
                 return None
-            rho, delta = PARTIAL_SHARE * total_rho, PARTIAL_SHARE * DELTA_PER_USER_DAY
+            rho, delta = partial * total_rho, partial * DELTA_PER_USER_DAY
         own_rho, own_delta = _spent(own)
         all_rho, all_delta = _spent(releases)
         rho = min(rho - own_rho, total_rho - all_rho)
@@ -420,6 +478,8 @@ def _cells(chosen, queries, known):
             continue  # queried right after users, for the names users released
         names = known.get(metric, set())
         released = queries(chosen.keyed(metric, names))
+        if metric not in chosen.threshold:  # public names only: a vector in the names' order
+            released = dict(zip(sorted(names), released))
         shift = chosen.shift(metric)
         if metric == "users" and "calls" in chosen.metrics:
             keys = sorted(released)
@@ -462,15 +522,17 @@ def release(store, project, level, day, complete=True, bounds=Bounds(), public=N
     rho_share, delta_share = share
     if level == "block" and _mean_daily_users(store, project_id, days) >= BLOCK_USERS:
         bounds = dataclasses.replace(bounds, calls_l2=max(bounds.calls_l2, BLOCK_CALLS_L2))
-    chosen = level_plan(level, rho_share, delta_share, bounds)
+    chosen = level_plan(project["profile"], level, rho_share, delta_share, bounds)
     known, popularity = _known(store, project_id, first, last, public)
+    # A release of public names only counts the known features: the bound keeps those.
+    features = None if "users" in chosen.threshold else known.get("users", set())
     bounded = []
     for each in days:  # a user is recognised within a day only: each day's user-days are its own units
-        bounded += user_days(store.reports_of_day(project_id, each), bounds, popularity)
+        bounded += user_days(store.reports_of_day(project_id, each), bounds, popularity, features)
     rho, selection = chosen.spent()  # OpenDP's own privacy map, not our arithmetic
     cells = _cells(chosen, chosen.composition()(bounded), known)
     epsilon = loss(rho, delta_share, selection)  # this release alone, at its share of δ
-    detail = chosen.detail(rho, selection, level)
+    detail = chosen.detail(rho, selection, level, project["profile"])
     if level == "day":
         before = [r for r in covering.get(day, []) if _level(r) == "day"]
         stored = store.record_release(project_id, day, epsilon, complete, cells, delta=delta_share, detail=detail,
@@ -490,6 +552,21 @@ def release_day(store, project, day, complete, bounds=Bounds(), public=None):
     return release(store, project, "day", day, complete, bounds, public)
 
 
+def grows(store, project, first):
+    """Whether the released 4-week block from ``first`` makes a small project large.
+
+    Only a profile the collector chose (not one declared) and only from small to large: when the
+    block's own release published at least ``LARGE_DAILY_USERS`` daily users on average (its count
+    of user-days over 28 days; public, so deciding on it costs nothing). From the next day on, the
+    project's daily releases carry features too.
+    """
+    if project["profile"] != "small" or project["profile_declared"]:
+        return False
+    published = [value for _, metric, _, value, _ in store.published_period_cells(
+        project["project_id"], "block", first, first) if metric == "dau"]
+    return bool(published) and published[0] / 28 >= LARGE_DAILY_USERS
+
+
 def budget(store, project):
     """The privacy account of a project, as shown on the dashboard and in the API.
 
@@ -506,6 +583,10 @@ def budget(store, project):
     latest = store.latest_release_detail(project["project_id"])
     # Nothing released yet: describe what the next release will use, without calibrating it here.
     detail = latest or {"mechanism": _MECHANISM, "bounds": dataclasses.asdict(Bounds())}
+    # New names appear in weekly and 4-week releases only: their latest thresholds of feature users.
+    thresholds = dict.fromkeys(SELECTING)
+    for period_release in store.period_releases(project["project_id"]):
+        thresholds[period_release["level"]] = (period_release["detail"].get("threshold") or {}).get("users")
     per_person = {}
     for days in LOSS_DAYS:
         per_person[str(days)] = {"epsilon": round(loss(days * worst_rho, days * worst_delta,
@@ -517,13 +598,13 @@ def budget(store, project):
         "epsilon_per_user_day": epsilon,
         "delta_per_user_day": delta,
         "rho_per_user_day": rho,
-        "partial_share": PARTIAL_SHARE,
+        "partial_share": PARTIAL_SHARE[project["profile"]],
         "epsilon_max_user_day": round(max((a[3] for a in accounts), default=0.0), 6),
         "delta_max_user_day": max((a[1] for a in accounts), default=0.0),
         "days_released": len(accounts),
         "per_person": per_person,
         "bounds": detail.get("bounds"),
-        "new_name_threshold": (detail.get("threshold") or {}).get("users"),
+        "new_name_threshold": thresholds,
     }
 
 

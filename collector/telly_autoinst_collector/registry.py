@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from telly_autoinst.errors import ConfigError
 
 from .ingest import project_id_ok
+from .store import PROFILES
 
 REGIONS = ("us", "eu")
 
@@ -19,12 +20,16 @@ def _sha256(token):
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, level2_plaintext=False):
+def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, level2_plaintext=False,
+                   profile=None):
     """Register a project; return (project_id, read_token). The token is shown once, stored hashed.
 
     ``level2_plaintext`` is the collector's agreement to store plaintext Level II for this project
-    (internal corporate deployments); it cannot be changed later.
+    (internal corporate deployments); it cannot be changed later. ``profile`` ("small" or "large")
+    is declared by the operator; without it the project starts small and may become large on its own.
     """
+    if profile is not None and profile not in PROFILES:
+        raise ConfigError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if region not in REGIONS:
         raise ConfigError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
     if not epsilon_per_day > 0:
@@ -43,8 +48,24 @@ def create_project(store, name, region, project_id=None, epsilon_per_day=1.0, le
                          epsilon_per_day=float(epsilon_per_day),
                          # The column of a per-day cap on re-releases; the ε per day is a total now.
                          epsilon_cap_per_day=float(epsilon_per_day),
-                         level2_plaintext=bool(level2_plaintext))
+                         level2_plaintext=bool(level2_plaintext), profile=profile or "small",
+                         profile_declared=profile is not None)
     return project_id, token
+
+
+def set_profile(store, project_id, profile):
+    """Declare the project's profile ("small" or "large"), or give the choice back to the collector
+    ("auto": the profile stays as it is, and a small one becomes large at a 4-week boundary when its
+    block averaged enough daily users). Applies to the releases made from now on."""
+    if profile not in PROFILES + ("auto",):
+        raise ConfigError(f"the profile must be one of {', '.join(PROFILES)} or auto, got {profile!r}")
+    project = store.project(project_id)
+    if project is None:
+        raise ConfigError(f"no project {project_id!r} is registered in this database")
+    if profile == "auto":
+        store.set_profile(project_id, project["profile"], declared=False)
+    else:
+        store.set_profile(project_id, profile, declared=True)
 
 
 def rotate_token(store, project_id):

@@ -25,7 +25,11 @@ from telly_autoinst.errors import ConfigError
 # 4: releases.delta and releases.detail (the δ of a release and how it was made).
 # 5: the public_keys table (names an author registered as public: released without a threshold).
 # 6: period_releases and period_cells (the releases of ISO weeks and 4-week blocks).
-SCHEMA_VERSION = 6
+# 7: projects.profile and projects.profile_declared (what each level's release carries, privacy.py).
+SCHEMA_VERSION = 7
+
+# What a project's releases carry (privacy.CARRIES): every new project starts small.
+PROFILES = ("small", "large")
 
 # pg_advisory_lock keys: migrations and new partitions (per transaction), background jobs (per session).
 _MIGRATION_LOCK = 7406057
@@ -54,6 +58,10 @@ projects = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     # The collector's side of plaintext Level II (`project create --level2-plaintext`); fixed at creation.
     sa.Column("level2_plaintext", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Schema 7: one of PROFILES, and whether the operator declared it
+    # (`project create --profile`, `project set-profile`); an automatic one may go from small to large.
+    sa.Column("profile", sa.String(8), nullable=False, server_default="small"),
+    sa.Column("profile_declared", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # One HMAC key per project and UTC day; deleted with that day's raw rows when it leaves the window.
@@ -232,9 +240,32 @@ def _migrate_to_6(conn):
     period_cells.create(conn, checkfirst=True)
 
 
+# The daily users at which a project became large when schema 7 came (privacy.LARGE_DAILY_USERS then):
+# a migration step is fixed once released, whatever the constant becomes later.
+_LARGE_AT_7 = 1000
+
+
+def _migrate_to_7(conn):
+    """Projects get a profile: large (automatic) if the days they published in their latest 28
+    averaged 1,000 daily users or more (their daily releases carried features until now); small otherwise."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("projects")}
+    for column in (projects.c.profile, projects.c.profile_declared):
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            default = "'small'" if column.name == "profile" else "FALSE"
+            conn.execute(sa.text(f"ALTER TABLE projects ADD COLUMN {column.name} {kind} NOT NULL DEFAULT {default}"))
+    for project_id, last in conn.execute(sa.select(cells.c.project_id, sa.func.max(cells.c.day))
+                                         .where(cells.c.metric == "dau").group_by(cells.c.project_id)).all():
+        average = conn.execute(sa.select(sa.func.avg(cells.c.value)).where(
+            cells.c.project_id == project_id, cells.c.metric == "dau",
+            cells.c.day > last - datetime.timedelta(days=28))).scalar_one()
+        if average >= _LARGE_AT_7:
+            conn.execute(projects.update().where(projects.c.project_id == project_id).values(profile="large"))
+
+
 # version -> step; each step runs in its own transaction together with its schema_version row.
 _MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5,
-               6: _migrate_to_6}
+               6: _migrate_to_6, 7: _migrate_to_7}
 
 
 def _private_dir(path):
@@ -482,6 +513,15 @@ class Store:
     def create_project(self, **row):
         with self.engine.begin() as conn:
             conn.execute(projects.insert().values(created_at=_now(), **row))
+
+    def set_profile(self, project_id, profile, declared, only_from=None):
+        """Set the project's profile; False if there is no such project (or, with ``only_from``, its
+        profile is not that one or was declared: an automatic switch never overrides an operator's)."""
+        query = projects.update().where(projects.c.project_id == project_id)
+        if only_from is not None:
+            query = query.where(projects.c.profile == only_from, projects.c.profile_declared == sa.false())
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(profile=profile, profile_declared=declared)).rowcount == 1
 
     def set_read_token(self, project_id, read_token_sha256):
         """Replace the project's read-token hash; False if there is no such project."""

@@ -24,8 +24,13 @@ def test_project_create_prints_id_and_token(db_url, tmp_path):
 
 
 def test_publish_through_now_and_the_dashboard_numbers(db_url, tmp_path, serve):
+    # A large project: its daily releases carry its registered features too.
     created = json.loads(_cli("project", "create", "demo", "--json", "--db", db_url, "--epsilon-per-day", "1e6",
-                              home=tmp_path).stdout)
+                              "--profile", "large", home=tmp_path).stdout)
+    listing = tmp_path / "keys.json"
+    listing.write_text(json.dumps({"distributions": [{"project_id": created["project_id"], "keys": ["m.f"]}]}))
+    assert _cli("project", "register-keys", "--project", created["project_id"], str(listing), "--db", db_url,
+                home=tmp_path).returncode == 0
     server = serve(db_url, "--min-group", "1")
     for user in ("a", "b", "c"):
         assert post(server.url, make_report(created["project_id"], user=user, stats={"m.f": 2})).status_code == 200
@@ -284,3 +289,28 @@ def test_project_list_and_delete(db_url, tmp_path, serve):
                                                      home=tmp_path).stdout)] == [kept]
     missing = _cli("project", "delete", gone, "--yes", "--db", db_url, home=tmp_path)
     assert missing.returncode == 2 and gone in missing.stderr
+
+
+def test_profiles_are_declared_at_creation_or_later_and_listed(tmp_path):
+    from telly_autoinst_collector import privacy
+
+    db = f"sqlite:///{tmp_path}/c.sqlite3"
+    small = json.loads(_cli("project", "create", "small", "--json", "--db", db, home=tmp_path).stdout)
+    large = json.loads(_cli("project", "create", "large", "--profile", "large", "--json", "--db", db,
+                            home=tmp_path).stdout)
+    assert (small["profile"], small["profile_declared"]) == ("small", False)
+    assert (large["profile"], large["profile_declared"]) == ("large", True)
+    text = _cli("project", "list", "--db", db, home=tmp_path).stdout
+    assert "profile small (automatic)" in text and "profile large (declared)" in text
+    done = _cli("project", "set-profile", "--project", small["project_id"], "large", "--db", db, home=tmp_path)
+    assert done.returncode == 0 and "profile large (declared)" in done.stdout, done.stderr
+    done = _cli("project", "set-profile", "--project", large["project_id"], "auto", "--db", db, home=tmp_path)
+    assert done.returncode == 0 and "profile large (automatic)" in done.stdout, done.stderr
+    listed = {p["name"]: (p["profile"], p["profile_declared"])
+              for p in json.loads(_cli("project", "list", "--json", "--db", db, home=tmp_path).stdout)}
+    assert listed == {"small": ("large", True), "large": ("large", False)}
+    refused = _cli("project", "set-profile", "--project", "us-nope", "small", "--db", db, home=tmp_path)
+    assert refused.returncode == 2 and "us-nope" in refused.stderr
+    # The help states the collector's own threshold.
+    assert f"{privacy.LARGE_DAILY_USERS:,} daily users" in " ".join(
+        _cli("project", "create", "--help", home=tmp_path).stdout.split())

@@ -20,12 +20,13 @@ from telly_autoinst_collector.registry import create_project
 from telly_autoinst_collector.store import open_store
 
 
-def _seed(store, epsilon=1e6, days=5, users=12, odd_name=None):
+def _seed(store, epsilon=1e6, days=5, users=12, odd_name=None, profile="large"):
     """``days`` released days of ``users`` users each, ending yesterday; exact when epsilon is huge.
 
-    With ``odd_name``, every other user also calls a feature of that name.
+    With ``odd_name``, every other user also calls a feature of that name. A large project by
+    default: its daily releases carry everything.
     """
-    project_id, token = create_project(store, "Demo Package", "us", epsilon_per_day=epsilon)
+    project_id, token = create_project(store, "Demo Package", "us", epsilon_per_day=epsilon, profile=profile)
     today = datetime.datetime.now(datetime.timezone.utc).date()
     rng = random.Random(7)
     for back in range(days, 0, -1):
@@ -34,7 +35,7 @@ def _seed(store, epsilon=1e6, days=5, users=12, odd_name=None):
         for u in range(users - back):
             rows.append({"project_id": project_id, "report_id": f"{back:04x}{u:028x}", "day": day, "uid": f"u{u}",
                          "version": "1.0" if u % 3 else "2.0", "python": f"CPython 3.{10 + u % 3}",
-                         "os": "Linux" if u % 4 else "Darwin", "arch": "x86_64",
+                         "os": "Linux" if u % 4 else "Windows", "arch": "x86_64",
                          "stats": json.dumps({"demo.f": rng.randint(1, 9), "demo.Rare.g" if u < 2 else "demo.h": 1,
                                               **({odd_name: 2} if odd_name and u % 2 else {})})})
         store.insert_reports(rows)
@@ -58,11 +59,12 @@ def test_stats_are_exact_with_a_huge_epsilon_and_hide_small_groups(store):
     # Under min_group a feature is listed as "fewer than N" with its band, its calls not shown.
     (rare,) = [f for f in high["features"]["by_users"] if f["key"] == "demo.Rare.g"]
     assert rare["users"] is None and rare["calls"] is None and rare["fewer_than"] == 11 and rare["users_band"] >= 0
-    assert {r["key"] for r in data["os"]["rows"]} == {"Linux", "Darwin"}
+    assert {r["key"] for r in data["os"]["rows"]} == {"Linux", "Windows"}
     assert data["privacy"]["epsilon_max_user_day"] > 0 and data["privacy"]["region"] == "us"
     # The days' own releases, and their week's if one of them completed: within δ per user-day in total.
     delta_max = data["privacy"]["delta_max_user_day"]
-    assert privacy.LEVEL_SHARE["day"] * privacy.DELTA_PER_USER_DAY * 0.999 < delta_max <= privacy.DELTA_PER_USER_DAY
+    day_delta = privacy.LEVEL_SHARE["large"]["day"] * privacy.DELTA_PER_USER_DAY
+    assert day_delta * 0.999 < delta_max <= privacy.DELTA_PER_USER_DAY
     assert set(data["privacy"]["per_person"]) == {"28", "365"}
     assert set(data["versions"]["series"]) == {"1.0", "2.0"} and len(data["versions"]["series"]["1.0"]) == 5
     calls = {f["key"]: (f["calls"], f["calls_per_user"]) for f in data["features"]["by_calls"]}

@@ -31,13 +31,21 @@ def _collector(*args, home):
 
 def test_counts_of_real_programs_reach_the_dashboard(venvs, sample_wheels, tmp_path, serve):
     db = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
-    # The sample packages' own project ids, registered here; a huge epsilon makes the noise vanish.
+    # The sample packages' own project ids, registered here as large (features in daily releases);
+    # a huge epsilon makes the noise vanish.
     created = {}
     for project_id in ("sample-hatch-project", "sample-st-project"):
         created[project_id] = json.loads(_collector("project", "create", project_id, "--project-id", project_id,
-                                                    "--epsilon-per-day", "1e6", "--json", "--db", db, home=tmp_path))
+                                                    "--epsilon-per-day", "1e6", "--profile", "large", "--json",
+                                                    "--db", db, home=tmp_path))
     server = serve(db, "--min-group", "1")
     venv = venvs.get(extra=[sample_wheels["pkg_hatch"], sample_wheels["pkg_setuptools"]])
+    # The authors register their packages' keys (and versions) from what the client lists: daily
+    # releases carry public names only.
+    listing = tmp_path / "keys.json"
+    listing.write_text(venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], tmp_path, check=True).stdout)
+    for project_id in created:
+        _collector("project", "register-keys", "--project", project_id, str(listing), "--db", db, home=tmp_path)
     for user in ("alice", "bob"):
         home = tmp_path / user
         home.mkdir()

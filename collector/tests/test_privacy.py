@@ -9,6 +9,7 @@ import pytest
 
 from telly_autoinst_collector import privacy
 from telly_autoinst_collector.registry import create_project
+from telly_autoinst_collector.store import PROFILES
 
 DAY = datetime.date(2026, 11, 1)
 
@@ -67,8 +68,8 @@ def test_the_budget_is_the_largest_rho_opendp_converts_to_the_day_epsilon_and_th
     assert math.isclose(sum(privacy.WEIGHTS.values()), 1.0)
 
 
-def _project(store, epsilon):
-    project_id, _ = create_project(store, "demo", "us", epsilon_per_day=epsilon)
+def _project(store, epsilon, profile="large"):
+    project_id, _ = create_project(store, "demo", "us", epsilon_per_day=epsilon, profile=profile)
     return store.project(project_id)
 
 
@@ -82,24 +83,30 @@ def _cells(store, project_id, day=DAY):
     return {(m, k): (v, s) for _, m, k, v, s in store.published_cells(project_id, day, day)}
 
 
-def _day_plan(epsilon=1.0):
-    share = privacy.LEVEL_SHARE["day"]
-    return privacy.level_plan("day", share * privacy.budget_rho(epsilon), share * privacy.DELTA_PER_USER_DAY)
+def _day_plan(epsilon=1.0, profile="large"):
+    share = privacy.LEVEL_SHARE[profile]["day"]
+    return privacy.level_plan(profile, "day", share * privacy.budget_rho(epsilon), share * privacy.DELTA_PER_USER_DAY)
+
+
+def _rebuilt(release):
+    """A stored release's composition, made again from what it recorded (OpenDP maps it)."""
+    detail = release["detail"]
+    return privacy.level_plan(detail["profile"], detail["level"], detail["rho"], release["delta"]).composition()
 
 
 def test_release_is_noisy_accounted_and_stored_once(store):
     project = _project(store, 1.0)
     _insert(store, project["project_id"], 400)
-    epsilon, delta = privacy.release_day(store, project, DAY, True)
+    epsilon, delta = privacy.release_day(store, project, DAY, True, public={"users": {"m.f"}})
     # The complete day spends the daily level's share; its week and block have theirs still.
-    share = privacy.LEVEL_SHARE["day"]
+    share = privacy.LEVEL_SHARE["large"]["day"]
     assert delta == pytest.approx(share * privacy.DELTA_PER_USER_DAY) and 0.3 < epsilon < 0.6
     account = store.release_accounts(project["project_id"])[DAY]
     assert account["detail"]["noise"] == "gaussian" and account["detail"]["level"] == "day"
     cells = _cells(store, project["project_id"])
     assert cells[("dau", "")][1] == _day_plan().sigma["dau"]
     assert abs(cells[("dau", "")][0] - 400) < 8 * cells[("dau", "")][1]
-    # 400 users of m.f pass the daily threshold with overwhelming probability.
+    # A registered key: released whatever its count, with its calls.
     assert ("users", "m.f") in cells and ("calls", "m.f") in cells
     assert store.published_cells(project["project_id"], DAY, DAY) == store.published_cells(
         project["project_id"], DAY, DAY)
@@ -119,7 +126,10 @@ def test_days_weeks_and_blocks_are_calendar_aligned_each_day_in_exactly_one_of_e
             assert privacy.period(level, first) == privacy.period(level, last) == (first, last)
         assert (privacy.period("block", day)[0] - datetime.date(2024, 1, 1)).days % 28 == 0
         day += datetime.timedelta(days=1)
-    assert math.isclose(sum(privacy.LEVEL_SHARE.values()), 1.0)
+    assert set(privacy.CARRIES) == set(privacy.LEVEL_SHARE) == set(privacy.PARTIAL_SHARE) == set(PROFILES)
+    for profile in PROFILES:
+        assert math.isclose(sum(privacy.LEVEL_SHARE[profile].values()), 1.0)
+        assert 0 < privacy.PARTIAL_SHARE[profile] < privacy.LEVEL_SHARE[profile]["day"]
 
 
 def test_a_weekly_release_selects_a_frequent_unregistered_name_and_carries_users_only(store):
@@ -142,7 +152,7 @@ def test_a_day_its_week_and_its_block_share_one_budget_checked_against_opendps_m
     _insert(store, project_id, 50)
     partial = privacy.release_day(store, project, DAY, False)
     assert privacy.release_day(store, project, DAY, False) is None  # one partial release a day
-    assert partial[1] == pytest.approx(privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY)
+    assert partial[1] == pytest.approx(privacy.PARTIAL_SHARE["large"] * privacy.DELTA_PER_USER_DAY)
     privacy.release_day(store, project, DAY, True)
     assert privacy.release_day(store, project, DAY, True) is None
     privacy.release(store, project, "week", DAY)
@@ -152,8 +162,7 @@ def test_a_day_its_week_and_its_block_share_one_budget_checked_against_opendps_m
     covering = privacy.releases_covering(store, project_id)[DAY]
     assert sorted(privacy._level(r) for r in covering) == ["block", "day", "day", "week"]
     # OpenDP's own composition of the four releases, converted at the total δ, says the same.
-    rebuilt = [privacy.level_plan(privacy._level(r), r["detail"]["rho"], r["delta"]).composition() for r in covering]
-    every = dp.c.make_composition(rebuilt)
+    every = dp.c.make_composition([_rebuilt(r) for r in covering])
     assert every.map(1)[0] == pytest.approx(privacy.budget_rho(1.0), rel=1e-6)
     opendp_epsilon, _ = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(every), delta=delta).map(1)
     assert opendp_epsilon <= epsilon * (1 + 1e-9) and opendp_epsilon == pytest.approx(epsilon, rel=1e-3)
@@ -161,7 +170,7 @@ def test_a_day_its_week_and_its_block_share_one_budget_checked_against_opendps_m
     # Another day of the block, released complete only: its block share is spent, the rest unused.
     other = DAY - datetime.timedelta(days=20)
     assert privacy.day_account(privacy.releases_covering(store, project_id)[other])[0] == pytest.approx(
-        privacy.LEVEL_SHARE["block"] * privacy.budget_rho(1.0), rel=1e-6)
+        privacy.LEVEL_SHARE["large"]["block"] * privacy.budget_rho(1.0), rel=1e-6)
 
 
 def test_a_rare_new_name_is_not_published_but_a_known_one_is(store):
@@ -197,7 +206,7 @@ def test_a_huge_epsilon_gives_exact_counts(store):
     project = _project(store, 1e6)
     _insert(store, project["project_id"], 7, stats={"m.f": 2})
     for level in privacy.LEVELS:
-        privacy.release(store, project, level, DAY)
+        privacy.release(store, project, level, DAY, public={"users": {"m.f"}, "python": {"CPython 3.11"}})
     assert _cells(store, project["project_id"])[("users", "m.f")][0] == 7
     first = privacy.period("block", DAY)[0]
     cells = {(m, k): v for _, m, k, v, _ in store.published_period_cells(project["project_id"], "block", first, DAY)}
@@ -211,9 +220,7 @@ def test_per_person_loss_composes_the_user_days_of_28_and_365_days_as_opendp_doe
     _insert(store, project["project_id"], 20)
     for level in privacy.LEVELS:
         privacy.release(store, project, level, DAY)
-    day = dp.c.make_composition([
-        privacy.level_plan(privacy._level(r), r["detail"]["rho"], r["delta"]).composition()
-        for r in privacy.releases_covering(store, project["project_id"])[DAY]])
+    day = dp.c.make_composition([_rebuilt(r) for r in privacy.releases_covering(store, project["project_id"])[DAY]])
     per_person = privacy.budget(store, project)["per_person"]
     for days in (28, 365):
         composed = dp.c.make_composition([day] * days)
@@ -253,24 +260,34 @@ def test_the_privacy_page_states_the_figures_the_collector_computes():
 
     page = (pathlib.Path(__file__).parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
     rho = privacy.budget_rho(1.0)
-    level = {name: privacy.level_plan(name, share * rho, share * privacy.DELTA_PER_USER_DAY)
-             for name, share in privacy.LEVEL_SHARE.items()}
-    partial = privacy.loss(privacy.PARTIAL_SHARE * rho, privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY,
-                           privacy.PARTIAL_SHARE * privacy.DELTA_PER_USER_DAY * 0.1)
+    plans = {(profile, name): privacy.level_plan(profile, name, share * rho, share * privacy.DELTA_PER_USER_DAY)
+             for profile, shares in privacy.LEVEL_SHARE.items() for name, share in shares.items()}
+
+    def row(label, each):
+        return f"| {label} | " + " | ".join(each(profile) for profile in ("small", "large")) + " |"
+
+    def sigma(level, metric):
+        return lambda profile: (f"{round(plans[profile, level].sigma[metric])}"
+                                if metric in plans[profile, level].sigma else "—")
+
+    share = privacy.LEVEL_SHARE
     stated = [
         f"ρ ≈ {rho:.4f}",
-        f"ε ≈ {partial:.2f} on its own",
-        f"**{privacy.PARTIAL_SHARE:.0%}**",
-        f"**{privacy.LEVEL_SHARE['day']:.0%}** for the day, **{privacy.LEVEL_SHARE['week']:.0%}** for the week "
-        f"and **{privacy.LEVEL_SHARE['block']:.0%}** for the 4-week block",
+        row("daily release (of which a partial day's)",
+            lambda p: f"{share[p]['day']:.0%} ({privacy.PARTIAL_SHARE[p]:.0%})"),
+        row("weekly release", lambda p: f"{share[p]['week']:.0%}"),
+        row("4-week release", lambda p: f"{share[p]['block']:.0%}"),
+        row("a day's users, daily release", sigma("day", "dau")),
+        row("a feature's users, daily release", sigma("day", "users")),
+        row("a feature's users, weekly release", sigma("week", "users")),
+        row("a feature's users, 4-week release", sigma("block", "users")),
+        row("a feature's calls beyond the first, 4-week release", sigma("block", "calls")),
+        f"about {plans['small', 'week'].threshold['users']} user-days of a feature in a weekly release and "
+        f"{plans['small', 'block'].threshold['users']} (small) or {plans['large', 'block'].threshold['users']} "
+        "(large) in a 4-week release",
+        f"at least **{privacy.LARGE_DAILY_USERS:,} daily users on average**",
         f"| all of 28 days | {privacy.loss(28 * rho, 28e-6, 28e-7):.2f} | 2.8·10⁻⁵ |",
         f"| all of 365 days | {privacy.loss(365 * rho, 365e-6, 365e-7):.1f} | 3.65·10⁻⁴ |",
-        f"about {round(level['day'].sigma['dau'])} for a day's users in a daily release",
-        f"{round(level['week'].sigma['users'])} for a feature's users in a weekly release",
-        f"{round(level['block'].sigma['users'])} for a feature's users and {round(level['block'].sigma['calls'])} "
-        "for its calls beyond the first in a 4-week release",
-        f"about {level['day'].threshold['users']} user-days of a feature in a daily release, "
-        f"{level['week'].threshold['users']} in a weekly and {level['block'].threshold['users']} in a 4-week",
         f"each of at most {privacy.FEATURES_PER_USER_DAY} features",
         f"L2 norm of at most {privacy.CALLS_L2_PER_USER_DAY} ({privacy.BLOCK_CALLS_L2} in the 4-week release of a "
         f"project whose days published at least {privacy.BLOCK_USERS} daily users",
@@ -353,3 +370,100 @@ def test_a_block_of_a_project_with_300_daily_users_clips_calls_less(store, publi
     cells = {(m, k): v for _, m, k, v, _ in store.published_period_cells(project_id, "block", first, DAY)}
     # 49 calls beyond the first: clipped to an L2 norm of 20 below 300 daily users, of 60 above.
     assert cells[("calls", "m.f")] == calls
+
+
+def _levels_of(store, project_id, day=DAY):
+    """{level: the metrics its release published} of the day's own, week's and block's releases."""
+    found = {"day": {m for m, _ in _cells(store, project_id, day)}}
+    for level in ("week", "block"):
+        first = privacy.period(level, day)[0]
+        found[level] = {m for _, m, _, _, _ in store.published_period_cells(project_id, level, first, first)}
+    return found
+
+
+def test_a_small_projects_day_carries_daily_users_its_week_feature_users_its_block_everything(store):
+    project = _project(store, 1.0, profile=None)
+    project_id = project["project_id"]
+    assert (project["profile"], project["profile_declared"]) == ("small", False)  # every new project
+    _insert(store, project_id, 200)
+    public = {"users": {"m.f"}, "version": {"1.0"}, "python": {"CPython 3.11"}, "os": {"Linux"}, "arch": {"x86_64"}}
+    partial = privacy.release_day(store, project, DAY, False, public=public)
+    assert partial[1] == pytest.approx(privacy.PARTIAL_SHARE["small"] * privacy.DELTA_PER_USER_DAY)
+    for level in privacy.LEVELS:
+        assert privacy.release(store, project, level, DAY, public=public) is not None
+    assert _levels_of(store, project_id) == {"day": {"dau"}, "week": {"dau", "users"},
+                                             "block": {"dau", "users", "calls", "version", "python", "os", "arch"}}
+    # Its releases spend the small profile's shares; together, the whole budget, by OpenDP's own maps.
+    covering = privacy.releases_covering(store, project_id)[DAY]
+    rho = privacy.budget_rho(1.0)
+    for release in covering:
+        level = release["detail"]["level"]
+        share = privacy.LEVEL_SHARE["small"][level] - (privacy.PARTIAL_SHARE["small"] if level == "day" else 0)
+        if level == "day" and not release.get("complete", True):
+            share = privacy.PARTIAL_SHARE["small"]
+        assert release["detail"]["profile"] == "small" and release["detail"]["rho"] == pytest.approx(share * rho)
+    every = dp.c.make_composition([_rebuilt(r) for r in covering])
+    assert every.map(1)[0] == pytest.approx(rho, rel=1e-6)
+    opendp_epsilon, _ = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(every),
+                                            delta=privacy.DELTA_PER_USER_DAY).map(1)
+    assert 0.99 < opendp_epsilon <= 1.0
+
+
+def test_a_daily_release_carries_public_names_only_and_spends_no_selection_delta(store):
+    project = _project(store, 1.0)  # large: features every day
+    project_id = project["project_id"]
+    # 400 users of a name nobody registered, on a version nobody registered: far above any threshold.
+    _insert(store, project_id, 400, stats={"m.new": 1, "m.f": 1}, version="9.9")
+    public = {"users": {"m.f"}}
+    privacy.release_day(store, project, DAY, True, public=public)
+    cells = _cells(store, project_id)
+    assert ("users", "m.f") in cells and ("users", "m.new") not in cells and ("version", "9.9") not in cells
+    (day_release,) = store.day_releases(project_id, DAY)
+    # OpenDP's map of the release as recorded: no partition selection, so no δ spent on it.
+    assert day_release["detail"]["selection_delta"] == 0 and day_release["detail"]["threshold"] == {}
+    assert _rebuilt(day_release).map(1)[1] == 0
+    # The weekly release may select it (400 user-days pass its threshold); a name so published is
+    # public output, released by the next days without a threshold (still never registered).
+    privacy.release(store, project, "week", DAY, public=public)
+    week = {(m, k) for _, m, k, _, _ in store.published_period_cells(
+        project_id, "week", privacy.period("week", DAY)[0], DAY)}
+    assert ("users", "m.new") in week
+    next_day = DAY + datetime.timedelta(days=1)
+    _insert(store, project_id, 3, day=next_day, stats={"m.new": 1})
+    privacy.release_day(store, project, next_day, True, public=public)
+    assert ("users", "m.new") in _cells(store, project_id, next_day)
+    assert store.public_keys(project_id) == {}
+
+
+def test_a_block_whose_days_changed_profile_stays_within_one_budget(store):
+    project = _project(store, 1.0, profile=None)
+    project_id = project["project_id"]
+    first = privacy.period("block", DAY)[0]
+    days = [first + datetime.timedelta(days=n) for n in (0, 27)]
+    for day in days:
+        _insert(store, project_id, 20, day=day)
+    privacy.release_day(store, project, days[0], True)  # small: the day's small share
+    store.set_profile(project_id, "large", declared=True)
+    project = store.project(project_id)
+    privacy.release_day(store, project, days[1], True)  # large: the day's larger share
+    epsilon, delta = privacy.release(store, project, "block", days[1])
+    assert epsilon <= 1.0 and delta <= privacy.DELTA_PER_USER_DAY * (1 + 1e-9)
+    covering = privacy.releases_covering(store, project_id)
+    for day in days:
+        every = dp.c.make_composition([_rebuilt(r) for r in covering[day]])
+        assert every.map(1)[0] <= privacy.budget_rho(1.0) * (1 + 1e-9)
+        assert privacy.day_account(covering[day])[3] <= 1.0
+
+
+@pytest.mark.parametrize("profile, declared, daily_users, grows", [
+    ("small", False, privacy.LARGE_DAILY_USERS, True), ("small", False, privacy.LARGE_DAILY_USERS - 1, False),
+    ("small", True, 10 * privacy.LARGE_DAILY_USERS, False), ("large", False, 10, False)])
+def test_a_block_of_1000_daily_users_makes_an_automatic_small_project_large(store, profile, declared, daily_users,
+                                                                             grows):
+    project = _project(store, 1.0, profile=profile if declared else None)
+    project_id = project["project_id"]
+    store.set_profile(project_id, profile, declared=declared)
+    first = privacy.period("block", DAY)[0]
+    store.record_period_release(project_id, "block", first, DAY, 0.5, 5e-7, {"rho": 0.01, "level": "block"},
+                                [{"metric": "dau", "key": "", "value": 28 * daily_users, "scale": 30.0}])
+    assert privacy.grows(store, store.project(project_id), first) is grows

@@ -283,7 +283,7 @@ def test_version_2_database_gains_the_plaintext_agreement_switched_off(db_url, m
     old.dispose()
     monkeypatch.undo()
     upgraded = store_module.open_store(db_url)
-    assert upgraded.version() == store_module.SCHEMA_VERSION == 6
+    assert upgraded.version() == store_module.SCHEMA_VERSION == 7
     assert upgraded.project("old")["level2_plaintext"] is False
     assert upgraded.public_keys("old") == {}  # schema 5 follows on
     assert upgraded.period_releases("old") == []  # and schema 6

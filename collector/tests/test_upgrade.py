@@ -56,6 +56,8 @@ def check_schema4_contents(store):
         assert set(store.release_accounts(project_id)) == {DAYS[0]}
         assert store.period_releases(project_id) == []  # weeks and blocks came with schema 6
         assert [cell[:2] for cell in store.published_cells(project_id, DAYS[0], DAYS[1])] == [(DAYS[0], "dau")]
+    # Schema 7: every project gets a profile the collector chose; these published a few users a day.
+    assert {(p["profile"], p["profile_declared"]) for p in store.projects()} == {("small", False)}
     users = store.plaintext_users("us-corporate", DAYS[0], DAYS[1])
     assert sorted(u["user"] for u in users) == ["user0", "user1", "user2"] and {u["days"] for u in users} == {2}
     assert store.plaintext_users("us-fixture", DAYS[0], DAYS[1]) == []
@@ -119,3 +121,20 @@ def test_the_operators_upgrade_steps_on_a_schema4_store(tmp_path, serve):
         store.dispose()
     assert [p["project_id"] for p in json.loads(cli("project", "list", "--json", "--db", db_url).stdout)] == [
         "eu-fixture", "us-corporate", "us-fixture"]
+
+
+def test_a_project_that_published_1000_daily_users_is_large_after_the_upgrade(tmp_path):
+    """Until profiles came, every daily release carried features: a project that large keeps them."""
+    url = restore_sqlite(tmp_path / "old.sqlite3")
+    with sqlite3.connect(tmp_path / "old.sqlite3") as conn:
+        conn.execute("UPDATE cells SET value = 1500 WHERE project_id = 'eu-fixture'")
+        # An older day beyond the latest 28 published days does not count.
+        conn.execute("INSERT INTO cells VALUES ('us-fixture', '2026-09-01', 'dau', '', 90000, 20.0)")
+    conn.close()
+    store = store_module.open_store(url)
+    try:
+        profiles = {p["project_id"]: (p["profile"], p["profile_declared"]) for p in store.projects()}
+        assert profiles == {"eu-fixture": ("large", False), "us-corporate": ("small", False),
+                            "us-fixture": ("small", False)}
+    finally:
+        store.dispose()
