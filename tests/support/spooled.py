@@ -30,3 +30,22 @@ def age_last_sender(directory):
     stamp = Path(directory) / ".sender.started"
     then = time.time() - _handoff.SENDER_INTERVAL_SEC - 1
     os.utime(stamp, (then, then))
+
+
+def hold_sender(directory):
+    """Make the spool look taken by a sender a moment ago, so that the exits of the next
+    ``SENDER_INTERVAL_SEC`` start none: what they queue stays there for :func:`take_queued`."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    (Path(directory) / ".sender.started").touch()
+
+
+def take_queued(directory):
+    """What the hosts queued in the spool (their counts, and what they captured with them), oldest
+    first; the entries are removed. A built report there would mean a sender ran: an error."""
+    directory = Path(directory)
+    taken = []
+    for name in spool.entries(str(directory)) if directory.is_dir() else ():
+        assert spool.is_counts(name), f"a sender ran: {name} is a built report"
+        taken.append(spool.read_counts(str(directory), name)["captured"])
+        (directory / name).unlink()
+    return taken
