@@ -2,17 +2,19 @@
 
 Black-box, in fresh interpreters of a real venv. Each case sets a state up, runs a watched program
 twice (so the index, the code cache and any warm state exist and are used), changes consent one
-way, and checks that the very next run reports what the new state says; then that a run with
-``TELLY_NO_CACHE=1`` takes the same decision. The ways: each command (``optout``, ``optin``,
-``disable``, ``enable``, ``purge``); a hand edit of each file the verdict reads (the opt-out and
-opt-in lists, ``~/.telly_disable``, the user config with its ``[project."<id>"]`` tables, the
-package's ``telly.toml`` and a checkout's ``[tool.telly]``), each created and deleted, and replaced
-by one of the same size and mtime; each environment variable that matters; and the package's
-source edited or the package upgraded.
+way, and checks that the very next run queues what the new state says for the sender (counted or
+not, reported or not); then that a run with ``TELLY_NO_CACHE=1`` decides the same, and so does
+the next warm run. The ways: each command (``optout``, ``optin``, ``disable``, ``enable``,
+``purge``); a hand edit of each file the verdict reads (the opt-out and opt-in lists,
+``~/.telly_disable``, the user config with its ``[project."<id>"]`` tables, the package's
+``telly.toml`` and a checkout's ``[tool.telly]``, and on a terminal the notices record), each
+created, deleted, re-linked, and replaced by one of the same size and mtime; each environment
+variable that matters; and the package's source edited or the package upgraded.
 
 The venv is this module's own (one per Python): the sample package is installed into its
-site-packages for each test, to be edited and upgraded there as pip would. Nothing here drives
-another Python: ``tests/run``'s 3.9 and 3.13 runs run these cases on those Pythons.
+site-packages for each test, to be edited and upgraded there as pip would, which a shared venv
+must not be. Nothing here drives another Python: ``tests/run``'s 3.9 and 3.13 runs run these
+cases on those Pythons.
 """
 
 import os
@@ -81,19 +83,30 @@ class _Machine:
             "telly.toml": self.site / "consentpkg" / "telly.toml",
             "source": self.site / "consentpkg" / "__init__.py",
             "pyproject": self.checkout / "pyproject.toml",
+            "dotfile-a": self.tmp / "dotfiles" / "a",
+            "dotfile-b": self.tmp / "dotfiles" / "b",
         }[name]
 
-    def run(self, view="stats", **env):
+    def run(self, view="stats", tty=False, **env):
         """Run the program; what it queued for the sender, by project id (``view``: the stats, or
-        whether Level II is on). No sender runs meanwhile: the queue is read as the host left it."""
+        whether Level II is on). No sender runs meanwhile: the queue is read as the host left it.
+
+        On a pseudo-terminal (TTY) the first-run notice may show: then (queued, whether it showed).
+        """
         spool = self.spool()
         hold_sender(spool)
-        proc = self.venv.run(PROGRAM, self.home, env={**self.env, **env})
-        assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+        if tty:
+            stdout, text = self.venv.run_on_tty(PROGRAM, self.home, env={**self.env, **env})
+            assert stdout == ""
+        else:
+            proc = self.venv.run(PROGRAM, self.home, env={**self.env, **env})
+            assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
         seen = {}
         for captured in take_queued(spool):
             assert captured["project_id"] not in seen, "two reports of one project in one run"
             seen[captured["project_id"]] = captured[view]
+        if tty:
+            return seen, f"(project {PROJECT}) collects anonymous usage statistics" in text
         return seen
 
     def spool(self):
@@ -127,6 +140,13 @@ class _Machine:
 
     def _delete(self, name):
         self.path(name).unlink()
+
+    def _link(self, name, target):
+        """The file becomes a symbolic link (a dotfile manager's) to TARGET, under the test's directory."""
+        path = self.path(name)
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        path.symlink_to(self.tmp / target)
 
     def _same_stat(self, name, text):
         """Replace the file (a new inode) by TEXT of the same size, with the same mtime."""
@@ -214,6 +234,10 @@ CASES = [
      [("same-stat", "optout", "consent-projecX\n")], OFF, ON),
     ("optout-rewritten-in-place-same-size-and-mtime", [("write", "optout", "consent-projecX\n")],
      [("same-stat-in-place", "optout", f"{PROJECT}\n")], ON, OFF),
+    ("optout-link-retargeted", [("write", "dotfile-a", "other-project\n"), ("write", "dotfile-b", f"{PROJECT}\n"),
+                                ("link", "optout", "dotfiles/a")], [("link", "optout", "dotfiles/b")], ON, OFF),
+    ("optout-link-target-edited", [("write", "dotfile-a", "other-project\n"), ("link", "optout", "dotfiles/a")],
+     [("write", "dotfile-a", f"{PROJECT}\n")], ON, OFF),
     # ~/.telly_optin by hand, in opt-in mode.
     ("optin-created", [("env", "TELLY_OPTIN", "1")], [("write", "optin", f"{PROJECT}\n")], OFF, ON),
     ("optin-edited", [("env", "TELLY_OPTIN", "1"), ("write", "optin", "other-project\n")],
@@ -228,6 +252,7 @@ CASES = [
     # ~/.telly_disable by hand.
     ("disable-file-created", [], [("write", "disable", "")], ON, OFF),
     ("disable-file-deleted", [("write", "disable", "")], [("delete", "disable")], OFF, ON),
+    ("disable-file-a-dangling-link", [], [("link", "disable", "nowhere")], ON, OFF),
     # The user config: process settings, user-wide project settings, and one project's table.
     ("config-created", [], [("write", "config", "optin_only = true\n")], ON, OFF),
     ("config-edited", [("write", "config", "optin_only = false\n")], [("write", "config", "optin_only = true\n")],
@@ -289,8 +314,11 @@ CASES = [
     ("variable-do-not-track-set", [], [("env", "DO_NOT_TRACK", "1")], ON, OFF),
     ("variable-do-not-track-empty", [], [("env", "DO_NOT_TRACK", "")], ON, OFF),
     ("variable-do-not-track-unset", [("env", "DO_NOT_TRACK", "1")], [("env", "DO_NOT_TRACK", None)], OFF, ON),
+    ("variable-do-not-track-no", [("env", "DO_NOT_TRACK", "1")], [("env", "DO_NOT_TRACK", "no")], OFF, ON),
     ("variable-telly-optin-set", [], [("env", "TELLY_OPTIN", "1")], ON, OFF),
     ("variable-telly-optin-unset", [("env", "TELLY_OPTIN", "1")], [("env", "TELLY_OPTIN", None)], OFF, ON),
+    ("variable-telly-optin-false-over-config", [("write", "config", "optin_only = true\n")],
+     [("env", "TELLY_OPTIN", "0")], OFF, ON),
     ("variable-ci-set", [CI_CONFIG], [("env", "CI", "true")], ON, OFF),
     ("variable-ci-vendor-set", [CI_CONFIG], [("env", "GITHUB_ACTIONS", "true")], ON, OFF),
     ("variable-ci-false", [CI_CONFIG, ("env", "GITHUB_ACTIONS", "true")], [("env", "CI", "false")], OFF, ON),
@@ -328,3 +356,25 @@ def test_a_change_takes_effect_at_the_next_run(machine, setup, change, before, a
     # The full path, with no cache read or written, decides the same; and the next warm run too.
     assert machine.run(view, TELLY_NO_CACHE="1") == after
     assert machine.run(view) == after
+
+
+# The record of the first-run notice (~/.telly_notices), which only a run on a terminal reads.
+@pytest.mark.parametrize("change", [
+    pytest.param([("delete", "notices")], id="deleted"),
+    pytest.param([("write", "notices", "other-project\n")], id="edited"),
+    pytest.param([("same-stat", "notices", "consent-projecX\n")], id="replaced-same-size-and-mtime"),
+])
+def test_a_forgotten_notice_shows_again_at_the_next_run_on_a_terminal(machine, change):
+    assert machine.run(tty=True) == (ON, True)  # shown, recorded, and counted
+    assert machine.run(tty=True) == (ON, False)
+    machine.apply(change)
+    assert machine.run(tty=True) == (ON, True)
+    assert machine.run(tty=True) == (ON, False)
+
+
+def test_a_notice_recorded_by_hand_is_not_shown(machine):
+    # Runs without a terminal never show the notice, nor record it.
+    assert machine.run() == ON
+    assert machine.run() == ON
+    machine.apply([("write", "notices", f"{PROJECT}\n")])
+    assert machine.run(tty=True) == (ON, False)
