@@ -88,8 +88,9 @@ class _Machine:
         }[name]
 
     def run(self, view="stats", tty=False, **env):
-        """Run the program; what it queued for the sender, by project id (``view``: the stats, or
-        whether Level II is on). No sender runs meanwhile: the queue is read as the host left it.
+        """Run the program; what it queued for the sender, by project id (``view``: the stats,
+        whether Level II is on, or the engine that counted). No sender runs meanwhile: the queue
+        is read as the host left it.
 
         On a pseudo-terminal (TTY) the first-run notice may show: then (queued, whether it showed).
         """
@@ -283,12 +284,16 @@ CASES = [
     ("config-force-packages-removed", [("write", "config", 'force_packages = ["forcedpkg"]\n')],
      [("delete", "config")], ON_AND_FORCED, ON),
     ("config-level2", [], [("write", "config", "level2 = false\n")], {PROJECT: True}, {PROJECT: False}, "level2"),
+    ("config-engine", [], [("write", "config", 'engine = "wrapt"\n')], {PROJECT: "rewrite"}, {PROJECT: "wrapt"},
+     "engine"),
     # The package's own table: telly.toml of an installed wheel.
     ("telly-toml-edited", [], [("write", "telly.toml", TELLY_TOML + 'mode = "optin"\n')], ON, OFF),
     ("telly-toml-replaced-same-size-and-mtime", [("write", "telly.toml", TELLY_TOML + 'mode = "optout"\n')],
      [("same-stat", "telly.toml", TELLY_TOML + 'mode = "optin" \n')], ON, OFF),
     ("telly-toml-deleted", [], [("delete", "telly.toml")], ON, OFF),
     ("telly-toml-created", [("delete", "telly.toml")], [("write", "telly.toml", TELLY_TOML)], OFF, ON),
+    ("telly-toml-send-from-ci", [("env", "CI", "true")],
+     [("write", "telly.toml", TELLY_TOML + "send_from_ci = false\n")], ON, OFF),
     ("telly-toml-project-id-changed", [("write", "optout", "consent-renamed\n")],
      [("write", "telly.toml", 'project_id = "consent-renamed"\n')], ON, OFF),
     # ... and [tool.telly] of the checkout it was installed from (which wins over telly.toml).
@@ -328,6 +333,7 @@ CASES = [
      [("env", "TELLY_AUTOINST_PACKAGES", None)], ON_AND_FORCED, ON),
     ("variable-include-level2", [], [("env", "TELLY_INCLUDE_LEVEL2", "0")], {PROJECT: True}, {PROJECT: False},
      "level2"),
+    ("variable-engine", [], [("env", "TELLY_ENGINE", "wrapt")], {PROJECT: "rewrite"}, {PROJECT: "wrapt"}, "engine"),
     ("variable-xdg-config-home", [("write", "other-config", "optin_only = true\n")],
      [("config-home", "xdg-config")], ON, OFF),
     ("variable-home", [("write", "optout", f"{PROJECT}\n")], [("home", "other-home")], OFF, ON),
