@@ -191,6 +191,16 @@ def _dry_run(args):
     return (_json(result) if args.json else _dry_run_text(result)), 0 if result["ok"] else 1
 
 
+# What --dry-run says of a project's warm state (warmstate.status) in this environment.
+_WARM_STATES = {
+    "valid": "cached and valid (the next run reuses its settings and consent verdict)",
+    "stale": "cached but stale (a consent, config or settings file, or the environment changed): "
+             "the next run decides afresh",
+    "none": "not cached (the next run decides afresh and keeps the result)",
+    "off": "not used (TELLY_NO_CACHE)",
+}
+
+
 def _dry_run_text(result):
     lines = []
     if result["kill_switch"]:
@@ -210,6 +220,8 @@ def _dry_run_text(result):
         engine = entry["engine"] + (f"  ({entry['engine_note']})" if entry["engine_note"] else "")
         lines.append(f"  engine: {engine}")
         lines.append(f"  endpoint: {entry['endpoint'] or '(none: reports stay local)'}")
+        if "warm_state" in entry:
+            lines.append(f"  warm state: {_WARM_STATES.get(entry['warm_state'], entry['warm_state'])}")
         if entry.get("editable") and not entry.get("sends_from_editable"):
             lines.append("  note: installed editable from a checkout (your own runs): nothing below is counted or "
                          "sent unless send_from_editable = true or TELLY_SEND_FROM_EDITABLE=1")

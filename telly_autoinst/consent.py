@@ -40,6 +40,8 @@ from ._contract import (
 from ._env import home_dir, kill_switch
 from ._statefile import USER, NotRegular, read_text, write_atomic
 from .facts import ci_vendor
+from .facts import interactive as _interactive  # a name of its own here: tests replace it
+from .warmstate import invalidate
 
 
 class Decision:
@@ -120,13 +122,6 @@ def _edit(name, add=(), remove=(), wait=LOCK_LISTS_WAIT_SEC):
             pass
         write_atomic(target, "".join(f"{entry}\n" for entry in updated).encode("utf-8"), durable=True)
         return True
-
-
-def _interactive():
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def display_name(project):
@@ -228,16 +223,29 @@ def refusal_at_send(project_id, optin_required, process, environ=None):
     return None
 
 
+# Each command that changes consent removes the warm state itself (``warmstate.invalidate``),
+# before and after its change: the next run decides afresh whatever the stamps say, and a run
+# that wrote one meanwhile is not trusted either.
+
+
 def optin(project_id):
     """List ``project_id`` in ~/.telly_optin and remove it from ~/.telly_optout; OSError when home is not writable."""
-    changed = _edit(FILE_OPTIN, add=(project_id,))
-    return _edit(FILE_OPTOUT, remove=(project_id,)) or changed
+    invalidate()
+    try:
+        changed = _edit(FILE_OPTIN, add=(project_id,))
+        return _edit(FILE_OPTOUT, remove=(project_id,)) or changed
+    finally:
+        invalidate()
 
 
 def optout(project_id):
     """List ``project_id`` in ~/.telly_optout and remove it from ~/.telly_optin; OSError when home is not writable."""
-    changed = _edit(FILE_OPTOUT, add=(project_id,))
-    return _edit(FILE_OPTIN, remove=(project_id,)) or changed
+    invalidate()
+    try:
+        changed = _edit(FILE_OPTOUT, add=(project_id,))
+        return _edit(FILE_OPTIN, remove=(project_id,)) or changed
+    finally:
+        invalidate()
 
 
 def disable():
@@ -245,20 +253,28 @@ def disable():
     path = _path(FILE_DISABLE)
     if path is None:
         raise OSError("no home directory (HOME is unset or empty)")
-    if os.path.lexists(path):  # whatever it is (a symlink, another user's file), the switch is on
+    invalidate()
+    try:
+        if os.path.lexists(path):  # whatever it is (a symlink, another user's file), the switch is on
+            return path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.close(fd)
         return path
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    os.close(fd)
-    return path
+    finally:
+        invalidate()
 
 
 def enable():
     """Remove ~/.telly_disable; returns whether there was one to remove (OSError when it cannot)."""
     path = _path(FILE_DISABLE)
-    if path is None or not os.path.lexists(path):
-        return False
-    os.unlink(path)
-    return True
+    invalidate()
+    try:
+        if path is None or not os.path.lexists(path):
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        invalidate()
 
 
 def state_files():

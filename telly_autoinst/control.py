@@ -1,37 +1,88 @@
 """Decides what happens to a watched module as it is imported: its project, consent, and engine.
 
 State is built lazily, on the first watched import, from the index that bootstrap already read:
-importing a package that nobody watches never reaches this module.
+importing a package that nobody watches never reaches this module. A warm run takes the
+settings, projects and consent verdicts from the warm state (``warmstate``) instead of
+parsing the config, layering settings and reading the consent lists; any change there, and
+``TELLY_NO_CACHE``, takes the full path, which writes the warm state for the next run.
 """
 
 import os
 import sys
 import threading
 
-from . import _debug, discovery
+from . import _debug
 from .errors import TellyError
 
 _lock = threading.RLock()
 _state = None  # (process settings, projects by claimed module: a package root)
 _activated = False
+# The warm state this process follows: (key, state). Its "verdicts" hold each project's
+# counting verdict, decided once per process (flush asks again before sending).
+_warm = None
 
 
 def _load_state():
     global _state
     with _lock:
         if _state is None:
-            from .settings import process_settings, read_user_config
-
-            user_config = read_user_config()
-            process = process_settings(user_config=user_config)
-            forced = set(process.force_packages)
-            watched, payload = discovery.current_index()
-            declarations = discovery.load_declarations(payload)
-            by_module, errors = discovery.resolve(declarations, sorted(forced), user_config=user_config)
-            for error in errors:  # at run time a malformed table is skipped; --dry-run shows the same
-                _debug.note(f"ignoring a package's settings: {error}")
-            _state = (process, by_module)
+            _state = _warm_state() or _full_state()
         return _state
+
+
+def _warm_state():
+    """``(process, by_module)`` from a warm state that still holds, or None."""
+    global _warm
+    from . import warmstate
+
+    found = warmstate.load()
+    if found is None:
+        return None
+    current, state = found
+    from .settings import ProcessSettings, ProjectSettings
+
+    try:
+        if tuple(state["fields"]) != (ProcessSettings._fields, ProjectSettings._fields):
+            return None  # written by a build whose settings had other fields
+        process = ProcessSettings(*state["process"])
+        projects = [ProjectSettings(*values) for values in state["projects"]]
+        by_module = {module: projects[i] for module, i in state["modules"]}
+    except Exception:  # a state of another shape: the full path decides
+        _debug.swallowed("reading the warm state")
+        return None
+    _warm = (current, state)
+    return process, by_module
+
+
+def _full_state():
+    """``(process, by_module)`` from the user config, the index and the environment; kept as the
+    warm state (without verdicts yet) under a key taken before any of them was read."""
+    global _warm
+    from . import discovery, warmstate
+    from .settings import process_settings, read_user_config
+
+    early = warmstate.key()
+    watched, payload = discovery.current_index()
+    declarations = discovery.load_declarations(payload)
+    settings_files = sorted({d.stamp for d in declarations if d.stamp})
+    user_config = read_user_config()
+    process = process_settings(user_config=user_config)
+    forced = set(process.force_packages)
+    by_module, errors = discovery.resolve(declarations, sorted(forced), user_config=user_config)
+    for error in errors:  # at run time a malformed table is skipped; --dry-run shows the same
+        _debug.note(f"ignoring a package's settings: {error}")
+    current = warmstate.key_since(early, settings_files)
+    if current is not None:
+        projects = list({id(p): p for p in by_module.values()}.values())
+        index = {id(p): i for i, p in enumerate(projects)}
+        state = {"fields": (type(process)._fields, projects[0]._fields if projects else ()),
+                 "process": tuple(process), "projects": [tuple(p) for p in projects],
+                 "modules": [(module, index[id(p)]) for module, p in by_module.items()],
+                 "settings_files": settings_files, "verdicts": {}}
+        if projects:
+            _warm = (current, state)
+            warmstate.store(current, state)
+    return process, by_module
 
 
 def process():
@@ -84,10 +135,57 @@ def _engine(name):
     return engine
 
 
-def _allowed(project):
-    from .consent import allows_counting
+_counting: "dict[str, bool]" = {}  # project_id -> whether it is counted, decided once per process
 
-    return allows_counting(project, process())
+
+def _allowed(project):
+    """Whether ``project`` may be counted in this process (asked at each of its modules' imports)."""
+    allowed = _counting.get(project.project_id)
+    if allowed is None:
+        allowed = _counting[project.project_id] = _verdict(project)
+    return allowed
+
+
+def _verdict(project):
+    """The warm state's verdict, or the consent decision (which shows the first-run notice when
+    due), then kept in the warm state for the next run."""
+    project_id = project.project_id
+    warm = _warm
+    if warm is not None:
+        verdict = warm[1]["verdicts"].get(project_id)
+        if verdict is not None:
+            _debug.note(f"consent for {project_id}: {'send' if verdict[0] else 'do not send'} ({verdict[1]}; "
+                        "from the warm state)")
+            return verdict[0]
+    from .consent import allows_counting, decide
+
+    if warm is None:  # TELLY_NO_CACHE, or no cache to keep it in
+        return allows_counting(project, process())
+    from . import warmstate
+
+    decision = decide(project, process())
+    with _lock:
+        warm[1]["verdicts"][project_id] = (decision.send, decision.reason)
+        warmstate.store(*warm)
+    return decision.send
+
+
+def _decide_at_send(project):
+    """Whether ``project``'s report may leave now: the warm verdict while nothing it read changed
+    since the run began (the kill switches are read again first), else the consent decision."""
+    warm = _warm
+    if warm is not None:
+        verdict = warm[1]["verdicts"].get(project.project_id)
+        if verdict is not None:
+            from . import warmstate
+            from ._env import kill_switch
+
+            if kill_switch() is None and warmstate.key(warm[1]["settings_files"]) == warm[0]:
+                _debug.note(f"consent for {project.project_id} at send: unchanged since the run began")
+                return verdict[0]
+    from .consent import decide
+
+    return decide(project, process()).send
 
 
 def _activate_pipeline():
@@ -98,7 +196,7 @@ def _activate_pipeline():
         _activated = True
     from .pipeline import activate
 
-    activate(process(), projects, by_distribution)
+    activate(process(), projects, by_distribution, _decide_at_send)
 
 
 def loader_for(spec):

@@ -12,7 +12,7 @@ import os
 import pkgutil
 import sys
 
-from . import __version__, discovery, finder
+from . import __version__, discovery, finder, warmstate
 from ._env import kill_switch
 from .errors import ConfigError
 from .settings import process_settings, read_user_config
@@ -99,6 +99,7 @@ def plan():
                 "editable": bool(project.editable),
                 "sends_from_editable": bool(project.send_from_editable),
                 "endpoint": project.collector_url(process),
+                "warm_state": warmstate.status(project.project_id),
                 "modules": [],
                 "problems": [],
             }

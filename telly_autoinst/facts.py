@@ -57,6 +57,14 @@ def ci_vendor(environ=None):
     return False, None
 
 
+def interactive():
+    """Whether stderr is a terminal: the first-run notice is shown (and waited for) only there."""
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def interpreter():
     """Implementation, version and how this interpreter was started (script, module, command, repl, jupyter)."""
     return {

@@ -54,9 +54,14 @@ def index_path():
     directory = cache_dir()
     if directory is None:
         return None
+    return os.path.join(directory, f"index-{environment_key()}.txt")
+
+
+def environment_key():
+    """The environment's part of the names of the files kept per environment (see :func:`index_path`)."""
     ident = "\0".join((sys.prefix, sys.base_prefix, sys.version, str(sys.flags.no_user_site),
                         os.environ.get("PYTHONUSERBASE", "")))
-    return os.path.join(directory, f"index-{stable_hash(ident):016x}.txt")
+    return f"{stable_hash(ident):016x}"
 
 
 def stable_hash(text):

@@ -22,24 +22,26 @@ _deferred_signals: "list[int]" = []
 _process: "Any" = None  # ProcessSettings, passed in by activate()
 _projects: "Any" = None  # callable returning the active projects by project id
 _by_distribution: "Any" = None  # callable splitting a project id's counts by distribution
+_may_send: "Any" = None  # callable: whether a project's report may leave now
 _interpreter: "Any" = None  # captured at activation, while __main__ and sys.argv are still the program's
 
 
-def activate(process, projects, by_distribution=None):
+def activate(process, projects, by_distribution=None, may_send=None):
     """Install the triggers (atexit, signals, timer, fork) once per process.
 
     ``process`` is this process's ProcessSettings; ``projects()`` returns the active projects by
     project id (called at each flush: ``instrument()`` may add one later);
     ``by_distribution(project_id, stats)`` splits one project id's counts into
-    ``[(project, stats)]``, one per distribution that shares the id (each gets its own report).
+    ``[(project, stats)]``, one per distribution that shares the id (each gets its own report);
+    ``may_send(project)`` says whether its report may leave now (by default the consent decision).
     """
-    global _process, _projects, _by_distribution, _interpreter
+    global _process, _projects, _by_distribution, _may_send, _interpreter
     if _process is not None:
         return
     from . import facts, triggers
 
     _interpreter = facts.interpreter()
-    _process, _projects, _by_distribution = process, projects, by_distribution
+    _process, _projects, _by_distribution, _may_send = process, projects, by_distribution, may_send
     triggers.install(process, flush, defer_signal)
 
 
@@ -106,13 +108,18 @@ def _flush(trigger, exit_signal):
 
 def _hand_over(project, stats, trigger, exit_signal, transport):
     """Send or hand off one report; returns (the transport, made on first use, 1 if handed over)."""
-    from . import _handoff, consent, counters, spool
+    from . import _handoff, counters, spool
     from .transport import make_transport
 
     process = _process
     project_id = project.project_id
-    decision = consent.decide(project, process)
-    if not decision.send or not stats:
+    if _may_send is not None:
+        allowed = _may_send(project)
+    else:
+        from .consent import decide
+
+        allowed = decide(project, process).send
+    if not allowed or not stats:
         # Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped,
         # and no "opted out" event is ever sent.
         return transport, 0

@@ -88,6 +88,8 @@ def test_start_up_literals_equal_the_contract():
         _contract.ENV_DISABLE, _contract.ENV_DO_NOT_TRACK, _contract.ENV_DEBUG)
     assert (_env.FILE_DISABLE, _env.FILE_CONFIG_DIR, _env.FILE_CONFIG_FILE, _env.FILE_CACHE_DIR) == (
         _contract.FILE_DISABLE, _contract.FILE_CONFIG_DIR, _contract.FILE_CONFIG_FILE, _contract.FILE_CACHE_DIR)
+    assert (_env.FILE_OPTIN, _env.FILE_OPTOUT, _env.FILE_NOTICES) == (
+        _contract.FILE_OPTIN, _contract.FILE_OPTOUT, _contract.FILE_NOTICES)
     force = next(row for row in _contract.SETTINGS if row[0] == "force_packages")
     assert bootstrap._FORCE_PACKAGES_ENV == force[5]
 

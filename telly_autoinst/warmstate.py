@@ -1,0 +1,189 @@
+"""The warm state: the settings and consent verdicts of an earlier full run, reused while nothing they read changed.
+
+A watched program's first import used to parse the user's config, layer every watched project's
+settings from the index, and decide consent by reading the lists (``settings``, ``discovery``,
+``consent``): the decisions cost under a millisecond, importing what makes them cost most of a
+short program's overhead. So the full path writes what it decided here, and the next run reads
+it back instead, with the standard library's ``marshal`` and ``zlib`` only.
+
+What is kept (one file per user and environment, ``<user cache>/telly_autoinst/warm-<environment>.bin``):
+the process settings, the projects by claimed module, and each project's counting verdict as
+the full path decided it. It is *data, never authority*: used only while its key equals the key
+computed now, in this process, from
+
+* the stamps (``st_mtime_ns``, ``st_size``, ``st_ino``, ``st_ctime_ns``, or "missing") of every
+  file the verdict read or would have read: the consent lists, the notices record, the
+  kill-switch file, the user's config file, the index the projects came from and each
+  ``pyproject.toml`` that supplied settings;
+* this client's version and this file's format;
+* a fingerprint of the environment variables that matter (every ``TELLY_*``, ``DO_NOT_TRACK``
+  and the variables that place home, config and cache), and what ``consent`` reads from the
+  process itself (the CI vendor, whether stderr is a terminal).
+
+Any difference, a damaged file (CRC-32, checked before ``marshal`` sees the bytes) or a file or
+directory that is not this user's own is a miss, and the full path decides again. The kill
+switches are checked before this file is read (``bootstrap``), ``TELLY_NO_CACHE`` keeps it
+unread and unwritten, and every command that changes consent removes it
+(:func:`invalidate`), so a change made with a command never even depends on a stamp.
+"""
+
+import marshal
+import os
+from zlib import crc32
+
+from . import __version__
+from ._env import FILE_DISABLE, FILE_NOTICES, FILE_OPTIN, FILE_OPTOUT, home_dir, no_cache, user_config_path
+from ._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
+from .index import cache_dir, environment_key, index_path, stable_hash
+
+FORMAT = "telly-warm-1"
+_PREFIX = "warm-"
+_SUFFIX = ".bin"
+# Far more than any environment's projects and verdicts; a larger file is not ours.
+_MAX_BYTES = 4 << 20
+# The variables outside TELLY_* that change what the full path decides, or where it reads.
+_ENVIRONMENT = frozenset(("DO_NOT_TRACK", "HOME", "USERPROFILE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"))
+
+
+def path():
+    """This user's warm state for this environment, or None without a home."""
+    directory = cache_dir()
+    return None if directory is None else os.path.join(directory, f"{_PREFIX}{environment_key()}{_SUFFIX}")
+
+
+def _stamp(name):
+    """What ``name`` is now: its four stamps, or None when it does not exist. Other errors raise."""
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        try:  # a symlink to nothing: ~/.telly_disable is on all the same, and the link has stamps
+            st = os.lstat(name)
+        except FileNotFoundError:
+            return None
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns
+
+
+def _environment():
+    """A fingerprint of the environment variables that matter, read now."""
+    found = sorted((k, v) for k, v in os.environ.items() if k.startswith("TELLY_") or k in _ENVIRONMENT)
+    return stable_hash(repr(found))
+
+
+def _process_facts():
+    """What consent reads from the process rather than from files: the CI vendor, a terminal."""
+    from .facts import ci_vendor, interactive
+
+    return ci_vendor(), interactive()
+
+
+def key(settings_files=()):
+    """The key a warm state must hold to be used now, or None when it cannot be computed (an
+    unreadable home: the full path decides). ``settings_files``: the ``pyproject.toml`` files
+    that supplied settings, as the state recorded them."""
+    home = home_dir()
+    consent_files = [] if home is None else [os.path.join(home, name)
+                                             for name in (FILE_OPTOUT, FILE_OPTIN, FILE_NOTICES, FILE_DISABLE)]
+    files = consent_files + [user_config_path(), index_path(), *settings_files]
+    try:
+        stamps = tuple((name, _stamp(name)) for name in files if name)
+    except OSError:
+        return None
+    return (FORMAT, __version__, stamps, _environment(), _process_facts())
+
+
+def key_since(early, settings_files):
+    """The key with ``settings_files`` added, when nothing of ``early`` (a :func:`key` taken
+    before the index's declarations were read) changed meanwhile; else None: store nothing."""
+    if early is None:
+        return None
+    current = key(settings_files)
+    if current is None or current[:2] != early[:2] or current[3:] != early[3:] \
+            or current[2][:len(early[2])] != early[2]:
+        return None
+    return current
+
+
+def _read():
+    """``(key, state)`` as stored, or None (missing, damaged, not ours, TELLY_NO_CACHE)."""
+    name = path()
+    if name is None or no_cache() or dir_refusal(os.path.dirname(name)) is not None:
+        return None
+    try:
+        # Never blocks, never reads past the cap, and only a file of this user's.
+        raw = memoryview(read_bytes(name, _MAX_BYTES, owner=SELF))
+        if len(raw) < 4 or int.from_bytes(raw[:4], "little") != crc32(raw[4:]):
+            return None  # damaged: marshal must never see it
+        stored = marshal.loads(raw[4:])
+        stored_key, state = stored
+    except Exception:  # missing, truncated, another format: the full path decides
+        return None
+    if not isinstance(state, dict):
+        return None
+    return stored_key, state
+
+
+def load():
+    """``(key, state)`` when a warm state is stored and its key equals the key now; else None.
+
+    ``state`` is ``{"process": values, "projects": [(module, values)], "settings_files":
+    [paths], "fields": (process fields, project fields), "verdicts": {project_id: (send, why)}}``.
+    """
+    stored = _read()
+    if stored is None:
+        return None
+    stored_key, state = stored
+    current = key(state.get("settings_files", ()))
+    if current is None or current != stored_key:
+        return None
+    return current, state
+
+
+def store(current, state):
+    """Keep ``state`` under ``current`` (a key taken *before* what it holds was read, so that a
+    file changed meanwhile leaves a key that no later run matches). Does nothing under
+    TELLY_NO_CACHE or where the cache cannot be written."""
+    name = path()
+    if current is None or name is None or no_cache():
+        return
+    try:
+        private_dir(os.path.dirname(name))
+        payload = marshal.dumps((current, state))
+        write_atomic(name, crc32(payload).to_bytes(4, "little") + payload)
+    except (OSError, ValueError):  # ValueError: a value marshal cannot keep; the next run decides again
+        from ._debug import swallowed
+
+        swallowed("writing the warm state")
+
+
+def invalidate():
+    """Remove every warm state of this user (each environment's): a command changed consent."""
+    directory = cache_dir()
+    if directory is None or dir_refusal(directory) is not None:
+        return
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for entry in names:
+        if entry.startswith(_PREFIX) and entry.endswith(_SUFFIX):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:
+                continue
+            except OSError:  # the stamps still tell the next run that consent changed
+                from ._debug import swallowed
+
+                swallowed(f"removing the warm state {entry}")
+
+
+def status(project_id):
+    """What ``--dry-run`` says of ``project_id``'s warm state in this environment: ``"valid"``
+    (the next run uses it), ``"stale"`` (something it read changed: the next run decides
+    again), ``"none"`` (nothing cached for it) or ``"off"`` (TELLY_NO_CACHE)."""
+    if no_cache():
+        return "off"
+    stored = _read()
+    if stored is None or project_id not in stored[1].get("verdicts", {}):
+        return "none"
+    stored_key, state = stored
+    return "valid" if key(state.get("settings_files", ())) == stored_key else "stale"
