@@ -97,11 +97,16 @@ def writable():
     return os.access(directory, os.W_OK)
 
 
-def _stamp(path):
+def stamp(path):
+    """What ``path`` is now, as one string: its mtime, size, inode and ctime, or ``-`` when it is
+    missing. A symlink to nothing has the link's stamps (``~/.telly_disable`` is on all the same)."""
     try:
         st = os.stat(path)
     except OSError:
-        return "-"
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return "-"
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}:{st.st_ctime_ns}"
 
 
@@ -179,8 +184,8 @@ def read():
     for line in lines[1:]:
         kind, _, rest = line.partition("\t")
         if kind == "stamp":
-            stamp_path, _, stamp = rest.rpartition("\t")
-            if _stamp(stamp_path) != stamp:
+            stamp_path, _, recorded = rest.rpartition("\t")
+            if stamp(stamp_path) != recorded:
                 return None
             stamped.add(stamp_path)
         elif kind == "watch":
@@ -210,7 +215,7 @@ def write(stamp_paths, watched, payload_text):
     private_dir(os.path.dirname(path))
     lines = [f"{_MAGIC}\t{FORMAT}"]
     for stamp_path in dict.fromkeys(stamp_paths):
-        lines.append(f"stamp\t{stamp_path}\t{_stamp(stamp_path)}")
+        lines.append(f"stamp\t{stamp_path}\t{stamp(stamp_path)}")
     lines.extend(f"watch\t{name}" for name in sorted(watched))
     if "\n" in payload_text:
         raise ValueError("payload must be one line")

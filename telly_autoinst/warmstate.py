@@ -14,7 +14,7 @@ computed now, in this process, from
 * the stamps (``st_mtime_ns``, ``st_size``, ``st_ino``, ``st_ctime_ns``, or "missing") of every
   file the verdict read or would have read: the consent lists, the notices record, the
   kill-switch file, the user's config file, the index the projects came from and each
-  ``pyproject.toml`` that supplied settings;
+  ``pyproject.toml`` or ``telly.toml`` that supplied settings;
 * this client's version and this file's format;
 * a fingerprint of the environment variables that matter (every ``TELLY_*``, ``DO_NOT_TRACK``
   and the variables that place home, config and cache), and what ``consent`` reads from the
@@ -34,7 +34,7 @@ from zlib import crc32
 from . import __version__
 from ._env import FILE_DISABLE, FILE_NOTICES, FILE_OPTIN, FILE_OPTOUT, home_dir, no_cache, user_config_path
 from ._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
-from .index import cache_dir, environment_key, index_path, stable_hash
+from .index import cache_dir, environment_key, index_path, stable_hash, stamp
 
 FORMAT = "telly-warm-1"
 _PREFIX = "warm-"
@@ -51,18 +51,6 @@ def path():
     return None if directory is None else os.path.join(directory, f"{_PREFIX}{environment_key()}{_SUFFIX}")
 
 
-def _stamp(name):
-    """What ``name`` is now: its four stamps, or None when it does not exist. Other errors raise."""
-    try:
-        st = os.stat(name)
-    except FileNotFoundError:
-        try:  # a symlink to nothing: ~/.telly_disable is on all the same, and the link has stamps
-            st = os.lstat(name)
-        except FileNotFoundError:
-            return None
-    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns
-
-
 def _environment():
     """A fingerprint of the environment variables that matter, read now."""
     found = sorted((k, v) for k, v in os.environ.items() if k.startswith("TELLY_") or k in _ENVIRONMENT)
@@ -77,17 +65,14 @@ def _process_facts():
 
 
 def key(settings_files=()):
-    """The key a warm state must hold to be used now, or None when it cannot be computed (an
-    unreadable home: the full path decides). ``settings_files``: the ``pyproject.toml`` files
-    that supplied settings, as the state recorded them."""
+    """The key a warm state must hold to be used now. ``settings_files``: the files that
+    supplied settings (a checkout's ``pyproject.toml``, a package's ``telly.toml``), as the
+    state recorded them."""
     home = home_dir()
     consent_files = [] if home is None else [os.path.join(home, name)
                                              for name in (FILE_OPTOUT, FILE_OPTIN, FILE_NOTICES, FILE_DISABLE)]
     files = consent_files + [user_config_path(), index_path(), *settings_files]
-    try:
-        stamps = tuple((name, _stamp(name)) for name in files if name)
-    except OSError:
-        return None
+    stamps = tuple((name, stamp(name)) for name in files if name)
     return (FORMAT, __version__, stamps, _environment(), _process_facts())
 
 
