@@ -3,8 +3,9 @@
 Steps, each printed as it runs:
 
 1. a venv with telly_autoinst[collector] installed from this checkout (a real wheel, .pth included);
-2. a registered project, and the sample package ``wordstats`` (no telemetry code, only
-   ``[tool.telly]``) installed from a checkout whose ``project_id`` is that project's;
+2. a registered project, declared large (its daily releases carry features too), and the sample
+   package ``wordstats`` (no telemetry code, only ``[tool.telly]``) installed from a checkout whose
+   ``project_id`` is that project's, its feature keys registered from ``--dry-run --json``;
 3. a history: ``--simulated`` users a day (default 2,000) over the last ``--days`` days (default
    14), whose reports go over HTTP, in bulk, to the real collector application with its clock
    replaying each day (benchmarks/_clocked_collector.py). A real client process per simulated
@@ -14,7 +15,8 @@ Steps, each printed as it runs:
    each) through the real client, the first with TELLY_SHOW_ME=1 so you can see exactly what
    leaves the process; today's simulated users join them;
 6. ``collector publish --through-now`` and the published numbers from the JSON API;
-7. a small project beside it (``--small`` users a day, default 60, over 28 days): its feature keys
+7. a small project beside it (``--small`` users a day, default 60, over 28 days; profile small, so
+   its days carry daily users only and its weeks and 4-week blocks the rest): its feature keys
    registered from the listing ``--dry-run --json`` prints, its history brought in with
    ``collector import``, released with ``collector publish --through``, and its numbers for the
    latest complete 4-week block (``?days=28``);
@@ -128,8 +130,9 @@ def _small_project(python, collector_env, client_env, work, daily, rng, today):
 def _summary(stats):
     """The published numbers as a new user reads them on the dashboard, with their noise."""
     cards = stats["cards"]
-    for name, label in (("today", "daily users (today, partial)"), ("week", "daily users, 7-day average"),
-                        ("month", "daily users, 30-day average"),
+    latest = cards.get("today") or {}
+    for name, label in (("today", f"daily users, {latest.get('day')}{' (partial)' if latest.get('partial') else ''}"),
+                        ("week", "daily users, 7-day average"), ("month", "daily users, 30-day average"),
                         ("period", f"daily users, {stats['first_day']} to {stats['last_day']}")):
         card = cards.get(name)
         if card and card["value"] is not None:
@@ -293,7 +296,7 @@ def main():
         print(f"open {base}/projects/{project_id}")
         print(f"read token: {token}")
         if small is not None:
-            print(f"small project: open {base}/projects/{small[0]}?days=28")
+            print(f"small project (its page opens on the latest 4 weeks): open {base}/projects/{small[0]}")
             print(f"read token: {small[1]}")
         if args.no_wait:
             return

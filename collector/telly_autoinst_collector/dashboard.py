@@ -27,7 +27,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
                                 autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _TOP = 15
-_PERIODS = (7, 30, 90)
+# The page's views: (days, label). 7 and 28 are the latest complete week and 4-week block.
+_PERIODS = ((7, "latest week"), (28, "latest 4 weeks"), (30, "30 days"), (90, "90 days"))
 # The page runs only our own vendored script; no other origin can be reached from it.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -154,12 +155,14 @@ def period(today, days):
 
 
 def _schedule(project, accounts, today):
-    """When a project's numbers first come: the day after its first complete ISO week and 4-week block.
+    """When a small project's numbers first come: the day after its first complete ISO week and 4-week block.
 
     Counted from its first released day (its creation day before any): a week's release brings
     feature users, a block's the full table (calls, versions, Python, OS, architecture). None
-    once that day has come.
+    once that day has come, and for a large project (its days carry everything).
     """
+    if project["profile"] == "large":
+        return {"features_from": None, "full_table_from": None}
     start = min(accounts, default=project["created_at"].date())
     found = {}
     for level, name in (("week", "features_from"), ("block", "full_table_from")):
@@ -169,6 +172,23 @@ def _schedule(project, accounts, today):
         comes = last + datetime.timedelta(days=1)
         found[name] = comes.isoformat() if comes > today else None
     return found
+
+
+def default_days(store, project, today):
+    """The page's view when no ``days`` is asked for: the one the project's releases fill.
+
+    30 days for a large project (its days carry everything). For a small one, whose days carry
+    daily users only: the latest complete 4-week block once it is released, else the latest
+    complete week once it is, else 30 days. So a new project's page shows daily users from its
+    first day, feature users after its first complete week, the full table after its first block.
+    """
+    if project["profile"] == "large":
+        return 30
+    released = {(r["level"], r["first_day"]) for r in store.period_releases(project["project_id"])}
+    for days, level in ((28, "block"), (7, "week")):
+        if (level, period(today, days)[0]) in released:
+            return days
+    return 30
 
 
 def stats(store, project, today, days, min_group, window_days):
@@ -238,13 +258,17 @@ def stats(store, project, today, days, min_group, window_days):
         users, users_band = _total(sums["users"].get(key, []), periodic.get("users", {}).get(key), feature_days)
         if users == 0:
             continue  # as in _breakdown: a registered key nobody used has nothing to show
-        calls, calls_band = _total(sums["calls"].get(key, []), periodic.get("calls", {}).get(key), feature_days)
         shown = users >= min_group
-        # Under min_group, calls go with the users: calls per user over so few user-days would be mostly noise.
-        features.append((users, calls, {
-            "key": key, "users": users if shown else None, "users_band": users_band, "calls": calls if shown else None,
-            "calls_band": calls_band, "calls_per_user": round(calls / users, 1) if shown else None,
-            "fewer_than": min_group}))
+        row = {"key": key, "users": users if shown else None, "users_band": users_band, "calls": None,
+               "calls_band": None, "calls_per_user": None, "calls_released": False, "fewer_than": min_group}
+        calls = None
+        if sums["calls"].get(key) or periodic.get("calls", {}).get(key):
+            # Not every release carries calls (a small project's days, any week): none of them, no number.
+            calls, calls_band = _total(sums["calls"].get(key, []), periodic.get("calls", {}).get(key), feature_days)
+            # Under min_group, calls go with the users: calls per user over so few user-days would be mostly noise.
+            row.update(calls=calls if shown else None, calls_band=calls_band, calls_released=True,
+                       calls_per_user=round(calls / users, 1) if shown else None)
+        features.append((users, calls, row))
     version_rows = _breakdown(sums["version"], min_group, periodic.get("version"), feature_days)
     series = {}
     for row in (r for r in version_rows["rows"] if r["users"] is not None):
@@ -267,7 +291,9 @@ def stats(store, project, today, days, min_group, window_days):
         "dau": dau,
         "features": {
             "by_users": [f for _, _, f in sorted(features, key=lambda r: (-r[0], r[2]["key"]))[:_TOP]],
-            "by_calls": [f for _, _, f in sorted(features, key=lambda r: (-r[1], r[2]["key"]))[:_TOP]],
+            # Only features whose calls the view's releases carry.
+            "by_calls": [f for _, _, f in sorted((r for r in features if r[1] is not None),
+                                                 key=lambda r: (-r[1], r[2]["key"]))[:_TOP]],
         },
         "versions": dict(version_rows, days=[d.isoformat() for d in in_period], series=series),
         "python": _breakdown(sums["python"], min_group, periodic.get("python"), feature_days),
@@ -277,6 +303,8 @@ def stats(store, project, today, days, min_group, window_days):
                         noise_band="95%"),
         "level2_plaintext": _plaintext_users(store, project, first, last),
         "schedule": _schedule(project, accounts, today),
+        "profile": {"name": project["profile"], "declared": project["profile_declared"],
+                    "large_daily_users": privacy.LARGE_DAILY_USERS},
     }
 
 
@@ -300,10 +328,11 @@ class DashboardViews:
         return project
 
     def _days(self, request):
+        """The ``days`` asked for, within 1 to 366; None when none (or no number) is asked for."""
         try:
-            return min(max(int(request.query_params.get("days", "30")), 1), 366)
-        except ValueError:
-            return 30
+            return min(max(int(request.query_params["days"]), 1), 366)
+        except (KeyError, ValueError):
+            return None
 
     async def _stats(self, project, days):
         return await run_in_threadpool(stats, self._store, project, self._now().date(), days,
@@ -314,7 +343,7 @@ class DashboardViews:
         if project is None:
             return JSONResponse({"error": "unauthorized", "detail": "a valid read token is required"},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        return JSONResponse(await self._stats(project, self._days(request)))
+        return JSONResponse(await self._stats(project, self._days(request) or 30))
 
     def _html(self, template, status=200, **context):
         html = _TEMPLATES.get_template(template).render(**context)
@@ -328,7 +357,8 @@ class DashboardViews:
         project = await self._project(request, token)
         if project is None:
             return self._html("login.html", status=401, project_id=project_id, failed=bool(token))
-        data = await self._stats(project, self._days(request))
+        days = self._days(request) or await run_in_threadpool(default_days, self._store, project, self._now().date())
+        data = await self._stats(project, days)
         return self._html("dashboard.html", s=data, periods=_PERIODS, stats_json=script_json(data))
 
     async def login(self, request):

@@ -249,11 +249,13 @@ def _expected(api):
     expected += [["dau", d["day"], shown(d["value"], d["fewer_than"])] for d in api["dau"]]
     for f in api["features"]["by_users"]:
         expected += [["users", f["key"], shown(f["users"], f["fewer_than"])]]
-        expected += [["calls", f["key"], n(f["calls"])]] if f["users"] is not None else []
+        expected += [["calls", f["key"], n(f["calls"])]] if f["users"] is not None and f["calls_released"] else []
     expected += [["version", r["key"], shown(r["users"], r["fewer_than"])] for r in api["versions"]["rows"]]
     for name in ("python", "os", "arch"):
         expected += [[name, r["key"], shown(r["users"], r["fewer_than"])] for r in api[name]["rows"]]
     privacy_shown = api["privacy"]
+    profile = api["profile"]
+    expected += [["privacy", "profile", f"{profile['name']} ({'declared' if profile['declared'] else 'automatic'})"]]
     expected += [["privacy", key, str(privacy_shown[key])] for key in (
         "epsilon_per_user_day", "delta_per_user_day", "epsilon_max_user_day", "delta_max_user_day")]
     expected += [["privacy", f"per_person_{days}", f"ε {loss['epsilon']} at δ {loss['delta']}"]
@@ -436,9 +438,88 @@ def test_a_new_project_is_told_when_its_features_and_full_table_come(store):
     data = stats(store, store.project(project_id), today, 30, min_group=10, window_days=35)
     # Its first complete week is 2026-11-16..22, its first complete block 2026-11-30..2026-12-27.
     assert data["schedule"] == {"features_from": "2026-11-23", "full_table_from": "2026-12-28"}
-    page = dashboard._TEMPLATES.get_template("dashboard.html").render(s=data, periods=(7, 30), stats_json="{}")
-    flat = " ".join(page.split())
+    flat = _page(data)
     assert "feature users come with the first complete week's release, on 2026-11-23" in flat
     assert "the full table comes with the first complete 4-week block's release, on 2026-12-28" in flat
     later = stats(store, store.project(project_id), datetime.date(2026, 12, 28), 30, min_group=10, window_days=35)
     assert later["schedule"] == {"features_from": None, "full_table_from": None}
+
+
+def _page(data):
+    html = dashboard._TEMPLATES.get_template("dashboard.html").render(s=data, periods=dashboard._PERIODS,
+                                                                      stats_json="{}")
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_a_small_project_shows_daily_users_then_feature_users_then_the_full_table_and_says_so(store):
+    project_id, _ = create_project(store, "demo", "us", epsilon_per_day=1e6)  # small, chosen by the collector
+    store.add_public_keys(project_id, "users", ["demo.f"])
+    store.add_public_keys(project_id, "version", ["1.0"])
+    first = datetime.date(2026, 10, 5)  # a Monday, the first day of a 4-week block
+    for n in range(29):
+        day = first + datetime.timedelta(days=n)
+        store.insert_reports([{"project_id": project_id, "report_id": f"{n:04x}{u:028x}", "day": day, "uid": f"u{u}",
+                               "version": "1.0", "python": "CPython 3.11", "os": "Linux", "arch": "x86_64",
+                               "stats": json.dumps({"demo.f": 3})} for u in range(12)])
+
+    def view(today, days=None):
+        jobs.publish(store, [project_id], today)
+        project = store.project(project_id)
+        days = days or dashboard.default_days(store, project, today)
+        return days, stats(store, project, today, days, min_group=10, window_days=35)
+
+    # Day 1: daily users, and when the rest comes.
+    days, data = view(first + datetime.timedelta(days=1))
+    assert days == 30 and [d["value"] for d in data["dau"]] == [12] and data["features"]["by_users"] == []
+    assert data["profile"] == {"name": "small", "declared": False, "large_daily_users": privacy.LARGE_DAILY_USERS}
+    page = _page(data)
+    assert "Small project (chosen by the collector): each day's release carries its daily users only" in page
+    assert f"after a 4-week block of {privacy.LARGE_DAILY_USERS:,} daily users or more on average" in page
+    assert "feature users come with the first complete week's release, on 2026-10-12" in page
+    # After its first complete week: the page opens on that week, with feature users and no calls yet.
+    days, data = view(datetime.date(2026, 10, 13))
+    assert days == 7 and (data["first_day"], data["last_day"]) == ("2026-10-05", "2026-10-11")
+    (feature,) = data["features"]["by_users"]
+    assert (feature["key"], feature["users"], feature["calls"], feature["calls_released"]) == ("demo.f", 84, None,
+                                                                                               False)
+    assert data["features"]["by_calls"] == [] and data["versions"]["rows"] == []
+    page = _page(data)
+    assert "the full table comes with the first complete 4-week block's release, on 2026-11-02" in page
+    # A 30-day view of a small project says where its features are.
+    _, thirty = view(datetime.date(2026, 10, 13), 30)
+    assert thirty["features"]["by_users"] == []
+    assert "A small project's features are released per week and per 4-week block, not per day" in _page(thirty)
+    # After its first complete 4-week block: the page opens on it, with the full table.
+    days, data = view(datetime.date(2026, 11, 3))
+    assert days == 28 and data["schedule"] == {"features_from": None, "full_table_from": None}
+    (feature,) = data["features"]["by_calls"]
+    assert (feature["users"], feature["calls"]) == (28 * 12, 3 * 28 * 12)
+    assert [(r["key"], r["users"]) for r in data["versions"]["rows"]] == [("1.0", 28 * 12)]
+    assert "calls come with 4-week releases" not in _page(data)
+    # 12 users a day is far from large: the profile stays.
+    assert store.project(project_id)["profile"] == "small"
+
+
+def test_a_large_projects_page_opens_on_30_days_and_says_what_its_days_carry(store):
+    project_id, _, today = _seed(store)
+    project = store.project(project_id)
+    assert dashboard.default_days(store, project, today) == 30
+    data = stats(store, project, today, 30, min_group=3, window_days=35)
+    assert data["schedule"] == {"features_from": None, "full_table_from": None}
+    page = _page(data)
+    assert "Large project (declared by the operator): each day's release carries its features" in page
+    assert "never in a daily one" in page
+
+
+def test_the_page_opens_a_small_project_on_its_latest_released_block_and_the_api_stays_30_days(db_url, serve):
+    store = open_store(db_url)
+    project_id, token = create_project(store, "demo", "us")
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    first, last = dashboard.period(today, 28)
+    store.record_period_release(project_id, "block", first, last, 0.5, 5e-7, {"level": "block"},
+                                [{"metric": "dau", "key": "", "value": 28 * 40, "scale": 10.0}])
+    server = serve(db_url)
+    headers = {"Authorization": f"Bearer {token}"}
+    page = httpx.get(f"{server.url}/projects/{project_id}", headers=headers)
+    assert page.status_code == 200 and '<a href="?days=28" aria-current="page">latest 4 weeks</a>' in page.text
+    assert httpx.get(f"{server.url}/api/v1/projects/{project_id}/stats", headers=headers).json()["days"] == 30
