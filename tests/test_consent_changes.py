@@ -9,7 +9,9 @@ the next warm run. The ways: each command (``optout``, ``optin``, ``disable``, `
 ``~/.telly_disable``, the user config with its ``[project."<id>"]`` tables, the package's
 ``telly.toml`` and a checkout's ``[tool.telly]``, and on a terminal the notices record), each
 created, deleted, re-linked, and replaced by one of the same size and mtime; each environment
-variable that matters; and the package's source edited or the package upgraded.
+variable that matters; and the package's source edited or the package upgraded. The settings
+that say where a report goes and what it carries (spool, storage, collector URL, region, engine,
+Level II) are changed the same ways.
 
 The venv is this module's own (one per Python): the sample package is installed into its
 site-packages for each test, to be edited and upgraded there as pip would, which a shared venv
@@ -24,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dists import installed
-from tests.support.loopback import dead_url
+from tests.support.schema import read_reports
 from tests.support.spooled import hold_sender, take_queued
 
 pytestmark = pytest.mark.slow
@@ -49,6 +51,10 @@ FORCED = {"local:forcedpkg": {"forcedpkg.hello": 1}}
 ON_AND_FORCED = {**ON, **FORCED}
 CI_CONFIG = ("write", "config", "send_from_ci = false\n")
 PROJECT_TABLE = f'[project."{PROJECT}"]\n'
+# Collectors' URLs (a sender never runs here: nothing is sent to them).
+COLLECTOR, US, EU, OTHER = (f"http://127.0.0.1:{port}" for port in (9, 11, 12, 13))
+WITH_ENDPOINTS = [("env", "TELLY_HTTP_SERVER", None),
+                  ("write", "telly.toml", TELLY_TOML + f'endpoints = {{us = "{US}", eu = "{EU}"}}\n')]
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +74,10 @@ class _Machine:
     def __init__(self, venv, site, home, tmp_path):
         self.venv, self.site, self.home, self.tmp = venv, site, home, tmp_path
         self.checkout = tmp_path / "checkout"
+        self.out = tmp_path / "out"  # where file storage puts reports, when a case asks for it
         # The same for every run: a variable that changed between runs would be a change of its own.
         # Reports are queued for the sender, as by default; none reaches a collector.
-        self.env = {"TELLY_HTTP_SERVER": dead_url()}
+        self.env = {"TELLY_HTTP_SERVER": COLLECTOR}
 
     def path(self, name):
         return {
@@ -88,29 +95,33 @@ class _Machine:
         }[name]
 
     def run(self, view="stats", tty=False, **env):
-        """Run the program; what it queued for the sender, by project id (``view``: the stats,
-        whether Level II is on, or the engine that counted). No sender runs meanwhile: the queue
-        is read as the host left it.
+        """Run the program; what it reported, by project id: one fact of each report (``view``, see
+        :func:`_facts`). No sender runs meanwhile: the spools are read as the host left them.
 
-        On a pseudo-terminal (TTY) the first-run notice may show: then (queued, whether it showed).
+        On a pseudo-terminal (TTY) the first-run notice may show: then (reported, whether it showed).
         """
-        spool = self.spool()
-        hold_sender(spool)
+        spools = {"spool": self.default_spool(), "other-spool": self.tmp / "other-spool"}
+        for directory in spools.values():
+            hold_sender(directory)
         if tty:
             stdout, text = self.venv.run_on_tty(PROGRAM, self.home, env={**self.env, **env})
             assert stdout == ""
         else:
             proc = self.venv.run(PROGRAM, self.home, env={**self.env, **env})
             assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+        reports = [_facts(where, entry) for where, directory in spools.items() for entry in take_queued(directory)]
+        if self.out.is_dir():
+            reports += [_facts("file", report) for report in read_reports(self.out)]
+            shutil.rmtree(self.out)
         seen = {}
-        for captured in take_queued(spool):
-            assert captured["project_id"] not in seen, "two reports of one project in one run"
-            seen[captured["project_id"]] = captured[view]
+        for report in reports:
+            assert report["project_id"] not in seen, "two reports of one project in one run"
+            seen[report["project_id"]] = report[view]
         if tty:
             return seen, f"(project {PROJECT}) collects anonymous usage statistics" in text
         return seen
 
-    def spool(self):
+    def default_spool(self):
         return Path(self.env.get("XDG_CACHE_HOME") or self.home / ".cache") / "telly_autoinst" / "spool"
 
     def apply(self, steps):
@@ -134,7 +145,7 @@ class _Machine:
         path = self.path(name)
         before = path.stat().st_mtime_ns if path.exists() else 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(text.replace("{tmp}", str(self.tmp)))
         st = path.stat()
         if st.st_mtime_ns <= before:  # two writes within one tick of the file system's clock
             os.utime(path, ns=(st.st_atime_ns, before + 1_000_000))
@@ -189,6 +200,10 @@ class _Machine:
         installed(self.site, "consent_pkg", "consentpkg", telly_toml=telly_toml, source=source, version=version,
                   entry_point=telly_toml is not None)
 
+    def _env_path(self, name, relative):
+        """Environment variable NAME names RELATIVE, under the test's directory."""
+        self.env[name] = str(self.tmp / relative)
+
     def _config_home(self, name):
         """XDG_CONFIG_HOME points at another directory: the user config is read from there."""
         self.env["XDG_CONFIG_HOME"] = str(self.tmp / name)
@@ -198,6 +213,20 @@ class _Machine:
         self.env.setdefault("XDG_CACHE_HOME", str(self.home / ".cache"))
         self.home = self.tmp / name
         self.home.mkdir()
+
+
+def _facts(where, item):
+    """What a test may look at in one report: where it went (the default spool, ``other-spool`` or
+    ``file`` storage), its project, stats, engine, whether Level II is on and its plain text was
+    accepted, and, for a queued one, the collector's URL and whether the project is opt-in."""
+    if where == "file":
+        return {"where": where, "project_id": item["project_id"], "stats": item["stats"],
+                "engine": item["client"]["engine"], "level2": item["level2"] is not None,
+                "plaintext_accepted": "level2_plaintext" in item, "url": None, "optin": None}
+    captured = item["captured"]
+    return {"where": where, "project_id": captured["project_id"], "stats": captured["stats"],
+            "engine": captured["engine"], "level2": captured["level2"],
+            "plaintext_accepted": captured["plaintext_accepted"], "url": item["url"], "optin": item["optin"]}
 
 
 @pytest.fixture
@@ -286,6 +315,18 @@ CASES = [
     ("config-level2", [], [("write", "config", "level2 = false\n")], {PROJECT: True}, {PROJECT: False}, "level2"),
     ("config-engine", [], [("write", "config", 'engine = "wrapt"\n')], {PROJECT: "rewrite"}, {PROJECT: "wrapt"},
      "engine"),
+    # ... and the settings that say where reports go, and what they carry.
+    ("config-spool-dir", [], [("write", "config", 'spool_dir = "{tmp}/other-spool"\n')], {PROJECT: "spool"},
+     {PROJECT: "other-spool"}, "where"),
+    ("config-storage-type", [], [("write", "config", 'storage_type = "file"\nlocal_storage_path = "{tmp}/out"\n')],
+     {PROJECT: "spool"}, {PROJECT: "file"}, "where"),
+    ("config-http-server", WITH_ENDPOINTS, [("write", "config", f'http_server = "{OTHER}"\n')], {PROJECT: US},
+     {PROJECT: OTHER}, "url"),
+    ("config-region", WITH_ENDPOINTS, [("write", "config", 'region = "eu"\n')], {PROJECT: US}, {PROJECT: EU}, "url"),
+    ("config-project-table-endpoint", WITH_ENDPOINTS, [("write", "config", PROJECT_TABLE + f'endpoint = "{OTHER}"\n')],
+     {PROJECT: US}, {PROJECT: OTHER}, "url"),
+    ("config-mode-of-an-opted-in-project", [("write", "optin", f"{PROJECT}\n")],
+     [("write", "config", 'mode = "optin"\n')], {PROJECT: False}, {PROJECT: True}, "optin"),
     # The package's own table: telly.toml of an installed wheel.
     ("telly-toml-edited", [], [("write", "telly.toml", TELLY_TOML + 'mode = "optin"\n')], ON, OFF),
     ("telly-toml-replaced-same-size-and-mtime", [("write", "telly.toml", TELLY_TOML + 'mode = "optout"\n')],
@@ -294,6 +335,9 @@ CASES = [
     ("telly-toml-created", [("delete", "telly.toml")], [("write", "telly.toml", TELLY_TOML)], OFF, ON),
     ("telly-toml-send-from-ci", [("env", "CI", "true")],
      [("write", "telly.toml", TELLY_TOML + "send_from_ci = false\n")], ON, OFF),
+    ("telly-toml-endpoints-edited", WITH_ENDPOINTS,
+     [("write", "telly.toml", TELLY_TOML + f'endpoints = {{us = "{OTHER}", eu = "{EU}"}}\n')], {PROJECT: US},
+     {PROJECT: OTHER}, "url"),
     ("telly-toml-project-id-changed", [("write", "optout", "consent-renamed\n")],
      [("write", "telly.toml", 'project_id = "consent-renamed"\n')], ON, OFF),
     # ... and [tool.telly] of the checkout it was installed from (which wins over telly.toml).
@@ -334,6 +378,14 @@ CASES = [
     ("variable-include-level2", [], [("env", "TELLY_INCLUDE_LEVEL2", "0")], {PROJECT: True}, {PROJECT: False},
      "level2"),
     ("variable-engine", [], [("env", "TELLY_ENGINE", "wrapt")], {PROJECT: "rewrite"}, {PROJECT: "wrapt"}, "engine"),
+    ("variable-spool-dir", [], [("env-path", "TELLY_SPOOL_DIR", "other-spool")], {PROJECT: "spool"},
+     {PROJECT: "other-spool"}, "where"),
+    ("variable-storage-type", [("env-path", "TELLY_LOCAL_STORAGE_PATH", "out")],
+     [("env", "TELLY_STORAGE_TYPE", "file")], {PROJECT: "spool"}, {PROJECT: "file"}, "where"),
+    ("variable-http-server", [], [("env", "TELLY_HTTP_SERVER", OTHER)], {PROJECT: COLLECTOR}, {PROJECT: OTHER}, "url"),
+    ("variable-region", WITH_ENDPOINTS, [("env", "TELLY_REGION", "eu")], {PROJECT: US}, {PROJECT: EU}, "url"),
+    ("variable-level2-plaintext", [("write", "telly.toml", TELLY_TOML + "level2_plaintext = true\n")],
+     [("env", "TELLY_LEVEL2_PLAINTEXT", "1")], {PROJECT: False}, {PROJECT: True}, "plaintext_accepted"),
     ("variable-xdg-config-home", [("write", "other-config", "optin_only = true\n")],
      [("config-home", "xdg-config")], ON, OFF),
     ("variable-home", [("write", "optout", f"{PROJECT}\n")], [("home", "other-home")], OFF, ON),

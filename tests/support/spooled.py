@@ -40,12 +40,13 @@ def hold_sender(directory):
 
 
 def take_queued(directory):
-    """What the hosts queued in the spool (their counts, and what they captured with them), oldest
-    first; the entries are removed. A built report there would mean a sender ran: an error."""
+    """What the hosts queued in the spool, oldest first: each counts entry (the collector's URL,
+    whether the project is opt-in, and what the host captured); the entries are removed. A built
+    report there would mean a sender ran: an error."""
     directory = Path(directory)
     taken = []
     for name in spool.entries(str(directory)) if directory.is_dir() else ():
         assert spool.is_counts(name), f"a sender ran: {name} is a built report"
-        taken.append(spool.read_counts(str(directory), name)["captured"])
+        taken.append(spool.read_counts(str(directory), name))
         (directory / name).unlink()
     return taken
