@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -117,9 +118,7 @@ class Comparison:
                 found.append(f"{run.mode}: no test results (exit {run.returncode}); stderr:\n{run.stderr_tail}")
         if self.plain.stats:
             found.append(f"plain: reports were written although TELLY_DISABLE=1 ({len(self.plain.stats)} keys)")
-        changed = sorted(t for t in set(self.plain.outcomes) | set(self.instrumented.outcomes)
-                         if self.plain.outcomes.get(t) != self.instrumented.outcomes.get(t)
-                         and not t.startswith(self.subject.flaky or ("\0",)))
+        changed = self.changed()
         flaky_only = not changed and self.flaky_changes()
         if self.plain.counts() != self.instrumented.counts() and not flaky_only:
             found.append(f"outcome counts differ: plain {_fmt(self.plain.counts())}, "
@@ -153,6 +152,12 @@ class Comparison:
                          f"counted in {self.instrumented.report_files} report file(s) "
                          f"(expected at least {self.subject.min_counted})")
         return found
+
+    def changed(self):
+        """The tests whose outcome differs between the runs, the timing-dependent ones left out."""
+        return sorted(t for t in set(self.plain.outcomes) | set(self.instrumented.outcomes)
+                      if self.plain.outcomes.get(t) != self.instrumented.outcomes.get(t)
+                      and not t.startswith(self.subject.flaky or ("\0",)))
 
     def flaky_changes(self):
         """The timing-dependent tests (``Subject.flaky``) whose outcome differs between the runs."""
@@ -200,8 +205,9 @@ def fetch_sdist(subject, cache):
         return [p for p in dest.glob("*.tar.gz") if p.name.replace("-", "_").lower() == wanted]
 
     if not found():
-        # A directory of its own: a concurrent download of the same file never shows a partial one.
-        scratch = dest / f".{subject.name}-{threading.get_ident()}"
+        # A directory of its own (for this thread of this process): a concurrent download of the
+        # same file, here or in another test run sharing the cache, never shows a partial one.
+        scratch = Path(tempfile.mkdtemp(prefix=f".{subject.name}-", dir=dest))
         # pip downloads it; uv runs pip when this interpreter has none (a venv that uv made).
         uv = find_uv()
         pip = [uv, "tool", "run", "pip"] if uv else [sys.executable, "-m", "pip"]

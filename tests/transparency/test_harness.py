@@ -114,3 +114,15 @@ def test_timing_dependent_tests_are_named_not_compared():
     # Any other difference is still one.
     instrumented.outcomes["t::a"] = "failed"
     assert any("t::a: plain passed, instrumented failed" in p for p in comparison.problems())
+    assert comparison.changed() == ["t::a"]
+
+
+def test_changed_leaves_out_only_the_timing_dependent_tests():
+    """The tests that differ, for the engines whose known differences are compared exactly."""
+    subject = dataclasses.replace(SUBJECTS["click"], flaky=("t::slow",))
+    plain = _result("plain", {"t::a": "passed", "t::b": "passed", "t::slow": "passed"})
+    instrumented = _result("instrumented", {"t::a": "failed", "t::b": "passed", "t::slow": "failed",
+                                            "t::new": "passed"}, stats=_many_counts())
+    comparison = dataclasses.replace(_comparison(plain, instrumented), subject=subject)
+    assert comparison.changed() == ["t::a", "t::new"]
+    assert comparison.flaky_changes() == ["t::slow"]
