@@ -67,14 +67,12 @@ def publish(store, project_ids, today, through_now=False, bounds=_BOUNDS):
             continue
         released = store.release_summary(project_id)
         for day in store.raw_days(project_id):
-            if day > today:
-                break
+            complete = day < today and not released.get(day, (0.0, False))[1]
+            if not complete and not (day == today and through_now):
+                continue
             done += _release_periods(store, project, day, bounds)  # the periods that ended before it
             project = store.project(project_id) or project
-            if day < today and not released.get(day, (0.0, False))[1]:
-                done.append((project_id, day, _release(store, project, day, True, bounds)))
-            elif day == today and through_now:
-                done.append((project_id, day, _release(store, project, day, False, bounds)))
+            done.append((project_id, day, _release(store, project, day, complete, bounds)))
         done += _release_periods(store, project, today, bounds)
     return done
 

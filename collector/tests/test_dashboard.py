@@ -523,3 +523,18 @@ def test_the_page_opens_a_small_project_on_its_latest_released_block_and_the_api
     page = httpx.get(f"{server.url}/projects/{project_id}", headers=headers)
     assert page.status_code == 200 and '<a href="?days=28" aria-current="page">latest 4 weeks</a>' in page.text
     assert httpx.get(f"{server.url}/api/v1/projects/{project_id}/stats", headers=headers).json()["days"] == 30
+
+
+def test_days_published_before_profiles_keep_their_features_on_a_small_projects_page(store):
+    project_id, _ = create_project(store, "demo", "us")  # small now
+    today = datetime.date(2026, 11, 10)
+    for back in (1, 2):  # daily releases from before profiles: they carried features
+        store.record_release(project_id, today - datetime.timedelta(days=back), 0.5, True, [
+            {"metric": "dau", "key": "", "value": 100, "scale": 10.0},
+            {"metric": "users", "key": "m.f", "value": 60, "scale": 10.0},
+            {"metric": "calls", "key": "m.f", "value": 90, "scale": 10.0}], delta=2.5e-7,
+            detail={"noise": "gaussian", "level": "day", "rho": 0.006})
+    data = stats(store, store.project(project_id), today, 30, min_group=10, window_days=35)
+    (feature,) = data["features"]["by_calls"]
+    assert (feature["key"], feature["users"], feature["calls"]) == ("m.f", 120, 180)
+    assert "not per day: see the latest week" not in _page(data)
