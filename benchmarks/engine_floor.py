@@ -45,12 +45,7 @@ class _Project:
     exclude = ()
 
 
-class _NoFallback:
-    def wrap_target(self, target, project):
-        return False
-
-
-_engine = RewriteEngine(_NoFallback)
+_engine = RewriteEngine()
 # "bind": each module's last statement calls this no-op instead of selecting and arming its targets.
 if os.environ["FLOOR"] == "bind":
     _engine._module_ran = lambda modname, project: (lambda: None)
