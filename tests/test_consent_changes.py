@@ -185,9 +185,12 @@ class _Machine:
         assert st.st_ctime_ns != old.st_ctime_ns
 
     def _checkout(self, editable, table):
-        """Mark the sample as installed from a checkout (pip's direct_url.json) whose pyproject.toml has TABLE."""
+        """Mark the sample as installed from a checkout (pip's direct_url.json) whose pyproject.toml
+        has TABLE (None: the checkout has no pyproject.toml yet)."""
         self.checkout.mkdir(exist_ok=True)
-        (self.checkout / "pyproject.toml").write_text('[project]\nname = "consent-pkg"\nversion = "1.0"\n\n' + table)
+        if table is not None:
+            project = '[project]\nname = "consent-pkg"\nversion = "1.0"\n\n'
+            (self.checkout / "pyproject.toml").write_text(project + table)
         dir_info = '{"editable": true}' if editable else "{}"
         info = next(self.site.glob("consent_pkg-*.dist-info"))
         (info / "direct_url.json").write_text(f'{{"url": "{self.checkout.as_uri()}", "dir_info": {dir_info}}}')
@@ -348,6 +351,8 @@ CASES = [
      [("checkout", False, f'[tool.telly]\nproject_id = "{PROJECT}"\nmode = "optin" \n')],
      [("same-stat", "pyproject", '[project]\nname = "consent-pkg"\nversion = "1.0"\n\n'
                                  f'[tool.telly]\nproject_id = "{PROJECT}"\nmode = "optout"\n')], OFF, ON),
+    ("pyproject-created", [("checkout", False, None)],
+     [("write", "pyproject", f'[tool.telly]\nproject_id = "{PROJECT}"\nmode = "optin"\n')], ON, OFF),
     ("pyproject-deleted", [("checkout", False, f'[tool.telly]\nproject_id = "{PROJECT}"\nmode = "optin"\n')],
      [("delete", "pyproject")], OFF, ON),
     ("editable-send-from-editable-in-table", [("checkout", True, f'[tool.telly]\nproject_id = "{PROJECT}"\n')],
