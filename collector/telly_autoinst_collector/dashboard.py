@@ -276,7 +276,8 @@ def stats(store, project, today, days, min_group, window_days):
         for day in in_period:
             value = per_day[day].get("version", {}).get(row["key"], (0,))[0]
             points.append(max(0, value) if value >= min_group else None)
-        series[row["key"]] = points
+        if any(point is not None for point in points):  # a small project's days carry no versions
+            series[row["key"]] = points
     account = privacy.budget(store, project)
     return {
         "project_id": project_id,

@@ -538,3 +538,37 @@ def test_days_published_before_profiles_keep_their_features_on_a_small_projects_
     (feature,) = data["features"]["by_calls"]
     assert (feature["key"], feature["users"], feature["calls"]) == ("m.f", 120, 180)
     assert "not per day: see the latest week" not in _page(data)
+
+
+@pytest.mark.browser
+@_needs_chromium
+def test_browser_a_small_project_opens_on_its_4_week_block_and_shows_the_api_numbers(tmp_path, serve):
+    db_url = f"sqlite:///{tmp_path / 'small.sqlite3'}"
+    store = open_store(db_url)
+    project_id, token = create_project(store, "Small Package", "us", epsilon_per_day=1e6)
+    store.add_public_keys(project_id, "users", ["demo.f", "demo.g"])
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    first, last = dashboard.period(today, 28)
+    for n in range((today - first).days):
+        day = first + datetime.timedelta(days=n)
+        store.insert_reports([{"project_id": project_id, "report_id": f"{n:04x}{u:028x}", "day": day, "uid": f"u{u}",
+                               "version": "1.0", "python": "CPython 3.12", "os": "Linux", "arch": "arm64",
+                               "stats": json.dumps({"demo.f": 2, **({"demo.g": 1} if u % 2 else {})})}
+                              for u in range(14)])
+    jobs.publish(store, [project_id], today)
+    server = serve(db_url)
+    api = httpx.get(f"{server.url}/api/v1/projects/{project_id}/stats?days=28",
+                    headers={"Authorization": f"Bearer {token}"}).json()
+    assert api["profile"]["name"] == "small" and (api["first_day"], api["last_day"]) == (str(first), str(last))
+    browser = _Browser(tmp_path)
+    try:
+        browser.sign_in(f"{server.url}/projects/{project_id}", token)
+        assert browser.wait_rendered() == 1  # daily users; versions per day are not a small project's
+        assert browser.script("return document.querySelector('nav [aria-current]').textContent") == "latest 4 weeks"
+        assert browser.script(_SHOWN) == _expected(api)
+        text = " ".join(browser.script("return document.body.innerText").split())
+        assert "Small project (chosen by the collector)" in text and "released per 4-week block, not per day" in text
+        browser.screenshot("dashboard-small-project")
+        assert browser.console_errors() == []
+    finally:
+        browser.close()
