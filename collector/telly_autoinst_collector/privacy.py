@@ -111,7 +111,8 @@ LARGE_DAILY_USERS = 1000
 # Levels whose releases may publish a name nobody made public (partition selection). A daily
 # release carries public names only: those the author registered, the platform vocabulary, and
 # names published on the previous KNOWN_DAYS days (a week's or block's output, public already).
-# A day's threshold (about 100 user-days of one name) is seldom reached by a name worth showing.
+# A day's threshold (a few hundred user-days of one name at the defaults) is seldom reached by a
+# name worth showing, and a week's or block's release would publish it anyway.
 SELECTING = ("week", "block")
 # A daily release's weight of daily users, instead of WEIGHTS["dau"]: a day's users are read from
 # the daily release alone, its features from the weekly and 4-week ones mostly. With 0.05, daily
