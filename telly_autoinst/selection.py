@@ -273,3 +273,110 @@ def _package_init_owner(cls, roots):
         if _in_package(getattr(init, "__module__", None), roots):
             return klass
     return None
+
+
+# -- plans: a selection kept with the module's cached code, replayed on a warm import -------------
+
+
+def plan_of(module, targets):
+    """What :func:`replay` needs to find ``targets`` (``select(module, ...)``'s) again in a later
+    run, as marshal-able data; None when a target's class cannot be reached from the module.
+
+    ``(names, classes, found)``: the module namespace's names in order; the path and the names,
+    in order, of the ``__dict__`` of every class that holds a target or is one (a path leads from
+    the module through class ``__dict__``\\ s); and each target as ``(key, kind, number of its
+    class or -1 for the module, name in it, qualified name and module of the function or class
+    its key comes from)``.
+    """
+    paths = _class_paths(module)
+    classes: dict = {}  # path -> (number, members)
+    found = []
+    for target in targets:
+        holder = target.obj if target.kind == "class" else target.owner
+        number = -1
+        if holder is not module:
+            path = paths.get(id(holder))
+            if path is None:
+                return None
+            number = classes.setdefault(path, (len(classes), tuple(vars(holder))))[0]
+        if target.kind in ("class", "property"):  # keyed by the class's qualified name
+            found.append((target.key, target.kind, number, target.name, holder.__qualname__, holder.__module__))
+        else:
+            func = _unwrapped(target.obj.__func__ if target.kind in ("staticmethod", "classmethod") else target.obj)
+            found.append((target.key, target.kind, number, target.name, func.__qualname__, func.__module__))
+    return tuple(vars(module)), tuple((path, members) for path, (_, members) in classes.items()), tuple(found)
+
+
+def _class_paths(module):
+    """``{id(class): path}`` of the classes reachable from ``module``'s namespace (nested ones
+    through the classes the module defines)."""
+    paths = {}
+    pending: list = [((), vars(module))]
+    while pending:
+        prefix, namespace = pending.pop()
+        for name, value in list(namespace.items()):
+            if isinstance(value, type) and id(value) not in paths:
+                path = prefix + (name,)
+                paths[id(value)] = path
+                if value.__module__ == module.__name__ and len(path) < 8:
+                    pending.append((path, vars(value)))
+    return paths
+
+
+def replay(module, project, plan):
+    """The targets that ``plan`` (see :func:`plan_of`) names in ``module``, as :func:`select`
+    found them; None when the namespace is not what the plan saw (its names, the members of a
+    class it uses, a target of another kind or name): then the caller selects afresh."""
+    namespace = vars(module)
+    names, classes, found = plan
+    if tuple(namespace) != names:
+        return None
+    holders = []
+    for path, members in classes:
+        cls = _at(namespace, path)
+        if cls is None or tuple(vars(cls)) != members:
+            return None
+        holders.append(cls)
+    roots = None
+    targets = []
+    for key, kind, number, name, qualname, modname in found:
+        holder = module if number < 0 else holders[number]
+        if kind == "class" or kind == "property":
+            if holder.__qualname__ != qualname or holder.__module__ != modname:
+                return None
+        if kind == "class":
+            if roots is None:
+                roots = set(project.packages) | {module.__name__.split(".")[0]}
+            init_owner = _package_init_owner(holder, roots)
+            if init_owner is None:
+                return None
+            targets.append(_target((key, kind, holder, "__init__", holder, init_owner)))
+            continue
+        obj = vars(holder).get(name, _ABSENT)
+        if kind == "property":
+            if type(obj) is not property:
+                return None
+        else:
+            if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
+                func = obj if kind == "function" or kind == "method" else None
+            elif kind == "staticmethod" or kind == "classmethod":
+                func = _unwrapped(obj.__func__) if isinstance(obj, (staticmethod, classmethod)) else None
+            elif isinstance(obj, (staticmethod, classmethod)):
+                func = None  # select gives it a kind of its own
+            else:
+                func = _unwrapped(obj)
+            if func is None or func.__qualname__ != qualname or func.__module__ != modname:
+                return None
+        targets.append(_target((key, kind, holder, name, obj, None)))
+    return targets
+
+
+def _at(namespace, path):
+    """The class at ``path`` (names through class ``__dict__``\\ s) from a module namespace, or None."""
+    obj = None
+    for name in path:
+        obj = namespace.get(name)
+        if not isinstance(obj, type):
+            return None
+        namespace = vars(obj)
+    return obj

@@ -185,6 +185,35 @@ def test_warm_import_loads_cached_code_without_rewriting(hooked, monkeypatch):
     assert counters.take(project.project_id)["rw_warm.lines"] == 2
 
 
+def test_warm_import_replays_the_selection_kept_with_the_code(hooked, monkeypatch):
+    from telly_autoinst.engines import rewrite
+
+    hooked(name="rw_planned")
+    sys.modules.pop("rw_planned")
+
+    def no_select(*args):
+        raise AssertionError("selected again although the cache holds the plan")
+
+    monkeypatch.setattr(rewrite, "select", no_select)
+    again, project, _ = hooked(source=SOURCE, name="rw_planned")
+    again.lines()
+    assert counters.take(project.project_id)["rw_planned.lines"] == 1
+
+
+def test_a_plan_that_no_longer_fits_is_selected_afresh(hooked, monkeypatch):
+    from telly_autoinst import selection
+    from telly_autoinst.engines import rewrite
+
+    hooked(name="rw_replanned")
+    sys.modules.pop("rw_replanned")
+    monkeypatch.setattr(rewrite, "replay", lambda *args: None)  # as when the namespace differs
+    selected = []
+    monkeypatch.setattr(rewrite, "select", lambda *args: selected.append(1) or selection.select(*args))
+    again, project, _ = hooked(source=SOURCE, name="rw_replanned")
+    again.lines()
+    assert selected and counters.take(project.project_id)["rw_replanned.lines"] == 1
+
+
 def test_changed_source_is_rewritten_again(hooked):
     module, project, path = hooked(name="rw_changed")
     sys.modules.pop("rw_changed")

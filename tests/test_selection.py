@@ -176,3 +176,72 @@ def test_methods_of_a_class_published_under_the_package_name_are_keyed_under_it(
     inner.Client.__module__ = "pubpkg"
     assert _keys(outer, packages=["pubpkg"]) == ["pubpkg.Client", "pubpkg.Client.get"]
     assert _keys(inner, packages=["pubpkg"]) == []
+
+
+# -- plans: a selection kept with the cached code and replayed ----------------------------------
+
+
+def _plan_round_trip(module, proj):
+    import marshal
+
+    from telly_autoinst.selection import plan_of
+
+    targets = select(module, proj)
+    plan = plan_of(module, targets)
+    assert plan is not None
+    return targets, marshal.loads(marshal.dumps(plan))  # as the code cache keeps it
+
+
+def test_a_replayed_plan_finds_what_select_finds(edge):
+    from telly_autoinst.selection import replay
+
+    proj = project()
+    for module in (edge.core, edge.meta):
+        targets, plan = _plan_round_trip(module, proj)
+        assert replay(module, proj, plan) == targets
+
+
+@pytest.mark.parametrize("change", ["new name", "method replaced", "module reassigned", "member added",
+                                    "qualname changed", "class replaced"])
+def test_a_plan_whose_namespace_changed_is_not_replayed(change):
+    from telly_autoinst.selection import replay
+
+    source = """
+        def hello(a):
+            return a
+
+        class Greeter:
+            def __init__(self):
+                pass
+
+            def greet(self):
+                return 1
+
+            @staticmethod
+            def shout():
+                return 2
+
+            @property
+            def size(self):
+                return 3
+        """
+    module = _module("plannedmod", source)
+    proj = project(project_id="p", packages=["plannedmod"])
+    targets, plan = _plan_round_trip(module, proj)
+    assert {t.key for t in targets} == {"plannedmod.hello", "plannedmod.Greeter", "plannedmod.Greeter.greet",
+                                        "plannedmod.Greeter.shout", "plannedmod.Greeter.size"}
+    namespace = vars(module)
+    greeter = namespace["Greeter"]
+    if change == "new name":
+        namespace["extra"] = namespace["hello"]
+    elif change == "method replaced":
+        greeter.greet = staticmethod(greeter.shout)
+    elif change == "module reassigned":
+        namespace["hello"].__module__ = "elsewhere"
+    elif change == "member added":
+        greeter.louder = lambda self: 4
+    elif change == "qualname changed":
+        namespace["hello"].__qualname__ = "renamed"
+    else:
+        namespace["Greeter"] = type("Greeter", (), {"__module__": "plannedmod"})
+    assert replay(module, proj, plan) is None

@@ -10,7 +10,10 @@ the rewrite (the project's include/exclude patterns are applied at run time), so
 serves every project and every selection.
 
 A file is a CRC-32 of its payload (4 bytes, little-endian), then the payload: the ``marshal``
-dump of ``(stamp, sites, code)``. The checksum is checked before ``marshal.loads`` ever sees the
+dump of ``(stamp, sites, code, plans)``. ``plans`` are the module's selections, as
+``selection.plan_of`` describes them, by project settings and index (see ``RewriteEngine``): a warm
+import replays one (``selection.replay``, which checks it against the module's namespace) instead
+of selecting again. The checksum is checked before ``marshal.loads`` ever sees the
 bytes: a flipped bit in a code object can crash the interpreter, and a damaged file must only
 be a miss. (It guards against damage, not against people: who may write the cache is
 ``_statefile``'s check of the directory and of each file's owner. A CRC costs a tenth of a
@@ -61,7 +64,7 @@ def stamp(path):
     try:
         st = os.stat(path)
         rewrite_format = _format or _read_format()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a value marshal cannot keep
         return None
     return (rewrite_format, __version__, MAGIC_NUMBER, sys.flags.optimize, path, st.st_size, st.st_mtime_ns,
             st.st_ino, st.st_ctime_ns)
@@ -99,7 +102,8 @@ def _file(path):
 
 
 def load(path, current):
-    """``(sites, code)`` cached for ``path`` with the stamp ``current``, or None (always under TELLY_NO_CACHE)."""
+    """``(sites, code, plans)`` cached for ``path`` with the stamp ``current``, or None (always under
+    TELLY_NO_CACHE)."""
     name = _file(path)
     if current is None or name is None or _off() or dir_refusal(os.path.dirname(name)) is not None:
         return None
@@ -108,23 +112,24 @@ def load(path, current):
         raw = memoryview(read_bytes(name, _MAX_BYTES, owner=SELF))  # only a file of this user's
         if len(raw) < 4 or int.from_bytes(raw[:4], "little") != crc32(raw[4:]):
             return None  # damaged: marshal must never see it
-        stored, sites, code = marshal.loads(raw[4:])
+        stored, sites, code, plans = marshal.loads(raw[4:])
     except Exception:  # missing, truncated, written by another interpreter: rewrite again
         return None
-    if stored != current:
+    if stored != current or type(plans) is not dict:
         return None
-    return sites, code
+    return sites, code, plans
 
 
-def store(path, current, sites, code):
-    """Keep ``(sites, code)`` for ``path``; does nothing where the cache cannot be written, or under TELLY_NO_CACHE."""
+def store(path, current, sites, code, plans=None):
+    """Keep ``(sites, code, plans)`` for ``path``; does nothing where the cache cannot be written, or under
+    TELLY_NO_CACHE."""
     name = _file(path)
     if current is None or name is None or _off():
         return
     try:
         private_dir(os.path.dirname(name))
-        payload = marshal.dumps((current, sites, code))
+        payload = marshal.dumps((current, sites, code, plans or {}))
         # Readers see the old file or the new one, never half of one.
         write_atomic(name, crc32(payload).to_bytes(4, "little") + payload)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a value marshal cannot keep
         pass

@@ -50,7 +50,7 @@ from types import CodeType, FunctionType
 
 from .. import counters
 from .._debug import note, swallowed
-from ..selection import select
+from ..selection import plan_of, replay, select
 from . import _codecache
 from ._base import Engine, not_counted, record, renamed
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
@@ -162,18 +162,20 @@ class RewriteEngine(Engine):
         if type(original) is not SourceFileLoader or spec.name != original.name:
             return None
         try:
-            sites, code = self._module_code(original.path, original)
-            code = self._bind(code, sites, spec.name, project)
+            sites, code, plans, current = self._module_code(original.path, original)
+            kept = (original.path, current, sites, code, plans)
+            code = self._bind(code, sites, spec.name, project, kept)
         except Exception:  # SyntaxError and friends: the real loader raises them for the host
             swallowed(f"rewriting {spec.name}")
             return None
         return _RewrittenLoader(original, code)
 
     def _module_code(self, path, loader=None):
+        """``(sites, code, plans, stamp)`` of ``path``: cached, or rewritten now (and cached)."""
         current = _codecache.stamp(path)
         cached = _codecache.load(path, current)
         if cached is not None:
-            return cached
+            return (*cached, current)
         if loader is not None:
             source = loader.get_data(path)
         else:
@@ -183,9 +185,9 @@ class RewriteEngine(Engine):
 
         sites, code = rewrite(source, path)
         _codecache.store(path, current, sites, code)
-        return sites, code
+        return sites, code, {}, current
 
-    def _bind(self, code, sites, modname, project):
+    def _bind(self, code, sites, modname, project, kept=None):
         """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
         project_id = project.project_id
         site_list, tree = sites
@@ -198,7 +200,7 @@ class RewriteEngine(Engine):
             if kind == INIT:
                 values[i] = self._observer()
             elif kind == TAIL:
-                values[i] = self._module_ran(modname, project)
+                values[i] = self._module_ran(modname, project, kept)
 
         def remember(site, new_code):
             kind, qualname = site_list[site]
@@ -214,7 +216,7 @@ class RewriteEngine(Engine):
         elif kind == INIT:
             self._inits[id(code)] = (code, value)
 
-    def _module_ran(self, modname, project):
+    def _module_ran(self, modname, project, kept=None):
         def module_ran():
             # Called by the module's last statement, from the module's own frame.
             try:
@@ -223,11 +225,31 @@ class RewriteEngine(Engine):
                 # `python -m pkg.mod` runs this code as __main__, which is not counted.
                 if module is None or namespace.get("__name__") != modname or vars(module) is not namespace:
                     return
-                self._arm(module, project)
+                self._arm(module, project, self._planned(module, project, kept))
             except Exception:  # nothing may escape into the module being imported
                 swallowed(f"instrumenting {modname}")
 
         return module_ran
+
+    @staticmethod
+    def _planned(module, project, kept):
+        """The module's targets, replayed from the plan kept with its cached code when the
+        namespace is what it saw (``selection.replay``), else selected and kept for the next run;
+        None without a cache entry (``_arm`` selects)."""
+        if kept is None:
+            return None
+        path, current, sites, code, plans = kept
+        key = _plan_key(project)
+        plan = plans.get(key)
+        if plan is not None:
+            targets = replay(module, project, plan)
+            if targets is not None:
+                return targets
+        targets = select(module, project)
+        new = plan_of(module, targets)
+        if new is not None and new != plan:
+            _codecache.store(path, current, sites, code, {key: new})
+        return targets
 
     def _observer(self):
         instances = self._instances
@@ -277,7 +299,7 @@ class RewriteEngine(Engine):
                 if path not in files:
                     files[path] = None
                     if path.endswith(".py") and os.path.isfile(path):
-                        sites, code = self._module_code(path)
+                        sites, code = self._module_code(path)[:2]
                         by_place: dict[Any, Any] = {}
                         _collect_sites(code, by_place)
                         files[path] = (sites, by_place)
@@ -433,7 +455,7 @@ class RewriteEngine(Engine):
                 return f"{what} is imported from a zip archive (zipimport): only source files are rewritten"
             return f"{what} has no source file (the module is installed as .pyc only)"
         try:
-            sites, module_code = self._module_code(path)
+            sites, module_code = self._module_code(path)[:2]
         except Exception as exc:  # unreadable or not Python: the import itself would have said so
             return f"its source file cannot be rewritten ({type(exc).__name__})"
         by_place: dict[Any, Any] = {}
@@ -455,6 +477,22 @@ class RewriteEngine(Engine):
     def _new_lock(self):
         self._lock = threading.RLock()
 
+
+
+_index_stamp = None  # the index's stamp, read once per process (see _plan_key)
+
+
+def _plan_key(project):
+    """What a kept selection is valid for besides the module's source: the project's settings
+    that select reads, and the index (any install, upgrade or removal in the environment rewrites
+    it, so another package's new version never meets an old plan)."""
+    global _index_stamp
+    if _index_stamp is None:
+        from ..index import index_path, stamp
+
+        path = index_path()
+        _index_stamp = stamp(path) if path else "-"
+    return (project.project_id, tuple(project.packages), tuple(project.include), tuple(project.exclude), _index_stamp)
 
 
 def _bind_tree(code, tree, values, remember):
