@@ -39,11 +39,11 @@ def _warm_state():
     if found is None:
         return None
     current, state = found
-    from .settings import ProcessSettings, ProjectSettings
+    from ._settingtypes import types_for
 
     try:
-        if tuple(state["fields"]) != (ProcessSettings._fields, ProjectSettings._fields):
-            return None  # written by a build whose settings had other fields
+        # The types settings makes from the contract (the state was written with this version).
+        ProjectSettings, ProcessSettings = types_for(*state["fields"])
         process = ProcessSettings(*state["process"])
         projects = [ProjectSettings(*values) for values in state["projects"]]
         by_module = {module: projects[i] for module, i in state["modules"]}
@@ -75,7 +75,7 @@ def _full_state():
     if current is not None:
         projects = list({id(p): p for p in by_module.values()}.values())
         index = {id(p): i for i, p in enumerate(projects)}
-        state = {"fields": (type(process)._fields, projects[0]._fields if projects else ()),
+        state = {"fields": (projects[0]._fields if projects else (), type(process)._fields),
                  "process": tuple(process), "projects": [tuple(p) for p in projects],
                  "modules": [(module, index[id(p)]) for module, p in by_module.items()],
                  "settings_files": settings_files, "verdicts": {}}

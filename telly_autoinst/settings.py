@@ -22,6 +22,7 @@ from ._contract import FALSY, TRUTHY
 from ._contract import SETTINGS as CONTRACT_SETTINGS
 from ._env import user_config_path
 from ._record import record
+from ._settingtypes import PROJECT_EXTRA, types_for
 from .errors import ConfigError
 
 # Names for annotations only: never imported at run time (typing would cost an import).
@@ -194,36 +195,15 @@ def _defaults(scope):
 
 # Records (see _record) rather than dataclasses: this module is imported on the first watched
 # import, where the dataclasses module (with inspect and re) would cost more than all of the rest.
-# Their fields come from SETTINGS, so a setting is declared in one place only.
+# Their fields come from SETTINGS, so a setting is declared in one place only; the types
+# themselves are _settingtypes' (a warm run makes the same ones without this module).
 if TYPE_CHECKING:  # a type checker cannot read fields computed from SETTINGS: Any to it
-    _ProjectFields: Any
-    _ProcessFields: Any
+    ProjectSettings: Any
+    ProcessSettings: Any
 else:
-    _ProjectFields = record("ProjectSettings",
-                            [s.name for s in SETTINGS if s.scope == "project"] + ["source", "distribution", "editable"],
-                            defaults=(None, False))
-    _ProcessFields = record("ProcessSettings", [s.name for s in SETTINGS if s.scope == "process"])
-
-
-class ProjectSettings(_ProjectFields):
-    """Settings of one watched project, after layering; ``source`` says where the table came from,
-    and ``editable`` whether the package is installed editable from a checkout."""
-
-    __slots__ = ()
-
-    def collector_url(self, process):
-        """The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint."""
-        if process.http_server:
-            return process.http_server
-        if self.endpoint:
-            return self.endpoint
-        return dict(self.endpoints).get(self.region)
-
-
-class ProcessSettings(_ProcessFields):
-    """How this user's process reports: never influenced by a package's own table."""
-
-    __slots__ = ()
+    ProjectSettings, ProcessSettings = types_for(
+        [s.name for s in SETTINGS if s.scope == "project"] + list(PROJECT_EXTRA),
+        [s.name for s in SETTINGS if s.scope == "process"])
 
 
 _PACKAGE_SCHEMA = "telly.schema.json"

@@ -15,7 +15,9 @@ computed now, in this process, from
   file the verdict read or would have read: the consent lists, the notices record, the
   kill-switch file, the user's config file, the index the projects came from and each
   ``pyproject.toml`` or ``telly.toml`` that supplied settings;
-* this client's version and this file's format;
+* this client's version, this file's format and the stamps of the client's own sources that
+  decide (``_contract``, ``settings``, ``consent``, ``discovery``, ``control``: a checkout edited
+  in place has no new version);
 * a fingerprint of the environment variables that matter (every ``TELLY_*``, ``DO_NOT_TRACK``
   and the variables that place home, config and cache), and what ``consent`` reads from the
   process itself (the CI vendor, whether stderr is a terminal).
@@ -45,6 +47,13 @@ _MAX_BYTES = 4 << 20
 _ENVIRONMENT = frozenset(("DO_NOT_TRACK", "HOME", "USERPROFILE", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"))
 
 
+# The client's own sources that decide what the full path keeps: a checkout edited in place (no
+# new version) must not meet a state its older code decided.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_DECIDERS = tuple(os.path.join(_HERE, name) for name in
+                  ("_contract.py", "settings.py", "_settingtypes.py", "consent.py", "discovery.py", "control.py"))
+
+
 def path():
     """This user's warm state for this environment, or None without a home."""
     directory = cache_dir()
@@ -71,7 +80,7 @@ def key(settings_files=()):
     home = home_dir()
     consent_files = [] if home is None else [os.path.join(home, name)
                                              for name in (FILE_OPTOUT, FILE_OPTIN, FILE_NOTICES, FILE_DISABLE)]
-    files = consent_files + [user_config_path(), index_path(), *settings_files]
+    files = consent_files + [user_config_path(), index_path(), *_DECIDERS, *settings_files]  # see key_since
     stamps = tuple((name, stamp(name)) for name in files if name)
     return (FORMAT, __version__, stamps, _environment(), _process_facts())
 
