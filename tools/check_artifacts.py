@@ -11,7 +11,8 @@ What CI and the release workflow run before anything is published:
 4. a fresh venv with ``telly_autoinst[collector]`` from the built wheels: the collector's
    five minutes (project create, serve, a hooked program reporting over HTTP, publish, the stats
    API and the dashboard);
-5. ``npm pack`` of Telly.js, installed from the tarball into an empty project: ``--dry-run``.
+5. ``npm pack`` of Telly.js (from a copy of node/), installed from the tarball into an empty project:
+   ``--dry-run``.
 
 Usage: python tools/check_artifacts.py [--out DIR] [--client-python PY] [--skip-npm]
 Exit status: 0 when every check passed, 1 otherwise (each failure is printed).
@@ -195,8 +196,17 @@ def _version(out):
 
 
 def npm_package(work):
-    """``npm pack`` of Telly.js, installed from its tarball into an empty project."""
-    packed = _run(["npm", "pack", "--silent", "--pack-destination", work], cwd=ROOT / "node").stdout.split()[-1]
+    """``npm pack`` of Telly.js, installed from its tarball into an empty project.
+
+    It packs a copy of node/ (with config/ beside it, where its prepack script copies the schemas
+    from): prepack and postpack write and remove node/schemas/, which the Node client run from the
+    checkout reads when it exists, as the Node tests may be doing at the same time.
+    """
+    source = Path(work) / "npm-source"
+    shutil.copytree(ROOT / "node", source / "node",
+                    ignore=shutil.ignore_patterns("node_modules", "schemas", "test", "benchmarks"))
+    shutil.copytree(ROOT / "config", source / "config")
+    packed = _run(["npm", "pack", "--silent", "--pack-destination", work], cwd=source / "node").stdout.split()[-1]
     tarball = Path(work) / packed
     app = Path(work) / "npm-app"
     app.mkdir()
