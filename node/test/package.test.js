@@ -11,9 +11,16 @@ const path = require('path');
 const { NODE_DIR, tmpdir, cleanEnv, node, reports, demoApp } = require('./support');
 
 test('npm pack, npm install, then activation by package name and npx telly-autoinst', { timeout: 300000 }, () => {
+  // From a copy of node/ with config/ beside it (where prepack reads the schemas): prepack and
+  // postpack write and remove schemas/ in the tree they pack, which the client run from the
+  // checkout reads while it exists, as the tests running alongside may be doing.
+  const source = tmpdir('pack-source');
+  const skip = new Set(['node_modules', 'schemas', 'test', 'benchmarks'].map((d) => path.join(NODE_DIR, d)));
+  fs.cpSync(NODE_DIR, path.join(source, 'node'), { recursive: true, filter: (src) => !skip.has(src) });
+  fs.cpSync(path.join(NODE_DIR, '..', 'config'), path.join(source, 'config'), { recursive: true });
   const dest = tmpdir('pack');
   const packed = childProcess.spawnSync('npm', ['pack', '--pack-destination', dest, '--loglevel=error'],
-    { cwd: NODE_DIR, encoding: 'utf8' });
+    { cwd: path.join(source, 'node'), encoding: 'utf8' });
   assert.strictEqual(packed.status, 0, packed.stderr);
   const tarball = path.join(dest, fs.readdirSync(dest).find((n) => n.endsWith('.tgz')));
   const app = tmpdir('app');
