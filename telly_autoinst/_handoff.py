@@ -62,7 +62,7 @@ def capture(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid
     from .engines import engine_name  # loaded already where anything was counted; not for the sender
 
     if interpreter is None:
-        from .facts import interpreter as current
+        from ._runinfo import interpreter as current
 
         interpreter = current()
     return {

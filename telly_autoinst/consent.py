@@ -38,9 +38,9 @@ from ._contract import (
     RUNTIMES,
 )
 from ._env import home_dir, kill_switch
+from ._runinfo import ci_vendor
+from ._runinfo import interactive as _interactive  # a name of its own here: tests replace it
 from ._statefile import USER, NotRegular, read_text, write_atomic
-from .facts import ci_vendor
-from .facts import interactive as _interactive  # a name of its own here: tests replace it
 from .warmstate import invalidate
 
 

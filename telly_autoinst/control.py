@@ -12,7 +12,6 @@ import sys
 import threading
 
 from . import _debug
-from .errors import TellyError
 
 _lock = threading.RLock()
 _state = None  # (process settings, projects by claimed module: a package root)
@@ -242,6 +241,8 @@ def instrument(module, project_id=None):
     project = project_for(module.__name__)
     if project is None or (project_id is not None and project.project_id != project_id):
         if project_id is None:
+            from .errors import TellyError  # only a hand-made call can get here: not on the import path
+
             raise TellyError(f"module {module.__name__!r} belongs to no watched project; pass project_id=")
         top = module.__name__.partition(".")[0]
         project = project_settings({"project_id": project_id}, "telly_autoinst.instrument()",

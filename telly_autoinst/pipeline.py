@@ -38,9 +38,10 @@ def activate(process, projects, by_distribution=None, may_send=None):
     global _process, _projects, _by_distribution, _may_send, _interpreter
     if _process is not None:
         return
-    from . import facts, triggers
+    from . import triggers
+    from ._runinfo import interpreter
 
-    _interpreter = facts.interpreter()
+    _interpreter = interpreter()
     _process, _projects, _by_distribution, _may_send = process, projects, by_distribution, may_send
     triggers.install(process, flush, defer_signal)
 

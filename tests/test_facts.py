@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from telly_autoinst import facts
+from telly_autoinst import _runinfo, facts
 
 
 @pytest.mark.parametrize("environ, expected", [
@@ -22,10 +22,10 @@ from telly_autoinst import facts
     ({"CI": ""}, (False, None)),
 ])
 def test_ci_vendor(environ, expected):
-    assert facts.ci_vendor(environ) == expected
+    assert _runinfo.ci_vendor(environ) == expected
 
 
-MODE = "from telly_autoinst.facts import interpreter; print(interpreter()['mode'])\n"
+MODE = "from telly_autoinst._runinfo import interpreter; print(interpreter()['mode'])\n"
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -40,7 +40,7 @@ def test_run_mode(tmp_path, args, expected):
 
 
 def test_run_mode_repl():
-    code = "import sys; sys.ps1 = '>>> '\nfrom telly_autoinst.facts import interpreter; print(interpreter()['mode'])\n"
+    code = "import sys; sys.ps1 = '>>> '\n" + MODE
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "repl"
 
@@ -86,7 +86,7 @@ def test_distribution_versions_unknown():
 def test_python_version_and_uname_match_platform():
     import platform
 
-    assert facts._python_version() == platform.python_version()
+    assert _runinfo.python_version() == platform.python_version()
     uname = platform.uname()
     assert facts._uname() == (uname.system, uname.release, uname.machine)
 
@@ -121,7 +121,7 @@ def test_run_mode_under_the_ipython_command(monkeypatch, settings, expected):
     monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
     monkeypatch.setitem(sys.modules, "IPython.terminal.ipapp", ipapp)
     monkeypatch.setattr(sys, "ps1", "In [1]: ", raising=False)
-    assert facts.interpreter()["mode"] == expected
+    assert _runinfo.interpreter()["mode"] == expected
 
 
 @pytest.mark.slow
