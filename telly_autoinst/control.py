@@ -46,6 +46,8 @@ def _warm_state():
         process = ProcessSettings(*state["process"])
         projects = [ProjectSettings(*values) for values in state["projects"]]
         by_module = {module: projects[i] for module, i in state["modules"]}
+        for error in state["errors"]:  # as the full path says it (TELLY_DEBUG)
+            _debug.note(f"ignoring a package's settings: {error}")
     except Exception:  # a state of another shape: the full path decides
         _debug.swallowed("reading the warm state")
         return None
@@ -77,7 +79,7 @@ def _full_state():
         state = {"fields": (projects[0]._fields if projects else (), type(process)._fields),
                  "process": tuple(process), "projects": [tuple(p) for p in projects],
                  "modules": [(module, index[id(p)]) for module, p in by_module.items()],
-                 "settings_files": settings_files, "verdicts": {}}
+                 "settings_files": settings_files, "errors": list(errors), "verdicts": {}}
         if projects:
             _warm = (current, state)
             warmstate.store(current, state)

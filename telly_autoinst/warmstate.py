@@ -119,8 +119,9 @@ def _read():
 def load():
     """``(key, state)`` when a warm state is stored and its key equals the key now; else None.
 
-    ``state`` is ``{"process": values, "projects": [(module, values)], "settings_files":
-    [paths], "fields": (process fields, project fields), "verdicts": {project_id: (send, why)}}``.
+    ``state`` is ``{"fields": (project fields, process fields), "process": values, "projects":
+    [values], "modules": [(module, project number)], "settings_files": [paths], "errors":
+    [skipped tables], "verdicts": {project_id: (send, why)}}`` (written by ``control``).
     """
     stored = _read()
     if stored is None:
