@@ -54,7 +54,11 @@ dp.enable_features("contrib", "honest-but-curious")
 # Chosen by measurement (benchmarks/_workload.py's users): 9 of 10 simulated user-days use at most 5 features,
 # and as many have calls beyond the first with an L2 norm of at most 20. Tighter bounds cost less
 # noise but more bias (4 features: 6% fewer users of the top 10; an L2 norm of 16: 19% fewer calls).
-FEATURES_PER_USER_DAY = 5
+# 6 features rather than 5 (benchmarks/accuracy_views.py): the bound's bias on the 6th to 10th
+# features falls from 2-11% to 0-4% of their users, which is what the top-10 figures at 1,000
+# daily users and more are made of (large profile, 4-week top-10 users off by 1.9% at 5, 0.4-0.8%
+# at 6; weekly 2.6% and 1.0-1.7%; a first day's 9.4% and 6-9.6%), for 9.5% more noise on users.
+FEATURES_PER_USER_DAY = 6
 # What ingestion keeps of one report: its most called features, up to this many. The release
 # picks a user-day's features by their public popularity, which ingestion cannot know; keeping
 # only FEATURES_PER_USER_DAY by calls per report lost 6% of the top-10 features' users at 10,000
@@ -72,7 +76,9 @@ DELTA_PER_USER_DAY = 1e-6
 # Share of a user-day's ρ and δ that one release of its partial day (publish --through-now) may
 # take, out of the daily level's, by profile; the complete day's release spends the rest of the
 # daily level's. A second partial release of a day is refused.
-PARTIAL_SHARE = {"small": 0.05, "large": 0.1}
+# A small project's partial day carries daily users only, like its complete days: 0.02 of the
+# budget (σ about 32 at the defaults), leaving the week its share.
+PARTIAL_SHARE = {"small": 0.02, "large": 0.1}
 # The calendar levels of releases: a UTC day, an ISO week (Monday to Sunday) and a 4-week block
 # (four ISO weeks counted from _BLOCK_EPOCH). Each user-day is in exactly one period of each.
 LEVELS = ("day", "week", "block")
@@ -90,20 +96,26 @@ _ALL = ("dau", "users", "calls", "version", "python", "os", "arch")
 # A sum over a period is best released once for the period: over 28 days, the block's ρ counts in
 # full, a week's a quarter and a day's 1/28 (inverse-variance weights of the sums). So most of
 # the budget goes to the block, which carries every metric; the week's carries what a project
-# reads between blocks. A small project's day spends only what its daily users need. Measured for
-# small (benchmarks/accuracy_views.py --seed 2): at 30 daily users, 4-week top-10 users off by
-# 6.6 to 19.8% over three runs (11.7 in the middle; 10.3 with the large split) and calls by 16 to
-# 23% (26); at 100, 4-week top-5 users by 1.0 to 1.6% (3.1), weekly top-5 by 5.3 and 5.5%, daily
-# users by 9 to 9.5%; at 1,000 (still small), 4-week top-10 users by 1.6%, calls by 2.2%, weekly
-# top-10 by 1.8%, daily users by 1.0%. A week of 0.2 and a block of 0.7 gave weekly top-5 off by
-# 14% at 100.
+# reads between blocks. A small project's day spends only what its daily users need.
+#
+# The shares, measured (benchmarks/accuracy_views.py, medians over 2-3 runs of 6 projects at 30
+# and 100 daily users, 2 runs at 1,000; relative errors of the views the targets name):
+# - small: the week and the block pull against each other. 30 daily users' 4-week calls follow
+#   the block's calls ρ (block 0.53: 19%, 0.47: 24%, target 25%); 100's weekly top-5 users follow
+#   the week's users ρ (week 0.37: 8.9%, 0.43: 7.3%, 0.47: 5.0%, target 8%). Daily users need
+#   little: 0.06 gave 11-12% at 100 daily users (target 20%).
+# - large: a first day's top-10 users need the day's users ρ (day 0.45 with users at 36% of it:
+#   11.5%; 0.5 with 37.5%: 8.9%; target 12%); weekly top-10 users at 1,000 need the week (0.05 and
+#   0.1: 3.2-3.7%, 0.18: 1.3%, target 3%); 4-week calls need the block to outweigh the days'
+#   calls, clipped at CALLS_L2_PER_USER_DAY where the block's are at BLOCK_CALLS_L2 (block 0.2:
+#   7.4%, 0.35: 4.6%, 0.45: 3.1-4.0%, target 5%).
 CARRIES = {
     "small": {"day": ("dau",), "week": ("dau", "users"), "block": _ALL},
     "large": {"day": _ALL, "week": ("dau", "users"), "block": _ALL},
 }
 LEVEL_SHARE = {
-    "small": {"day": PARTIAL_SHARE["small"] + 0.05, "week": 0.25, "block": 0.65},
-    "large": {"day": PARTIAL_SHARE["large"] + 0.15, "week": 0.25, "block": 0.5},
+    "small": {"day": PARTIAL_SHARE["small"] + 0.03, "week": 0.45, "block": 0.5},
+    "large": {"day": PARTIAL_SHARE["large"] + 0.37, "week": 0.15, "block": 0.38},
 }
 # A small project that is not declared becomes large at the end of a 4-week block whose release
 # published at least this many daily users on average (never back: a declared profile is kept).
@@ -115,15 +127,22 @@ LARGE_DAILY_USERS = 1000
 # name worth showing, and a week's or block's release would publish it anyway.
 SELECTING = ("week", "block")
 # A daily release's weight of daily users, instead of WEIGHTS["dau"]: a day's users are read from
-# the daily release alone, its features from the weekly and 4-week ones mostly. With 0.05, daily
-# users were off by 3.0% at 1,000 daily users and 22% at 100 (benchmarks/accuracy_views.py).
-DAY_DAU_WEIGHT = 0.3
+# the daily release alone, its features from the weekly and 4-week ones mostly. Only a large
+# project's days carry other metrics (a small one's spend their share on daily users alone). In
+# a large day of 0.45-0.47 of the budget, 0.15 gave daily users off by 1.0% at 1,000 daily users
+# and 0.08 by 1.6-2.3% (target 2.5%); what it leaves goes to the first day's feature users.
+DAY_DAU_WEIGHT = 0.1
 # The periods over which the per-person loss is stated (a person active on every one of those days).
 LOSS_DAYS = (28, 365)
 # Names published on these many previous days are released without a threshold.
 KNOWN_DAYS = 30
-# Relative weights of the day's ρ (zCDP): the numbers authors read first get the most.
-WEIGHTS = {"dau": 0.05, "users": 0.31, "calls": 0.555, "version": 0.04, "python": 0.015, "os": 0.015, "arch": 0.015}
+# Relative weights of a release's ρ (zCDP) between the metrics it carries: the numbers authors
+# read first get the most. Users and calls share most of it: more for calls helps 30 daily users'
+# 4-week calls, more for users a large project's first day (users 0.40 and calls 0.50: 4-week
+# top-10 users at 30 daily users off by 10.2%, a large first day's top-10 at 1,000 by 11.5%;
+# users 0.50 and calls 0.40: 4-week calls at 30 by 29%). A week carries daily users and feature
+# users: daily users' 0.03 leaves 93% of it to the features.
+WEIGHTS = {"dau": 0.03, "users": 0.42, "calls": 0.48, "version": 0.025, "python": 0.015, "os": 0.015, "arch": 0.015}
 _KEYED = ("users", "version", "python", "os", "arch")  # released through partition selection
 # Part of δ spent on partition selection; the rest goes to converting zCDP to (ε, δ).
 _SELECTION_DELTA = 0.1
