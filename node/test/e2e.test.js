@@ -8,7 +8,8 @@ const assert = require('assert');
 const childProcess = require('child_process');
 const path = require('path');
 const readline = require('readline');
-const { REGISTER, REPO, tmpdir, cleanEnv, node, python, runPython, demoApp } = require('./support');
+const fs = require('fs');
+const { CLI, REGISTER, REPO, tmpdir, cleanEnv, node, python, runPython, demoApp } = require('./support');
 
 // The collector is a Python distribution of its own beside the client, in collector/.
 const COLLECTOR_PATH = [REPO, path.join(REPO, 'collector')].join(path.delimiter);
@@ -49,9 +50,10 @@ test('counts of real Node programs reach the Python collector and its stats API'
   const db = `sqlite:///${path.join(work, 'e2e.sqlite3')}`;
   const serverEnv = cleanEnv(work);
   const tokens = {};
+  // Registered as large (features in daily releases); a huge epsilon makes the noise vanish.
   for (const id of ['demo-cjs-project', 'demo-esm-project']) {
-    tokens[id] = JSON.parse(collector(['project', 'create', id, '--project-id', id, '--epsilon-per-day', '1e6', '--json',
-      '--db', db], serverEnv)).read_token;
+    tokens[id] = JSON.parse(collector(['project', 'create', id, '--project-id', id, '--epsilon-per-day', '1e6',
+      '--profile', 'large', '--json', '--db', db], serverEnv)).read_token;
   }
   const server = await serve(db, serverEnv);
   try {
@@ -59,6 +61,13 @@ test('counts of real Node programs reach the Python collector and its stats API'
       'app.js': "const d = require('demo-cjs'); console.log(d.add(2, 3)); const c = new d.Counter(); c.bump(); c.bump();\n",
       'app.mjs': "import { hello } from 'demo-esm'; import { add } from 'demo-cjs'; console.log(hello('x'), add(1, 1));\n",
     });
+    // The authors register their packages' keys (and versions) from what the client lists: daily
+    // releases carry public names only.
+    const listing = path.join(work, 'keys.json');
+    const dryRun = node([CLI, '--dry-run', '--json'], { cwd: app, env: cleanEnv(tmpdir('author')) });
+    assert.strictEqual(dryRun.status, 0, dryRun.stderr);
+    fs.writeFileSync(listing, dryRun.stdout);
+    for (const id of Object.keys(tokens)) collector(['project', 'register-keys', '--project', id, listing, '--db', db], serverEnv);
     for (const user of ['alice', 'bob']) {
       const env = cleanEnv(tmpdir(user), { USER: user, LOGNAME: user, TELLY_HTTP_SERVER: server.url });
       const cjs = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
