@@ -15,13 +15,15 @@ import inspect
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import _pages, _table
 from benchmarks._setup import Lab
-from tests.support.venvs import find_python
+from tests.support.venvs import find_python, point_home_at
 
 # (module, rows to print when the module does not exist yet: (case, measured, target)).
 CASES = (
@@ -102,6 +104,10 @@ def main(argv=None):
     python = find_python(args.python) if args.python else None
     if args.python and python is None:
         parser.error(f"python {args.python} is not installed")
+    # A home of the run's own for every child (uv, pip, and the hooked interpreters of venv setup,
+    # whose hook would write its index into the user's cache): the user's home is left as it was.
+    home = tempfile.mkdtemp(prefix="telly-bench-home-")
+    point_home_at(home, os.environ.__setitem__)
     lab = Lab(args.work, python=python, engine=args.engine)
     rows, durations = [], {}
     load_before = os.getloadavg()
@@ -113,6 +119,7 @@ def main(argv=None):
             durations[name] = round(time.perf_counter() - start, 1)
     finally:
         lab.close()
+        shutil.rmtree(home, ignore_errors=True)
     print(f"Python {args.python or platform.python_version()}, engine {args.engine or 'default'} (venv cases), "
           f"{os.cpu_count()} CPUs, load average {load_before[0]:.1f} at start{', quick' if args.quick else ''}\n")
     print(_table.format_table(rows))

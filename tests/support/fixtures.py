@@ -5,22 +5,14 @@ import os
 
 import pytest
 
-from tests.support.venvs import FIXTURES, VenvFactory, build_wheel
-
-# The variables through which a program finds the user's home and caches: every test gets its own.
-_HOME_VARIABLES = ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
-
-
-def _point_home_at(root, setenv):
-    for name, sub in zip(_HOME_VARIABLES, ("", ".cache", ".config", ".local/share", ".local/state")):
-        setenv(name, str(root / sub))
+from tests.support.venvs import FIXTURES, VenvFactory, build_wheel, point_home_at
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_session_home(tmp_path_factory):
     """The session's fixtures (venv and wheel builds, downloads) run before any test's own HOME."""
     with pytest.MonkeyPatch.context() as patch:
-        _point_home_at(tmp_path_factory.mktemp("session-home"), patch.setenv)
+        point_home_at(tmp_path_factory.mktemp("session-home"), patch.setenv)
         yield
 
 
@@ -31,7 +23,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     Tests that start programs pass a ``home`` of their own (``clean_env``); this covers the test
     process itself and anything that inherits its environment.
     """
-    _point_home_at(tmp_path_factory.mktemp("home"), monkeypatch.setenv)
+    point_home_at(tmp_path_factory.mktemp("home"), monkeypatch.setenv)
 
 
 @pytest.fixture(scope="session")

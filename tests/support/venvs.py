@@ -53,6 +53,17 @@ def find_uv():
     return shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
 
 
+# The variables through which a program finds the user's home and caches.
+_HOME_VARIABLES = ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+
+
+def point_home_at(root, setenv):
+    """Point HOME and XDG_* into ROOT through SETENV (a monkeypatch's, or os.environ's): what runs
+    there then, the hook of a hooked interpreter included, writes nothing into the real home."""
+    for name, sub in zip(_HOME_VARIABLES, ("", ".cache", ".config", ".local/share", ".local/state")):
+        setenv(name, str(Path(root) / sub))
+
+
 def clean_env(home, **extra):
     """An environment with no TELLY_*/DO_NOT_TRACK/CI leaking in from the outer shell."""
     env = {
