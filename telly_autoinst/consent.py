@@ -19,6 +19,7 @@ lock's limits are the shared contract's.
 """
 
 import contextlib
+import functools
 import os
 import sys
 
@@ -223,58 +224,56 @@ def refusal_at_send(project_id, optin_required, process, environ=None):
     return None
 
 
-# Each command that changes consent removes the warm state itself (``warmstate.invalidate``),
-# before and after its change: the next run decides afresh whatever the stamps say, and a run
-# that wrote one meanwhile is not trusted either.
+def _changes_consent(command):
+    """Remove the warm state (``warmstate.invalidate``) before and after ``command``: the next run
+    decides afresh whatever the stamps say, and a run that wrote one meanwhile is not trusted either."""
+
+    @functools.wraps(command)
+    def run(*args):
+        invalidate()
+        try:
+            return command(*args)
+        finally:
+            invalidate()
+
+    return run
 
 
+@_changes_consent
 def optin(project_id):
     """List ``project_id`` in ~/.telly_optin and remove it from ~/.telly_optout; OSError when home is not writable."""
-    invalidate()
-    try:
-        changed = _edit(FILE_OPTIN, add=(project_id,))
-        return _edit(FILE_OPTOUT, remove=(project_id,)) or changed
-    finally:
-        invalidate()
+    changed = _edit(FILE_OPTIN, add=(project_id,))
+    return _edit(FILE_OPTOUT, remove=(project_id,)) or changed
 
 
+@_changes_consent
 def optout(project_id):
     """List ``project_id`` in ~/.telly_optout and remove it from ~/.telly_optin; OSError when home is not writable."""
-    invalidate()
-    try:
-        changed = _edit(FILE_OPTOUT, add=(project_id,))
-        return _edit(FILE_OPTIN, remove=(project_id,)) or changed
-    finally:
-        invalidate()
+    changed = _edit(FILE_OPTOUT, add=(project_id,))
+    return _edit(FILE_OPTIN, remove=(project_id,)) or changed
 
 
+@_changes_consent
 def disable():
     """Create ~/.telly_disable, which turns everything off for this user; OSError when it cannot."""
     path = _path(FILE_DISABLE)
     if path is None:
         raise OSError("no home directory (HOME is unset or empty)")
-    invalidate()
-    try:
-        if os.path.lexists(path):  # whatever it is (a symlink, another user's file), the switch is on
-            return path
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        os.close(fd)
+    if os.path.lexists(path):  # whatever it is (a symlink, another user's file), the switch is on
         return path
-    finally:
-        invalidate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    os.close(fd)
+    return path
 
 
+@_changes_consent
 def enable():
     """Remove ~/.telly_disable; returns whether there was one to remove (OSError when it cannot)."""
     path = _path(FILE_DISABLE)
-    invalidate()
-    try:
-        if path is None or not os.path.lexists(path):
-            return False
-        os.unlink(path)
-        return True
-    finally:
-        invalidate()
+    if path is None or not os.path.lexists(path):
+        return False
+    os.unlink(path)
+    return True
 
 
 def state_files():
