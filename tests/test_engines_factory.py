@@ -51,7 +51,8 @@ def test_instrumented_keys_is_a_copy_per_project(monkeypatch):
 
 @pytest.mark.parametrize("module, names", [
     ("engines", ["Engine", "ENGINES", "make_engine", "engine_name", "instrumented_keys", "fallback"]),
-    ("selection", ["Target", "select"]),
+    ("selection", ["select", "plan_of", "uncounted"]),
+    ("engines._base", ["Target", "make_target", "Instantiations", "unwrapped", "package_init_owner", "record"]),
     ("counters", ["tick_for", "steps_for", "enable_keys", "take", "give_back", "pending_projects"]),
 ])
 def test_names_the_rest_of_the_client_uses(module, names):

@@ -2,7 +2,7 @@
 
 import gc
 
-from telly_autoinst.engines._instances import Instantiations
+from telly_autoinst.engines._base import Instantiations
 
 
 class Base:

@@ -186,7 +186,7 @@ def test_warm_import_loads_cached_code_without_rewriting(hooked, monkeypatch):
 
 
 def test_warm_import_replays_the_selection_kept_with_the_code(hooked, monkeypatch):
-    from telly_autoinst.engines import rewrite
+    from telly_autoinst import selection
 
     hooked(name="rw_planned")
     sys.modules.pop("rw_planned")
@@ -194,7 +194,7 @@ def test_warm_import_replays_the_selection_kept_with_the_code(hooked, monkeypatc
     def no_select(*args):
         raise AssertionError("selected again although the cache holds the plan")
 
-    monkeypatch.setattr(rewrite, "select", no_select)
+    monkeypatch.setattr(selection, "select", no_select)
     again, project, _ = hooked(source=SOURCE, name="rw_planned")
     again.lines()
     assert counters.take(project.project_id)["rw_planned.lines"] == 1
@@ -208,7 +208,8 @@ def test_a_plan_that_no_longer_fits_is_selected_afresh(hooked, monkeypatch):
     sys.modules.pop("rw_replanned")
     monkeypatch.setattr(rewrite, "replay", lambda *args: None)  # as when the namespace differs
     selected = []
-    monkeypatch.setattr(rewrite, "select", lambda *args: selected.append(1) or selection.select(*args))
+    select = selection.select
+    monkeypatch.setattr(selection, "select", lambda *args: selected.append(1) or select(*args))
     again, project, _ = hooked(source=SOURCE, name="rw_replanned")
     again.lines()
     assert selected and counters.take(project.project_id)["rw_replanned.lines"] == 1

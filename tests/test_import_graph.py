@@ -112,7 +112,7 @@ def _imported_names(path):
 WATCHED_IMPORT_AND_EXIT = ["control.py", "settings.py", "discovery.py", "_record.py", "errors.py", "_debug.py",
                            "consent.py", "facts.py", "counters.py", "selection.py", "engines/__init__.py",
                            "engines/_base.py", "engines/rewrite.py", "engines/_codecache.py",
-                           "engines/_instances.py", "triggers.py", "pipeline.py", "spool.py", "transport.py",
+                           "triggers.py", "pipeline.py", "spool.py", "transport.py",
                            "_handoff.py"]
 
 

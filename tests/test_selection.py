@@ -6,7 +6,9 @@ import types
 
 import pytest
 
-from telly_autoinst.selection import Target, _package_init_owner, select
+from telly_autoinst.engines._base import Target
+from telly_autoinst.engines._base import package_init_owner as _package_init_owner
+from telly_autoinst.selection import select
 from tests.support.engines import forget_edgecases, import_edgecases, project
 
 
@@ -193,7 +195,7 @@ def _plan_round_trip(module, proj):
 
 
 def test_a_replayed_plan_finds_what_select_finds(edge):
-    from telly_autoinst.selection import replay
+    from telly_autoinst.engines.rewrite import replay
 
     proj = project()
     for module in (edge.core, edge.meta):
@@ -204,7 +206,7 @@ def test_a_replayed_plan_finds_what_select_finds(edge):
 @pytest.mark.parametrize("change", ["new name", "method replaced", "module reassigned", "member added",
                                     "qualname changed", "class replaced"])
 def test_a_plan_whose_namespace_changed_is_not_replayed(change):
-    from telly_autoinst.selection import replay
+    from telly_autoinst.engines.rewrite import replay
 
     source = """
         def hello(a):

@@ -1,10 +1,24 @@
-"""What the engines share: the protocol they implement, and the record of what they counted or could not.
+"""What the engines share: the protocol, the record of what they counted, the targets they count, and instantiation.
 
 Kept apart from ``engines/__init__`` (the factory) so that an engine never imports the package
-that picks it: the factory imports the engines, never the other way round.
+that picks it: the factory imports the engines, never the other way round. ``selection`` makes
+the targets and the engines count them, so their type lives here, where a warm import finds it
+without loading selection itself (it replays a kept selection instead: ``rewrite.replay``). Each
+module a warm run imports costs about half a million instructions whatever it holds, so what the
+warm path needs is kept in few modules.
 """
 
 import threading
+import weakref
+from functools import partial
+from types import FunctionType
+
+from .._record import record as _record_type
+
+# Names for annotations only: never imported at run time (typing would cost an import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _lock = threading.Lock()
 # project_id -> set of keys instrumented in this process, by any engine.
@@ -68,3 +82,155 @@ def instrumented_keys(project_id):
     """Every key instrumented for ``project_id`` in this process so far (any engine)."""
     with _lock:
         return set(_instrumented.get(project_id, ()))
+
+
+# -- selection's targets (selection picks them, each engine counts them, a warm import replays them)
+
+# A record (see _record), not typing.NamedTuple: typing costs more to import than selecting a whole module.
+_TargetFields: "Any" = _record_type("Target", "key kind owner name obj init_owner", defaults=(None,))
+
+
+class Target(_TargetFields):
+    """One counted object: its key, its kind ("function", "method", "classmethod",
+    "staticmethod", "property" or "class"), and where it lives.
+
+    ``owner.__dict__[name]`` holds ``obj`` (for ``kind == "class"``, ``obj`` is the class and
+    ``init_owner`` the class whose ``__dict__`` holds the ``__init__`` that observes it).
+    """
+
+    __slots__ = ()
+
+
+# Selection makes a Target for every counted object of a watched package: from all six fields
+# at once, in C, rather than through the record's keyword-aware ``__new__``.
+make_target = partial(tuple.__new__, Target)
+ABSENT = object()  # what a namespace lookup finds where the name is gone
+
+
+def in_package(module, roots):
+    return isinstance(module, str) and any(module == r or module.startswith(r + ".") for r in roots)
+
+
+def unwrapped(obj):
+    """The function at the end of ``obj``'s ``__wrapped__`` chain (``obj`` itself for a plain
+    function); None when that is no Python function.
+
+    ``__wrapped__`` is read from the instance ``__dict__`` only, where ``functools.update_wrapper``
+    puts it: ``getattr`` would run the ``__getattr__`` of every constant and typing alias in the
+    module, which costs more than selecting it.
+    """
+    for _ in range(100):  # a __wrapped__ cycle must not hang selection
+        if type(obj) is FunctionType:  # the common case, first
+            wrapped = obj.__dict__.get("__wrapped__")
+            if wrapped is None:
+                return obj
+            obj = wrapped
+            continue
+        # What vars() reads, without raising (and catching) a TypeError for every constant.
+        namespace = getattr(obj, "__dict__", None)
+        if namespace is None:  # no __dict__: an int, a str, a C function
+            return None
+        wrapped = namespace.get("__wrapped__")
+        if wrapped is None:
+            return obj if isinstance(obj, FunctionType) else None
+        if isinstance(obj, type):
+            return None
+        obj = wrapped
+    return None
+
+
+def package_init_owner(cls, roots):
+    """The first class in ``cls.__mro__`` whose own ``__init__`` is a function of one of ``roots``.
+
+    Foreign initializers (``object``, C types, other packages) are skipped rather than ending the
+    search, because a cooperative one still calls ``super().__init__()`` into the package's.
+    """
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or not isinstance(init, FunctionType):
+            continue
+        if in_package(getattr(init, "__module__", None), roots):
+            return klass
+    return None
+
+
+# -- instantiation: which class one ``Cls(...)`` counts under, seen from inside a package ``__init__``
+#
+# Which class an instantiation is counted under, seen from inside a package ``__init__``.
+#
+# Engines observe instantiation through the package's ``__init__`` functions, which also run for
+# subclasses and for ``super().__init__()`` chains. For one ``Cls(...)`` call exactly one count is
+# wanted, under the right key:
+#
+# * the ``__init__`` that counts is the *first package initializer* in ``type(self).__mro__``
+#   (so ``super().__init__()`` into a base's initializer counts nothing more);
+# * the key is the nearest *counted* class in ``type(self).__mro__``: ``Sub(Base)`` without an
+#   ``__init__`` of its own counts as ``Sub``; a user's subclass outside the package, a private
+#   or excluded class count as their nearest counted base.
+#
+# Both answers are cached per type: strongly for counted classes (they live as long as their
+# module), weakly for other types (a user's dynamically created classes must stay collectable).
+#
+# Known limit: an explicit ``Cls.__init__(obj, ...)`` on an existing object looks exactly like an
+# instantiation from inside ``__init__``, and is counted as one.
+
+_NOTHING = (None, None)
+
+
+class Instantiations:
+    """Counted classes and the per-type resolution used by ``__init__`` observers.
+
+    ``token_of(init)`` tells whether a value found in a class ``__dict__['__init__']`` is a
+    package initializer this engine observes, and returns its token (what the observer compares
+    against: the original function for wrapt, the code object for sys.monitoring).
+    """
+
+    def __init__(self, token_of):
+        self._token_of = token_of
+        self._ticks = {}  # counted class -> tick
+        self._resolved: dict[type, Any] = {}  # counted class -> (token, tick)
+        self._others: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()  # other type -> (token, tick)
+        # The per-call path reads these bound methods; caches are cleared in place, never replaced.
+        self.cached = self._resolved.get
+
+    def add(self, cls, tick):
+        """Count instantiations of ``cls`` with ``tick``; earlier resolutions may change, so forget them."""
+        self._ticks[cls] = tick
+        self.forget()
+
+    def counts(self, cls):
+        """Whether instantiations of ``cls`` are counted already (instrumenting is idempotent)."""
+        return cls in self._ticks
+
+    def forget(self):
+        """Drop cached resolutions (a new class or initializer may change them)."""
+        self._resolved.clear()
+        self._others.clear()
+
+    def resolve(self, cls):
+        """``(token, tick)`` for an instance of ``cls``; ``(None, None)`` when nothing counts it.
+
+        Runs inside the host's ``__init__`` call, so it never raises: whatever cannot be
+        resolved is simply not counted.
+        """
+        try:
+            return self._others[cls]
+        except Exception:  # KeyError, or a type that cannot be weakly referenced
+            pass
+        entry = _NOTHING
+        try:
+            mro = cls.__mro__
+            tick = next((self._ticks[k] for k in mro if k in self._ticks), None)
+            if tick is not None:
+                for klass in mro:
+                    token = self._token_of(vars(klass).get("__init__"))
+                    if token is not None:
+                        entry = (token, tick)
+                        break
+            if cls in self._ticks:
+                self._resolved[cls] = entry
+            else:
+                self._others[cls] = entry
+        except Exception:  # e.g. not weak-referenceable: resolved again next time
+            pass
+        return entry

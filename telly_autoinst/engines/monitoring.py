@@ -15,7 +15,7 @@ What a code object cannot tell, this engine hands to the wrapt engine, so keys s
 
 Such a hand-off imports wrapt, which this engine otherwise never needs.
 
-Instantiation is observed through the package ``__init__``'s code (see ``_instances``); it reads
+Instantiation is observed through the package ``__init__``'s code (see ``_base.Instantiations``); it reads
 ``self`` from the starting frame (``f_locals``), which costs more than a plain call. Classes
 without a package ``__init__`` have no instantiation key (``selection``), as with wrapt.
 
@@ -35,8 +35,7 @@ import types
 
 from .. import _debug, counters
 from ..selection import select
-from ._base import Engine, record
-from ._instances import Instantiations
+from ._base import Engine, Instantiations, record
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False

@@ -27,7 +27,7 @@ the function defined under that qualified name. So a function wrapped by a decor
 (``functools.wraps``, ``lru_cache``, ``singledispatch``) counts the calls that reach its body
 (cache misses, the dispatches to that implementation), a property counts its getter, setter
 and deleter runs, a generator counts when it starts, and instantiation is counted by an
-observer at the top of the package ``__init__`` (see ``_instances``), which returns before the
+observer at the top of the package ``__init__`` (see ``_base.Instantiations``), which returns before the
 body starts.
 
 A function that the package publishes under another name after its module ran (httpx sets
@@ -50,11 +50,19 @@ from types import CodeType, FunctionType
 
 from .. import counters
 from .._debug import note, swallowed
-from ..selection import plan_of, replay, select
 from . import _codecache
-from ._base import Engine, not_counted, record, renamed
+from ._base import (
+    ABSENT,
+    Engine,
+    Instantiations,
+    make_target,
+    not_counted,
+    package_init_owner,
+    record,
+    renamed,
+    unwrapped,
+)
 from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
-from ._instances import Instantiations
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
@@ -217,6 +225,10 @@ class RewriteEngine(Engine):
             self._inits[id(code)] = (code, value)
 
     def _module_ran(self, modname, project, kept=None):
+        # The unbound code in ``kept`` is needed once, to keep a new plan: released then, not
+        # held by the bound code's constants for the rest of the process.
+        pending = [kept]
+
         def module_ran():
             # Called by the module's last statement, from the module's own frame.
             try:
@@ -225,7 +237,7 @@ class RewriteEngine(Engine):
                 # `python -m pkg.mod` runs this code as __main__, which is not counted.
                 if module is None or namespace.get("__name__") != modname or vars(module) is not namespace:
                     return
-                self._arm(module, project, self._planned(module, project, kept))
+                self._arm(module, project, self._planned(module, project, pending.pop() if pending else None))
             except Exception:  # nothing may escape into the module being imported
                 swallowed(f"instrumenting {modname}")
 
@@ -234,7 +246,7 @@ class RewriteEngine(Engine):
     @staticmethod
     def _planned(module, project, kept):
         """The module's targets, replayed from the plan kept with its cached code when the
-        namespace is what it saw (``selection.replay``), else selected and kept for the next run;
+        namespace is what it saw (:func:`replay`), else selected and kept for the next run;
         None without a cache entry (``_arm`` selects)."""
         if kept is None:
             return None
@@ -245,6 +257,8 @@ class RewriteEngine(Engine):
             targets = replay(module, project, plan)
             if targets is not None:
                 return targets
+        from ..selection import plan_of, select  # only where no kept plan holds
+
         targets = select(module, project)
         new = plan_of(module, targets)
         if new is not None and new != plan:
@@ -273,6 +287,8 @@ class RewriteEngine(Engine):
     def instrument(self, module, project):
         """Count ``module``'s selected targets in frame, swapping in rewritten code objects where
         the module ran without them; return the keys newly instrumented (``[]`` when repeated)."""
+        from ..selection import select
+
         with self._lock:
             targets = select(module, project)
             missing = [t for t in targets if not self._in_frame(t, project)]
@@ -359,8 +375,12 @@ class RewriteEngine(Engine):
         done = []
         enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
+        if targets is None:
+            from ..selection import select
+
+            targets = select(module, project)
         with self._lock:
-            for target in select(module, project) if targets is None else targets:
+            for target in targets:
                 try:
                     if target.kind == "class":
                         if self._in_frame(target, project):
@@ -520,3 +540,62 @@ def _collect_sites(code, by_place):
             by_place[(code.co_name, code.co_firstlineno)] = (code, value)
         elif type(value) is CodeType:
             _collect_sites(value, by_place)
+
+
+def replay(module, project, plan):
+    """The targets that ``plan`` (see ``selection.plan_of``) names in ``module``, as ``selection.select``
+    found them; None when the namespace is not what the plan saw (its names, the members of a
+    class it uses, a target of another kind or name): then the caller selects afresh."""
+    namespace = vars(module)
+    names, classes, found = plan
+    if tuple(namespace) != names:
+        return None
+    holders = []
+    for path, members in classes:
+        cls = _at(namespace, path)
+        if cls is None or tuple(vars(cls)) != members:
+            return None
+        holders.append(cls)
+    roots = None
+    targets = []
+    for key, kind, number, name, qualname, modname in found:
+        holder = module if number < 0 else holders[number]
+        if kind == "class" or kind == "property":
+            if holder.__qualname__ != qualname or holder.__module__ != modname:
+                return None
+        if kind == "class":
+            if roots is None:
+                roots = set(project.packages) | {module.__name__.split(".")[0]}
+            init_owner = package_init_owner(holder, roots)
+            if init_owner is None:
+                return None
+            targets.append(make_target((key, kind, holder, "__init__", holder, init_owner)))
+            continue
+        obj = vars(holder).get(name, ABSENT)
+        if kind == "property":
+            if type(obj) is not property:
+                return None
+        else:
+            if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
+                func = obj if kind == "function" or kind == "method" else None
+            elif kind == "staticmethod" or kind == "classmethod":
+                func = unwrapped(obj.__func__) if isinstance(obj, (staticmethod, classmethod)) else None
+            elif isinstance(obj, (staticmethod, classmethod)):
+                func = None  # select gives it a kind of its own
+            else:
+                func = unwrapped(obj)
+            if func is None or func.__qualname__ != qualname or func.__module__ != modname:
+                return None
+        targets.append(make_target((key, kind, holder, name, obj, None)))
+    return targets
+
+
+def _at(namespace, path):
+    """The class at ``path`` (names through class ``__dict__``\\ s) from a module namespace, or None."""
+    obj = None
+    for name in path:
+        obj = namespace.get(name)
+        if not isinstance(obj, type):
+            return None
+        namespace = vars(obj)
+    return obj

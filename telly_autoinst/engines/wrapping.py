@@ -4,7 +4,7 @@ Class objects are never proxied (a proxied class breaks ``type(x) is C``, pickli
 Enum iteration and ABCs): methods are patched in the class ``__dict__`` instead, with wrapt
 outside ``classmethod``/``staticmethod`` (the only order that binds right on every Python), and
 instantiation is observed by wrapping the package ``__init__`` that runs for the class (see
-``_instances``).
+``_base.Instantiations``).
 
 Every wrapper is built once per original object and kept in a registry, so an object reachable
 under several names of the package gets the same wrapper, and a repeated ``instrument`` or an
@@ -23,8 +23,7 @@ import wrapt
 
 from .. import _debug, counters
 from ..selection import select
-from ._base import Engine, record
-from ._instances import Instantiations
+from ._base import Engine, Instantiations, record
 
 
 class _CountedBoundFunction(wrapt.BoundFunctionWrapper):
