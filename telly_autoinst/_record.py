@@ -6,6 +6,9 @@ settings, discovery and selection do there (issue 8). These records are put toge
 plain functions and ``operator.itemgetter`` instead, with the same tuple behaviour (equality,
 hashing, unpacking, pickling) and the part of namedtuple's API the client uses: positional or
 keyword construction, trailing defaults, ``_fields`` and ``_replace``.
+
+The settings record types are made here too (:func:`types_for`), from their fields: by ``settings``
+from the contract, or by a warm run from the warm state, which never imports ``settings``.
 """
 
 from operator import itemgetter
@@ -63,3 +66,56 @@ def record(typename, field_names, defaults=()) -> "Any":  # Any: a type checker 
     for position, name in enumerate(fields):
         namespace[name] = property(itemgetter(position))
     return type(typename, (tuple,), namespace)
+
+
+# -- the settings record types ------------------------------------------------------------------
+#
+# A warm run (``control``, with ``warmstate``) rebuilds this process's settings from plain values
+# without importing ``settings`` and the contract behind it, which cost more than everything else
+# the warm state saves there. Both ask :func:`types_for`, which makes one pair of types per list of
+# fields and process, so a process that imports ``settings`` later still holds one
+# ``ProjectSettings`` type, the one ``settings`` names (pickling finds it there).
+
+# The fields a project's record has after its settings: where its table came from, its
+# distribution, and whether it is installed editable from a checkout.
+PROJECT_EXTRA = ("source", "distribution", "editable")
+
+_made: dict = {}  # (project fields, process fields) -> (ProjectSettings, ProcessSettings)
+
+
+def types_for(project_fields, process_fields):
+    """``(ProjectSettings, ProcessSettings)`` with these fields (the project's end with PROJECT_EXTRA)."""
+    key = (tuple(project_fields), tuple(process_fields))
+    made = _made.get(key)
+    if made is None:
+        made = _made[key] = _make(*key)
+    return made
+
+
+def _make(project_fields, process_fields):
+    project_base: Any = record("ProjectSettings", project_fields, defaults=(None, False))
+    process_base: Any = record("ProcessSettings", process_fields)
+
+    class ProjectSettings(project_base):
+        """Settings of one watched project, after layering; ``source`` says where the table came from,
+        and ``editable`` whether the package is installed editable from a checkout."""
+
+        __slots__ = ()
+
+        def collector_url(self, process):
+            """The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint."""
+            if process.http_server:
+                return process.http_server
+            if self.endpoint:
+                return self.endpoint
+            return dict(self.endpoints).get(self.region)
+
+    class ProcessSettings(process_base):
+        """How this user's process reports: never influenced by a package's own table."""
+
+        __slots__ = ()
+
+    for made in (ProjectSettings, ProcessSettings):
+        made.__module__ = "telly_autoinst.settings"  # where pickle and people look for them
+        made.__qualname__ = made.__name__
+    return ProjectSettings, ProcessSettings

@@ -38,7 +38,7 @@ def _warm_state():
     if found is None:
         return None
     current, state = found
-    from ._settingtypes import types_for
+    from ._record import types_for
 
     try:
         # The types settings makes from the contract (the state was written with this version).

@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from ._contract import FALSY, TRUTHY
 from ._contract import SETTINGS as CONTRACT_SETTINGS
 from ._env import user_config_path
-from ._record import record
-from ._settingtypes import PROJECT_EXTRA, types_for
+from ._record import PROJECT_EXTRA, record, types_for
 from .errors import ConfigError
 
 # Names for annotations only: never imported at run time (typing would cost an import).
@@ -196,7 +195,7 @@ def _defaults(scope):
 # Records (see _record) rather than dataclasses: this module is imported on the first watched
 # import, where the dataclasses module (with inspect and re) would cost more than all of the rest.
 # Their fields come from SETTINGS, so a setting is declared in one place only; the types
-# themselves are _settingtypes' (a warm run makes the same ones without this module).
+# themselves are _record's (a warm run makes the same ones without this module).
 if TYPE_CHECKING:  # a type checker cannot read fields computed from SETTINGS: Any to it
     ProjectSettings: Any
     ProcessSettings: Any

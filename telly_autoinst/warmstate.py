@@ -51,7 +51,7 @@ _ENVIRONMENT = frozenset(("DO_NOT_TRACK", "HOME", "USERPROFILE", "XDG_CONFIG_HOM
 # new version) must not meet a state its older code decided.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _DECIDERS = tuple(os.path.join(_HERE, name) for name in
-                  ("_contract.py", "settings.py", "_settingtypes.py", "consent.py", "discovery.py", "control.py"))
+                  ("_contract.py", "settings.py", "_record.py", "consent.py", "discovery.py", "control.py"))
 
 
 def path():
