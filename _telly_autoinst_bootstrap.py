@@ -190,16 +190,16 @@ def _leave(gate):
 
 
 def _on_found(spec):
-    # Runs on the first import of each watched module: control (and everything it needs) is
+    # Runs on the first import of each watched module: the decisions (and everything they need) are
     # imported then, never at interpreter start.
-    from telly_autoinst.control import loader_for
+    from telly_autoinst.finder import loader_for
 
     return loader_for(spec)
 
 
 def _on_loaded(module):
     try:
-        from telly_autoinst.control import on_module_loaded
+        from telly_autoinst.finder import on_module_loaded
 
         on_module_loaded(module)
     except Exception:

@@ -17,8 +17,8 @@ elapsed = time.perf_counter() - start
 keys = -1
 if "telly_autoinst.engines" in sys.modules:
     try:
-        from telly_autoinst import engines, control
-        keys = sum(len(engines.instrumented_keys(p)) for p in control.projects())
+        from telly_autoinst import engines, finder
+        keys = sum(len(engines.instrumented_keys(p)) for p in finder.projects())
     except Exception:
         keys = -2
 print(elapsed, keys)

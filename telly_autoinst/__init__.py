@@ -17,7 +17,7 @@ __all__ = [
 
 _LAZY = {
     "flush": "telly_autoinst.pipeline",
-    "instrument": "telly_autoinst.control",
+    "instrument": "telly_autoinst.finder",
     "TellyError": "telly_autoinst.errors",
     "ConfigError": "telly_autoinst.errors",
     "TransportError": "telly_autoinst.errors",

@@ -70,7 +70,7 @@ def record(typename, field_names, defaults=()) -> "Any":  # Any: a type checker 
 
 # -- the settings record types ------------------------------------------------------------------
 #
-# A warm run (``control``, with ``warmstate``) rebuilds this process's settings from plain values
+# A warm run (``finder``, with ``warmstate``) rebuilds this process's settings from plain values
 # without importing ``settings`` and the contract behind it, which cost more than everything else
 # the warm state saves there. Both ask :func:`types_for`, which makes one pair of types per list of
 # fields and process, so a process that imports ``settings`` later still holds one

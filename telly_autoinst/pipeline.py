@@ -1,8 +1,8 @@
 """Flush orchestration: one report per project with counts, consent checked, shown if asked, handed to the transport.
 
-Nothing here runs before a watched module was instrumented: ``control`` calls :func:`activate`
+Nothing here runs before a watched module was instrumented: ``finder`` calls :func:`activate`
 once, passing in this process's settings and a way to read its projects, which captures the run
-mode and installs the triggers. This module never imports ``control``.
+mode and installs the triggers. This module never imports ``finder``.
 """
 
 import os

@@ -16,7 +16,7 @@ computed now, in this process, from
   kill-switch file, the user's config file, the index the projects came from and each
   ``pyproject.toml`` or ``telly.toml`` that supplied settings;
 * this client's version, this file's format and the stamps of the client's own sources that
-  decide (``_contract``, ``settings``, ``consent``, ``discovery``, ``control``: a checkout edited
+  decide (``_contract``, ``settings``, ``consent``, ``discovery``, ``finder``: a checkout edited
   in place has no new version);
 * a fingerprint of the environment variables that matter (every ``TELLY_*``, ``DO_NOT_TRACK``
   and the variables that place home, config and cache), and what ``consent`` reads from the
@@ -51,7 +51,7 @@ _ENVIRONMENT = frozenset(("DO_NOT_TRACK", "HOME", "USERPROFILE", "XDG_CONFIG_HOM
 # new version) must not meet a state its older code decided.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _DECIDERS = tuple(os.path.join(_HERE, name) for name in
-                  ("_contract.py", "settings.py", "_record.py", "consent.py", "discovery.py", "control.py"))
+                  ("_contract.py", "settings.py", "_record.py", "consent.py", "discovery.py", "finder.py"))
 
 
 def path():
@@ -121,7 +121,7 @@ def load():
 
     ``state`` is ``{"fields": (project fields, process fields), "process": values, "projects":
     [values], "modules": [(module, project number)], "settings_files": [paths], "errors":
-    [skipped tables], "verdicts": {project_id: (send, why)}}`` (written by ``control``).
+    [skipped tables], "verdicts": {project_id: (send, why)}}`` (written by ``finder``).
     """
     stored = _read()
     if stored is None:

@@ -5,7 +5,7 @@ import pytest
 from telly_autoinst._env import kill_switch, truthy
 
 HEAVY = ("wrapt", "requests", "tomli", "tomllib", "importlib.metadata", "importlib_metadata", "json", "threading",
-         "telly_autoinst.control", "telly_autoinst.discovery", "telly_autoinst.settings", "telly_autoinst.finder")
+         "telly_autoinst.discovery", "telly_autoinst.settings", "telly_autoinst.finder")
 # The hook is in place: bootstrap's stand-in until a watched module is imported, the finder after.
 PROBE = "import sys; print(any(type(f).__name__ in ('_Gate', 'WatchFinder') for f in sys.meta_path))"
 

@@ -8,9 +8,9 @@ import pytest
 from tests.support.dists import installed
 from tests.support.venvs import FIXTURES
 
-PROJECTS = ("import json; from telly_autoinst import control; "
+PROJECTS = ("import json; from telly_autoinst import finder; "
             "print(json.dumps({pid: [p.source, list(p.packages), p.distribution] "
-            "for pid, p in sorted(control.projects().items())}))")
+            "for pid, p in sorted(finder.projects().items())}))")
 
 
 @pytest.fixture(scope="module")
@@ -190,14 +190,14 @@ def test_two_parts_of_one_namespace_may_both_opt_in(tmp_path):
 
 
 def test_modules_belong_to_the_project_of_their_longest_claimed_prefix(monkeypatch):
-    from telly_autoinst import control
+    from telly_autoinst import finder
 
-    monkeypatch.setattr(control, "_state", (None, {"acme.textutils": "T", "plain": "P"}))
-    assert control.project_for("acme.textutils") == "T"
-    assert control.project_for("acme.textutils.deep.module") == "T"
-    assert control.project_for("acme.other.secret_inhouse_feature") is None
-    assert control.project_for("acme") is None
-    assert control.project_for("plain.sub") == "P"
+    monkeypatch.setattr(finder, "_state", (None, {"acme.textutils": "T", "plain": "P"}))
+    assert finder.project_for("acme.textutils") == "T"
+    assert finder.project_for("acme.textutils.deep.module") == "T"
+    assert finder.project_for("acme.other.secret_inhouse_feature") is None
+    assert finder.project_for("acme") is None
+    assert finder.project_for("plain.sub") == "P"
 
 
 _NAMESPACE_PROGRAM = ("import acme.textutils, acme.other\n"

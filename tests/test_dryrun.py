@@ -15,9 +15,9 @@ for top in tops:
     for info in pkgutil.walk_packages(root.__path__, top + "."):
         if not info.name.endswith("__main__"):
             importlib.import_module(info.name)
-from telly_autoinst import control
-print(json.dumps([{pid: sorted(engines.instrumented_keys(pid)) for pid in control.projects()},
-                  {pid: engines.uncounted_keys(pid) for pid in control.projects()}]))
+from telly_autoinst import finder
+print(json.dumps([{pid: sorted(engines.instrumented_keys(pid)) for pid in finder.projects()},
+                  {pid: engines.uncounted_keys(pid) for pid in finder.projects()}]))
 """
 
 

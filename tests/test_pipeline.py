@@ -293,7 +293,7 @@ def test_flush_with_nothing_pending_loads_nothing(venv, home):
             "print(sorted(m for m in sys.modules if m.startswith('telly_autoinst.')))\n")
     venv.run("pass", home, check=True)  # a first start in this home
     loaded = venv.run(code, home, check=True).stdout
-    for heavy in ("settings", "discovery", "control", "transport", "consent"):
+    for heavy in ("settings", "discovery", "finder", "transport", "consent"):
         assert f"'telly_autoinst.{heavy}'" not in loaded
 
 

@@ -21,7 +21,7 @@ import sys
 import threading
 
 # The protocol and the record live in _base, which the engines import instead of this package.
-from ._base import Engine, instrumented_keys, uncounted_keys  # noqa: F401  (the engines' interface, used by control and dryrun)
+from ._base import Engine, instrumented_keys, uncounted_keys  # noqa: F401  (the engines' interface, used by the finder and dryrun)
 
 # The names a setting may use ("auto" picks one of the others).
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")

@@ -28,7 +28,7 @@ _uncounted: "dict[str, dict[str, str]]" = {}
 
 
 class Engine:
-    """What control and the dry-run need from an engine (a plain class rather than a
+    """What the finder and the dry-run need from an engine (a plain class rather than a
     typing.Protocol, whose import would cost more than the engine on the first watched import)."""
 
     name: "str | None" = None

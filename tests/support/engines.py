@@ -48,7 +48,7 @@ def import_edgecases(monkeypatch):
 
 def _import_through_the_hook(monkeypatch, engine, settings):
     """Fresh modules of the fixture package, imported through a WatchFinder that asks ``engine``
-    for a loader (and chains to ``engine.instrument`` when it has none), as control does."""
+    for a loader (and chains to ``engine.instrument`` when it has none), as the finder does."""
     def on_found(spec):
         return engine.loader_for(spec, settings) or finder.chain(spec.loader,
                                                                  lambda m: engine.instrument(m, settings))
