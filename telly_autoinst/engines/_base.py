@@ -190,7 +190,7 @@ class Instantiations:
         self._ticks = {}  # counted class -> tick
         self._resolved: dict[type, Any] = {}  # counted class -> (token, tick)
         self._others: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()  # other type -> (token, tick)
-        # The per-call path reads these bound methods; caches are cleared in place, never replaced.
+        # The per-call path reads this bound method: ``_resolved`` is cleared in place, never replaced.
         self.cached = self._resolved.get
 
     def add(self, cls, tick):
@@ -205,7 +205,10 @@ class Instantiations:
     def forget(self):
         """Drop cached resolutions (a new class or initializer may change them)."""
         self._resolved.clear()
-        self._others.clear()
+        # A new mapping rather than WeakKeyDictionary.clear(), which pops item by item and ends
+        # on a raised KeyError: a warm import forgets once per counted class it arms.
+        if len(self._others):
+            self._others = weakref.WeakKeyDictionary()
 
     def resolve(self, cls):
         """``(token, tick)`` for an instance of ``cls``; ``(None, None)`` when nothing counts it.
@@ -214,8 +217,10 @@ class Instantiations:
         resolved is simply not counted.
         """
         try:
-            return self._others[cls]
-        except Exception:  # KeyError, or a type that cannot be weakly referenced
+            found = self._others.get(cls)  # not [cls]: a raised KeyError per new type costs more
+            if found is not None:
+                return found
+        except TypeError:  # a type that cannot be weakly referenced
             pass
         entry = _NOTHING
         try:

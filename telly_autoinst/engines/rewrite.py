@@ -199,26 +199,26 @@ class RewriteEngine(Engine):
         """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
         project_id = project.project_id
         site_list, tree = sites
+        prefix = modname + "."
+        keys = [prefix + qualname for _, qualname in site_list]
         calls = [i for i, (kind, _) in enumerate(site_list) if kind == CALL]
-        keys = [f"{modname}.{site_list[i][1]}" for i in calls]
         values: list[Any] = [None] * len(site_list)
-        for i, steps in zip(calls, counters.steps_for(project_id, keys)):
+        for i, steps in zip(calls, counters.steps_for(project_id, [keys[i] for i in calls])):
             values[i] = steps
         for i, (kind, _) in enumerate(site_list):
             if kind == INIT:
                 values[i] = self._observer()
             elif kind == TAIL:
                 values[i] = self._module_ran(modname, project, kept)
+        record_code = self._remember
 
         def remember(site, new_code):
-            kind, qualname = site_list[site]
-            self._remember(new_code, (kind, f"{modname}.{qualname}", values[site]), project_id)
+            record_code(new_code, site_list[site][0], keys[site], values[site], project_id)
 
         with self._lock:
             return _bind_tree(code, tree, values, remember)
 
-    def _remember(self, code, site, project_id):
-        kind, key, value = site
+    def _remember(self, code, kind, key, value, project_id):
         if kind == CALL:
             self._counted[id(code)] = (code, project_id, key)
         elif kind == INIT:
@@ -338,7 +338,7 @@ class RewriteEngine(Engine):
                     continue
                 consts = tuple(site[2] if value == placeholder else value for value in new_code.co_consts)
                 func.__code__ = new_code.replace(co_consts=consts)
-                self._remember(func.__code__, site, project.project_id)
+                self._remember(func.__code__, *site, project.project_id)
 
     # -- arming --------------------------------------------------------------------------------
 
