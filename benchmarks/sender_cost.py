@@ -58,7 +58,7 @@ def _reap_all():
 
 def _child(python, site_packages, program, home, runs, every_exit):
     """The measurement, in the subreaper process: a dict of figures, printed as JSON."""
-    from telly_autoinst import _handoff
+    from telly_autoinst import pipeline
     from tests.support.loopback import Loopback
     from tests.support.venvs import clean_env
 
@@ -75,7 +75,7 @@ def _child(python, site_packages, program, home, runs, every_exit):
         start = time.perf_counter()
         for _ in range(runs):
             if every_exit and os.path.exists(stamp):
-                then = time.time() - _handoff.SENDER_INTERVAL_SEC - 1
+                then = time.time() - pipeline.SENDER_INTERVAL_SEC - 1
                 os.utime(stamp, (then, then))
             devnull = os.open(os.devnull, os.O_WRONLY)
             try:

@@ -12,11 +12,25 @@ import os
 import time
 
 from . import _debug
-from ._handoff import Outcome
 
 # The collector's answer carries nothing we need beyond its status and headers: its body is
 # never read, so an endless or trickling body costs neither memory nor time.
 _MAX_RETRY_AFTER_SEC = 7 * 24 * 3600
+
+
+class Outcome:
+    """What happened to one delivery attempt (a post, a report queued in the spool, a file)."""
+
+    __slots__ = ("delivered", "retry", "reason", "retry_after")
+
+    def __init__(self, delivered, retry=False, reason="ok", retry_after=None):
+        self.delivered = delivered
+        self.retry = retry
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def __repr__(self):
+        return f"Outcome(delivered={self.delivered}, retry={self.retry}, reason={self.reason!r})"
 
 
 def reports_url(base):

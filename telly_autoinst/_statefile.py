@@ -272,3 +272,19 @@ def append(path, text, limit):
 def open_lock(path):
     """A descriptor for a lock file, created 0600; never blocks even if ``path`` is a FIFO, never follows a symlink."""
     return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC | _NOFOLLOW, 0o600)
+
+
+def try_lock(path):
+    """An exclusive, non-blocking lock on the lock file ``path`` (see :func:`open_lock`): its
+    descriptor, or None when another process holds it."""
+    fd = open_lock(path)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the spool's atomic renames keep concurrent senders safe.
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd

@@ -1,6 +1,6 @@
 """The command line: a table of commands, their handlers, and how results are printed.
 
-Every handler lives here and only calls the domain modules (``consent``, ``pipeline``,
+Every handler lives here and only calls the domain modules (``consent``, ``preview``,
 ``dryrun``, ``purge``) and formats what they return, the way coverage.py keeps ``cmdline``
 apart from ``Coverage``. ``main`` is the only place where exceptions become exit codes:
 0 success, 1 a problem was found (``--dry-run`` saw a malformed config), 2 a usage or
@@ -133,7 +133,7 @@ def _status(args):
 
 
 def _show(args):
-    from .pipeline import preview
+    from .preview import preview
 
     data = preview()
     if args.json:

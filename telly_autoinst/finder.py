@@ -390,9 +390,10 @@ def _activate_pipeline():
         if _activated:
             return
         _activated = True
+    from .engines import engine_name
     from .pipeline import activate
 
-    activate(process(), projects, by_distribution, _decide_at_send)
+    activate(process(), projects, by_distribution, _decide_at_send, engine_name=lambda p: engine_name(p.engine))
 
 
 def loader_for(spec):

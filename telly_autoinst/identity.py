@@ -169,7 +169,7 @@ def level2_plaintext():
     """The same four values in plain text, cut to the schema's limits.
 
     Only for the corporate mode that the author, the user and the collector project all agreed
-    to (report.build checks the two client-side agreements; the collector checks its own).
+    to (report.assemble checks the two client-side agreements; the collector checks its own).
     """
     return {
         name: (value.encode("utf-8", "replace").decode("utf-8")[:_PLAINTEXT_LIMITS[name]]

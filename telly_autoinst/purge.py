@@ -18,14 +18,15 @@ from ._env import home_dir
 from ._statefile import dir_refusal, use_refusal
 from .engines import _codecache
 from .errors import ConfigError
+from .pipeline import default_dir
 from .settings import process_settings
 
 
 def _spool_dir():
     try:
-        return spool.default_dir(process_settings().spool_dir)
+        return default_dir(process_settings().spool_dir)
     except ConfigError:  # a broken user config: the environment still says where the spool is
-        return spool.default_dir(os.environ.get("TELLY_SPOOL_DIR") or None)
+        return default_dir(os.environ.get("TELLY_SPOOL_DIR") or None)
 
 
 def _directories():

@@ -1,14 +1,16 @@
 """Turns one project's counts into a report payload (config/report.schema.json, version 1) and its bytes.
 
-Two steps, so that the host's exit can stop after the first: ``_handoff.capture`` takes what
+Two steps, so that the host's exit can stop after the first: ``pipeline.capture`` takes what
 only the counting process knows, :func:`assemble` adds what any process of this user on this
 machine computes alike (Level I facts, Level II hashes). The host runs both when it builds the
-report itself (:func:`build`); with the default storage the detached sender runs the second.
+report itself (TELLY_SHOW_ME, ``http`` and ``file`` storage, ``show``); with the default storage
+the detached sender runs the second. This module never imports the pipeline (which imports it
+for those cases).
 """
 
 import time
 
-from . import _handoff, facts
+from . import facts
 from ._jsontext import dumps
 
 # Bump together with config/report.schema.json and the collector's ingest.
@@ -34,20 +36,6 @@ _CAPTURED = {
 }
 
 
-def build(project, stats, *, trigger, exit_signal=None, salt_type="random_uuid4", interpreter=None,
-          plaintext_accepted=False):
-    """The report dict for one project: Level I facts, its counts, and Level II hashes when allowed.
-
-    ``interpreter`` may be captured earlier (at activation) because the run mode is only
-    knowable while ``__main__`` is still intact. ``plaintext_accepted`` is the user's side of
-    plaintext Level II (TELLY_LEVEL2_PLAINTEXT); with the author's ``level2_plaintext`` it adds
-    ``level2_plaintext`` beside the hashes, which the collector keeps only if its project agreed too.
-    """
-    return assemble(_handoff.capture(project, stats, trigger=trigger, exit_signal=exit_signal,
-                                     salt_type=salt_type, interpreter=interpreter,
-                                     plaintext_accepted=plaintext_accepted))
-
-
 def _check(captured):
     """ValueError unless ``captured`` has the shape capture() gives it."""
     if not isinstance(captured, dict):
@@ -65,7 +53,7 @@ def _check(captured):
 
 
 def assemble(captured):
-    """The report dict from ``_handoff.capture``'s data; raises ValueError when that data is malformed."""
+    """The report dict from ``pipeline.capture``'s data; raises ValueError when that data is malformed."""
     _check(captured)
     distribution = captured["distribution"]
     own_version, dependencies = facts.distribution_versions(distribution)

@@ -8,8 +8,9 @@ so that sorting the names sorts oldest first:
   leaves the machine is byte-for-byte what TELLY_SHOW_ME printed. Written by the Python and the
   Node clients; drained by either client's sender.
 * ``*.counts``: the counts of one project and what only the host process knew about them
-  (``_handoff.capture``), written at exit with the default storage so the host never builds a
-  report: the line ``telly-counts 1``, then the Python literal (``ascii()``) of a dict with
+  (``pipeline.capture``), written at exit with the default storage (``pipeline.enqueue_counts``:
+  the host's exit imports nothing of this module) so the host never builds a report: the line
+  ``telly-counts 1``, then the Python literal (``ascii()``) of a dict with
   ``url`` (the collector's base URL), ``project_id``, ``optin`` and ``captured``. Only the Python
   sender claims these (the Node sender lists ``*.report`` only): it turns each into a
   ``*.report`` of the same name stem with ``report.assemble``, then sends that as any other.
@@ -32,21 +33,23 @@ import os
 import time
 
 from . import _debug
+from ._contract import FILE_COUNTS_MAGIC, FILE_NODE_SPOOL_LOCK, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX
 from ._contract import FILE_COUNTS_SUFFIX as COUNTS_SUFFIX
 from ._contract import FILE_LOSS_LOG as _LOSS_LOG
-from ._contract import FILE_NODE_SPOOL_LOCK, FILE_SPOOL_DIR, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX
 from ._contract import FILE_REPORT_SUFFIX as SUFFIX
 from ._contract import SPOOL_LOSS_LOG_MAX_BYTES as _LOSS_LOG_MAX
 from ._contract import SPOOL_MAX_AGE_SEC as MAX_AGE_SEC
 from ._contract import SPOOL_MAX_BYTES as MAX_BYTES
 from ._contract import SPOOL_MAX_FILES as MAX_FILES
-from ._statefile import SELF, append, dir_refusal, open_lock, private_dir, read_bytes, write_atomic
+from ._statefile import SELF, append, dir_refusal, private_dir, read_bytes, write_atomic
+from ._statefile import try_lock as _try_lock
 
 # The names, caps and the losses log are the shared contract's (the Node client writes the same
 # spool). The Python sender's lock is a flock on FILE_SPOOL_LOCK; the Node sender has its own.
-_COUNTS_MAGIC = b"telly-counts 1\n"
+_COUNTS_MAGIC = FILE_COUNTS_MAGIC.encode("ascii")
 _LOCK_NAME = FILE_SPOOL_LOCK
-# Only the Python host reads the stamp; its name is the contract's, so both clients' purge know it.
+# Only the Python host reads the stamp (``pipeline.sender_ran_within``); its name is the
+# contract's, so both clients' purge know it.
 _STAMP_NAME = FILE_SPOOL_STAMP  # its mtime: when a sender last took the spool
 
 # Recent losses in this process, for `flush()` callers and tests; bounded so it never grows.
@@ -78,16 +81,6 @@ def record_loss(reason, project_id=None, spool_dir=None):
             _debug.swallowed(f"writing {path}")
 
 
-def default_dir(spool_dir=None):
-    """TELLY_SPOOL_DIR, else ``spool`` under the client's cache directory; None without a home."""
-    if spool_dir:
-        return spool_dir
-    from .index import cache_dir
-
-    base = cache_dir()
-    return None if base is None else os.path.join(base, FILE_SPOOL_DIR)
-
-
 def _header_line(header):
     from ._jsontext import dumps  # not on the host's default exit path, which writes counts only
 
@@ -106,20 +99,6 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
         header["optin"] = True
     name = f"{time.time_ns():020d}-{report_id}{SUFFIX}"
     write_atomic(os.path.join(directory, name), _header_line(header) + body)
-    return name
-
-
-def enqueue_counts(directory, url, project_id, captured, optin=False):
-    """Store one project's captured counts for the sender to build the report from; returns the entry's name.
-
-    ``url`` is the collector's base URL; ``captured`` is ``_handoff.capture``'s plain data.
-    Written with ``ascii()``, which the host has for free, and read back with ``ast.literal_eval``,
-    which evaluates nothing.
-    """
-    private_dir(directory)
-    entry = {"url": url, "project_id": project_id, "optin": bool(optin), "captured": captured}
-    name = f"{time.time_ns():020d}-{captured['report_id']}{COUNTS_SUFFIX}"
-    write_atomic(os.path.join(directory, name), _COUNTS_MAGIC + ascii(entry).encode("ascii"))
     return name
 
 
@@ -148,21 +127,11 @@ def is_counts(name):
 
 def try_lock(directory):
     """An exclusive, non-blocking lock on the spool, held by the sender that drains it; None when taken."""
-    fd = open_lock(os.path.join(directory, _LOCK_NAME))
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; the spool's atomic renames keep concurrent senders safe.
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    return _try_lock(os.path.join(directory, _LOCK_NAME))
 
 
 def stamp_sender(directory):
-    """Record that a sender takes the spool now: the stamp file's mtime, which :func:`sender_ran_within` reads."""
+    """Record that a sender takes the spool now: the stamp file's mtime, which ``pipeline.sender_ran_within`` reads."""
     path = os.path.join(directory, _STAMP_NAME)
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -173,19 +142,6 @@ def stamp_sender(directory):
             os.close(fd)
     except OSError:  # at worst the next host starts a sender of its own
         _debug.swallowed(f"stamping {path}")
-
-
-def sender_ran_within(directory, seconds):
-    """Whether a sender took the spool less than ``seconds`` ago (one ``stat``; see :func:`stamp_sender`).
-
-    A stamp in the future (the clock was set back) counts as old, so it can never silence the
-    senders for longer than ``seconds``.
-    """
-    try:
-        age = time.time() - os.stat(os.path.join(directory, _STAMP_NAME)).st_mtime
-    except OSError:
-        return False
-    return 0 <= age < seconds
 
 
 def read(directory, name):
@@ -224,7 +180,7 @@ def _project_id_problem(value):
 
 
 def read_counts(directory, name):
-    """The dict :func:`enqueue_counts` wrote; raises OSError when gone, ValueError when it is not that.
+    """The dict ``pipeline.enqueue_counts`` wrote; raises OSError when gone, ValueError when it is not that.
 
     Only the envelope is checked here; ``report.assemble`` checks ``captured`` as it builds.
     """

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from telly_autoinst import cli, consent, dryrun, pipeline
+from telly_autoinst import cli, consent, dryrun, preview
 from telly_autoinst.errors import ConfigError
 from tests.support.venvs import ROOT, clean_env
 
@@ -102,7 +102,7 @@ def test_config_error_of_a_handler_goes_to_stderr(monkeypatch, capsys):
     def broken():
         raise ConfigError("pyproject.toml: include: expected a list")
 
-    monkeypatch.setattr(pipeline, "preview", broken)
+    monkeypatch.setattr(preview, "preview", broken)
     assert cli.main(["show"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "include: expected a list" in captured.err

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 import _telly_autoinst_bootstrap as bootstrap
-from telly_autoinst import _contract, _env, _lockfile
+from telly_autoinst import _contract, _env, _lockfile, pipeline
 from telly_autoinst.settings import SETTINGS, process_settings, project_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +92,12 @@ def test_start_up_literals_equal_the_contract():
         _contract.FILE_OPTIN, _contract.FILE_OPTOUT, _contract.FILE_NOTICES)
     force = next(row for row in _contract.SETTINGS if row[0] == "force_packages")
     assert bootstrap._FORCE_PACKAGES_ENV == force[5]
+
+
+def test_exit_path_literals_equal_the_contract():
+    # The pipeline keeps the spool's names the exit writes as literals (one import less at exit).
+    names = ("FILE_SPOOL_DIR", "FILE_SPOOL_LOCK", "FILE_SPOOL_STAMP", "FILE_COUNTS_SUFFIX", "FILE_COUNTS_MAGIC")
+    assert [getattr(pipeline, name) for name in names] == [getattr(_contract, name) for name in names]
 
 
 def test_python_settings_are_the_contract_rows_python_applies():

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from telly_autoinst import spool as spooling
-from tests.support.spooled import wait_sender_done
+from tests.support.spooled import age_last_sender, wait_sender_done
 from tests.support.venvs import find_python
 
 pytestmark = pytest.mark.slow
@@ -105,22 +105,22 @@ def test_warm_first_import_and_hand_off_load_no_heavy_module(venvs, home, tmp_pa
 
 # What the default hand-off at exit must not load: building the report (report, facts, identity,
 # _jsontext and what they import) and sending it (_http, gzip, sender, random, signal) are the
-# detached sender's work. facts is absent from the list because activation loads it (the run mode
-# is captured then); it must not be loaded *again* for anything at exit.
-EXIT_FORBIDDEN = {"telly_autoinst.report", "telly_autoinst.identity", "telly_autoinst._jsontext",
-                  "telly_autoinst._http", "telly_autoinst.sender", "gzip", "zlib", "random", "signal",
-                  "getpass", "hashlib", "json", "subprocess", "uuid", "platform"}
+# detached sender's work; and no module of the client at all, since activation loaded the one
+# that holds the exit side (pipeline).
+EXIT_FORBIDDEN = {"gzip", "zlib", "random", "signal", "getpass", "hashlib", "json", "subprocess", "uuid",
+                  "platform"}
 
 # The first handler registered runs last: it reports what was loaded since the second one, which
 # is registered after the watched import (so after the client's own exit handler) and so runs
-# just before the client's flush.
+# just before the client's flush, with the time then and the spool's entries after the flush.
 _EXIT_PROGRAM = '''
-import atexit, sys
+import atexit, os, sys, time
 seen = {}
-atexit.register(lambda: sys.stdout.write(repr(sorted(set(sys.modules) - seen["before_flush"])) + "\\n"))
+atexit.register(lambda: sys.stdout.write(repr((sorted(set(sys.modules) - seen["before_flush"]), seen["at"],
+                                              sorted(os.listdir(os.environ["TELLY_SPOOL_DIR"])))) + "\\n"))
 import quietpkg
 quietpkg.Greeter("x").greet()
-atexit.register(lambda: seen.update(before_flush=set(sys.modules)))
+atexit.register(lambda: seen.update(before_flush=set(sys.modules), at=time.time_ns()))
 '''
 
 
@@ -135,9 +135,15 @@ def test_exit_hand_off_leaves_building_and_sending_to_the_sender(venvs, home, tm
     for _ in range(2):  # cold, then warm
         proc = venv.run(["-c", _EXIT_PROGRAM], home, env=env, cwd=work)
         assert proc.returncode == 0 and not proc.stderr, proc.stderr
-    at_exit = set(ast.literal_eval(proc.stdout.strip().splitlines()[-1]))
-    assert "telly_autoinst._handoff" in at_exit  # measured across the flush, not after it
-    assert not at_exit & EXIT_FORBIDDEN, sorted(at_exit & EXIT_FORBIDDEN)
+        # No sender may merge the next run's entry away meanwhile, and the next run starts its own.
+        wait_sender_done(spool)
+        age_last_sender(spool)
+    loaded, before_flush, entries = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    # Measured across the flush, not after it: the run's entry was queued in between (its counts,
+    # or the report its sender already built from them under the same name).
+    assert [name for name in entries if name.endswith((".counts", ".report")) and int(name[:20]) >= before_flush]
+    assert not [name for name in loaded if name.startswith("telly_autoinst")], loaded
+    assert not set(loaded) & EXIT_FORBIDDEN, sorted(set(loaded) & EXIT_FORBIDDEN)
     # The sender still built the reports of both runs, with facts the host never computed.
     wait_sender_done(spool)
     reports = _built_reports(spool)

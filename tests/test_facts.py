@@ -1,9 +1,7 @@
-"""Level I facts: CI detection, run mode, bounded distribution versions."""
+"""Level I facts: CI detection, bounded distribution versions."""
 
 import json
-import subprocess
 import sys
-import types
 
 import pytest
 
@@ -23,26 +21,6 @@ from telly_autoinst import _runinfo, facts
 ])
 def test_ci_vendor(environ, expected):
     assert _runinfo.ci_vendor(environ) == expected
-
-
-MODE = "from telly_autoinst._runinfo import interpreter; print(interpreter()['mode'])\n"
-
-
-@pytest.mark.parametrize("args, expected", [
-    (["-c", MODE], "command"),
-    (["-m", "modemod"], "module"),
-    (["modemod.py"], "script"),
-])
-def test_run_mode(tmp_path, args, expected):
-    (tmp_path / "modemod.py").write_text(MODE)
-    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert out.stdout == expected + "\n"
-
-
-def test_run_mode_repl():
-    code = "import sys; sys.ps1 = '>>> '\n" + MODE
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "repl"
 
 
 def test_platform_facts_shape():
@@ -83,51 +61,8 @@ def test_distribution_versions_unknown():
     assert facts.distribution_versions(None) == (None, {})
 
 
-def test_python_version_and_uname_match_platform():
+def test_uname_matches_platform():
     import platform
 
-    assert _runinfo.python_version() == platform.python_version()
     uname = platform.uname()
     assert facts._uname() == (uname.system, uname.release, uname.machine)
-
-
-class _FakeIPythonApp:
-    """What the run-mode check reads of IPython's TerminalIPythonApp."""
-
-    settings: dict = {}
-
-    @classmethod
-    def initialized(cls):
-        return True
-
-    @classmethod
-    def instance(cls):
-        return types.SimpleNamespace(**{"file_to_run": "", "code_to_run": "", "module_to_run": "",
-                                        "force_interact": False, **cls.settings})
-
-
-@pytest.mark.parametrize("settings, expected", [
-    ({"file_to_run": "script.py"}, "script"),
-    ({"code_to_run": "print(1)"}, "command"),
-    ({"module_to_run": "pkg.mod"}, "module"),
-    ({}, "repl"),
-    ({"file_to_run": "script.py", "force_interact": True}, "repl"),
-])
-def test_run_mode_under_the_ipython_command(monkeypatch, settings, expected):
-    """`ipython script.py` and `ipython -c` set sys.ps1 too, but they are no repl."""
-    monkeypatch.setattr(_FakeIPythonApp, "settings", settings)
-    ipapp = types.ModuleType("IPython.terminal.ipapp")
-    ipapp.TerminalIPythonApp = _FakeIPythonApp
-    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
-    monkeypatch.setitem(sys.modules, "IPython.terminal.ipapp", ipapp)
-    monkeypatch.setattr(sys, "ps1", "In [1]: ", raising=False)
-    assert _runinfo.interpreter()["mode"] == expected
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("args, expected", [(["modemod.py"], "script"), (["-c", MODE], "command")])
-def test_run_mode_of_a_real_ipython(venvs, home, args, expected):
-    venv = venvs.get(extra=["ipython"])
-    (home / "modemod.py").write_text(MODE)
-    proc = venv.run([str(venv.path / "bin" / "ipython"), "--quick", "--no-banner", *args], home, check=True)
-    assert proc.stdout.strip().splitlines()[-1] == expected

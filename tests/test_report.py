@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from telly_autoinst import identity
-from telly_autoinst.report import SCHEMA_VERSION, build, encode
+from telly_autoinst.pipeline import capture
+from telly_autoinst.report import SCHEMA_VERSION, assemble, encode
 from telly_autoinst.settings import project_settings
 from tests.support.schema import REPORT_SCHEMA, validate_report
 
@@ -27,6 +28,11 @@ def fresh_home(tmp_path, monkeypatch):
 def _project(**table):
     return project_settings({"project_id": "proj-1", **table}, "test", default_packages=("requests",),
                             environ={}, user_config={})
+
+
+def build(project, stats, **kwargs):
+    """The report the host builds (TELLY_SHOW_ME, http, file): what it captures, assembled."""
+    return assemble(capture(project, stats, **kwargs))
 
 
 def test_schema_version_matches_published_schema():

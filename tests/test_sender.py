@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from telly_autoinst import _handoff, sender, spool
+from telly_autoinst import pipeline, sender, spool
 from tests.support.loopback import Hostile, Loopback, dead_url, endless_body, trickled_header
 from tests.support.venvs import ROOT, clean_env, find_python
 
@@ -165,7 +165,7 @@ def test_only_one_sender_at_a_time(tmp_path):
 def test_spawned_sender_is_detached_and_drains(tmp_path):
     with Loopback([200]) as server:
         bodies = _queue(tmp_path, server.url, 2)
-        pid = _handoff.spawn(str(tmp_path))
+        pid = pipeline.spawn(str(tmp_path))
         assert os.getsid(pid) == pid != os.getsid(0)
         assert _wait(pid) == 0
         assert [r.body for r in server.received] == bodies
@@ -188,7 +188,7 @@ def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
     directory = tmp_path / "spool"
     with Loopback([200]) as server:
         _queue(directory, server.url)
-        assert _wait(_handoff.spawn(str(directory))) == 0
+        assert _wait(pipeline.spawn(str(directory))) == 0
         assert server.received == []
     # Refused at send time: dropped, never sent after the switch is turned off again.
     assert spool.entries(str(directory)) == []
@@ -198,8 +198,8 @@ def test_spawned_sender_respects_kill_switch(tmp_path, monkeypatch):
 _PLANTED = "import sys\nwith open({marker!r}, 'a') as f: f.write(repr(sys.argv) + '\\n')\n"
 _HOST = """import os, sys
 sys.path.insert(0, {root!r})
-from telly_autoinst import _handoff
-child = _handoff.spawn(sys.argv[1])
+from telly_autoinst import pipeline
+child = pipeline.spawn(sys.argv[1])
 pid = child if isinstance(child, int) else child.pid
 os.waitpid(pid, 0)
 """
@@ -243,7 +243,7 @@ def test_main_never_raises(tmp_path):
 def test_no_second_sender_while_one_drains(tmp_path):
     fd = spool.try_lock(str(tmp_path))
     try:
-        assert _handoff.spawn(str(tmp_path)) is None
+        assert pipeline.spawn(str(tmp_path)) is None
     finally:
         os.close(fd)
 
@@ -333,7 +333,7 @@ def test_malformed_retry_after_never_wedges_the_spool(tmp_path, value):
 
 def _run_sender(directory, *args):
     """The detached sender as spawn() starts it (python -I -S), with explicit timeout and run deadline."""
-    return subprocess.Popen(_handoff.sender_argv(str(directory), *args), stdout=subprocess.DEVNULL,
+    return subprocess.Popen(pipeline.sender_argv(str(directory), *args), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
 
@@ -377,11 +377,11 @@ def test_no_sender_is_started_within_the_interval_of_the_last(tmp_path):
         _queue(directory, server.url)
         assert sender.drain(str(directory)) == (1, 0)  # a sender ran: it stamped the spool
         _queue(directory, server.url)
-        assert _handoff.spawn(str(directory)) is None  # the report waits for the first exit after the interval
+        assert pipeline.spawn(str(directory)) is None  # the report waits for the first exit after the interval
         stamp = directory / ".sender.started"
         stamped = stamp.stat().st_mtime
-        os.utime(stamp, (stamped, stamped - _handoff.SENDER_INTERVAL_SEC - 1))
-        assert _wait(_handoff.spawn(str(directory))) == 0
+        os.utime(stamp, (stamped, stamped - pipeline.SENDER_INTERVAL_SEC - 1))
+        assert _wait(pipeline.spawn(str(directory))) == 0
         assert len(server.received) == 2
     assert spool.entries(str(directory)) == []
 
@@ -394,7 +394,7 @@ def test_a_stamp_in_the_future_does_not_silence_the_senders(tmp_path):
         stamp.parent.mkdir(exist_ok=True)
         stamp.touch()
         os.utime(stamp, (time.time(), time.time() + 3600))  # the clock was set back since
-        assert _wait(_handoff.spawn(str(directory))) == 0
+        assert _wait(pipeline.spawn(str(directory))) == 0
         assert len(server.received) == 1
 
 
@@ -402,7 +402,7 @@ def test_the_sender_imports_no_http_library_beyond_the_standard_one(tmp_path):
     with Loopback([200]) as server:
         _queue(tmp_path, server.url)
         # The real command line, printing the modules the sender ended up with.
-        argv = _handoff.sender_argv(str(tmp_path), "2.0", "30")
+        argv = pipeline.sender_argv(str(tmp_path), "2.0", "30")
         argv[4] = argv[4].replace("sys.exit(main(detached=True))",
                                   "main(detached=True);print(' '.join(sorted(sys.modules)))")
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()

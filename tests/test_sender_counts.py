@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from telly_autoinst import _handoff, identity, sender, spool, transport
+from telly_autoinst import identity, pipeline, sender, spool
+from telly_autoinst._http import Outcome
 from telly_autoinst.report import assemble, encode
 from telly_autoinst.settings import project_settings
 from tests.support.loopback import Loopback
@@ -42,7 +43,7 @@ def _project(project_id="proj-1", **table):
 
 
 def _capture(project_id="proj-1", **kwargs):
-    return _handoff.capture(_project(project_id), {"requests.get": 3, "requests.Session": 1, "requests.post": 0},
+    return pipeline.capture(_project(project_id), {"requests.get": 3, "requests.Session": 1, "requests.post": 0},
                             trigger="signal", exit_signal=15, salt_type="random_uuid4",
                             interpreter={"implementation": "cpython", "version": "3.11.9", "mode": "script"},
                             plaintext_accepted=True, **kwargs)
@@ -56,9 +57,8 @@ def _losses(directory):
 def test_counts_entry_is_private_and_names_its_kind(tmp_path):
     directory = tmp_path / "spool"
     captured = _capture()
-    outcome = transport.SpoolTransport(str(directory), spawn=False).hand_off("http://c", "proj-1", captured)
-    assert (outcome.delivered, outcome.reason) == (True, "deferred")
-    (name,) = spool.entries(str(directory))
+    name = pipeline.enqueue_counts(str(directory), "http://c", "proj-1", captured)
+    assert spool.entries(str(directory)) == [name]
     assert name.endswith(f"-{captured['report_id']}.counts") and spool.is_counts(name)
     assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(directory / name).st_mode) == 0o600
@@ -73,7 +73,7 @@ def test_sender_builds_exactly_the_report_the_host_would_have(tmp_path):
     expected = assemble(captured)  # what the host builds itself (TELLY_SHOW_ME, http, file)
     assert expected["created_at"] == "2023-11-14T22:13:20Z"
     assert expected["level2"]["user"] and expected["packages"] and expected["level2_plaintext"]["home"]
-    spool.enqueue_counts(str(directory), "BASE", "proj-1", captured)
+    pipeline.enqueue_counts(str(directory), "BASE", "proj-1", captured)
     with Loopback([200]) as server:
         (directory / spool.entries(str(directory))[0]).write_bytes(
             (directory / spool.entries(str(directory))[0]).read_bytes().replace(b"BASE", server.url.encode()))
@@ -105,12 +105,12 @@ def test_level2_of_a_counts_entry_needs_the_users_agreement_at_send_time(tmp_pat
     (tmp_path / "home" / ".config" / "telly_autoinst").mkdir(parents=True)
     (tmp_path / "home" / ".config" / "telly_autoinst" / "config.toml").write_text(config)
     directory = tmp_path / "spool"
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", _capture())  # claims both agreements
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", _capture())  # claims both agreements
     sent = []
 
     def post(url, body, timeout, deadline=None):
         sent.append(json.loads(body))
-        return _handoff.Outcome(True)
+        return Outcome(True)
 
     assert _drain_with(directory, post) == (1, 0)
     (report,) = sent
@@ -122,12 +122,12 @@ def test_collector_accepts_a_report_built_by_the_sender(tmp_path):
     """The collector's own validation of a report built from counts (not only the published schema)."""
     ingest = pytest.importorskip("telly_autoinst_collector.ingest")
     directory = tmp_path / "spool"
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
     sent = []
 
     def post(url, body, timeout, deadline=None):
         sent.append(body)
-        return _handoff.Outcome(True)
+        return Outcome(True)
 
     assert _drain_with(directory, post) == (1, 0)
     (body,) = sent
@@ -152,7 +152,7 @@ def test_old_and_new_entries_drain_oldest_first(tmp_path):
         old_body = b'{\n  "from": "an older client"\n}\n'
         spool.enqueue(str(directory), server.url + "/api/v1/reports", "old-proj", old_body, "a" * 32)
         captured = _capture("new-proj")
-        spool.enqueue_counts(str(directory), server.url, "new-proj", captured)
+        pipeline.enqueue_counts(str(directory), server.url, "new-proj", captured)
         spool.enqueue(str(directory), server.url + "/api/v1/reports", "old-proj", old_body, "b" * 32)
         assert sender.drain(str(directory)) == (3, 0)
         bodies = [r.body for r in server.received]
@@ -179,7 +179,7 @@ CORRUPT = {
 def test_corrupt_counts_entry_is_dropped_and_recorded(tmp_path, kind):
     directory = tmp_path / "spool"
     captured = _capture()
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", captured)
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", captured)
     (name,) = spool.entries(str(directory))
     raw = (directory / name).read_bytes()
     data = CORRUPT[kind]
@@ -195,7 +195,7 @@ def test_corrupt_counts_entry_is_dropped_and_recorded(tmp_path, kind):
     with Loopback([200]) as server:
         good = _capture("good")
         time.sleep(0.001)
-        spool.enqueue_counts(str(directory), server.url, "good", good)
+        pipeline.enqueue_counts(str(directory), server.url, "good", good)
         assert sender.drain(str(directory)) == (2, 0)
         assert [r.body for r in server.received] == [encode(assemble(good))]
     assert spool.entries(str(directory)) == []
@@ -204,8 +204,8 @@ def test_corrupt_counts_entry_is_dropped_and_recorded(tmp_path, kind):
 
 def test_counts_of_a_project_opted_out_since_are_dropped_unbuilt(tmp_path, monkeypatch):
     directory = tmp_path / "spool"
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
-    spool.enqueue_counts(str(directory), "http://c", "proj-2", _capture("proj-2"), optin=True)
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-2", _capture("proj-2"), optin=True)
     (tmp_path / "home" / ".telly_optout").write_text("PROJ-1\n")
     built = []
     monkeypatch.setattr("telly_autoinst.report.assemble", lambda captured: built.append(captured))
@@ -216,7 +216,7 @@ def test_counts_of_a_project_opted_out_since_are_dropped_unbuilt(tmp_path, monke
 
 def test_a_build_that_fails_drops_that_entry_only(tmp_path, monkeypatch):
     directory = tmp_path / "spool"
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", _capture())
 
     def broken(captured):
         raise OSError("disk on fire")
@@ -230,34 +230,35 @@ def test_a_report_left_by_a_killed_sender_is_sent_once(tmp_path):
     """Killed between writing the built report and removing its counts: the report is not built again."""
     directory = tmp_path / "spool"
     captured = _capture()
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", captured)
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", captured)
     (name,) = spool.entries(str(directory))
     report_name = name[: -len(".counts")] + ".report"
     spool.enqueue(str(directory), "http://c/api/v1/reports", "proj-1", b"{}\n", "x")
     os.replace(directory / spool.entries(str(directory))[-1], directory / report_name)
     sent = []
     assert _drain_with(directory, lambda url, body, timeout, deadline=None: sent.append(body)
-                       or _handoff.Outcome(True)) == (1, 0)
+                       or Outcome(True)) == (1, 0)
     assert sent == [b"{}\n"] and spool.entries(str(directory)) == []
 
 
 def test_caps_count_counts_entries_and_record_their_project(tmp_path, monkeypatch):
     monkeypatch.setattr(spool, "MAX_FILES", 2)
     directory = str(tmp_path / "spool")
-    t = transport.SpoolTransport(directory, spawn=False)
     for i in range(3):
-        assert t.hand_off("http://c", f"p{i}", _capture(f"p{i}")).delivered
+        pipeline.enqueue_counts(directory, "http://c", f"p{i}", _capture(f"p{i}"))
+    # The host leaves the caps to the senders (pipeline.hand_off): each enforces them as it takes the spool.
+    assert [(project, reason) for _name, project, reason in spool.enforce_caps(directory)] == [
+        ("p0", "spool-full-count")]
     assert len(spool.entries(directory)) == 2
-    assert ("spool-full-count", "p0") in spool.LOSSES
 
 
 def test_show_lists_queued_counts_as_the_report_the_sender_will_build(tmp_path):
-    from telly_autoinst import pipeline
+    from telly_autoinst.preview import preview
 
     directory = tmp_path / "spool"
     captured = _capture()
-    spool.enqueue_counts(str(directory), "http://c", "proj-1", captured)
-    queued = pipeline.preview(environ={"TELLY_SPOOL_DIR": str(directory)})["queued"]
+    pipeline.enqueue_counts(str(directory), "http://c", "proj-1", captured)
+    queued = preview(environ={"TELLY_SPOOL_DIR": str(directory)})["queued"]
     assert [(q["url"], q["attempts"]) for q in queued] == [("http://c/api/v1/reports", 0)]
     assert queued[0]["report"] == assemble(captured)
 
@@ -268,7 +269,7 @@ def _queued_runs(directory, url, runs, **changes):
     for i in range(runs):
         captured = dict(_capture(), **changes)
         captured["stats"] = {"requests.get": i + 1, f"requests.run{i}": 1}
-        spool.enqueue_counts(str(directory), url, "proj-1", captured)
+        pipeline.enqueue_counts(str(directory), url, "proj-1", captured)
         captureds.append(captured)
     return captureds
 
@@ -324,7 +325,7 @@ def test_a_merge_cut_short_counts_nothing_twice(tmp_path):
 
     def post(url, body, timeout, deadline=None):
         sent.append(json.loads(body))
-        return _handoff.Outcome(True)
+        return Outcome(True)
 
     assert _drain_with(directory, post) == (1, 0)
     assert [report["stats"] for report in sent] == [{"requests.get": 6}]

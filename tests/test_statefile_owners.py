@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from telly_autoinst import _statefile, cli, consent, identity, index, purge, sender, spool
+from telly_autoinst import _statefile, cli, consent, identity, index, pipeline, purge, sender, spool
 from telly_autoinst._contract import FILE_OPTIN, FILE_OPTOUT
 from telly_autoinst.engines import _codecache
 from telly_autoinst.errors import ConfigError
@@ -60,8 +60,8 @@ def _code_entry(tmp_path):
 def test_everything_the_client_creates_is_private_whatever_the_umask(home, tmp_path):
     index.write(index.base_stamps(), ["pkg"], "payload")
     _, _, entry = _code_entry(tmp_path)
-    directory = spool.default_dir()
-    spool.enqueue_counts(directory, "http://c", "p", {"report_id": "r"})
+    directory = pipeline.default_dir()
+    pipeline.enqueue_counts(directory, "http://c", "p", {"report_id": "r"})
     spool.record_loss("x", "p", directory)
     consent.optout("p")
     consent.disable()
@@ -149,11 +149,11 @@ def test_a_file_of_another_user_in_the_cache_is_not_used(tmp_path):
 @as_root
 def test_a_spool_of_another_user_is_neither_filled_nor_drained(tmp_path):
     directory = tmp_path / "spool"
-    spool.enqueue_counts(str(directory), "http://127.0.0.1:9", "p", {"report_id": "r"})
+    pipeline.enqueue_counts(str(directory), "http://127.0.0.1:9", "p", {"report_id": "r"})
     os.chown(directory, NOBODY, NOBODY)
     _new_process()
     with pytest.raises(_statefile.Refused):
-        spool.enqueue_counts(str(directory), "http://127.0.0.1:9", "p", {"report_id": "s"})
+        pipeline.enqueue_counts(str(directory), "http://127.0.0.1:9", "p", {"report_id": "s"})
     assert sender.drain(str(directory)) == (0, 0)
     assert len(os.listdir(directory)) == 1  # untouched: not built, not dropped, no lock, no log
 
@@ -162,7 +162,7 @@ def test_a_spool_others_can_write_is_tightened_when_it_is_ours(tmp_path):
     directory = tmp_path / "spool"
     directory.mkdir()
     os.chmod(directory, 0o777)
-    spool.enqueue_counts(str(directory), "http://c", "p", {"report_id": "r"})
+    pipeline.enqueue_counts(str(directory), "http://c", "p", {"report_id": "r"})
     assert _mode(directory) == 0o700
 
 

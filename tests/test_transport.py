@@ -101,14 +101,14 @@ def test_http_transport_drops_rejected(tmp_path):
 
 
 def test_no_endpoint_is_a_loss(tmp_path):
-    for t in (transport.HttpTransport(1.0, str(tmp_path)), transport.SpoolTransport(str(tmp_path), spawn=False)):
+    for t in (transport.HttpTransport(1.0, str(tmp_path)), transport.SpoolTransport(str(tmp_path))):
         assert t.deliver(None, "p", BODY, "r").reason == "no-endpoint"
 
 
 def test_spool_caps_drop_oldest_and_record_the_loss(tmp_path, monkeypatch):
     monkeypatch.setattr(spool, "MAX_FILES", 3)
     directory = str(tmp_path / "spool")
-    t = transport.SpoolTransport(directory, spawn=False)
+    t = transport.SpoolTransport(directory)
     for i in range(5):
         assert t.deliver("http://x", f"p{i}", BODY, f"r{i}").delivered
     names = spool.entries(directory)
@@ -118,31 +118,17 @@ def test_spool_caps_drop_oldest_and_record_the_loss(tmp_path, monkeypatch):
     assert ("spool-full-count", "p1") in spool.LOSSES
 
 
-def test_caps_are_left_to_the_senders(tmp_path, monkeypatch):
-    # Listing a full spool at every exit is what a long outage would cost each program: a host that
-    # starts senders leaves the caps to them, whether it started one, one is draining, or one ran
-    # recently (the next one enforces them); only a host that never starts one enforces them.
-    from telly_autoinst import _handoff
-
+def test_spool_transport_with_a_sender_leaves_the_caps_to_it(tmp_path, monkeypatch):
+    # TELLY_SHOW_ME with the default storage: the built report is queued and a sender started
+    # (pipeline.spawn, passed in), which enforces the caps as it takes the spool.
     monkeypatch.setattr(spool, "MAX_FILES", 2)
     directory = str(tmp_path / "spool")
     started = []
-    monkeypatch.setattr(_handoff, "spawn", lambda d, timeout: started.append(d) or 12345)
-    t = transport.SpoolTransport(directory)
-    for i in range(4):
-        assert t.hand_off("http://x", f"p{i}", {"report_id": f"r{i}"}).reason == "spooled"
-    assert len(started) == 4 and len(spool.entries(directory)) == 4  # the senders will drop two
-
-    monkeypatch.setattr(_handoff, "spawn", lambda d, timeout: None)  # one is draining, or ran recently
-    assert t.hand_off("http://x", "p4", {"report_id": "r4"}).delivered
-    assert len(spool.entries(directory)) == 5
+    t = transport.SpoolTransport(directory, spawn=lambda d, timeout: started.append((d, timeout)), timeout=1.5)
+    for i in range(3):
+        assert t.deliver("http://x", f"p{i}", BODY, f"r{i}").reason == "spooled"
+    assert started == [(directory, 1.5)] * 3 and len(spool.entries(directory)) == 3
     assert not (tmp_path / "spool" / "losses.log").exists()
-
-    never = transport.SpoolTransport(directory, spawn=False)
-    assert never.hand_off("http://x", "p5", {"report_id": "r5"}).delivered
-    assert [n.split("-", 1)[1] for n in spool.entries(directory)] == ["r4.counts", "r5.counts"]
-    log = (tmp_path / "spool" / "losses.log").read_text().splitlines()
-    assert [line.split()[1:] for line in log] == [["spool-full-count", f"p{i}"] for i in range(4)]
 
 
 def test_spool_age_cap(tmp_path):
@@ -157,11 +143,15 @@ def test_spool_age_cap(tmp_path):
 def test_make_transport(tmp_path):
     from telly_autoinst.settings import process_settings
 
-    def make(**env):
-        return transport.make_transport(process_settings(environ={"TELLY_SPOOL_DIR": str(tmp_path), **env},
-                                                         user_config={}))
+    def spawn(directory, timeout):
+        pass
 
-    assert isinstance(make(), transport.SpoolTransport)
+    def make(**env):
+        return transport.make_transport(process_settings(environ=env, user_config={}), str(tmp_path), spawn)
+
+    queued = make(TELLY_SHOW_ME="1")
+    assert isinstance(queued, transport.SpoolTransport) and queued.spawn is spawn
+    assert queued.spool_dir == str(tmp_path)
     assert isinstance(make(TELLY_STORAGE_TYPE="http"), transport.HttpTransport)
     assert make(TELLY_STORAGE_TYPE="file", TELLY_LOCAL_STORAGE_PATH="/x").directory == "/x"
 

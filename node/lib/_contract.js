@@ -24,6 +24,7 @@ const FILE_SPOOL_STAMP = ".sender.started";
 const FILE_LOSS_LOG = "losses.log";
 const FILE_REPORT_SUFFIX = ".report";
 const FILE_COUNTS_SUFFIX = ".counts";
+const FILE_COUNTS_MAGIC = "telly-counts 1\n";
 const FILE_LEGACY = Object.freeze([".telly_consent.lock", ".telly_consent.node.lock"]);
 const LISTS_MAX_BYTES = 1048576;
 const LOCK_STALE_SUFFIX = ".stale";
@@ -102,6 +103,7 @@ module.exports = {
   FILE_LOSS_LOG,
   FILE_REPORT_SUFFIX,
   FILE_COUNTS_SUFFIX,
+  FILE_COUNTS_MAGIC,
   FILE_LEGACY,
   LISTS_MAX_BYTES,
   LOCK_STALE_SUFFIX,

@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from telly_autoinst import _handoff, spool
+from telly_autoinst import pipeline, spool
 
 
 def wait_sender_done(directory, timeout=60):
@@ -28,7 +28,7 @@ def wait_sender_done(directory, timeout=60):
 def age_last_sender(directory):
     """Make the spool's last sender look older than the interval, so that the next exit starts one."""
     stamp = Path(directory) / ".sender.started"
-    then = time.time() - _handoff.SENDER_INTERVAL_SEC - 1
+    then = time.time() - pipeline.SENDER_INTERVAL_SEC - 1
     os.utime(stamp, (then, then))
 
 

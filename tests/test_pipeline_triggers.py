@@ -99,7 +99,7 @@ def test_only_term_int_hup_are_trapped_and_subprocess_sends_nothing(venv, home, 
             "sample_hatch.add(1, 2)\n"
             "subprocess.run([sys.executable, '-c', 'pass'])\n"
             "trapped = [s.name for s in signal.Signals if callable(signal.getsignal(s))"
-            " and getattr(signal.getsignal(s), '__module__', '') == 'telly_autoinst.triggers']\n"
+            " and getattr(signal.getsignal(s), '__module__', '') == 'telly_autoinst.pipeline']\n"
             "print(sorted(trapped))\n")
     proc = venv.run(code, home, env=_env(tmp_path), check=True)
     assert proc.stdout == "['SIGHUP', 'SIGINT', 'SIGTERM']\n"
