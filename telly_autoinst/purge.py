@@ -16,7 +16,7 @@ from . import consent, identity, index, spool
 from ._contract import LOCK_STALE_SUFFIX
 from ._env import home_dir
 from ._statefile import dir_refusal, use_refusal
-from .engines import _codecache
+from .engines.rewrite import code_cache_dir
 from .errors import ConfigError
 from .pipeline import default_dir
 from .settings import process_settings
@@ -32,7 +32,7 @@ def _spool_dir():
 def _directories():
     """The client's directories: its cache, this interpreter's code cache, and the spool."""
     cache = index.cache_dir()
-    found = [] if cache is None else [cache, _codecache.directory()]
+    found = [] if cache is None else [cache, code_cache_dir()]
     directory = _spool_dir()
     if directory:
         found.append(directory)

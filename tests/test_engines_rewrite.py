@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from telly_autoinst import counters, finder
-from telly_autoinst.engines import _codecache, instrumented_keys, make_engine, uncounted_keys
+from telly_autoinst.engines import instrumented_keys, make_engine, rewrite, uncounted_keys
 from telly_autoinst.settings import project_settings
 
 SOURCE = '''\
@@ -165,7 +165,7 @@ def test_exact_under_threads(hooked):
 
 def test_warm_import_loads_cached_code_without_rewriting(hooked, monkeypatch):
     module, project, path = hooked(name="rw_warm")
-    cached = _codecache.load(str(path), _codecache.stamp(str(path)))
+    cached = rewrite.load_code(str(path), rewrite.code_stamp(str(path)))
     assert cached is not None
     sys.modules.pop("rw_warm")
 
@@ -232,7 +232,7 @@ def test_read_only_cache_still_counts(hooked, tmp_path, monkeypatch):
         module, project, path = hooked()
         module.lines()
         assert counters.take(project.project_id) == {f"{module.__name__}.lines": 1}
-        assert _codecache.load(str(path), _codecache.stamp(str(path))) is None or os.geteuid() == 0
+        assert rewrite.load_code(str(path), rewrite.code_stamp(str(path))) is None or os.geteuid() == 0
     finally:
         cache.chmod(0o700)
 
@@ -266,11 +266,11 @@ def test_private_method_published_under_a_public_alias_counts(hooked):
 def test_damaged_cache_entry_is_a_miss(hooked):
     """Flipped bits anywhere past the checksum, the stamp left intact, are a miss: never marshal'ed."""
     module, project, path = hooked(name="rw_damaged")
-    current = _codecache.stamp(str(path))
+    current = rewrite.code_stamp(str(path))
     (entry,) = [os.path.join(d, f) for d, _, files in os.walk(os.environ["XDG_CACHE_HOME"]) for f in files
                 if f.endswith(".bin")]
     good = open(entry, "rb").read()
-    assert _codecache.load(str(path), current) is not None
+    assert rewrite.load_code(str(path), current) is not None
     # A letter of a name in the code: still valid marshal data, so unchecked it loads other code.
     at = good.rindex(b"lines")
     for offset, bit in [(at, 0x01), (at + 1, 0x20), (len(good) - 1, 0x01), (len(good) // 2, 0x04)]:
@@ -278,26 +278,26 @@ def test_damaged_cache_entry_is_a_miss(hooked):
         damaged[offset] ^= bit
         with open(entry, "wb") as handle:
             handle.write(damaged)
-        assert _codecache.load(str(path), current) is None, offset
+        assert rewrite.load_code(str(path), current) is None, offset
 
 
 def test_a_changed_rewriter_never_reuses_old_entries(hooked, tmp_path, monkeypatch):
     """The cache's format is the rewriter's own source: an edit of it (a development build) is a miss."""
     module, project, path = hooked(name="rw_format")
-    before = _codecache.stamp(str(path))
-    assert _codecache.load(str(path), before) is not None
+    before = rewrite.code_stamp(str(path))
+    assert rewrite.load_code(str(path), before) is not None
     # The same package files, with the rewriter edited (a comment is enough: it is a new build).
     engines = tmp_path / "engines-copy"
     engines.mkdir()
-    here = os.path.dirname(_codecache.__file__)
-    for name in ("_rewriter.py", "rewrite.py", "_codecache.py"):
+    here = os.path.dirname(rewrite.__file__)
+    for name in ("_rewriter.py", "rewrite.py", "_base.py"):
         text = open(os.path.join(here, name)).read()
         (engines / name).write_text(text + ("\n# edited\n" if name == "_rewriter.py" else ""))
-    monkeypatch.setattr(_codecache, "__file__", str(engines / "_codecache.py"))
-    monkeypatch.setattr(_codecache, "_format", None)
-    after = _codecache.stamp(str(path))
+    monkeypatch.setattr(rewrite, "__file__", str(engines / "rewrite.py"))
+    monkeypatch.setattr(rewrite, "_format", None)
+    after = rewrite.code_stamp(str(path))
     assert after[0] != before[0] and after[1:] == before[1:]
-    assert _codecache.load(str(path), after) is None
+    assert rewrite.load_code(str(path), after) is None
 
 
 VARARGS_INIT = '''\
@@ -492,11 +492,11 @@ def test_docstring_only_body_stops_where_the_unwatched_function_stops(hooked, tm
 
 def test_no_cache_neither_reads_nor_writes_rewritten_code(hooked, monkeypatch):
     module, project, path = hooked(name="rw_nocache")
-    current = _codecache.stamp(str(path))
-    assert _codecache.load(str(path), current) is not None
+    current = rewrite.code_stamp(str(path))
+    assert rewrite.load_code(str(path), current) is not None
     monkeypatch.setenv("TELLY_NO_CACHE", "1")
-    monkeypatch.setattr(_codecache, "_no_cache", None)  # read once per process: this is a new "process"
-    assert _codecache.load(str(path), current) is None  # the entry is there, and not read
+    monkeypatch.setattr(rewrite, "_no_cache", None)  # read once per process: this is a new "process"
+    assert rewrite.load_code(str(path), current) is None  # the entry is there, and not read
     cache = os.environ["XDG_CACHE_HOME"]
     before = sorted((p, os.stat(os.path.join(d, p)).st_mtime_ns) for d, _, files in os.walk(cache) for p in files)
     sys.modules.pop("rw_nocache")

@@ -111,7 +111,7 @@ def _imported_names(path):
 # `from __future__ import annotations` there imported the __future__ module (issue 8).
 WATCHED_IMPORT_AND_EXIT = ["finder.py", "settings.py", "discovery.py", "_record.py", "errors.py", "_debug.py",
                            "consent.py", "facts.py", "counters.py", "selection.py", "engines/__init__.py",
-                           "engines/_base.py", "engines/rewrite.py", "engines/_codecache.py",
+                           "engines/_base.py", "engines/rewrite.py",
                            "pipeline.py", "_statefile.py", "spool.py", "transport.py"]
 
 

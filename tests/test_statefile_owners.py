@@ -12,7 +12,7 @@ import pytest
 
 from telly_autoinst import _statefile, cli, consent, identity, index, pipeline, purge, sender, spool
 from telly_autoinst._contract import FILE_OPTIN, FILE_OPTOUT
-from telly_autoinst.engines import _codecache
+from telly_autoinst.engines import rewrite
 from telly_autoinst.errors import ConfigError
 from telly_autoinst.settings import read_user_config
 
@@ -52,9 +52,9 @@ def _code_entry(tmp_path):
     """A source file with a code-cache entry stored for it: (source path, stamp, entry path)."""
     source = tmp_path / "mod.py"
     source.write_text("def f():\n    return 1\n")
-    current = _codecache.stamp(str(source))
-    _codecache.store(str(source), current, ((), None), compile(source.read_text(), str(source), "exec"))
-    return str(source), current, _codecache._file(str(source))
+    current = rewrite.code_stamp(str(source))
+    rewrite.store_code(str(source), current, ((), None), compile(source.read_text(), str(source), "exec"))
+    return str(source), current, rewrite._file(str(source))
 
 
 def test_everything_the_client_creates_is_private_whatever_the_umask(home, tmp_path):
@@ -93,13 +93,13 @@ def test_the_clients_own_too_open_directories_and_files_are_tightened(home, tmp_
 def test_a_cache_directory_of_another_user_is_not_used(home, tmp_path):
     source, current, entry = _code_entry(tmp_path)
     index.write(index.base_stamps(), ["pkg"], "payload")
-    assert _codecache.load(source, current) is not None and index.read() is not None
+    assert rewrite.load_code(source, current) is not None and index.read() is not None
     cache = home / ".cache" / "telly_autoinst"
     for path in (cache, os.path.dirname(entry)):
         os.chown(path, NOBODY, NOBODY)  # an XDG_CACHE_HOME (or HOME, under sudo -E) someone else controls
     _new_process()
     # Their entries would run as this user: neither the planted code nor the index is read.
-    assert _codecache.load(source, current) is None
+    assert rewrite.load_code(source, current) is None
     assert index.read() is None and not index.writable()
     # `status` says which directory and why; `purge` leaves another user's directory alone.
     text, _ = cli._status(type("Args", (), {"json": False})())
@@ -143,7 +143,7 @@ def test_a_cache_root_of_another_user_is_refused_by_status_debug_and_the_gate(ho
 def test_a_file_of_another_user_in_the_cache_is_not_used(tmp_path):
     source, current, entry = _code_entry(tmp_path)
     os.chown(entry, NOBODY, NOBODY)
-    assert _codecache.load(source, current) is None
+    assert rewrite.load_code(source, current) is None
 
 
 @as_root

@@ -20,6 +20,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+# The rewrite's placeholders (``_rewriter`` writes them, ``rewrite`` binds them and caches the
+# code with its ``sites``): ``sites`` is ``(site list, placeholder tree)`` (see
+# ``_rewriter.rewrite``); ``site list[i] = (kind, qualname)`` describes the string constant
+# PLACEHOLDER + str(i), which the engine replaces when it loads the code (no real constant
+# starts with a NUL and this text).
+PLACEHOLDER = "\x00telly_autoinst\x00"
+CALL, INIT, TAIL = "call", "init", "tail"
+
 _lock = threading.Lock()
 # project_id -> set of keys instrumented in this process, by any engine.
 _instrumented: "dict[str, set[str]]" = {}

@@ -32,7 +32,7 @@ This module imports ``ast``; it runs only when the cache has no code for a sourc
 import ast
 import sys
 
-from ._codecache import CALL, INIT, PLACEHOLDER, TAIL
+from ._base import CALL, INIT, PLACEHOLDER, TAIL
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
