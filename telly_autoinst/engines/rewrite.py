@@ -209,23 +209,25 @@ class RewriteEngine(Engine):
         project_id = project.project_id
         site_list, tree = sites
         prefix = modname + "."
-        keys = [prefix + qualname for _, qualname in site_list]
-        calls = [i for i, (kind, _) in enumerate(site_list) if kind == CALL]
         values: list[Any] = [None] * len(site_list)
-        for i, steps in zip(calls, counters.steps_for(project_id, [keys[i] for i in calls])):
-            values[i] = steps
-        for i, (kind, _) in enumerate(site_list):
-            if kind == INIT:
+        calls, keys = [], []
+        for i, (kind, qualname) in enumerate(site_list):  # one pass: a module has hundreds of sites
+            if kind == CALL:
+                calls.append(i)
+                keys.append(prefix + qualname)
+            elif kind == INIT:
                 values[i] = self._observer()
             elif kind == TAIL:
                 values[i] = self._module_ran(modname, project, kept)
-        record_code = self._remember
-
-        def remember(site, new_code):
-            record_code(new_code, site_list[site][0], keys[site], values[site], project_id)
-
+        for i, steps in zip(calls, counters.steps_for(project_id, keys)):
+            values[i] = steps
+        rebuilt: list[Any] = []
         with self._lock:
-            return _bind_tree(code, tree, values, remember)
+            bound = _bind_tree(code, tree, values, rebuilt)
+            for site, new_code in rebuilt:
+                kind, qualname = site_list[site]
+                self._remember(new_code, kind, prefix + qualname, values[site], project_id)
+        return bound
 
     def _remember(self, code, kind, key, value, project_id):
         if kind == CALL:
@@ -364,10 +366,7 @@ class RewriteEngine(Engine):
         codes = set()
         renamed: Any = ()  # most targets: compiled under their own key, nothing to rename
         key = target.key
-        obj = target.obj
-        # A plain function or method (most targets) is its own body: no _bodies/_innermost calls.
-        plain = type(obj) is FunctionType and "__wrapped__" not in obj.__dict__
-        for func in (obj,) if plain else _bodies(target):
+        for func in _bodies(target):
             if func is None:
                 return None
             code = func.__code__
@@ -388,37 +387,49 @@ class RewriteEngine(Engine):
             from ..selection import select
 
             targets = select(module, project)
+        counted, armed = self._counted, self._armed
         with self._lock:
             for target in targets:
+                key, kind, _, _, obj, _ = target
                 try:
-                    if target.kind == "class":
+                    if kind == "class":
                         if self._in_frame(target, project):
-                            if self._instances.counts(target.obj):
-                                old = self._class_keys.get(target.obj)
-                                if old is not None and old != target.key \
-                                        and self._rename_class(target.obj, old, target.key, project_id):
-                                    done.append(target.key)
+                            if self._instances.counts(obj):
+                                old = self._class_keys.get(obj)
+                                if old is not None and old != key and self._rename_class(obj, old, key, project_id):
+                                    done.append(key)
                                 continue
-                            self._instances.add(target.obj, counters.tick_for(project_id, target.key))
-                            self._class_keys[target.obj] = target.key
-                            done.append(target.key)
+                            self._instances.add(obj, counters.tick_for(project_id, key))
+                            self._class_keys[obj] = key
+                            done.append(key)
                         else:
                             self._not_counted(target, project_id)
                         continue
+                    if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
+                        # Most targets: a plain function or method, its own body, compiled under
+                        # its own key (what _compiled_codes finds, without its sets of ids).
+                        code = obj.__code__
+                        entry = counted.get(id(code))
+                        if entry is not None and entry[0] is code and entry[1] == project_id and entry[2] == key:
+                            if id(code) not in armed:
+                                armed.add(id(code))
+                                enabled.append(key)
+                                done.append(key)
+                            continue
                     found = self._compiled_codes(target, project_id)
                     if found is None:
                         self._not_counted(target, project_id)
                         continue
                     codes, old_keys = found
-                    if old_keys and self._rename(codes, old_keys, target.key, project_id):
-                        done.append(target.key)
-                    if codes <= self._armed:
+                    if old_keys and self._rename(codes, old_keys, key, project_id):
+                        done.append(key)
+                    if codes <= armed:
                         continue
-                    enabled.append(target.key)
-                    self._armed |= codes
-                    done.append(target.key)
+                    enabled.append(key)
+                    armed |= codes
+                    done.append(key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
-                    swallowed(f"counting {target.key}")
+                    swallowed(f"counting {key}")
             counters.enable_keys(project_id, enabled)
         record(project_id, done)
         return done
@@ -524,10 +535,10 @@ def _plan_key(project):
     return (project.project_id, tuple(project.packages), tuple(project.include), tuple(project.exclude), _index_stamp)
 
 
-def _bind_tree(code, tree, values, remember):
+def _bind_tree(code, tree, values, rebuilt):
     """``code`` with the placeholders that ``tree`` locates replaced by ``values[placeholder
     number]`` (see ``_rewriter.rewrite``); only the code objects on the way to a placeholder are
-    rebuilt, and ``remember(placeholder number, rebuilt code)`` is told of each that holds one."""
+    rebuilt, and each that holds one is added to ``rebuilt`` as ``(placeholder number, code)``."""
     consts = list(code.co_consts)
     own = None
     for index, sub in tree.items():
@@ -535,10 +546,10 @@ def _bind_tree(code, tree, values, remember):
             for i, own in sub:
                 consts[i] = values[own]
         else:
-            consts[index] = _bind_tree(consts[index], sub, values, remember)
+            consts[index] = _bind_tree(consts[index], sub, values, rebuilt)
     result = code.replace(co_consts=tuple(consts))
     if own is not None:
-        remember(own, result)
+        rebuilt.append((own, result))
     return result
 
 
@@ -560,27 +571,36 @@ def replay(module, project, plan):
     if tuple(namespace) != names:
         return None
     holders = []
+    spaces = []  # each holder's __dict__, read once rather than once per target
     for path, members in classes:
         cls = _at(namespace, path)
-        if cls is None or tuple(vars(cls)) != members:
+        if cls is None:
+            return None
+        space = vars(cls)
+        if tuple(space) != members:
             return None
         holders.append(cls)
+        spaces.append(space)
     roots = None
-    targets = []
+    targets: list = []
+    append = targets.append
     for key, kind, number, name, qualname, modname in found:
-        holder = module if number < 0 else holders[number]
+        if number < 0:
+            holder, space = module, namespace
+        else:
+            holder, space = holders[number], spaces[number]
         if kind == "class" or kind == "property":
             if holder.__qualname__ != qualname or holder.__module__ != modname:
                 return None
-        if kind == "class":
-            if roots is None:
-                roots = set(project.packages) | {module.__name__.split(".")[0]}
-            init_owner = package_init_owner(holder, roots)
-            if init_owner is None:
-                return None
-            targets.append(make_target((key, kind, holder, "__init__", holder, init_owner)))
-            continue
-        obj = vars(holder).get(name, ABSENT)
+            if kind == "class":
+                if roots is None:
+                    roots = set(project.packages) | {module.__name__.split(".")[0]}
+                init_owner = package_init_owner(holder, roots)
+                if init_owner is None:
+                    return None
+                append(make_target((key, kind, holder, "__init__", holder, init_owner)))
+                continue
+        obj = space.get(name, ABSENT)
         if kind == "property":
             if type(obj) is not property:
                 return None
@@ -595,7 +615,7 @@ def replay(module, project, plan):
                 func = unwrapped(obj)
             if func is None or func.__qualname__ != qualname or func.__module__ != modname:
                 return None
-        targets.append(make_target((key, kind, holder, name, obj, None)))
+        append(make_target((key, kind, holder, name, obj, None)))
     return targets
 
 
