@@ -6,11 +6,12 @@ import machinery alone, against ~4.8M for the whole exit side when it was spread
 modules). So activation imports this module only, and the default exit (``http_async`` storage,
 no TELLY_SHOW_ME) imports nothing more: the triggers, the flush, the capture of what only the
 host knows, the counts entry and the start of the detached sender are all here. What only other
-paths need is imported where those paths branch off: ``report`` and ``transport`` (TELLY_SHOW_ME,
-``http`` and ``file`` storage), ``spool`` (a report lost, and the sender's side of the spool:
-reading, merging, caps), ``consent`` and ``engines`` (when the caller passes no verdict or engine
-name). None of those imports this module, so the import graph has no cycle; ``preview`` (the
-``show`` command), ``purge`` and the tests import from here what they share with the exit.
+paths need is imported where those paths branch off: ``transport`` (the host builds the
+report for TELLY_SHOW_ME, ``http`` and ``file`` storage), ``spool`` (a report lost; the sender's
+side of the spool: reading, merging, caps), ``consent`` and ``engines`` (when the caller passes
+no verdict or engine name). None of those imports this module, so the import graph has no
+cycle; ``preview`` (the ``show`` command), ``purge`` and the tests import from here what they
+share with the exit.
 
 Nothing here runs before a watched module was instrumented: ``finder`` calls :func:`activate`
 once, passing in this process's settings and a way to read its projects, which captures the run
@@ -174,7 +175,7 @@ def _counts():
 def _flush(trigger, exit_signal):
     counters = _counts()
     projects = _projects()
-    made: "dict[str, Any]" = {}  # made on first use by this flush: the spool directory, a transport
+    made: "dict[str, Any]" = {}  # found on first use by this flush: the spool directory
     handed = 0
     for project_id in counters.pending_projects():
         if project_id not in projects:
@@ -209,7 +210,9 @@ def _hand_over(project, stats, trigger, exit_signal, made):
     optin = process.optin_only or project.mode == "optin"
     try:
         if process.storage_type in ("file", "http") or process.show_me:
-            outcome = _deliver_built(process, made, url, project_id, captured, optin)
+            from .transport import deliver_built
+
+            outcome = deliver_built(process, made["spool"], url, captured, optin=optin, spawn=spawn)
             delivered, retry, reason = outcome.delivered, outcome.retry, outcome.reason
         else:
             # The default: the detached sender builds the report, off the host's exit path.
@@ -228,34 +231,6 @@ def _hand_over(project, stats, trigger, exit_signal, made):
 
         record_loss(reason, project_id, made["spool"])
     return 0
-
-
-def _deliver_built(process, made, url, project_id, captured, optin):
-    """TELLY_SHOW_ME, ``http`` and ``file`` storage: the host builds the report and delivers it itself."""
-    from .report import assemble, encode
-    from .transport import make_transport
-
-    if "transport" not in made:
-        made["transport"] = make_transport(process, made["spool"], spawn=spawn)
-    body = encode(assemble(captured))
-    if process.show_me:
-        _show(body)
-    return made["transport"].deliver(url, project_id, body, captured["report_id"], optin=optin)
-
-
-def _show(body):
-    """TELLY_SHOW_ME: the exact bytes that are sent, on stderr (stdout belongs to the program)."""
-    try:
-        sys.stderr.flush()
-        buffer = getattr(sys.stderr, "buffer", None)
-        if buffer is not None:
-            buffer.write(body)
-            buffer.flush()
-        else:
-            sys.stderr.write(body.decode("ascii"))
-            sys.stderr.flush()
-    except Exception:
-        _debug.swallowed("TELLY_SHOW_ME printing")
 
 
 def _reset_after_fork_in_child():

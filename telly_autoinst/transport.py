@@ -1,19 +1,45 @@
-"""Delivers a report the host built itself: to a file, synchronously over HTTP, or queued in the spool.
+"""Reports the host builds itself (TELLY_SHOW_ME, ``http`` and ``file`` storage): shown if asked, then delivered.
 
-The host builds a report only for TELLY_SHOW_ME and the ``http`` and ``file`` storage; the
-default hand-off of the counts to the spool and the detached sender is the pipeline's, on the
-host's exit path, and never comes here. The HTTP call itself lives in ``_http`` and loss
-recording in ``spool``, so the detached sender needs neither this module nor anything that
-imports it. This module never imports the pipeline: what it needs from there (starting the
-sender) is passed in.
+The default hand-off of the counts to the spool and the detached sender is the pipeline's, on
+the host's exit path, and never comes here: the pipeline imports this module only when the host
+must build the report. The HTTP call itself lives in ``_http`` and loss recording in ``spool``,
+so the detached sender needs neither this module nor anything that imports it. This module never
+imports the pipeline: what it needs from there (starting the sender) is passed in.
 """
 
 import os
+import sys
 import time
 
-from . import spool
+from . import _debug, spool
 from ._http import Outcome, post, reports_url
 from ._statefile import write_atomic
+from .report import assemble, encode
+
+
+def deliver_built(process, spool_dir, url, captured, optin=False, spawn=None):
+    """Build the report from ``pipeline.capture``'s data, print it for TELLY_SHOW_ME, and deliver it
+    by TELLY_STORAGE_TYPE (:func:`make_transport`); returns the :class:`Outcome`."""
+    body = encode(assemble(captured))
+    if process.show_me:
+        _show(body)
+    transport = make_transport(process, spool_dir, spawn)
+    return transport.deliver(url, captured["project_id"], body, captured["report_id"], optin=optin)
+
+
+def _show(body):
+    """TELLY_SHOW_ME: the exact bytes that are sent, on stderr (stdout belongs to the program)."""
+    try:
+        sys.stderr.flush()
+        buffer = getattr(sys.stderr, "buffer", None)
+        if buffer is not None:
+            buffer.write(body)
+            buffer.flush()
+        else:
+            sys.stderr.write(body.decode("ascii"))
+            sys.stderr.flush()
+    except Exception:
+        _debug.swallowed("TELLY_SHOW_ME printing")
 
 
 class FileTransport:

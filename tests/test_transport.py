@@ -286,3 +286,19 @@ def test_https_through_a_proxy_is_tunnelled(monkeypatch, certificate):
     (request_line,) = seen  # HTTP/1.0 or 1.1, by Python version
     assert request_line.startswith(f"CONNECT {url.split('://')[1]} HTTP/1.")
     assert gzip.decompress(req.raw) == BODY and req.path == "/api/v1/reports"
+
+
+def test_deliver_built_shows_exactly_the_bytes_it_delivers(home, tmp_path, capfd):
+    from telly_autoinst.pipeline import capture
+    from telly_autoinst.settings import process_settings, project_settings
+
+    out = tmp_path / "out"
+    process = process_settings(environ={"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(out),
+                                        "TELLY_SHOW_ME": "1"}, user_config={})
+    project = project_settings({"project_id": "p", "level2": False}, "test", default_packages=("pkg",), environ={},
+                               user_config={})
+    captured = capture(project, {"pkg.f": 1}, trigger="exit", engine="rewrite")
+    assert transport.deliver_built(process, None, "http://x", captured).delivered
+    written = (out / f"telly_{captured['report_id']}.json").read_bytes()
+    assert json.loads(written)["stats"] == {"pkg.f": 1}
+    assert capfd.readouterr().err.encode() == written
