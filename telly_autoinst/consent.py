@@ -38,9 +38,8 @@ from ._contract import (
     NOTICE_FIRST_RUN,
     RUNTIMES,
 )
-from ._env import home_dir, kill_switch
-from ._runinfo import ci_vendor
-from ._runinfo import interactive as _interactive  # a name of its own here: tests replace it
+from ._env import ci_vendor, home_dir, kill_switch
+from ._env import interactive as _interactive  # a name of its own here: tests replace it
 from ._statefile import USER, NotRegular, read_text, write_atomic
 from .warmstate import invalidate
 

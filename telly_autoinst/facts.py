@@ -8,7 +8,7 @@ import functools
 import os
 import sys
 
-from ._runinfo import ci_vendor
+from ._env import ci_vendor
 
 # The ceiling on reported distributions: a project has few direct dependencies, and a bound keeps
 # a malformed METADATA from growing the report.

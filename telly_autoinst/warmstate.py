@@ -68,7 +68,7 @@ def _environment():
 
 def _process_facts():
     """What consent reads from the process rather than from files: the CI vendor, a terminal."""
-    from ._runinfo import ci_vendor, interactive
+    from ._env import ci_vendor, interactive
 
     return ci_vendor(), interactive()
 

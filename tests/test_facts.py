@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from telly_autoinst import _runinfo, facts
+from telly_autoinst import _env, facts
 
 
 @pytest.mark.parametrize("environ, expected", [
@@ -20,7 +20,7 @@ from telly_autoinst import _runinfo, facts
     ({"CI": ""}, (False, None)),
 ])
 def test_ci_vendor(environ, expected):
-    assert _runinfo.ci_vendor(environ) == expected
+    assert _env.ci_vendor(environ) == expected
 
 
 def test_platform_facts_shape():

@@ -96,10 +96,10 @@ def test_every_setting_and_switch_variable_is_in_the_fingerprint():
 
 def test_a_terminal_decides_too(user, monkeypatch):
     # The first-run notice is shown (and waited for) only on a terminal.
-    from telly_autoinst import _runinfo
+    from telly_autoinst import _env
 
     _stored(user)
-    monkeypatch.setattr(_runinfo, "interactive", lambda: True)
+    monkeypatch.setattr(_env, "interactive", lambda: True)
     assert warmstate.load() is None
 
 
