@@ -5,7 +5,8 @@ module imported costs about as much as the work it holds (~0.46M instructions on
 import machinery alone, against ~4.8M for the whole exit side when it was spread over seven
 modules). So activation imports this module only, and the default exit (``http_async`` storage,
 no TELLY_SHOW_ME) imports nothing more: the triggers, the flush, the capture of what only the
-host knows, the counts entry and the start of the detached sender are all here. What only other
+host knows, the counts entry and the start of the detached sender when one is due are all here
+(how to start it, ``_launch``, is loaded by the exits that start one: at most one a minute). What only other
 paths need is imported where those paths branch off: ``transport`` (the host builds the
 report for TELLY_SHOW_ME, ``http`` and ``file`` storage), ``spool`` (a report lost; the sender's
 side of the spool: reading, merging, caps), ``consent`` and ``engines`` (when the caller passes
@@ -605,25 +606,6 @@ def _busy(directory):
     return False
 
 
-def _inheritable_fds():
-    """Descriptors above stdio that a child would inherit (the host may have marked some so)."""
-    for listing in ("/proc/self/fd", "/dev/fd"):
-        try:
-            names = os.listdir(listing)
-        except OSError:
-            continue
-        fds = []
-        for name in names:
-            try:
-                fd = int(name)
-                if fd > 2 and os.get_inheritable(fd):
-                    fds.append(fd)
-            except (ValueError, OSError):  # the listing's own descriptor, closed by now
-                continue
-        return fds
-    return None
-
-
 def _running(child):
     """Whether a sender started by :func:`spawn` still runs (a finished one is reaped here)."""
     if child is None:
@@ -636,71 +618,12 @@ def _running(child):
         return False
 
 
-def _start(argv, env):
-    """Start a detached child: new session, stdio on /dev/null, no inherited descriptor.
-
-    ``os.posix_spawn`` where it can: ``subprocess`` imports ``locale`` and ``re`` (several ms
-    on the host's exit path) and its Popen warns at exit (ResourceWarning) for a child that
-    outlives it, which a detached sender does on purpose. Returns a pid, or a Popen.
-    """
-    fds = _inheritable_fds()
-    if hasattr(os, "posix_spawn") and fds is not None:
-        actions: list[tuple] = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, flags, 0)
-                                for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY))]
-        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in fds]
-        try:
-            return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
-        except (OSError, NotImplementedError, TypeError):  # e.g. no POSIX_SPAWN_SETSID in this libc
-            _debug.swallowed("starting the sender with posix_spawn")
-    import subprocess
-
-    class _DetachedPopen(subprocess.Popen):
-        def __del__(self):  # the child outlives this object on purpose: no ResourceWarning
-            pass
-
-    return _DetachedPopen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          close_fds=True, start_new_session=True, cwd="/", env=env)
-
-
-def _forwarded_path():
-    """The host's import path as far as the sender may trust it: absolute directories only, without
-    the host's working directory, its script's directory or ``PYTHONPATH``.
-
-    The sender needs the site directories (the distributions whose versions it reports), not the
-    places a host program happens to run from: a ``random.py`` or a ``telly_autoinst/`` there
-    must never run in the background as this user.
-    """
-    untrusted = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
-    try:
-        untrusted.add(os.getcwd())
-    except OSError:  # the host's directory was removed under it
-        pass
-    if sys.path and not (sys.flags.isolated or getattr(sys.flags, "safe_path", False)):
-        untrusted.add(os.path.abspath(sys.path[0] or os.curdir))  # the script's directory, or '' for -c/-m
-    return [p for p in sys.path if p and os.path.isabs(p) and p not in untrusted and os.path.isdir(p)]
-
-
-# The code ``python -I -S -c`` runs: -I ignores every PYTHON* variable and puts neither the working
-# directory nor a script's on sys.path, -S skips site (no .pth, no hook in the sender itself). The
-# working directory is set before anything is imported, and the package's directories are
-# appended after the standard library's, so nothing found there can shadow a standard module.
-_LAUNCH = ("import os,sys;os.chdir('/');sys.path+={path!r};"
-           "from telly_autoinst.sender import main;sys.exit(main(detached=True))")
-
-
-def sender_argv(directory, *args):
-    """The detached sender's command line for the spool ``directory`` (``args``: timeout, run deadline)."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = list(dict.fromkeys([package_root] + _forwarded_path()))
-    return [sys.executable, "-I", "-S", "-c", _LAUNCH.format(path=path), os.path.abspath(directory), *args]
-
-
 def spawn(directory, timeout=3.0):
     """Start the detached sender (``telly_autoinst.sender``) for ``directory`` unless one drains it or ran recently.
 
     "Recently" is within SENDER_INTERVAL_SEC of a sender taking the spool's lock (one ``stat``).
 
-    Started by :func:`sender_argv` in ``/``, in a new session, with stdio on /dev/null and no
+    Started by ``_launch.start`` in ``/``, in a new session, with stdio on /dev/null and no
     inherited descriptors: the host's exit never waits for it, a Ctrl-C in the host's terminal
     never reaches it, it can never write into the host's pipes, and nothing of the host's
     directory runs in it. A finished sender is reaped before the next one starts, so a
@@ -709,8 +632,9 @@ def spawn(directory, timeout=3.0):
     global _child
     if _running(_child) or sender_ran_within(directory, SENDER_INTERVAL_SEC) or _busy(directory):
         return None
-    env = dict(os.environ)
-    for name in ("PYTHONPATH", "PYTHONSTARTUP"):
-        env.pop(name, None)  # -I ignores them already; nothing the sender starts inherits them either
-    _child = _start(sender_argv(directory, repr(float(timeout))), env)
+    # Only an exit that starts a sender (at most one a minute) loads how to start it: ~0.3M
+    # instructions at every warm run's activation if it were here.
+    from ._launch import start
+
+    _child = start(directory, timeout)
     return _child

@@ -1,7 +1,7 @@
 """The detached process that drains the spool: bounded retries with backoff, Retry-After honoured, one at a time.
 
 Started by ``pipeline.spawn`` as ``python -I -S`` (no ``site``, so no ``.pth`` and no hook in the
-sender itself; nothing from the host's directory or ``PYTHONPATH``; see ``pipeline.sender_argv``)
+sender itself; nothing from the host's directory or ``PYTHONPATH``; see ``_launch.sender_argv``)
 in ``/``, in a new session, with stdio on /dev/null and no inherited descriptors: the
 host's exit never waits for it, a Ctrl-C in the host's terminal never reaches it, and it can
 never write into the host's pipes. It builds the reports of the counts the hosts queued

@@ -106,7 +106,7 @@ def test_warm_first_import_and_hand_off_load_no_heavy_module(venvs, home, tmp_pa
 # What the default hand-off at exit must not load: building the report (report, facts, identity,
 # _jsontext and what they import) and sending it (_http, gzip, sender, random, signal) are the
 # detached sender's work; and no module of the client at all, since activation loaded the one
-# that holds the exit side (pipeline).
+# that holds the exit side (pipeline), but for how to start a sender in an exit that starts one.
 EXIT_FORBIDDEN = {"gzip", "zlib", "random", "signal", "getpass", "hashlib", "json", "subprocess", "uuid",
                   "platform"}
 
@@ -132,20 +132,24 @@ def test_exit_hand_off_leaves_building_and_sending_to_the_sender(venvs, home, tm
     spool = tmp_path / "spool"
     env = {"TELLY_AUTOINST_PACKAGES": "quietpkg", "TELLY_HTTP_SERVER": "http://127.0.0.1:9",
            "TELLY_SPOOL_DIR": str(spool)}
-    for _ in range(2):  # cold, then warm
+    cold = venv.run(["-c", _EXIT_PROGRAM], home, env=env, cwd=work)
+    assert cold.returncode == 0 and not cold.stderr, cold.stderr
+    wait_sender_done(spool)  # no sender may merge a later run's entry away meanwhile
+    # Warm, a sender ran less than a minute ago: the exit queues its counts and starts none, then
+    # warm again after a minute: that exit starts one, and only it loads how to (_launch).
+    for sender_due, client_modules in ((False, []), (True, ["telly_autoinst._launch"])):
+        if sender_due:
+            age_last_sender(spool)
         proc = venv.run(["-c", _EXIT_PROGRAM], home, env=env, cwd=work)
         assert proc.returncode == 0 and not proc.stderr, proc.stderr
-        # No sender may merge the next run's entry away meanwhile, and the next run starts its own.
-        wait_sender_done(spool)
-        age_last_sender(spool)
-    loaded, before_flush, entries = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    # Measured across the flush, not after it: the run's entry was queued in between (its counts,
-    # or the report its sender already built from them under the same name).
-    assert [name for name in entries if name.endswith((".counts", ".report")) and int(name[:20]) >= before_flush]
-    assert not [name for name in loaded if name.startswith("telly_autoinst")], loaded
-    assert not set(loaded) & EXIT_FORBIDDEN, sorted(set(loaded) & EXIT_FORBIDDEN)
-    # The sender still built the reports of both runs, with facts the host never computed.
+        loaded, before_flush, entries = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+        # Measured across the flush, not after it: the run's entry was queued in between (its
+        # counts, or the report its sender already built from them under the same name).
+        assert [name for name in entries if name.endswith((".counts", ".report")) and int(name[:20]) >= before_flush]
+        assert [name for name in loaded if name.startswith("telly_autoinst")] == client_modules, loaded
+        assert not set(loaded) & EXIT_FORBIDDEN, sorted(set(loaded) & EXIT_FORBIDDEN)
+    # The sender still built the reports of the three runs, with facts the host never computed.
     wait_sender_done(spool)
     reports = _built_reports(spool)
-    assert _counted(reports) == TWO_RUNS
+    assert _counted(reports) == {key: 3 for key in TWO_RUNS}
     assert all(body["interpreter"]["mode"] == "command" and body["platform"]["os"] for body in reports)

@@ -112,7 +112,8 @@ def _imported_names(path):
 WATCHED_IMPORT_AND_EXIT = ["finder.py", "settings.py", "discovery.py", "_record.py", "errors.py", "_debug.py",
                            "consent.py", "facts.py", "counters.py", "selection.py", "engines/__init__.py",
                            "engines/_base.py", "engines/rewrite.py",
-                           "pipeline.py", "_statefile.py", "spool.py", "transport.py"]
+                           "pipeline.py", "_launch.py", "_statefile.py", "spool.py",
+                           "transport.py"]
 
 
 def _run_time_imported_names(path):

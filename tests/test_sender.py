@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from telly_autoinst import pipeline, sender, spool
+from telly_autoinst import _launch, pipeline, sender, spool
 from tests.support.loopback import Hostile, Loopback, dead_url, endless_body, trickled_header
 from tests.support.venvs import ROOT, clean_env, find_python
 
@@ -333,7 +333,7 @@ def test_malformed_retry_after_never_wedges_the_spool(tmp_path, value):
 
 def _run_sender(directory, *args):
     """The detached sender as spawn() starts it (python -I -S), with explicit timeout and run deadline."""
-    return subprocess.Popen(pipeline.sender_argv(str(directory), *args), stdout=subprocess.DEVNULL,
+    return subprocess.Popen(_launch.sender_argv(str(directory), *args), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
 
@@ -402,7 +402,7 @@ def test_the_sender_imports_no_http_library_beyond_the_standard_one(tmp_path):
     with Loopback([200]) as server:
         _queue(tmp_path, server.url)
         # The real command line, printing the modules the sender ended up with.
-        argv = pipeline.sender_argv(str(tmp_path), "2.0", "30")
+        argv = _launch.sender_argv(str(tmp_path), "2.0", "30")
         argv[4] = argv[4].replace("sys.exit(main(detached=True))",
                                   "main(detached=True);print(' '.join(sorted(sys.modules)))")
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
