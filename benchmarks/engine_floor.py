@@ -48,7 +48,7 @@ class _Project:
 _engine = RewriteEngine()
 # "bind": each module's last statement calls this no-op instead of selecting and arming its targets.
 if os.environ["FLOOR"] == "bind":
-    _engine._module_ran = lambda modname, project: (lambda: None)
+    _engine._module_ran = lambda modname, project, kept=None: (lambda: None)
 
 
 class _Finder:
@@ -58,8 +58,9 @@ class _Finder:
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is not None:
             loader = _engine.loader_for(spec, _Project)
-            if loader is not None:
-                spec.loader = loader
+            if loader is None:  # the engine swallowed an error: a row must never measure plain loads
+                raise RuntimeError(f"the engine did not rewrite {fullname} (TELLY_DEBUG=1 says why)")
+            spec.loader = loader
         return spec
 
 
