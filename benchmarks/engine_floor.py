@@ -29,7 +29,7 @@ from benchmarks._setup import Lab, per_python, script
 from benchmarks.engine_costs import VERSIONS
 from tests.support.venvs import find_python
 
-# Imported before PROGRAM: drives the engine by hand, with no control, settings, consent or pipeline.
+# Imported before PROGRAM: drives the engine by hand, with no finder, settings, consent or pipeline.
 _DRIVER = """\
 import os
 import sys

@@ -38,7 +38,7 @@ def tree(tmp_path, monkeypatch):
 @pytest.fixture
 def hook():
     """Install a WatchFinder that chains every watched module to a recording callback (what
-    control does for the engines that instrument after the module ran); remove it afterwards."""
+    the finder does for the engines that instrument after the module ran); remove it afterwards."""
     installed = []
 
     def install(*watched, callback=None):

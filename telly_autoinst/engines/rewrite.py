@@ -646,7 +646,7 @@ def _at(namespace, path):
 # A file is a CRC-32 of its payload (4 bytes, little-endian), then the payload: the ``marshal``
 # dump of ``(stamp, sites, code, plans)``. ``plans`` are the module's selections, as
 # ``selection.plan_of`` describes them, by project settings and index (see ``RewriteEngine``): a warm
-# import replays one (``selection.replay``, which checks it against the module's namespace) instead
+# import replays one (``replay``, which checks it against the module's namespace) instead
 # of selecting again. The checksum is checked before ``marshal.loads`` ever sees the
 # bytes: a flipped bit in a code object can crash the interpreter, and a damaged file must only
 # be a miss. (It guards against damage, not against people: who may write the cache is
