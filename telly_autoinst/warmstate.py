@@ -62,7 +62,9 @@ def path():
 
 def _environment():
     """A fingerprint of the environment variables that matter, read now."""
-    found = sorted((k, v) for k, v in os.environ.items() if k.startswith("TELLY_") or k in _ENVIRONMENT)
+    environ = os.environ
+    # Names first, then the values of those that matter: items() would decode every variable's value.
+    found = sorted((k, environ[k]) for k in environ if k.startswith("TELLY_") or k in _ENVIRONMENT)
     return stable_hash(repr(found))
 
 
