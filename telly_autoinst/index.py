@@ -18,6 +18,7 @@ File format, one record per line, tab-separated (plain text: reading it imports 
 
 import os
 import sys
+from stat import S_ISLNK
 
 from ._env import FILE_CACHE_DIR, home_dir, no_cache, user_config_path
 from ._statefile import SELF, dir_refusal, private_dir, read_text, use_refusal, write_atomic
@@ -100,13 +101,17 @@ def writable():
 def stamp(path):
     """What ``path`` is now, as one string: its mtime, size, inode and ctime, or ``-`` when it is
     missing. A symlink to nothing has the link's stamps (``~/.telly_disable`` is on all the same)."""
+    # lstat first: most stamped paths are missing (consent lists nobody wrote), and one failed
+    # call is cheaper than two; only a symlink is followed.
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
+        return "-"
+    if S_ISLNK(st.st_mode):
         try:
-            st = os.lstat(path)
+            st = os.stat(path)
         except OSError:
-            return "-"
+            pass
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}:{st.st_ctime_ns}"
 
 

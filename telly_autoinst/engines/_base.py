@@ -116,7 +116,15 @@ ABSENT = object()  # what a namespace lookup finds where the name is gone
 
 
 def in_package(module, roots):
-    return isinstance(module, str) and any(module == r or module.startswith(r + ".") for r in roots)
+    """Whether the module name ``module`` is one of ``roots`` or inside one."""
+    if not isinstance(module, str):
+        return False
+    # A loop, not any() over a generator: closing a generator that stopped early raises
+    # GeneratorExit inside it, and a warm import asks this for every counted class.
+    for root in roots:
+        if module == root or module.startswith(root + "."):
+            return True
+    return False
 
 
 def unwrapped(obj):
