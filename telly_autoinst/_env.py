@@ -18,6 +18,7 @@ FALSY = frozenset(("0", "false", "no", "n", "off", ""))
 ENV_DISABLE = "TELLY_DISABLE"
 ENV_DO_NOT_TRACK = "DO_NOT_TRACK"
 ENV_DEBUG = "TELLY_DEBUG"
+ENV_FORCE_PACKAGES = "TELLY_AUTOINST_PACKAGES"  # the variable of the force_packages setting
 FILE_DISABLE = ".telly_disable"
 FILE_OPTIN = ".telly_optin"
 FILE_OPTOUT = ".telly_optout"

@@ -1,13 +1,14 @@
 """Interpreter start with the hook installed: kill switches, the cached index, and doing no harm."""
 
+import sys
+
 import pytest
 
 from telly_autoinst._env import kill_switch, truthy
+from tests.support.hook import KINDS, PROBE, WATCHED
 
 HEAVY = ("wrapt", "requests", "tomli", "tomllib", "importlib.metadata", "importlib_metadata", "json", "threading",
          "telly_autoinst.discovery", "telly_autoinst.settings", "telly_autoinst.finder")
-# The hook is in place: bootstrap's stand-in until a watched module is imported, the finder after.
-PROBE = "import sys; print(any(type(f).__name__ in ('_Gate', 'WatchFinder') for f in sys.meta_path))"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_a_first_start_that_imports_nothing_outside_the_stdlib_never_scans(venv,
     # No index yet (a fresh home): the scan waits for the first non-stdlib import.
     heavy = f"sorted(m for m in {HEAVY!r} if m in sys.modules)"
     proc = venv.run(f"import sys; print({heavy}); import json, sample_hatch; "
-                    "print([type(f).__name__ for f in sys.meta_path if type(f).__name__ in ('_Gate', 'WatchFinder')])",
+                    f"print({KINDS})",
                     home, check=True)
     assert proc.stdout.split("\n")[:2] == ["[]", "['WatchFinder']"]
     assert list((home / ".cache" / "telly_autoinst").glob("index-*.txt"))
@@ -51,27 +52,27 @@ def test_a_first_start_that_imports_nothing_outside_the_stdlib_never_scans(venv,
 
 def test_the_first_watched_import_puts_the_finder_in_the_stand_ins_place(venv, home):
     venv.run("pass", home, check=True)
-    kinds = "[type(f).__name__ for f in sys.meta_path if type(f).__name__ in ('_Gate', 'WatchFinder')]"
-    proc = venv.run(f"import sys; print({kinds}); import sample_hatch; print({kinds}, sys.meta_path.index("
+    proc = venv.run(f"import sys; print({KINDS}); import sample_hatch; print({KINDS}, sys.meta_path.index("
                     "next(f for f in sys.meta_path if type(f).__name__ == 'WatchFinder')))", home, check=True)
-    assert proc.stdout.split("\n")[:2] == ["['_Gate']", "['WatchFinder'] 0"]
+    assert proc.stdout.split("\n")[:2] == ["['stand-in']", "['WatchFinder'] 0"]
 
 
 # Our modules in sys.modules: the package's, and the bootstrap module beside it.
 OURS = "sorted(m for m in sys.modules if m.startswith(('telly_autoinst', '_telly_autoinst')))"
+# What a start imports: the bootstrap module, and on Python 3.9 its helper (the venvs run this Python).
+AT_START = ["_telly_autoinst_bootstrap"] + (["_telly_autoinst_stdlib"] if sys.version_info < (3, 10) else [])
 
 
 def test_start_imports_only_bootstrap(venv, home):
     venv.run("import sample_st", home, check=True)  # a fresh index, and a watched package
     proc = venv.run(f"import sys; print({OURS})", home, check=True)
-    assert proc.stdout.strip() == "['_telly_autoinst_bootstrap']"
+    assert proc.stdout.strip() == str(AT_START)
 
 
 # After the first import from outside the standard library: is sample_st's function left alone,
 # is the hook gone from sys.meta_path, and which of our modules were imported.
-KILLED = ("import sample_st, sys; print(type(sample_st.greet).__name__, any(type(f).__name__ in ('_Gate', "
-          "'WatchFinder') for f in sys.meta_path), " + OURS + ")")
-CHECKED_ONLY = "function False ['_telly_autoinst_bootstrap', 'telly_autoinst', 'telly_autoinst._env']"
+KILLED = f"import sample_st, sys; print(type(sample_st.greet).__name__, bool({KINDS}), {OURS})"
+CHECKED_ONLY = f"function False {sorted(AT_START + ['telly_autoinst', 'telly_autoinst._env', 'telly_autoinst._wake'])}"
 
 
 @pytest.mark.parametrize("env", [{"TELLY_DISABLE": "1"}, {"TELLY_DISABLE": "on"}, {"TELLY_DISABLE": "Y"},
@@ -96,9 +97,9 @@ def test_falsy_disable_keeps_hook(venv, home):
 
 def test_a_start_that_imports_only_the_stdlib_leaves_the_stand_in_asleep(venv, home):
     (home / ".telly_disable").touch()  # even a kill switch is not read before the stand-in wakes
-    proc = venv.run(f"import json, sys; print({OURS}, [type(f).__name__ for f in sys.meta_path][0])", home,
+    proc = venv.run(f"import json, sys; print({OURS}, {KINDS}, getattr(sys.meta_path[0], '__name__', None))", home,
                     check=True)
-    assert proc.stdout.strip() == "['_telly_autoinst_bootstrap'] _Gate"
+    assert proc.stdout.strip() == f"{AT_START} ['stand-in'] _telly_autoinst_bootstrap"
 
 
 def test_broken_cache_is_rebuilt_and_program_untouched(venv, home):
@@ -148,19 +149,16 @@ def test_unwritable_cache_means_untouched(venv, tmp_path):
 
 def test_install_and_uninstall_rebuild_the_index(venvs, sample_wheels, home):
     venv = venvs.new(extra=[sample_wheels["pkg_setuptools"]])
-    watched = ("import sys; print(sorted(next(f for f in sys.meta_path"
-               " if type(f).__name__ in ('_Gate', 'WatchFinder')).watched))")
-    assert venv.run(watched, home, check=True).stdout.strip() == "['sample_st']"
+    assert venv.run(WATCHED, home, check=True).stdout.strip() == "['sample_st']"
     venv.pip(str(sample_wheels["pkg_hatch"]))
-    assert venv.run(watched, home, check=True).stdout.strip() == "['sample_hatch', 'sample_st']"
+    assert venv.run(WATCHED, home, check=True).stdout.strip() == "['sample_hatch', 'sample_st']"
     venv.pip_uninstall("sample-st")
-    assert venv.run(watched, home, check=True).stdout.strip() == "['sample_hatch']"
+    assert venv.run(WATCHED, home, check=True).stdout.strip() == "['sample_hatch']"
 
 
 def test_start_is_idempotent(venv, home):
-    code = ("import sys, _telly_autoinst_bootstrap as b; b.start(); b._started = False; b.start(); "
-            "print(sum(type(f).__name__ in ('_Gate', 'WatchFinder') for f in sys.meta_path))")
-    assert venv.run(code, home, check=True).stdout.strip() == "1"
+    code = f"import sys, _telly_autoinst_bootstrap as b; b.start(); b._started = False; b.start(); print({KINDS})"
+    assert venv.run(code, home, check=True).stdout.strip() == "['stand-in']"
 
 
 def test_pth_file_and_bootstrap_at_site_packages_root(venv):
@@ -184,3 +182,51 @@ def test_system_site_packages_venv(venvs, home, sample_wheels):
     venv = venvs.new(extra=[sample_wheels["pkg_hatch"]], system_site_packages=True)
     proc = venv.run(PROBE, home)
     assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "True", "")
+
+
+def test_code_that_walks_sys_meta_path_lives_with_the_stand_in(venv, home):
+    # The stand-in is a module on sys.meta_path, with find_spec as its only finder method: what
+    # walks the finders (invalidate_caches, importlib.metadata's distribution finders) skips it,
+    # and it stays asleep, since all of that is the standard library.
+    code = ("import importlib, importlib.metadata, sys; importlib.invalidate_caches(); "
+            "print('sample_st' in {d.metadata['Name'].replace('-', '_') for d in importlib.metadata.distributions()}, "
+            f"{KINDS}, {OURS})")
+    proc = venv.run(code, home, check=True)
+    assert (proc.stdout.strip(), proc.stderr) == (f"True ['stand-in'] {AT_START}", "")
+
+
+def test_site_addsitedir_at_run_time_starts_nothing_twice(venv, home):
+    # site.addsitedir() runs the .pth line again: it finds the bootstrap module imported already.
+    code = f"import site, sys; site.addsitedir({str(venv.site_packages)!r}); print({KINDS})"
+    proc = venv.run(code, home, check=True)
+    assert (proc.stdout.strip(), proc.stderr) == ("['stand-in']", "")
+
+
+def test_a_missing_python39_helper_leaves_the_program_untouched(venv, home):
+    # On Python 3.9 a start needs _telly_autoinst_stdlib beside the bootstrap module; without it (a
+    # broken install) the hook stays out and nothing is printed. Other Pythons never import it.
+    helper = venv.site_packages / "_telly_autoinst_stdlib.py"
+    hidden = helper.with_suffix(".hidden")
+    helper.rename(hidden)
+    try:
+        proc = venv.run("import sample_st; print(sample_st.greet('c')); " + PROBE, home)
+    finally:
+        hidden.rename(helper)
+    hooked = str(sys.version_info >= (3, 10))
+    assert (proc.returncode, proc.stdout.split("\n")[:2], proc.stderr) == (0, ["hello c", hooked], "")
+
+
+def test_the_stand_in_keeps_no_os_alive():
+    # It stays on sys.meta_path until exit; on Python 3.11 a module it references through its
+    # globals lives into the last stage of shutdown, which with os there costs every start
+    # measurably (docs/decisions/0024-start-up-stand-in.md).
+    import _telly_autoinst_bootstrap
+
+    assert "os" not in vars(_telly_autoinst_bootstrap)
+
+
+def test_imports_of_other_platforms_modules_leave_the_stand_in_asleep(venv, home):
+    # The standard library tries them (ntpath `import nt`, mimetypes `import winreg`): on Python
+    # 3.9, which does not list them, ntpath's woke the stand-in in the middle of importing pathlib.
+    proc = venv.run(f"import pathlib, mimetypes, sys; print({OURS}, {KINDS})", home, check=True)
+    assert (proc.stdout.strip(), proc.stderr) == (f"{AT_START} ['stand-in']", "")

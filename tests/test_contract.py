@@ -10,7 +10,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import _telly_autoinst_bootstrap as bootstrap
 from telly_autoinst import _contract, _env, _lockfile, pipeline
 from telly_autoinst.settings import SETTINGS, process_settings, project_settings
 
@@ -82,7 +81,7 @@ def test_node_module_holds_the_same_values_as_the_python_module():
 
 
 def test_start_up_literals_equal_the_contract():
-    # _env and the bootstrap module keep the names start-up needs as literals (one import less).
+    # _env keeps the names start-up needs as literals (one import less).
     assert _env.TRUTHY == _contract.TRUTHY and _env.FALSY == _contract.FALSY
     assert (_env.ENV_DISABLE, _env.ENV_DO_NOT_TRACK, _env.ENV_DEBUG) == (
         _contract.ENV_DISABLE, _contract.ENV_DO_NOT_TRACK, _contract.ENV_DEBUG)
@@ -91,7 +90,7 @@ def test_start_up_literals_equal_the_contract():
     assert (_env.FILE_OPTIN, _env.FILE_OPTOUT, _env.FILE_NOTICES) == (
         _contract.FILE_OPTIN, _contract.FILE_OPTOUT, _contract.FILE_NOTICES)
     force = next(row for row in _contract.SETTINGS if row[0] == "force_packages")
-    assert bootstrap._FORCE_PACKAGES_ENV == force[5]
+    assert _env.ENV_FORCE_PACKAGES == force[5]
 
 
 def test_exit_path_literals_equal_the_contract():

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from tests.support.dists import installed
+from tests.support.hook import WATCHED
 from tests.support.venvs import FIXTURES
 
 PROJECTS = ("import json; from telly_autoinst import finder; "
@@ -47,9 +48,7 @@ def test_forced_package_from_user_config(venv, home):
     config = home / ".config" / "telly_autoinst"
     config.mkdir(parents=True)
     (config / "config.toml").write_text('force_packages = ["sample_plain"]\n')
-    watched = ("import sys; print(sorted(next(f for f in sys.meta_path"
-               " if type(f).__name__ in ('_Gate', 'WatchFinder')).watched))")
-    assert "sample_plain" in venv.run(watched, home, check=True).stdout
+    assert "sample_plain" in venv.run(WATCHED, home, check=True).stdout
     assert "local:sample_plain" in projects(venv, home)
 
 
@@ -72,10 +71,6 @@ def test_non_editable_install_from_checkout_reads_its_pyproject(venvs, tmp_path,
     venv = venvs.new()
     venv.pip(str(checkout))
     assert list(projects(venv, home)) == ["sample-editable-project"]
-
-
-WATCHED = ("import sys; f = [f for f in sys.meta_path if type(f).__name__ in ('WatchFinder', '_Gate')]; "
-           "print(sorted(f[0].watched) if f else [])")
 
 
 def test_environment_forced_packages_stay_out_of_the_cached_index(venv, home):

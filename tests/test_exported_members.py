@@ -13,12 +13,14 @@ import pytest
 import telly_autoinst
 
 ROOT = Path(telly_autoinst.__file__).parents[1]
-# Where each top-level package's sources live: the client, the bootstrap module beside it (see
-# _telly_autoinst_bootstrap) and the collector, a distribution of its own in collector/.
-SOURCES = {"telly_autoinst": ROOT, "_telly_autoinst_bootstrap": ROOT, "telly_autoinst_collector": ROOT / "collector"}
+# Where each top-level package's sources live: the client, the bootstrap module and its Python 3.9
+# helper beside it (see _telly_autoinst_bootstrap) and the collector, a distribution of its own in
+# collector/.
+SOURCES = {"telly_autoinst": ROOT, "_telly_autoinst_bootstrap": ROOT, "_telly_autoinst_stdlib": ROOT,
+           "telly_autoinst_collector": ROOT / "collector"}
 MODULES = sorted(
     [p.relative_to(ROOT).as_posix() for p in (ROOT / "telly_autoinst").rglob("*.py")]
-    + ["_telly_autoinst_bootstrap.py"]
+    + ["_telly_autoinst_bootstrap.py", "_telly_autoinst_stdlib.py"]
     + [p.relative_to(ROOT).as_posix() for p in (ROOT / "collector" / "telly_autoinst_collector").rglob("*.py")])
 
 

@@ -11,8 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Imported at interpreter start, or when the finder's stand-in wakes: typing and __future__ would cost
 # every program that imports anything from outside the standard library.
-STARTUP = ["telly_autoinst/__init__.py", "_telly_autoinst_bootstrap.py", "telly_autoinst/_env.py",
-           "telly_autoinst/index.py", "telly_autoinst/finder.py"]
+STARTUP = ["telly_autoinst/__init__.py", "_telly_autoinst_bootstrap.py", "_telly_autoinst_stdlib.py",
+           "telly_autoinst/_wake.py", "telly_autoinst/_env.py", "telly_autoinst/index.py", "telly_autoinst/finder.py"]
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,8 @@ def test_startup_modules_leave_typing_unloaded():
     # The static check above, confirmed at run time: with site disabled nothing else loads typing.
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import _telly_autoinst_bootstrap, telly_autoinst.index, telly_autoinst.finder; "
+        "import _telly_autoinst_bootstrap, _telly_autoinst_stdlib, telly_autoinst._wake, telly_autoinst.index, "
+        "telly_autoinst.finder; "
         "print(sorted(m for m in ('typing', '__future__') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-S", "-c", code, str(ROOT)], capture_output=True, text=True, check=True)

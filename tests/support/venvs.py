@@ -30,7 +30,7 @@ _PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") /
 # What the project wheel is built from (pyproject.toml's wheel target and its metadata): its
 # digest keys the cached wheel, so editing a test does not rebuild every venv.
 _PROJECT_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "telly_autoinst", "_telly_autoinst_bootstrap.py",
-                    "telly_autoinst.pth", "config")
+                    "_telly_autoinst_stdlib.py", "telly_autoinst.pth", "config")
 # Build by-products and caches that a source tree's digest must not see.
 _NOT_SOURCE = {"__pycache__", "build", "dist", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis",
                "node_modules", ".git"}
