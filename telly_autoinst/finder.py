@@ -9,12 +9,12 @@ Modeled on ddtrace's ModuleWatchdog rather than wrapt's importer: the finder wal
 ``sys.meta_path`` itself, because calling ``importlib.util.find_spec`` from inside a finder
 deadlocks when a thread started by a module's ``__init__`` imports something (ddtrace PR #17742).
 
-What happens to a watched module is decided from state built lazily, on the first watched import,
-from the index that bootstrap already read: importing a package that nobody watches never
-reaches this module. A warm run takes the
-settings, projects and consent verdicts from the warm state (``warmstate``) instead of
-parsing the config, layering settings and reading the consent lists; any change there, and
-``TELLY_NO_CACHE``, takes the full path, which writes the warm state for the next run.
+What happens to a watched module is decided from state built lazily, on the first watched
+import, from the index that the wake already read: importing a package that nobody watches
+never reaches this module. A warm run takes the settings, projects and consent verdicts from
+the warm state (``warmstate``) instead of parsing the config, layering settings and reading the
+consent lists; any change there, and ``TELLY_NO_CACHE``, takes the full path, which writes the
+warm state for the next run.
 
 Finder and decisions share one module because a warm run imports both at its first watched
 import, and each module imported costs about half a million instructions whatever it holds.
