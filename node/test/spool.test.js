@@ -64,11 +64,11 @@ test('counts queued by a Python host are left to the Python sender, which builds
     // What a Python host's exit writes with the default storage: its counts, not a report.
     await runPython(`
 from types import SimpleNamespace
-from telly_autoinst import _handoff, spool
+from telly_autoinst import pipeline
 project = SimpleNamespace(project_id="p-counts", distribution=None, packages=("requests",), level2=True,
                           level2_plaintext=False, engine="auto")
-captured = _handoff.capture(project, {"requests.get": 2}, trigger="exit")
-spool.enqueue_counts(${JSON.stringify(dir)}, ${JSON.stringify(base)}, "p-counts", captured)`, { env });
+captured = pipeline.capture(project, {"requests.get": 2}, trigger="exit")
+pipeline.enqueue_counts(${JSON.stringify(dir)}, ${JSON.stringify(base)}, "p-counts", captured)`, { env });
     const [name] = fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
     assert.match(name, /^\d{20}-[0-9a-f]{32}\.counts$/);
     // The Node sender does not claim the entry: not listed, not counted, not touched.
