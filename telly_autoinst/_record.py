@@ -11,7 +11,7 @@ The settings record types are made here too (:func:`types_for`), from their fiel
 from the contract, or by a warm run from the warm state, which never imports ``settings``.
 """
 
-from operator import itemgetter
+from _operator import itemgetter  # the C module: operator is one import more
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False

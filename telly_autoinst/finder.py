@@ -23,13 +23,12 @@ Standard library only at import time.
 
 import os
 import sys
-import threading
 
 # The frozen modules behind importlib.machinery are always loaded; importlib.machinery itself
 # (with importlib and warnings) would add half a millisecond to every interpreter start.
 from _frozen_importlib import BuiltinImporter, FrozenImporter
 from _frozen_importlib_external import ExtensionFileLoader
-from _thread import get_ident
+from _thread import RLock, get_ident  # not threading: see counters
 
 from . import _debug
 
@@ -208,7 +207,7 @@ def uninstall():
 
 
 
-_lock = threading.RLock()
+_lock = RLock()
 _state = None  # (process settings, projects by claimed module: a package root)
 _activated = False
 # The warm state this process follows: (key, state). Its "verdicts" hold each project's
@@ -455,7 +454,7 @@ def instrument(module, project_id=None):
 def _reset_after_fork_in_child():
     # The lock may have been held by another thread at fork time.
     global _lock
-    _lock = threading.RLock()
+    _lock = RLock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -55,8 +55,8 @@ import _signal  # type: ignore[import-not-found]  # no typeshed stub for the C m
 import atexit
 import os
 import sys
-import threading
 import time
+from _thread import allocate_lock, get_ident  # not threading: see counters
 
 from . import __version__, _debug
 from ._statefile import private_dir, try_lock, write_atomic
@@ -83,7 +83,7 @@ SENDER_INTERVAL_SEC = 60.0
 
 SIGNALS = tuple(getattr(_signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(_signal, name))
 
-_lock = threading.Lock()
+_lock = allocate_lock()
 _owner = None  # thread id of the flush in progress
 _deferred_signals: "list[int]" = []
 _process: "Any" = None  # ProcessSettings, passed in by activate()
@@ -139,7 +139,7 @@ def flush(trigger="manual", exit_signal=None):
     # a flush on another thread (the timer) is worth a short wait before the process dies.
     if not _lock.acquire(timeout=2 if trigger == "signal" else 10):
         return 0
-    _owner = threading.get_ident()
+    _owner = get_ident()
     try:
         return _flush(trigger, exit_signal)
     except Exception:
@@ -159,7 +159,7 @@ def defer_signal(signum):
     Without this, a SIGTERM landing during the exit flush (e.g. ``Pool.terminate()`` hitting a
     worker that is already exiting) would kill the process halfway through its report.
     """
-    if _owner == threading.get_ident():
+    if _owner == get_ident():
         _deferred_signals.append(signum)
         return True
     return False
@@ -237,7 +237,7 @@ def _hand_over(project, stats, trigger, exit_signal, made):
 def _reset_after_fork_in_child():
     # Another thread may have held the lock at fork time; the child has only this thread.
     global _lock, _owner
-    _lock = threading.Lock()
+    _lock = allocate_lock()
     _owner = None
     del _deferred_signals[:]
 
@@ -280,7 +280,7 @@ def _at_exit():
 def _install_signals():
     # signal.signal only works on the main thread; a package first imported from another
     # thread gets atexit and the timer, not signals.
-    if threading.current_thread() is not threading.main_thread():
+    if not _on_main_thread():
         _debug.note("no signal handler: the first watched import ran outside the main thread")
         return
     for signum in SIGNALS:
@@ -326,8 +326,18 @@ def _on_signal(signum, frame):
     return None
 
 
+def _on_main_thread():
+    """Whether this is the interpreter's main thread. Where threading is not loaded, no
+    ``threading.Thread`` ever ran, so this is the main thread (but for threads a C extension or
+    ``_thread`` started: ``signal.signal`` refuses there, and the refusal is caught)."""
+    threading = sys.modules.get("threading")
+    return threading is None or threading.current_thread() is threading.main_thread()
+
+
 def _start_timer():
     global _timer_stop
+    import threading  # only for the timer, off by default: see counters
+
     stop = threading.Event()
     interval = _process.timer_interval_sec
 
@@ -388,7 +398,7 @@ def _wrap_multiprocessing_exit():
 
 def _swap_handlers(ours):
     """Put the previous handlers back (ours=False) or ours again (ours=True), main thread only."""
-    if threading.current_thread() is not threading.main_thread() or (ours and _signals_off):
+    if not _on_main_thread() or (ours and _signals_off):
         return
     for signum, previous in _previous.items():
         try:

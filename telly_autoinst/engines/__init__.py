@@ -18,7 +18,7 @@ process-wide too.
 """
 
 import sys
-import threading
+from _thread import allocate_lock  # not threading: see counters
 
 # The protocol and the record live in _base, which the engines import instead of this package.
 from ._base import Engine, instrumented_keys, uncounted_keys  # noqa: F401  (the engines' interface, used by the finder and dryrun)
@@ -26,7 +26,7 @@ from ._base import Engine, instrumented_keys, uncounted_keys  # noqa: F401  (the
 # The names a setting may use ("auto" picks one of the others).
 ENGINES = ("auto", "rewrite", "monitoring", "wrapt")
 
-_lock = threading.Lock()
+_lock = allocate_lock()
 _engines: "dict[str, Engine]" = {}
 _chosen: "dict[str, str]" = {}  # setting value -> name of the engine make_engine gave for it
 

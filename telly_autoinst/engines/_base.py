@@ -8,10 +8,9 @@ module a warm run imports costs about half a million instructions whatever it ho
 warm path needs is kept in few modules.
 """
 
-import threading
-import weakref
-from functools import partial
-from types import FunctionType
+from _functools import partial  # type: ignore[import-not-found]  # C modules, not functools or threading (see counters)
+from _thread import allocate_lock
+from _weakref import ref
 
 from .._record import record as _record_type
 
@@ -28,7 +27,10 @@ if TYPE_CHECKING:
 PLACEHOLDER = "\x00telly_autoinst\x00"
 CALL, INIT, TAIL = "call", "init", "tail"
 
-_lock = threading.Lock()
+_lock = allocate_lock()
+# What types names them, without importing types (a module no start loads).
+FunctionType: "Any" = type(lambda: None)
+CodeType: "Any" = type((lambda: None).__code__)
 # project_id -> set of keys instrumented in this process, by any engine.
 _instrumented: "dict[str, set[str]]" = {}
 # project_id -> {key: why}: selected targets an engine could not count.
@@ -205,7 +207,9 @@ class Instantiations:
         self._token_of = token_of
         self._ticks = {}  # counted class -> tick
         self._resolved: dict[type, Any] = {}  # counted class -> (token, tick)
-        self._others: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()  # other type -> (token, tick)
+        # weak reference to another type -> (token, tick): what a WeakKeyDictionary keeps, without
+        # importing weakref (a module no start loads); a reference removes its entry when its type dies.
+        self._others: "dict[Any, Any]" = {}
         # The per-call path reads this bound method: ``_resolved`` is cleared in place, never replaced.
         self.cached = self._resolved.get
 
@@ -221,10 +225,11 @@ class Instantiations:
     def forget(self):
         """Drop cached resolutions (a new class or initializer may change them)."""
         self._resolved.clear()
-        # A new mapping rather than WeakKeyDictionary.clear(), which pops item by item and ends
-        # on a raised KeyError: a warm import forgets once per counted class it arms.
-        if len(self._others):
-            self._others = weakref.WeakKeyDictionary()
+        self._others.clear()
+
+    def _dropped(self, reference):
+        """A type in ``_others`` died: its entry goes (called by the weak reference)."""
+        self._others.pop(reference, None)
 
     def resolve(self, cls):
         """``(token, tick)`` for an instance of ``cls``; ``(None, None)`` when nothing counts it.
@@ -233,7 +238,7 @@ class Instantiations:
         resolved is simply not counted.
         """
         try:
-            found = self._others.get(cls)  # not [cls]: a raised KeyError per new type costs more
+            found = self._others.get(ref(cls))  # a live reference hashes and compares as its type
             if found is not None:
                 return found
         except TypeError:  # a type that cannot be weakly referenced
@@ -251,7 +256,7 @@ class Instantiations:
             if cls in self._ticks:
                 self._resolved[cls] = entry
             else:
-                self._others[cls] = entry
+                self._others[ref(cls, self._dropped)] = entry
         except Exception:  # e.g. not weak-referenceable: resolved again next time
             pass
         return entry

@@ -45,9 +45,8 @@ and its dependencies into the host for a handful of names, and put a frame of ou
 import marshal
 import os
 import sys
-import threading
 from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader
-from types import CodeType, FunctionType
+from _thread import RLock  # not threading: see counters
 from zlib import crc32
 
 from .. import __version__, counters
@@ -61,7 +60,9 @@ from ._base import (
     INIT,
     PLACEHOLDER,
     TAIL,
+    CodeType,
     Engine,
+    FunctionType,
     Instantiations,
     make_target,
     not_counted,
@@ -157,7 +158,7 @@ class RewriteEngine(Engine):
     name = "rewrite"
 
     def __init__(self):
-        self._lock = threading.RLock()
+        self._lock = RLock()
         if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
             os.register_at_fork(after_in_child=self._new_lock)
         # id(code) -> (code, project_id, key): code objects compiled with a counter of that key.
@@ -515,7 +516,7 @@ class RewriteEngine(Engine):
         return entry[1] if entry is not None and entry[0] is func.__code__ else None
 
     def _new_lock(self):
-        self._lock = threading.RLock()
+        self._lock = RLock()
 
 
 
