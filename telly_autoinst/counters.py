@@ -114,10 +114,7 @@ def _enable(project_id, keys):
     for key in keys:
         steps = dormant.pop(key, None)
         if steps is not None:
-            # _unread(books, key, steps, True), inline (a warm import enables hundreds of keys):
-            # what it counted so far stays unreported.
-            reads = books.get(key, _UNREAD)[0]
-            books[key] = (reads + 1, next(steps) - reads)
+            _unread(books, key, steps, True)  # what it counted so far stays unreported
             counts[key] = steps
 
 

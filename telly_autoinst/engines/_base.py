@@ -174,8 +174,6 @@ def package_init_owner(cls, roots):
 
 # -- instantiation: which class one ``Cls(...)`` counts under, seen from inside a package ``__init__``
 #
-# Which class an instantiation is counted under, seen from inside a package ``__init__``.
-#
 # Engines observe instantiation through the package's ``__init__`` functions, which also run for
 # subclasses and for ``super().__init__()`` chains. For one ``Cls(...)`` call exactly one count is
 # wanted, under the right key:

@@ -53,7 +53,7 @@ from .. import __version__, counters
 from .._debug import note, swallowed
 from .._env import no_cache
 from .._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
-from ..index import cache_dir, stable_hash, stamp
+from ..index import cache_dir, index_path, stable_hash, stamp
 from ._base import (
     ABSENT,
     CALL,
@@ -529,8 +529,6 @@ def _plan_key(project):
     it, so another package's new version never meets an old plan)."""
     global _index_stamp
     if _index_stamp is None:
-        from ..index import index_path, stamp
-
         path = index_path()
         _index_stamp = stamp(path) if path else "-"
     return (project.project_id, tuple(project.packages), tuple(project.include), tuple(project.exclude), _index_stamp)
