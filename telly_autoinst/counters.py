@@ -40,16 +40,25 @@ def tick_for(project_id, key):
     The same (project_id, key) always shares one counter, so a module reloaded or a key
     wrapped twice keeps adding to the same total.
     """
+    return ticks_for(project_id, (key,))[0]
+
+
+def ticks_for(project_id, keys):
+    """:func:`tick_for` of each of ``keys``, in order, under one lock (the in-frame engine counts
+    a module's classes together)."""
     with _lock:
-        _enable(project_id, (key,))  # in-frame code may step this key's counter already
+        _enable(project_id, keys)  # in-frame code may step these keys' counters already
         counts = _counts.setdefault(project_id, {})
-        steps = counts.get(key)
-        if steps is None:
-            steps = counts[key] = itertools.count()
-    # Steps the count and returns False, all in C: the wrapt engine passes it as a wrapper's
-    # ``enabled`` callable, so wrapt counts and then calls the original straight from C, with no
-    # Python frame of ours in between. (Two ticks over one count are both exact.)
-    return map(not_, steps).__next__
+        ticks = []
+        for key in keys:
+            steps = counts.get(key)
+            if steps is None:
+                steps = counts[key] = itertools.count()
+            # Steps the count and returns False, all in C: the wrapt engine passes it as a
+            # wrapper's ``enabled`` callable, so wrapt counts and then calls the original straight
+            # from C, with no Python frame of ours in between. (Two ticks over one count are both exact.)
+            ticks.append(map(not_, steps).__next__)
+        return ticks
 
 
 def steps_for(project_id, keys):
@@ -62,6 +71,11 @@ def steps_for(project_id, keys):
     with _lock:
         live = _counts.get(project_id, {})
         dormant = _dormant.setdefault(project_id, {})
+        # The usual case, a module imported once: keys new and distinct, counters made in C.
+        fresh = dict(zip(keys, map(itertools.count, itertools.repeat(0, len(keys)))))
+        if len(fresh) == len(keys) and live.keys().isdisjoint(fresh) and dormant.keys().isdisjoint(fresh):
+            dormant.update(fresh)
+            return list(fresh.values())
         found = []
         for key in keys:
             steps = live.get(key) or dormant.get(key)
@@ -111,8 +125,14 @@ def _enable(project_id, keys):
         return
     counts = _counts.setdefault(project_id, {})
     books = _books.setdefault(project_id, {})
-    for key in keys:
-        steps = dormant.pop(key, None)
+    found = list(map(dormant.pop, keys, itertools.repeat(None)))
+    if None not in found and books.keys().isdisjoint(keys):
+        # The usual case (a module's keys, each enabled once): what _unread books for a key never
+        # read, in C steps rather than a call per key.
+        counts.update(zip(keys, found))
+        books.update(zip(keys, zip(itertools.repeat(1), map(next, found))))
+        return
+    for key, steps in zip(keys, found):
         if steps is not None:
             _unread(books, key, steps, True)  # what it counted so far stays unreported
             counts[key] = steps

@@ -214,15 +214,18 @@ def plan_of(module, targets):
     """What ``engines.rewrite.replay`` needs to find ``targets`` (``select(module, ...)``'s) again in a later
     run, as marshal-able data; None when a target's class cannot be reached from the module.
 
-    ``(names, classes, found)``: the module namespace's names in order; the path and the names,
-    in order, of the ``__dict__`` of every class that holds a target or is one (a path leads from
-    the module through class ``__dict__``\\ s); and each target as ``(key, kind, number of its
-    class or -1 for the module, name in it, qualified name and module of the function or class
-    its key comes from)``.
+    ``(names, classes, found, plain)``: the module namespace's names in order; the path and the
+    names, in order, of the ``__dict__`` of every class that holds a target or is one (a path
+    leads from the module through class ``__dict__``\\ s); each target as ``(key, kind, number
+    of its class or -1 for the module, name in it, qualified name and module of the function or
+    class its key comes from)``; except the plain functions and methods (most targets), kept by
+    holder as ``(number, names, keys, qualified names, modules)``, which a warm import checks
+    and arms a holder at a time.
     """
     paths = _class_paths(module)
     classes: dict = {}  # path -> (number, members)
     found = []
+    plain: dict = {}  # number -> the columns of its plain functions
     for target in targets:
         holder = target.obj if target.kind == "class" else target.owner
         number = -1
@@ -233,10 +236,16 @@ def plan_of(module, targets):
             number = classes.setdefault(path, (len(classes), tuple(vars(holder))))[0]
         if target.kind in ("class", "property"):  # keyed by the class's qualified name
             found.append((target.key, target.kind, number, target.name, holder.__qualname__, holder.__module__))
+            continue
+        func = unwrapped(target.obj.__func__ if target.kind in ("staticmethod", "classmethod") else target.obj)
+        if target.kind in ("function", "method") and func is target.obj:
+            columns = plain.setdefault(number, ([], [], [], []))
+            for column, value in zip(columns, (target.name, target.key, func.__qualname__, func.__module__)):
+                column.append(value)
         else:
-            func = unwrapped(target.obj.__func__ if target.kind in ("staticmethod", "classmethod") else target.obj)
             found.append((target.key, target.kind, number, target.name, func.__qualname__, func.__module__))
-    return tuple(vars(module)), tuple((path, members) for path, (_, members) in classes.items()), tuple(found)
+    return (tuple(vars(module)), tuple((path, members) for path, (_, members) in classes.items()), tuple(found),
+            tuple((number, *map(tuple, columns)) for number, columns in plain.items()))
 
 
 def _class_paths(module):

@@ -194,13 +194,27 @@ def _plan_round_trip(module, proj):
     return targets, marshal.loads(marshal.dumps(plan))  # as the code cache keeps it
 
 
+def _replayed_targets(module, replayed):
+    """A replay's targets, its groups of plain functions made targets as ``_arm`` would make them."""
+    from telly_autoinst.engines._base import make_target
+
+    targets, plain = replayed
+    for holder, names, functions, keys in plain:
+        kind = "function" if holder is module else "method"
+        targets += [make_target((key, kind, holder, name, function, None))
+                    for name, function, key in zip(names, functions, keys)]
+    return targets
+
+
 def test_a_replayed_plan_finds_what_select_finds(edge):
     from telly_autoinst.engines.rewrite import replay
 
     proj = project()
     for module in (edge.core, edge.meta):
         targets, plan = _plan_round_trip(module, proj)
-        assert replay(module, proj, plan) == targets
+        replayed = _replayed_targets(module, replay(module, proj, plan))
+        assert len(replayed) == len(targets) and {t.key: t for t in replayed} == {t.key: t for t in targets}
+        assert plan[3], "the plain functions are kept by holder"
 
 
 @pytest.mark.parametrize("change", ["new name", "method replaced", "module reassigned", "member added",

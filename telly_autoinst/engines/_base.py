@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from typing import Any
 
 # The rewrite's placeholders (``_rewriter`` writes them, ``rewrite`` binds them and caches the
-# code with its ``sites``): ``sites`` is ``(site list, placeholder tree)`` (see
-# ``_rewriter.rewrite``); ``site list[i] = (kind, qualname)`` describes the string constant
-# PLACEHOLDER + str(i), which the engine replaces when it loads the code (no real constant
-# starts with a NUL and this text).
+# code with its ``sites``, ``(qualnames, calls, inits, placeholder tree)``: see
+# ``_rewriter.rewrite``): the string constant PLACEHOLDER + str(n), which the engine replaces
+# when it loads the code (no real constant starts with a NUL and this text).
 PLACEHOLDER = "\x00telly_autoinst\x00"
 CALL, INIT, TAIL = "call", "init", "tail"
+# Where a function's counting statement puts its constant: the compiler makes a function's
+# docstring, or None, its first constant (3.9 to 3.13), and the statement comes right after it.
+# So whether a function's code counts, and under which key, is read from ``co_consts[1]``.
+SITE_CONST = 1
 
 _lock = allocate_lock()
 # What types names them, without importing types (a module no start loads).
@@ -213,7 +216,11 @@ class Instantiations:
 
     def add(self, cls, tick):
         """Count instantiations of ``cls`` with ``tick``; earlier resolutions may change, so forget them."""
-        self._ticks[cls] = tick
+        self.add_all(((cls, tick),))
+
+    def add_all(self, ticks):
+        """:meth:`add` for each ``(cls, tick)`` of ``ticks``, forgetting once."""
+        self._ticks.update(ticks)
         self.forget()
 
     def counts(self, cls):

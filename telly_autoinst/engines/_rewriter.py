@@ -32,7 +32,7 @@ This module imports ``ast``; it runs only when the cache has no code for a sourc
 import ast
 import sys
 
-from ._base import CALL, INIT, PLACEHOLDER, TAIL
+from ._base import CALL, INIT, PLACEHOLDER, SITE_CONST, TAIL
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
@@ -43,26 +43,36 @@ _BLOCKS = ("body", "orelse", "finalbody")
 
 
 def rewrite(source, path):
-    """``((sites, tree), code)``: the module compiled with counting statements, what each
-    placeholder is, and where the placeholders are.
+    """``((qualnames, calls, inits, tree), code)``: the module compiled with counting statements,
+    what each placeholder is, and where the placeholders are (``_base.PLACEHOLDER`` describes them).
 
-    ``sites[i]`` is ``(kind, qualname)`` for placeholder ``i``; ``tree`` maps the ``co_consts``
-    indexes that lead to code objects holding placeholders to their own trees (key -1: the
-    ``(co_consts index, placeholder number)`` pairs of a code object's own placeholders), so
-    binding visits those code objects only.
+    Placeholders are numbered by kind: ``0 .. calls-1`` count calls, the next ``inits`` observe
+    instantiation, and the last one is the module's end; ``qualnames[n]`` is placeholder ``n``'s
+    function (``""`` for the end). So binding makes each kind's values in one step, in C, and
+    lays them out in this order.
+
+    ``tree`` maps the ``co_consts`` indexes that lead to code objects holding placeholders to
+    the placeholder number, for a function whose only placeholder is its own at ``co_consts[1]``
+    (most of them), or else to their own trees (key -1: the ``(co_consts index, placeholder
+    number)`` pairs of a code object's own placeholders), so binding visits those code objects only.
     Raises SyntaxError (and whatever ``compile`` raises) exactly where the normal import would.
     """
     tree: Any = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-    sites: list[tuple[str, str]] = []
+    sites: list[tuple[str, str, Any]] = []
     _block(tree.body, "", False, _literal_all(tree.body), sites)
     _add_tail(tree, sites)
+    ordered = [site for kind in (CALL, INIT, TAIL) for site in sites if site[0] == kind]
+    for number, (_, _, constant) in enumerate(ordered):
+        constant.value = PLACEHOLDER + str(number)
     # The flags of importlib's source_to_code: the future imports of the module itself only.
     code = compile(tree, path, "exec", dont_inherit=True, optimize=-1)
-    return (sites, _placeholder_tree(code)), code
+    calls = sum(1 for site in sites if site[0] == CALL)
+    inits = sum(1 for site in sites if site[0] == INIT)
+    return (tuple(qualname for _, qualname, _ in ordered), calls, inits, _placeholder_tree(code)), code
 
 
 def _placeholder_tree(code):
-    tree = {}
+    tree: dict[int, Any] = {}
     own = [(i, int(value[len(PLACEHOLDER):])) for i, value in enumerate(code.co_consts)
            if type(value) is str and value.startswith(PLACEHOLDER)]
     if own:
@@ -70,7 +80,9 @@ def _placeholder_tree(code):
     for i, value in enumerate(code.co_consts):
         if hasattr(value, "co_consts"):
             sub = _placeholder_tree(value)
-            if sub:
+            if list(sub) == [-1] and [index for index, _ in sub[-1]] == [SITE_CONST]:
+                tree[i] = sub[-1][0][1]  # a function's own counting statement, nothing nested
+            elif sub:
                 tree[i] = sub
     return tree
 
@@ -165,10 +177,9 @@ def _function(node, prefix, in_class, exported, aliased, sites):
         kind, args, method = CALL, [], "__next__"
     else:
         return
-    index = len(sites)
-    sites.append((kind, prefix + name))
-    call = ast.Call(func=ast.Attribute(value=ast.Constant(value=PLACEHOLDER + str(index)), attr=method,
-                                       ctx=ast.Load()), args=args, keywords=[])
+    constant = ast.Constant(value=PLACEHOLDER)  # numbered once every site is known (see rewrite)
+    sites.append((kind, prefix + name, constant))
+    call = ast.Call(func=ast.Attribute(value=constant, attr=method, ctx=ast.Load()), args=args, keywords=[])
     body = node.body
     first = 1 if _is_docstring(body[0]) else 0
     # The line of the first real statement: a line that already runs, so no line event,
@@ -186,10 +197,9 @@ def _function(node, prefix, in_class, exported, aliased, sites):
 
 
 def _add_tail(tree, sites):
-    index = len(sites)
-    sites.append((TAIL, ""))
-    call = ast.Call(func=ast.Attribute(value=ast.Constant(value=PLACEHOLDER + str(index)), attr="__call__",
-                                       ctx=ast.Load()), args=[], keywords=[])
+    constant = ast.Constant(value=PLACEHOLDER)
+    sites.append((TAIL, "", constant))
+    call = ast.Call(func=ast.Attribute(value=constant, attr="__call__", ctx=ast.Load()), args=[], keywords=[])
     statement = ast.Expr(value=call)
     if tree.body:
         # The last top-level statement's first line has run (or been tested) already.

@@ -46,7 +46,9 @@ import marshal
 import os
 import sys
 from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader
+from _operator import attrgetter, contains, itemgetter  # type: ignore[import-not-found]  # not operator: see counters
 from _thread import RLock  # not threading: see counters
+from itertools import repeat
 from zlib import crc32
 
 from .. import __version__, counters
@@ -59,6 +61,7 @@ from ._base import (
     CALL,
     INIT,
     PLACEHOLDER,
+    SITE_CONST,
     TAIL,
     CodeType,
     Engine,
@@ -161,12 +164,16 @@ class RewriteEngine(Engine):
         self._lock = RLock()
         if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
             os.register_at_fork(after_in_child=self._new_lock)
-        # id(code) -> (code, project_id, key): code objects compiled with a counter of that key.
+        # counter -> (project_id, key): the counters bound into code objects, each compiled for
+        # that key (a function's code holds its counter at co_consts[SITE_CONST]). Keyed by the
+        # objects, never by id(): ids are aligned addresses, which crowd a dict's or a set's
+        # slots (lookups cost three times as much); an object hashes its address rotated.
         self._counted = {}
-        # id(code) -> (code, observer): __init__ code objects compiled with an observer.
-        self._inits = {}
-        # ids of counted code objects (kept alive by _counted) whose key is reported: enable()
-        # is idempotent, this keeps instrument()'s "newly instrumented" answer exact.
+        # The observers bound into __init__ code objects.
+        self._observers = set()
+        # The functions whose counters are reported: enable() is idempotent, this keeps
+        # instrument()'s "newly instrumented" answer exact (a reloaded module's functions are new,
+        # although their counters are the ones they had).
         self._armed = set()
         self._instances = Instantiations(self._init_token)
         # counted class -> the key its instantiations are reported under (it may be renamed).
@@ -206,35 +213,40 @@ class RewriteEngine(Engine):
         return sites, code, {}, current
 
     def _bind(self, code, sites, modname, project, kept=None):
-        """``code`` with every placeholder replaced by its counter, observer or end-of-module call."""
-        project_id = project.project_id
-        site_list, tree = sites
-        prefix = modname + "."
-        values: list[Any] = [None] * len(site_list)
-        calls, keys = [], []
-        for i, (kind, qualname) in enumerate(site_list):  # one pass: a module has hundreds of sites
-            if kind == CALL:
-                calls.append(i)
-                keys.append(prefix + qualname)
-            elif kind == INIT:
-                values[i] = self._observer()
-            elif kind == TAIL:
-                values[i] = self._module_ran(modname, project, kept)
-        for i, steps in zip(calls, counters.steps_for(project_id, keys)):
-            values[i] = steps
-        rebuilt: list[Any] = []
-        with self._lock:
-            bound = _bind_tree(code, tree, values, rebuilt)
-            for site, new_code in rebuilt:
-                kind, qualname = site_list[site]
-                self._remember(new_code, kind, prefix + qualname, values[site], project_id)
-        return bound
+        """``code`` with every placeholder replaced by its counter, observer or end-of-module call.
 
-    def _remember(self, code, kind, key, value, project_id):
-        if kind == CALL:
-            self._counted[id(code)] = (code, project_id, key)
-        elif kind == INIT:
-            self._inits[id(code)] = (code, value)
+        A module has hundreds of sites: the values of each kind are made in one step, mostly in C,
+        in the order the placeholders are numbered (see ``_rewriter.rewrite``).
+        """
+        project_id = project.project_id
+        qualnames, calls, inits, tree = sites
+        keys = list(map((modname + ".").__add__, qualnames[:calls]))
+        values: list[Any] = counters.steps_for(project_id, keys)
+        observers = [self._observer() for _ in range(inits)]
+        with self._lock:
+            self._counted.update(zip(values, zip(repeat(project_id), keys)))
+            self._observers.update(observers)
+        values += observers
+        values.append(self._module_ran(modname, project, kept))
+        return _bind_tree(code, tree, values)
+
+    def _counter_entry(self, code, project_id=None):
+        """``(counter, key)`` of the counter bound into ``code`` (for ``project_id``, unless
+        None), or None."""
+        consts = code.co_consts
+        if len(consts) > SITE_CONST:
+            value = consts[SITE_CONST]
+            entry = self._counted.get(value)  # a constant of the compiler's is hashable, equal to no counter
+            if entry is not None and (project_id is None or entry[0] == project_id):
+                return value, entry[1]
+        return None
+
+    def _observer_of(self, code):
+        """The observer bound into an ``__init__``'s ``code``, or None."""
+        consts = code.co_consts
+        if len(consts) > SITE_CONST and consts[SITE_CONST] in self._observers:
+            return consts[SITE_CONST]
+        return None
 
     def _module_ran(self, modname, project, kept=None):
         # The unbound code in ``kept`` is needed once, to keep a new plan: released then, not
@@ -249,7 +261,7 @@ class RewriteEngine(Engine):
                 # `python -m pkg.mod` runs this code as __main__, which is not counted.
                 if module is None or namespace.get("__name__") != modname or vars(module) is not namespace:
                     return
-                self._arm(module, project, self._planned(module, project, pending.pop() if pending else None))
+                self._arm(module, project, *self._planned(module, project, pending.pop() if pending else None))
             except Exception:  # nothing may escape into the module being imported
                 swallowed(f"instrumenting {modname}")
 
@@ -257,25 +269,25 @@ class RewriteEngine(Engine):
 
     @staticmethod
     def _planned(module, project, kept):
-        """The module's targets, replayed from the plan kept with its cached code when the
-        namespace is what it saw (:func:`replay`), else selected and kept for the next run;
-        None without a cache entry (``_arm`` selects)."""
+        """``(targets, plain)``: the module's targets, replayed from the plan kept with its cached
+        code when the namespace is what it saw (:func:`replay`), else selected and kept for the
+        next run; None without a cache entry (``_arm`` selects)."""
         if kept is None:
-            return None
+            return None, ()
         path, current, sites, code, plans = kept
         key = _plan_key(project)
         plan = plans.get(key)
         if plan is not None:
-            targets = replay(module, project, plan)
-            if targets is not None:
-                return targets
+            replayed = replay(module, project, plan)
+            if replayed is not None:
+                return replayed
         from ..selection import plan_of, select  # only where no kept plan holds
 
         targets = select(module, project)
         new = plan_of(module, targets)
         if new is not None and new != plan:
             store_code(path, current, sites, code, {key: new})
-        return targets
+        return targets, ()
 
     def _observer(self):
         instances = self._instances
@@ -320,7 +332,8 @@ class RewriteEngine(Engine):
             else:
                 funcs = _bodies(target)
             for func in funcs:
-                if func is None or id(func.__code__) in self._counted or id(func.__code__) in self._inits:
+                if func is None or self._counter_entry(func.__code__, project.project_id) is not None \
+                        or self._observer_of(func.__code__) is not None:
                     continue
                 old = func.__code__
                 path = old.co_filename
@@ -333,118 +346,158 @@ class RewriteEngine(Engine):
                         files[path] = (sites, by_place)
                 if files[path] is None:
                     continue
-                (sites, _), by_place = files[path]
+                sites, by_place = files[path]
                 found = by_place.get((old.co_name, old.co_firstlineno))
                 if found is None or found[0].co_freevars != old.co_freevars:
                     continue
                 new_code, placeholder = found
-                kind, qualname = sites[int(placeholder[len(PLACEHOLDER):])]
+                kind = _kind(sites, int(placeholder[len(PLACEHOLDER):]))
                 # The def at this place, whatever its __qualname__ or __module__ say by now: its
                 # counter is compiled for the key selection gives it.
                 if kind == CALL and target.kind != "class":
-                    value = counters.steps_for(project.project_id, (target.key,))[0]
-                    site = (kind, target.key, value)
+                    bound = counters.steps_for(project.project_id, (target.key,))[0]
+                    self._counted[bound] = (project.project_id, target.key)
                 elif kind == INIT and target.kind == "class":
-                    site = (kind, qualname, self._observer())
+                    bound = self._observer()
+                    self._observers.add(bound)
                 else:
                     continue
-                consts = tuple(site[2] if value == placeholder else value for value in new_code.co_consts)
+                consts = tuple(bound if value == placeholder else value for value in new_code.co_consts)
                 func.__code__ = new_code.replace(co_consts=consts)
-                self._remember(func.__code__, *site, project.project_id)
 
     # -- arming --------------------------------------------------------------------------------
 
     def _in_frame(self, target, project):
         if target.kind == "class":
             return self._init_token(vars(target.init_owner).get("__init__")) is not None
-        return self._compiled_codes(target, project.project_id) is not None
+        return self._compiled_bodies(target, project.project_id) is not None
 
-    def _compiled_codes(self, target, project_id):
-        """``(ids, renamed)``: the ids of the code objects compiled with a counter for every body
-        of the (non-class) target, and the keys they were compiled under where that is not
-        ``target.key`` (the function is published under another name); None unless every body
-        has one."""
-        codes = set()
+    def _compiled_bodies(self, target, project_id):
+        """``(bodies, counters, renamed)``: the functions whose bodies count for the (non-class)
+        target, the counters bound into them, and the keys they were compiled under where that is
+        not ``target.key`` (the function is published under another name); None unless every
+        body has one."""
+        bodies, bound = set(), []
         renamed: Any = ()  # most targets: compiled under their own key, nothing to rename
         key = target.key
         for func in _bodies(target):
             if func is None:
                 return None
-            code = func.__code__
-            entry = self._counted.get(id(code))
-            if entry is None or entry[0] is not code or entry[1] != project_id:
+            entry = self._counter_entry(func.__code__, project_id)
+            if entry is None:
                 return None
-            if entry[2] != key:
-                renamed = {*renamed, entry[2]}
-            codes.add(id(code))
-        return codes, renamed
+            if entry[1] != key:
+                renamed = {*renamed, entry[1]}
+            bodies.add(func)
+            bound.append(entry[0])
+        return bodies, bound, renamed
 
-    def _arm(self, module, project, targets=None):
-        """Report the compiled counters of the selected targets; note those that have none."""
-        done = []
-        enabled = []  # keys whose compiled counters start reporting: enabled together, one lock
+    def _arm(self, module, project, targets=None, plain=()):
+        """Report the compiled counters of the selected targets (and of ``plain``'s groups, see
+        :func:`replay`); note those that have none."""
+        done: list = []
+        enabled: list = []  # keys whose compiled counters start reporting: enabled together, one lock
         project_id = project.project_id
         if targets is None:
             from ..selection import select
 
             targets = select(module, project)
         counted, armed = self._counted, self._armed
+        classes: dict = {}  # class -> key: counted from this module on, all together once armed
         with self._lock:
+            for holder, names, functions, keys in plain:
+                if not self._arm_plain(functions, keys, project_id, enabled, done):  # one by one, then
+                    kind = "function" if holder is module else "method"
+                    targets.extend(map(make_target, zip(keys, repeat(kind), repeat(holder), names, functions,
+                                                        repeat(None))))
             for target in targets:
                 key, kind, _, _, obj, _ = target
                 try:
                     if kind == "class":
                         if self._in_frame(target, project):
+                            if obj in classes:  # a class published under two names
+                                self._count_classes(classes, project_id)
                             if self._instances.counts(obj):
                                 old = self._class_keys.get(obj)
                                 if old is not None and old != key and self._rename_class(obj, old, key, project_id):
                                     done.append(key)
                                 continue
-                            self._instances.add(obj, counters.tick_for(project_id, key))
-                            self._class_keys[obj] = key
+                            classes[obj] = key
                             done.append(key)
                         else:
                             self._not_counted(target, project_id)
                         continue
                     if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
                         # Most targets: a plain function or method, its own body, compiled under
-                        # its own key (what _compiled_codes finds, without its sets of ids).
-                        code = obj.__code__
-                        entry = counted.get(id(code))
-                        if entry is not None and entry[0] is code and entry[1] == project_id and entry[2] == key:
-                            if id(code) not in armed:
-                                armed.add(id(code))
-                                enabled.append(key)
-                                done.append(key)
-                            continue
-                    found = self._compiled_codes(target, project_id)
+                        # its own key (what _compiled_bodies finds, without its sets).
+                        consts = obj.__code__.co_consts
+                        if len(consts) > SITE_CONST:
+                            bound = consts[SITE_CONST]
+                            if counted.get(bound) == (project_id, key):
+                                if obj not in armed:
+                                    armed.add(obj)
+                                    enabled.append(key)
+                                    done.append(key)
+                                continue
+                    found = self._compiled_bodies(target, project_id)
                     if found is None:
                         self._not_counted(target, project_id)
                         continue
-                    codes, old_keys = found
-                    if old_keys and self._rename(codes, old_keys, key, project_id):
+                    bodies, bound, old_keys = found
+                    if old_keys and self._rename(bound, old_keys, key, project_id):
                         done.append(key)
-                    if codes <= armed:
+                    if bodies <= armed:
                         continue
                     enabled.append(key)
-                    armed |= codes
+                    armed |= bodies
                     done.append(key)
                 except Exception:  # one target that cannot be counted is skipped, not the module
                     swallowed(f"counting {key}")
+            try:
+                self._count_classes(classes, project_id)
+            except Exception:
+                swallowed(f"counting the classes of {module.__name__}")
             counters.enable_keys(project_id, enabled)
         record(project_id, done)
         return done
 
-    def _rename(self, codes, old_keys, key, project_id):
-        """Report the counters of ``codes`` (compiled under ``old_keys``) under ``key``."""
+    def _count_classes(self, classes, project_id):
+        """Count the instantiations of ``classes`` (class -> key) from now on, and empty it: one
+        lock for their ticks, one reset of the cached resolutions (see ``_base.Instantiations``)."""
+        if classes:
+            self._instances.add_all(zip(classes, counters.ticks_for(project_id, list(classes.values()))))
+            self._class_keys.update(classes)
+            classes.clear()
+
+    def _arm_plain(self, functions, keys, project_id, enabled, done):
+        """Arm plain ``functions`` that replay found where their plan saw them, each compiled with
+        a counter of its own key in ``keys``, a group at a time in C steps (most targets are such
+        functions, and a warm import arms hundreds); False, with nothing done, when any of them is
+        otherwise: then the caller arms them one by one."""
+        try:
+            bound = list(map(_site_value, map(_constants, functions)))
+        except IndexError:  # a function with fewer constants than a counting statement brings
+            return False
+        entries = list(map(self._counted.get, bound))
+        if None in entries or tuple(map(_second, entries)) != keys or set(map(_first, entries)) != {project_id}:
+            return False
+        armed = set(functions)
+        if not armed.isdisjoint(self._armed):
+            return False
+        self._armed |= armed
+        enabled += keys
+        done += keys
+        return True
+
+    def _rename(self, bound, old_keys, key, project_id):
+        """Report the counters ``bound`` (compiled under ``old_keys``) under ``key``."""
         for old in old_keys:
             if not counters.rename(project_id, old, key):
                 note(f"{old} stays counted under its own name: {key} has a counter already")
                 return False
             renamed(project_id, old, key)
-        for code_id in codes:
-            code, _, _ = self._counted[code_id]
-            self._counted[code_id] = (code, project_id, key)
+        for counter in bound:
+            self._counted[counter] = (project_id, key)
         return True
 
     def _rename_class(self, cls, old, key, project_id):
@@ -478,8 +531,8 @@ class RewriteEngine(Engine):
             if func is None:
                 return None, "it is not a Python function"
             code = func.__code__
-            entry = self._counted.get(id(code)) if wanted == CALL else self._inits.get(id(code))
-            if entry is not None and entry[0] is code:
+            bound = self._counter_entry(code) if wanted == CALL else self._observer_of(code)
+            if bound is not None:
                 continue
             why = self._why_no_site(code, wanted, what)
             if why is not None:
@@ -503,8 +556,7 @@ class RewriteEngine(Engine):
         _collect_sites(module_code, by_place)
         found = by_place.get((code.co_name, code.co_firstlineno))
         if found is not None and found[0].co_freevars == code.co_freevars:
-            kind, _ = sites[0][int(found[1][len(PLACEHOLDER):])]
-            if kind == wanted:
+            if _kind(sites, int(found[1][len(PLACEHOLDER):])) == wanted:
                 return None
         if wanted == INIT:
             return f"{what} is not defined in a class body of its module, or takes no positional argument"
@@ -512,8 +564,7 @@ class RewriteEngine(Engine):
 
     def _init_token(self, value):
         func = _innermost(value)
-        entry = self._inits.get(id(func.__code__)) if func is not None else None
-        return entry[1] if entry is not None and entry[0] is func.__code__ else None
+        return None if func is None else self._observer_of(func.__code__)
 
     def _new_lock(self):
         self._lock = RLock()
@@ -534,22 +585,28 @@ def _plan_key(project):
     return (project.project_id, tuple(project.packages), tuple(project.include), tuple(project.exclude), _index_stamp)
 
 
-def _bind_tree(code, tree, values, rebuilt):
+def _bind_tree(code, tree, values):
     """``code`` with the placeholders that ``tree`` locates replaced by ``values[placeholder
     number]`` (see ``_rewriter.rewrite``); only the code objects on the way to a placeholder are
-    rebuilt, and each that holds one is added to ``rebuilt`` as ``(placeholder number, code)``."""
+    rebuilt."""
     consts = list(code.co_consts)
-    own = None
     for index, sub in tree.items():
         if index < 0:
             for i, own in sub:
                 consts[i] = values[own]
+        elif type(sub) is int:  # a function whose own counting statement is its only placeholder
+            inner = consts[index]
+            held = inner.co_consts
+            consts[index] = inner.replace(co_consts=(*held[:SITE_CONST], values[sub], *held[SITE_CONST + 1:]))
         else:
-            consts[index] = _bind_tree(consts[index], sub, values, rebuilt)
-    result = code.replace(co_consts=tuple(consts))
-    if own is not None:
-        rebuilt.append((own, result))
-    return result
+            consts[index] = _bind_tree(consts[index], sub, values)
+    return code.replace(co_consts=tuple(consts))
+
+
+def _kind(sites, number):
+    """What placeholder ``number`` of a module with ``sites`` (see ``_rewriter.rewrite``) is."""
+    _, calls, inits, _ = sites
+    return CALL if number < calls else INIT if number < calls + inits else TAIL
 
 
 def _collect_sites(code, by_place):
@@ -561,12 +618,21 @@ def _collect_sites(code, by_place):
             _collect_sites(value, by_place)
 
 
+# What a warm import reads from a group of functions, in C (see RewriteEngine._arm_plain and replay).
+_constants = attrgetter("__code__.co_consts")
+_site_value = itemgetter(SITE_CONST)
+_first, _second = itemgetter(0), itemgetter(1)
+_dict, _qualname, _module = attrgetter("__dict__"), attrgetter("__qualname__"), attrgetter("__module__")
+
+
 def replay(module, project, plan):
-    """The targets that ``plan`` (see ``selection.plan_of``) names in ``module``, as ``selection.select``
-    found them; None when the namespace is not what the plan saw (its names, the members of a
-    class it uses, a target of another kind or name): then the caller selects afresh."""
+    """``(targets, plain)``: what ``plan`` (see ``selection.plan_of``) names in ``module``, as
+    ``selection.select`` found it, with its plain functions as ``(holder, names, functions, keys)``
+    groups rather than targets; None when the namespace is not what the plan saw (its names,
+    the members of a class it uses, a target of another kind or name): then the caller selects
+    afresh."""
     namespace = vars(module)
-    names, classes, found = plan
+    names, classes, found, plain_plan = plan
     if tuple(namespace) != names:
         return None
     holders = []
@@ -615,7 +681,16 @@ def replay(module, project, plan):
             if func is None or func.__qualname__ != qualname or func.__module__ != modname:
                 return None
         append(make_target((key, kind, holder, name, obj, None)))
-    return targets
+    plain = []
+    for number, names, keys, qualnames, modnames in plain_plan:
+        holder, space = (module, namespace) if number < 0 else (holders[number], spaces[number])
+        functions = list(map(space.get, names))
+        if set(map(type, functions)) != {FunctionType} \
+                or any(map(contains, map(_dict, functions), repeat("__wrapped__"))) \
+                or tuple(map(_qualname, functions)) != qualnames or tuple(map(_module, functions)) != modnames:
+            return None
+        plain.append((holder, names, functions, keys))
+    return targets, plain
 
 
 def _at(namespace, path):
