@@ -125,7 +125,7 @@ def _enable(project_id, keys):
         return
     counts = _counts.setdefault(project_id, {})
     books = _books.setdefault(project_id, {})
-    found = list(map(dormant.pop, keys, itertools.repeat(None)))
+    found: list = list(map(dormant.pop, keys, itertools.repeat(None)))
     if None not in found and books.keys().isdisjoint(keys):
         # The usual case (a module's keys, each enabled once): what _unread books for a key never
         # read, in C steps rather than a call per key.

@@ -46,7 +46,7 @@ import marshal
 import os
 import sys
 from _frozen_importlib_external import MAGIC_NUMBER, SourceFileLoader
-from _operator import attrgetter, contains, itemgetter  # type: ignore[import-not-found]  # not operator: see counters
+from _operator import attrgetter, contains, itemgetter  # not operator: see counters
 from _thread import RLock  # not threading: see counters
 from itertools import repeat
 from zlib import crc32
@@ -478,7 +478,7 @@ class RewriteEngine(Engine):
             bound = list(map(_site_value, map(_constants, functions)))
         except IndexError:  # a function with fewer constants than a counting statement brings
             return False
-        entries = list(map(self._counted.get, bound))
+        entries: list = list(map(self._counted.get, bound))
         if None in entries or tuple(map(_second, entries)) != keys or set(map(_first, entries)) != {project_id}:
             return False
         armed = set(functions)
