@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 _MISSING = object()
 
 
-def record(typename, field_names, defaults=()) -> "Any":  # Any: a type checker cannot see the fields
+def record(typename, field_names, defaults=(), members=None) -> "Any":  # Any: a type checker cannot see the fields
     """A tuple subclass named ``typename`` with ``field_names`` (a list, or one space-separated
-    string); ``defaults`` apply to the last fields, as with namedtuple."""
+    string); ``defaults`` apply to the last fields, as with namedtuple. ``members``: more of the
+    class's attributes (methods, a docstring), so that a record with methods is one class."""
     fields = tuple(field_names.split() if isinstance(field_names, str) else field_names)
     defaults = tuple(defaults)
     count = len(fields)
@@ -65,6 +66,8 @@ def record(typename, field_names, defaults=()) -> "Any":  # Any: a type checker 
                  "__repr__": __repr__, "__getnewargs__": __getnewargs__}
     for position, name in enumerate(fields):
         namespace[name] = property(itemgetter(position))
+    if members:
+        namespace.update(members)
     return type(typename, (tuple,), namespace)
 
 
@@ -93,29 +96,23 @@ def types_for(project_fields, process_fields):
 
 
 def _make(project_fields, process_fields):
-    project_base: Any = record("ProjectSettings", project_fields, defaults=(None, False))
-    process_base: Any = record("ProcessSettings", process_fields)
-
-    class ProjectSettings(project_base):
-        """Settings of one watched project, after layering; ``source`` says where the table came from,
-        and ``editable`` whether the package is installed editable from a checkout."""
-
-        __slots__ = ()
-
-        def collector_url(self, process):
-            """The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint."""
-            if process.http_server:
-                return process.http_server
-            if self.endpoint:
-                return self.endpoint
-            return dict(self.endpoints).get(self.region)
-
-    class ProcessSettings(process_base):
-        """How this user's process reports: never influenced by a package's own table."""
-
-        __slots__ = ()
-
-    for made in (ProjectSettings, ProcessSettings):
+    # One class per type, its methods given to record(): a class costs about 0.1M instructions
+    # to make, and a warm run makes these at its first watched import.
+    project = record("ProjectSettings", project_fields, defaults=(None, False), members={
+        "__doc__": """Settings of one watched project, after layering; ``source`` says where the table came
+        from, and ``editable`` whether the package is installed editable from a checkout.""",
+        "collector_url": _collector_url})
+    process = record("ProcessSettings", process_fields, members={
+        "__doc__": "How this user's process reports: never influenced by a package's own table."})
+    for made in (project, process):
         made.__module__ = "telly_autoinst.settings"  # where pickle and people look for them
-        made.__qualname__ = made.__name__
-    return ProjectSettings, ProcessSettings
+    return project, process
+
+
+def _collector_url(self, process):
+    """The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint."""
+    if process.http_server:
+        return process.http_server
+    if self.endpoint:
+        return self.endpoint
+    return dict(self.endpoints).get(self.region)
