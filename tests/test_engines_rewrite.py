@@ -506,3 +506,26 @@ def test_no_cache_neither_reads_nor_writes_rewritten_code(hooked, monkeypatch):
     assert counters.take(project.project_id)["rw_nocache.lines"] == 1
     after = sorted((p, os.stat(os.path.join(d, p)).st_mtime_ns) for d, _, files in os.walk(cache) for p in files)
     assert after == before  # nothing written
+
+
+HAND_MADE_CONSTANT = '''\
+def hello():
+    return 1
+
+
+def odd():
+    return 2
+
+
+# Code made by hand where the counter would be: an unhashable constant (a list) at co_consts[1].
+odd.__code__ = odd.__code__.replace(co_consts=(None, [], *odd.__code__.co_consts[2:]))
+'''
+
+
+def test_code_made_by_hand_is_not_counted_and_spoils_nothing_else(hooked):
+    for _ in range(2):  # cold (selected afresh), then warm (the kept plan replayed, armed by class)
+        module, project, _ = hooked(HAND_MADE_CONSTANT, name="rw_hand_made")
+        sys.modules.pop("rw_hand_made")
+        assert module.hello() == 1
+        assert counters.take(project.project_id) == {"rw_hand_made.hello": 1}
+        assert "rw_hand_made.odd" in uncounted_keys(project.project_id)

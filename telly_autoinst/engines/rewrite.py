@@ -167,7 +167,7 @@ class RewriteEngine(Engine):
         # counter -> (project_id, key): the counters bound into code objects, each compiled for
         # that key (a function's code holds its counter at co_consts[SITE_CONST]). Keyed by the
         # objects, never by id(): ids are aligned addresses, which crowd a dict's or a set's
-        # slots (lookups cost three times as much); an object hashes its address rotated.
+        # slots (lookups cost 2.7 times as much); an object hashes its address rotated.
         self._counted = {}
         # The observers bound into __init__ code objects.
         self._observers = set()
@@ -236,7 +236,10 @@ class RewriteEngine(Engine):
         consts = code.co_consts
         if len(consts) > SITE_CONST:
             value = consts[SITE_CONST]
-            entry = self._counted.get(value)  # a constant of the compiler's is hashable, equal to no counter
+            try:
+                entry = self._counted.get(value)  # a constant equals no counter
+            except TypeError:  # unhashable: code made by hand, not by the compiler
+                return None
             if entry is not None and (project_id is None or entry[0] == project_id):
                 return value, entry[1]
         return None
@@ -244,8 +247,11 @@ class RewriteEngine(Engine):
     def _observer_of(self, code):
         """The observer bound into an ``__init__``'s ``code``, or None."""
         consts = code.co_consts
-        if len(consts) > SITE_CONST and consts[SITE_CONST] in self._observers:
-            return consts[SITE_CONST]
+        try:
+            if len(consts) > SITE_CONST and consts[SITE_CONST] in self._observers:
+                return consts[SITE_CONST]
+        except TypeError:  # unhashable: code made by hand, not by the compiler
+            pass
         return None
 
     def _module_ran(self, modname, project, kept=None):
@@ -271,7 +277,7 @@ class RewriteEngine(Engine):
     def _planned(module, project, kept):
         """``(targets, plain)``: the module's targets, replayed from the plan kept with its cached
         code when the namespace is what it saw (:func:`replay`), else selected and kept for the
-        next run; None without a cache entry (``_arm`` selects)."""
+        next run; ``(None, ())`` without a cache entry (``_arm`` selects)."""
         if kept is None:
             return None, ()
         path, current, sites, code, plans = kept
@@ -433,7 +439,11 @@ class RewriteEngine(Engine):
                         consts = obj.__code__.co_consts
                         if len(consts) > SITE_CONST:
                             bound = consts[SITE_CONST]
-                            if counted.get(bound) == (project_id, key):
+                            try:
+                                entry = counted.get(bound)
+                            except TypeError:  # unhashable, in code made by hand: below, not counted
+                                entry = None
+                            if entry == (project_id, key):
                                 if obj not in armed:
                                     armed.add(obj)
                                     enabled.append(key)
@@ -476,9 +486,9 @@ class RewriteEngine(Engine):
         otherwise: then the caller arms them one by one."""
         try:
             bound = list(map(_site_value, map(_constants, functions)))
-        except IndexError:  # a function with fewer constants than a counting statement brings
+            entries: list = list(map(self._counted.get, bound))
+        except (IndexError, TypeError):  # fewer constants than a counting statement brings; code made by hand
             return False
-        entries: list = list(map(self._counted.get, bound))
         if None in entries or tuple(map(_second, entries)) != keys or set(map(_first, entries)) != {project_id}:
             return False
         armed = set(functions)
