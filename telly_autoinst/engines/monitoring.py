@@ -28,14 +28,13 @@ Generators, coroutines and async generators start (PY_START) at their first ``ne
 counts the call.
 """
 
-import os
 import sys
 import threading
 import types
 
 from .. import _debug, counters
 from ..selection import select
-from ._base import Engine, Instantiations, record
+from ._base import Engine, Instantiations, record, renew_lock_after_fork
 
 # Names for annotations only: never imported at run time (typing would cost an import).
 TYPE_CHECKING = False
@@ -106,8 +105,7 @@ class MonitoringEngine(Engine):
         self.tool = tool
         self._fallback = fallback
         self._lock = threading.RLock()
-        if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
-            os.register_at_fork(after_in_child=self._new_lock)
+        renew_lock_after_fork(self)
         # Keyed by id(code): equal code objects of different functions (same name, line and
         # body in two modules) compare equal, and each must keep its own claim.
         self._handlers: dict[int, Any] = {}  # id(code) -> zero-argument callable run at each PY_START
@@ -197,9 +195,6 @@ class MonitoringEngine(Engine):
 
     def _by_wrapt(self, target, project):
         return self._fallback().wrap_target(target, project)
-
-    def _new_lock(self):
-        self._lock = threading.RLock()
 
     def _init_token(self, value):
         code = getattr(value, "__code__", None)

@@ -72,6 +72,7 @@ from ._base import (
     package_init_owner,
     record,
     renamed,
+    renew_lock_after_fork,
     unwrapped,
 )
 
@@ -162,8 +163,7 @@ class RewriteEngine(Engine):
 
     def __init__(self):
         self._lock = RLock()
-        if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
-            os.register_at_fork(after_in_child=self._new_lock)
+        renew_lock_after_fork(self)
         # counter -> (project_id, key): the counters bound into code objects, each compiled for
         # that key (a function's code holds its counter at co_consts[SITE_CONST]). Keyed by the
         # objects, never by id(): ids are aligned addresses, which crowd a dict's or a set's
@@ -575,10 +575,6 @@ class RewriteEngine(Engine):
     def _init_token(self, value):
         func = _innermost(value)
         return None if func is None else self._observer_of(func.__code__)
-
-    def _new_lock(self):
-        self._lock = RLock()
-
 
 
 _index_stamp = None  # the index's stamp, read once per process (see _plan_key)

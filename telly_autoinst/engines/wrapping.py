@@ -16,14 +16,13 @@ runs no Python code of ours (instantiation observers are the exception: they loo
 
 from __future__ import annotations
 
-import os
 import threading
 
 import wrapt
 
 from .. import _debug, counters
 from ..selection import select
-from ._base import Engine, Instantiations, record
+from ._base import Engine, Instantiations, record, renew_lock_after_fork
 
 
 class _CountedBoundFunction(wrapt.BoundFunctionWrapper):
@@ -126,8 +125,7 @@ class WraptEngine(Engine):
     def __init__(self):
         # Imports run in several threads; one module is instrumented at a time.
         self._lock = threading.RLock()
-        if hasattr(os, "register_at_fork"):  # a fork during an import must not leave it held
-            os.register_at_fork(after_in_child=self._new_lock)
+        renew_lock_after_fork(self)
         # id(original) -> (original, wrapper, project_id); holding the original keeps the id valid.
         self._wrappers = {}
         self._instances = Instantiations(self._init_token)
@@ -221,5 +219,3 @@ class WraptEngine(Engine):
     def _init_token(self, value):
         return value.__wrapped__ if type(value) is _CountedInit else None
 
-    def _new_lock(self):
-        self._lock = threading.RLock()
