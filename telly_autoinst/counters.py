@@ -17,9 +17,12 @@ import os
 # The C modules behind threading and operator: a watched package that does not import those itself
 # would pay for them at its first watched import (threading alone: +15M instructions on 3.11).
 from _operator import not_
-from _thread import allocate_lock
+from _thread import RLock
 
-_lock = allocate_lock()
+# Re-entrant: a signal's handler flushes (see pipeline) in whatever thread the signal interrupts,
+# and that thread may hold this lock (inside a watched import, while its counters are made): a
+# plain lock would hang the process there, never to die of the signal.
+_lock = RLock()
 # project_id -> {key: itertools.count} of the keys reported; only ever grows (a key once
 # counted stays known).
 _counts: "dict[str, dict[str, itertools.count[int]]]" = {}
@@ -198,7 +201,7 @@ def _after_fork_in_child():
         for key, steps in counts.items():
             _unread(books, key, steps, True)
     _returned.clear()
-    _lock = allocate_lock()
+    _lock = RLock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -108,3 +109,32 @@ def test_fork_child_starts_from_zero_and_parent_keeps_its_counts(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result == {"child": [{"pkg.f": 2}, []], "parent": {"pkg.f": 5}}
+
+
+_SIGNAL_WHILE_LOCKED = """
+import os, signal
+from telly_autoinst import counters, pipeline
+from telly_autoinst.settings import process_settings
+
+pipeline.activate(process_settings(environ={}, user_config={}), dict)
+counters.tick_for("p", "pkg.f")()
+
+
+def step():  # a call: where the interpreter runs a pending signal's handler
+    return None
+
+
+with counters._lock:  # as inside a watched import, while its counters are made
+    os.kill(os.getpid(), signal.SIGTERM)
+    step()
+print("not reached")
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="needs POSIX signals")
+def test_a_signal_handled_while_the_counters_are_locked_still_ends_the_process(tmp_path):
+    # The signal flush reads the counters from the very thread that holds their lock.
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_WHILE_LOCKED], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert proc.stdout == ""
