@@ -74,11 +74,6 @@ def steps_for(project_id, keys):
     with _lock:
         live = _counts.get(project_id, {})
         dormant = _dormant.setdefault(project_id, {})
-        # The usual case, a module imported once: keys new and distinct, counters made in C.
-        fresh = dict(zip(keys, map(itertools.count, itertools.repeat(0, len(keys)))))
-        if len(fresh) == len(keys) and live.keys().isdisjoint(fresh) and dormant.keys().isdisjoint(fresh):
-            dormant.update(fresh)
-            return list(fresh.values())
         found = []
         for key in keys:
             steps = live.get(key) or dormant.get(key)
@@ -128,14 +123,8 @@ def _enable(project_id, keys):
         return
     counts = _counts.setdefault(project_id, {})
     books = _books.setdefault(project_id, {})
-    found: list = list(map(dormant.pop, keys, itertools.repeat(None)))
-    if None not in found and books.keys().isdisjoint(keys):
-        # The usual case (a module's keys, each enabled once): what _unread books for a key never
-        # read, in C steps rather than a call per key.
-        counts.update(zip(keys, found))
-        books.update(zip(keys, zip(itertools.repeat(1), map(next, found))))
-        return
-    for key, steps in zip(keys, found):
+    for key in keys:
+        steps = dormant.pop(key, None)
         if steps is not None:
             _unread(books, key, steps, True)  # what it counted so far stays unreported
             counts[key] = steps

@@ -8,8 +8,9 @@ import functools
 import inspect
 import json
 import multiprocessing
-import os.path
+import os
 import pickle
+import subprocess
 import sys
 import threading
 import types
@@ -19,6 +20,7 @@ import pytest
 from telly_autoinst.engines import instrumented_keys, uncounted_keys
 from telly_autoinst.selection import select
 from tests.support.engines import ENGINES, forget_edgecases, instrumented
+from tests.support.venvs import ROOT
 
 
 @pytest.fixture(params=ENGINES)
@@ -433,3 +435,45 @@ def test_lru_cache_keeps_its_cache_and_counts_under_the_function_key(edge):
     in_frame = edge.engine.name == "rewrite"
     assert stats["edgecases.core.cached_square"] == 3
     assert stats["edgecases.core.Shape.cached_sides"] == (1 if in_frame else 2)
+
+
+_FORK_WHILE_LOCKED = """
+import gc, os, threading, types, weakref
+from telly_autoinst.engines.{module} import {engine}
+from telly_autoinst.settings import project_settings
+engine = {engine}()
+held, release = threading.Event(), threading.Event()
+def hold():
+    with engine._lock:  # another thread is in the middle of instrumenting a module
+        held.set()
+        release.wait()
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+child = os.fork()
+if child == 0:
+    module = types.ModuleType("forked_mod")
+    exec("def f():\\n    return 1\\n", vars(module))
+    keys = engine.instrument(module, project_settings({{"project_id": "p", "packages": ["forked_mod"]}}, "t",
+                                                      environ={{}}, user_config={{}}))
+    os._exit(0 if keys == {keys!r} else 3)
+release.set()
+_, status = os.waitpid(child, 0)
+# The fork handler holds the engine weakly: an engine holds every function and class it counts.
+alive = weakref.ref(engine)
+del engine
+gc.collect()
+print(os.waitstatus_to_exitcode(status), alive() is None)
+"""
+
+
+# The rewrite engine counts only what its module's source defines: a module made by exec has nothing.
+@pytest.mark.parametrize("module, engine, keys", [("wrapping", "WraptEngine", ["forked_mod.f"]),
+                                                  ("rewrite", "RewriteEngine", [])], ids=["wrapt", "rewrite"])
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_an_engine_is_locked_leaves_the_child_a_free_lock_and_the_engine_collectable(
+        tmp_path, module, engine, keys):
+    script = _FORK_WHILE_LOCKED.format(module=module, engine=engine, keys=keys)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "True"]

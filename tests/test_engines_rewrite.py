@@ -4,7 +4,6 @@ import dis
 import importlib
 import os
 import py_compile
-import subprocess
 import sys
 import textwrap
 import threading
@@ -530,36 +529,3 @@ def test_code_made_by_hand_is_not_counted_and_spoils_nothing_else(hooked):
         assert module.hello() == 1
         assert counters.take(project.project_id) == {"rw_hand_made.hello": 1}
         assert "rw_hand_made.odd" in uncounted_keys(project.project_id)
-
-
-_FORK_WHILE_LOCKED = """
-import gc, os, threading, weakref
-from telly_autoinst.engines.rewrite import RewriteEngine
-engine = RewriteEngine()
-held, release = threading.Event(), threading.Event()
-def hold():
-    with engine._lock:  # another thread is in the middle of an import
-        held.set()
-        release.wait()
-threading.Thread(target=hold, daemon=True).start()
-held.wait()
-child = os.fork()
-if child == 0:
-    os._exit(0 if engine._lock.acquire(timeout=10) else 3)
-release.set()
-_, status = os.waitpid(child, 0)
-# The fork handler holds the engine weakly: an engine holds every function it counts.
-alive = weakref.ref(engine)
-del engine
-gc.collect()
-print(os.waitstatus_to_exitcode(status), alive() is None)
-"""
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_fork_while_the_engine_is_locked_leaves_the_child_a_free_lock_and_the_engine_collectable(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-c", _FORK_WHILE_LOCKED], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": root}, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["0", "True"]

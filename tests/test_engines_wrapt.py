@@ -1,15 +1,11 @@
 """wrapt engine specifics: what it patches, where, once, and what it leaves alone."""
 
-import os
-import subprocess
-import sys
 import types
 
 import pytest
 
 from telly_autoinst.engines import wrapping
 from tests.support.engines import forget_edgecases, instrumented, project
-from tests.support.venvs import ROOT
 
 
 @pytest.fixture
@@ -70,36 +66,3 @@ def test_a_target_that_cannot_be_patched_is_skipped_not_the_module(edge, monkeyp
     assert "edgecases.core.square" in again.keys["edgecases.core"]
     again.core.add(1, 1), again.core.square(2)
     assert again.take() == {"edgecases.core.square": 1}
-
-
-_FORK_WHILE_INSTRUMENTING = """
-import os, sys, threading, types
-from telly_autoinst.engines import make_engine
-from telly_autoinst.settings import project_settings
-engine, _ = make_engine("wrapt")
-held, release = threading.Event(), threading.Event()
-def hold():
-    with engine._lock:  # another thread is in the middle of instrumenting a module
-        held.set()
-        release.wait()
-threading.Thread(target=hold, daemon=True).start()
-held.wait()
-child = os.fork()
-if child == 0:
-    module = types.ModuleType("forked_mod")
-    exec("def f():\\n    return 1\\n", vars(module))
-    keys = engine.instrument(module, project_settings({"project_id": "p", "packages": ["forked_mod"]}, "t",
-                                                      environ={}, user_config={}))
-    os._exit(0 if keys == ["forked_mod.f"] else 3)
-release.set()
-_, status = os.waitpid(child, 0)
-print(os.waitstatus_to_exitcode(status))
-"""
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_fork_during_instrumentation_does_not_deadlock_the_child(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", _FORK_WHILE_INSTRUMENTING], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "0"

@@ -215,8 +215,8 @@ class RewriteEngine(Engine):
     def _bind(self, code, sites, modname, project, kept=None):
         """``code`` with every placeholder replaced by its counter, observer or end-of-module call.
 
-        A module has hundreds of sites: the values of each kind are made in one step, mostly in C,
-        in the order the placeholders are numbered (see ``_rewriter.rewrite``).
+        A module has hundreds of sites: the values of each kind are made in one step, in the order
+        the placeholders are numbered (see ``_rewriter.rewrite``), with no pass over the sites.
         """
         project_id = project.project_id
         qualnames, calls, inits, tree = sites
@@ -408,7 +408,7 @@ class RewriteEngine(Engine):
             from ..selection import select
 
             targets = select(module, project)
-        counted, armed = self._counted, self._armed
+        armed = self._armed
         classes: dict = {}  # class -> key: counted from this module on, all together once armed
         with self._lock:
             for holder, names, functions, keys in plain:
@@ -436,19 +436,13 @@ class RewriteEngine(Engine):
                     if type(obj) is FunctionType and "__wrapped__" not in obj.__dict__:
                         # Most targets: a plain function or method, its own body, compiled under
                         # its own key (what _compiled_bodies finds, without its sets).
-                        consts = obj.__code__.co_consts
-                        if len(consts) > SITE_CONST:
-                            bound = consts[SITE_CONST]
-                            try:
-                                entry = counted.get(bound)
-                            except TypeError:  # unhashable, in code made by hand: below, not counted
-                                entry = None
-                            if entry == (project_id, key):
-                                if obj not in armed:
-                                    armed.add(obj)
-                                    enabled.append(key)
-                                    done.append(key)
-                                continue
+                        entry = self._counter_entry(obj.__code__, project_id)
+                        if entry is not None and entry[1] == key:
+                            if obj not in armed:
+                                armed.add(obj)
+                                enabled.append(key)
+                                done.append(key)
+                            continue
                     found = self._compiled_bodies(target, project_id)
                     if found is None:
                         self._not_counted(target, project_id)
