@@ -90,13 +90,16 @@ def key(settings_files=()):
 def key_since(early, settings_files):
     """The key with ``settings_files`` added, when nothing of ``early`` (a :func:`key` taken
     before the index's declarations were read) changed meanwhile; else None: store nothing."""
-    if early is None:
-        return None
     current = key(settings_files)
-    if current is None or current[:2] != early[:2] or current[3:] != early[3:] \
-            or current[2][:len(early[2])] != early[2]:
-        return None
-    return current
+    same_files = current[2][:len(early[2])]
+    if current[:2] == early[:2] and current[3:] == early[3:] and same_files == early[2]:
+        return current
+    from . import _debug
+
+    if _debug.enabled():
+        _debug.note("the warm state is not kept: "
+                    f"{_difference(early, (*current[:2], same_files, *current[3:]))} while this run read it")
+    return None
 
 
 def _read():
@@ -130,9 +133,28 @@ def load():
         return None
     stored_key, state = stored
     current = key(state.get("settings_files", ()))
-    if current is None or current != stored_key:
+    if current != stored_key:
+        from . import _debug
+
+        if _debug.enabled():
+            _debug.note(f"the warm state is stale ({_difference(stored_key, current)}): deciding again")
         return None
     return current, state
+
+
+def _difference(before, after):
+    """What differs between two keys of the same files, in words (TELLY_DEBUG)."""
+    if not isinstance(before, tuple) or len(before) != len(after) or before[:2] != after[:2]:
+        return "written by another version of the client"
+    if before[2] != after[2]:
+        now = dict(after[2])
+        try:
+            return next(f"{name} changed" for name, then in before[2] if now.get(name) != then)
+        except (StopIteration, TypeError, ValueError):  # a stored key this client did not write
+            return "the files it read changed"
+    if before[3] != after[3]:
+        return "a TELLY_* or home variable changed"
+    return "the CI vendor or the terminal changed"
 
 
 def store(current, state):

@@ -144,6 +144,51 @@ def test_a_key_moved_while_the_state_was_read_is_not_stored(user):
     assert warmstate.key_since(warmstate.key(), []) is not None
 
 
+def _version(monkeypatch, user):
+    monkeypatch.setattr(warmstate, "__version__", "0.0.0-other")
+
+
+def _file(monkeypatch, user):
+    (user / _contract.FILE_OPTOUT).write_text("p\n")
+
+
+def _variable(monkeypatch, user):
+    monkeypatch.setenv("TELLY_OPTIN", "1")
+
+
+def _terminal(monkeypatch, user):
+    from telly_autoinst import _env
+
+    monkeypatch.setattr(_env, "interactive", lambda: True)
+
+
+def _hand_made(monkeypatch, user):
+    warmstate.store(("hand", "made"), STATE)
+
+
+@pytest.mark.parametrize("change, words", [
+    (_version, "written by another version of the client"), (_file, "{home}/.telly_optout changed"),
+    (_variable, "a TELLY_* or home variable changed"), (_terminal, "the CI vendor or the terminal changed"),
+    (_hand_made, "written by another version of the client")])
+def test_telly_debug_says_why_a_warm_state_is_not_used(user, monkeypatch, capsys, change, words):
+    monkeypatch.setenv("TELLY_DEBUG", "1")
+    _stored(user)
+    capsys.readouterr()
+    change(monkeypatch, user)
+    assert warmstate.load() is None
+    assert capsys.readouterr().err == f"telly_autoinst: the warm state is stale ({words.format(home=user)}): " \
+                                      "deciding again\n"
+
+
+def test_telly_debug_says_why_a_warm_state_is_not_kept(user, monkeypatch, capsys):
+    monkeypatch.setenv("TELLY_DEBUG", "1")
+    early = warmstate.key()
+    (user / _contract.FILE_NOTICES).write_text("p\n")
+    assert warmstate.key_since(early, []) is None
+    assert capsys.readouterr().err == (f"telly_autoinst: the warm state is not kept: {user}/.telly_notices changed "
+                                       "while this run read it\n")
+
+
 @pytest.mark.parametrize("command", [lambda: consent.optout("p"), lambda: consent.optin("p"), consent.disable,
                                      consent.enable])
 def test_every_consent_command_removes_the_warm_state(user, command):
@@ -197,8 +242,10 @@ def test_a_warm_run_reuses_the_verdict_and_a_hand_edit_takes_effect(venv, home, 
     (home / ".telly_optout").chmod(0o600)  # else the run that reads it tightens it: one more change
     err, found = _run(venv, home, tmp_path)
     assert "from the warm state" not in err and found == []
+    assert f"the warm state is stale ({home / '.telly_optout'} changed)" in err
     err, found = _run(venv, home, tmp_path)
     assert "from the warm state" in err and found == []
+    assert "stale" not in err
     # In the same environment as the runs: another fingerprint would be another state.
     proc = venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home, env=_env(tmp_path))
     [entry] = [d for d in json.loads(proc.stdout)["distributions"] if d["project_id"] == "sample-hatch-project"]

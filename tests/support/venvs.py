@@ -83,9 +83,15 @@ def clean_env(home, **extra):
 
 
 def uv_env(cache):
-    """The environment of a uv command: its cache in the test cache, never a download of Python."""
+    """The environment of a uv command: its cache in the test cache, never a download of Python.
+
+    Files are copied, not hard-linked from uv's cache: a hard link shares the inode, so every other
+    venv that installs the same wheel (a test or a CI stage running alongside) changes the link
+    count, and with it the ``st_ctime_ns`` of this venv's files, which the index and the warm
+    state stamp. A test would then see a stale index it did not cause."""
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update(UV_CACHE_DIR=str(Path(cache) / "uv"), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
+    env.update(UV_CACHE_DIR=str(Path(cache) / "uv"), UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1",
+               UV_LINK_MODE="copy")
     return env
 
 
