@@ -1,20 +1,19 @@
 """TELLY_DEBUG: the one place that prints what the client swallowed or decided, on stderr.
 
-Read straight from ``os.environ`` at every call, never from the settings: a broken config file
+Read straight from the environment at every call, never from the settings: a broken config file
 must not switch off the tool meant to diagnose it, and the start-up path must not pay for
 settings. Standard library only (bootstrap and the finder use it). Every ``except`` that keeps
 the host program running calls :func:`swallowed`; every consent decision calls :func:`note`.
 """
 
-import os
 import sys
 
-from ._env import ENV_DEBUG, truthy
+from ._env import ENV_DEBUG, truthy, variable
 
 
 def enabled():
     """Whether TELLY_DEBUG is truthy in the environment right now."""
-    return truthy(os.environ.get(ENV_DEBUG))
+    return truthy(variable(ENV_DEBUG))
 
 
 def note(message):

@@ -7,10 +7,9 @@ module that could be watched was imported before it: a start that imports nothin
 the standard library never loads this module.
 """
 
-import os
 import sys
 
-from ._env import ENV_FORCE_PACKAGES, kill_switch, no_cache
+from ._env import ENV_FORCE_PACKAGES, kill_switch, no_cache, variable
 
 
 def find_spec(gate, fullname, path, target):
@@ -59,7 +58,7 @@ def _watched_names():
         return frozenset()
     from . import index
 
-    forced = frozenset(n.strip() for n in os.environ.get(ENV_FORCE_PACKAGES, "").split(",") if n.strip())
+    forced = frozenset(n.strip() for n in (variable(ENV_FORCE_PACKAGES) or "").split(",") if n.strip())
     cached = index.read()
     if cached is not None:
         return frozenset(cached[0]) | forced

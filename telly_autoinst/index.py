@@ -20,7 +20,7 @@ import os
 import sys
 from stat import S_ISLNK
 
-from ._env import FILE_CACHE_DIR, home_dir, no_cache, user_config_path
+from ._env import FILE_CACHE_DIR, home_dir, no_cache, user_config_path, variable
 from ._statefile import SELF, dir_refusal, private_dir, read_text, use_refusal, write_atomic
 
 # Far more than any environment's index; a larger file is not ours, and is never read whole.
@@ -35,7 +35,7 @@ _MAGIC = "telly_autoinst-index"
 
 def cache_dir():
     """``$XDG_CACHE_HOME/telly_autoinst`` or ``~/.cache/telly_autoinst``; None without a home."""
-    base = os.environ.get("XDG_CACHE_HOME")
+    base = variable("XDG_CACHE_HOME")
     if not base:
         home = home_dir()
         if home is None:
@@ -61,7 +61,7 @@ def index_path():
 def environment_key():
     """The environment's part of the names of the files kept per environment (see :func:`index_path`)."""
     ident = "\0".join((sys.prefix, sys.base_prefix, sys.version, str(sys.flags.no_user_site),
-                        os.environ.get("PYTHONUSERBASE", "")))
+                        variable("PYTHONUSERBASE") or ""))
     return f"{stable_hash(ident):016x}"
 
 

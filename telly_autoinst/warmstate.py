@@ -34,7 +34,17 @@ import os
 from zlib import crc32
 
 from . import __version__
-from ._env import FILE_DISABLE, FILE_NOTICES, FILE_OPTIN, FILE_OPTOUT, home_dir, no_cache, user_config_path
+from ._env import (
+    FILE_DISABLE,
+    FILE_NOTICES,
+    FILE_OPTIN,
+    FILE_OPTOUT,
+    home_dir,
+    names_with,
+    no_cache,
+    user_config_path,
+    variable,
+)
 from ._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
 from .index import cache_dir, environment_key, index_path, stable_hash, stamp
 
@@ -62,9 +72,7 @@ def path():
 
 def _environment():
     """A fingerprint of the environment variables that matter, read now."""
-    environ = os.environ
-    # Names first, then the values of those that matter: items() would decode every variable's value.
-    found = sorted((k, environ[k]) for k in environ if k.startswith("TELLY_") or k in _ENVIRONMENT)
+    found = sorted((name, variable(name)) for name in {*names_with("TELLY_"), *_ENVIRONMENT})
     return stable_hash(repr(found))
 
 
