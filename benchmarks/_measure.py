@@ -1,7 +1,9 @@
 """Timing child processes and interleaving variants, so drift on a shared machine hits all alike."""
 
+import ctypes
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +41,33 @@ def spawn(argv, env):
         out.seek(0)
         stdout = out.read().decode("utf-8", "replace")
     return Child(seconds, os.waitstatus_to_exitcode(status), stdout, usage.ru_utime + usage.ru_stime)
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """Make this process the subreaper of its descendants (Linux): a detached process that a child
+    leaves behind is re-parented here, so its CPU ends up in :func:`children_cpu` once reaped.
+    Call it in a process of its own, never in the suite's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap_all():
+    """Wait for every descendant re-parented to this subreaper (the senders the hosts left)."""
+    while True:
+        try:
+            os.wait4(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def children_cpu():
+    """CPU seconds (user + system) of every child reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def interleave(variants, rounds, warmup=1):

@@ -7,20 +7,30 @@
   with and without ``--require telly-autoinst/register``, interleaved, medians of CPU time (user
   + system of all threads; wall time on this shared machine mostly measures the other tenants),
   once with a CommonJS package and once with an ES module package, which needs the loader hooks.
+* Exit: a short program's wall time with the hook on against the kill switch.
+* The detached sender's CPU per host exit, over 100 runs of that program reporting to a collector
+  stand-in on 127.0.0.1, measured as ``sender_cost`` measures the Python sender: the runs happen
+  in a subreaper child (``python -m benchmarks.node_client --child``), so the senders the hosts
+  leave behind are reaped there and their CPU counted; after the last run one more sender drains
+  what is queued, as the first exit after the interval would. As shipped (a sender only when none
+  took the spool in the last minute) and with a sender at every exit, for comparison.
 
 Needs ``node`` on PATH; without it the rows say so.
 """
 
 import json
+import os
 import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import _table
+from benchmarks._measure import become_subreaper, children_cpu, reap_all
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "node"
@@ -73,16 +83,25 @@ def _startup(node, quick, esm):
         f"wall {wall['bare']:.0f} ms bare, {wall['hooked']:.0f} ms hooked")
 
 
+CALLS = 1000  # counted calls per run of the program
+_SENDER_INTERVAL_SEC = json.loads((ROOT / "config" / "contract.json").read_text())["retry"]["sender_interval_sec"]
+
+
+def _program(work, endpoint):
+    """A watched CommonJS package and a program calling it CALLS times, in ``work``."""
+    pkg = Path(work) / "node_modules" / "watched"
+    pkg.mkdir(parents=True)
+    (pkg / "package.json").write_text(json.dumps({"name": "watched", "version": "1.0.0",
+                                                  "telly": {"project_id": "bench", "endpoint": endpoint}}))
+    (pkg / "index.js").write_text("exports.f = () => 1;\n")
+    (Path(work) / "app.js").write_text(f"const w = require('watched'); for (let i = 0; i < {CALLS}; i++) w.f();\n")
+
+
 def _exit_handoff(node, quick):
     """Wall time of a program that loads and calls a watched package, hook on vs. kill switch on:
     what the exit path adds (report built, spooled, detached sender spawned; endpoint unreachable)."""
     with tempfile.TemporaryDirectory(prefix="telly-node-bench-") as work:
-        pkg = Path(work) / "node_modules" / "watched"
-        pkg.mkdir(parents=True)
-        (pkg / "package.json").write_text(json.dumps({"name": "watched", "version": "1.0.0",
-                                                      "telly": {"project_id": "bench", "endpoint": "http://127.0.0.1:9"}}))
-        (pkg / "index.js").write_text("exports.f = () => 1;\n")
-        (Path(work) / "app.js").write_text("const w = require('watched'); for (let i = 0; i < 1000; i++) w.f();\n")
+        _program(work, "http://127.0.0.1:9")
         base = {"PATH": "/usr/bin:/bin", "HOME": work, "CI": "false"}
         args = [node, "--require", str(NODE_DIR / "register.js"), "app.js"]
         variants = {"off": dict(base, TELLY_DISABLE="1"), "on": base}
@@ -106,14 +125,83 @@ def _exit_handoff(node, quick):
         "wrapping, the report, the spool write and spawning the detached sender")
 
 
+def _child(node, work, runs, every_exit):
+    """The sender measurement, in the subreaper process: a dict of figures, printed as JSON."""
+    from tests.support.loopback import Loopback
+
+    become_subreaper()
+    spool = os.path.join(work, ".cache", "telly_autoinst", "spool")
+    stamp = os.path.join(spool, ".sender-node.started")
+    with Loopback([200]) as server:
+        _program(work, server.url)
+        env = {"PATH": "/usr/bin:/bin", "HOME": work, "CI": "false"}
+        argv = [node, "--require", str(NODE_DIR / "register.js"), "app.js"]
+        os.chdir(work)  # the hosts' directory: this process is the measurement's own
+        reap_all()
+        before = children_cpu()
+        hosts = 0.0
+        start = time.perf_counter()
+        for _ in range(runs):
+            if every_exit and os.path.exists(stamp):
+                then = time.time() - _SENDER_INTERVAL_SEC - 1
+                os.utime(stamp, (then, then))
+            pid = os.posix_spawn(node, argv, env)
+            _, status, usage = os.wait4(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"the program exited with {status}")
+            hosts += usage.ru_utime + usage.ru_stime
+        wall = time.perf_counter() - start
+        reap_all()
+        before_final = len(server.received)
+        # What is still queued leaves with one more sender, started as the first exit after the
+        # interval starts one.
+        final = subprocess.run([node, str(NODE_DIR / "lib" / "sender.js"), spool, "3", "120"], env=env, cwd="/",
+                               check=False)
+        reap_all()
+        total = children_cpu() - before
+        received = list(server.received)
+    calls = sum(json.loads(r.body)["stats"].get("watched.f", 0) for r in received)
+    return {"runs": runs, "hosts_cpu": hosts, "senders_cpu": total - hosts, "wall": wall, "final": final.returncode,
+            "requests": len(received), "requests_before_final_sender": before_final, "calls": calls,
+            "left": sorted(n for n in os.listdir(spool) if n.endswith(".report"))}
+
+
+def _sender_cost(node, quick):
+    runs = 30 if quick else 100
+    rows = []
+    for every_exit, name, target in ((False, "as shipped (a sender at most once a minute)", "<= 25"),
+                                     (True, "a sender at every exit, for comparison", "-")):
+        with tempfile.TemporaryDirectory(prefix="telly-node-bench-") as work:
+            argv = [sys.executable, "-m", "benchmarks.node_client", "--child", node, work, str(runs),
+                    "1" if every_exit else "0"]
+            proc = subprocess.run(argv, cwd=str(ROOT), capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"the subreaper child failed: {proc.stderr[-500:]!r}")
+            got = json.loads(proc.stdout.strip().splitlines()[-1])
+        per_exit = got["senders_cpu"] / got["runs"] * 1e3
+        complete = got["calls"] == CALLS * got["runs"] and not got["left"]
+        detail = (f"{got['runs']} runs in {got['wall']:.1f} s; senders {got['senders_cpu'] * 1e3:.0f} ms CPU in all "
+                  f"(hosts {got['hosts_cpu'] * 1e3 / got['runs']:.1f} ms each); {got['requests']} reports received "
+                  f"({got['requests_before_final_sender']} before the final sender) carrying {got['calls']} of "
+                  f"{CALLS * got['runs']} counted calls; {len(got['left'])} reports left in the spool")
+        rows.append(_table.row(f"Node detached sender, CPU per host exit over {got['runs']} runs of a short program: "
+                               f"{name}", "ms of sender CPU per host exit", round(per_exit, 2), target,
+                               detail if complete else detail + " (INCOMPLETE: reports missing)",
+                               met=None if target == "-" else (_table.meets(per_exit, target) and complete)))
+    return rows
+
+
 def run(quick=False):
     node = shutil.which("node")
     if node is None:
         return [_table.missing("one counted call, Node", "overhead ratio to a bare Proxy", "<= 1.10", "node not found")]
     return _per_call(node, quick) + [_startup(node, quick, esm=False), _startup(node, quick, esm=True),
-                                     _exit_handoff(node, quick)]
+                                     _exit_handoff(node, quick)] + _sender_cost(node, quick)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
+    node_, work_, runs_, every_ = sys.argv[2:6]
+    print(json.dumps(_child(node_, work_, int(runs_), every_ == "1")))
+elif __name__ == "__main__":
     for item in run(quick=True):
         print(item)

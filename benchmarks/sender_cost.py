@@ -24,36 +24,20 @@ Two variants, each from an empty spool:
 Run alone: ``python -m benchmarks --only sender_cost [--quick] [--python 3.11]``.
 """
 
-import ctypes
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 from benchmarks import _table
+from benchmarks._measure import become_subreaper, children_cpu, reap_all
 from benchmarks._packages import CLICK_PROGRAM as PROGRAM
 from benchmarks._setup import Lab, per_python, script
 from tests.support.venvs import find_python
 
 VERSIONS = ("3.11",)
 RUNS = 100
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def _cpu_children():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _reap_all():
-    """Wait for every descendant re-parented to this subreaper (the senders the hosts left)."""
-    while True:
-        try:
-            os.wait4(-1, 0)
-        except ChildProcessError:
-            return
 
 
 def _child(python, site_packages, program, home, runs, every_exit):
@@ -62,15 +46,13 @@ def _child(python, site_packages, program, home, runs, every_exit):
     from tests.support.loopback import Loopback
     from tests.support.venvs import clean_env
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    become_subreaper()
     spool = os.path.join(home, ".cache", "telly_autoinst", "spool")
     stamp = os.path.join(spool, ".sender.started")
     with Loopback([200]) as server:
         env = clean_env(home, TELLY_AUTOINST_PACKAGES="click", TELLY_HTTP_SERVER=server.url)
-        _reap_all()
-        before = _cpu_children()
+        reap_all()
+        before = children_cpu()
         hosts = 0.0
         start = time.perf_counter()
         for _ in range(runs):
@@ -90,14 +72,14 @@ def _child(python, site_packages, program, home, runs, every_exit):
         wall = time.perf_counter() - start
         # Reap every sender the hosts started (re-parented here), then send what is still queued
         # with one more sender, started as a host starts it.
-        _reap_all()
+        reap_all()
         senders_started = server.attempts
         launch = (f"import sys;sys.path.append({site_packages!r});"
                   f"from telly_autoinst.sender import main;main([{spool!r}, '3.0'], detached=True)")
         pid = os.posix_spawn(python, [python, "-I", "-S", "-c", launch], env)
         os.waitpid(pid, 0)
-        _reap_all()
-        total = _cpu_children() - before
+        reap_all()
+        total = children_cpu() - before
         received = list(server.received)
     calls = sum(json.loads(r.body)["stats"].get("click.utils.echo", 0) for r in received)
     return {"runs": runs, "hosts_cpu": hosts, "senders_cpu": total - hosts, "wall": wall,

@@ -20,6 +20,7 @@ FILE_SPOOL_DIR = 'spool'
 FILE_SPOOL_LOCK = '.sender.lock'
 FILE_NODE_SPOOL_LOCK = '.sender-node.lock'
 FILE_SPOOL_STAMP = '.sender.started'
+FILE_NODE_SPOOL_STAMP = '.sender-node.started'
 FILE_LOSS_LOG = 'losses.log'
 FILE_REPORT_SUFFIX = '.report'
 FILE_COUNTS_SUFFIX = '.counts'
@@ -42,6 +43,7 @@ RETRY_MAX_WAIT_SEC = 30
 RETRY_MAX_NOT_BEFORE_SEC = 86400
 RETRY_RUN_DEADLINE_SEC = 120
 RETRY_REQUEST_TIMEOUT_SEC = 3
+RETRY_SENDER_INTERVAL_SEC = 60
 NOTICE_FIRST_RUN = '{tool}: {name} (project {project_id}) collects anonymous usage statistics (call counts,\n{runtime} and OS versions; hashed ids). Nothing else, never argument values. To see what is sent:\nTELLY_SHOW_ME=1. Opt out: {cli} optout {project_id}  (or everything: {cli} disable)\n'
 RUNTIMES = {
     'python': {'runtime': 'Python', 'tool': 'telly_autoinst', 'cli': 'python -m telly_autoinst', 'run': 'python your_program.py', 'counted': 'public function and class', 'modes': 'script, module, command, REPL or notebook'},

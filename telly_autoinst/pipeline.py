@@ -79,6 +79,7 @@ _COUNTS_MAGIC = FILE_COUNTS_MAGIC.encode("ascii")
 # for the first exit after that (or is picked up by a sender still running). A short program run
 # hundreds of times a day thus starts at most one sender a minute, and every queued report leaves
 # at the first exit of a watched program at least this long after the previous sender started.
+# The contract's RETRY_SENDER_INTERVAL_SEC, as a literal like the names above.
 SENDER_INTERVAL_SEC = 60.0
 
 SIGNALS = tuple(getattr(_signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(_signal, name))

@@ -33,7 +33,14 @@ import os
 import time
 
 from . import _debug
-from ._contract import FILE_COUNTS_MAGIC, FILE_NODE_SPOOL_LOCK, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX
+from ._contract import (
+    FILE_COUNTS_MAGIC,
+    FILE_NODE_SPOOL_LOCK,
+    FILE_NODE_SPOOL_STAMP,
+    FILE_SPOOL_LOCK,
+    FILE_SPOOL_STAMP,
+    LOCK_STALE_SUFFIX,
+)
 from ._contract import FILE_COUNTS_SUFFIX as COUNTS_SUFFIX
 from ._contract import FILE_LOSS_LOG as _LOSS_LOG
 from ._contract import FILE_REPORT_SUFFIX as SUFFIX
@@ -105,9 +112,9 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
 def owns(name):
     """Whether a file name in a spool directory is one either client writes there (for `purge`):
     a spool may be shared with the Node client (TELLY_SPOOL_DIR), whose sender keeps its own lock
-    file and sets a stale one aside as ``*.stale``."""
+    and start stamp and sets a stale lock aside as ``*.stale``."""
     return (name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp", LOCK_STALE_SUFFIX))
-            or name in (_LOSS_LOG, _LOCK_NAME, _STAMP_NAME, FILE_NODE_SPOOL_LOCK))
+            or name in (_LOSS_LOG, _LOCK_NAME, _STAMP_NAME, FILE_NODE_SPOOL_LOCK, FILE_NODE_SPOOL_STAMP))
 
 
 def entries(directory):

@@ -97,6 +97,7 @@ def test_exit_path_literals_equal_the_contract():
     # The pipeline keeps the spool's names the exit writes as literals (one import less at exit).
     names = ("FILE_SPOOL_DIR", "FILE_SPOOL_LOCK", "FILE_SPOOL_STAMP", "FILE_COUNTS_SUFFIX", "FILE_COUNTS_MAGIC")
     assert [getattr(pipeline, name) for name in names] == [getattr(_contract, name) for name in names]
+    assert pipeline.SENDER_INTERVAL_SEC == _contract.RETRY_SENDER_INTERVAL_SEC
 
 
 def test_python_settings_are_the_contract_rows_python_applies():

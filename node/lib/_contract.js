@@ -21,6 +21,7 @@ const FILE_SPOOL_DIR = "spool";
 const FILE_SPOOL_LOCK = ".sender.lock";
 const FILE_NODE_SPOOL_LOCK = ".sender-node.lock";
 const FILE_SPOOL_STAMP = ".sender.started";
+const FILE_NODE_SPOOL_STAMP = ".sender-node.started";
 const FILE_LOSS_LOG = "losses.log";
 const FILE_REPORT_SUFFIX = ".report";
 const FILE_COUNTS_SUFFIX = ".counts";
@@ -43,6 +44,7 @@ const RETRY_MAX_WAIT_SEC = 30;
 const RETRY_MAX_NOT_BEFORE_SEC = 86400;
 const RETRY_RUN_DEADLINE_SEC = 120;
 const RETRY_REQUEST_TIMEOUT_SEC = 3;
+const RETRY_SENDER_INTERVAL_SEC = 60;
 const NOTICE_FIRST_RUN = "{tool}: {name} (project {project_id}) collects anonymous usage statistics (call counts,\n{runtime} and OS versions; hashed ids). Nothing else, never argument values. To see what is sent:\nTELLY_SHOW_ME=1. Opt out: {cli} optout {project_id}  (or everything: {cli} disable)\n";
 const RUNTIMES = Object.freeze({
   python: Object.freeze({ "runtime": "Python", "tool": "telly_autoinst", "cli": "python -m telly_autoinst", "run": "python your_program.py", "counted": "public function and class", "modes": "script, module, command, REPL or notebook" }),
@@ -100,6 +102,7 @@ module.exports = {
   FILE_SPOOL_LOCK,
   FILE_NODE_SPOOL_LOCK,
   FILE_SPOOL_STAMP,
+  FILE_NODE_SPOOL_STAMP,
   FILE_LOSS_LOG,
   FILE_REPORT_SUFFIX,
   FILE_COUNTS_SUFFIX,
@@ -122,6 +125,7 @@ module.exports = {
   RETRY_MAX_NOT_BEFORE_SEC,
   RETRY_RUN_DEADLINE_SEC,
   RETRY_REQUEST_TIMEOUT_SEC,
+  RETRY_SENDER_INTERVAL_SEC,
   NOTICE_FIRST_RUN,
   RUNTIMES,
   SETTINGS,

@@ -96,6 +96,7 @@ async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadline = Date
   if (refused !== null) return [0, 0]; // another user's directory: none of its entries is sent or removed
   const release = tryLock(path.join(directory, spool.SENDER_LOCK), LOCK_STALE_MS);
   if (!release) return [0, -1];
+  spool.stampSender(directory); // hosts exiting in the next minute leave their reports to this one
   let done = 0;
   try {
     for (const [, projectId, reason] of spool.enforceCaps(directory)) recordLoss(reason, projectId, directory);
@@ -159,7 +160,11 @@ function childOptions(cwd) {
 
 let child = null;
 
-/** Start a detached sender for ``directory`` unless one of ours is already draining it. */
+/**
+ * Start a detached sender for ``directory`` unless one of ours is already draining it. The host
+ * asks only when no Node sender took the spool in the last RETRY_SENDER_INTERVAL_SEC (see the
+ * spool transport), so that loading this module is not every exit's cost either.
+ */
 function spawnDetached(directory, timeout = REQUEST_TIMEOUT_SEC) {
   if (child !== null && child.exitCode === null && child.signalCode === null) return null;
   directory = path.resolve(directory); // the sender runs elsewhere: a relative TELLY_SPOOL_DIR must still name it

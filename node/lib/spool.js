@@ -10,11 +10,11 @@
 
 const fs = require('fs');
 const path = require('path');
-const { cacheDir } = require('./_env');
+const { cacheDir, debug } = require('./_env');
 const { readRegular, secureDir, writeAtomic } = require('./_files');
 const {
   FILE_REPORT_SUFFIX: SUFFIX, FILE_COUNTS_SUFFIX, FILE_SPOOL_LOCK, FILE_NODE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX,
-  FILE_SPOOL_DIR,
+  FILE_NODE_SPOOL_STAMP, FILE_SPOOL_DIR,
   FILE_LOSS_LOG: LOSS_LOG, SPOOL_MAX_FILES: MAX_FILES, SPOOL_MAX_BYTES: MAX_BYTES, SPOOL_MAX_AGE_SEC: MAX_AGE_SEC,
 } = require('./_contract');
 
@@ -55,11 +55,43 @@ function enqueue(directory, url, projectId, body, reportId, optin = false) {
 }
 
 // What either client writes into a spool directory besides its entries (for purge): the Python
-// client's counts entries and its sender's lock and start stamp, the losses log, both senders'
-// locks, and temporary and set-aside lock files.
+// client's counts entries, the losses log, both senders' locks and start stamps, and temporary
+// and set-aside lock files.
 const SENDER_LOCK = FILE_NODE_SPOOL_LOCK;
+const SENDER_STAMP = FILE_NODE_SPOOL_STAMP;
 const OWNED_SUFFIXES = [SUFFIX, FILE_COUNTS_SUFFIX, '.tmp', LOCK_STALE_SUFFIX];
-const OWNED_NAMES = [LOSS_LOG, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, SENDER_LOCK];
+const OWNED_NAMES = [LOSS_LOG, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, SENDER_LOCK, SENDER_STAMP];
+
+/** Record that a Node sender takes the spool now: the stamp's mtime, which senderRanWithin reads. */
+function stampSender(directory) {
+  const file = path.join(directory, SENDER_STAMP);
+  const { O_WRONLY, O_CREAT, O_NOFOLLOW = 0, O_NONBLOCK = 0 } = fs.constants;
+  try {
+    const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    try {
+      const now = new Date();
+      fs.futimesSync(fd, now, now);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    debug(`stamping ${file}`, err); // at worst the next host starts a sender of its own
+  }
+}
+
+/**
+ * Whether a Node sender took the spool less than ``seconds`` ago (one stat of its stamp). A stamp
+ * in the future (the clock was set back) counts as old, so it never silences the senders for
+ * longer than ``seconds``.
+ */
+function senderRanWithin(directory, seconds) {
+  try {
+    const age = Date.now() / 1000 - fs.statSync(path.join(directory, SENDER_STAMP)).mtimeMs / 1000;
+    return age >= 0 && age < seconds;
+  } catch (_) {
+    return false;
+  }
+}
 
 /** Whether a file name in a spool directory is one the clients write there. */
 function owns(name) {
@@ -97,7 +129,7 @@ function projectOf(directory, name) {
 }
 
 /** Drop the oldest reports until count, bytes and age are within the caps; returns what was dropped. */
-function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
+function enforceCaps(directory, now = Date.now() / 1000) {
   const dropped = [];
   const sized = [];
   for (const name of entries(directory)) {
@@ -108,7 +140,6 @@ function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
   let total = sized.reduce((sum, [, size]) => sum + size, 0);
   let count = sized.length;
   for (const [name, size] of sized) {
-    if (name === keep) continue;
     const created = Number(name.split('-', 1)[0]) / 1e9 || 0;
     let reason = null;
     if (now - created > MAX_AGE_SEC) reason = 'spool-too-old';
@@ -128,4 +159,6 @@ function enforceCaps(directory, keep = null, now = Date.now() / 1000) {
   return dropped;
 }
 
-module.exports = { LOSS_LOG, SENDER_LOCK, defaultDir, owns, enqueue, entries, read, rewrite, enforceCaps };
+module.exports = {
+  LOSS_LOG, SENDER_LOCK, defaultDir, owns, enqueue, entries, read, rewrite, enforceCaps, stampSender, senderRanWithin,
+};

@@ -7,7 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const spool = require('./spool');
 const { appendLine, secureDir, writeAtomic } = require('./_files');
-const { SPOOL_LOSS_LOG_MAX_BYTES: LOSS_LOG_MAX } = require('./_contract');
+const { SPOOL_LOSS_LOG_MAX_BYTES: LOSS_LOG_MAX, RETRY_SENDER_INTERVAL_SEC } = require('./_contract');
 
 function outcome(delivered, { retry = false, reason = 'ok', retryAfter = null } = {}) {
   return { delivered, retry, reason, retryAfter };
@@ -175,26 +175,27 @@ function fileTransport(directory) {
   };
 }
 
-/** Hands the report to the spool and makes sure a detached sender drains it; never waits on the network. */
+/**
+ * Hands the report to the spool and starts a detached sender unless one took the spool less than
+ * RETRY_SENDER_INTERVAL_SEC ago; never waits on the network. A program run hundreds of times a
+ * day thus starts at most one sender a minute, and a queued report leaves with the sender still
+ * running or at the first exit after the interval (telly_autoinst/pipeline.py's rule).
+ */
 function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
   return {
     deliver(url, projectId, body, reportId, optin = false) {
       if (!url) return outcome(false, { reason: 'no-endpoint' });
       if (!spoolDir) return outcome(false, { reason: 'no-spool-dir' });
-      let name;
       try {
-        name = spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId, optin);
+        spool.enqueue(spoolDir, reportsUrl(url), projectId, body, reportId, optin);
       } catch (err) {
         return outcome(false, { reason: `spool-error:${err.code || err.name}` });
       }
-      const started = spawn ? require('./sender').spawnDetached(spoolDir, timeout) : null;
-      if (started === null) {
-        // A sender enforces the caps when it starts; with none started here (one is already
-        // draining, or none may be) this process does. Not on every exit: listing and stat'ing a
-        // full spool (500 entries while a collector is down) is the host's time.
-        for (const [, droppedProject, reason] of spool.enforceCaps(spoolDir, name)) {
-          recordLoss(reason, droppedProject, spoolDir);
-        }
+      // Every sender enforces the caps as it takes the spool, so the host leaves them to the one
+      // it starts, the one draining, or the next one: listing and stat'ing a full spool (500
+      // entries while a collector is down) at every exit would be the host's time.
+      if (spawn && !spool.senderRanWithin(spoolDir, RETRY_SENDER_INTERVAL_SEC)) {
+        require('./sender').spawnDetached(spoolDir, timeout);
       }
       return outcome(true, { reason: spawn ? 'spooled' : 'deferred' });
     },

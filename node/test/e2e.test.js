@@ -9,7 +9,7 @@ const childProcess = require('child_process');
 const path = require('path');
 const readline = require('readline');
 const fs = require('fs');
-const { CLI, REGISTER, REPO, tmpdir, cleanEnv, node, python, runPython, demoApp } = require('./support');
+const { CLI, REGISTER, REPO, tmpdir, cleanEnv, afterSenderInterval, node, python, runPython, demoApp } = require('./support');
 
 // The collector is a Python distribution of its own beside the client, in collector/.
 const COLLECTOR_PATH = [REPO, path.join(REPO, 'collector')].join(path.delimiter);
@@ -69,9 +69,13 @@ test('counts of real Node programs reach the Python collector and its stats API'
     fs.writeFileSync(listing, dryRun.stdout);
     for (const id of Object.keys(tokens)) collector(['project', 'register-keys', '--project', id, listing, '--db', db], serverEnv);
     for (const user of ['alice', 'bob']) {
-      const env = cleanEnv(tmpdir(user), { USER: user, LOGNAME: user, TELLY_HTTP_SERVER: server.url });
+      const home = tmpdir(user);
+      const env = cleanEnv(home, { USER: user, LOGNAME: user, TELLY_HTTP_SERVER: server.url });
       const cjs = node(['--require', REGISTER, 'app.js'], { cwd: app, env });
       assert.deepStrictEqual([cjs.status, cjs.stdout, cjs.stderr], [0, '5\n', '']);
+      // A minute later: the run starts a sender of its own (within the minute, it would leave its
+      // report to the one that ran, or to the first exit after the minute).
+      await afterSenderInterval(home);
       const esm = node(['app.mjs'], { cwd: app, env: Object.assign({}, env, { NODE_OPTIONS: `--import=${REGISTER.replace(/\.js$/, '.mjs')}` }) });
       assert.deepStrictEqual([esm.status, esm.stdout, esm.stderr], [0, 'hello x 2\n', '']);
     }

@@ -170,24 +170,42 @@ test('the sender posts through an HTTP proxy when HTTP_PROXY says so', async () 
   }
 });
 
-test('the host leaves the spool caps to the sender it starts, and enforces them when it starts none', () => {
-  // Listing a full spool at every exit is what a long outage would cost each program.
+test('a host starts a sender only when none took the spool in the last minute, and leaves the caps to the senders', async () => {
+  // Listing a full spool at every exit is what a long outage would cost each program, and a
+  // sender at every exit what a program run hundreds of times a day would.
   const { makeTransport } = require('../lib/transport');
+  const { RETRY_SENDER_INTERVAL_SEC } = require('../lib/_contract');
   const dir = tmpdir('spool');
   const kept = spool.enqueue(dir, 'http://127.0.0.1:9/api/v1/reports', 'p-old', Buffer.from('{}'), '0'.repeat(32));
   const old = `${'1'.padStart(20, '0')}-${kept.split('-')[1]}`; // created in 1970: past the age cap
   fs.renameSync(path.join(dir, kept), path.join(dir, old));
   const transport = makeTransport({ storage_type: 'http_async', spool_dir: dir, http_timeout: 3 });
+  const stamp = path.join(dir, '.sender-node.started');
   const real = sender.spawnDetached;
+  const started = [];
   try {
-    sender.spawnDetached = () => ({}); // a sender started: it will drop the old entry itself
+    sender.spawnDetached = (directory) => started.push(directory);
     assert.strictEqual(transport.deliver('http://127.0.0.1:9', 'p1', Buffer.from('{}'), '1'.repeat(32)).reason, 'spooled');
-    assert.ok(spool.entries(dir).includes(old));
-    sender.spawnDetached = () => null; // one is already draining: this process enforces the caps
+    assert.deepStrictEqual(started, [dir]); // no sender ever took this spool
+    spool.stampSender(dir);
+    assert.strictEqual(fs.statSync(stamp).mode & 0o777, 0o600);
     assert.ok(transport.deliver('http://127.0.0.1:9', 'p2', Buffer.from('{}'), '2'.repeat(32)).delivered);
-    assert.deepStrictEqual(spool.entries(dir).map((n) => n.split('-')[1]), ['1'.repeat(32) + '.report', '2'.repeat(32) + '.report']);
-    assert.match(fs.readFileSync(path.join(dir, 'losses.log'), 'utf8'), /^\d+ spool-too-old p-old\n$/);
+    assert.deepStrictEqual(started, [dir]); // one took it just now: the report waits for it, or the next
+    const then = Date.now() / 1000 - RETRY_SENDER_INTERVAL_SEC - 1;
+    fs.utimesSync(stamp, then, then);
+    transport.deliver('http://127.0.0.1:9', 'p3', Buffer.from('{}'), '3'.repeat(32));
+    assert.deepStrictEqual(started, [dir, dir]); // the first exit after the interval starts one
+    const future = Date.now() / 1000 + 3600;
+    fs.utimesSync(stamp, future, future); // the clock was set back: the stamp never silences the senders
+    transport.deliver('http://127.0.0.1:9', 'p4', Buffer.from('{}'), '4'.repeat(32));
+    assert.deepStrictEqual(started, [dir, dir, dir]);
+    assert.ok(spool.entries(dir).includes(old), 'the host dropped an entry: that is the senders\' work');
   } finally {
     sender.spawnDetached = real;
   }
+  fs.unlinkSync(stamp);
+  await sender.drain(dir, { deadline: Date.now() / 1000 + 5 });
+  assert.ok(!spool.entries(dir).includes(old));
+  assert.match(fs.readFileSync(path.join(dir, 'losses.log'), 'utf8'), /^\d+ spool-too-old p-old\n/);
+  assert.ok(fs.statSync(stamp).mtimeMs > Date.now() - 60000, 'the sender stamped the spool as it took it');
 });

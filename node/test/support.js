@@ -51,6 +51,22 @@ function cleanEnv(home, extra = {}) {
   return Object.assign(env, { HOME: home, CI: 'false' }, extra);
 }
 
+/**
+ * Once the Node sender that a run in ``home`` started has taken the spool, make its start older
+ * than the sender interval, as if a minute passed: the next exit of a watched program starts a
+ * sender of its own again.
+ */
+async function afterSenderInterval(home, seconds = 30) {
+  const { FILE_CACHE_DIR, FILE_SPOOL_DIR, FILE_NODE_SPOOL_STAMP, RETRY_SENDER_INTERVAL_SEC } = require('../lib/_contract');
+  const stamp = path.join(home, '.cache', FILE_CACHE_DIR, FILE_SPOOL_DIR, FILE_NODE_SPOOL_STAMP);
+  for (const deadline = Date.now() + seconds * 1000; !fs.existsSync(stamp);) {
+    if (Date.now() > deadline) throw new Error(`no sender took the spool of ${home}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const then = Date.now() / 1000 - RETRY_SENDER_INTERVAL_SEC - 1;
+  fs.utimesSync(stamp, then, then);
+}
+
 /** Run node synchronously; returns {status, signal, stdout, stderr}. */
 function node(args, { cwd, env, input, timeout = 60000 } = {}) {
   const done = childProcess.spawnSync(process.execPath, args, { cwd, env, input, timeout, encoding: 'utf8' });
@@ -124,4 +140,7 @@ module.exports = greet;
   return root;
 }
 
-module.exports = { NODE_DIR, REPO, REGISTER, REGISTER_MJS, CLI, tmpdir, writeTree, cleanEnv, node, python, runPython, reports, demoApp };
+module.exports = {
+  NODE_DIR, REPO, REGISTER, REGISTER_MJS, CLI, tmpdir, writeTree, cleanEnv, afterSenderInterval, node, python, runPython, reports,
+  demoApp,
+};
