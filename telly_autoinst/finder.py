@@ -31,6 +31,7 @@ from _frozen_importlib_external import ExtensionFileLoader
 from _thread import RLock, get_ident  # not threading: see counters
 
 from . import _debug
+from .engines._base import restore_loader
 
 
 def _skip_loader(loader):
@@ -41,20 +42,6 @@ def _skip_loader(loader):
         return True
     # Namespace packages: NamespaceLoader is private and moved between versions; match by name.
     return type(loader).__name__ in ("NamespaceLoader", "_NamespaceLoader")
-
-
-def _restore_loader(module, loader):
-    """Put the real loader back, so code reading ``__loader__``/``__spec__.loader`` sees no trace of us."""
-    try:
-        module.__loader__ = loader
-    except Exception:
-        pass
-    spec = getattr(module, "__spec__", None)
-    if spec is not None:
-        try:
-            spec.loader = loader
-        except Exception:  # some native specs refuse attribute assignment
-            pass
 
 
 class _Chained:
@@ -78,9 +65,7 @@ class _ChainedLoader(_Chained):
 
     def exec_module(self, module):
         loader = self._telly_loader
-        # Restore before the module's own code runs: importlib.resources and pkgutil.get_data
-        # read the loader from the module while it executes.
-        _restore_loader(module, loader)
+        restore_loader(module, loader)
         loader.exec_module(module)
         self._telly_on_loaded(module)
 
@@ -90,7 +75,7 @@ class _LegacyChainedLoader(_Chained):
 
     def load_module(self, fullname):
         module = self._telly_loader.load_module(fullname)
-        _restore_loader(module, self._telly_loader)
+        restore_loader(module, self._telly_loader)
         self._telly_on_loaded(module)
         return module
 

@@ -66,6 +66,22 @@ class Engine:
         return None
 
 
+def restore_loader(module, loader):
+    """Put the real loader back on ``module`` before its code runs (``importlib.resources`` and
+    ``pkgutil.get_data`` read it from the module while it executes), so that code reading
+    ``__loader__`` or ``__spec__.loader`` sees no trace of an engine's loader."""
+    try:
+        module.__loader__ = loader
+    except Exception:  # a module type that refuses the attribute: nothing to restore
+        pass
+    spec = getattr(module, "__spec__", None)
+    if spec is not None:
+        try:
+            spec.loader = loader
+        except Exception:  # some native specs refuse attribute assignment
+            pass
+
+
 def renew_lock_after_fork(engine):
     """Give ``engine`` a new ``_lock`` in a forked child: a fork during an import must not leave it held.
 

@@ -73,6 +73,7 @@ from ._base import (
     record,
     renamed,
     renew_lock_after_fork,
+    restore_loader,
     unwrapped,
 )
 
@@ -82,17 +83,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-
-
-def _restore_loader(module, loader):
-    """Put the real loader back before the module's code runs (``importlib.resources`` and
-    ``pkgutil.get_data`` read it from the module), so that only the code differs."""
-    try:
-        module.__loader__ = loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = loader
-    except Exception:  # some native specs refuse attribute assignment
-        pass
 
 
 class _RewrittenLoader(SourceFileLoader):
@@ -114,7 +104,7 @@ class _RewrittenLoader(SourceFileLoader):
             return self._telly_original.get_code(fullname)
         module = sys.modules.get(fullname)
         if module is not None:
-            _restore_loader(module, self._telly_original)
+            restore_loader(module, self._telly_original)
         return code
 
 
