@@ -24,6 +24,7 @@ FILE_NODE_SPOOL_STAMP = '.sender-node.started'
 FILE_LOSS_LOG = 'losses.log'
 FILE_REPORT_SUFFIX = '.report'
 FILE_COUNTS_SUFFIX = '.counts'
+FILE_NODE_COUNTS_SUFFIX = '.node-counts'
 FILE_COUNTS_MAGIC = 'telly-counts 1\n'
 FILE_LEGACY = ('.telly_consent.lock', '.telly_consent.node.lock')
 LISTS_MAX_BYTES = 1048576

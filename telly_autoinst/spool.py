@@ -35,6 +35,7 @@ import time
 from . import _debug
 from ._contract import (
     FILE_COUNTS_MAGIC,
+    FILE_NODE_COUNTS_SUFFIX,
     FILE_NODE_SPOOL_LOCK,
     FILE_NODE_SPOOL_STAMP,
     FILE_SPOOL_LOCK,
@@ -111,9 +112,10 @@ def enqueue(directory, url, project_id, body, report_id, optin=False, not_before
 
 def owns(name):
     """Whether a file name in a spool directory is one either client writes there (for `purge`):
-    a spool may be shared with the Node client (TELLY_SPOOL_DIR), whose sender keeps its own lock
-    and start stamp and sets a stale lock aside as ``*.stale``."""
-    return (name.endswith((SUFFIX, COUNTS_SUFFIX, ".tmp", LOCK_STALE_SUFFIX))
+    a spool may be shared with the Node client (TELLY_SPOOL_DIR), whose host queues its own counts
+    entries and whose sender keeps its own lock and start stamp and sets a stale lock aside as
+    ``*.stale``."""
+    return (name.endswith((SUFFIX, COUNTS_SUFFIX, FILE_NODE_COUNTS_SUFFIX, ".tmp", LOCK_STALE_SUFFIX))
             or name in (_LOSS_LOG, _LOCK_NAME, _STAMP_NAME, FILE_NODE_SPOOL_LOCK, FILE_NODE_SPOOL_STAMP))
 
 

@@ -25,6 +25,7 @@ const FILE_NODE_SPOOL_STAMP = ".sender-node.started";
 const FILE_LOSS_LOG = "losses.log";
 const FILE_REPORT_SUFFIX = ".report";
 const FILE_COUNTS_SUFFIX = ".counts";
+const FILE_NODE_COUNTS_SUFFIX = ".node-counts";
 const FILE_COUNTS_MAGIC = "telly-counts 1\n";
 const FILE_LEGACY = Object.freeze([".telly_consent.lock", ".telly_consent.node.lock"]);
 const LISTS_MAX_BYTES = 1048576;
@@ -106,6 +107,7 @@ module.exports = {
   FILE_LOSS_LOG,
   FILE_REPORT_SUFFIX,
   FILE_COUNTS_SUFFIX,
+  FILE_NODE_COUNTS_SUFFIX,
   FILE_COUNTS_MAGIC,
   FILE_LEGACY,
   LISTS_MAX_BYTES,

@@ -174,7 +174,8 @@ async function status({ json }) {
  */
 async function show({ json }) {
   const spool = require('./spool');
-  const { build } = require('./report');
+  const { fromCaptured } = require('./report');
+  const { capture } = require('./pipeline');
   const discovery = require('./discovery');
   const packages = require('./packages');
   const dryrun = require('./dryrun');
@@ -189,8 +190,8 @@ async function show({ json }) {
     const project = discovery.resolveProject(root, { userConfig: settings.readUserConfig(), process: processSettings });
     const decision = consent.decide(project, processSettings, { showNotice: false });
     envelopes.push({ project_id: project.project_id, would_send: decision.send, why: decision.reason,
-      endpoint: settings.collectorUrl(project, processSettings), report: build(project, {}, { trigger: 'manual', saltType: processSettings.salt_type,
-        plaintextAccepted: processSettings.accept_level2_plaintext }) });
+      endpoint: settings.collectorUrl(project, processSettings), report: fromCaptured(capture(project, {}, { trigger: 'manual',
+        saltType: processSettings.salt_type, plaintextAccepted: processSettings.accept_level2_plaintext })) });
   }
   let directory = spool.defaultDir(processSettings.spool_dir);
   if (directory !== null && secureDir(directory, { create: false }) !== null) directory = null; // another user's: not read

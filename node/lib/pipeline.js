@@ -16,6 +16,40 @@ function activate() {
   interpreter = require('./facts').interpreter();
 }
 
+function createdAt(now = new Date()) {
+  return `${now.toISOString().slice(0, 19)}Z`;
+}
+
+/**
+ * What the report of one project's ``stats`` needs from this process, as plain JSON data: what
+ * only the counting process knows (its counts, how it was started, its settings' answers).
+ * ``report.fromCaptured`` adds the rest, by default in the detached sender (the exit queues this
+ * in the spool). ``engine`` is which module systems loaded the package here: cjs, esm or cjs+esm.
+ */
+function capture(project, stats, { trigger, exitSignal = null, saltType = 'random_uuid4', engine = 'cjs',
+  interpreter: started = interpreter || require('./facts').interpreter(), plaintextAccepted = false } = {}) {
+  const counts = {};
+  for (const key of Object.keys(stats).sort()) if (stats[key] > 0) counts[key] = Math.trunc(stats[key]);
+  return {
+    report_id: require('crypto').randomUUID().replace(/-/g, ''),
+    project_id: project.project_id,
+    created_at: createdAt(),
+    trigger,
+    exit_signal: exitSignal,
+    engine,
+    interpreter: Object.assign({}, started),
+    name: project.name || null,
+    version: project.version || null,
+    root: project.root || null,
+    level2: Boolean(project.level2),
+    salt_type: saltType,
+    // Plaintext Level II beside the hashes only when the author (level2_plaintext) and the user
+    // (TELLY_LEVEL2_PLAINTEXT) agreed; absent otherwise, so every other report is unchanged.
+    level2_plaintext: Boolean(project.level2 && project.level2_plaintext && plaintextAccepted),
+    stats: counts,
+  };
+}
+
 /** TELLY_SHOW_ME: the exact bytes that are sent, on stderr (stdout belongs to the program). */
 function show(body) {
   try {
@@ -42,10 +76,13 @@ function flush(trigger = 'manual', exitSignal = null) {
 
 function flushAll(trigger, exitSignal) {
   const { decide } = require('./consent');
-  const { build, encode } = require('./report');
-  const { makeTransport, recordLoss } = require('./transport');
+  const { fromCaptured, encode } = require('./report');
+  const { makeTransport, handOff, recordLoss } = require('./transport');
   const spool = require('./spool');
   const processSettings = discovery.processSettings();
+  // The default (http_async, not SHOW_ME): the detached sender builds the report from what this
+  // process captured, off the program's exit path; file and http storage, and SHOW_ME, build it here.
+  const hand = processSettings.storage_type === 'http_async' && !processSettings.show_me;
   let transport = null;
   let handed = 0;
   for (const project of counters.pending()) {
@@ -54,17 +91,23 @@ function flushAll(trigger, exitSignal) {
     // Consent withdrawn during the run (optout, ~/.telly_disable): the counts are dropped, and
     // no "opted out" event is ever sent.
     if (!decide(project, processSettings, { showNotice: false }).send) continue;
-    const report = build(project, stats, { trigger, exitSignal, saltType: processSettings.salt_type,
+    const captured = capture(project, stats, { trigger, exitSignal, saltType: processSettings.salt_type,
       plaintextAccepted: processSettings.accept_level2_plaintext,
-      engine: control.engineOf(project), interpreter: interpreter || undefined });
-    const body = encode(report);
-    if (processSettings.show_me) show(body);
-    if (transport === null) transport = makeTransport(processSettings);
+      engine: control.engineOf(project) });
+    const url = require('./settings').collectorUrl(project, processSettings);
+    const optin = processSettings.optin_only || project.mode === 'optin';
     let result = null;
     let reason;
     try {
-      result = transport.deliver(require('./settings').collectorUrl(project, processSettings), projectId, body,
-        report.report_id, processSettings.optin_only || project.mode === 'optin');
+      if (hand) {
+        result = handOff(spool.defaultDir(processSettings.spool_dir), url, projectId, captured, optin,
+          processSettings.http_timeout);
+      } else {
+        const body = encode(fromCaptured(captured));
+        if (processSettings.show_me) show(body);
+        if (transport === null) transport = makeTransport(processSettings);
+        result = transport.deliver(url, projectId, body, captured.report_id, optin);
+      }
       reason = result.reason;
     } catch (err) { // the transport boundary: a bug there must not lose the other projects' reports
       reason = `transport-error:${err.name}`;
@@ -76,4 +119,4 @@ function flushAll(trigger, exitSignal) {
   return handed;
 }
 
-module.exports = { activate, flush };
+module.exports = { activate, flush, capture };

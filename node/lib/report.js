@@ -1,8 +1,10 @@
 'use strict';
 // Turns one project's counts into a report (config/report.schema.json, schema_version 1, the
-// same wire as the Python client) and its exact bytes.
+// same wire as the Python client) and its exact bytes, from what the counting process captured
+// (``pipeline.capture``: its counts, how it was started, its settings' answers): this module adds
+// what any process of this user on this machine can read (platform facts, dependency versions,
+// Level II hashes). By default the detached sender does that, off the program's exit path.
 
-const crypto = require('crypto');
 const facts = require('./facts');
 const packages = require('./packages');
 
@@ -10,44 +12,44 @@ const SCHEMA_VERSION = 1;
 const CLIENT_NAME = 'telly-autoinst-node';
 const VERSION = require('../package.json').version;
 
-function createdAt(now = new Date()) {
-  return `${now.toISOString().slice(0, 19)}Z`;
-}
+const isText = (value) => typeof value === 'string';
+const isCount = (value) => Number.isSafeInteger(value) && value > 0;
 
 /**
- * The report object for one project: Level I facts, its counts, and Level II hashes when allowed.
- * ``engine`` is which module systems loaded the package here: cjs, esm or cjs+esm.
+ * The report object from ``pipeline.capture``'s data: Level I facts, the counts, and Level II hashes when
+ * allowed. A captured value read back from the spool is data: one of the wrong shape is a
+ * TypeError (the sender records the entry as lost), never a report of another shape.
  */
-function build(project, stats, { trigger, exitSignal = null, saltType = 'random_uuid4', engine = 'cjs',
-  interpreter = facts.interpreter(), plaintextAccepted = false } = {}) {
-  let dependencies = {};
-  let pkg = null;
-  if (project.root) pkg = packages.info(project.root, true);
-  if (pkg) dependencies = packages.dependencyVersions(pkg);
-  const level2 = project.level2 ? require('./identity').level2Hashes(project.project_id, saltType) : null;
-  // Plaintext Level II beside the hashes only when the author (level2_plaintext) and the user
-  // (TELLY_LEVEL2_PLAINTEXT) agreed; absent otherwise, so every other report is unchanged.
-  const extra = project.level2 && project.level2_plaintext && plaintextAccepted
+function fromCaptured(captured) {
+  const c = captured;
+  if (!c || typeof c !== 'object' || !/^[0-9a-f]{32}$/.test(c.report_id) || !isText(c.project_id)
+    || !isText(c.created_at) || !isText(c.trigger) || !isText(c.engine) || !isText(c.salt_type)
+    || !c.interpreter || typeof c.interpreter !== 'object' || !c.stats || typeof c.stats !== 'object'
+    || !Object.values(c.stats).every(isCount) || ![c.name, c.version, c.root].every((v) => v === null || isText(v))) {
+    throw new TypeError('a captured report of another shape');
+  }
+  const pkg = c.root ? packages.info(c.root, true) : null;
+  const level2 = c.level2 === true ? require('./identity').level2Hashes(c.project_id, c.salt_type) : null;
+  const extra = c.level2 === true && c.level2_plaintext === true
     ? { level2_plaintext: require('./identity').level2Plaintext() } : {};
-  const counts = {};
-  for (const key of Object.keys(stats).sort()) if (stats[key] > 0) counts[key] = Math.trunc(stats[key]);
   return {
     schema_version: SCHEMA_VERSION,
-    report_id: crypto.randomUUID().replace(/-/g, ''),
-    project_id: project.project_id,
-    created_at: createdAt(),
-    trigger,
-    exit_signal: exitSignal,
-    client: { name: CLIENT_NAME, version: VERSION, engine },
-    interpreter: Object.assign({}, interpreter),
+    report_id: c.report_id,
+    project_id: c.project_id,
+    created_at: c.created_at,
+    trigger: c.trigger,
+    exit_signal: Number.isSafeInteger(c.exit_signal) ? c.exit_signal : null,
+    client: { name: CLIENT_NAME, version: VERSION, engine: c.engine },
+    interpreter: Object.assign({}, c.interpreter),
     platform: Object.assign({}, facts.platformFacts()),
-    package: { name: (project.name || 'unknown').slice(0, 128), version: project.version ? project.version.slice(0, 64) : null },
-    packages: dependencies,
-    stats: counts,
+    package: { name: (c.name || 'unknown').slice(0, 128), version: c.version ? c.version.slice(0, 64) : null },
+    packages: pkg ? packages.dependencyVersions(pkg) : {},
+    stats: Object.assign({}, c.stats),
     level2,
     ...extra,
   };
 }
+
 
 function sortKeys(value) {
   if (Array.isArray(value)) return value.map(sortKeys);
@@ -71,4 +73,4 @@ function encode(report) {
   return Buffer.from(`${text}\n`, 'ascii');
 }
 
-module.exports = { build, encode, VERSION };
+module.exports = { fromCaptured, encode, VERSION };

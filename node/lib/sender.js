@@ -67,6 +67,43 @@ async function attempt(directory, name, header, body, timeout, deadline, wait = 
   return false;
 }
 
+/**
+ * Turn each queued counts entry (a host's exit, see transport.handOff) into the report it stands
+ * for, under the same name stem, then remove it: the report is built here, with the facts any
+ * process of this user on this machine can read, so the program's exit never pays for them. An
+ * entry that cannot be read or built is removed and recorded as lost.
+ */
+function buildQueued(directory) {
+  const { recordLoss } = require('./transport');
+  const { fromCaptured, encode } = require('./report');
+  for (const name of spool.countsEntries(directory)) {
+    let entry;
+    try {
+      entry = spool.readCounts(directory, name);
+    } catch (err) {
+      if (err.code === 'ENOENT') continue; // taken by another Node sender meanwhile
+      remove(directory, name);
+      recordLoss('spool-corrupt', null, directory);
+      continue;
+    }
+    const projectId = entry && typeof entry.project_id === 'string' ? entry.project_id : null;
+    try {
+      if (typeof entry.url !== 'string' || projectId === null || entry.captured.project_id !== projectId) {
+        throw new TypeError('a counts entry of another shape');
+      }
+      const body = encode(fromCaptured(entry.captured));
+      spool.enqueue(directory, entry.url, projectId, body, entry.captured.report_id, entry.optin === true,
+        spool.stemOf(name));
+    } catch (err) {
+      debug(`building the report of ${name}`, err);
+      remove(directory, name);
+      recordLoss('spool-corrupt', projectId, directory);
+      continue;
+    }
+    remove(directory, name);
+  }
+}
+
 let processSettings;
 
 /** Why this queued report must not leave now (consent changed since it was queued), or null. */
@@ -99,6 +136,7 @@ async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadline = Date
   spool.stampSender(directory); // hosts exiting in the next minute leave their reports to this one
   let done = 0;
   try {
+    buildQueued(directory);
     for (const [, projectId, reason] of spool.enforceCaps(directory)) recordLoss(reason, projectId, directory);
     // A down endpoint stays down for every report: stop trying a URL at its first postponement.
     const failed = new Set();
@@ -141,7 +179,7 @@ async function drain(directory, { timeout = REQUEST_TIMEOUT_SEC, deadline = Date
   } finally {
     release();
   }
-  return [done, spool.entries(directory).length];
+  return [done, spool.entries(directory).length + spool.countsEntries(directory).length];
 }
 
 // Variables of the host's Node that make a process load code (a preload, a module search path)
@@ -194,7 +232,7 @@ function postSync(url, body, timeout) {
 }
 
 function queuedSince(directory, startedNs) {
-  return spool.entries(directory).some((name) => {
+  return [...spool.entries(directory), ...spool.countsEntries(directory)].some((name) => {
     try {
       return BigInt(name.split('-', 1)[0]) >= startedNs;
     } catch (_) {

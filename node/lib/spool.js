@@ -5,8 +5,10 @@
 // the report bytes exactly as built. Names start with the zero-padded creation time in ns, so
 // sorting names sorts oldest first. The caps (files, bytes, age; oldest dropped first) and the
 // names are the shared contract's.
-// A Python host queues ``*.counts`` entries (its counts, not yet a report: see spool.py); only the
-// Python sender builds and drains those, so this module lists ``*.report`` files only.
+// A host queues its counts, not yet a report: a Python host as ``*.counts`` entries (see spool.py),
+// which only the Python sender builds and drains; a Node host as ``*.node-counts`` entries (one
+// JSON object: {"url", "project_id", "optin", "captured"}, ``pipeline.capture``'s data), which only
+// the Node sender reads, turning each into the ``*.report`` of the same name stem before it sends.
 
 const fs = require('fs');
 const path = require('path');
@@ -14,7 +16,7 @@ const { cacheDir, debug } = require('./_env');
 const { readRegular, secureDir, writeAtomic } = require('./_files');
 const {
   FILE_REPORT_SUFFIX: SUFFIX, FILE_COUNTS_SUFFIX, FILE_SPOOL_LOCK, FILE_NODE_SPOOL_LOCK, FILE_SPOOL_STAMP, LOCK_STALE_SUFFIX,
-  FILE_NODE_SPOOL_STAMP, FILE_SPOOL_DIR,
+  FILE_NODE_SPOOL_STAMP, FILE_NODE_COUNTS_SUFFIX: COUNTS, FILE_SPOOL_DIR,
   FILE_LOSS_LOG: LOSS_LOG, SPOOL_MAX_FILES: MAX_FILES, SPOOL_MAX_BYTES: MAX_BYTES, SPOOL_MAX_AGE_SEC: MAX_AGE_SEC,
 } = require('./_contract');
 
@@ -39,27 +41,32 @@ function headerBytes(header) {
   return Buffer.from(`{${Object.entries(header).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}\n`);
 }
 
-/**
- * Store one report for the sender; returns the entry's name. The caps are the caller's to enforce
- * (see the spool transport). ``optin``: the project sends only to users listed in ~/.telly_optin,
- * which either client's sender checks again before sending (the header's "optin": true).
- */
-function enqueue(directory, url, projectId, body, reportId, optin = false) {
+function secured(directory) {
   const refused = secureDir(directory);
   if (refused !== null) throw Object.assign(new Error(refused), { code: 'EREFUSED' });
-  const name = `${nowNs().toString().padStart(20, '0')}-${reportId}${SUFFIX}`;
+}
+
+/**
+ * Store one report for the sender; returns the entry's name. The caps are the senders' to enforce
+ * (each does as it takes the spool). ``optin``: the project sends only to users listed in
+ * ~/.telly_optin, which either client's sender checks again before sending (the header's "optin":
+ * true). ``stem``: the name without its suffix, for a report built from a counts entry.
+ */
+function enqueue(directory, url, projectId, body, reportId, optin = false, stem = null) {
+  secured(directory);
+  const name = `${stem || `${nowNs().toString().padStart(20, '0')}-${reportId}`}${SUFFIX}`;
   const header = { url, project_id: projectId, attempts: 0, not_before: 0 };
   if (optin) header.optin = true;
   writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
   return name;
 }
 
-// What either client writes into a spool directory besides its entries (for purge): the Python
-// client's counts entries, the losses log, both senders' locks and start stamps, and temporary
+// What either client writes into a spool directory besides its entries (for purge): both hosts'
+// counts entries, the losses log, both senders' locks and start stamps, and temporary
 // and set-aside lock files.
 const SENDER_LOCK = FILE_NODE_SPOOL_LOCK;
 const SENDER_STAMP = FILE_NODE_SPOOL_STAMP;
-const OWNED_SUFFIXES = [SUFFIX, FILE_COUNTS_SUFFIX, '.tmp', LOCK_STALE_SUFFIX];
+const OWNED_SUFFIXES = [SUFFIX, FILE_COUNTS_SUFFIX, COUNTS, '.tmp', LOCK_STALE_SUFFIX];
 const OWNED_NAMES = [LOSS_LOG, FILE_SPOOL_LOCK, FILE_SPOOL_STAMP, SENDER_LOCK, SENDER_STAMP];
 
 /** Record that a Node sender takes the spool now: the stamp's mtime, which senderRanWithin reads. */
@@ -115,6 +122,33 @@ function read(directory, name) {
   return [JSON.parse(raw.subarray(0, at).toString('utf8')), raw.subarray(at + 1)];
 }
 
+/** Store one project's counts (``pipeline.capture``'s data) for the Node sender to build the report from. */
+function enqueueCounts(directory, url, projectId, captured, optin = false) {
+  secured(directory);
+  const name = `${nowNs().toString().padStart(20, '0')}-${captured.report_id}${COUNTS}`;
+  writeAtomic(path.join(directory, name), Buffer.from(JSON.stringify({ url, project_id: projectId, optin, captured })));
+  return name;
+}
+
+/** Names of queued Node counts entries, oldest first. */
+function countsEntries(directory) {
+  try {
+    return fs.readdirSync(directory).filter((n) => n.endsWith(COUNTS)).sort();
+  } catch (_) {
+    return [];
+  }
+}
+
+/** One queued counts entry, as stored; throws when it is gone, not a regular file, or not JSON. */
+function readCounts(directory, name) {
+  return JSON.parse(readRegular(path.join(directory, name), MAX_BYTES, { nofollow: true }).toString('utf8'));
+}
+
+/** The report name a counts entry becomes (its stem kept, so the queue keeps its order). */
+function stemOf(name) {
+  return name.slice(0, -COUNTS.length);
+}
+
 /** Replace a queued report's header (attempts, not_before) keeping its body. */
 function rewrite(directory, name, header, body) {
   writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
@@ -160,5 +194,6 @@ function enforceCaps(directory, now = Date.now() / 1000) {
 }
 
 module.exports = {
-  LOSS_LOG, SENDER_LOCK, defaultDir, owns, enqueue, entries, read, rewrite, enforceCaps, stampSender, senderRanWithin,
+  LOSS_LOG, SENDER_LOCK, defaultDir, owns, enqueue, enqueueCounts, entries, countsEntries, readCounts, stemOf, read, rewrite,
+  enforceCaps, stampSender, senderRanWithin,
 };

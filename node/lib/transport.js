@@ -176,11 +176,35 @@ function fileTransport(directory) {
 }
 
 /**
- * Hands the report to the spool and starts a detached sender unless one took the spool less than
- * RETRY_SENDER_INTERVAL_SEC ago; never waits on the network. A program run hundreds of times a
- * day thus starts at most one sender a minute, and a queued report leaves with the sender still
- * running or at the first exit after the interval (telly_autoinst/pipeline.py's rule).
+ * Start a detached sender for ``spoolDir`` unless one took it less than RETRY_SENDER_INTERVAL_SEC
+ * ago: a program run hundreds of times a day thus starts at most one sender a minute, and what it
+ * queued leaves with the sender still running or at the first exit after the interval
+ * (telly_autoinst/pipeline.py's rule). Every sender enforces the caps as it takes the spool, so
+ * the host leaves them to the one it starts, the one draining, or the next one: listing and
+ * stat'ing a full spool (500 entries while a collector is down) at every exit would be the host's
+ * time.
  */
+function startSenderIfDue(spoolDir, timeout) {
+  if (!spool.senderRanWithin(spoolDir, RETRY_SENDER_INTERVAL_SEC)) require('./sender').spawnDetached(spoolDir, timeout);
+}
+
+/**
+ * The default exit path: queue one project's ``pipeline.capture`` data for the detached sender,
+ * which builds the report from it, and start one when due; never waits on the network.
+ */
+function handOff(spoolDir, url, projectId, captured, optin = false, timeout = 3) {
+  if (!url) return outcome(false, { reason: 'no-endpoint' });
+  if (!spoolDir) return outcome(false, { reason: 'no-spool-dir' });
+  try {
+    spool.enqueueCounts(spoolDir, reportsUrl(url), projectId, captured, optin);
+  } catch (err) {
+    return outcome(false, { reason: `spool-error:${err.code || err.name}` });
+  }
+  startSenderIfDue(spoolDir, timeout);
+  return outcome(true, { reason: 'spooled' });
+}
+
+/** Hands a built report to the spool (and starts a sender when due); never waits on the network. */
 function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
   return {
     deliver(url, projectId, body, reportId, optin = false) {
@@ -191,12 +215,7 @@ function spoolTransport(spoolDir, { spawn = true, timeout = 3 } = {}) {
       } catch (err) {
         return outcome(false, { reason: `spool-error:${err.code || err.name}` });
       }
-      // Every sender enforces the caps as it takes the spool, so the host leaves them to the one
-      // it starts, the one draining, or the next one: listing and stat'ing a full spool (500
-      // entries while a collector is down) at every exit would be the host's time.
-      if (spawn && !spool.senderRanWithin(spoolDir, RETRY_SENDER_INTERVAL_SEC)) {
-        require('./sender').spawnDetached(spoolDir, timeout);
-      }
+      if (spawn) startSenderIfDue(spoolDir, timeout);
       return outcome(true, { reason: spawn ? 'spooled' : 'deferred' });
     },
   };
@@ -225,4 +244,4 @@ function makeTransport(processSettings) {
   return spoolTransport(spoolDir, { timeout: processSettings.http_timeout });
 }
 
-module.exports = { post, recordLoss, reportsUrl, makeTransport, proxyFor, parseRetryAfter, outcome };
+module.exports = { post, recordLoss, reportsUrl, makeTransport, handOff, proxyFor, parseRetryAfter, outcome };

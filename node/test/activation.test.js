@@ -171,8 +171,16 @@ test('a malformed "telly" field is ignored at run time and reported by --dry-run
 
 test('the first-run notice is printed once, on a terminal only (recorded in ~/.telly_notices)', () => {
   const { app, home, env } = setup({ 'app.js': "require('demo-cjs').add(1, 1);\n" });
-  // Without a terminal (these pipes) no notice, and nothing recorded.
+  // Without a terminal (these pipes, or /dev/null: a character device, not a terminal) no notice,
+  // and nothing recorded.
   node(['--require', REGISTER, 'app.js'], { cwd: app, env });
+  const devNull = fs.openSync('/dev/null', 'w');
+  try {
+    require('child_process').spawnSync(process.execPath, ['--require', REGISTER, 'app.js'],
+      { cwd: app, env, stdio: ['ignore', 'ignore', devNull] });
+  } finally {
+    fs.closeSync(devNull);
+  }
   assert.ok(!fs.existsSync(path.join(home, '.telly_notices')));
   // `script` gives the child a terminal where the machine has it.
   const script = require('child_process').spawnSync('script', ['-qec',

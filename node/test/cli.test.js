@@ -196,7 +196,7 @@ test('show: two packages that share a project id get an envelope each, under its
 test('a spool both clients share (TELLY_SPOOL_DIR): either client\'s purge removes both clients\' files there', () => {
   // Each sender's lock and start stamp, a Node lock set aside as stale, and the
   // reports, counts, temporary files and loss log both write.
-  const theirs = ['1-a.report', '2-b.counts', '3.tmp', 'losses.log', '.sender.lock', '.sender.started', '.sender-node.started',
+  const theirs = ['1-a.report', '2-b.counts', '2-c.node-counts', '3.tmp', 'losses.log', '.sender.lock', '.sender.started', '.sender-node.started',
     '.sender-node.lock', '.sender-node.lock.0123456789abcdef.stale'];
   const python = require('./support').python();
   for (const purger of ['python', 'node']) {

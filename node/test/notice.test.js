@@ -72,7 +72,9 @@ test('notice prints the chosen package\'s notice from its own field; errors go t
 });
 
 test('plaintext Level II only when the author and the user agreed; a user cannot agree for the author', () => {
-  const { build } = require('../lib/report');
+  const { fromCaptured } = require('../lib/report');
+  const { capture } = require('../lib/pipeline');
+  const build = (project, stats, options) => fromCaptured(capture(project, stats, options));
   const env = {};
   for (const [author, user, sent] of [[false, false, false], [true, false, false], [false, true, false], [true, true, true]]) {
     const project = settings.projectSettings({ project_id: 'p', level2_plaintext: author }, 't', { env, userConfig: {} });

@@ -6,12 +6,15 @@ const test = require('node:test');
 const assert = require('assert');
 const schema = require('../lib/schema');
 const report = require('../lib/report');
+const { capture } = require('../lib/pipeline');
+
+const build = (project, stats, options) => report.fromCaptured(capture(project, stats, options));
 const { runPython } = require('./support');
 
 const PROJECT = { project_id: 'us-abc', name: '@scope/pkg', version: '1.0.0', level2: true, root: null };
 
 test('a report is schema v1 by our validator and by jsonschema, and encodes byte for byte like Python', () => {
-  const r = report.build(PROJECT, { 'b.x': 2, '@scope/pkg.f': 1, zero: 0 }, { trigger: 'signal', exitSignal: 15, engine: 'cjs+esm' });
+  const r = build(PROJECT, { 'b.x': 2, '@scope/pkg.f': 1, zero: 0 }, { trigger: 'signal', exitSignal: 15, engine: 'cjs+esm' });
   assert.strictEqual(schema.validate(schema.load('report.schema.json'), r), null);
   assert.deepStrictEqual(r.stats, { '@scope/pkg.f': 1, 'b.x': 2 });
   assert.strictEqual(r.client.name, 'telly-autoinst-node');
@@ -32,7 +35,7 @@ print("same" if encode(doc) == raw else "different")
 
 test('the schema validator refuses what the schema refuses', () => {
   const s = schema.load('report.schema.json');
-  const good = report.build(PROJECT, { k: 1 }, { trigger: 'exit' });
+  const good = build(PROJECT, { k: 1 }, { trigger: 'exit' });
   const bad = [
     ['client', { name: 'other', version: '1', engine: 'cjs' }],
     ['trigger', 'explode'],

@@ -186,3 +186,55 @@ test('the detached sender runs in / and drains a relative TELLY_SPOOL_DIR, witho
       server.close();
     }
   });
+
+test('the sender builds each queued counts entry into its report, same name stem; an entry it cannot build is a loss', async () => {
+  const { capture } = require('../lib/pipeline');
+  const schema = require('../lib/schema');
+  const dir = tmpdir('spool');
+  const project = { project_id: 'p-built', name: 'built', version: '1.2.3', level2: true, root: null };
+  const captured = capture(project, { 'built.f': 3 }, { trigger: 'exit', engine: 'cjs' });
+  const name = spool.enqueueCounts(dir, 'http://127.0.0.1:9/api/v1/reports', 'p-built', captured, true);
+  fs.writeFileSync(path.join(dir, `${'2'.padStart(20, '0')}-${'b'.repeat(32)}.node-counts`), '{not json', { mode: 0o600 });
+  const odd = Object.assign({}, captured, { report_id: 'c'.repeat(32), stats: { 'built.f': 'many' } });
+  spool.enqueueCounts(dir, 'http://127.0.0.1:9/api/v1/reports', 'p-odd', odd);
+  // A deadline already past: the sender builds what is queued, then sends nothing.
+  await sender.drain(dir, { deadline: Date.now() / 1000 - 1 });
+  assert.deepStrictEqual(spool.countsEntries(dir), []);
+  assert.deepStrictEqual(spool.entries(dir), [`${spool.stemOf(name)}.report`]);
+  const [header, body] = spool.read(dir, spool.entries(dir)[0]);
+  assert.deepStrictEqual([header.url, header.project_id, header.optin], ['http://127.0.0.1:9/api/v1/reports', 'p-built', true]);
+  const built = JSON.parse(body.toString('utf8'));
+  assert.strictEqual(schema.validate(schema.load('report.schema.json'), built), null);
+  assert.deepStrictEqual([built.report_id, built.stats, built.created_at], [captured.report_id, { 'built.f': 3 }, captured.created_at]);
+  assert.ok(built.platform.os && built.level2 && built.level2.user, 'the facts and hashes the sender adds');
+  const losses = fs.readFileSync(path.join(dir, 'losses.log'), 'utf8').trim().split('\n').map((l) => l.split(' ').slice(1).join(' '));
+  assert.deepStrictEqual(losses.slice(0, 2).sort(), ['spool-corrupt null', 'spool-corrupt p-odd']);
+});
+
+test('a program\'s exit queues its counts and builds no report: no Level II hashes, facts or dependency versions in the host', () => {
+  const { REGISTER, node, writeTree } = require('./support');
+  const app = tmpdir('app');
+  writeTree(app, {
+    'node_modules/watched/package.json': { name: 'watched', version: '1.0.0', dependencies: { dep: '1' },
+      telly: { project_id: 'watched-project', endpoint: 'http://127.0.0.1:9' } },
+    'node_modules/watched/index.js': 'exports.f = () => 1;\n',
+    'node_modules/dep/package.json': { name: 'dep', version: '4.5.6' },
+    // Registered after the client's own exit handler, so it runs after the flush.
+    'app.js': "require('watched').f(); process.on('exit', () => require('fs').writeSync(1, JSON.stringify("
+      + "Object.keys(require.cache).filter((f) => f.includes('telly') || f.includes('node_modules')))));\n",
+  });
+  const home = tmpdir('home');
+  const spoolDir = path.join(home, '.cache', 'telly_autoinst', 'spool');
+  fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+  spool.stampSender(spoolDir); // a sender took the spool just now: this exit starts none
+  const done = node(['--require', path.join(NODE_DIR, 'register.js'), 'app.js'], { cwd: app, env: cleanEnv(home) });
+  assert.strictEqual(done.status, 0, done.stderr);
+  const loaded = JSON.parse(done.stdout).map((f) => path.relative(NODE_DIR, f));
+  for (const work of ['lib/report.js', 'lib/identity.js', 'lib/sender.js', 'lib/_toml.js']) assert.ok(!loaded.includes(work), `${work} loaded`);
+  assert.ok(!loaded.some((f) => f.includes('node_modules/dep')), 'a dependency read in the host');
+  const [entry] = spool.countsEntries(spoolDir);
+  const queued = spool.readCounts(spoolDir, entry);
+  assert.deepStrictEqual([queued.project_id, queued.captured.stats, queued.captured.level2],
+    ['watched-project', { 'watched.f': 1 }, true]);
+  assert.deepStrictEqual(spool.entries(spoolDir), []);
+});
