@@ -75,9 +75,10 @@ function edit(name, add = [], remove = [], waitSec = LOCK_LISTS_WAIT_SEC) {
 function interactive() {
   try {
     // Most programs not run by hand write stderr to a pipe or a file, which one fstat tells
-    // apart: process.stderr is a stream Node builds on first use, which cost 2 to 4 ms of a
-    // watched program's first load when the program itself never wrote to stderr.
-    if (!fs.fstatSync(2).isCharacterDevice()) return false;
+    // apart on POSIX (a terminal is a character device): process.stderr is a stream Node builds
+    // on first use, which cost 2 to 4 ms of a watched program's first load when the program itself
+    // never wrote to stderr. Windows consoles are asked the long way.
+    if (process.platform !== 'win32' && !fs.fstatSync(2).isCharacterDevice()) return false;
     return Boolean(process.stderr && process.stderr.isTTY);
   } catch (_) {
     return false;
