@@ -70,6 +70,28 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
+def run_hosts(argv, env, runs, stale_stamp=None):
+    """Run ARGV RUNS times, one after the other, stdout discarded; ``(the hosts' own CPU seconds,
+    from wait4, wall seconds of all runs)``. ``stale_stamp``: ``(path, seconds)``, a sender's start
+    stamp made older than ``seconds`` before each run, so that every exit starts a sender."""
+    hosts = 0.0
+    start = time.perf_counter()
+    for _ in range(runs):
+        if stale_stamp is not None and os.path.exists(stale_stamp[0]):
+            then = time.time() - stale_stamp[1] - 1
+            os.utime(stale_stamp[0], (then, then))
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            pid = os.posix_spawn(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+        finally:
+            os.close(devnull)
+        _, status, usage = os.wait4(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{argv} exited with {status}")
+        hosts += usage.ru_utime + usage.ru_stime
+    return hosts, time.perf_counter() - start
+
+
 def interleave(variants, rounds, warmup=1):
     """Call each variant once per round, in turn (A B A B ...), after WARMUP untimed rounds.
 

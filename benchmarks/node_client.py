@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 from benchmarks import _table
-from benchmarks._measure import become_subreaper, children_cpu, reap_all
+from benchmarks._measure import become_subreaper, children_cpu, reap_all, run_hosts
+from telly_autoinst._contract import RETRY_SENDER_INTERVAL_SEC
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "node"
@@ -84,7 +85,6 @@ def _startup(node, quick, esm):
 
 
 CALLS = 1000  # counted calls per run of the program
-_SENDER_INTERVAL_SEC = json.loads((ROOT / "config" / "contract.json").read_text())["retry"]["sender_interval_sec"]
 
 
 def _program(work, endpoint):
@@ -139,18 +139,7 @@ def _child(node, work, runs, every_exit):
         os.chdir(work)  # the hosts' directory: this process is the measurement's own
         reap_all()
         before = children_cpu()
-        hosts = 0.0
-        start = time.perf_counter()
-        for _ in range(runs):
-            if every_exit and os.path.exists(stamp):
-                then = time.time() - _SENDER_INTERVAL_SEC - 1
-                os.utime(stamp, (then, then))
-            pid = os.posix_spawn(node, argv, env)
-            _, status, usage = os.wait4(pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise RuntimeError(f"the program exited with {status}")
-            hosts += usage.ru_utime + usage.ru_stime
-        wall = time.perf_counter() - start
+        hosts, wall = run_hosts(argv, env, runs, (stamp, RETRY_SENDER_INTERVAL_SEC) if every_exit else None)
         reap_all()
         before_final = len(server.received)
         # What is still queued leaves with one more sender, started as the first exit after the

@@ -28,10 +28,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from benchmarks import _table
-from benchmarks._measure import become_subreaper, children_cpu, reap_all
+from benchmarks._measure import become_subreaper, children_cpu, reap_all, run_hosts
 from benchmarks._packages import CLICK_PROGRAM as PROGRAM
 from benchmarks._setup import Lab, per_python, script
 from tests.support.venvs import find_python
@@ -53,23 +52,8 @@ def _child(python, site_packages, program, home, runs, every_exit):
         env = clean_env(home, TELLY_AUTOINST_PACKAGES="click", TELLY_HTTP_SERVER=server.url)
         reap_all()
         before = children_cpu()
-        hosts = 0.0
-        start = time.perf_counter()
-        for _ in range(runs):
-            if every_exit and os.path.exists(stamp):
-                then = time.time() - pipeline.SENDER_INTERVAL_SEC - 1
-                os.utime(stamp, (then, then))
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            try:
-                pid = os.posix_spawn(python, [python, program], env,
-                                     file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
-            finally:
-                os.close(devnull)
-            _, status, usage = os.wait4(pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise RuntimeError(f"the program exited with {status}")
-            hosts += usage.ru_utime + usage.ru_stime
-        wall = time.perf_counter() - start
+        hosts, wall = run_hosts([python, program], env, runs,
+                                (stamp, pipeline.SENDER_INTERVAL_SEC) if every_exit else None)
         # Reap every sender the hosts started (re-parented here), then send what is still queued
         # with one more sender, started as a host starts it.
         reap_all()

@@ -41,6 +41,11 @@ function headerBytes(header) {
   return Buffer.from(`{${Object.entries(header).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}\n`);
 }
 
+/** A new entry's name without its suffix: the creation time (sorting names sorts oldest first), then the report id. */
+function newStem(reportId) {
+  return `${nowNs().toString().padStart(20, '0')}-${reportId}`;
+}
+
 function secured(directory) {
   const refused = secureDir(directory);
   if (refused !== null) throw Object.assign(new Error(refused), { code: 'EREFUSED' });
@@ -54,7 +59,7 @@ function secured(directory) {
  */
 function enqueue(directory, url, projectId, body, reportId, optin = false, stem = null) {
   secured(directory);
-  const name = `${stem || `${nowNs().toString().padStart(20, '0')}-${reportId}`}${SUFFIX}`;
+  const name = `${stem || newStem(reportId)}${SUFFIX}`;
   const header = { url, project_id: projectId, attempts: 0, not_before: 0 };
   if (optin) header.optin = true;
   writeAtomic(path.join(directory, name), Buffer.concat([headerBytes(header), body]));
@@ -105,13 +110,18 @@ function owns(name) {
   return OWNED_SUFFIXES.some((suffix) => name.endsWith(suffix)) || OWNED_NAMES.includes(name);
 }
 
-/** Names of queued reports, oldest first. */
-function entries(directory) {
+/** Names in ``directory`` that end with ``suffix``, oldest first. */
+function named(directory, suffix) {
   try {
-    return fs.readdirSync(directory).filter((n) => n.endsWith(SUFFIX)).sort();
+    return fs.readdirSync(directory).filter((n) => n.endsWith(suffix)).sort();
   } catch (_) {
     return [];
   }
+}
+
+/** Names of queued reports, oldest first. */
+function entries(directory) {
+  return named(directory, SUFFIX);
 }
 
 /** [header, body] of one queued report (a regular file within the cap); throws when it is gone or corrupt. */
@@ -125,18 +135,14 @@ function read(directory, name) {
 /** Store one project's counts (``pipeline.capture``'s data) for the Node sender to build the report from. */
 function enqueueCounts(directory, url, projectId, captured, optin = false) {
   secured(directory);
-  const name = `${nowNs().toString().padStart(20, '0')}-${captured.report_id}${COUNTS}`;
+  const name = `${newStem(captured.report_id)}${COUNTS}`;
   writeAtomic(path.join(directory, name), Buffer.from(JSON.stringify({ url, project_id: projectId, optin, captured })));
   return name;
 }
 
 /** Names of queued Node counts entries, oldest first. */
 function countsEntries(directory) {
-  try {
-    return fs.readdirSync(directory).filter((n) => n.endsWith(COUNTS)).sort();
-  } catch (_) {
-    return [];
-  }
+  return named(directory, COUNTS);
 }
 
 /** One queued counts entry, as stored; throws when it is gone, not a regular file, or not JSON. */

@@ -83,8 +83,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-
-
 class _RewrittenLoader(SourceFileLoader):
     """The real loader's twin whose ``get_code`` returns the rewritten code, once.
 
