@@ -5,6 +5,7 @@
 // (both flags, or NODE_OPTIONS plus a flag).
 
 const Module = require('module');
+const path = require('path');
 const { killSwitch, debug } = require('./_env');
 
 const DONE = Symbol.for('telly-autoinst.activated');
@@ -15,13 +16,17 @@ const DONE = Symbol.for('telly-autoinst.activated');
  * and the snapshot that import of a CommonJS module takes), so both see the same counted exports.
  */
 function installRequireHook(control) {
+  // The client's own files, loaded lazily after the hook is in place (the loader check, the
+  // pipeline at the first watched load, consent, transport and spool at exit), are never counted:
+  // one prefix test instead of finding their package and reading its package.json.
+  const own = path.dirname(__dirname) + path.sep;
   for (const ext of ['.js', '.cjs']) {
     const original = Module._extensions[ext];
     if (typeof original !== 'function') continue;
     Module._extensions[ext] = function tellyAutoinst(module, filename) {
       const result = original.apply(this, arguments);
       try {
-        if (module.id !== '.') control.cjsLoaded(module, filename);
+        if (module.id !== '.' && !filename.startsWith(own)) control.cjsLoaded(module, filename);
       } catch (err) {
         debug(`not counting ${filename}`, err);
       }

@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
-const { CLI, REGISTER, REGISTER_MJS, tmpdir, cleanEnv, node, reports, demoApp, writeTree } = require('./support');
+const { NODE_DIR, CLI, REGISTER, REGISTER_MJS, tmpdir, cleanEnv, node, reports, demoApp, writeTree } = require('./support');
 
 function setup(files) {
   const app = demoApp(files);
@@ -46,6 +46,23 @@ test('CommonJS: exports, classes and methods of opted-in packages are counted; t
   assert.match(cjs.level2.user, /^[0-9a-f]{64}$/);
   // greet.loud calls greet through the package's own binding: not an importer's call, not counted.
   assert.deepStrictEqual(fn.stats, { 'demo-fn.default': 1, 'demo-fn.loud': 1 });
+});
+
+test("the require hook passes the client's own files by: it never looks for their package", () => {
+  // The client loads most of itself after the hook is in place (the loader check at start, the
+  // pipeline at the first watched load, consent and the spool at exit): finding the package of
+  // each of those files cost a walk up the tree and a read of the client's own package.json.
+  const { app, out, env } = setup({ 'app.js': "require('demo-cjs').add(1, 2);\n" });
+  const spy = path.join(app, 'spy.js');
+  fs.writeFileSync(spy, `const fs = require('fs'); const open = fs.openSync; const seen = [];
+fs.openSync = function (file) { seen.push(String(file)); return open.apply(this, arguments); };
+process.on('exit', () => process.stderr.write(JSON.stringify(seen)));\n`);
+  const run = node(['--require', spy, '--require', REGISTER, 'app.js'], { cwd: app, env });
+  assert.strictEqual(run.status, 0, run.stderr);
+  const opened = JSON.parse(run.stderr);
+  assert.ok(opened.some((f) => f.endsWith(path.join('demo-cjs', 'package.json'))), 'the spy saw the watched package read');
+  assert.deepStrictEqual(opened.filter((f) => f.startsWith(NODE_DIR + path.sep)), []);
+  assert.deepStrictEqual(Object.keys(reports(out)[0].stats), ['demo-cjs.add']);
 });
 
 test('ES modules through --import (and NODE_OPTIONS): named, default, star and subpath exports; live bindings stay live', () => {
