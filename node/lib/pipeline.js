@@ -8,6 +8,7 @@ const counters = require('./counters');
 const control = require('./control');
 const discovery = require('./discovery');
 const { debug } = require('./_env');
+const { uuid4Hex } = require('./_files');
 
 let interpreter = null; // captured at activation, while process.argv is still the program's
 let flushing = false;
@@ -31,7 +32,7 @@ function capture(project, stats, { trigger, exitSignal = null, saltType = 'rando
   const counts = {};
   for (const key of Object.keys(stats).sort()) if (stats[key] > 0) counts[key] = Math.trunc(stats[key]);
   return {
-    report_id: require('crypto').randomUUID().replace(/-/g, ''),
+    report_id: uuid4Hex(),
     project_id: project.project_id,
     created_at: createdAt(),
     trigger,
@@ -76,7 +77,6 @@ function flush(trigger = 'manual', exitSignal = null) {
 
 function flushAll(trigger, exitSignal) {
   const { decide } = require('./consent');
-  const { fromCaptured, encode } = require('./report');
   const { makeTransport, handOff, recordLoss } = require('./transport');
   const spool = require('./spool');
   const processSettings = discovery.processSettings();
@@ -103,6 +103,7 @@ function flushAll(trigger, exitSignal) {
         result = handOff(spool.defaultDir(processSettings.spool_dir), url, projectId, captured, optin,
           processSettings.http_timeout);
       } else {
+        const { fromCaptured, encode } = require('./report'); // built here: not on the default path
         const body = encode(fromCaptured(captured));
         if (processSettings.show_me) show(body);
         if (transport === null) transport = makeTransport(processSettings);

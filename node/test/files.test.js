@@ -210,3 +210,10 @@ test('show prints a queued report\'s header quoted: no control character of it r
   assert.ok(!run.stdout.split('\n').some((line) => line.startsWith('fake line')));
   assert.match(run.stdout, /-> "http:\/\/127\.0\.0\.1:9\/\\u001b\[2J\\nfake line"/);
 });
+
+test('uuid4Hex: a version 4 UUID of kernel random bytes, as 32 hex digits (the report_id format)', () => {
+  const { uuid4Hex } = require('../lib/_files');
+  const ids = new Set(Array.from({ length: 200 }, () => uuid4Hex()));
+  assert.strictEqual(ids.size, 200);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+});
