@@ -7,6 +7,7 @@ FORCED_SOURCE = 'forced by the user (TELLY_AUTOINST_PACKAGES or force_packages i
 ENV_DISABLE = 'TELLY_DISABLE'
 ENV_DO_NOT_TRACK = 'DO_NOT_TRACK'
 ENV_DEBUG = 'TELLY_DEBUG'
+ENV_NO_CACHE = 'TELLY_NO_CACHE'
 FILE_OPTIN = '.telly_optin'
 FILE_OPTOUT = '.telly_optout'
 FILE_NOTICES = '.telly_notices'

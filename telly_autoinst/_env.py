@@ -18,6 +18,7 @@ FALSY = frozenset(("0", "false", "no", "n", "off", ""))
 ENV_DISABLE = "TELLY_DISABLE"
 ENV_DO_NOT_TRACK = "DO_NOT_TRACK"
 ENV_DEBUG = "TELLY_DEBUG"
+ENV_NO_CACHE = "TELLY_NO_CACHE"
 ENV_FORCE_PACKAGES = "TELLY_AUTOINST_PACKAGES"  # the variable of the force_packages setting
 FILE_DISABLE = ".telly_disable"
 FILE_OPTIN = ".telly_optin"
@@ -80,7 +81,7 @@ def no_cache():
     The index of watched packages and the rewritten code are then made afresh at every run (a
     scan of the installed distributions, a parse of each watched module): slower, and never stale.
     """
-    return truthy(variable("TELLY_NO_CACHE"))
+    return truthy(variable(ENV_NO_CACHE))
 
 
 def home_dir():

@@ -83,8 +83,8 @@ def test_node_module_holds_the_same_values_as_the_python_module():
 def test_start_up_literals_equal_the_contract():
     # _env keeps the names start-up needs as literals (one import less).
     assert _env.TRUTHY == _contract.TRUTHY and _env.FALSY == _contract.FALSY
-    assert (_env.ENV_DISABLE, _env.ENV_DO_NOT_TRACK, _env.ENV_DEBUG) == (
-        _contract.ENV_DISABLE, _contract.ENV_DO_NOT_TRACK, _contract.ENV_DEBUG)
+    assert (_env.ENV_DISABLE, _env.ENV_DO_NOT_TRACK, _env.ENV_DEBUG, _env.ENV_NO_CACHE) == (
+        _contract.ENV_DISABLE, _contract.ENV_DO_NOT_TRACK, _contract.ENV_DEBUG, _contract.ENV_NO_CACHE)
     assert (_env.FILE_DISABLE, _env.FILE_CONFIG_DIR, _env.FILE_CONFIG_FILE, _env.FILE_CACHE_DIR) == (
         _contract.FILE_DISABLE, _contract.FILE_CONFIG_DIR, _contract.FILE_CONFIG_FILE, _contract.FILE_CACHE_DIR)
     assert (_env.FILE_OPTIN, _env.FILE_OPTOUT, _env.FILE_NOTICES) == (

@@ -8,6 +8,7 @@ const FORCED_SOURCE = "forced by the user (TELLY_AUTOINST_PACKAGES or force_pack
 const ENV_DISABLE = "TELLY_DISABLE";
 const ENV_DO_NOT_TRACK = "DO_NOT_TRACK";
 const ENV_DEBUG = "TELLY_DEBUG";
+const ENV_NO_CACHE = "TELLY_NO_CACHE";
 const FILE_OPTIN = ".telly_optin";
 const FILE_OPTOUT = ".telly_optout";
 const FILE_NOTICES = ".telly_notices";
@@ -90,6 +91,7 @@ module.exports = {
   ENV_DISABLE,
   ENV_DO_NOT_TRACK,
   ENV_DEBUG,
+  ENV_NO_CACHE,
   FILE_OPTIN,
   FILE_OPTOUT,
   FILE_NOTICES,

@@ -6,8 +6,8 @@
 const fs = require('fs');
 const path = require('path');
 const {
-  TRUTHY, FALSY, ENV_DISABLE, ENV_DO_NOT_TRACK, ENV_DEBUG, FILE_DISABLE, FILE_CONFIG_DIR, FILE_CONFIG_FILE,
-  FILE_CACHE_DIR,
+  TRUTHY, FALSY, ENV_DISABLE, ENV_DO_NOT_TRACK, ENV_DEBUG, ENV_NO_CACHE, FILE_DISABLE, FILE_CONFIG_DIR,
+  FILE_CONFIG_FILE, FILE_CACHE_DIR,
 } = require('./_contract');
 
 /** True for 1/true/yes/y/on in any case; anything else (unset included) is false. */
@@ -44,6 +44,11 @@ function killSwitch(env = process.env) {
   return null;
 }
 
+/** Whether TELLY_NO_CACHE asks for every decision afresh: no cache of the client's read or written. */
+function noCache(env = process.env) {
+  return truthy(env[ENV_NO_CACHE]);
+}
+
 /** $XDG_CONFIG_HOME/telly_autoinst/config.toml: the same user config file as the Python client. */
 function userConfigPath(env = process.env) {
   let base = env.XDG_CONFIG_HOME;
@@ -75,4 +80,4 @@ function debug(message, err) {
   } catch (_) { /* stderr closed: nothing more to do */ }
 }
 
-module.exports = { TRUTHY, FALSY, truthy, homeDir, killSwitch, userConfigPath, cacheDir, debug };
+module.exports = { TRUTHY, FALSY, truthy, homeDir, killSwitch, noCache, userConfigPath, cacheDir, debug };

@@ -14,7 +14,7 @@
 const fs = require('fs');
 const path = require('path');
 const packages = require('./packages');
-const { cacheDir, debug } = require('./_env');
+const { cacheDir, debug, noCache } = require('./_env');
 const { readText, writeAtomic, secureDir } = require('./_files');
 
 const VERSION = 1;
@@ -107,7 +107,7 @@ function needsLoaderHooks(forced) {
   const roots = nodeModulesDirs(starts);
   if (!roots.length) return false;
   const key = JSON.stringify([VERSION, roots, forced]);
-  let base = cacheDir();
+  let base = noCache() ? null : cacheDir();
   // A cache directory another user owns could answer for this one: scanned on every start instead.
   if (base !== null && secureDir(base) !== null) base = null;
   const file = base && path.join(base, `node-index-${fnv(key)}.json`);

@@ -236,6 +236,24 @@ test('the loader hooks follow the installed packages: an ES module package insta
     [['later-esm', { 'later-esm.g': 1 }], ['only-cjs', { 'only-cjs.f': 1 }]]);
 });
 
+test('TELLY_NO_CACHE: the loader check neither reads nor writes its cache, and an ES module package is still counted', () => {
+  const app = tmpdir('app');
+  writeTree(app, {
+    'node_modules/esm-pkg/package.json': { name: 'esm-pkg', version: '1.0.0', type: 'module', exports: './index.js',
+      telly: { project_id: 'esm-pkg', endpoint: 'http://127.0.0.1:9' } },
+    'node_modules/esm-pkg/index.js': 'export function g() { return 2; }\n',
+    'app.mjs': "import { g } from 'esm-pkg'; g();\n",
+  });
+  const home = tmpdir('home');
+  const out = path.join(app, 'out');
+  const env = cleanEnv(home, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out, TELLY_NO_CACHE: '1' });
+  const run = node(['--import', REGISTER_MJS, 'app.mjs'], { cwd: app, env });
+  assert.strictEqual(run.status, 0, run.stderr);
+  assert.deepStrictEqual(reports(out).map((r) => r.stats), [{ 'esm-pkg.g': 1 }]);
+  const cache = path.join(home, '.cache', 'telly_autoinst');
+  assert.deepStrictEqual(fs.existsSync(cache) ? fs.readdirSync(cache).filter((n) => n.startsWith('node-index-')) : [], []);
+});
+
 test('an import cycle through a facade: bindings still in their temporal dead zone are filled in afterwards', () => {
   const { app, out, env } = setup({
     'node_modules/cyc/package.json': { name: 'cyc', version: '1.0.0', type: 'module', exports: { '.': './index.js', './sub': './sub.js' },
