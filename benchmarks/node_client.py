@@ -113,7 +113,8 @@ def _program(work, endpoint):
 
 def _exit_handoff(node, quick):
     """Wall time of a program that loads and calls a watched package, hook on vs. kill switch on:
-    what the exit path adds (report built, spooled, detached sender spawned; endpoint unreachable)."""
+    what loading the client, the first watched load and the exit add (the counts spooled, a
+    detached sender spawned when one is due; endpoint unreachable)."""
     with tempfile.TemporaryDirectory(prefix="telly-node-bench-") as work:
         _program(work, "http://127.0.0.1:9")
         base = {"PATH": "/usr/bin:/bin", "HOME": work, "CI": "false"}
@@ -136,7 +137,8 @@ def _exit_handoff(node, quick):
         f"medians of {rounds} interleaved runs: wall {ms['off']:.1f} ms off, {ms['on']:.1f} ms on; "
         f"CPU {cpu['off']:.0f} ms off, {cpu['on']:.0f} ms on (the detached sender's own CPU not included); "
         "includes loading the client, "
-        "wrapping, the report, the spool write and spawning the detached sender")
+        "the first watched load, wrapping, the counts written to the spool and, at most once a minute, "
+        "spawning the detached sender")
 
 
 def _child(node, work, runs, every_exit):
