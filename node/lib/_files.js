@@ -97,6 +97,13 @@ function token() {
   return randomBytes(8).toString('hex');
 }
 
+/** FNV-1a, 64 bits, as 16 hex digits: a stable file name for a cache key, without loading crypto at start-up. */
+function keyHash(text) {
+  let hash = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) hash = ((hash ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return hash.toString(16).padStart(16, '0');
+}
+
 /** A random UUID (version 4) as 32 hex digits, the form a report_id takes. */
 function uuid4Hex() {
   const bytes = randomBytes(16);
@@ -286,5 +293,5 @@ function withLock(file, fn, { waitMs = 2000, staleAfterMs = 10000 } = {}) {
 
 module.exports = {
   NotRegular, readRegular, readText, createExclusive, writeAtomic, appendLine, secureDir, tryLock, withLock,
-  uuid4Hex,
+  uuid4Hex, keyHash,
 };

@@ -190,7 +190,7 @@ async function show({ json }) {
     const project = discovery.resolveProject(root, { userConfig: settings.readUserConfig(), process: processSettings });
     const decision = consent.decide(project, processSettings, { showNotice: false });
     envelopes.push({ project_id: project.project_id, would_send: decision.send, why: decision.reason,
-      endpoint: settings.collectorUrl(project, processSettings), report: fromCaptured(capture(project, {}, { trigger: 'manual',
+      endpoint: discovery.collectorUrl(project, processSettings), report: fromCaptured(capture(project, {}, { trigger: 'manual',
         saltType: processSettings.salt_type, plaintextAccepted: processSettings.accept_level2_plaintext })) });
   }
   let directory = spool.defaultDir(processSettings.spool_dir);

@@ -93,7 +93,7 @@ async function distributionOf(pkg, project, processSettings, missing) {
   return {
     distribution: pkg.name, version: pkg.version, project_id: project.project_id, packages: [pkg.name],
     source: project.source, engine: engineName(formats), engine_note: null, mode: project.mode,
-    endpoint: settings.collectorUrl(project, processSettings),
+    endpoint: require('./discovery').collectorUrl(project, processSettings),
     modules: [...new Set(entries.map((e) => e.subpath))], problems, keys,
     engines: Object.fromEntries(keys.map((key) => [key, engineName(engines.get(key))])),
     not_counted: [...skipped.keys()].sort().map((key) => ({ key, why: skipped.get(key) })),

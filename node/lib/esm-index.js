@@ -15,18 +15,11 @@ const fs = require('fs');
 const path = require('path');
 const packages = require('./packages');
 const { cacheDir, debug, noCache } = require('./_env');
-const { readText, writeAtomic, secureDir } = require('./_files');
+const { readText, writeAtomic, secureDir, keyHash } = require('./_files');
 
 const VERSION = 1;
 const NM = `${path.sep}node_modules${path.sep}`;
 const INDEX_MAX = 4 << 20;
-
-/** FNV-1a, 52 bits: a stable file name for a key without loading crypto at start-up. */
-function fnv(text) {
-  let hash = 0xcbf29ce484222325n;
-  for (let i = 0; i < text.length; i++) hash = ((hash ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n) & 0xffffffffffffffffn;
-  return hash.toString(16).padStart(16, '0');
-}
 
 function nodeModulesDirs(starts) {
   const dirs = [];
@@ -110,7 +103,7 @@ function needsLoaderHooks(forced) {
   let base = noCache() ? null : cacheDir();
   // A cache directory another user owns could answer for this one: scanned on every start instead.
   if (base !== null && secureDir(base) !== null) base = null;
-  const file = base && path.join(base, `node-index-${fnv(key)}.json`);
+  const file = base && path.join(base, `node-index-${keyHash(key)}.json`);
   if (file) {
     try {
       const cached = JSON.parse(readText(file, INDEX_MAX, { nofollow: true }));

@@ -94,7 +94,7 @@ function flushAll(trigger, exitSignal) {
     const captured = capture(project, stats, { trigger, exitSignal, saltType: processSettings.salt_type,
       plaintextAccepted: processSettings.accept_level2_plaintext,
       engine: control.engineOf(project) });
-    const url = require('./settings').collectorUrl(project, processSettings);
+    const url = discovery.collectorUrl(project, processSettings);
     const optin = processSettings.optin_only || project.mode === 'optin';
     let result = null;
     let reason;

@@ -206,11 +206,6 @@ function processSettings(env = process.env, userConfig = readUserConfig(env)) {
   return Object.freeze(values);
 }
 
-/** The collector base URL: TELLY_HTTP_SERVER, else `endpoint`, else the region's endpoint. */
-function collectorUrl(project, process_) {
-  return process_.http_server || project.endpoint || project.endpoints[project.region] || null;
-}
-
 /**
  * Layer defaults, the package's table, the user's config and the environment for one project.
  * ``packageTable`` is the raw "telly" field, or a ready table for a forced package.
@@ -238,5 +233,5 @@ function projectSettings(packageTable, source, { name = null, version = null, ro
 }
 
 module.exports = {
-  ConfigError, SETTINGS, processSettings, projectSettings, readUserConfig, collectorUrl, parsePackageTable,
+  ConfigError, SETTINGS, processSettings, projectSettings, readUserConfig, parsePackageTable,
 };

@@ -36,7 +36,7 @@ j = project_settings({"project_id": "p-1", "region": "us", "level2": True}, "pkg
 print(json.dumps({"timer": p.timer, "interval": p.timer_interval_sec, "force": list(p.force_packages),
                   "region": j.region, "level2": j.level2, "url": j.collector_url(p)}))`, { env }));
   assert.deepStrictEqual({ timer: proc.timer, interval: proc.timer_interval_sec, force: proc.force_packages,
-    region: project.region, level2: project.level2, url: settings.collectorUrl(project, proc) }, expected);
+    region: project.region, level2: project.level2, url: require('../lib/discovery').collectorUrl(project, proc) }, expected);
   assert.deepStrictEqual(expected, { timer: true, interval: 60, force: ['a', 'b'], region: 'eu', level2: false, url: 'https://eu.example' });
 });
 
