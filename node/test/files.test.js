@@ -217,3 +217,24 @@ test('uuid4Hex: a version 4 UUID of kernel random bytes, as 32 hex digits (the r
   assert.strictEqual(ids.size, 200);
   for (const id of ids) assert.match(id, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
 });
+
+test('uuid4Hex without /dev/urandom (a chroot, a sandbox): Node\'s crypto gives the bytes, and TELLY_DEBUG says so', () => {
+  const code = `
+    const fs = require('fs');
+    const open = fs.openSync;
+    fs.openSync = function (file) {
+      if (file === '/dev/urandom') { const err = new Error('no such device'); err.code = 'ENOENT'; throw err; }
+      return open.apply(this, arguments);
+    };
+    const { uuid4Hex } = require(${JSON.stringify(path.join(NODE_DIR, 'lib', '_files.js'))});
+    const ids = [uuid4Hex(), uuid4Hex()];
+    process.stdout.write(JSON.stringify({ ids }));
+  `;
+  const done = childProcess.spawnSync(process.execPath, ['-e', code], {
+    env: cleanEnv(tmpdir('home'), { TELLY_DEBUG: '1' }), encoding: 'utf8' });
+  assert.strictEqual(done.status, 0, done.stderr);
+  const { ids } = JSON.parse(done.stdout);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/);
+  assert.notStrictEqual(ids[0], ids[1]);
+  assert.match(done.stderr, /\/dev\/urandom is not readable; using crypto/);
+});
