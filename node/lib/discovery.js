@@ -29,10 +29,9 @@ const { readText, writeAtomic, secureDir, keyHash } = require('./_files');
 // The file is the client's own, read as data: from the private cache directory, never through a
 // link, and used only when it has the shape of settings. One per environment (the variables of the
 // key), so programs run with other TELLY_* variables do not take turns rewriting one file.
-// TELLY_NO_CACHE turns it off; purge removes it with the rest of the cache.
-
-// It lives here rather than in a module of its own: Node takes about half a millisecond to load a
-// file, about what the warm state saves at a start.
+// TELLY_NO_CACHE turns it off; purge removes it with the rest of the cache. It lives here rather
+// than in a module of its own: Node takes about half a millisecond to load a file, about what the
+// warm state saves at a start (docs/decisions/0027-node-warm-settings.md).
 
 const FORMAT = 1;
 const MAX_BYTES = 1 << 20;
@@ -106,7 +105,6 @@ function keep() {
     debug('the warm state cannot be kept', err); // a read-only cache: settings are layered at every start
   }
 }
-
 
 // settings.js (and what it loads for a config file or a "telly" field) is loaded only where the
 // warm state holds nothing: a start that finds its settings there never loads it.
