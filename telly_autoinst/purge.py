@@ -40,13 +40,14 @@ def _directories():
 
 
 def refusals():
-    """``[(directory, why)]`` for each of the client's directories that it does not use."""
-    found = []
+    """``[(directory, why)]`` for each of the client's directories that it does not use, each reason
+    once: a refused root above the cache refuses the code cache and the spool under it too."""
+    found: dict = {}  # reason -> the first directory refused for it
     for directory in dict.fromkeys(_directories()):
         reason = use_refusal(directory)
         if reason is not None:
-            found.append((directory, reason))
-    return found
+            found.setdefault(reason, directory)
+    return [(directory, reason) for reason, directory in found.items()]
 
 
 def _temporary_files():

@@ -136,6 +136,8 @@ def test_a_cache_root_of_another_user_is_refused_by_status_debug_and_the_gate(ho
     assert f"belongs to uid {NOBODY}, not to this user" in capsys.readouterr().err
     text, _ = cli._status(type("Args", (), {"json": False})())
     assert f"refused:      {root}: belongs to uid {NOBODY}" in text
+    # Once: the code cache and the spool under it are refused for the same reason, not said again.
+    assert text.count("refused:") == 1, text
     assert os.listdir(root) == []
 
 
