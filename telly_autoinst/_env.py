@@ -1,4 +1,12 @@
-"""Environment switches that must be readable at interpreter start, and how this process runs (CI, a terminal).
+"""Environment switches that must be readable at interpreter start, how this process runs (CI, a
+terminal), and what TELLY_DEBUG prints.
+
+TELLY_DEBUG is the one place that prints what the client swallowed or decided, on stderr. It is
+read straight from the environment at every call, never from the settings: a broken config file
+must not switch off the tool meant to diagnose it, and the start-up path must not pay for
+settings. Every ``except`` that keeps the host program running calls :func:`swallowed`; every
+consent decision calls :func:`note`. (It lives here, not in a module of its own: each module the
+warm path imports costs about 0.3M instructions, whatever it holds.)
 
 Standard library only. How the process runs is what consent and a report read from the process
 itself rather than from files (the machine's facts are ``facts``', which only a report needs): a
@@ -184,3 +192,33 @@ def interactive():
         return sys.stderr is not None and sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+# -- TELLY_DEBUG ------------------------------------------------------------------------------------
+
+
+def debugging():
+    """Whether TELLY_DEBUG is truthy in the environment right now."""
+    return truthy(variable(ENV_DEBUG))
+
+
+def note(message):
+    """Print one line when TELLY_DEBUG is on; never raises."""
+    if debugging():
+        try:
+            sys.stderr.write(f"telly_autoinst: {message}\n")
+            sys.stderr.flush()
+        except Exception:  # a closed or broken stderr: nowhere left to say it
+            pass
+
+
+def swallowed(where):
+    """Call from an ``except`` block that swallows an error: with TELLY_DEBUG, print where and the traceback."""
+    if debugging():
+        try:
+            import traceback
+
+            sys.stderr.write(f"telly_autoinst: {where}, error swallowed:\n{traceback.format_exc()}")
+            sys.stderr.flush()
+        except Exception:
+            pass

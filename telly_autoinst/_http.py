@@ -11,7 +11,7 @@ restored it, changing every socket of the host program).
 import os
 import time
 
-from . import _debug
+from . import _env
 
 # The collector's answer carries nothing we need beyond its status and headers: its body is
 # never read, so an endless or trickling body costs neither memory nor time.
@@ -55,7 +55,7 @@ def retry_after(value):
         when = parsedate_to_datetime(value)
         seconds = when.timestamp() - time.time()
     except Exception:  # TypeError, ValueError, IndexError, OverflowError across versions
-        _debug.note(f"ignoring malformed Retry-After header {value[:64]!r}")
+        _env.note(f"ignoring malformed Retry-After header {value[:64]!r}")
         return None
     return min(max(0.0, seconds), float(_MAX_RETRY_AFTER_SEC))
 

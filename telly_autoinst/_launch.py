@@ -7,7 +7,7 @@ every watched run's activation.
 import os
 import sys
 
-from . import _debug
+from . import _env
 
 
 def start(directory, timeout):
@@ -52,7 +52,7 @@ def _start(argv, env):
         try:
             return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
         except (OSError, NotImplementedError, TypeError):  # e.g. no POSIX_SPAWN_SETSID in this libc
-            _debug.swallowed("starting the sender with posix_spawn")
+            _env.swallowed("starting the sender with posix_spawn")
     import subprocess
 
     class _DetachedPopen(subprocess.Popen):

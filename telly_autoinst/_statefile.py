@@ -22,6 +22,8 @@ reads the index through this module.
 import os
 import stat
 
+from ._env import note
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | _CLOEXEC
@@ -76,7 +78,7 @@ def read_bytes(path, cap, owner=None, tighten=False):
             try:
                 os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o700)
             except OSError:
-                _note(f"{path} could not be made private")
+                note(f"{path} could not be made private")
         if info.st_size > cap:
             raise NotRegular(f"{path} is larger than {cap} bytes")
         chunks = []
@@ -97,12 +99,6 @@ def read_bytes(path, cap, owner=None, tighten=False):
 def read_text(path, cap, errors="strict", owner=None, tighten=False):
     """:func:`read_bytes` decoded as UTF-8 (UnicodeDecodeError is a ValueError)."""
     return read_bytes(path, cap, owner, tighten).decode("utf-8", errors)
-
-
-def _note(message):
-    from ._debug import note  # only when there is something to say: not on every start
-
-    note(message)
 
 
 def dir_refusal(path):
@@ -127,7 +123,7 @@ def _check_dir(path):
     reason = _dir_refusal(path, info)
     _dirs[path] = reason
     if reason is not None:
-        _note(f"not using {reason}")
+        note(f"not using {reason}")
     return reason
 
 
@@ -139,7 +135,7 @@ def use_refusal(path):
     reason = _parent_refusal(_missing(path)[1])
     if reason is not None and _dirs.get(path) != reason:
         _dirs[path] = reason
-        _note(f"not using {reason}")
+        note(f"not using {reason}")
     return reason
 
 

@@ -35,7 +35,7 @@ def wake(gate):
         try:
             watched = _watched_names()
         except Exception:  # a failed wake leaves the program as it is, counting nothing
-            from ._debug import swallowed
+            from ._env import swallowed
 
             swallowed("reading the index of watched packages")
             watched = frozenset()
@@ -83,6 +83,6 @@ def _adopt_loaded(watched):
 
             on_module_loaded(module)
         except Exception:
-            from ._debug import swallowed
+            from ._env import swallowed
 
             swallowed(f"instrumenting {name}")

@@ -23,7 +23,7 @@ import functools
 import os
 import sys
 
-from . import _debug, _lockfile
+from . import _env, _lockfile
 from ._contract import (
     FILE_DISABLE,
     FILE_LEGACY,
@@ -77,7 +77,7 @@ def _read_ids(name):
     except FileNotFoundError:
         return []
     except (NotRegular, OSError):
-        _debug.swallowed(f"reading {path} (treated as an empty list)")
+        _env.swallowed(f"reading {path} (treated as an empty list)")
         return []
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
@@ -143,20 +143,20 @@ def _notice(project):
         # Record first: if it cannot be recorded it would be shown on every run, so stay quiet and send nothing.
         _edit(FILE_NOTICES, add=(project_id,), wait=LOCK_LISTS_WAIT_HOST_SEC)
     except OSError:
-        _debug.swallowed(f"recording the first-run notice of {project_id}")
+        _env.swallowed(f"recording the first-run notice of {project_id}")
         return False
     try:
         sys.stderr.write(first_run_notice(project))
         sys.stderr.flush()
     except Exception:
-        _debug.swallowed("printing the first-run notice")
+        _env.swallowed("printing the first-run notice")
     return True
 
 
 def decide(project, process, environ=None, show_notice=True):
     """The Decision for one project in this process (see the module docstring for the order)."""
     decision = _decide(project, process, environ, show_notice)
-    _debug.note(f"consent for {project.project_id}: {'send' if decision.send else 'do not send'} ({decision.reason})")
+    _env.note(f"consent for {project.project_id}: {'send' if decision.send else 'do not send'} ({decision.reason})")
     return decision
 
 
@@ -311,7 +311,7 @@ def watched_packages():
         by_module, _errors = discovery.resolve(discovery.scan(), forced, user_config=user_config)
         found = list({id(project): project for project in by_module.values()}.values())
     except Exception:  # a malformed table is reported by --dry-run; status still lists the rest
-        _debug.swallowed("finding the watched projects")
+        _env.swallowed("finding the watched projects")
     return found
 
 

@@ -20,7 +20,7 @@ import marshal
 import os
 import sys
 
-from . import _debug, index
+from . import _env, index
 from ._contract import FORCED_SOURCE
 from ._record import record
 from .errors import ConfigError
@@ -204,7 +204,7 @@ def _provided_modules(dist, checkout):
     try:
         files = [entry.parts for entry in dist.files or ()]
     except Exception:
-        _debug.swallowed(f"reading the RECORD of {dist}")
+        _env.swallowed(f"reading the RECORD of {dist}")
         files = []
     regular = {parts[:-1] for parts in files if parts and parts[-1] == "__init__.py"}
     for parts in files:
@@ -282,7 +282,7 @@ def _scan(path=None):
         try:
             name = dist.metadata["Name"]
         except Exception:
-            _debug.swallowed(f"reading the metadata of {dist}")
+            _env.swallowed(f"reading the metadata of {dist}")
             continue
         if not name or normalize(name) in seen:
             continue
@@ -317,7 +317,7 @@ def rebuild_index():
         # (bootstrap), and writing them here would keep watching them after the variable is gone.
         user_forced = process_settings(environ={}, user_config=read_user_config()).force_packages
     except ConfigError:
-        _debug.swallowed("reading force_packages from the user config")
+        _env.swallowed("reading force_packages from the user config")
         user_forced = ()
     watched = set(user_forced)
     for declaration in declarations:
@@ -335,7 +335,7 @@ def rebuild_index():
     try:
         written = index.write(stamps, watched, payload)
     except OSError:  # a read-only home, a full disk, a refused directory: counting goes on
-        _debug.swallowed("writing the index of watched packages")
+        _env.swallowed("writing the index of watched packages")
         written = None
     # Not on disk (TELLY_NO_CACHE, or it could not be written): the first watched import must
     # not scan a second time.

@@ -30,7 +30,7 @@ from _frozen_importlib import BuiltinImporter, FrozenImporter
 from _frozen_importlib_external import ExtensionFileLoader
 from _thread import RLock, get_ident  # not threading: see counters
 
-from . import _debug
+from . import _env
 from .engines._base import restore_loader
 
 
@@ -89,7 +89,7 @@ def chain(loader, on_loaded):
         try:
             on_loaded(module)
         except Exception:
-            _debug.swallowed(f"instrumenting {getattr(module, '__name__', '?')}")
+            _env.swallowed(f"instrumenting {getattr(module, '__name__', '?')}")
 
     if hasattr(loader, "exec_module"):
         return _ChainedLoader(loader, guarded)
@@ -127,7 +127,7 @@ class WatchFinder:
         try:
             loader = self._on_found(spec)
         except Exception:  # the host's import goes on with the real loader
-            _debug.swallowed(f"finding {fullname}")
+            _env.swallowed(f"finding {fullname}")
             loader = None
         if loader is not None:
             spec.loader = loader
@@ -226,9 +226,9 @@ def _warm_state():
         projects = [ProjectSettings(*values) for values in state["projects"]]
         by_module = {module: projects[i] for module, i in state["modules"]}
         for error in state["errors"]:  # as the full path says it (TELLY_DEBUG)
-            _debug.note(f"ignoring a package's settings: {error}")
+            _env.note(f"ignoring a package's settings: {error}")
     except Exception:  # a state of another shape: the full path decides
-        _debug.swallowed("reading the warm state")
+        _env.swallowed("reading the warm state")
         return None
     _warm = (current, state)
     return process, by_module
@@ -250,7 +250,7 @@ def _full_state():
     forced = set(process.force_packages)
     by_module, errors = discovery.resolve(declarations, sorted(forced), user_config=user_config)
     for error in errors:  # at run time a malformed table is skipped; --dry-run shows the same
-        _debug.note(f"ignoring a package's settings: {error}")
+        _env.note(f"ignoring a package's settings: {error}")
     current = warmstate.key_since(early, settings_files)
     if current is not None:
         projects = list({id(p): p for p in by_module.values()}.values())
@@ -311,7 +311,7 @@ def _engine(name):
 
     engine, note = make_engine(name)
     if note:
-        _debug.note(note)
+        _env.note(note)
     return engine
 
 
@@ -334,7 +334,7 @@ def _verdict(project):
     if warm is not None:
         verdict = warm[1]["verdicts"].get(project_id)
         if verdict is not None:
-            _debug.note(f"consent for {project_id}: {'send' if verdict[0] else 'do not send'} ({verdict[1]}; "
+            _env.note(f"consent for {project_id}: {'send' if verdict[0] else 'do not send'} ({verdict[1]}; "
                         "from the warm state)")
             return verdict[0]
     from .consent import allows_counting, decide
@@ -361,7 +361,7 @@ def _decide_at_send(project):
             from ._env import kill_switch
 
             if kill_switch() is None and warmstate.key(warm[1]["settings_files"]) == warm[0]:
-                _debug.note(f"consent for {project.project_id} at send: unchanged since the run began")
+                _env.note(f"consent for {project.project_id} at send: unchanged since the run began")
                 return verdict[0]
     from .consent import decide
 

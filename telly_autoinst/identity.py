@@ -11,7 +11,7 @@ import functools
 import getpass
 import os
 
-from . import _debug
+from . import _env
 from ._contract import FILE_SALT
 from ._env import home_dir
 from ._statefile import USER, read_text, tmp_name
@@ -91,9 +91,9 @@ def salt(salt_type="random_uuid4"):
                 try:
                     return _create_salt(path), "random_uuid4"
                 except (OSError, UnicodeDecodeError):
-                    _debug.swallowed(f"creating {path}; the machine id is the salt instead")
+                    _env.swallowed(f"creating {path}; the machine id is the salt instead")
             except (OSError, UnicodeDecodeError):
-                _debug.swallowed(f"reading {path}; the machine id is the salt instead")
+                _env.swallowed(f"reading {path}; the machine id is the salt instead")
     return _machine_id(), "machine_id"
 
 

@@ -58,7 +58,7 @@ import sys
 import time
 from _thread import allocate_lock, get_ident  # not threading: see counters
 
-from . import __version__, _debug
+from . import __version__, _env
 from ._statefile import private_dir, try_lock, write_atomic
 
 # Names for annotations only: never imported at run time (typing would cost an import).
@@ -144,7 +144,7 @@ def flush(trigger="manual", exit_signal=None):
     try:
         return _flush(trigger, exit_signal)
     except Exception:
-        _debug.swallowed("flush")
+        _env.swallowed("flush")
         return 0
     finally:
         _owner = None
@@ -221,7 +221,7 @@ def _hand_over(project, stats, trigger, exit_signal, made):
             reason = hand_off(made["spool"], url, project_id, captured, optin=optin, timeout=process.http_timeout)
             delivered, retry = reason is None, False
     except Exception as exc:  # the transport boundary: a bug there must not lose the rest
-        _debug.swallowed(f"delivering the report of {project_id}")
+        _env.swallowed(f"delivering the report of {project_id}")
         delivered, retry, reason = False, False, f"transport-error:{type(exc).__name__}"
     if delivered:
         return 1
@@ -282,13 +282,13 @@ def _install_signals():
     # signal.signal only works on the main thread; a package first imported from another
     # thread gets atexit and the timer, not signals.
     if not _on_main_thread():
-        _debug.note("no signal handler: the first watched import ran outside the main thread")
+        _env.note("no signal handler: the first watched import ran outside the main thread")
         return
     for signum in SIGNALS:
         try:
             current = _signal.getsignal(signum)
         except (ValueError, OSError):
-            _debug.swallowed(f"reading the handler of signal {signum}")
+            _env.swallowed(f"reading the handler of signal {signum}")
             continue
         # None: installed from C (we cannot chain to it). SIG_IGN: the host wants it ignored.
         if current is None or _is_handler(current, _signal.SIG_IGN) or current is _on_signal:
@@ -298,7 +298,7 @@ def _install_signals():
         try:
             _signal.signal(signum, _on_signal)
         except (ValueError, OSError):
-            _debug.swallowed(f"installing a handler for signal {signum}")
+            _env.swallowed(f"installing a handler for signal {signum}")
             continue
         _previous[signum] = current
 
@@ -318,7 +318,7 @@ def _on_signal(signum, frame):
         try:
             flush(trigger="signal", exit_signal=int(signum))
         except Exception:
-            _debug.swallowed("the signal flush")
+            _env.swallowed("the signal flush")
     if callable(previous):
         return previous(signum, frame)
     # Default action: put it back and re-raise, so the process dies of this signal as it would have.
@@ -388,7 +388,7 @@ def _wrap_multiprocessing_exit():
         try:
             flush(trigger=_exit_trigger())
         except Exception:
-            _debug.swallowed("the multiprocessing worker's flush")
+            _env.swallowed("the multiprocessing worker's flush")
         return original(*args, **kwargs)
 
     _exit_function._telly_wrapped = True  # type: ignore[attr-defined]
@@ -409,7 +409,7 @@ def _swap_handlers(ours):
             elif ours and (current is previous or _is_handler(current, previous)):
                 _signal.signal(signum, _on_signal)
         except (ValueError, OSError):
-            _debug.swallowed(f"swapping the handler of signal {signum} around fork")
+            _env.swallowed(f"swapping the handler of signal {signum} around fork")
             continue
 
 

@@ -5,7 +5,7 @@ Kept out of ``pipeline``, which every watched run imports: a warm run would load
 
 import json
 
-from . import _debug, consent, spool
+from . import _env, consent, spool
 from ._http import reports_url
 from .pipeline import capture, default_dir
 from .report import assemble
@@ -46,6 +46,6 @@ def preview(environ=None):
             queued.append({"file": name, "url": header["url"], "attempts": header["attempts"],
                            "report": json.loads(body)})
         except (OSError, ValueError):
-            _debug.swallowed(f"reading spool entry {name}")
+            _env.swallowed(f"reading spool entry {name}")
             continue
     return {"projects": envelopes, "queued": queued, "spool": directory}

@@ -32,7 +32,7 @@ touches argument values and never changes an object.
 
 from types import BuiltinFunctionType, FunctionType
 
-from . import _debug
+from . import _env
 from .engines._base import ABSENT, in_package, make_target, package_init_owner, unwrapped
 
 # Names for annotations only: never imported at run time (typing would cost an import).
@@ -76,7 +76,7 @@ def select(module, project):
                 if key not in found:
                     found[key] = make_target((key, "function", module, name, obj, None))
         except Exception:  # a hostile object (broken __module__, proxy) is simply not counted
-            _debug.swallowed(f"selecting {modname}.{name}")
+            _env.swallowed(f"selecting {modname}.{name}")
             continue
     if tuple(project.include) == ("*",) and not project.exclude:  # the default: no pattern to test
         return list(found.values())
@@ -107,7 +107,7 @@ def uncounted(module, project):
                     obj.__module__ is None or in_package(obj.__module__, roots)):  # the package's own
                 found.setdefault(f"{modname}.{name}", "it is a C function: there is no Python code to count in")
         except Exception:  # as in select: what cannot be inspected safely is left out
-            _debug.swallowed(f"listing what {modname}.{name} leaves uncounted")
+            _env.swallowed(f"listing what {modname}.{name} leaves uncounted")
     return [(key, why) for key, why in found.items() if _wanted(key, project)]
 
 
@@ -194,7 +194,7 @@ def _select_class(cls, modname, roots, found):
                 if method_key not in found:
                     found[method_key] = make_target((method_key, kind, cls, name, value, None))
         except Exception:  # same as above: skip what cannot be inspected safely
-            _debug.swallowed(f"selecting the methods of {modname}.{getattr(cls, '__qualname__', cls)}")
+            _env.swallowed(f"selecting the methods of {modname}.{getattr(cls, '__qualname__', cls)}")
             continue
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from . import _debug, spool
+from . import _env, spool
 from ._contract import RETRY_ATTEMPTS_PER_RUN as ATTEMPTS_PER_RUN
 from ._contract import RETRY_BACKOFF_BASE_SEC as BACKOFF_BASE_SEC
 from ._contract import RETRY_MAX_ATTEMPTS as MAX_ATTEMPTS
@@ -54,7 +54,7 @@ class _Consent:
         except ConfigError:
             # A broken user config must not make the sender more permissive than the
             # environment alone: TELLY_OPTIN still counts.
-            _debug.swallowed("the sender reading the user config")
+            _env.swallowed("the sender reading the user config")
             self._user_config = {}
             self._process = process_settings(user_config={})
 
@@ -83,12 +83,12 @@ class _Consent:
                                     default_packages=("-",), user_config=self._user_config)
             level2 = live.level2
         except ConfigError:
-            _debug.swallowed(f"the sender reading the user's Level II settings for {project_id}")
+            _env.swallowed(f"the sender reading the user's Level II settings for {project_id}")
             level2 = False
         limited = dict(captured)
         limited["level2"] = captured["level2"] and level2
         if limited.get("plaintext_accepted") is True and not (level2 and self._process.accept_level2_plaintext):
-            _debug.note(f"queued counts for {project_id!r} ask for Level II in plain text, which this user's "
+            _env.note(f"queued counts for {project_id!r} ask for Level II in plain text, which this user's "
                         "environment and config do not accept now: sent without it")
             limited["plaintext_accepted"] = False
         return limited
@@ -113,13 +113,13 @@ def _build(directory, name, consent):
     except FileNotFoundError:
         return None, False
     except (OSError, ValueError) as exc:
-        _debug.note(f"spool entry {name} is corrupt: {exc}")
+        _env.note(f"spool entry {name} is corrupt: {exc}")
         _drop(directory, name, "spool-corrupt", None)
         return None, True
     project_id = entry["project_id"]
     refusal = consent.refusal(entry)
     if refusal is not None:
-        _debug.note(f"queued counts {name} for {project_id!r} not sent: {refusal}")
+        _env.note(f"queued counts {name} for {project_id!r} not sent: {refusal}")
         _drop(directory, name, "opted-out", project_id)
         return None, True
     from .report import assemble, encode
@@ -127,18 +127,18 @@ def _build(directory, name, consent):
     try:
         body = encode(assemble(consent.limit(entry["captured"])))
     except ValueError as exc:
-        _debug.note(f"spool entry {name} is corrupt: {exc}")
+        _env.note(f"spool entry {name} is corrupt: {exc}")
         _drop(directory, name, "spool-corrupt", project_id)
         return None, True
     except Exception as exc:  # a bug in building must not wedge the queue behind this entry
-        _debug.swallowed(f"building the report of {name}")
+        _env.swallowed(f"building the report of {name}")
         _drop(directory, name, f"build-error:{type(exc).__name__}", project_id)
         return None, True
     try:
         return spool.replace_counts(directory, name, reports_url(entry["url"]), project_id, body,
                                     optin=entry["optin"]), False
     except OSError:  # e.g. a full disk: the counts stay queued for a later run
-        _debug.swallowed(f"queueing the report built from {name}")
+        _env.swallowed(f"queueing the report built from {name}")
         return None, False
 
 
@@ -174,7 +174,7 @@ def _merge(directory):
         try:
             spool.merge_counts(directory, [name for name, _entry in members], entry)
         except OSError:  # e.g. a full disk: the entries stay as they are, each built on its own
-            _debug.swallowed("merging queued counts")
+            _env.swallowed("merging queued counts")
 
 
 def _attempt(directory, name, header, body, timeout, sleep, deadline):
@@ -252,12 +252,12 @@ def drain(directory, timeout=REQUEST_TIMEOUT_SEC, sleep=time.sleep, deadline=Non
                 continue
             except (OSError, ValueError) as exc:
                 # One bad entry must never wedge the queue: record it, drop it, go on.
-                _debug.note(f"spool entry {name} is corrupt: {exc}")
+                _env.note(f"spool entry {name} is corrupt: {exc}")
                 _drop(directory, name, "spool-corrupt", None)
                 continue
             refusal = consent.refusal(header)
             if refusal is not None:
-                _debug.note(f"queued report {name} for {header.get('project_id')!r} not sent: {refusal}")
+                _env.note(f"queued report {name} for {header.get('project_id')!r} not sent: {refusal}")
                 _drop(directory, name, "opted-out", header.get("project_id"))
                 done += 1
                 continue
@@ -337,7 +337,7 @@ def main(argv=None, detached=False):
                 if left <= 0 or not _queued_since(directory, started) or time.monotonic() > deadline:
                     break
     except (Exception, _DeadlineExceeded):
-        _debug.swallowed("the sender")
+        _env.swallowed("the sender")
     return 0
 
 

@@ -32,7 +32,7 @@ import collections
 import os
 import time
 
-from . import _debug
+from . import _env
 from ._contract import (
     FILE_COUNTS_MAGIC,
     FILE_NODE_COUNTS_SUFFIX,
@@ -79,14 +79,14 @@ def _field(value):
 def record_loss(reason, project_id=None, spool_dir=None):
     """Remember that a report was lost and why: in memory, in the spool's losses.log, and on stderr with TELLY_DEBUG."""
     LOSSES.append((reason, project_id))
-    _debug.note(f"report for {_field(project_id)} lost: {_field(reason)}")
+    _env.note(f"report for {_field(project_id)} lost: {_field(reason)}")
     if spool_dir:
         path = os.path.join(spool_dir, _LOSS_LOG)
         try:
             private_dir(spool_dir)
             append(path, f"{int(time.time())} {_field(reason)} {_field(project_id)}\n", _LOSS_LOG_MAX)
         except OSError:
-            _debug.swallowed(f"writing {path}")
+            _env.swallowed(f"writing {path}")
 
 
 def _header_line(header):
@@ -150,7 +150,7 @@ def stamp_sender(directory):
         finally:
             os.close(fd)
     except OSError:  # at worst the next host starts a sender of its own
-        _debug.swallowed(f"stamping {path}")
+        _env.swallowed(f"stamping {path}")
 
 
 def read(directory, name):

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from . import _debug, spool
+from . import _env, spool
 from ._http import Outcome, post, reports_url
 from ._statefile import write_atomic
 from .report import assemble, encode
@@ -39,7 +39,7 @@ def _show(body):
             sys.stderr.write(body.decode("ascii"))
             sys.stderr.flush()
     except Exception:
-        _debug.swallowed("TELLY_SHOW_ME printing")
+        _env.swallowed("TELLY_SHOW_ME printing")
 
 
 class FileTransport:

@@ -102,10 +102,10 @@ def key_since(early, settings_files):
     same_files = current[2][:len(early[2])]
     if current[:2] == early[:2] and current[3:] == early[3:] and same_files == early[2]:
         return current
-    from . import _debug
+    from . import _env
 
-    if _debug.enabled():
-        _debug.note("the warm state is not kept: "
+    if _env.debugging():
+        _env.note("the warm state is not kept: "
                     f"{_difference(early, (*current[:2], same_files, *current[3:]))} while this run read it")
     return None
 
@@ -142,10 +142,10 @@ def load():
     stored_key, state = stored
     current = key(state.get("settings_files", ()))
     if current != stored_key:
-        from . import _debug
+        from . import _env
 
-        if _debug.enabled():
-            _debug.note(f"the warm state is stale ({_difference(stored_key, current)}): deciding again")
+        if _env.debugging():
+            _env.note(f"the warm state is stale ({_difference(stored_key, current)}): deciding again")
         return None
     return current, state
 
@@ -177,7 +177,7 @@ def store(current, state):
         payload = marshal.dumps((current, state))
         write_atomic(name, crc32(payload).to_bytes(4, "little") + payload)
     except (OSError, ValueError):  # ValueError: a value marshal cannot keep; the next run decides again
-        from ._debug import swallowed
+        from ._env import swallowed
 
         swallowed("writing the warm state")
 
@@ -198,7 +198,7 @@ def invalidate():
             except FileNotFoundError:
                 continue
             except OSError:  # the stamps still tell the next run that consent changed
-                from ._debug import swallowed
+                from ._env import swallowed
 
                 swallowed(f"removing the warm state {entry}")
 

@@ -109,7 +109,7 @@ def _imported_names(path):
 
 # Loaded by the first watched import (default engine) and the exit hand-off: each module-level
 # `from __future__ import annotations` there imported the __future__ module (issue 8).
-WATCHED_IMPORT_AND_EXIT = ["finder.py", "settings.py", "discovery.py", "_record.py", "errors.py", "_debug.py",
+WATCHED_IMPORT_AND_EXIT = ["finder.py", "settings.py", "discovery.py", "_record.py", "errors.py", "_env.py",
                            "consent.py", "facts.py", "counters.py", "selection.py", "engines/__init__.py",
                            "engines/_base.py", "engines/rewrite.py",
                            "pipeline.py", "_launch.py", "_statefile.py", "spool.py",

@@ -32,7 +32,7 @@ import sys
 import threading
 import types
 
-from .. import _debug, counters
+from .. import _env, counters
 from ..selection import select
 from ._base import Engine, Instantiations, record, renew_lock_after_fork
 
@@ -91,7 +91,7 @@ def _observe_init(code, cached, resolve, getframe=sys._getframe):
             if entry[0] is code:
                 entry[1]()
         except Exception:  # an exception here would be raised inside the host's __init__
-            _debug.swallowed("observing an instantiation")
+            _env.swallowed("observing an instantiation")
 
     return observe
 
@@ -131,7 +131,7 @@ class MonitoringEngine(Engine):
                     if self._watch(target, project):
                         done.append(target.key)
                 except Exception:  # one target that cannot be watched is skipped, not the module
-                    _debug.swallowed(f"watching {target.key}")
+                    _env.swallowed(f"watching {target.key}")
                     continue
         record(project.project_id, done)
         return done

@@ -52,8 +52,7 @@ from itertools import repeat
 from zlib import crc32
 
 from .. import __version__, counters
-from .._debug import note, swallowed
-from .._env import no_cache
+from .._env import no_cache, note, swallowed
 from .._statefile import SELF, dir_refusal, private_dir, read_bytes, write_atomic
 from ..index import cache_dir, index_path, stable_hash, stamp
 from ._base import (

@@ -20,7 +20,7 @@ import threading
 
 import wrapt
 
-from .. import _debug, counters
+from .. import _env, counters
 from ..selection import select
 from ._base import Engine, Instantiations, record, renew_lock_after_fork
 
@@ -140,7 +140,7 @@ class WraptEngine(Engine):
                     if self.wrap_target(target, project):
                         done.append(target.key)
                 except Exception:  # one attribute that resists patching is skipped, not the module
-                    _debug.swallowed(f"wrapping {target.key}")
+                    _env.swallowed(f"wrapping {target.key}")
                     continue
             classes = {id(t.owner): t.owner for t in targets if isinstance(t.owner, type)}
             for owner in [module, *classes.values()]:
@@ -213,7 +213,7 @@ class WraptEngine(Engine):
                 try:
                     _set(owner, name, entry[1])
                 except Exception:  # e.g. a read-only class: the alias keeps counting nothing
-                    _debug.swallowed(f"pointing the alias {name} at its wrapper")
+                    _env.swallowed(f"pointing the alias {name} at its wrapper")
                     continue
 
     def _init_token(self, value):
