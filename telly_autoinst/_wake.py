@@ -9,7 +9,7 @@ the standard library never loads this module.
 
 import sys
 
-from ._env import ENV_FORCE_PACKAGES, kill_switch, no_cache, variable
+from ._env import ENV_FORCE_PACKAGES, kill_switch, no_cache, swallowed, variable
 
 
 def find_spec(gate, fullname, path, target):
@@ -35,8 +35,6 @@ def wake(gate):
         try:
             watched = _watched_names()
         except Exception:  # a failed wake leaves the program as it is, counting nothing
-            from ._env import swallowed
-
             swallowed("reading the index of watched packages")
             watched = frozenset()
         gate.watched = watched
@@ -83,6 +81,4 @@ def _adopt_loaded(watched):
 
             on_module_loaded(module)
         except Exception:
-            from ._env import swallowed
-
             swallowed(f"instrumenting {name}")

@@ -358,9 +358,8 @@ def _decide_at_send(project):
         verdict = warm[1]["verdicts"].get(project.project_id)
         if verdict is not None:
             from . import warmstate
-            from ._env import kill_switch
 
-            if kill_switch() is None and warmstate.key(warm[1]["settings_files"]) == warm[0]:
+            if _env.kill_switch() is None and warmstate.key(warm[1]["settings_files"]) == warm[0]:
                 _env.note(f"consent for {project.project_id} at send: unchanged since the run began")
                 return verdict[0]
     from .consent import decide
@@ -411,12 +410,11 @@ def instrument(module, project_id=None):
     modules imported before the hook was installed. Kill switches and consent still apply.
     Returns the count keys that were instrumented.
     """
-    from ._env import kill_switch
     from .settings import project_settings
 
     if isinstance(module, str):
         module = sys.modules[module]
-    if kill_switch() is not None:
+    if _env.kill_switch() is not None:
         return []
     project = project_for(module.__name__)
     if project is None or (project_id is not None and project.project_id != project_id):

@@ -39,9 +39,12 @@ from ._env import (
     FILE_NOTICES,
     FILE_OPTIN,
     FILE_OPTOUT,
+    debugging,
     home_dir,
     names_with,
     no_cache,
+    note,
+    swallowed,
     user_config_path,
     variable,
 )
@@ -78,7 +81,7 @@ def _environment():
 
 def _process_facts():
     """What consent reads from the process rather than from files: the CI vendor, a terminal."""
-    from ._env import ci_vendor, interactive
+    from ._env import ci_vendor, interactive  # looked up at each call: tests replace interactive
 
     return ci_vendor(), interactive()
 
@@ -102,11 +105,9 @@ def key_since(early, settings_files):
     same_files = current[2][:len(early[2])]
     if current[:2] == early[:2] and current[3:] == early[3:] and same_files == early[2]:
         return current
-    from . import _env
-
-    if _env.debugging():
-        _env.note("the warm state is not kept: "
-                    f"{_difference(early, (*current[:2], same_files, *current[3:]))} while this run read it")
+    if debugging():
+        note("the warm state is not kept: "
+             f"{_difference(early, (*current[:2], same_files, *current[3:]))} while this run read it")
     return None
 
 
@@ -142,10 +143,8 @@ def load():
     stored_key, state = stored
     current = key(state.get("settings_files", ()))
     if current != stored_key:
-        from . import _env
-
-        if _env.debugging():
-            _env.note(f"the warm state is stale ({_difference(stored_key, current)}): deciding again")
+        if debugging():
+            note(f"the warm state is stale ({_difference(stored_key, current)}): deciding again")
         return None
     return current, state
 
@@ -177,8 +176,6 @@ def store(current, state):
         payload = marshal.dumps((current, state))
         write_atomic(name, crc32(payload).to_bytes(4, "little") + payload)
     except (OSError, ValueError):  # ValueError: a value marshal cannot keep; the next run decides again
-        from ._env import swallowed
-
         swallowed("writing the warm state")
 
 
@@ -198,8 +195,6 @@ def invalidate():
             except FileNotFoundError:
                 continue
             except OSError:  # the stamps still tell the next run that consent changed
-                from ._env import swallowed
-
                 swallowed(f"removing the warm state {entry}")
 
 
