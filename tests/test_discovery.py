@@ -14,42 +14,36 @@ PROJECTS = ("import json; from telly_autoinst import finder; "
             "for pid, p in sorted(finder.projects().items())}))")
 
 
-@pytest.fixture(scope="module")
-def venv(venvs, sample_wheels):
-    return venvs.get(extra=[sample_wheels[name] for name in ("pkg_setuptools", "pkg_hatch", "pkg_plain",
-                                                               "pkg_badconfig")])
-
-
 def projects(venv, home, **env):
     return json.loads(venv.run(PROJECTS, home, env=env, check=True).stdout)
 
 
-def test_wheels_of_both_backends_declare_through_entry_point_and_telly_toml(venv, home):
-    found = projects(venv, home)
+def test_wheels_of_both_backends_declare_through_entry_point_and_telly_toml(discovery_venv, home):
+    found = projects(discovery_venv, home)
     assert found["sample-st-project"][1:] == [["sample_st"], "sample-st"]
     assert found["sample-hatch-project"][1:] == [["sample_hatch"], "sample-hatch"]
     assert found["sample-st-project"][0].startswith("telly.toml of distribution sample-st 1.2.3")
     assert "entry point telly: sample_st" in found["sample-st-project"][0]
 
 
-def test_malformed_table_is_silent_at_run_time(venv, home):
-    proc = venv.run("import sample_bad; print(sample_bad.still_works())", home, check=True)
+def test_malformed_table_is_silent_at_run_time(discovery_venv, home):
+    proc = discovery_venv.run("import sample_bad; print(sample_bad.still_works())", home, check=True)
     assert (proc.stdout, proc.stderr) == ("ok\n", "")
-    assert not any("sample_bad" in v[1] for v in projects(venv, home).values())
+    assert not any("sample_bad" in v[1] for v in projects(discovery_venv, home).values())
 
 
-def test_forced_package_from_environment(venv, home):
-    found = projects(venv, home, TELLY_AUTOINST_PACKAGES="sample_plain")
+def test_forced_package_from_environment(discovery_venv, home):
+    found = projects(discovery_venv, home, TELLY_AUTOINST_PACKAGES="sample_plain")
     assert found["local:sample_plain"][1] == ["sample_plain"]
     assert "forced" in found["local:sample_plain"][0]
 
 
-def test_forced_package_from_user_config(venv, home):
+def test_forced_package_from_user_config(discovery_venv, home):
     config = home / ".config" / "telly_autoinst"
     config.mkdir(parents=True)
     (config / "config.toml").write_text('force_packages = ["sample_plain"]\n')
-    assert "sample_plain" in venv.run(WATCHED, home, check=True).stdout
-    assert "local:sample_plain" in projects(venv, home)
+    assert "sample_plain" in discovery_venv.run(WATCHED, home, check=True).stdout
+    assert "local:sample_plain" in projects(discovery_venv, home)
 
 
 def test_editable_checkout_pyproject_wins_and_edits_are_seen(venvs, tmp_path, home):
@@ -73,12 +67,12 @@ def test_non_editable_install_from_checkout_reads_its_pyproject(venvs, tmp_path,
     assert list(projects(venv, home)) == ["sample-editable-project"]
 
 
-def test_environment_forced_packages_stay_out_of_the_cached_index(venv, home):
+def test_environment_forced_packages_stay_out_of_the_cached_index(discovery_venv, home):
     # The first start builds the index, with the variable set.
-    assert "sample_plain" in venv.run(WATCHED, home, env={"TELLY_AUTOINST_PACKAGES": "sample_plain"},
-                                      check=True).stdout
+    assert "sample_plain" in discovery_venv.run(WATCHED, home, env={"TELLY_AUTOINST_PACKAGES": "sample_plain"},
+                                                check=True).stdout
     # Without it, the (still fresh) index must not keep watching the package.
-    assert "sample_plain" not in venv.run(WATCHED, home, check=True).stdout
+    assert "sample_plain" not in discovery_venv.run(WATCHED, home, check=True).stdout
 
 
 def test_adding_removing_and_re_adding_the_table_of_an_editable_checkout(venvs, tmp_path, home):

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from telly_autoinst import _env
+from tests.support.hook import HATCH_PROGRAM
 
 
 @pytest.fixture
@@ -84,31 +85,23 @@ def test_swallowed_prints_where_and_the_traceback_only_when_asked(monkeypatch, c
     assert "KeyError: 'boom'" in err
 
 
-@pytest.fixture(scope="module")
-def venv(venvs, sample_wheels):
-    return venvs.get(extra=[sample_wheels["pkg_hatch"]])
-
-
-PROGRAM = "import sample_hatch\nprint(sample_hatch.add(2, 3))\n"
-
-
 @pytest.mark.slow
-def test_a_broken_config_file_cannot_silence_debug(venv, home):
+def test_a_broken_config_file_cannot_silence_debug(hatch_venv, home):
     config = home / ".config" / "telly_autoinst" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('timer_interval_sec = "soon"\n')
-    quiet = venv.run(PROGRAM, home)
+    quiet = hatch_venv.run(HATCH_PROGRAM, home)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "5\n", "")
-    loud = venv.run(PROGRAM, home, env={"TELLY_DEBUG": "1"})
+    loud = hatch_venv.run(HATCH_PROGRAM, home, env={"TELLY_DEBUG": "1"})
     assert (loud.returncode, loud.stdout) == (0, "5\n")
     assert "sample_hatch, error swallowed:" in loud.stderr
     assert "timer_interval_sec: expected a positive number of seconds, got 'soon'" in loud.stderr
 
 
 @pytest.mark.slow
-def test_consent_decisions_and_losses_are_printed(venv, home):
+def test_consent_decisions_and_losses_are_printed(hatch_venv, home):
     (home / ".telly_optout").write_text("sample-hatch-project\n")
-    proc = venv.run(PROGRAM, home, env={"TELLY_DEBUG": "1"})
+    proc = hatch_venv.run(HATCH_PROGRAM, home, env={"TELLY_DEBUG": "1"})
     assert proc.stdout == "5\n"
     assert ("consent for sample-hatch-project: do not send (opted out (~/.telly_optout))" in proc.stderr)
 

@@ -5,22 +5,23 @@ import os
 
 import pytest
 
+from tests.support.hook import HATCH_PROGRAM
+
 pytestmark = pytest.mark.slow
 
 
-def test_every_spelling_of_one_interpreter_shares_one_index(venvs, sample_wheels, home):
-    venv = venvs.get(extra=[sample_wheels["pkg_hatch"]])
-    bindir = os.path.dirname(venv.python)
+def test_every_spelling_of_one_interpreter_shares_one_index(hatch_venv, home):
+    bindir = os.path.dirname(hatch_venv.python)
     spellings = {os.path.join(bindir, name) for name in os.listdir(bindir) if name.startswith("python")}
     spellings.add(os.path.join(bindir, "..", "bin", "python"))
     assert len(spellings) >= 3
-    original = venv.python
+    original = hatch_venv.python
     try:
         for python in sorted(spellings):
-            venv.python = python  # the shared venv: put back below
-            venv.run("import sample_hatch", home, check=True)
+            hatch_venv.python = python  # the shared venv: put back below
+            hatch_venv.run("import sample_hatch", home, check=True)
     finally:
-        venv.python = original
+        hatch_venv.python = original
     cache = home / ".cache" / "telly_autoinst"
     assert len([p for p in cache.iterdir() if p.name.startswith("index-")]) == 1
 
@@ -42,12 +43,11 @@ def test_no_cache_neither_reads_nor_writes_the_index(tmp_path, monkeypatch):
     assert index.read() == ({"pkg"}, "00")
 
 
-def test_a_run_with_no_cache_counts_and_leaves_no_cache(venvs, sample_wheels, home, tmp_path):
-    venv = venvs.get(extra=[sample_wheels["pkg_hatch"]])
+def test_a_run_with_no_cache_counts_and_leaves_no_cache(hatch_venv, home, tmp_path):
     out = tmp_path / "out"
     env = {"TELLY_NO_CACHE": "1", "TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(out)}
     for _ in range(2):
-        venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=env, check=True)
+        hatch_venv.run(HATCH_PROGRAM, home, env=env, check=True)
     reports = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert [r["stats"].get("sample_hatch.add") for r in reports] == [1, 1]
     cache = home / ".cache" / "telly_autoinst"

@@ -115,19 +115,12 @@ def test_authors_guide_sample_is_what_the_command_prints_for_its_example_table(t
 
 
 # --- the command, in a real venv with installed opted-in wheels ---------------------------------
-@pytest.fixture(scope="module")
-def venv(venvs, sample_wheels):
-    # The same set as tests/test_discovery.py, so the session builds this venv once.
-    return venvs.get(extra=[sample_wheels[name] for name in ("pkg_setuptools", "pkg_hatch", "pkg_plain",
-                                                               "pkg_badconfig")])
-
-
 def notice_command(venv, home, *args, **env):
     return venv.run(["-m", "telly_autoinst", "notice", *args], home, env=env)
 
 
-def test_command_prints_the_chosen_packages_notice_from_its_own_table(venv, home):
-    proc = notice_command(venv, home, "--package", "sample-st", "--format", "text",
+def test_command_prints_the_chosen_packages_notice_from_its_own_table(discovery_venv, home):
+    proc = notice_command(discovery_venv, home, "--package", "sample-st", "--format", "text",
                           TELLY_INCLUDE_LEVEL2="0", TELLY_REGION="eu", TELLY_HTTP_SERVER="http://127.0.0.1:9")
     assert proc.returncode == 0, proc.stderr
     out = flat(proc.stdout)
@@ -136,29 +129,29 @@ def test_command_prints_the_chosen_packages_notice_from_its_own_table(venv, home
     # This machine's overrides are not what every user gets: the package's table is.
     assert "collector at https://us.collector.invalid, which keeps its data in the US region." in out
     assert "HMAC-SHA-256" in out and "127.0.0.1:9" not in out
-    by_module = notice_command(venv, home, "--package", "sample_st", "--format", "text")
+    by_module = notice_command(discovery_venv, home, "--package", "sample_st", "--format", "text")
     assert by_module.stdout == proc.stdout
 
 
-def test_command_default_format_is_markdown_and_json_carries_the_text(venv, home):
-    md = notice_command(venv, home, "--package", "sample_hatch")
+def test_command_default_format_is_markdown_and_json_carries_the_text(discovery_venv, home):
+    md = notice_command(discovery_venv, home, "--package", "sample_hatch")
     assert md.returncode == 0 and md.stdout.startswith("## Usage statistics\n")
     assert "`python -m telly_autoinst optout sample-hatch-project`" in md.stdout
     import json
 
-    data = json.loads(notice_command(venv, home, "--package", "sample_hatch", "--json").stdout)
+    data = json.loads(notice_command(discovery_venv, home, "--package", "sample_hatch", "--json").stdout)
     assert data["project_id"] == "sample-hatch-project" and data["text"] == md.stdout
 
 
-def test_command_errors_are_on_stderr_with_exit_2(venv, home, venvs):
-    several = notice_command(venv, home)
+def test_command_errors_are_on_stderr_with_exit_2(discovery_venv, home, venvs):
+    several = notice_command(discovery_venv, home)
     assert several.returncode == 2 and several.stdout == ""
     assert "several packages opted in (sample-hatch, sample-st); choose one with --package NAME" in several.stderr
-    unknown = notice_command(venv, home, "--package", "sample_plain")
+    unknown = notice_command(discovery_venv, home, "--package", "sample_plain")
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert "'sample_plain' did not opt in" in unknown.stderr and "sample-hatch, sample-st" in unknown.stderr
     assert "sample_bad" in unknown.stderr  # the malformed table is named, not silently skipped
-    bad_format = notice_command(venv, home, "--package", "sample_st", "--format", "html")
+    bad_format = notice_command(discovery_venv, home, "--package", "sample_st", "--format", "html")
     assert bad_format.returncode == 2 and "invalid choice: 'html'" in bad_format.stderr
     empty = venvs.get()
     nothing = notice_command(empty, home)
@@ -166,10 +159,10 @@ def test_command_errors_are_on_stderr_with_exit_2(venv, home, venvs):
     assert "no installed package opted in" in nothing.stderr
 
 
-def test_command_inside_an_authors_checkout_picks_its_package(venv, home):
+def test_command_inside_an_authors_checkout_picks_its_package(discovery_venv, home):
     """Several packages opted in, but the command runs in sample-hatch's own tree: no --package needed."""
     from tests.support.venvs import FIXTURES
 
-    proc = venv.run(["-m", "telly_autoinst", "notice"], home, cwd=FIXTURES / "pkg_hatch" / "sample_hatch")
+    proc = discovery_venv.run(["-m", "telly_autoinst", "notice"], home, cwd=FIXTURES / "pkg_hatch" / "sample_hatch")
     assert proc.returncode == 0, proc.stderr
     assert "`python -m telly_autoinst optout sample-hatch-project`" in proc.stdout

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from telly_autoinst import _statefile, consent, identity, index, sender, spool
+from tests.support.hook import HATCH_PROGRAM
 from tests.support.schema import read_reports
 
 
@@ -67,32 +68,25 @@ def test_fifo_in_the_spool_is_recorded_and_skipped(tmp_path):
 
 # Fresh interpreters of a real venv: the .pth runs with a FIFO at each path.
 
-@pytest.fixture(scope="module")
-def venv(venvs, sample_wheels):
-    return venvs.get(extra=[sample_wheels["pkg_hatch"]])
-
-
-PROGRAM = "import sample_hatch\nprint(sample_hatch.add(2, 3))\n"
-
-
 @pytest.mark.slow
-def test_fifo_at_the_index_path_does_not_hang_interpreter_start(venv, home):
-    venv.run(PROGRAM, home, check=True)  # its first non-stdlib import writes the index
-    path = venv.run("from telly_autoinst import index; print(index.index_path())", home, check=True).stdout.strip()
+def test_fifo_at_the_index_path_does_not_hang_interpreter_start(hatch_venv, home):
+    hatch_venv.run(HATCH_PROGRAM, home, check=True)  # its first non-stdlib import writes the index
+    path = hatch_venv.run("from telly_autoinst import index; print(index.index_path())", home,
+                          check=True).stdout.strip()
     os.unlink(path)
     os.mkfifo(path)
     # Before: every interpreter start in the venv waited for a writer, for ever.
-    proc = venv.run(PROGRAM, home, timeout=60)
+    proc = hatch_venv.run(HATCH_PROGRAM, home, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "5\n", "")
 
 
 @pytest.mark.slow
-def test_fifo_salt_and_lists_do_not_hang_the_program(venv, home, tmp_path):
+def test_fifo_salt_and_lists_do_not_hang_the_program(hatch_venv, home, tmp_path):
     for name in (".telly_salt", ".telly_optout", ".telly_optin", ".telly_notices"):
         os.mkfifo(home / name)
     out = tmp_path / "out"
-    proc = venv.run(PROGRAM, home, timeout=60,
-                    env={"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(out)})
+    proc = hatch_venv.run(HATCH_PROGRAM, home, timeout=60,
+                          env={"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(out)})
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "5\n", "")
     (report,) = read_reports(out)
     assert report["level2"]["user"]  # hashed with the machine id, since the salt file is no file

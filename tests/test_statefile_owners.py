@@ -15,6 +15,7 @@ from telly_autoinst._contract import FILE_OPTIN, FILE_OPTOUT
 from telly_autoinst.engines import rewrite
 from telly_autoinst.errors import ConfigError
 from telly_autoinst.settings import read_user_config
+from tests.support.hook import HATCH_PROGRAM
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
@@ -108,15 +109,14 @@ def test_a_cache_directory_of_another_user_is_not_used(home, tmp_path):
 
 
 @as_root
-def test_counting_goes_on_in_memory_when_the_cache_directory_is_refused(home, tmp_path, venvs, sample_wheels):
+def test_counting_goes_on_in_memory_when_the_cache_directory_is_refused(home, tmp_path, hatch_venv):
     """Another user's cache directory is not used, but a watched program is still counted."""
-    venv = venvs.get(extra=[sample_wheels["pkg_hatch"]])
     cache = home / ".cache" / "telly_autoinst"
     cache.mkdir(parents=True)
     os.chown(cache, NOBODY, NOBODY)
     out = tmp_path / "out"
     env = {"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(out), "TELLY_DEBUG": "1"}
-    proc = venv.run("import sample_hatch; sample_hatch.add(1, 2)", home, env=env, check=True)
+    proc = hatch_venv.run(HATCH_PROGRAM, home, env=env, check=True)
     assert f"not using {cache}: belongs to uid {NOBODY}" in proc.stderr
     assert [json.loads(p.read_text())["stats"] for p in out.glob("*.json")] == [{"sample_hatch.add": 1}]
     assert os.listdir(cache) == []  # nothing was written into it

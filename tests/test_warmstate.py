@@ -7,6 +7,7 @@ import stat
 import pytest
 
 from telly_autoinst import __version__, _contract, consent, warmstate
+from tests.support.hook import HATCH_PROGRAM
 
 STATE = {"fields": ((), ()), "process": (), "projects": [], "modules": [], "settings_files": [],
          "verdicts": {"p": (True, "opt-out mode, not opted out")}}
@@ -209,11 +210,6 @@ def test_purge_removes_the_warm_state(user):
 # -- in a real interpreter -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def venv(venvs, sample_wheels):
-    return venvs.get(extra=[sample_wheels["pkg_hatch"]])
-
-
 def _env(tmp_path, **env):
     return {"TELLY_STORAGE_TYPE": "file", "TELLY_LOCAL_STORAGE_PATH": str(tmp_path / "reports"), "TELLY_DEBUG": "1",
             **env}
@@ -222,7 +218,7 @@ def _env(tmp_path, **env):
 def _run(venv, home, tmp_path, **env):
     out = tmp_path / "reports"
     out.mkdir(exist_ok=True)
-    proc = venv.run(["-c", "import sample_hatch; sample_hatch.add(1, 2)"], home, env=_env(tmp_path, **env))
+    proc = venv.run(HATCH_PROGRAM, home, env=_env(tmp_path, **env))
     assert proc.returncode == 0, proc.stderr
     reports = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     for path in out.iterdir():
@@ -230,25 +226,25 @@ def _run(venv, home, tmp_path, **env):
     return proc.stderr, [r["stats"] for r in reports]
 
 
-def test_a_warm_run_reuses_the_verdict_and_a_hand_edit_takes_effect(venv, home, tmp_path):
+def test_a_warm_run_reuses_the_verdict_and_a_hand_edit_takes_effect(hatch_venv, home, tmp_path):
     counted = [{"sample_hatch.add": 1}]
-    err, found = _run(venv, home, tmp_path)
+    err, found = _run(hatch_venv, home, tmp_path)
     assert "from the warm state" not in err and found == counted
-    err, found = _run(venv, home, tmp_path)
+    err, found = _run(hatch_venv, home, tmp_path)
     assert "from the warm state" in err and found == counted
-    err, found = _run(venv, home, tmp_path, TELLY_NO_CACHE="1")
+    err, found = _run(hatch_venv, home, tmp_path, TELLY_NO_CACHE="1")
     assert "from the warm state" not in err and found == counted
     (home / ".telly_optout").write_text("sample-hatch-project\n")
     (home / ".telly_optout").chmod(0o600)  # else the run that reads it tightens it: one more change
-    err, found = _run(venv, home, tmp_path)
+    err, found = _run(hatch_venv, home, tmp_path)
     assert "from the warm state" not in err and found == []
     assert f"the warm state is stale ({home / '.telly_optout'} changed)" in err
-    err, found = _run(venv, home, tmp_path)
+    err, found = _run(hatch_venv, home, tmp_path)
     assert "from the warm state" in err and found == []
     assert "stale" not in err
     # In the same environment as the runs: another fingerprint would be another state.
-    proc = venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home, env=_env(tmp_path))
+    proc = hatch_venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], home, env=_env(tmp_path))
     [entry] = [d for d in json.loads(proc.stdout)["distributions"] if d["project_id"] == "sample-hatch-project"]
     assert entry["warm_state"] == "valid"
-    proc = venv.run(["-m", "telly_autoinst", "--dry-run"], home, env=_env(tmp_path, TELLY_NO_CACHE="1"))
+    proc = hatch_venv.run(["-m", "telly_autoinst", "--dry-run"], home, env=_env(tmp_path, TELLY_NO_CACHE="1"))
     assert "warm state: not used (TELLY_NO_CACHE)" in proc.stdout

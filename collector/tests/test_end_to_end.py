@@ -29,7 +29,7 @@ def _collector(*args, home):
     return done.stdout
 
 
-def test_counts_of_real_programs_reach_the_dashboard(venvs, sample_wheels, tmp_path, serve):
+def test_counts_of_real_programs_reach_the_dashboard(st_hatch_venv, tmp_path, serve):
     db = f"sqlite:///{tmp_path / 'e2e.sqlite3'}"
     # The sample packages' own project ids, registered here as large (features in daily releases);
     # a huge epsilon makes the noise vanish.
@@ -39,18 +39,17 @@ def test_counts_of_real_programs_reach_the_dashboard(venvs, sample_wheels, tmp_p
                                                     "--epsilon-per-day", "1e6", "--profile", "large", "--json",
                                                     "--db", db, home=tmp_path))
     server = serve(db, "--min-group", "1")
-    venv = venvs.get(extra=[sample_wheels["pkg_hatch"], sample_wheels["pkg_setuptools"]])
     # The authors register their packages' keys (and versions) from what the client lists: daily
     # releases carry public names only.
     listing = tmp_path / "keys.json"
-    listing.write_text(venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], tmp_path, check=True).stdout)
+    listing.write_text(st_hatch_venv.run(["-m", "telly_autoinst", "--dry-run", "--json"], tmp_path, check=True).stdout)
     for project_id in created:
         _collector("project", "register-keys", "--project", project_id, str(listing), "--db", db, home=tmp_path)
     for user in ("alice", "bob"):
         home = tmp_path / user
         home.mkdir()
         # The default storage: the exiting program hands its reports to the detached sender.
-        proc = venv.run(PROGRAM, home, env={"TELLY_HTTP_SERVER": server.url}, check=True)
+        proc = st_hatch_venv.run(PROGRAM, home, env={"TELLY_HTTP_SERVER": server.url}, check=True)
         assert "result 5" in proc.stdout
     store = open_store(db)
     deadline = time.monotonic() + 60

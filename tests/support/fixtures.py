@@ -1,5 +1,6 @@
-"""Fixtures shared by every test module of both trees: a temporary home for every test, real venvs,
-fresh homes for subprocesses, the PostgreSQL URL (loaded by the conftest.py at the root)."""
+"""Fixtures shared by every test module of both trees: a temporary home for every test, real venvs
+(the factory, and the venvs of sample packages that several modules use), fresh homes for
+subprocesses, the PostgreSQL URL (loaded by the conftest.py at the root)."""
 
 import os
 
@@ -53,6 +54,35 @@ def sample_wheels(test_cache):
     """Wheels of the sample packages under tests/fixtures, built by their own backends."""
     return {d.name: build_wheel(d, test_cache) for d in sorted(FIXTURES.glob("pkg_*"))
             if (d / "pyproject.toml").exists()}
+
+
+# The venvs of sample packages that several modules use. Each is a shared venv (VenvFactory.get):
+# tests must not install into it or uninstall from it. venvs.get keys a venv by its content, so it
+# is built once per session (or per TELLY_TEST_CACHE) whichever module asks first; module scope, as
+# the modules' own fixtures had, gives each module its own Venv object (tests/test_index.py changes
+# its ``python`` for a while).
+def _samples_venv(venvs, sample_wheels, *packages):
+    """The shared venv with the sample wheels of PACKAGES (directories under tests/fixtures)."""
+    return venvs.get(extra=[sample_wheels[name] for name in packages])
+
+
+@pytest.fixture(scope="module")
+def hatch_venv(venvs, sample_wheels):
+    """A venv with sample_hatch (tests/fixtures/pkg_hatch): it counts HATCH_PROGRAM (tests/support/hook.py)."""
+    return _samples_venv(venvs, sample_wheels, "pkg_hatch")
+
+
+@pytest.fixture(scope="module")
+def st_hatch_venv(venvs, sample_wheels):
+    """A venv with sample_st and sample_hatch: a wheel of each backend, setuptools and hatchling."""
+    return _samples_venv(venvs, sample_wheels, "pkg_setuptools", "pkg_hatch")
+
+
+@pytest.fixture(scope="module")
+def discovery_venv(venvs, sample_wheels):
+    """A venv with what discovery tells apart: both backends' opted-in wheels, sample_plain (not opted
+    in) and sample_bad (a malformed table)."""
+    return _samples_venv(venvs, sample_wheels, "pkg_setuptools", "pkg_hatch", "pkg_plain", "pkg_badconfig")
 
 
 @pytest.fixture(scope="session")

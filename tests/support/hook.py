@@ -1,5 +1,9 @@
-"""Code for a hooked venv's interpreter (``venv.run``) that shows the import hook: its entries on
-``sys.meta_path`` and the names it watches."""
+"""Code for a hooked venv's interpreter (``venv.run``): probes that show the import hook (its entries
+on ``sys.meta_path``, the names it watches), and a watched program for it to count."""
+
+# The program of the venv with sample_hatch (the hatch_venv fixture): prints "5\n", and the hook
+# counts {"sample_hatch.add": 1}.
+HATCH_PROGRAM = "import sample_hatch\nprint(sample_hatch.add(2, 3))\n"
 
 # The hook's entries on sys.meta_path, first to last: "stand-in" (the module
 # _telly_autoinst_bootstrap, a finder until a watched module is imported) or "WatchFinder".
