@@ -11,11 +11,6 @@ from tests.support.venvs import clean_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def venv(venvs, sample_wheels):
-    return venvs.get(extra=[sample_wheels["pkg_hatch"]])
-
-
 @pytest.fixture(autouse=True)
 def signals_not_ignored():
     """Children inherit an ignored signal (SIGHUP under ``nohup``, SIGINT in a background job of
@@ -52,8 +47,8 @@ print("not reached")
 """
 
 
-def _signalled(venv, home, env, signum, prelude=""):
-    proc = subprocess.Popen([venv.python, "-c", WAIT_FOR_SIGNAL.format(prelude=prelude)], stdout=subprocess.PIPE,
+def _signalled(hatch_venv, home, env, signum, prelude=""):
+    proc = subprocess.Popen([hatch_venv.python, "-c", WAIT_FOR_SIGNAL.format(prelude=prelude)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=clean_env(home, **env), cwd=str(home))
     assert proc.stdout.readline() == "ready\n"
     proc.send_signal(signum)
@@ -62,9 +57,9 @@ def _signalled(venv, home, env, signum, prelude=""):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
-def test_signal_reports_and_keeps_exit_status(venv, home, tmp_path, signum):
-    plain = _signalled(venv, home, {"TELLY_DISABLE": "1"}, signum)
-    hooked = _signalled(venv, home, _env(tmp_path), signum)
+def test_signal_reports_and_keeps_exit_status(hatch_venv, home, tmp_path, signum):
+    plain = _signalled(hatch_venv, home, {"TELLY_DISABLE": "1"}, signum)
+    hooked = _signalled(hatch_venv, home, _env(tmp_path), signum)
     # SIGINT too: an uncaught KeyboardInterrupt makes CPython (3.8+) end by re-raising SIGINT.
     assert hooked[0] == plain[0] == -signum
     assert hooked[1] == plain[1] == ""
@@ -73,52 +68,52 @@ def test_signal_reports_and_keeps_exit_status(venv, home, tmp_path, signum):
                                                                             {"sample_hatch.add": 2})
 
 
-def test_host_handler_is_chained(venv, home, tmp_path):
+def test_host_handler_is_chained(hatch_venv, home, tmp_path):
     prelude = ("import os, signal\n"
                "def host(signum, frame):\n"
                # os.write: the signal may land while print("ready") still holds stdout's lock.
                "    os.write(1, b'host handler %d\\n' % signum); sys.exit(3)\n"
                "signal.signal(signal.SIGTERM, host)\n")
-    status, out, err = _signalled(venv, home, _env(tmp_path), signal.SIGTERM, prelude)
+    status, out, err = _signalled(hatch_venv, home, _env(tmp_path), signal.SIGTERM, prelude)
     assert (status, out, err) == (3, "host handler 15\n", "")
     reports = _reports(tmp_path)
     assert [r["trigger"] for r in reports] == ["signal"] and _total(reports) == 2
 
 
-def test_ignored_signal_stays_ignored(venv, home, tmp_path):
+def test_ignored_signal_stays_ignored(hatch_venv, home, tmp_path):
     prelude = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     code = WAIT_FOR_SIGNAL.format(prelude=prelude).replace("time.sleep(60)", (
         "print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN,"
         " signal.getsignal(signal.SIGCHLD) is signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL)"))
-    proc = venv.run(code, home, env=_env(tmp_path), check=True)
+    proc = hatch_venv.run(code, home, env=_env(tmp_path), check=True)
     assert proc.stdout.splitlines()[1] == "True True"
 
 
-def test_only_term_int_hup_are_trapped_and_subprocess_sends_nothing(venv, home, tmp_path):
+def test_only_term_int_hup_are_trapped_and_subprocess_sends_nothing(hatch_venv, home, tmp_path):
     code = ("import signal, subprocess, sys, sample_hatch\n"
             "sample_hatch.add(1, 2)\n"
             "subprocess.run([sys.executable, '-c', 'pass'])\n"
             "trapped = [s.name for s in signal.Signals if callable(signal.getsignal(s))"
             " and getattr(signal.getsignal(s), '__module__', '') == 'telly_autoinst.pipeline']\n"
             "print(sorted(trapped))\n")
-    proc = venv.run(code, home, env=_env(tmp_path), check=True)
+    proc = hatch_venv.run(code, home, env=_env(tmp_path), check=True)
     assert proc.stdout == "['SIGHUP', 'SIGINT', 'SIGTERM']\n"
     assert [r["trigger"] for r in _reports(tmp_path)] == ["exit"]
 
 
-def test_exit_signal_only(venv, home, tmp_path):
+def test_exit_signal_only(hatch_venv, home, tmp_path):
     code = ("import signal, sample_hatch\nsample_hatch.add(1, 2)\n"
             "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,"
             " signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
-    proc = venv.run(code, home, env=_env(tmp_path, TELLY_EXIT_SIGNAL_ONLY="1", TELLY_TIMER="1",
+    proc = hatch_venv.run(code, home, env=_env(tmp_path, TELLY_EXIT_SIGNAL_ONLY="1", TELLY_TIMER="1",
                                           TELLY_TIMER_INTERVAL_SEC="0.1"), check=True)
     assert proc.stdout == "True True\n"
     assert [r["trigger"] for r in _reports(tmp_path)] == ["exit"]
-    status, _, _ = _signalled(venv, home, _env(tmp_path / "b", TELLY_EXIT_SIGNAL_ONLY="1"), signal.SIGTERM)
+    status, _, _ = _signalled(hatch_venv, home, _env(tmp_path / "b", TELLY_EXIT_SIGNAL_ONLY="1"), signal.SIGTERM)
     assert status == -signal.SIGTERM and _reports(tmp_path / "b") == []
 
 
-def test_timer(venv, home, tmp_path):
+def test_timer(hatch_venv, home, tmp_path):
     # No assumption about how fast this machine runs: the program waits until the timer has
     # reported twice, and its last call is made by an atexit handler registered after ours (so
     # it runs just before our exit flush): the exit report always has something to carry.
@@ -131,7 +126,7 @@ def test_timer(venv, home, tmp_path):
             "atexit.register(sample_hatch.add, 1, 2)\n"
             "print(sorted(t.name for t in threading.enumerate() if t.daemon))\n")
     env = _env(tmp_path, TELLY_TIMER="1", TELLY_TIMER_INTERVAL_SEC="0.3")
-    proc = venv.run(["-c", code, str(tmp_path / "out")], home, env=env, check=True)
+    proc = hatch_venv.run(["-c", code, str(tmp_path / "out")], home, env=env, check=True)
     assert proc.stdout == "['telly_autoinst-timer']\n"
     reports = _reports(tmp_path)
     triggers = [r["trigger"] for r in reports]
@@ -140,7 +135,7 @@ def test_timer(venv, home, tmp_path):
     assert _total(reports) == 31
 
 
-def test_fork_child_reports_its_own_counts(venv, home, tmp_path):
+def test_fork_child_reports_its_own_counts(hatch_venv, home, tmp_path):
     code = ("import os, sys, sample_hatch\n"
             "sample_hatch.add(1, 2); sample_hatch.add(1, 2)\n"
             "pid = os.fork()\n"
@@ -149,12 +144,12 @@ def test_fork_child_reports_its_own_counts(venv, home, tmp_path):
             "    sys.exit(0)\n"
             "os.waitpid(pid, 0)\n"
             "sample_hatch.add(1, 2)\n")
-    venv.run(code, home, env=_env(tmp_path), check=True)
+    hatch_venv.run(code, home, env=_env(tmp_path), check=True)
     reports = _reports(tmp_path)
     assert sorted((r["trigger"], r["stats"]["sample_hatch.add"]) for r in reports) == [("exit", 3), ("fork", 3)]
 
 
-def test_os_exit_child_reports_nothing_unless_flushed(venv, home, tmp_path):
+def test_os_exit_child_reports_nothing_unless_flushed(hatch_venv, home, tmp_path):
     code = ("import os, sample_hatch, telly_autoinst\n"
             "pid = os.fork()\n"
             "if pid == 0:\n"
@@ -162,9 +157,9 @@ def test_os_exit_child_reports_nothing_unless_flushed(venv, home, tmp_path):
             "    if os.environ.get('FLUSH'): telly_autoinst.flush()\n"
             "    os._exit(0)\n"
             "os.waitpid(pid, 0)\n")
-    venv.run(code, home, env=_env(tmp_path), check=True)
+    hatch_venv.run(code, home, env=_env(tmp_path), check=True)
     assert _reports(tmp_path) == []
-    venv.run(code, home, env=_env(tmp_path, FLUSH="1"), check=True)
+    hatch_venv.run(code, home, env=_env(tmp_path, FLUSH="1"), check=True)
     assert [(r["trigger"], r["stats"]) for r in _reports(tmp_path)] == [("manual", {"sample_hatch.add": 1})]
 
 
@@ -192,9 +187,9 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_multiprocessing_workers_report_once(venv, home, tmp_path, method):
+def test_multiprocessing_workers_report_once(hatch_venv, home, tmp_path, method):
     (home / "mp_prog.py").write_text(MP_PROGRAM)
-    proc = venv.run(["mp_prog.py", method, "close"], home, env=_env(tmp_path), check=True)
+    proc = hatch_venv.run(["mp_prog.py", method, "close"], home, env=_env(tmp_path), check=True)
     assert proc.stdout == "15\n"
     reports = _reports(tmp_path)
     # Parent 1 + Process workers 2 x 4 + Pool workers 15, each worker reporting as it leaves.
@@ -203,7 +198,7 @@ def test_multiprocessing_workers_report_once(venv, home, tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_pool_terminate_never_hangs(venv, home, tmp_path, method):
+def test_pool_terminate_never_hangs(hatch_venv, home, tmp_path, method):
     # `with Pool()` ends with terminate(): SIGTERM to workers that may be entering a blocking
     # wait. Workers carry no handler of ours, so they die as they would without the hook.
     (home / "mp_prog.py").write_text(MP_PROGRAM)
@@ -211,7 +206,7 @@ def test_pool_terminate_never_hangs(venv, home, tmp_path, method):
             "sys.argv = ['mp_prog.py', sys.argv[1]]\n"
             "for _ in range(10):\n"
             "    runpy.run_path('mp_prog.py', run_name='__main__')\n")
-    proc = venv.run(["-c", code, method], home, env=_env(tmp_path), check=True, timeout=300)
+    proc = hatch_venv.run(["-c", code, method], home, env=_env(tmp_path), check=True, timeout=300)
     assert proc.stdout == "15\n" * 10
     assert "signal" not in [r["trigger"] for r in _reports(tmp_path)]
 
