@@ -35,12 +35,46 @@ function installRequireHook(control) {
   }
 }
 
+function registerLoaderHooks(why) {
+  debug(`ES module loader hooks: registered (${why})`);
+  const { pathToFileURL } = require('url');
+  Module.register(pathToFileURL(require.resolve('./hooks.mjs')).href);
+}
+
+/**
+ * The ES module loader hooks, where a watched package has an ES module entry point: at once when
+ * the program can import before its CommonJS code runs (an ES module entry point, -e code that
+ * imports), else at the first CommonJS source that may import, checked as Node compiles it and
+ * before it runs. A CommonJS program that never imports never starts the loader thread.
+ */
 function installLoaderHooks(forced) {
   // module.register exists from Node 18.19 / 20.6; older Nodes count CommonJS packages only.
   if (typeof Module.register !== 'function') return;
-  if (!require('./esm-index').needsLoaderHooks(forced)) return;
-  const { pathToFileURL } = require('url');
-  Module.register(pathToFileURL(require.resolve('./hooks.mjs')).href);
+  const esmIndex = require('./esm-index');
+  if (!esmIndex.needsLoaderHooks(forced)) return;
+  if (esmIndex.hooksNeededAtStart()) {
+    registerLoaderHooks('the program can import before its CommonJS code runs');
+    return;
+  }
+  debug('ES module loader hooks: deferred to the first CommonJS source that may import');
+  const own = path.dirname(__dirname) + path.sep;
+  const compile = Module.prototype._compile;
+  let pending = true;
+  Module.prototype._compile = function tellyAutoinst(content, filename) {
+    if (pending) {
+      try {
+        if (typeof filename === 'string' && !filename.startsWith(own) && esmIndex.mayImport(content)) {
+          pending = false;
+          // Off the prototype again unless another hook wrapped it since: later modules pass untouched.
+          if (Module.prototype._compile === tellyAutoinst) Module.prototype._compile = compile;
+          registerLoaderHooks(`${filename} may import`);
+        }
+      } catch (err) {
+        debug('the ES module loader hooks could not be registered', err);
+      }
+    }
+    return compile.apply(this, arguments);
+  };
 }
 
 function activate() {

@@ -1,8 +1,9 @@
 'use strict';
 // Whether this program can import a watched ES module at all, decided before Node loads its
-// entry point, so that the loader hooks (module.register starts a second V8 isolate on a thread
-// of its own, which doubles the CPU time of a `node -e 0`) are only registered when they can
-// matter. The require hook needs no such decision: it costs one Map lookup per module.
+// entry point, and whether it can do so before any CommonJS code of its runs: the loader hooks
+// (module.register starts a second V8 isolate on a thread of its own, which triples the CPU time
+// of a `node -e 0`) are only registered when and once they can matter. The require hook needs no
+// such decision: it costs one Map lookup per module.
 //
 // The answer comes from the node_modules directories visible from the entry script's directory
 // and from the working directory (each one and every ancestor's, with scoped and nested
@@ -123,4 +124,69 @@ function needsLoaderHooks(forced) {
   return esm;
 }
 
-module.exports = { needsLoaderHooks };
+// Node flags that load ES modules before the entry point, or run the entry point as one.
+const ESM_FLAGS = /--(?:experimental-)?loader\b|--experimental-default-type[= ]module|--input-type[= ]module/;
+const EVAL_FLAGS = new Set(['-e', '--eval', '-p', '--print']);
+/**
+ * Whether CommonJS ``source`` may import an ES module, checked before Node compiles it: an
+ * ``import(`` anywhere, or a line that starts with an ``import`` or ``export`` statement (Node runs a
+ * typeless .js file that has one as an ES module). The same words in a comment or a string only
+ * register the hooks sooner. A search for the two words rather than a regular expression: a regular
+ * expression over a large bundle took milliseconds.
+ */
+function mayImport(source) {
+  if (typeof source !== 'string') return false;
+  for (const word of ['import', 'export']) {
+    for (let at = source.indexOf(word); at >= 0; at = source.indexOf(word, at + word.length)) {
+      let next = at + word.length;
+      if (partOfName(source.charCodeAt(at - 1)) || partOfName(source.charCodeAt(next))) continue;
+      while (blank(source.charCodeAt(next))) next += 1;
+      if (word === 'import' && source.charCodeAt(next) === 40 /* ( */) return true;
+      let start = at - 1;
+      while (blank(source.charCodeAt(start))) start -= 1;
+      if (start < 0 || source.charCodeAt(start) === 10 || source.charCodeAt(start) === 13) return true;
+    }
+  }
+  return false;
+}
+
+/** A character code that joins the word to a name (a letter, a digit, _ or $) or makes it a property (.). */
+function partOfName(code) {
+  return (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || (code >= 48 && code <= 57)
+    || code === 95 || code === 36 || code === 46 || code > 127;
+}
+
+function blank(code) {
+  return code === 32 || code === 9;
+}
+
+/**
+ * Whether the loader hooks must be in place before the entry point runs: Node loads an ES module
+ * first (another --import than this client's register, a --loader), the entry point is one (.mjs,
+ * .mts, .js in a "type": "module" scope, --input-type=module), the code of -e or -p may import, or
+ * the program cannot be read ahead (the REPL, a script on stdin). Otherwise the entry point is
+ * CommonJS, whose sources Node compiles one by one, and the hooks wait for the first that may
+ * import (``mayImport``).
+ */
+function hooksNeededAtStart() {
+  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
+  if (ESM_FLAGS.test(flags)) return true;
+  for (const [, value] of flags.matchAll(/--import[= ](\S+)/g)) if (!value.includes('telly-autoinst/register')) return true;
+  const at = process.execArgv.findIndex((arg) => EVAL_FLAGS.has(arg));
+  if (at >= 0) return at + 1 >= process.execArgv.length || mayImport(process.execArgv[at + 1]);
+  const main = process.argv[1];
+  if (!main) return true;
+  if (main.endsWith('.cjs') || main.endsWith('.cts')) return false;
+  if (/\.(?:mjs|mts|ts)$/.test(main)) return true;
+  let file;
+  try {
+    file = fs.realpathSync(require.resolve(main)); // node app: Node finds app.js as require does
+  } catch (_) {
+    return true; // not found as CommonJS: Node says what it is
+  }
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js') && !file.endsWith('.cjs')) return true;
+  return file.endsWith('.js') && packages.moduleFormat(file, { root: path.parse(file).root }) === 'esm';
+}
+
+module.exports = { needsLoaderHooks, hooksNeededAtStart, mayImport };

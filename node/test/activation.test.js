@@ -254,6 +254,52 @@ test('TELLY_NO_CACHE: the loader check neither reads nor writes its cache, and a
   assert.deepStrictEqual(fs.existsSync(cache) ? fs.readdirSync(cache).filter((n) => n.startsWith('node-index-')) : [], []);
 });
 
+/** An app with a watched ES module package, and a program that prints the loader's state at exit. */
+function esmApp(files) {
+  const app = tmpdir('app');
+  writeTree(app, Object.assign({
+    'node_modules/esm-pkg/package.json': { name: 'esm-pkg', version: '1.0.0', type: 'module', exports: './index.js',
+      telly: { project_id: 'esm-pkg', endpoint: 'http://127.0.0.1:9' } },
+    'node_modules/esm-pkg/index.js': 'export function g() { return 2; }\n',
+    // Node's own record of its internal modules: the loader hooks load this one, in this thread too.
+    'hooks-loaded.js': "process.on('exit', () => console.log('hooks loaded:', "
+      + "process.moduleLoadList.includes('NativeModule internal/modules/esm/hooks')));\n",
+  }, files));
+  const home = tmpdir('home');
+  const out = path.join(app, 'out');
+  return { app, out, env: cleanEnv(home, { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out, TELLY_DEBUG: '1' }) };
+}
+
+test('a CommonJS program that never imports starts no loader thread, though an ES module package is watched', () => {
+  const { app, out, env } = esmApp({ 'app.js': "console.log(require('./lib.cjs'));\n", 'lib.cjs': 'module.exports = 1;\n' });
+  for (const args of [['app.js'], ['-e', "console.log(require('./lib.cjs'))"]]) {
+    const run = node(['--require', './hooks-loaded.js', '--require', REGISTER, ...args], { cwd: app, env });
+    assert.strictEqual(run.status, 0, run.stderr);
+    assert.strictEqual(run.stdout, '1\nhooks loaded: false\n', args.join(' '));
+    assert.match(run.stderr, /ES module loader hooks: deferred/);
+    assert.doesNotMatch(run.stderr, /ES module loader hooks: registered/);
+  }
+  assert.strictEqual(fs.existsSync(out), false);
+});
+
+test('the loader hooks are in place before CommonJS code imports: import() in the program, in a dependency and in -e code, '
+  + 'and an import statement in a typeless .js', () => {
+  const USE = "import('esm-pkg').then((m) => console.log(m.g()));\n";
+  const { app, out, env } = esmApp({
+    'dynamic.js': USE,
+    'via-dependency.js': "require('./dep.js');\n", 'dep.js': USE,
+    'statement.js': "import { g } from 'esm-pkg';\nconsole.log(g());\n",
+  });
+  for (const args of [['dynamic.js'], ['via-dependency.js'], ['statement.js'], ['-e', USE]]) {
+    fs.rmSync(out, { recursive: true, force: true });
+    const run = node(['--require', REGISTER, ...args], { cwd: app, env });
+    assert.strictEqual(run.status, 0, run.stderr);
+    assert.strictEqual(run.stdout, '2\n', args.join(' '));
+    assert.match(run.stderr, /ES module loader hooks: registered/);
+    assert.deepStrictEqual(reports(out).map((r) => r.stats), [{ 'esm-pkg.g': 1 }], args.join(' '));
+  }
+});
+
 test('an import cycle through a facade: bindings still in their temporal dead zone are filled in afterwards', () => {
   const { app, out, env } = setup({
     'node_modules/cyc/package.json': { name: 'cyc', version: '1.0.0', type: 'module', exports: { '.': './index.js', './sub': './sub.js' },
