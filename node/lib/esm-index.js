@@ -21,6 +21,7 @@ const { readText, writeAtomic, secureDir, keyHash } = require('./_files');
 const VERSION = 1;
 const NM = `${path.sep}node_modules${path.sep}`;
 const INDEX_MAX = 4 << 20;
+const MAIN_MAX = 16 << 20; // an entry point larger than this is read by Node alone, with the hooks in place
 
 function nodeModulesDirs(starts) {
   const dirs = [];
@@ -163,10 +164,10 @@ function blank(code) {
 /**
  * Whether the loader hooks must be in place before the entry point runs: Node loads an ES module
  * first (another --import than this client's register, a --loader), the entry point is one (.mjs,
- * .mts, .js in a "type": "module" scope, --input-type=module), the code of -e or -p may import, or
- * the program cannot be read ahead (the REPL, a script on stdin). Otherwise the entry point is
- * CommonJS, whose sources Node compiles one by one, and the hooks wait for the first that may
- * import (``mayImport``).
+ * .mts, .js in a "type": "module" scope, --input-type=module), its own source or the code of -e or
+ * -p may import, or the program cannot be read ahead (the REPL, a script on stdin). Otherwise the
+ * entry point is CommonJS that does not import, and the hooks wait for the first source Node
+ * compiles that may (``mayImport``).
  */
 function hooksNeededAtStart() {
   const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
@@ -184,9 +185,16 @@ function hooksNeededAtStart() {
   } catch (_) {
     return true; // not found as CommonJS: Node says what it is
   }
-  if (file.endsWith('.mjs')) return true;
   if (!file.endsWith('.js') && !file.endsWith('.cjs')) return true;
-  return file.endsWith('.js') && packages.moduleFormat(file, { root: path.parse(file).root }) === 'esm';
+  if (file.endsWith('.js') && packages.moduleFormat(file, { root: path.parse(file).root }) === 'esm') return true;
+  // The entry point itself is read here rather than as Node compiles it: with an --import (this
+  // client's own, as NODE_OPTIONS loads it), Node runs the entry point through its ES module loader,
+  // which tells an ES module .js by its syntax without compiling it as CommonJS first.
+  try {
+    return mayImport(readText(file, MAIN_MAX));
+  } catch (_) {
+    return true;
+  }
 }
 
 module.exports = { needsLoaderHooks, hooksNeededAtStart, mayImport };

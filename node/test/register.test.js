@@ -46,3 +46,24 @@ test('the documented NODE_OPTIONS counts CommonJS and ES module packages where t
   }
   assert.deepStrictEqual(reports(out).map((r) => r.stats), [{ 'demo-cjs.add': 1 }, { 'demo-esm.hello': 1 }]);
 });
+
+test('the documented NODE_OPTIONS counts an ES module package imported by a typeless .js and by import() in CommonJS', () => {
+  // With an --import, Node runs the entry point with its ES module loader, which tells an ES module
+  // .js without "type" by its syntax and never compiles it as CommonJS: the client reads it first.
+  const app = demoApp({
+    'by-syntax.js': "import { hello } from 'demo-esm';\nconsole.log(hello('x'));\n",
+    'by-import.js': "require('./later.js');\n",
+    'later.js': "import('demo-esm').then((m) => console.log(m.hello('y')));\n",
+  });
+  fs.symlinkSync(NODE_DIR, path.join(app, 'node_modules', 'telly-autoinst'), 'dir');
+  const out = path.join(app, 'out');
+  const env = cleanEnv(tmpdir('home'), { TELLY_STORAGE_TYPE: 'file', TELLY_LOCAL_STORAGE_PATH: out });
+  for (const script of ['by-syntax.js', 'by-import.js']) {
+    fs.rmSync(out, { recursive: true, force: true });
+    const plain = node([script], { cwd: app, env });
+    const run = node([script], { cwd: app, env: Object.assign({ NODE_OPTIONS: documented() }, env) });
+    assert.strictEqual(run.status, 0, run.stderr);
+    assert.deepStrictEqual([run.stdout, run.stderr], [plain.stdout, plain.stderr]);
+    assert.deepStrictEqual(reports(out).map((r) => r.stats), [{ 'demo-esm.hello': 1 }], script);
+  }
+});
