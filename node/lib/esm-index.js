@@ -141,11 +141,11 @@ function mayImport(source) {
     for (let at = source.indexOf(word); at >= 0; at = source.indexOf(word, at + word.length)) {
       let next = at + word.length;
       if (partOfName(source.charCodeAt(at - 1)) || partOfName(source.charCodeAt(next))) continue;
-      while (blank(source.charCodeAt(next))) next += 1;
+      while (blank(source.charCodeAt(next)) || newline(source.charCodeAt(next))) next += 1;
       if (word === 'import' && source.charCodeAt(next) === 40 /* ( */) return true;
       let start = at - 1;
       while (blank(source.charCodeAt(start))) start -= 1;
-      if (start < 0 || source.charCodeAt(start) === 10 || source.charCodeAt(start) === 13) return true;
+      if (start < 0 || newline(source.charCodeAt(start))) return true;
     }
   }
   return false;
@@ -159,6 +159,10 @@ function partOfName(code) {
 
 function blank(code) {
   return code === 32 || code === 9;
+}
+
+function newline(code) {
+  return code === 10 || code === 13;
 }
 
 /**

@@ -8,7 +8,7 @@ const { mayImport } = require('../lib/esm-index');
 
 test('a CommonJS source may import with import() anywhere, or with a statement that starts a line', () => {
   for (const source of ["import('x')", "const m = await import ('x');", 'f(import(\n  "x"))', "import x from 'y';",
-    "\n\t  import { a } from 'b'", '\r\nexport const a = 1;', "x;\nexport default 1", 'a = 1;import("x")']) {
+    "\n\t  import { a } from 'b'", '\r\nexport const a = 1;', "x;\nexport default 1", 'a = 1;import("x")', "const m = await import\n  ('x');"]) {
     assert.strictEqual(mayImport(source), true, JSON.stringify(source));
   }
 });
