@@ -132,21 +132,25 @@ const EVAL_FLAGS = new Set(['-e', '--eval', '-p', '--print']);
  * Whether CommonJS ``source`` may import an ES module, checked before Node compiles it: an
  * ``import(`` anywhere, or a line that starts with an ``import`` or ``export`` statement (Node runs a
  * typeless .js file that has one as an ES module). The same words in a comment or a string only
- * register the hooks sooner. A search for the two words rather than a regular expression: a regular
- * expression over a large bundle took milliseconds.
+ * register the hooks sooner. One search for the letters the two words end with ("port": a "p" is
+ * rarer than the "i" and "e" they start with) rather than a regular expression, which took
+ * milliseconds on a large bundle, or a search for each word (three times as slow).
  */
 function mayImport(source) {
   if (typeof source !== 'string') return false;
-  for (const word of ['import', 'export']) {
-    for (let at = source.indexOf(word); at >= 0; at = source.indexOf(word, at + word.length)) {
-      let next = at + word.length;
-      if (partOfName(source.charCodeAt(at - 1)) || partOfName(source.charCodeAt(next))) continue;
-      while (blank(source.charCodeAt(next)) || newline(source.charCodeAt(next))) next += 1;
-      if (word === 'import' && source.charCodeAt(next) === 40 /* ( */) return true;
-      let start = at - 1;
-      while (blank(source.charCodeAt(start))) start -= 1;
-      if (start < 0 || newline(source.charCodeAt(start))) return true;
-    }
+  for (let port = source.indexOf('port'); port >= 0; port = source.indexOf('port', port + 4)) {
+    const at = port - 2;
+    const first = source.charCodeAt(at);
+    const second = source.charCodeAt(at + 1);
+    const isImport = first === 105 && second === 109; // "im"
+    if (!isImport && !(first === 101 && second === 120)) continue; // "ex"
+    let next = port + 4;
+    if (partOfName(source.charCodeAt(at - 1)) || partOfName(source.charCodeAt(next))) continue;
+    while (blank(source.charCodeAt(next)) || newline(source.charCodeAt(next))) next += 1;
+    if (isImport && source.charCodeAt(next) === 40 /* ( */) return true;
+    let start = at - 1;
+    while (blank(source.charCodeAt(start))) start -= 1;
+    if (start < 0 || newline(source.charCodeAt(start))) return true;
   }
   return false;
 }
