@@ -9,6 +9,11 @@ const path = require('path');
 const { killSwitch, debug } = require('./_env');
 
 const DONE = Symbol.for('telly-autoinst.activated');
+// The client's own files, loaded lazily after the hooks are in place (the loader check, the
+// pipeline at the first watched load, consent, transport and spool at exit): never counted, and
+// never what registers the loader hooks. One prefix test instead of finding their package and
+// reading its package.json.
+const OWN = path.dirname(__dirname) + path.sep;
 
 /**
  * The require hook: it wraps the CommonJS loader of .js and .cjs files, and counts a module's
@@ -16,17 +21,13 @@ const DONE = Symbol.for('telly-autoinst.activated');
  * and the snapshot that import of a CommonJS module takes), so both see the same counted exports.
  */
 function installRequireHook(control) {
-  // The client's own files, loaded lazily after the hook is in place (the loader check, the
-  // pipeline at the first watched load, consent, transport and spool at exit), are never counted:
-  // one prefix test instead of finding their package and reading its package.json.
-  const own = path.dirname(__dirname) + path.sep;
   for (const ext of ['.js', '.cjs']) {
     const original = Module._extensions[ext];
     if (typeof original !== 'function') continue;
     Module._extensions[ext] = function tellyAutoinst(module, filename) {
       const result = original.apply(this, arguments);
       try {
-        if (module.id !== '.' && !filename.startsWith(own)) control.cjsLoaded(module, filename);
+        if (module.id !== '.' && !filename.startsWith(OWN)) control.cjsLoaded(module, filename);
       } catch (err) {
         debug(`not counting ${filename}`, err);
       }
@@ -43,9 +44,10 @@ function registerLoaderHooks(why) {
 
 /**
  * The ES module loader hooks, where a watched package has an ES module entry point: at once when
- * the program can import before its CommonJS code runs (an ES module entry point, -e code that
- * imports), else at the first CommonJS source that may import, checked as Node compiles it and
- * before it runs. A CommonJS program that never imports never starts the loader thread.
+ * the program can import before its CommonJS code runs (an ES module entry point, an entry point or
+ * -e code whose source may import), else at the first CommonJS source that may import, checked as
+ * Node compiles it and before it runs. A CommonJS program that never imports never starts the
+ * loader thread.
  */
 function installLoaderHooks(forced) {
   // module.register exists from Node 18.19 / 20.6; older Nodes count CommonJS packages only.
@@ -57,13 +59,12 @@ function installLoaderHooks(forced) {
     return;
   }
   debug('ES module loader hooks: deferred to the first CommonJS source that may import');
-  const own = path.dirname(__dirname) + path.sep;
   const compile = Module.prototype._compile;
   let pending = true;
   Module.prototype._compile = function tellyAutoinst(content, filename) {
     if (pending) {
       try {
-        if (typeof filename === 'string' && !filename.startsWith(own) && esmIndex.mayImport(content)) {
+        if (typeof filename === 'string' && !filename.startsWith(OWN) && esmIndex.mayImport(content)) {
           pending = false;
           // Off the prototype again unless another hook wrapped it since: later modules pass untouched.
           if (Module.prototype._compile === tellyAutoinst) Module.prototype._compile = compile;
