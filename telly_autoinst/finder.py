@@ -335,7 +335,7 @@ def _verdict(project):
         verdict = warm[1]["verdicts"].get(project_id)
         if verdict is not None:
             _env.note(f"consent for {project_id}: {'send' if verdict[0] else 'do not send'} ({verdict[1]}; "
-                        "from the warm state)")
+                      "from the warm state)")
             return verdict[0]
     from .consent import allows_counting, decide
 

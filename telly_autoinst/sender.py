@@ -89,7 +89,7 @@ class _Consent:
         limited["level2"] = captured["level2"] and level2
         if limited.get("plaintext_accepted") is True and not (level2 and self._process.accept_level2_plaintext):
             _env.note(f"queued counts for {project_id!r} ask for Level II in plain text, which this user's "
-                        "environment and config do not accept now: sent without it")
+                      "environment and config do not accept now: sent without it")
             limited["plaintext_accepted"] = False
         return limited
 

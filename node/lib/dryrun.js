@@ -9,6 +9,7 @@ const path = require('path');
 const { pathToFileURL } = require('url');
 const packages = require('./packages');
 const settings = require('./settings');
+const discovery = require('./discovery');
 const selection = require('./selection');
 const { killSwitch } = require('./_env');
 const { VERSION } = require('./report');
@@ -93,7 +94,7 @@ async function distributionOf(pkg, project, processSettings, missing) {
   return {
     distribution: pkg.name, version: pkg.version, project_id: project.project_id, packages: [pkg.name],
     source: project.source, engine: engineName(formats), engine_note: null, mode: project.mode,
-    endpoint: require('./discovery').collectorUrl(project, processSettings),
+    endpoint: discovery.collectorUrl(project, processSettings),
     modules: [...new Set(entries.map((e) => e.subpath))], problems, keys,
     engines: Object.fromEntries(keys.map((key) => [key, engineName(engines.get(key))])),
     not_counted: [...skipped.keys()].sort().map((key) => ({ key, why: skipped.get(key) })),
@@ -136,7 +137,7 @@ async function plan(cwd = process.cwd(), { userConfig: given = null } = {}) {
     if (pkg.json.telly === undefined && !forced) continue;
     let project;
     try {
-      project = require('./discovery').resolveProject(pkg, { userConfig, process: processSettings });
+      project = discovery.resolveProject(pkg, { userConfig, process: processSettings });
     } catch (err) {
       errors.push(err.message);
       continue;

@@ -128,6 +128,7 @@ function needsLoaderHooks(forced) {
 // Node flags that load ES modules before the entry point, or run the entry point as one.
 const ESM_FLAGS = /--(?:experimental-)?loader\b|--experimental-default-type[= ]module|--input-type[= ]module/;
 const EVAL_FLAGS = new Set(['-e', '--eval', '-p', '--print']);
+
 /**
  * Whether CommonJS ``source`` may import an ES module, checked before Node compiles it: an
  * ``import(`` anywhere, or a line that starts with an ``import`` or ``export`` statement (Node runs a

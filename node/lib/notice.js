@@ -7,6 +7,7 @@
 
 const packages = require('./packages');
 const settings = require('./settings');
+const { collectorUrl } = require('./discovery');
 const { RUNTIMES } = require('./_contract');
 
 const FORMATS = ['md', 'rst', 'text'];
@@ -71,7 +72,7 @@ function build(name, project, runtime = 'node') {
   const words = RUNTIMES[runtime];
   const { cli, counted } = words;
   const id = project.project_id;
-  const url = require('./discovery').collectorUrl(project, { http_server: null });
+  const url = collectorUrl(project, { http_server: null });
   const blocks = [['title', 'Usage statistics']];
   blocks.push(['para', `${name} counts how it is used with ${words.tool}, a privacy-friendly usage statistics tool, `
     + `so that we know which features, ${words.runtime} versions and platforms to support.`]);
